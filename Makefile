@@ -1,0 +1,62 @@
+# The project's commands. Each target sets itself up: a .venv with the project installed.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 3000
+
+.PHONY: run demo test unit integration e2e lint template bench deploy clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+## run: start the local stack (gateway, queue, pollers, Postgres, local chain) on 127.0.0.1:$(PORT)
+run: $(STAMP)
+	PORT=$(PORT) $(BIN)/python -m local.stack
+
+## demo: submit an order to the running stack and print its live status stream
+demo: $(STAMP)
+	$(BIN)/python -m local.demo --url http://127.0.0.1:$(PORT)
+
+## test: lint, type-check and run every test (real Postgres, moto, the local chain, real sockets)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/common local functions
+	$(BIN)/python -m pytest -q
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/common local functions
+
+## template: cfn-lint, sam validate --lint and sam build, offline (aws-sam-cli in .tools/sam)
+template:
+	bash scripts/install-sam-tools.sh
+	.tools/sam/bin/cfn-lint template.yaml
+	.tools/sam/bin/sam validate --lint --region us-east-1
+	.tools/sam/bin/sam build --cached
+
+## bench: reproducible performance figures (see bench/README.md)
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## deploy: build and deploy to AWS with your credentials (asks for parameters the first time)
+deploy: template
+	.tools/sam/bin/sam deploy --guided
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

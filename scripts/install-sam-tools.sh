@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the template tools (aws-sam-cli, cfn-lint) into .tools/sam, apart from the project's
+# .venv: aws-sam-cli pins many packages (boto3, jsonschema, pydantic ...) that would clash with
+# the project's own pins. Idempotent: does nothing when the pinned versions are already there.
+#
+#   bash scripts/install-sam-tools.sh        # then: .tools/sam/bin/sam, .tools/sam/bin/cfn-lint
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SAM_VERSION="${SAM_VERSION:-1.170.*}"
+CFN_LINT_VERSION="${CFN_LINT_VERSION:-1.*}"
+TOOLS=.tools/sam
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+STAMP="$TOOLS/.installed"
+WANT="aws-sam-cli==$SAM_VERSION cfn-lint==$CFN_LINT_VERSION"
+
+if [[ -x "$TOOLS/bin/sam" && -x "$TOOLS/bin/cfn-lint" && -f "$STAMP" ]] \
+    && [[ "$(cat "$STAMP")" == "$WANT" ]]; then
+    exit 0
+fi
+
+echo "installing $WANT into $TOOLS" >&2
+test -x "$TOOLS/bin/python" || "$PYTHON" -m venv "$TOOLS"
+"$TOOLS/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+# shellcheck disable=SC2086  # word splitting of $WANT is intended
+"$TOOLS/bin/python" -m pip install -q --disable-pip-version-check $WANT
+"$TOOLS/bin/sam" --version >&2
+"$TOOLS/bin/cfn-lint" --version >&2
+echo "$WANT" >"$STAMP"
