@@ -1,0 +1,223 @@
+"""The order domain: what a valid market order is, and which status changes are legal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from engine.errors import IllegalTransition, InvalidRequest
+from engine.tokens import BY_MINT, REGISTRY, Token
+
+MAX_SLIPPAGE = Decimal(50)
+DEFAULT_SLIPPAGE = Decimal("0.5")
+SUPPORTED_ORDER_TYPES = ("market",)
+# Decimals assumed for a mint outside the registry until the chain tells us; 9 is the most an
+# SPL mint commonly has, so validation never rejects a precision the chain would accept.
+UNKNOWN_MINT_DECIMALS = 9
+U64_MAX = 2**64 - 1
+_BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
+_FIELDS = {"tokenIn", "tokenOut", "amountIn", "slippage", "orderType"}
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    ROUTING = "routing"
+    BUILDING = "building"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.CONFIRMED, Status.FAILED)
+
+
+# The arrows of DESIGN.md. SUBMITTED -> SUBMITTED is a re-submission with a new signature, allowed
+# only after the previous transaction's blockhash expired without it landing.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.ROUTING, Status.FAILED}),
+    Status.ROUTING: frozenset({Status.BUILDING, Status.FAILED}),
+    Status.BUILDING: frozenset({Status.SUBMITTED, Status.FAILED}),
+    Status.SUBMITTED: frozenset({Status.SUBMITTED, Status.CONFIRMED, Status.FAILED}),
+    Status.CONFIRMED: frozenset(),
+    Status.FAILED: frozenset(),
+}
+
+
+def check_transition(current: Status, new: Status) -> None:
+    if new not in TRANSITIONS[current]:
+        raise IllegalTransition(f"an order cannot go from {current} to {new}")
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    token_in: Token
+    token_out: Token
+    amount_in: Decimal
+    slippage: Decimal
+    order_type: str = "market"
+
+    @property
+    def amount_in_base_units(self) -> int:
+        return int(self.amount_in.scaleb(self.token_in.decimals))
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "tokenIn": self.token_in.symbol,
+            "tokenOut": self.token_out.symbol,
+            "mintIn": self.token_in.mint,
+            "mintOut": self.token_out.mint,
+            "amountIn": _plain(self.amount_in),
+            "slippage": _plain(self.slippage),
+            "orderType": self.order_type,
+        }
+
+    def fingerprint(self) -> str:
+        """Stable hash of what the order asks for: same key + same fingerprint = same order."""
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+def resolve_token(value: Any, field: str) -> Token:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(
+            f"{field} must be a token symbol or a base58 mint address", field=field
+        )
+    text = value.strip()
+    known = REGISTRY.get(text.upper())
+    if known:
+        return known
+    if text in BY_MINT:
+        return BY_MINT[text]
+    if _BASE58.match(text) and _is_pubkey(text):
+        return Token(symbol=text, mint=text, decimals=UNKNOWN_MINT_DECIMALS)
+    symbols = ", ".join(sorted(REGISTRY))
+    raise InvalidRequest(
+        f"{field} is not a known token ({symbols}) nor a base58 mint address", field=field
+    )
+
+
+def _is_pubkey(text: str) -> bool:
+    from solders.pubkey import Pubkey  # solders is light; imported lazily to keep submit lean
+
+    try:
+        Pubkey.from_string(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _decimal(value: Any, field: str) -> Decimal:
+    # bool is an int in Python; a JSON true is never an amount.
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal, float)):
+        raise InvalidRequest(f"{field} must be a decimal number", field=field)
+    if isinstance(value, str) and (len(value) > 64 or not value.strip()):
+        raise InvalidRequest(f"{field} must be a decimal number", field=field)
+    try:
+        number = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise InvalidRequest(f"{field} must be a decimal number", field=field) from None
+    if not number.is_finite():
+        raise InvalidRequest(f"{field} must be a finite number", field=field)
+    return number
+
+
+def parse_order_request(body: Any) -> OrderRequest:
+    """Validate an order body (JSON object, floats parsed as Decimal) or raise InvalidRequest."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    unknown = sorted(set(body) - _FIELDS - {"action"})
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]!r}", field=unknown[0])
+    for name in ("tokenIn", "tokenOut", "amountIn"):
+        if body.get(name) is None:
+            raise InvalidRequest(f"{name} is required", field=name)
+
+    order_type = body.get("orderType", "market")
+    if order_type not in SUPPORTED_ORDER_TYPES:
+        raise InvalidRequest(
+            f"orderType {order_type!r} is not supported; "
+            f"supported: {', '.join(SUPPORTED_ORDER_TYPES)}",
+            field="orderType",
+            code="unsupported_order_type",
+        )
+    token_in = resolve_token(body["tokenIn"], "tokenIn")
+    token_out = resolve_token(body["tokenOut"], "tokenOut")
+    if token_in.mint == token_out.mint:
+        raise InvalidRequest("tokenIn and tokenOut must differ", field="tokenOut")
+
+    amount = _decimal(body["amountIn"], "amountIn")
+    if amount <= 0:
+        raise InvalidRequest("amountIn must be greater than 0", field="amountIn")
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > token_in.decimals:
+        raise InvalidRequest(
+            f"amountIn has more than {token_in.decimals} decimal places for {token_in.symbol}",
+            field="amountIn",
+        )
+    if amount.scaleb(token_in.decimals) > U64_MAX:
+        raise InvalidRequest("amountIn is too large", field="amountIn")
+
+    raw_slippage = body.get("slippage")
+    slippage = DEFAULT_SLIPPAGE if raw_slippage is None else _decimal(raw_slippage, "slippage")
+    if not (0 < slippage <= MAX_SLIPPAGE):
+        raise InvalidRequest(
+            "slippage is a percentage greater than 0 and at most 50", field="slippage"
+        )
+    return OrderRequest(token_in, token_out, amount.normalize(), slippage.normalize(), "market")
+
+
+def explorer_link(signature: str, cluster: str, rpc_url: str | None = None) -> str:
+    base = f"https://explorer.solana.com/tx/{signature}"
+    if cluster == "custom" and rpc_url:
+        from urllib.parse import quote
+
+        return f"{base}?cluster=custom&customUrl={quote(rpc_url, safe='')}"
+    if cluster == "mainnet-beta":
+        return base
+    return f"{base}?cluster={cluster}"
+
+
+def present_order(
+    row: dict[str, Any], events: list[dict[str, Any]], cluster: str, rpc_url: str | None = None
+) -> dict[str, Any]:
+    """The order as the API shows it: request, status, routing, amounts, tx, failure, events."""
+
+    def amount(value: Decimal | None, scale: int = 0) -> str | None:
+        return None if value is None else format(Decimal(value).scaleb(-scale).normalize(), "f")
+
+    decimals_out = row.get("decimals_out") or 0
+
+    signature = row.get("tx_signature")
+    return {
+        "orderId": str(row["id"]),
+        "status": row["status"],
+        "createdAt": row["created_at"].isoformat(),
+        "updatedAt": row["updated_at"].isoformat(),
+        "request": row["request"],
+        "venue": row.get("venue"),
+        "pool": row.get("pool"),
+        "quotes": row.get("quotes") or [],
+        "amountIn": amount(row["amount_in"]),
+        "amountOut": amount(row.get("amount_out"), decimals_out),
+        "minAmountOut": amount(row.get("min_amount_out"), decimals_out),
+        "txHash": signature,
+        "explorerUrl": explorer_link(signature, cluster, rpc_url) if signature else None,
+        "attempts": row.get("attempts", 0),
+        "error": (
+            {"code": row["failure_code"], "message": row["failure_reason"]}
+            if row.get("failure_code")
+            else None
+        ),
+        "events": events,
+    }

@@ -1,0 +1,298 @@
+"""Order storage on Postgres: orders, their append-only events, idempotency keys.
+
+Every status change is one guarded UPDATE (it matches only from the expected status) and writes its
+event in the same transaction, so the order row and its history can never disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import Connection
+from psycopg.errors import UniqueViolation
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from engine import db
+from engine.errors import IdempotencyConflict, InvalidRequest
+from engine.orders import OrderRequest, Status, check_transition
+
+MAX_PAGE = 100
+# Columns an executor may set alongside a status change; anything else is a programming error.
+SETTABLE = frozenset(
+    {
+        "venue",
+        "pool",
+        "quotes",
+        "amount_out",
+        "decimals_out",
+        "min_amount_out",
+        "tx_signature",
+        "last_valid_block_height",
+        "signed_tx",
+        "attempts",
+        "failure_code",
+        "failure_reason",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    order_id: uuid.UUID
+    seq: int
+    status: Status
+    at: datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def frame(self) -> dict[str, Any]:
+        """The WebSocket/status frame: `{orderId, seq, status, at, ...details}`."""
+        return {
+            **self.detail,
+            "orderId": str(self.order_id),
+            "seq": self.seq,
+            "status": str(self.status),
+            "at": self.at.isoformat(),
+        }
+
+    @classmethod
+    def from_row(cls, row: DictRow) -> Event:
+        return cls(row["order_id"], row["seq"], Status(row["status"]), row["at"], row["detail"])
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+class Store:
+    def __init__(self, pool: ConnectionPool[Connection[DictRow]] | None = None) -> None:
+        self._pool = pool
+
+    @property
+    def pool(self) -> ConnectionPool[Connection[DictRow]]:
+        if self._pool is None:
+            self._pool = db.pool()
+        return self._pool
+
+    def migrate(self) -> list[str]:
+        with self.pool.connection() as conn:
+            return db.migrate(conn)
+
+    def ping(self) -> None:
+        with self.pool.connection(timeout=3) as conn:
+            conn.execute("SELECT 1")
+
+    # -- creating -------------------------------------------------------------------------------
+
+    def create_order(
+        self, request: OrderRequest, idempotency_key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Store a new `pending` order with its first event; returns (order, created).
+
+        With an idempotency key already used for the same request, returns that order
+        (created=False); for another request raises IdempotencyConflict. Racing callers with one
+        key get one order: the unique index decides, the loser reads the winner's row.
+        """
+        if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
+            raise InvalidRequest(
+                "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key"
+            )
+        fingerprint = request.fingerprint()
+        order_id = uuid.uuid4()
+        body = request.to_json()
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                conn.execute(
+                    """INSERT INTO orders (id, request, token_in, token_out, mint_in, mint_out,
+                         amount_in, slippage, order_type, status, seq, idempotency_key,
+                         request_hash)
+                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s)""",
+                    (
+                        order_id,
+                        Jsonb(body),
+                        request.token_in.symbol,
+                        request.token_out.symbol,
+                        request.token_in.mint,
+                        request.token_out.mint,
+                        request.amount_in,
+                        request.slippage,
+                        request.order_type,
+                        idempotency_key,
+                        fingerprint,
+                    ),
+                )
+                conn.execute(
+                    "INSERT INTO order_events (order_id, seq, status, detail)"
+                    " VALUES (%s, 1, 'pending', %s)",
+                    (order_id, Jsonb({"request": body})),
+                )
+        except UniqueViolation:
+            existing = self._by_idempotency_key(idempotency_key)
+            if existing is None:  # the winner released the key in between (enqueue failed)
+                return self.create_order(request, idempotency_key)
+            if existing["request_hash"] != fingerprint:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was used for a different order", field="Idempotency-Key"
+                ) from None
+            return existing, False
+        order = self.get_order(order_id)
+        assert order is not None
+        return order, True
+
+    def _by_idempotency_key(self, key: str | None) -> dict[str, Any] | None:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT * FROM orders WHERE idempotency_key = %s", (key,)).fetchone()
+        return dict(row) if row else None
+
+    def mark_enqueued(self, order_id: uuid.UUID) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE orders SET enqueued_at = now() WHERE id = %s AND enqueued_at IS NULL",
+                (order_id,),
+            )
+
+    def fail_unqueued(self, order_id: uuid.UUID, reason: str) -> Event | None:
+        """The queue refused the order: fail it, and free its idempotency key for a retry."""
+        event = self.transition(
+            order_id,
+            Status.PENDING,
+            Status.FAILED,
+            detail={"error": reason, "code": "queue_unavailable"},
+            fields={"failure_code": "queue_unavailable", "failure_reason": reason},
+        )
+        with self.pool.connection() as conn:
+            conn.execute("UPDATE orders SET idempotency_key = NULL WHERE id = %s", (order_id,))
+        return event
+
+    # -- changing status ------------------------------------------------------------------------
+
+    def transition(
+        self,
+        order_id: uuid.UUID,
+        expected: Status,
+        new: Status,
+        *,
+        detail: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+        where_signature: str | None = None,
+    ) -> Event | None:
+        """Move the order from `expected` to `new` and append the event, atomically.
+
+        Returns the event, or None when the order was not in `expected` (somebody else moved it):
+        of two racing transitions from one status exactly one wins. `where_signature` also
+        requires the stored signature, so two executors cannot both replace one transaction.
+        """
+        check_transition(expected, new)
+        fields = fields or {}
+        bad = set(fields) - SETTABLE
+        if bad:
+            raise ValueError(f"not settable: {sorted(bad)}")
+        assignments = "".join(f", {name} = %({name})s" for name in fields)
+        params: dict[str, Any] = {
+            name: Jsonb(v) if name == "quotes" else v for name, v in fields.items()
+        }
+        params.update(id=order_id, expected=str(expected), new=str(new), sig=where_signature)
+        guard = " AND tx_signature = %(sig)s" if where_signature is not None else ""
+        detail_json = {k: _json_value(v) for k, v in (detail or {}).items()}
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                f"""UPDATE orders SET status = %(new)s, seq = seq + 1, updated_at = now()
+                      {assignments}
+                    WHERE id = %(id)s AND status = %(expected)s{guard}
+                    RETURNING seq""",
+                params,
+            ).fetchone()
+            if row is None:
+                return None
+            event_row = conn.execute(
+                "INSERT INTO order_events (order_id, seq, status, detail)"
+                " VALUES (%s, %s, %s, %s) RETURNING *",
+                (order_id, row["seq"], str(new), Jsonb(detail_json)),
+            ).fetchone()
+        assert event_row is not None
+        return Event.from_row(event_row)
+
+    def update_fields(self, order_id: uuid.UUID, expected: Status, fields: dict[str, Any]) -> bool:
+        """Set fields without a status change, only while the order is still in `expected`."""
+        bad = set(fields) - SETTABLE
+        if bad or not fields:
+            raise ValueError(f"not settable: {sorted(bad)}")
+        assignments = ", ".join(f"{name} = %({name})s" for name in fields)
+        params: dict[str, Any] = {
+            name: Jsonb(v) if name == "quotes" else v for name, v in fields.items()
+        }
+        params.update(id=order_id, expected=str(expected))
+        with self.pool.connection() as conn:
+            cur = conn.execute(
+                f"UPDATE orders SET {assignments}, updated_at = now()"
+                " WHERE id = %(id)s AND status = %(expected)s",
+                params,
+            )
+            return cur.rowcount == 1
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get_order(self, order_id: uuid.UUID) -> dict[str, Any] | None:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT * FROM orders WHERE id = %s", (order_id,)).fetchone()
+        return dict(row) if row else None
+
+    def events(self, order_id: uuid.UUID, after_seq: int = 0) -> list[Event]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM order_events WHERE order_id = %s AND seq > %s ORDER BY seq",
+                (order_id, after_seq),
+            ).fetchall()
+        return [Event.from_row(r) for r in rows]
+
+    def list_orders(
+        self, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; the cursor is opaque to clients (created_at and id of the last row)."""
+        if not (1 <= limit <= MAX_PAGE):
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        after: tuple[datetime, uuid.UUID] | None = None
+        if cursor:
+            after = decode_cursor(cursor)
+        with self.pool.connection() as conn:
+            if after:
+                rows = conn.execute(
+                    "SELECT * FROM orders WHERE (created_at, id) < (%s, %s)"
+                    " ORDER BY created_at DESC, id DESC LIMIT %s",
+                    (after[0], after[1], limit + 1),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM orders ORDER BY created_at DESC, id DESC LIMIT %s",
+                    (limit + 1,),
+                ).fetchall()
+        page = [dict(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+        return page, next_cursor
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    raw = json.dumps([row["created_at"].isoformat(), str(row["id"])]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, ident = json.loads(raw)
+        return datetime.fromisoformat(created), uuid.UUID(ident)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest("cursor is not valid", field="cursor") from exc

@@ -1,0 +1,63 @@
+"""Shared fixtures: a real Postgres database per test session, SQS from moto's server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from engine import config, db
+from engine.store import Store
+
+from local import postgres
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "orders-test")
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> str:
+    return postgres.server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_base_url: str) -> Iterator[str]:
+    url = postgres.create_database(pg_base_url, "orders_test")
+    os.environ["DATABASE_URL"] = url
+    config.settings.cache_clear()
+    Store(db.pool(url)).migrate()
+    yield url
+    db.close_all()
+    postgres.drop_database(pg_base_url, url)
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    return Store(db.pool(database_url))
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def orders_queue(moto_server: str) -> str:
+    """The orders queue with the template's redrive policy, on moto's server."""
+    from local.queue import create_queues
+
+    sqs = boto3.client("sqs", endpoint_url=moto_server)
+    urls = create_queues(sqs, prefix="test")
+    os.environ["ORDERS_QUEUE_URL"] = urls.orders
+    os.environ["SQS_ENDPOINT_URL"] = moto_server
+    config.settings.cache_clear()
+    return urls.orders

@@ -1,0 +1,144 @@
+"""Order validation and the status state machine, rule by rule (no I/O)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from engine.errors import IllegalTransition, InvalidRequest
+from engine.orders import TRANSITIONS, Status, check_transition, parse_order_request
+from engine.tokens import USDC_DEVNET_MINT, WSOL_MINT
+from hypothesis import given
+from hypothesis import strategies as st
+
+BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+
+
+def order(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def rejects(body: Any, field: str | None = None, code: str = "invalid_request") -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as info:
+        parse_order_request(body)
+    assert info.value.code == code
+    if field:
+        assert info.value.field == field
+    return info.value
+
+
+def test_valid_market_order_defaults_slippage_to_half_percent() -> None:
+    req = parse_order_request(order())
+    assert req.token_in.mint == WSOL_MINT
+    assert req.token_out.mint == USDC_DEVNET_MINT
+    assert req.amount_in == Decimal("0.01")
+    assert req.slippage == Decimal("0.5")
+    assert req.amount_in_base_units == 10_000_000
+
+
+def test_symbols_are_case_insensitive_and_mints_resolve_to_symbols() -> None:
+    req = parse_order_request(order(tokenIn="sol", tokenOut=USDC_DEVNET_MINT))
+    assert req.token_out.symbol == "USDC"
+
+
+def test_any_valid_base58_mint_is_accepted() -> None:
+    req = parse_order_request(order(tokenOut=BONK))
+    assert req.token_out.mint == BONK
+
+
+@pytest.mark.parametrize("token", ["DOGE", "", "   ", "0OIl" * 10, 12, None])
+def test_unknown_token_is_refused(token: Any) -> None:
+    body = order()
+    body["tokenOut"] = token
+    rejects(body, "tokenOut")
+
+
+def test_tokens_must_differ_even_when_named_by_symbol_and_mint() -> None:
+    err = rejects(order(tokenOut=WSOL_MINT), "tokenOut")
+    assert "differ" in err.message
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["0", "-1", "-0", "abc", "NaN", "Infinity", "-Infinity", "1e400", True, [], {}, "", "1" * 70],
+)
+def test_bad_amounts_are_refused(amount: Any) -> None:
+    rejects(order(amountIn=amount), "amountIn")
+
+
+def test_amount_with_more_decimals_than_the_token_is_refused() -> None:
+    rejects(order(amountIn="0.0000000001"), "amountIn")  # SOL has 9
+    rejects(order(tokenIn="USDC", tokenOut="SOL", amountIn="1.0000001"), "amountIn")  # USDC 6
+
+
+def test_amount_over_u64_base_units_is_refused() -> None:
+    rejects(order(amountIn="18446744074"), "amountIn")
+
+
+def test_amount_as_json_number_decimal_is_accepted() -> None:
+    assert parse_order_request(order(amountIn=Decimal("1.5"))).amount_in == Decimal("1.5")
+
+
+@pytest.mark.parametrize("slippage", ["0", "-0.1", "50.0001", "100", "NaN", "x", False])
+def test_slippage_outside_zero_to_fifty_is_refused(slippage: Any) -> None:
+    rejects(order(slippage=slippage), "slippage")
+
+
+@pytest.mark.parametrize("slippage", ["0.01", "50", 1, Decimal("0.5")])
+def test_slippage_inside_range_is_accepted(slippage: Any) -> None:
+    assert parse_order_request(order(slippage=slippage)).slippage == Decimal(str(slippage))
+
+
+@pytest.mark.parametrize("kind", ["limit", "sniper", "MARKET", 1])
+def test_only_market_orders_are_supported(kind: Any) -> None:
+    err = rejects(order(orderType=kind), "orderType", code="unsupported_order_type")
+    assert "market" in err.message
+
+
+def test_missing_and_unknown_fields_are_named() -> None:
+    rejects({"tokenIn": "SOL", "amountIn": "1"}, "tokenOut")
+    rejects(order(price="1"), "price")
+    rejects(["SOL"])
+
+
+def test_same_request_has_same_fingerprint_and_other_request_differs() -> None:
+    a = parse_order_request(order(amountIn="0.010"))
+    b = parse_order_request(order(amountIn="0.01", tokenIn="sol"))
+    c = parse_order_request(order(amountIn="0.02"))
+    assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+@given(st.decimals(allow_nan=True, allow_infinity=True, places=None))
+def test_any_decimal_either_parses_to_a_positive_u64_amount_or_is_refused(value: Decimal) -> None:
+    try:
+        req = parse_order_request(order(amountIn=str(value)))
+    except InvalidRequest as err:
+        assert err.field == "amountIn"
+    else:
+        assert 0 < req.amount_in_base_units < 2**64
+        assert Decimal(req.amount_in_base_units).scaleb(-9) == req.amount_in
+
+
+LEGAL = [
+    (Status.PENDING, Status.ROUTING),
+    (Status.ROUTING, Status.BUILDING),
+    (Status.BUILDING, Status.SUBMITTED),
+    (Status.SUBMITTED, Status.CONFIRMED),
+    (Status.SUBMITTED, Status.SUBMITTED),
+] + [(s, Status.FAILED) for s in Status if not s.terminal]
+
+
+@pytest.mark.parametrize("current,new", [(a, b) for a in Status for b in Status])
+def test_only_the_designed_arrows_are_legal(current: Status, new: Status) -> None:
+    if (current, new) in LEGAL:
+        check_transition(current, new)
+    else:
+        with pytest.raises(IllegalTransition):
+            check_transition(current, new)
+
+
+def test_terminal_statuses_have_no_way_out() -> None:
+    assert TRANSITIONS[Status.CONFIRMED] == TRANSITIONS[Status.FAILED] == frozenset()
