@@ -1,0 +1,230 @@
+"""The HTTP contract: reply shapes, error shapes, body limits and OpenAPI docs for `submit`."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine import queue
+from engine.config import settings
+from engine.errors import InvalidRequest, OrderNotFound
+from engine.intake import Accepted, accept_order
+from engine.orders import present_order
+from engine.store import Store
+
+MAX_BODY_BYTES = 64 * 1024
+_store = Store()
+
+
+def store() -> Store:
+    return _store
+
+
+def ensure_event_loop() -> None:
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def no_nan(token: str) -> Any:
+    raise InvalidRequest(f"{token} is not a number this API accepts")
+
+
+# -- replies --------------------------------------------------------------------------------------
+
+
+def ws_url_for(order_id: uuid.UUID) -> str | None:
+    base = settings().ws_url
+    return f"{base}?orderId={order_id}" if base else None
+
+
+def accept(body: Any, idempotency_key: str | None) -> Accepted:
+    return accept_order(_store, body, idempotency_key)
+
+
+def accepted_reply(accepted: Accepted) -> dict[str, Any]:
+    return {
+        "orderId": str(accepted.order_id),
+        "status": accepted.status,
+        "wsUrl": ws_url_for(accepted.order_id),
+    }
+
+
+def order_detail(order_id: uuid.UUID) -> dict[str, Any]:
+    row = _store.get_order(order_id)
+    if row is None:
+        raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
+    events = [e.frame() for e in _store.events(order_id)]
+    cfg = settings()
+    return present_order(row, events, cfg.solana_cluster, cfg.solana_rpc_url)
+
+
+def order_page(limit: int, cursor: str | None) -> dict[str, Any]:
+    rows, next_cursor = _store.list_orders(limit, cursor)
+    cfg = settings()
+    orders = [present_order(r, [], cfg.solana_cluster, cfg.solana_rpc_url) for r in rows]
+    for o in orders:
+        del o["events"]  # the list is a summary; the detail route has the history
+    return {"orders": orders, "nextCursor": next_cursor}
+
+
+def health() -> tuple[dict[str, Any], bool]:
+    checks: dict[str, dict[str, Any]] = {}
+    try:
+        _store.ping()
+        checks["database"] = {"ok": True}
+    except Exception as exc:
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        checks["queue"] = {"ok": True, "depth": queue.queue_depth()}
+    except Exception as exc:
+        checks["queue"] = {"ok": False, "error": type(exc).__name__}
+    healthy = all(c["ok"] for c in checks.values())
+    return {"status": "ok" if healthy else "degraded", "checks": checks}, healthy
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def validation_reply(exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = loc[-1] if loc else None
+    if field == "order_id":
+        field = "orderId"
+    message = f"{field}: {first.get('msg', 'invalid')}" if field else "invalid request"
+    body: dict[str, Any] = {"code": "invalid_request", "message": message}
+    if field:
+        body["field"] = field
+    return JSONResponse({"error": body}, status_code=400)
+
+
+def http_error_reply(exc: HTTPException) -> JSONResponse:
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    code = codes.get(exc.status_code, "http_error")
+    return JSONResponse(
+        {"error": {"code": code, "message": str(exc.detail)}},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse bodies over 64 KiB with 413 before reading them whole (API Gateway allows 10 MB)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            await _too_large(send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(send)
+
+
+async def _too_large(send: Send) -> None:
+    response = JSONResponse(
+        {
+            "error": {
+                "code": "payload_too_large",
+                "message": f"the body is over {MAX_BODY_BYTES} bytes",
+            }
+        },
+        status_code=413,
+    )
+    await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+# -- OpenAPI --------------------------------------------------------------------------------------
+
+
+class OrderBody(BaseModel):
+    tokenIn: str = Field(examples=["SOL"], description="symbol (SOL, USDC) or base58 mint")
+    tokenOut: str = Field(examples=["USDC"])
+    amountIn: str | float = Field(examples=["0.01"], description="decimal token units")
+    slippage: str | float | None = Field(
+        default=None, examples=[0.5], description="percent, >0 and <=50; default 0.5"
+    )
+    orderType: str | None = Field(default="market", description="only 'market' is supported")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorReply(BaseModel):
+    error: ErrorDetail
+
+
+class AcceptedReply(BaseModel):
+    orderId: str
+    status: str
+    wsUrl: str | None
+
+
+_ERRORS = {
+    400: {"model": ErrorReply, "description": "invalid request"},
+    413: {"model": ErrorReply, "description": "body over 64 KiB"},
+}
+OPENAPI_DOCS: dict[str, Any] = {
+    "description": "Market orders routed to the best Solana DEX price; status over WebSocket."
+}
+SUBMIT_DOCS: dict[str, Any] = {
+    "summary": "Submit a market order",
+    "response_model": AcceptedReply,
+    "responses": {
+        **_ERRORS,
+        409: {"model": ErrorReply, "description": "Idempotency-Key reused with another body"},
+        503: {"model": ErrorReply, "description": "queue unavailable; order not accepted"},
+    },
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": OrderBody.model_json_schema()}},
+        }
+    },
+}
+ORDER_DOCS: dict[str, Any] = {
+    "summary": "An order with its quotes, transaction and every status event",
+    "responses": {**_ERRORS, 404: {"model": ErrorReply, "description": "unknown order"}},
+}
+LIST_DOCS: dict[str, Any] = {"summary": "Orders, newest first", "responses": _ERRORS}
+HEALTH_DOCS: dict[str, Any] = {
+    "summary": "Database and queue health",
+    "responses": {503: {"description": "a dependency is down"}},
+}

@@ -1,0 +1,134 @@
+"""Build the exact API Gateway events the cloud delivers: HTTP API payload v2 and WebSocket."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+ACCOUNT = "000000000000"
+API_ID = "local"
+STAGE = "$default"
+
+
+def _now() -> tuple[str, int]:
+    now = datetime.now(UTC)
+    return now.strftime("%d/%b/%Y:%H:%M:%S +0000"), int(now.timestamp() * 1000)
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    query: str = "",
+    body: bytes = b"",
+    source_ip: str = "127.0.0.1",
+    domain: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """An HTTP API (payload format 2.0) event, as API Gateway sends it to a Lambda."""
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    if body and "content-length" not in lowered:
+        lowered["content-length"] = str(len(body))
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        params[key] = f"{params[key]},{value}" if key in params else value
+    text_body: str | None = None
+    encoded = False
+    if body:
+        try:
+            text_body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text_body, encoded = base64.b64encode(body).decode(), True
+    when, epoch = _now()
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "cookies": [],
+        "headers": lowered,
+        "queryStringParameters": params or None,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": API_ID,
+            "domainName": domain,
+            "domainPrefix": domain.split(".")[0],
+            "http": {
+                "method": method.upper(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex,
+            "routeKey": "$default",
+            "stage": STAGE,
+            "time": when,
+            "timeEpoch": epoch,
+        },
+        "body": text_body,
+        "isBase64Encoded": encoded,
+    }
+
+
+def ws_event(
+    event_type: str,
+    route_key: str,
+    connection_id: str,
+    *,
+    body: str | None = None,
+    query: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    domain: str = "127.0.0.1",
+    stage: str = "local",
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """A WebSocket API event: CONNECT, MESSAGE or DISCONNECT, as API Gateway sends it."""
+    when, epoch = _now()
+    event: dict[str, Any] = {
+        "requestContext": {
+            "routeKey": route_key,
+            "eventType": event_type,
+            "extendedRequestId": uuid.uuid4().hex,
+            "requestTime": when,
+            "messageDirection": "IN",
+            "stage": stage,
+            "connectedAt": epoch,
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": source_ip},
+            "requestId": uuid.uuid4().hex,
+            "domainName": domain,
+            "connectionId": connection_id,
+            "apiId": API_ID,
+        },
+        "isBase64Encoded": False,
+    }
+    if event_type == "CONNECT":
+        event["headers"] = dict(headers or {})
+        event["multiValueHeaders"] = {k: [v] for k, v in (headers or {}).items()}
+        event["queryStringParameters"] = dict(query) if query else None
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+class LambdaContext:
+    """The context object Lambda passes to a handler, with the fields Powertools reads."""
+
+    def __init__(self, function_name: str, timeout_seconds: float = 30.0) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
