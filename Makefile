@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run demo test unit integration e2e lint template bench deploy clean
 

@@ -52,6 +52,28 @@ def test_migrations_apply_on_an_empty_database(pg_base_url: str) -> None:
         postgres.drop_database(pg_base_url, url)
 
 
+def test_cloud_containers_migrate_on_first_connection(
+    pg_base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the cloud nothing runs migrations by hand: DB_AUTO_MIGRATE makes the first pool do it."""
+    from engine import config
+    from local import postgres
+
+    url = postgres.create_database(pg_base_url, "orders_auto")
+    monkeypatch.setenv("DB_AUTO_MIGRATE", "true")
+    config.settings.cache_clear()
+    try:
+        Store(db.pool(url)).create_order(request())  # would fail on a schema-less database
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1,)
+    finally:
+        db.pool(url).close()
+        db._pools.pop(url, None)
+        monkeypatch.delenv("DB_AUTO_MIGRATE")
+        config.settings.cache_clear()
+        postgres.drop_database(pg_base_url, url)
+
+
 def test_transitions_follow_the_arrows_and_number_events(store: Store) -> None:
     order, _ = store.create_order(request())
     oid = order["id"]

@@ -28,6 +28,7 @@ class Settings:
     db_port: int
     db_name: str
     db_pool_max: int
+    db_auto_migrate: bool
     orders_queue_url: str | None
     sqs_endpoint_url: str | None
     secrets_endpoint_url: str | None
@@ -63,6 +64,7 @@ def settings() -> Settings:
         db_port=int(env.get("DB_PORT", "5432")),
         db_name=env.get("DB_NAME", "orders"),
         db_pool_max=int(env.get("DB_POOL_MAX", "4")),
+        db_auto_migrate=env.get("DB_AUTO_MIGRATE", "").lower() in ("1", "true", "yes"),
         orders_queue_url=env.get("ORDERS_QUEUE_URL") or None,
         sqs_endpoint_url=env.get("SQS_ENDPOINT_URL") or None,
         secrets_endpoint_url=env.get("SECRETS_ENDPOINT_URL") or None,

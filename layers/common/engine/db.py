@@ -54,6 +54,9 @@ def pool(url: str | None = None) -> ConnectionPool[Connection[DictRow]]:
                 open=True,
                 name="orders",
             )
+            if settings().db_auto_migrate:
+                with existing.connection() as conn:
+                    migrate(conn)
             _pools[key] = existing
         return existing
 

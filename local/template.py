@@ -1,0 +1,189 @@
+"""Read template.yaml: the one source of truth for queue, route and environment settings.
+
+The local stack builds its queues and routes from what the SAM template declares, so the two
+cannot drift. CloudFormation tags (`!Ref`, `!GetAtt`, `!Sub`, ...) load as their long forms
+(`{"Ref": ...}`, `{"Fn::GetAtt": [...]}`); `Ref`s to parameters resolve to their defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that understands CloudFormation's short-form intrinsic functions."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(None, None, f"bad !{suffix}", node.start_mark)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        doc = yaml.load(fh, Loader=_CfnLoader)  # a SafeLoader subclass: no arbitrary objects
+    if not isinstance(doc, dict) or "Resources" not in doc:
+        raise ValueError(f"{path} is not a CloudFormation template")
+    return doc
+
+
+def load_template(path: str | Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The parsed template (cached; do not mutate)."""
+    return _load(Path(path).resolve())
+
+
+def resolve(value: Any, template: dict[str, Any] | None = None) -> Any:
+    """A `Ref` to a parameter becomes its default; anything else is returned unchanged."""
+    doc = template if template is not None else load_template()
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        param = doc.get("Parameters", {}).get(value["Ref"])
+        if param is not None and "Default" in param:
+            return param["Default"]
+    return value
+
+
+def resource(logical_id: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    doc = template if template is not None else load_template()
+    found: dict[str, Any] = doc["Resources"][logical_id]
+    return found
+
+
+def function_id(name: str, template: dict[str, Any] | None = None) -> str:
+    """The function's logical id, given it or its folder name (`execute` -> `ExecuteFunction`)."""
+    doc = template if template is not None else load_template()
+    for logical_id, res in doc["Resources"].items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        code_uri = str(res.get("Properties", {}).get("CodeUri", "")).rstrip("/")
+        if name in (logical_id, code_uri, code_uri.rsplit("/", 1)[-1]):
+            return str(logical_id)
+    raise KeyError(f"no function {name!r} in the template")
+
+
+def _function_property(name: str, key: str, template: dict[str, Any]) -> Any:
+    props = resource(function_id(name, template), template).get("Properties", {})
+    if key in props:
+        return props[key]
+    return template.get("Globals", {}).get("Function", {}).get(key)
+
+
+def function_timeout(name: str, template: dict[str, Any] | None = None) -> int:
+    doc = template if template is not None else load_template()
+    return int(resolve(_function_property(name, "Timeout", doc), doc) or 3)
+
+
+def function_environment(name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Globals' variables merged with the function's own. Parameter `Ref`s become defaults;
+    values that only exist once deployed (`!GetAtt`, `!Sub` ...) stay as intrinsic dicts."""
+    doc = template if template is not None else load_template()
+    merged: dict[str, Any] = {}
+    glob = doc.get("Globals", {}).get("Function", {}).get("Environment", {})
+    own = resource(function_id(name, doc), doc).get("Properties", {}).get("Environment", {})
+    for source in (glob, own):
+        for key, value in source.get("Variables", {}).items():
+            resolved = resolve(value, doc)
+            merged[key] = resolved if isinstance(resolved, dict) else str(resolved)
+    return merged
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """A queue, its redrive policy and the event source mapping that consumes it."""
+
+    queue: str
+    consumer: str
+    visibility_timeout: int
+    message_retention: int
+    max_receive_count: int
+    dead_letter_queue: str
+    batch_size: int
+    max_concurrency: int | None
+    report_batch_item_failures: bool
+    function_timeout: int
+
+
+def queue_settings(
+    queue: str = "OrdersQueue", template: dict[str, Any] | None = None
+) -> QueueSettings:
+    """Settings of `queue` (a logical id) and of the one function whose SQS event reads it."""
+    doc = template if template is not None else load_template()
+    props = resource(queue, doc)["Properties"]
+    redrive = props["RedrivePolicy"]
+    for logical_id, res in doc["Resources"].items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in res.get("Properties", {}).get("Events", {}).values():
+            ev = event.get("Properties", {})
+            if event.get("Type") == "SQS" and ev.get("Queue") == {"Fn::GetAtt": [queue, "Arn"]}:
+                scaling = ev.get("ScalingConfig", {})
+                max_conc = resolve(scaling.get("MaximumConcurrency"), doc)
+                return QueueSettings(
+                    queue=queue,
+                    consumer=str(logical_id),
+                    visibility_timeout=int(resolve(props.get("VisibilityTimeout", 30), doc)),
+                    message_retention=int(
+                        resolve(props.get("MessageRetentionPeriod", 345600), doc)
+                    ),
+                    max_receive_count=int(resolve(redrive["maxReceiveCount"], doc)),
+                    dead_letter_queue=str(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]),
+                    batch_size=int(resolve(ev.get("BatchSize", 10), doc)),
+                    max_concurrency=None if max_conc is None else int(max_conc),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in ev.get("FunctionResponseTypes", []),
+                    function_timeout=function_timeout(str(logical_id), doc),
+                )
+    raise KeyError(f"no function consumes {queue!r}")
+
+
+def ws_routes(template: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """Route keys of the WebSocket API, e.g. ('$connect', '$disconnect', '$default', ...)."""
+    doc = template if template is not None else load_template()
+    return tuple(
+        str(res["Properties"]["RouteKey"])
+        for res in doc["Resources"].values()
+        if res.get("Type") == "AWS::ApiGatewayV2::Route"
+    )
+
+
+def ws_route_selection_expression(template: dict[str, Any] | None = None) -> str:
+    doc = template if template is not None else load_template()
+    for res in doc["Resources"].values():
+        props = res.get("Properties", {})
+        if res.get("Type") == "AWS::ApiGatewayV2::Api" and props.get("ProtocolType") == "WEBSOCKET":
+            return str(props["RouteSelectionExpression"])
+    raise KeyError("no WebSocket API in the template")
+
+
+def http_routes(template: dict[str, Any] | None = None) -> dict[tuple[str, str], str]:
+    """(METHOD, path) -> function logical id, for every HttpApi event."""
+    doc = template if template is not None else load_template()
+    routes: dict[tuple[str, str], str] = {}
+    for logical_id, res in doc["Resources"].items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in res.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "HttpApi":
+                ev = event["Properties"]
+                routes[(str(ev["Method"]).upper(), str(ev["Path"]))] = str(logical_id)
+    return routes

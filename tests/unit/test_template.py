@@ -1,0 +1,242 @@
+"""What a deploy depends on, read from template.yaml (cfn-lint and sam validate check the rest)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.template import (
+    function_environment,
+    function_id,
+    http_routes,
+    load_template,
+    queue_settings,
+    resource,
+    ws_route_selection_expression,
+    ws_routes,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDER_ID = "0b6a4c3e-5f1d-4c7a-9a43-2d3c7e6b1f00"
+FUNCTIONS = ("submit", "ws_connect", "execute", "notify")
+
+
+@pytest.fixture(scope="module")
+def tpl() -> dict[str, Any]:
+    return load_template(ROOT / "template.yaml")
+
+
+def _of_type(tpl: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in tpl["Resources"].items() if v["Type"] == kind}
+
+
+def _statements(tpl: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    policies = resource(function_id(name, tpl), tpl)["Properties"].get("Policies", [])
+    return [s for p in policies if "Statement" in p for s in p["Statement"]]
+
+
+def _policy_templates(tpl: dict[str, Any], name: str) -> list[tuple[str, Any]]:
+    policies = resource(function_id(name, tpl), tpl)["Properties"].get("Policies", [])
+    return [(k, v) for p in policies for k, v in p.items() if k != "Statement"]
+
+
+def test_orders_queue_redrive_visibility_and_consumer(tpl: dict[str, Any]) -> None:
+    qs = queue_settings("OrdersQueue", tpl)
+    assert qs.consumer == "ExecuteFunction"
+    assert qs.max_receive_count == 3
+    assert qs.function_timeout == 120
+    assert qs.visibility_timeout >= 6 * qs.function_timeout
+    assert qs.max_concurrency == 10
+    assert qs.batch_size == 1  # one order per invocation: 10 concurrent = 10 orders in flight
+    assert qs.report_batch_item_failures
+    assert qs.dead_letter_queue == "OrdersDeadLetterQueue"
+
+
+def test_status_queue_feeds_notify_with_a_dlq(tpl: dict[str, Any]) -> None:
+    qs = queue_settings("StatusEventsQueue", tpl)
+    assert qs.consumer == "NotifyFunction"
+    assert qs.max_receive_count == 3
+    assert qs.visibility_timeout >= 6 * qs.function_timeout
+    assert qs.report_batch_item_failures
+    assert qs.dead_letter_queue in tpl["Resources"]
+
+
+def test_dlq_alarm_watches_the_orders_dlq(tpl: dict[str, Any]) -> None:
+    alarms = _of_type(tpl, "AWS::CloudWatch::Alarm")
+    watched = {
+        d["Value"]["Fn::GetAtt"][0]: a["Properties"]
+        for a in alarms.values()
+        for d in a["Properties"]["Dimensions"]
+    }
+    props = watched["OrdersDeadLetterQueue"]
+    assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert props["Namespace"] == "AWS/SQS"
+    assert props["Threshold"] == 0
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_websocket_api_routes(tpl: dict[str, Any]) -> None:
+    assert ws_route_selection_expression(tpl) == "$request.body.action"
+    assert set(ws_routes(tpl)) == {"$connect", "$disconnect", "$default", "subscribe"}
+    assert _of_type(tpl, "AWS::ApiGatewayV2::Deployment")
+    (stage,) = _of_type(tpl, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    perms = _of_type(tpl, "AWS::Lambda::Permission").values()
+    assert any(p["Properties"]["FunctionName"] == {"Ref": "WsConnectFunction"} for p in perms)
+
+
+def test_http_api_routes_reach_submit(tpl: dict[str, Any]) -> None:
+    assert http_routes(tpl) == {
+        ("POST", "/api/orders/execute"): "SubmitFunction",
+        ("GET", "/api/orders/{orderId}"): "SubmitFunction",
+        ("GET", "/api/orders"): "SubmitFunction",
+        ("GET", "/health"): "SubmitFunction",
+        ("GET", "/openapi.json"): "SubmitFunction",
+        ("GET", "/docs"): "SubmitFunction",
+    }
+    api = resource("HttpApi", tpl)["Properties"]
+    assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+    assert "StageName" not in api  # $default stage: FastAPI sees unprefixed paths
+
+
+def test_database_password_is_managed_by_rds(tpl: dict[str, Any]) -> None:
+    db = resource("Database", tpl)["Properties"]
+    assert db["ManageMasterUserPassword"] is True
+    assert "MasterUserPassword" not in db
+    assert db["StorageEncrypted"] is True
+    assert str(db["EngineVersion"]).startswith("16.")
+    assert not any("password" in p.lower() for p in tpl["Parameters"])
+    proxy = resource("DbProxy", tpl)["Properties"]
+    assert proxy["Auth"][0]["SecretArn"] == {
+        "Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]
+    }
+    assert proxy["RequireTLS"] is True
+
+
+def test_functions_connect_through_the_proxy(tpl: dict[str, Any]) -> None:
+    for name in FUNCTIONS:
+        env = function_environment(name, tpl)
+        assert env["DB_HOST"] == {"Fn::GetAtt": ["DbProxy", "Endpoint"]}, name
+        assert env["POWERTOOLS_SERVICE_NAME"] == name
+
+
+def test_wallet_secret_has_no_value_and_only_execute_reads_it(tpl: dict[str, Any]) -> None:
+    secret = resource("WalletSecret", tpl)["Properties"]
+    assert "SecretString" not in secret and "GenerateSecretString" not in secret
+    for name in FUNCTIONS:
+        reads = [
+            v["SecretArn"]
+            for k, v in _policy_templates(tpl, name)
+            if k == "AWSSecretsManagerGetSecretValuePolicy"
+        ]
+        assert ({"Ref": "WalletSecret"} in reads) == (name == "execute"), name
+        assert ("WALLET_SECRET_ARN" in function_environment(name, tpl)) == (name == "execute")
+
+
+def test_least_privilege_sends_and_connections(tpl: dict[str, Any]) -> None:
+    def sends(name: str) -> set[str]:
+        return {
+            v["QueueName"]["Fn::GetAtt"][0]
+            for k, v in _policy_templates(tpl, name)
+            if k == "SQSSendMessagePolicy"
+        }
+
+    assert sends("submit") == {"OrdersQueue", "StatusEventsQueue"}
+    assert sends("ws_connect") == {"OrdersQueue", "StatusEventsQueue"}
+    assert sends("execute") == {"StatusEventsQueue"}
+    assert sends("notify") == set()
+    for name in FUNCTIONS:
+        manage = [
+            s for s in _statements(tpl, name) if s["Action"] == "execute-api:ManageConnections"
+        ]
+        assert bool(manage) == (name in ("ws_connect", "notify")), name
+        for s in manage:
+            assert "${WebSocketApi}/${Stage}/POST/@connections/*" in s["Resource"]["Fn::Sub"]
+        for s in _statements(tpl, name):
+            assert s["Resource"] != "*", (name, s)
+
+
+def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
+    known = {
+        "DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_POOL_MAX", "DB_AUTO_MIGRATE",
+        "ORDERS_QUEUE_URL",
+        "STATUS_QUEUE_URL", "WS_URL", "WS_MANAGEMENT_ENDPOINT", "SOLANA_RPC_URL",
+        "SOLANA_CLUSTER", "WALLET_SECRET_ARN", "VENUE_POOLS", "PRIORITY_FEE_MICRO_LAMPORTS",
+        "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL",
+    }  # fmt: skip
+    for name in FUNCTIONS:
+        assert set(function_environment(name, tpl)) <= known, name
+    assert function_environment("execute", tpl)["SOLANA_RPC_URL"] == "https://api.devnet.solana.com"
+    assert json.loads(function_environment("execute", tpl)["VENUE_POOLS"]) == []
+    assert "SOLANA_RPC_URL" not in function_environment("submit", tpl)  # submit needs no solana
+
+
+def test_vpc_and_egress_are_explicit(tpl: dict[str, Any]) -> None:
+    params = tpl["Parameters"]
+    assert params["PrivateSubnetIds"]["Type"] == "List<AWS::EC2::Subnet::Id>"
+    assert "NAT gateway" in params["PrivateSubnetIds"]["Description"]
+    assert "NAT gateway" in tpl["Description"]
+    vpc = tpl["Globals"]["Function"]["VpcConfig"]
+    assert vpc["SubnetIds"] == {"Ref": "PrivateSubnetIds"}
+    assert resource("Database", tpl)["Properties"]["DeletionProtection"] == {
+        "Ref": "DbDeletionProtection"
+    }
+
+
+def test_layer_and_functions_build(tpl: dict[str, Any]) -> None:
+    layer = resource("CommonLayer", tpl)
+    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+    assert (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").is_file()
+    assert tpl["Globals"]["Function"]["Runtime"] == "python3.11"
+    for name in FUNCTIONS:
+        code_uri = resource(function_id(name, tpl), tpl)["Properties"]["CodeUri"]
+        assert (ROOT / code_uri).is_dir(), code_uri
+
+
+def test_outputs(tpl: dict[str, Any]) -> None:
+    out = tpl["Outputs"]
+    assert out["HttpApiUrl"]["Value"]["Fn::Sub"].startswith("https://")
+    assert out["WebSocketUrl"]["Value"]["Fn::Sub"].startswith("wss://")
+    assert out["OrdersQueueUrl"]["Value"] == {"Ref": "OrdersQueue"}
+    assert out["DlqUrl"]["Value"] == {"Ref": "OrdersDeadLetterQueue"}
+
+
+@pytest.mark.parametrize(
+    ("name", "route", "event_type"),
+    [
+        ("ws_connect", "$connect", "CONNECT"),
+        ("ws_disconnect", "$disconnect", "DISCONNECT"),
+        ("ws_default_order", "$default", "MESSAGE"),
+        ("ws_subscribe", "subscribe", "MESSAGE"),
+    ],
+)
+def test_websocket_events(name: str, route: str, event_type: str) -> None:
+    ctx = json.loads((ROOT / "events" / f"{name}.json").read_text())["requestContext"]
+    assert ctx["routeKey"] == route and ctx["eventType"] == event_type
+    for key in ("connectionId", "domainName", "stage", "apiId"):
+        assert ctx[key], key
+
+
+@pytest.mark.parametrize(
+    "name", ["submit_post_order", "submit_get_order", "submit_list_orders", "submit_health"]
+)
+def test_http_events_are_payload_v2_for_a_declared_route(name: str) -> None:
+    event = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    assert event["version"] == "2.0"
+    method, path = event["routeKey"].split(" ", 1)
+    assert (method, path) in http_routes()
+    if method == "POST":
+        assert event["headers"]["content-type"] == "application/json"
+        assert event["headers"]["idempotency-key"]
+        json.loads(event["body"])
+
+
+def test_sqs_events() -> None:
+    execute = json.loads((ROOT / "events" / "execute_sqs.json").read_text())
+    assert json.loads(execute["Records"][0]["body"]) == {"orderId": ORDER_ID}
+    notify = json.loads((ROOT / "events" / "notify_sqs.json").read_text())
+    frame = json.loads(notify["Records"][0]["body"])
+    assert {"orderId", "seq", "status", "at"} <= set(frame)
