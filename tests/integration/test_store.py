@@ -57,6 +57,7 @@ def test_cloud_containers_migrate_on_first_connection(
 ) -> None:
     """In the cloud nothing runs migrations by hand: DB_AUTO_MIGRATE makes the first pool do it."""
     from engine import config
+
     from local import postgres
 
     url = postgres.create_database(pg_base_url, "orders_auto")
