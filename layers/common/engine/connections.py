@@ -1,0 +1,114 @@
+"""WebSocket connections and their order subscriptions, in Postgres.
+
+A connection row exists from `$connect` to `$disconnect` (or until a post to it answers 410);
+deleting it removes its subscriptions (ON DELETE CASCADE). A subscription remembers the last
+event seq delivered to that connection for that order (`delivered_seq`); `engine.notify.deliver`
+is the only code that advances it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg import Connection
+from psycopg.errors import ForeignKeyViolation
+from psycopg.rows import DictRow
+from psycopg_pool import ConnectionPool
+
+from engine import db
+from engine.errors import OrderNotFound
+
+Pool = ConnectionPool[Connection[DictRow]]
+
+
+class Connections:
+    def __init__(self, pool: Pool | None = None) -> None:
+        self._pool = pool
+
+    @property
+    def pool(self) -> Pool:
+        if self._pool is None:
+            self._pool = db.pool()
+        return self._pool
+
+    def add(
+        self,
+        connection_id: str,
+        *,
+        domain: str | None = None,
+        stage: str | None = None,
+        endpoint: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Record a connection (idempotent: a retried `$connect` keeps the first row)."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                """INSERT INTO connections (connection_id, domain, stage, endpoint, idempotency_key)
+                   VALUES (%s, %s, %s, %s, %s) ON CONFLICT (connection_id) DO NOTHING""",
+                (connection_id, domain, stage, endpoint, idempotency_key),
+            )
+
+    def get(self, connection_id: str) -> dict[str, Any] | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM connections WHERE connection_id = %s", (connection_id,)
+            ).fetchone()
+        return dict(row) if row else None
+
+    def remove(self, connection_id: str) -> bool:
+        """Forget a connection and (cascade) its subscriptions; True if it was there."""
+        with self.pool.connection() as conn:
+            cur = conn.execute("DELETE FROM connections WHERE connection_id = %s", (connection_id,))
+            return cur.rowcount > 0
+
+    def subscribe(
+        self,
+        connection_id: str,
+        order_id: uuid.UUID,
+        delivered_seq: int = 0,
+        *,
+        domain: str | None = None,
+        stage: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        """Create or reset the subscription so that the next delivery starts after `delivered_seq`.
+
+        The connection row is created if missing (a connection that predates this table, or a
+        lost `$connect` write), so a valid subscribe never fails on the foreign key.
+        Raises OrderNotFound for an order that does not exist.
+        """
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                conn.execute(
+                    """INSERT INTO connections (connection_id, domain, stage, endpoint)
+                       VALUES (%s, %s, %s, %s) ON CONFLICT (connection_id) DO NOTHING""",
+                    (connection_id, domain, stage, endpoint),
+                )
+                conn.execute(
+                    """INSERT INTO subscriptions (connection_id, order_id, delivered_seq)
+                       VALUES (%s, %s, %s)
+                       ON CONFLICT (connection_id, order_id)
+                       DO UPDATE SET delivered_seq = EXCLUDED.delivered_seq""",
+                    (connection_id, order_id, delivered_seq),
+                )
+        except ForeignKeyViolation:
+            raise OrderNotFound(f"order {order_id} does not exist", field="orderId") from None
+
+    def subscription(self, connection_id: str, order_id: uuid.UUID) -> dict[str, Any] | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM subscriptions WHERE connection_id = %s AND order_id = %s",
+                (connection_id, order_id),
+            ).fetchone()
+        return dict(row) if row else None
+
+    def subscribers(self, order_id: uuid.UUID) -> list[str]:
+        """Connection ids subscribed to the order, oldest subscription first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT connection_id FROM subscriptions WHERE order_id = %s"
+                " ORDER BY created_at, connection_id",
+                (order_id,),
+            ).fetchall()
+        return [str(r["connection_id"]) for r in rows]

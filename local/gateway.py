@@ -1,0 +1,375 @@
+"""A local API Gateway: HTTP API, WebSocket API and the management API on one port (ASGI).
+
+- Any HTTP request becomes an HTTP API payload-v2 event for the submit handler.
+- A WebSocket on `/api/orders/execute`, `/` or `/ws` becomes `$connect` (query and headers), one
+  MESSAGE event per frame (route chosen by the template's RouteSelectionExpression) and
+  `$disconnect`, for the ws_connect handler. A non-2xx answer to `$connect` refuses the upgrade
+  with that status, as API Gateway does.
+- `POST|GET|DELETE /@connections/{id}` (also under `/{stage}/`) is the management API, so boto3's
+  `apigatewaymanagementapi` client with `endpoint_url=http://127.0.0.1:PORT` reaches the sockets.
+  Its SigV4 headers are accepted and not checked.
+
+Handlers run in worker threads, each with its own event loop (Mangum needs one), so a handler that
+posts back to this gateway never blocks the loop that serves the post.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from local.apigw import LambdaContext, http_event, ws_event
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+log = logging.getLogger("local.gateway")
+
+WS_PATHS = ("/api/orders/execute", "/ws", "/")
+MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame limit
+MAX_POST_BYTES = 128 * 1024  # and its message limit, which post_to_connection also enforces
+HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+DEFAULT_ROUTES = ("$connect", "$disconnect", "$default", "subscribe")
+DEFAULT_SELECTION = "$request.body.action"
+
+_local = threading.local()
+
+
+def _invoke(handler: Handler, event: dict[str, Any], name: str, timeout: float) -> dict[str, Any]:
+    """Call a handler as Lambda would, in this worker thread with its own event loop."""
+    if getattr(_local, "loop", None) is None:
+        _local.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_local.loop)
+    reply = handler(event, LambdaContext(name, timeout))
+    return reply if isinstance(reply, dict) else {"statusCode": 200}
+
+
+def select_route(text: str | None, expression: str, route_keys: Iterable[str]) -> str:
+    """Evaluate a `$request.body.<path>` RouteSelectionExpression as API Gateway does: the value
+    picks a declared route key, and anything else (no JSON, no field, no such route) `$default`."""
+    custom = {k for k in route_keys if not k.startswith("$")}
+    prefix = "$request.body."
+    if text is None or not expression.startswith(prefix):
+        return "$default"
+    try:
+        value: Any = json.loads(text)
+    except ValueError:
+        return "$default"
+    for part in expression[len(prefix) :].split("."):
+        if not isinstance(value, dict) or part not in value:
+            return "$default"
+        value = value[part]
+    return value if isinstance(value, str) and value in custom else "$default"
+
+
+def new_connection_id() -> str:
+    # API Gateway ids look like "Yx3k9dQ2IAMCJ7g="; the URL-safe alphabet keeps them path-safe.
+    return base64.urlsafe_b64encode(secrets.token_bytes(11)).decode()
+
+
+@dataclass
+class _Socket:
+    websocket: WebSocket
+    source_ip: str
+    user_agent: str
+    connected_at: float = field(default_factory=time.time)
+    last_active_at: float = field(default_factory=time.time)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, data: bytes) -> None:
+        async with self.lock:  # one frame at a time per socket
+            try:
+                await self.websocket.send_text(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                await self.websocket.send_bytes(data)
+        self.last_active_at = time.time()
+
+
+def _gone(connection_id: str) -> JSONResponse:
+    return JSONResponse(
+        {"message": f"connection {connection_id} is gone"},
+        status_code=410,
+        headers={"x-amzn-ErrorType": "GoneException"},
+    )
+
+
+def _error_frame(code: str, message: str) -> str:
+    return json.dumps({"error": {"code": code, "message": message}})
+
+
+class Gateway:
+    """The gateway's state (open sockets) and its ASGI app (`.app`)."""
+
+    def __init__(
+        self,
+        submit_handler: Handler | None = None,
+        ws_handler: Handler | None = None,
+        *,
+        route_keys: Iterable[str] | None = None,
+        selection_expression: str | None = None,
+        stage: str = "local",
+    ) -> None:
+        if submit_handler is None or ws_handler is None:
+            from local.handlers import load_handler
+
+            submit_handler = submit_handler or load_handler("submit")
+            ws_handler = ws_handler or load_handler("ws_connect")
+        self.submit_handler = submit_handler
+        self.ws_handler = ws_handler
+        if route_keys is None or selection_expression is None:
+            route_keys, selection_expression = _template_routes()
+        self.route_keys = tuple(route_keys)
+        self.selection_expression = selection_expression
+        self.stage = stage
+        self.sockets: dict[str, _Socket] = {}
+        self._limiter = anyio.CapacityLimiter(64)
+        mgmt = ["/@connections/{connection_id:path}", "/{stage}/@connections/{connection_id:path}"]
+        routes: list[Any] = [
+            Route(p, self.management, methods=["GET", "POST", "DELETE"]) for p in mgmt
+        ]
+        routes += [WebSocketRoute(p, self.websocket) for p in WS_PATHS]
+        routes += [Route("/{path:path}", self.http, methods=HTTP_METHODS)]
+        self.app = Starlette(routes=routes)
+
+    async def _call(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
+        return await anyio.to_thread.run_sync(
+            _invoke, handler, event, name, 29.0, limiter=self._limiter
+        )
+
+    # -- HTTP API -------------------------------------------------------------------------------
+
+    async def http(self, request: Request) -> Response:
+        headers: dict[str, str] = {}
+        for key, value in request.headers.items():  # repeated headers join with "," (payload v2)
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        event = http_event(
+            request.method,
+            request.url.path,
+            headers=headers,
+            query=request.url.query,
+            body=await request.body(),
+            source_ip=request.client.host if request.client else "127.0.0.1",
+            domain=request.url.hostname or "127.0.0.1",
+        )
+        try:
+            reply = await self._call(self.submit_handler, event, "submit")
+        except Exception:
+            log.exception("submit handler raised")
+            return JSONResponse({"message": "Internal Server Error"}, status_code=500)
+        body = reply.get("body") or ""
+        raw = base64.b64decode(body) if reply.get("isBase64Encoded") else body.encode()
+        response = Response(raw, status_code=int(reply.get("statusCode", 200)))
+        for key, value in (reply.get("headers") or {}).items():
+            response.headers[key] = str(value)
+        for key, values in (reply.get("multiValueHeaders") or {}).items():
+            for value in values:
+                response.headers.append(key, str(value))
+        for cookie in reply.get("cookies") or []:
+            response.headers.append("set-cookie", cookie)
+        return response
+
+    # -- WebSocket API --------------------------------------------------------------------------
+
+    def _ws_event(self, event_type: str, route: str, cid: str, ws: WebSocket, **kw: Any) -> Any:
+        return ws_event(
+            event_type,
+            route,
+            cid,
+            domain=ws.url.hostname or "127.0.0.1",
+            stage=self.stage,
+            source_ip=ws.client.host if ws.client else "127.0.0.1",
+            **kw,
+        )
+
+    async def websocket(self, ws: WebSocket) -> None:
+        cid = new_connection_id()
+        headers = dict(ws.headers.items())
+        connect = self._ws_event(
+            "CONNECT", "$connect", cid, ws, query=dict(ws.query_params), headers=headers
+        )
+        try:
+            reply = await self._call(self.ws_handler, connect, "ws_connect")
+        except Exception:
+            log.exception("$connect handler raised")
+            reply = {"statusCode": 500, "body": json.dumps({"message": "Internal server error"})}
+        status = int(reply.get("statusCode", 200))
+        if not 200 <= status < 300:
+            # API Gateway refuses the upgrade with the handler's status.
+            denial = Response(
+                reply.get("body") or "",
+                status_code=status,
+                headers={"content-type": "application/json"},
+            )
+            if "websocket.http.response" in ws.scope.get("extensions", {}):
+                await ws.send_denial_response(denial)
+            else:
+                await ws.close(code=1008)
+            return
+        await ws.accept()
+        sock = _Socket(
+            ws, connect["requestContext"]["identity"]["sourceIp"], headers.get("user-agent", "")
+        )
+        self.sockets[cid] = sock
+        close_code = 1005
+        try:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    close_code = int(message.get("code") or 1005)
+                    break
+                text = message.get("text")
+                data = text.encode() if text is not None else message.get("bytes") or b""
+                sock.last_active_at = time.time()
+                await self._message(cid, ws, sock, text, data)
+        except WebSocketDisconnect as exc:
+            close_code = exc.code
+        finally:
+            self.sockets.pop(cid, None)
+            event = self._ws_event("DISCONNECT", "$disconnect", cid, ws)
+            event["requestContext"]["disconnectStatusCode"] = close_code
+            try:
+                await self._call(self.ws_handler, event, "ws_connect")
+            except Exception:
+                log.exception("$disconnect handler raised")
+
+    async def _message(
+        self, cid: str, ws: WebSocket, sock: _Socket, text: str | None, data: bytes
+    ) -> None:
+        if len(data) > MAX_FRAME_BYTES:
+            await sock.send(
+                _error_frame(
+                    "frame_too_large", f"frames are at most {MAX_FRAME_BYTES} bytes"
+                ).encode()
+            )
+            return
+        route = select_route(text, self.selection_expression, self.route_keys)
+        if text is not None:
+            event = self._ws_event("MESSAGE", route, cid, ws, body=text)
+        else:
+            event = self._ws_event("MESSAGE", route, cid, ws, body=base64.b64encode(data).decode())
+            event["isBase64Encoded"] = True
+        event["requestContext"]["messageId"] = uuid.uuid4().hex[:12]
+        # Frames of one socket are handled in arrival order (API Gateway gives no order
+        # guarantee across concurrent invocations; one at a time keeps local runs predictable).
+        try:
+            await self._call(self.ws_handler, event, "ws_connect")
+        except Exception:
+            log.exception("%s handler raised", route)
+            if cid in self.sockets:
+                await sock.send(
+                    json.dumps(
+                        {
+                            "message": "Internal server error",
+                            "connectionId": cid,
+                            "requestId": event["requestContext"]["requestId"],
+                        }
+                    ).encode()
+                )
+
+    # -- management API -------------------------------------------------------------------------
+
+    async def management(self, request: Request) -> Response:
+        cid = request.path_params["connection_id"]
+        sock = self.sockets.get(cid)
+        if sock is None:
+            return _gone(cid)
+        if request.method == "POST":
+            data = await request.body()
+            if len(data) > MAX_POST_BYTES:
+                return JSONResponse(
+                    {"message": "payload too large"},
+                    status_code=413,
+                    headers={"x-amzn-ErrorType": "PayloadTooLargeException"},
+                )
+            try:
+                await sock.send(data)
+            except Exception:  # closed under us: the client sees what API Gateway would say
+                self.sockets.pop(cid, None)
+                return _gone(cid)
+            return Response(status_code=200)
+        if request.method == "DELETE":
+            self.sockets.pop(cid, None)
+            try:
+                await sock.websocket.close(code=1000)
+            except Exception:
+                log.debug("socket %s was already closing", cid)
+            return Response(status_code=204)
+        return JSONResponse(
+            {
+                "connectedAt": sock.connected_at,
+                "lastActiveAt": sock.last_active_at,
+                "identity": {"sourceIp": sock.source_ip, "userAgent": sock.user_agent},
+            }
+        )
+
+
+def _template_routes() -> tuple[tuple[str, ...], str]:
+    """Route keys and selection expression from template.yaml (the one source of truth)."""
+    try:
+        from local.template import ws_route_selection_expression, ws_routes
+
+        return ws_routes(), ws_route_selection_expression()
+    except (ImportError, FileNotFoundError, KeyError) as exc:
+        log.warning("template routes unavailable (%s); using the defaults", exc)
+        return DEFAULT_ROUTES, DEFAULT_SELECTION
+
+
+# -- serving --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Served:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Served:
+    """Run `app` under uvicorn in a daemon thread; returns once it accepts connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws_ping_interval=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{bound_port}", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    return Served(f"http://{host}:{bound_port}", server, thread)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    port = int(os.environ.get("PORT", "3000"))
+    uvicorn.run(Gateway().app, host="127.0.0.1", port=port, lifespan="off")
+
+
+if __name__ == "__main__":
+    main()

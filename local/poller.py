@@ -1,0 +1,282 @@
+"""An SQS poller that invokes a Lambda handler as the event source mapping does.
+
+Long-polls `ReceiveMessage` (batch size from the template), builds the exact SQS Lambda event,
+invokes the handler in a worker thread with at most N invocations in flight (the template's
+MaximumConcurrency), then deletes every message not listed in `batchItemFailures`. Failed
+messages reappear after their visibility timeout (the handler may shorten it itself with
+ChangeMessageVisibility); after maxReceiveCount the queue (moto) moves them to the DLQ.
+
+Each concurrency slot is its own "container": a separate instance of the function's module, so
+module-level state (a BatchProcessor, an event loop) is never shared by two concurrent
+invocations, as on Lambda. The shared `engine` library is one copy per process, though.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import logging
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from local.apigw import LambdaContext
+from local.handlers import ROOT
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+Handler = Callable[[dict[str, Any], Any], Any]
+log = logging.getLogger("local.poller")
+DEFAULT_CONCURRENCY = 5  # the number of pollers an SQS event source mapping starts with
+
+
+def load_container(name: str, index: int) -> Handler:
+    """A fresh instance of `functions/<name>/app.py` (one per concurrency slot)."""
+    module_name = f"functions_{name}_app_c{index}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(
+            module_name, ROOT / "functions" / name / "app.py"
+        )
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]  # the next invocation retries the init, as Lambda does
+            raise
+    handler: Handler = module.handler
+    return handler
+
+
+def sqs_event(messages: list[MessageTypeDef], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda receives from an SQS event source mapping."""
+    records = []
+    for m in messages:
+        attributes = {
+            k: v
+            for k, v in (m.get("Attributes") or {}).items()
+            if k
+            in (
+                "ApproximateReceiveCount",
+                "SentTimestamp",
+                "SenderId",
+                "ApproximateFirstReceiveTimestamp",
+                "MessageGroupId",
+                "MessageDeduplicationId",
+                "SequenceNumber",
+                "AWSTraceHeader",
+            )
+        }
+        message_attributes = {
+            name: {
+                "stringValue": a.get("StringValue"),
+                "binaryValue": a.get("BinaryValue"),
+                "stringListValues": list(a.get("StringListValues") or []),
+                "binaryListValues": list(a.get("BinaryListValues") or []),
+                "dataType": a["DataType"],
+            }
+            for name, a in (m.get("MessageAttributes") or {}).items()
+        }
+        body = m.get("Body", "")
+        records.append(
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": body,
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "md5OfBody": m.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}
+
+
+class Poller:
+    """Poll one queue into one function. `start()` runs it in a thread; `stop()` ends it after
+    the invocations in flight have finished."""
+
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        function: str | Callable[[int], Handler],
+        *,
+        function_name: str | None = None,
+        batch_size: int = 10,
+        max_concurrency: int | None = None,
+        function_timeout: float = 30.0,
+        wait_seconds: int = 1,
+        region: str = "us-east-1",
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        if isinstance(function, str):
+            name = function
+            self._factory: Callable[[int], Handler] = lambda i: load_container(name, i)
+            self.function_name = function_name or function
+        else:
+            self._factory = function
+            self.function_name = function_name or "function"
+        self.batch_size = batch_size
+        self.concurrency = max_concurrency or DEFAULT_CONCURRENCY
+        self.function_timeout = function_timeout
+        self.wait_seconds = wait_seconds  # short, so stop() is prompt; polls are still long
+        self.region = region
+        self._stop = threading.Event()
+        self._slots: queue.Queue[int] = queue.Queue()
+        for i in range(self.concurrency):
+            self._slots.put(i)
+        self._containers: dict[int, Handler] = {}
+        self._loops: dict[int, asyncio.AbstractEventLoop] = {}
+        self._workers: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.invocations = 0
+        self.errors = 0
+
+    @classmethod
+    def from_template(
+        cls, sqs: SQSClient, queue_url: str, queue_logical_id: str, function: str, **kw: Any
+    ) -> Poller:
+        """Batch size, concurrency and timeout as template.yaml declares them."""
+        from local.template import queue_settings
+
+        qs = queue_settings(queue_logical_id)
+        kw.setdefault("batch_size", qs.batch_size)
+        kw.setdefault("max_concurrency", qs.max_concurrency)
+        kw.setdefault("function_timeout", qs.function_timeout)
+        return cls(sqs, queue_url, function, **kw)
+
+    def start(self) -> Poller:
+        self.queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        self._thread = threading.Thread(
+            target=self._run, name=f"poller-{self.function_name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._lock:
+            workers = list(self._workers)
+        for w in workers:
+            w.join(timeout)
+        for loop in self._loops.values():
+            if not loop.is_running():
+                loop.close()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                slot = self._slots.get(timeout=0.2)
+            except queue.Empty:
+                continue  # every slot busy: do not receive what nobody can run
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=self.batch_size,
+                    WaitTimeSeconds=self.wait_seconds,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:
+                log.exception("receive from %s failed", self.queue_url)
+                self._slots.put(slot)
+                self._stop.wait(1.0)
+                continue
+            if not messages:
+                self._slots.put(slot)
+                continue
+            worker = threading.Thread(
+                target=self._invoke,
+                args=(slot, messages),
+                name=f"{self.function_name}-{slot}",
+                daemon=True,
+            )
+            with self._lock:
+                self._workers.add(worker)
+            worker.start()
+
+    def _invoke(self, slot: int, messages: list[MessageTypeDef]) -> None:
+        try:
+            if slot not in self._containers:
+                try:
+                    self._containers[slot] = self._factory(slot)
+                except Exception:
+                    # An init error: like a function error, the batch reappears after visibility.
+                    self.errors += 1
+                    log.exception("%s failed to initialise", self.function_name)
+                    return
+                self._loops[slot] = asyncio.new_event_loop()
+            # Each container keeps one event loop across its invocations, as a Lambda runtime
+            # does (Mangum-style handlers call asyncio.get_event_loop()).
+            asyncio.set_event_loop(self._loops[slot])
+            event = sqs_event(messages, self.queue_arn, self.region)
+            context = LambdaContext(self.function_name, self.function_timeout)
+            self.invocations += 1
+            try:
+                reply = self._containers[slot](event, context)
+            except Exception:
+                # A function error: the whole batch stays and reappears after visibility.
+                self.errors += 1
+                log.exception("%s failed; the batch will be retried", self.function_name)
+                return
+            self._delete(messages, _failed_ids(reply, messages))
+        finally:
+            asyncio.set_event_loop(None)
+            with self._lock:
+                self._workers.discard(threading.current_thread())
+            self._slots.put(slot)
+
+    def _delete(self, messages: list[MessageTypeDef], failed: set[str]) -> None:
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for i in range(0, len(done), 10):
+            chunk = done[i : i + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)
+                ],
+            )
+
+
+def _failed_ids(reply: Any, messages: list[MessageTypeDef]) -> set[str]:
+    """Message ids to keep, read from a ReportBatchItemFailures reply. As on Lambda, a reply that
+    names an id not in the batch, or has no itemIdentifier, fails the whole batch."""
+    ids = {m["MessageId"] for m in messages}
+    if not isinstance(reply, dict) or not reply.get("batchItemFailures"):
+        return set()
+    failed: set[str] = set()
+    for item in reply["batchItemFailures"]:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not ident or ident not in ids:
+            return ids
+        failed.add(ident)
+    return failed
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll `predicate` until true or `timeout`; for tests and the stack's start-up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

@@ -1,0 +1,238 @@
+"""The local stack in one process: `python -m local.stack` (PORT, default 3000).
+
+Starts Postgres (DATABASE_URL, else 127.0.0.1:5432, else embedded; database `orders_local`,
+migrated), moto's SQS server on loopback with the queues template.yaml declares (orders + DLQ,
+status events + DLQ), the SQS pollers that play the event source mappings (execute, notify), the
+local Solana chain when there is one (see `start_chain`), and the gateway (HTTP API, WebSocket API
+and management API) on 127.0.0.1:PORT. Ctrl-C or SIGTERM stops everything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import psycopg
+from psycopg import sql
+
+from local.handlers import ROOT
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger("local.stack")
+Stopper = Callable[[], None]
+LOCAL_DB = "orders_local"
+FUNCTIONS = ("submit", "ws_connect", "execute", "notify")
+
+
+@dataclass(frozen=True)
+class StatusQueueUrls:
+    status: str
+    dlq: str
+
+
+def create_status_queues(sqs: SQSClient, prefix: str = "local") -> StatusQueueUrls:
+    """The status-events queue and its DLQ, with the template's visibility and redrive."""
+    from local.template import queue_settings
+
+    qs = queue_settings("StatusEventsQueue")
+    dlq = sqs.create_queue(QueueName=f"{prefix}-status-events-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    status = sqs.create_queue(
+        QueueName=f"{prefix}-status-events",
+        Attributes={
+            "VisibilityTimeout": str(qs.visibility_timeout),
+            "MessageRetentionPeriod": str(qs.message_retention),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": qs.max_receive_count}
+            ),
+        },
+    )["QueueUrl"]
+    return StatusQueueUrls(status=status, dlq=dlq)
+
+
+def template_environment() -> dict[str, str]:
+    """Every function's plain (non-intrinsic) variables from the template. All functions share
+    this process, so they share one environment; per-function service names are dropped."""
+    from local.template import function_environment
+
+    env: dict[str, str] = {}
+    for name in FUNCTIONS:
+        try:
+            variables = function_environment(name)
+        except KeyError:
+            continue
+        for key, value in variables.items():
+            if isinstance(value, str) and key != "POWERTOOLS_SERVICE_NAME":
+                env.setdefault(key, value)
+    return env
+
+
+def local_database(base_url: str, name: str = LOCAL_DB) -> str:
+    """`name` beside `base_url`, created if missing, migrated."""
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(base_url, dbname=name)
+    from engine import db
+    from engine.store import Store
+
+    applied = Store(db.pool(url)).migrate()
+    log.info("database %s ready (migrations applied: %s)", name, applied or "none")
+    return str(url)
+
+
+# -------------------------------------------------------------------------------------------------
+# HOOK: the local Solana chain.
+# -------------------------------------------------------------------------------------------------
+def start_chain(env: dict[str, str]) -> Stopper:
+    """Start the local Solana chain unless SOLANA_RPC_URL names one; fill `env` from it.
+
+    Expects the `local.chain` package to offer `create_app() -> ASGI app` (the JSON-RPC server)
+    and `local_env(rpc_url) -> dict` with VENUE_POOLS and WALLET_PRIVATE_KEY for the pools and
+    funded wallet it created. Adjust here if its entry points differ.
+    """
+    if os.environ.get("SOLANA_RPC_URL"):  # the user's choice wins over the template's default
+        env["SOLANA_RPC_URL"] = os.environ["SOLANA_RPC_URL"]
+        log.info("using SOLANA_RPC_URL=%s", env["SOLANA_RPC_URL"])
+        return lambda: None
+    try:
+        from local import chain  # type: ignore[attr-defined]
+    except ImportError:
+        log.warning(
+            "local.chain is not importable: no local Solana chain; orders will use %s "
+            "(set SOLANA_RPC_URL, VENUE_POOLS and WALLET_PRIVATE_KEY to trade)",
+            env.get("SOLANA_RPC_URL", "the template's default RPC"),
+        )
+        return lambda: None
+    from local.gateway import serve_in_thread
+
+    served = serve_in_thread(chain.create_app())
+    env["SOLANA_RPC_URL"] = served.url
+    env["SOLANA_CLUSTER"] = "custom"
+    env.update({k: str(v) for k, v in chain.local_env(served.url).items()})
+    log.info("local Solana chain on %s", served.url)
+    return served.stop
+
+
+# -------------------------------------------------------------------------------------------------
+
+
+class Stack:
+    def __init__(self, port: int = 3000, host: str = "127.0.0.1") -> None:
+        self.port = port
+        self.host = host
+        self._stoppers: list[tuple[str, Stopper]] = []
+
+    def _on_stop(self, name: str, stopper: Stopper) -> None:
+        self._stoppers.append((name, stopper))
+
+    def start(self) -> dict[str, str]:
+        from engine import config
+        from moto.server import ThreadedMotoServer
+
+        from local import postgres
+        from local.gateway import Gateway, serve_in_thread
+        from local.poller import Poller
+        from local.queue import create_queues
+
+        # Moto and the gateway do not check signatures, but botocore wants something to sign with.
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "orders-local")
+
+        # The template's values are defaults: what the user exported wins over them.
+        env = {k: v for k, v in template_environment().items() if k not in os.environ}
+        env["DB_POOL_MAX"] = os.environ.get("DB_POOL_MAX", "10")  # every function shares a pool
+
+        database_url = local_database(postgres.server_url())
+        env["DATABASE_URL"] = database_url
+
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        self._on_stop("moto", moto.stop)
+        moto_host, moto_port = moto.get_host_and_port()
+        sqs_endpoint = f"http://{moto_host}:{moto_port}"
+        sqs = boto3.client("sqs", endpoint_url=sqs_endpoint)
+        orders = create_queues(sqs, prefix="local")
+        status = create_status_queues(sqs, prefix="local")
+
+        base = f"http://{self.host}:{self.port}"
+        env.update(
+            ORDERS_QUEUE_URL=orders.orders,
+            STATUS_QUEUE_URL=status.status,
+            SQS_ENDPOINT_URL=sqs_endpoint,
+            WS_URL=f"ws://{self.host}:{self.port}/api/orders/execute",
+            WS_MANAGEMENT_ENDPOINT=base,
+        )
+        self._on_stop("chain", start_chain(env))
+        os.environ.update(env)
+        config.settings.cache_clear()
+
+        gateway = serve_in_thread(Gateway().app, self.host, self.port)
+        self._on_stop("gateway", gateway.stop)
+
+        notify_poller = Poller.from_template(sqs, status.status, "StatusEventsQueue", "notify")
+        self._on_stop("notify poller", notify_poller.start().stop)
+        if (ROOT / "functions" / "execute" / "app.py").exists():
+            override = os.environ.get("LOCAL_EXECUTE_CONCURRENCY")
+            kw: dict[str, Any] = {"max_concurrency": int(override)} if override else {}
+            execute_poller = Poller.from_template(
+                sqs, orders.orders, "OrdersQueue", "execute", **kw
+            )
+            self._on_stop("execute poller", execute_poller.start().stop)
+        else:
+            log.warning("functions/execute/app.py is missing: orders stay pending (no executor)")
+        return {
+            "http": base,
+            "ws": env["WS_URL"],
+            "sqs": sqs_endpoint,
+            "orders_queue": orders.orders,
+            "status_queue": status.status,
+            "database": database_url.rsplit("@", 1)[-1],  # no credentials in the log
+        }
+
+    def stop(self) -> None:
+        for name, stopper in reversed(self._stoppers):
+            try:
+                stopper()
+            except Exception:
+                log.exception("stopping %s failed", name)
+        self._stoppers.clear()
+        from engine import db
+
+        db.close_all()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+    stack = Stack(port=int(os.environ.get("PORT", "3000")))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        urls = stack.start()
+        print(f"HTTP API   {urls['http']}   (POST /api/orders/execute, GET /api/orders/{{id}})")
+        print(f"WebSocket  {urls['ws']}")
+        print(f"SQS (moto) {urls['sqs']}")
+        print("Ctrl-C to stop", flush=True)
+        stop.wait()
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

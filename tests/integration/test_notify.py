@@ -1,0 +1,274 @@
+"""Status delivery (engine.notify) against real sockets: the local gateway's management API with
+real WebSocket clients, a socket that never answers, and real Postgres."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from engine import config, notify
+from engine.connections import Connections
+from engine.orders import Status, parse_order_request
+from engine.store import Store
+from websockets.sync.client import ClientConnection, connect
+
+from local.gateway import Gateway, Served, serve_in_thread
+
+ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}
+PATH = [Status.ROUTING, Status.BUILDING, Status.SUBMITTED, Status.CONFIRMED]
+
+
+class Recorder:
+    """A ws_connect stand-in: accepts every route and remembers which tag got which id."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+
+    def __call__(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        ctx = event["requestContext"]
+        if ctx["routeKey"] == "$connect":
+            self.ids[(event.get("queryStringParameters") or {})["tag"]] = ctx["connectionId"]
+        return {"statusCode": 200}
+
+
+@pytest.fixture(scope="module")
+def gateway(database_url: str) -> Iterator[tuple[Served, Recorder]]:
+    saved = os.environ.pop("STATUS_QUEUE_URL", None)  # publish fans out in-process here
+    config.settings.cache_clear()
+    recorder = Recorder()
+    gw = Gateway(lambda e, c: {"statusCode": 404}, recorder)
+    served = serve_in_thread(gw.app)
+    yield served, recorder
+    served.stop()
+    if saved is not None:
+        os.environ["STATUS_QUEUE_URL"] = saved
+    config.settings.cache_clear()
+
+
+class Client:
+    """A real WebSocket client on the gateway, with its connection row in Postgres."""
+
+    def __init__(self, served: Served, recorder: Recorder, connections: Connections) -> None:
+        tag = uuid.uuid4().hex
+        # Entered by hand: the socket outlives this constructor (closed by the fixture).
+        self.ws: ClientConnection = connect(
+            served.url.replace("http", "ws") + f"/?tag={tag}"
+        ).__enter__()
+        self.id = recorder.ids[tag]
+        connections.add(self.id, endpoint=served.url)
+
+    def frames(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        return [json.loads(self.ws.recv(timeout=timeout)) for _ in range(n)]
+
+    def nothing_more(self, wait: float = 0.3) -> bool:
+        try:
+            self.ws.recv(timeout=wait)
+        except TimeoutError:
+            return True
+        return False
+
+
+def new_order(store: Store) -> uuid.UUID:
+    order, _ = store.create_order(parse_order_request(ORDER))
+    order_id: uuid.UUID = order["id"]
+    return order_id
+
+
+def step(store: Store, order_id: uuid.UUID, i: int) -> None:
+    current = Status.PENDING if i == 0 else PATH[i - 1]
+    event = store.transition(order_id, current, PATH[i], detail={"n": i})
+    assert event is not None
+    notify.publish(event)  # no status queue: fans out in-process
+
+
+@pytest.fixture
+def clients(gateway: tuple[Served, Recorder], store: Store) -> Iterator[Any]:
+    made: list[Client] = []
+
+    def make() -> Client:
+        c = Client(*gateway, Connections(store.pool))
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.ws.close()
+
+
+def test_frames_in_order_once(store: Store, clients: Any) -> None:
+    order_id = new_order(store)
+    a, b = clients(), clients()
+    conns = Connections(store.pool)
+    conns.subscribe(a.id, order_id)
+    conns.subscribe(b.id, order_id)
+    for i in range(len(PATH)):
+        step(store, order_id, i)
+    for c in (a, b):
+        frames = c.frames(5)
+        assert [f["seq"] for f in frames] == [1, 2, 3, 4, 5]
+        assert [f["status"] for f in frames] == ["pending", *map(str, PATH)]
+        assert {f["orderId"] for f in frames} == {str(order_id)}
+    assert all(d.posted == 0 for d in notify.fan_out(order_id, store))  # nothing owed: no dup
+    assert a.nothing_more() and b.nothing_more()
+
+
+def test_gone_connection_is_deleted_young_one_is_not_ready(
+    store: Store, gateway: tuple[Served, Recorder]
+) -> None:
+    served, _ = gateway
+    order_id = new_order(store)
+    conns = Connections(store.pool)
+    old, young = "gone" + uuid.uuid4().hex[:8], "young" + uuid.uuid4().hex[:8]
+    for cid in (old, young):
+        conns.add(cid, endpoint=served.url)
+        conns.subscribe(cid, order_id)
+    with store.pool.connection() as conn:
+        conn.execute(
+            "UPDATE connections SET connected_at = now() - interval '1 minute'"
+            " WHERE connection_id = %s",
+            (old,),
+        )
+    outcomes = {d.connection_id: d.outcome for d in notify.fan_out(order_id, store)}
+    assert outcomes == {old: "gone", young: "not_ready"}
+    assert conns.get(old) is None and conns.subscription(old, order_id) is None  # cascade
+    assert conns.subscription(young, order_id) is not None
+
+
+def test_management_api_reaches_a_real_client(
+    gateway: tuple[Served, Recorder], clients: Any
+) -> None:
+    served, _ = gateway
+    c = clients()
+    api = boto3.client("apigatewaymanagementapi", endpoint_url=served.url)
+    api.post_to_connection(ConnectionId=c.id, Data=b'{"hello": 1}')
+    assert c.frames(1) == [{"hello": 1}]
+    info = api.get_connection(ConnectionId=c.id)
+    assert info["Identity"]["SourceIp"] == "127.0.0.1"
+    api.delete_connection(ConnectionId=c.id)
+    with pytest.raises(api.exceptions.GoneException):
+        api.post_to_connection(ConnectionId=c.id, Data=b"{}")
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A TCP server that accepts connections and never answers a byte."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    t.join()
+    for s in held:
+        s.close()
+    server.close()
+
+
+def test_a_hung_socket_does_not_hold_up_the_others(
+    store: Store, clients: Any, silent_endpoint: str
+) -> None:
+    order_id = new_order(store)
+    conns = Connections(store.pool)
+    hung = "hung" + uuid.uuid4().hex[:8]
+    conns.add(hung, endpoint=silent_endpoint)
+    conns.subscribe(hung, order_id)
+    good = [clients() for _ in range(3)]
+    for c in good:
+        conns.subscribe(c.id, order_id)
+
+    started = time.monotonic()
+    result: list[notify.Delivery] = []
+    runner = threading.Thread(target=lambda: result.extend(notify.fan_out(order_id, store)))
+    runner.start()
+    for c in good:
+        assert c.frames(1, timeout=1.0)[0]["seq"] == 1
+    assert time.monotonic() - started < 1.0  # the good ones did not wait for the hung one
+    runner.join(10)
+    elapsed = time.monotonic() - started
+    assert elapsed < 4.0  # bounded by the post timeout (1 s connect + 2 s read), no retries
+    outcomes = {d.connection_id: d.outcome for d in result}
+    assert outcomes[hung] == "failed"
+    assert conns.subscription(hung, order_id)["delivered_seq"] == 0  # type: ignore[index]
+    assert conns.get(hung) is not None  # owed, not gone: a later delivery retries it
+
+
+def test_replay_and_live_seam_never_skips_or_repeats(store: Store, clients: Any) -> None:
+    """Subscribes (with a random fromSeq) race the transitions and their notifications."""
+    conns = Connections(store.pool)
+    rng = random.Random(7)
+    cases = []
+    for _ in range(12):
+        c = clients()
+        cases.append((new_order(store), c, rng.randint(0, 2), rng.random() * 0.05))
+    errors: list[BaseException] = []
+
+    def produce(order_id: uuid.UUID) -> None:
+        try:
+            for i in range(len(PATH)):
+                time.sleep(rng.random() * 0.01)
+                step(store, order_id, i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def subscribe(order_id: uuid.UUID, c: Client, from_seq: int, delay: float) -> None:
+        try:
+            time.sleep(delay)
+            notify.subscribe_and_deliver(conns, c.id, order_id, from_seq)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=produce, args=(oid,)) for oid, *_ in cases]
+    threads += [threading.Thread(target=subscribe, args=case) for case in cases]
+    rng.shuffle(threads)
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    for order_id, c, from_seq, _ in cases:
+        expected = list(range(from_seq + 1, 6))
+        frames = c.frames(len(expected))
+        assert [f["seq"] for f in frames] == expected, (order_id, from_seq)
+        assert c.nothing_more(0.2)
+        assert conns.subscription(c.id, order_id)["delivered_seq"] == 5  # type: ignore[index]
+
+
+def test_publish_with_a_status_queue_only_enqueues_the_frame(
+    store: Store, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqs = boto3.client("sqs", endpoint_url=moto_server)
+    url = sqs.create_queue(QueueName=f"status-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    monkeypatch.setenv("STATUS_QUEUE_URL", url)
+    monkeypatch.setenv("SQS_ENDPOINT_URL", moto_server)
+    config.settings.cache_clear()
+    try:
+        order_id = new_order(store)
+        event = store.transition(order_id, Status.PENDING, Status.ROUTING, detail={"venue": "x"})
+        assert event is not None
+        notify.publish(event)
+        [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+        assert json.loads(message["Body"]) == json.loads(json.dumps(event.frame()))
+    finally:
+        monkeypatch.undo()
+        config.settings.cache_clear()

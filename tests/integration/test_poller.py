@@ -1,0 +1,118 @@
+"""The local SQS poller against moto's server: partial batch failures, redrive, concurrency."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+
+from local.poller import Poller, wait_until
+
+
+def queues(moto_server: str, visibility: int = 1, max_receive: int = 2) -> tuple[Any, str, str]:
+    sqs = boto3.client("sqs", endpoint_url=moto_server)
+    name = f"poll-{uuid.uuid4().hex[:8]}"
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": max_receive}
+            ),
+        },
+    )["QueueUrl"]
+    return sqs, url, dlq
+
+
+def count(sqs: Any, url: str) -> int:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_partial_failures_are_retried_then_dead_lettered(moto_server: str) -> None:
+    sqs, url, dlq = queues(moto_server)
+    seen: list[tuple[str, int, str]] = []
+
+    def handler(event: dict[str, Any], _ctx: Any) -> dict[str, Any]:
+        failures = []
+        for record in SQSEvent(event).records:  # the event parses as a real SQS event
+            assert record.event_source == "aws:sqs" and record.event_source_arn.endswith(url[-13:])
+            count_ = int(record.attributes.approximate_receive_count)
+            seen.append((record.body, count_, record.message_id))
+            if record.body == "bad":
+                failures.append({"itemIdentifier": record.message_id})
+        return {"batchItemFailures": failures}
+
+    for body in ("ok-1", "bad", "ok-2"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    poller = Poller(sqs, url, lambda _i: handler, batch_size=10, max_concurrency=2).start()
+    try:
+        # The good ones go at once; "bad" is received twice (maxReceiveCount) and then moved.
+        assert wait_until(lambda: count(sqs, dlq) == 1, 15)
+        assert count(sqs, url) == 0
+    finally:
+        poller.stop()
+    assert sorted(b for b, _, _ in seen if b.startswith("ok")) == ["ok-1", "ok-2"]
+    assert [n for b, n, _ in seen if b == "bad"] == [1, 2]
+    [moved] = sqs.receive_message(QueueUrl=dlq)["Messages"]
+    assert moved["Body"] == "bad"
+
+
+def test_a_raising_handler_keeps_the_whole_batch(moto_server: str) -> None:
+    sqs, url, _ = queues(moto_server, visibility=30)
+    calls = 0
+
+    def handler(event: dict[str, Any], _ctx: Any) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("boom")
+
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    poller = Poller(sqs, url, lambda _i: handler, max_concurrency=1).start()
+    try:
+        assert wait_until(lambda: calls == 1, 10)
+        time.sleep(0.3)
+    finally:
+        poller.stop()
+    assert count(sqs, url) == 1  # in flight until its visibility timeout ends
+
+
+def test_at_most_max_concurrency_invocations_in_flight(moto_server: str) -> None:
+    sqs, url, _ = queues(moto_server, visibility=30)
+    lock = threading.Lock()
+    running = peak = done = 0
+
+    def handler(event: dict[str, Any], _ctx: Any) -> dict[str, Any]:
+        nonlocal running, peak, done
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.3)
+        with lock:
+            running -= 1
+            done += len(event["Records"])
+        return {"batchItemFailures": []}
+
+    for i in range(8):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    poller = Poller(sqs, url, lambda _i: handler, batch_size=1, max_concurrency=3).start()
+    try:
+        assert wait_until(lambda: done == 8, 15)
+    finally:
+        poller.stop()
+    assert peak == 3
+    assert count(sqs, url) == 0

@@ -1,0 +1,218 @@
+"""ws_connect handler: every WebSocket route with exact API Gateway events, real Postgres, and
+moto's management API (on its server) standing in for the sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from engine import config
+from engine.connections import Connections
+from engine.orders import Status
+from engine.store import Store
+
+from local.apigw import LambdaContext, ws_event
+from local.handlers import load_handler
+
+ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
+
+
+@pytest.fixture(scope="module")
+def env(moto_server: str, orders_queue: str, database_url: str) -> Iterator[str]:
+    saved = {k: os.environ.get(k) for k in ("WS_MANAGEMENT_ENDPOINT", "STATUS_QUEUE_URL")}
+    os.environ["WS_MANAGEMENT_ENDPOINT"] = moto_server  # moto wants the bare root
+    os.environ.pop("STATUS_QUEUE_URL", None)  # backlog delivered in-process
+    config.settings.cache_clear()
+    yield moto_server
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    config.settings.cache_clear()
+
+
+@pytest.fixture
+def handler(env: str) -> Any:
+    return load_handler("ws_connect")
+
+
+def posted(cid: str) -> list[dict[str, Any]]:
+    """Frames moto recorded for a connection (it concatenates the posted bodies)."""
+    from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+
+    data = apigatewaymanagementapi_backends["123456789012"]["us-east-1"].connections[cid].data
+    text, frames, decoder, i = data.decode(), [], json.JSONDecoder(), 0
+    while i < len(text):
+        frame, i = decoder.raw_decode(text, i)
+        frames.append(frame)
+    return frames
+
+
+def wait_frames(cid: str, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frames = posted(cid)
+        if len(frames) >= n:
+            return frames
+        time.sleep(0.05)
+    return posted(cid)
+
+
+def cid() -> str:
+    return "c" + uuid.uuid4().hex[:15]
+
+
+def call(handler: Any, event: dict[str, Any]) -> dict[str, Any]:
+    reply: dict[str, Any] = handler(event, LambdaContext("ws_connect"))
+    return reply
+
+
+def connect(handler: Any, connection: str, **kw: Any) -> dict[str, Any]:
+    return call(handler, ws_event("CONNECT", "$connect", connection, **kw))
+
+
+def send(handler: Any, connection: str, body: Any, route: str = "$default") -> dict[str, Any]:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return call(handler, ws_event("MESSAGE", route, connection, body=text))
+
+
+def advance(store: Store, order_id: uuid.UUID, *path: Status) -> None:
+    current = Status.PENDING
+    for status in path:
+        assert store.transition(order_id, current, status, detail={"step": str(status)})
+        current = status
+
+
+def test_connect_and_disconnect(handler: Any, store: Store) -> None:
+    c = cid()
+    assert connect(handler, c)["statusCode"] == 200
+    row = Connections(store.pool).get(c)
+    assert row is not None and row["stage"] == "local"
+    assert call(handler, ws_event("DISCONNECT", "$disconnect", c))["statusCode"] == 200
+    assert Connections(store.pool).get(c) is None
+
+
+@pytest.mark.parametrize(
+    ("order_id", "status", "code"),
+    [("not-a-uuid", 400, "invalid_request"), (str(uuid.uuid4()), 404, "order_not_found")],
+)
+def test_connect_refuses_a_bad_order_id(
+    handler: Any, store: Store, order_id: str, status: int, code: str
+) -> None:
+    c = cid()
+    reply = connect(handler, c, query={"orderId": order_id})
+    assert reply["statusCode"] == status
+    assert json.loads(reply["body"])["error"]["code"] == code
+    assert Connections(store.pool).get(c) is None
+
+
+def test_connect_with_order_id_gets_the_backlog_after_connect(handler: Any, store: Store) -> None:
+    sub = cid()
+    send(handler, sub, ORDER)
+    order_id = uuid.UUID(wait_frames(sub, 1)[0]["orderId"])
+    advance(store, order_id, Status.ROUTING, Status.BUILDING)
+    c = cid()
+    assert connect(handler, c, query={"orderId": str(order_id)})["statusCode"] == 200
+    frames = wait_frames(c, 3)
+    assert [f["seq"] for f in frames] == [1, 2, 3]
+    assert [f["status"] for f in frames] == ["pending", "routing", "building"]
+    assert Connections(store.pool).subscription(c, order_id)["delivered_seq"] == 3  # type: ignore[index]
+
+
+def test_submit_over_ws_streams_on_the_same_connection(handler: Any, store: Store) -> None:
+    c = cid()
+    connect(handler, c)
+    assert send(handler, c, ORDER)["statusCode"] == 200
+    [pending] = posted(c)
+    assert pending["status"] == "pending" and pending["seq"] == 1
+    order_id = uuid.UUID(pending["orderId"])
+    assert store.get_order(order_id) is not None
+    assert Connections(store.pool).subscribers(order_id) == [c]
+
+
+def test_idempotency_key_in_the_frame_or_the_connect_header(handler: Any, store: Store) -> None:
+    c = cid()
+    connect(handler, c)
+    key = uuid.uuid4().hex
+    send(handler, c, {**ORDER, "idempotencyKey": key})
+    send(handler, c, {**ORDER, "idempotencyKey": key})
+    frames = posted(c)
+    assert len(frames) == 2 and frames[0]["orderId"] == frames[1]["orderId"]  # one order
+
+    h = cid()
+    connect(handler, h, headers={"Idempotency-Key": key})
+    send(handler, h, ORDER)
+    assert posted(h)[0]["orderId"] == frames[0]["orderId"]
+
+    send(handler, h, {**ORDER, "amountIn": "0.02"})  # same key, other order
+    assert posted(h)[-1]["error"]["code"] == "idempotency_conflict"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ("not json", "invalid_request", None),
+        ("[1, 2]", "invalid_request", None),
+        ('{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": NaN}', "invalid_request", None),
+        ({"tokenIn": "SOL"}, "invalid_request", "tokenOut"),
+        ({**ORDER, "tokenOut": "SOL"}, "invalid_request", "tokenOut"),
+        ({**ORDER, "colour": "red"}, "invalid_request", "colour"),
+        ({**ORDER, "idempotencyKey": 5}, "invalid_request", "idempotencyKey"),
+        ({"action": "dance"}, "unknown_action", "action"),
+    ],
+)
+def test_bad_frames_get_an_error_frame_and_200(
+    handler: Any, store: Store, body: Any, code: str, field: str | None
+) -> None:
+    c = cid()
+    connect(handler, c)
+    assert send(handler, c, body)["statusCode"] == 200
+    [frame] = posted(c)
+    assert frame["error"]["code"] == code
+    assert frame["error"].get("field") == field
+    assert frame["error"]["message"]
+    assert Connections(store.pool).get(c) is not None  # the connection stays
+
+
+def test_subscribe_replays_after_from_seq(handler: Any, store: Store) -> None:
+    producer = cid()
+    send(handler, producer, ORDER)
+    order_id = posted(producer)[0]["orderId"]
+    advance(store, uuid.UUID(order_id), Status.ROUTING, Status.BUILDING, Status.SUBMITTED)
+    c = cid()
+    connect(handler, c)
+    reply = send(
+        handler, c, {"action": "subscribe", "orderId": order_id, "fromSeq": 2}, "subscribe"
+    )
+    assert reply["statusCode"] == 200
+    assert [f["seq"] for f in posted(c)] == [3, 4]
+    send(handler, c, {"action": "subscribe", "orderId": order_id}, "subscribe")  # fromSeq 0
+    assert [f["seq"] for f in posted(c)] == [3, 4, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"action": "subscribe"}, "invalid_request", "orderId"),
+        ({"action": "subscribe", "orderId": "x"}, "invalid_request", "orderId"),
+        ({"action": "subscribe", "orderId": str(uuid.uuid4())}, "order_not_found", "orderId"),
+        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": -1}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": "1"}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "extra": 1}, None, "extra"),
+    ],
+)
+def test_bad_subscribe_gets_an_error_frame(
+    handler: Any, body: dict[str, Any], code: str | None, field: str
+) -> None:
+    c = cid()
+    connect(handler, c)
+    assert send(handler, c, body, "subscribe")["statusCode"] == 200
+    [frame] = posted(c)
+    assert frame["error"]["code"] == (code or "invalid_request")
+    assert frame["error"]["field"] == field
