@@ -1,0 +1,741 @@
+"""The local chain's ledger: LiteSVM for accounts and the native programs, plus everything a
+validator adds on top that LiteSVM lacks: blocks (slot / block height), a blockhash window of
+150 blocks, signature statuses that move processed -> confirmed -> finalized, duplicate
+detection, fees, and atomic execution of transactions that call the simulated DEX programs
+(`local.chain.programs`, run in Python because no DEX binary can be had here).
+
+Every public method takes one lock: the ticker thread, the ASGI app and tests may call in at
+once, and LiteSVM itself is not meant to be shared between threads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from solders.account import Account
+from solders.compute_budget import ID as COMPUTE_BUDGET_ID
+from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
+from solders.litesvm import LiteSVM
+from solders.message import Message, MessageV0, MessageV1
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import ID as SYSTEM_PROGRAM_ID
+from solders.transaction import VersionedTransaction
+from solders.transaction_metadata import FailedTransactionMetadata
+from solders.transaction_status import (
+    InstructionErrorCustom,
+    TransactionErrorFieldless,
+    TransactionErrorInstructionError,
+    TransactionErrorType,
+)
+
+log = logging.getLogger("local.chain")
+
+FEE_PER_SIGNATURE = 5_000  # lamports; the cluster's base fee
+BLOCKHASH_VALID_BLOCKS = 150  # a blockhash can land up to height_at_issue + 150
+CONFIRM_AFTER_BLOCKS = 1  # a landed transaction is "confirmed" one block later
+FINALIZE_AFTER_BLOCKS = 32  # ... and "finalized" 32 blocks later (a root on a real cluster)
+DEFAULT_UNITS_PER_INSTRUCTION = 200_000
+MAX_COMPUTE_UNITS = 1_400_000
+# Units reported for one simulated DEX instruction: the Python programs cost no compute, but the
+# engine sizes its compute-unit limit from simulations, so report something of the real order.
+DEX_INSTRUCTION_UNITS = 40_000
+GENESIS_HEIGHT = 1
+
+TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+WSOL_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
+
+# Errors after which a real validator never includes the transaction in a block: no status,
+# no fee. Everything else lands with its error and pays the fee.
+_NOT_LANDING = [
+    TransactionErrorFieldless.SignatureFailure,
+    TransactionErrorFieldless.InsufficientFundsForFee,
+    TransactionErrorFieldless.AccountNotFound,
+    TransactionErrorFieldless.BlockhashNotFound,
+    TransactionErrorFieldless.AlreadyProcessed,
+    TransactionErrorFieldless.SanitizeFailure,
+]  # a list: the solders enum values are not hashable
+
+
+class AccountsView(Protocol):
+    def get(self, key: Pubkey) -> Account | None: ...
+    def set(self, key: Pubkey, account: Account) -> None: ...
+
+
+class Program(Protocol):
+    program_id: Pubkey
+
+    def process(self, view: AccountsView, accounts: Sequence[Any], data: bytes) -> list[str]: ...
+
+
+class SvmView:
+    """The DEX programs' window onto LiteSVM's accounts (reads and writes go straight through;
+    the ledger snapshots every account the transaction names beforehand, for rollback)."""
+
+    def __init__(self, svm: LiteSVM) -> None:
+        self.svm = svm
+
+    def get(self, key: Pubkey) -> Account | None:
+        account = self.svm.get_account(key)
+        if account is None or account.lamports == 0:
+            return None
+        return account
+
+    def set(self, key: Pubkey, account: Account) -> None:
+        self.svm.set_account(key, account)
+
+
+@dataclass(frozen=True)
+class _Meta:
+    pubkey: Pubkey
+    is_signer: bool
+    is_writable: bool
+
+
+class _ProgramError(Exception):
+    def __init__(self, code: int, logs: list[str] | None = None) -> None:
+        super().__init__(f"custom program error: {code:#x}")
+        self.code = code
+        self.logs = logs or []
+
+
+def program_types() -> tuple[Any, type[Any]]:
+    """(Meta, ProgramError) from `local.chain.programs`, or stand-ins while it lacks them (so
+    the ledger and its tests work before the DEX programs exist)."""
+    programs = programs_module()
+    return getattr(programs, "Meta", _Meta), getattr(programs, "ProgramError", _ProgramError)
+
+
+def empty_account() -> Account:
+    # LiteSVM treats a 0-lamport account as absent (get_account returns None).
+    return Account(0, b"", SYSTEM_PROGRAM_ID, False, 0)
+
+
+def programs_module() -> Any:
+    """`local.chain.programs`, or None when it cannot be imported."""
+    try:
+        return importlib.import_module("local.chain.programs")
+    except ImportError:
+        return None
+
+
+def load_programs() -> dict[Pubkey, Program]:
+    """The simulated DEX programs, or none while `local.chain.programs` lacks them."""
+    found = getattr(programs_module(), "PROGRAMS", None)
+    if found is None:
+        log.warning("local.chain.programs has no PROGRAMS: no DEX programs on the local chain")
+        return {}
+    return dict(found)
+
+
+@dataclass
+class Faults:
+    """Failures the RPC server injects on request (tests, demos). Counters count down."""
+
+    latency_ms: int = 0
+    rate_limit_next: int = 0
+    timeout_next: int = 0
+    hang_seconds: float = 30.0
+    drop_next_sends: int = 0
+    landing_delay_blocks: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    FIELDS = (
+        "latency_ms",
+        "rate_limit_next",
+        "timeout_next",
+        "hang_seconds",
+        "drop_next_sends",
+        "landing_delay_blocks",
+    )
+
+    def update(self, **values: Any) -> None:
+        with self._lock:
+            for key, value in values.items():
+                if key not in self.FIELDS:
+                    raise ValueError(f"unknown fault {key!r}")
+                setattr(self, key, float(value) if key == "hang_seconds" else int(value))
+
+    def clear(self) -> None:
+        self.update(
+            latency_ms=0,
+            rate_limit_next=0,
+            timeout_next=0,
+            hang_seconds=30.0,
+            drop_next_sends=0,
+            landing_delay_blocks=0,
+        )
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return {key: getattr(self, key) for key in self.FIELDS}
+
+    def _take(self, name: str) -> bool:
+        with self._lock:
+            left = int(getattr(self, name))
+            if left <= 0:
+                return False
+            setattr(self, name, left - 1)
+            return True
+
+    def take_rate_limit(self) -> bool:
+        return self._take("rate_limit_next")
+
+    def take_timeout(self) -> bool:
+        return self._take("timeout_next")
+
+    def take_drop(self) -> bool:
+        return self._take("drop_next_sends")
+
+
+@dataclass
+class Outcome:
+    """What running a transaction did (or would do): the validator's view of it."""
+
+    err: TransactionErrorType | None
+    logs: list[str]
+    units: int
+    fee: int
+    landed: bool  # False: a real validator would not include it (no status, no fee)
+    accounts: list[Account | None] = field(default_factory=list)  # simulate's post-state
+
+
+@dataclass
+class TxRecord:
+    signature: Signature
+    slot: int
+    height: int
+    err: TransactionErrorType | None
+    logs: list[str]
+    fee: int
+    units: int
+    transaction: VersionedTransaction | None
+    pre_balances: list[int]
+    post_balances: list[int]
+    dex_instructions: list[dict[str, Any]]
+    kind: str = "transaction"  # | "airdrop"
+
+
+class SendError(Exception):
+    """A sendTransaction refused the way a real RPC refuses it (JSON-RPC error)."""
+
+    def __init__(self, message: str, outcome: Outcome | None = None, code: int = -32002) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.outcome = outcome
+
+
+class SegmentFailed(Exception):
+    def __init__(self, err: TransactionErrorType, logs: list[str]) -> None:
+        super().__init__(str(err))
+        self.err = err
+        self.logs = logs
+
+
+def describe(err: TransactionErrorType) -> str:
+    """The human part of a preflight failure message, worded like the validator's."""
+    if isinstance(err, TransactionErrorInstructionError):
+        inner = err.err
+        if isinstance(inner, InstructionErrorCustom):
+            return (
+                f"Error processing Instruction {err.index}: custom program error: {inner.code:#x}"
+            )
+        return f"Error processing Instruction {err.index}: {inner}"
+    return str(err)
+
+
+def _compute_budget(instructions: Sequence[Instruction]) -> tuple[int, int]:
+    """(unit limit, unit price in micro-lamports) the way the runtime reads them."""
+    limit: int | None = None
+    price = 0
+    others = 0
+    for ix in instructions:
+        if ix.program_id != COMPUTE_BUDGET_ID:
+            others += 1
+            continue
+        data = bytes(ix.data)
+        if data[:1] == b"\x02" and len(data) >= 5:
+            limit = int.from_bytes(data[1:5], "little")
+        elif data[:1] == b"\x03" and len(data) >= 9:
+            price = int.from_bytes(data[1:9], "little")
+    if limit is None:
+        limit = DEFAULT_UNITS_PER_INSTRUCTION * others
+    return min(limit, MAX_COMPUTE_UNITS), price
+
+
+def _decompile(message: Message | MessageV0 | MessageV1) -> list[Instruction]:
+    """The message's instructions with full account metas (no address lookup tables here)."""
+    keys = list(message.account_keys)
+    header = message.header
+    signed = header.num_required_signatures
+
+    def writable(i: int) -> bool:
+        # From the header, which legacy and v0 messages share (legacy Message has no helper).
+        if i < signed:
+            return i < signed - header.num_readonly_signed_accounts
+        return i < len(keys) - header.num_readonly_unsigned_accounts
+
+    out = []
+    for ix in message.instructions:
+        metas = [AccountMeta(keys[i], i < signed, writable(i)) for i in bytes(ix.accounts)]
+        out.append(Instruction(keys[ix.program_id_index], bytes(ix.data), metas))
+    return out
+
+
+def _remap(err: TransactionErrorType, offset_map: Sequence[int]) -> TransactionErrorType:
+    """A segment's InstructionError(i, e) as InstructionError(original index, e)."""
+    if isinstance(err, TransactionErrorInstructionError) and err.index < len(offset_map):
+        return TransactionErrorInstructionError(offset_map[err.index], err.err)
+    return err
+
+
+class Ledger:
+    """LiteSVM plus blocks, statuses and the DEX programs. Thread-safe."""
+
+    def __init__(self, programs: Mapping[Pubkey, Program] | None = None) -> None:
+        self.lock = threading.RLock()
+        # Blockhash check OFF: LiteSVM only knows its newest blockhash; we keep the 150-block
+        # window ourselves. History 0: we detect duplicates ourselves, and the segments we run for
+        # DEX transactions carry placeholder signatures that LiteSVM must not call duplicates.
+        self.svm = (
+            LiteSVM().with_blockhash_check(False).with_sigverify(True).with_transaction_history(0)
+        )
+        self.programs: dict[Pubkey, Program] = (
+            dict(programs) if programs is not None else load_programs()
+        )
+        self.faults = Faults()
+        self.height = GENESIS_HEIGHT
+        self.slot = GENESIS_HEIGHT
+        self.blockhashes: dict[Hash, int] = {}
+        self.records: dict[Signature, TxRecord] = {}
+        self.log: list[TxRecord] = []
+        self.delayed: list[tuple[int, VersionedTransaction]] = []
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._create_mint(WSOL_MINT, decimals=9)
+        self._issue_blockhash()
+
+    # ------------------------------------------------------------------------------ accounts
+    def _create_mint(self, mint: Pubkey, decimals: int) -> None:
+        data = bytearray(82)
+        data[44] = decimals
+        data[45] = 1  # is_initialized; no mint authority, no freeze authority
+        lamports = self.svm.minimum_balance_for_rent_exemption(82)
+        self.svm.set_account(mint, Account(lamports, bytes(data), TOKEN_PROGRAM_ID, False, 0))
+
+    def get_account(self, key: Pubkey) -> Account | None:
+        with self.lock:
+            account = self.svm.get_account(key)
+            return account if account is not None and account.lamports > 0 else None
+
+    def set_account(self, key: Pubkey, account: Account) -> None:
+        with self.lock:
+            self.svm.set_account(key, account)
+
+    def view(self) -> SvmView:
+        return SvmView(self.svm)
+
+    def balance(self, key: Pubkey) -> int:
+        account = self.get_account(key)
+        return account.lamports if account else 0
+
+    def rent_exempt_minimum(self, size: int) -> int:
+        with self.lock:
+            return self.svm.minimum_balance_for_rent_exemption(size)
+
+    def airdrop(self, key: Pubkey, lamports: int) -> Signature:
+        with self.lock:
+            before = self.balance(key)
+            result = self.svm.airdrop(key, lamports)
+            if isinstance(result, FailedTransactionMetadata):
+                raise SendError(f"airdrop failed: {result.err()}", code=-32603)
+            sig = result.signature()
+            self._record(
+                TxRecord(
+                    sig,
+                    self.slot,
+                    self.height,
+                    None,
+                    list(result.logs()),
+                    0,
+                    0,
+                    None,
+                    [before],
+                    [self.balance(key)],
+                    [],
+                    kind="airdrop",
+                )
+            )
+            return sig
+
+    # ------------------------------------------------------------------------------ blocks
+    def _issue_blockhash(self) -> None:
+        self.svm.expire_blockhash()
+        self.blockhashes[self.svm.latest_blockhash()] = self.height + BLOCKHASH_VALID_BLOCKS
+        # Forget hashes long expired so the map stays small on a long-running stack.
+        horizon = self.height - 2 * BLOCKHASH_VALID_BLOCKS
+        for old in [h for h, valid in self.blockhashes.items() if valid < horizon]:
+            del self.blockhashes[old]
+
+    def advance(self, blocks: int = 1) -> int:
+        """Produce `blocks` blocks; returns the new block height."""
+        with self.lock:
+            for _ in range(blocks):
+                self.height += 1
+                self.slot += 1
+                self.svm.warp_to_slot(self.slot)
+                self._issue_blockhash()
+                due = [tx for at, tx in self.delayed if at <= self.height]
+                self.delayed = [(at, tx) for at, tx in self.delayed if at > self.height]
+                for tx in due:
+                    self._land(tx)
+            return self.height
+
+    def latest_blockhash(self) -> tuple[Hash, int]:
+        with self.lock:
+            blockhash = self.svm.latest_blockhash()
+            return blockhash, self.blockhashes[blockhash]
+
+    def blockhash_valid(self, blockhash: Hash) -> bool:
+        with self.lock:
+            valid = self.blockhashes.get(blockhash)
+            return valid is not None and valid >= self.height
+
+    def start_ticker(self, interval: float = 0.4) -> None:
+        """Produce a block every `interval` seconds in a daemon thread (the running stack)."""
+        with self.lock:
+            if self._ticker is not None:
+                return
+            self._stop.clear()
+            self._ticker = threading.Thread(
+                target=self._tick, args=(interval,), name="local-chain-ticker", daemon=True
+            )
+            self._ticker.start()
+
+    def _tick(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.advance(1)
+
+    def stop(self) -> None:
+        ticker = self._ticker
+        self._stop.set()
+        if ticker is not None:
+            ticker.join(timeout=5)
+        self._ticker = None
+
+    # ------------------------------------------------------------------------------ statuses
+    def _record(self, record: TxRecord) -> None:
+        self.records[record.signature] = record
+        self.log.append(record)
+
+    def status(self, sig: Signature) -> tuple[TxRecord, int | None, str] | None:
+        """(record, confirmations, "processed" | "confirmed" | "finalized") or None."""
+        with self.lock:
+            record = self.records.get(sig)
+            if record is None:
+                return None
+            depth = self.height - record.height
+            if depth >= FINALIZE_AFTER_BLOCKS:
+                return record, None, "finalized"  # a real RPC reports null once rooted
+            return record, depth, "confirmed" if depth >= CONFIRM_AFTER_BLOCKS else "processed"
+
+    def txlog(self) -> list[dict[str, Any]]:
+        from local.chain.rpc import error_to_json
+
+        with self.lock:
+            return [
+                {
+                    "signature": str(r.signature),
+                    "slot": r.slot,
+                    "kind": r.kind,
+                    "err": error_to_json(r.err),
+                    "fee": r.fee,
+                    "dexInstructions": r.dex_instructions,
+                }
+                for r in self.log
+            ]
+
+    # ------------------------------------------------------------------------------ fees
+    def fee_for(self, message: Message | MessageV0 | MessageV1) -> int:
+        limit, price = _compute_budget(_decompile(message))
+        priority = math.ceil(limit * price / 1_000_000)
+        return FEE_PER_SIGNATURE * message.header.num_required_signatures + priority
+
+    # ------------------------------------------------------------------------------ sending
+    def send(self, tx: VersionedTransaction, *, skip_preflight: bool = False) -> Signature:
+        """sendTransaction: preflight (unless skipped), then land it now or after a delay.
+
+        Raises SendError (-32002) on a preflight failure, the way a real RPC does. With
+        skip_preflight, a transaction that a validator would drop (unknown blockhash, bad
+        signature, a duplicate) is accepted and silently never lands, also like a real RPC.
+        """
+        with self.lock:
+            sig = tx.signatures[0]
+            message = tx.message
+            if sig in self.records:
+                if skip_preflight:
+                    return sig
+                raise SendError(
+                    "Transaction simulation failed: This transaction has already been processed",
+                    Outcome(TransactionErrorFieldless.AlreadyProcessed, [], 0, 0, False),
+                )
+            if not self.blockhash_valid(message.recent_blockhash):
+                if skip_preflight:
+                    return sig
+                raise SendError(
+                    "Transaction simulation failed: Blockhash not found",
+                    Outcome(TransactionErrorFieldless.BlockhashNotFound, [], 0, 0, False),
+                )
+            if not skip_preflight:
+                outcome = self.simulate(tx, sig_verify=True)
+                if outcome.err is not None:
+                    raise SendError(
+                        f"Transaction simulation failed: {describe(outcome.err)}", outcome
+                    )
+            if self.faults.take_drop():
+                log.info("fault: dropping %s", sig)
+                return sig
+            delay = self.faults.landing_delay_blocks
+            if delay > 0:
+                self.delayed.append((self.height + delay, tx))
+                return sig
+            self._land(tx)
+            return sig
+
+    def _land(self, tx: VersionedTransaction) -> None:
+        """Execute for real and record the status (unless a validator would drop it)."""
+        sig = tx.signatures[0]
+        if sig in self.records or not self.blockhash_valid(tx.message.recent_blockhash):
+            return
+        keys = list(tx.message.account_keys)
+        pre = [self.balance(k) for k in keys]
+        outcome = self._execute(tx, sig_verify=True)
+        if not outcome.landed:
+            log.info("transaction %s dropped: %s", sig, outcome.err)
+            return
+        self._record(
+            TxRecord(
+                sig,
+                self.slot,
+                self.height,
+                outcome.err,
+                outcome.logs,
+                outcome.fee,
+                outcome.units,
+                tx,
+                pre,
+                [self.balance(k) for k in keys],
+                self._dex_instructions(tx),
+            )
+        )
+
+    def _dex_instructions(self, tx: VersionedTransaction) -> list[dict[str, Any]]:
+        return [
+            {
+                "index": i,
+                "programId": str(ix.program_id),
+                "accounts": [str(m.pubkey) for m in ix.accounts],
+                "data": bytes(ix.data).hex(),
+            }
+            for i, ix in enumerate(_decompile(tx.message))
+            if ix.program_id in self.programs
+        ]
+
+    def simulate(
+        self,
+        tx: VersionedTransaction,
+        *,
+        sig_verify: bool = False,
+        addresses: Sequence[Pubkey] = (),
+    ) -> Outcome:
+        """Run the transaction and roll every account it names back (simulateTransaction and
+        preflight). `addresses`' post-execution accounts are returned in `accounts`."""
+        with self.lock:
+            keys = list(dict.fromkeys([*tx.message.account_keys, *addresses]))
+            snapshot = self._snapshot(keys)
+            try:
+                outcome = self._execute(tx, sig_verify=sig_verify)
+                outcome.accounts = [self.get_account(a) for a in addresses]
+            finally:
+                self._restore(snapshot)
+            return outcome
+
+    def _snapshot(self, keys: Sequence[Pubkey]) -> dict[Pubkey, Account | None]:
+        return {k: self.svm.get_account(k) for k in keys}
+
+    def _restore(self, snapshot: Mapping[Pubkey, Account | None]) -> None:
+        for key, account in snapshot.items():
+            self.svm.set_account(key, account if account is not None else empty_account())
+
+    def _execute(self, tx: VersionedTransaction, *, sig_verify: bool) -> Outcome:
+        message = tx.message
+        if isinstance(message, MessageV1):
+            raise SendError("transaction version 1 is not supported here", code=-32602)
+        if isinstance(message, MessageV0) and message.address_table_lookups:
+            raise SendError("address lookup tables are not supported here", code=-32602)
+        instructions = _decompile(message)
+        if not any(ix.program_id in self.programs for ix in instructions):
+            return self._execute_native(tx, sig_verify=sig_verify)
+        return self._execute_with_dex(tx, instructions, sig_verify=sig_verify)
+
+    def _execute_native(self, tx: VersionedTransaction, *, sig_verify: bool) -> Outcome:
+        """No DEX instruction: LiteSVM runs the original transaction as it is (its fees are a
+        validator's: 5000 per signature plus the priority fee)."""
+        self.svm.with_sigverify(sig_verify)
+        try:
+            result = self.svm.send_transaction(tx)
+        finally:
+            self.svm.with_sigverify(True)
+        if isinstance(result, FailedTransactionMetadata):
+            meta = result.meta()
+            err = result.err()
+            return Outcome(
+                err,
+                list(meta.logs()),
+                meta.compute_units_consumed(),
+                meta.fee(),
+                err not in _NOT_LANDING,
+            )
+        return Outcome(
+            None, list(result.logs()), result.compute_units_consumed(), result.fee(), True
+        )
+
+    def _execute_with_dex(
+        self, tx: VersionedTransaction, instructions: list[Instruction], *, sig_verify: bool
+    ) -> Outcome:
+        """Native instructions in LiteSVM segments, DEX instructions in Python, all or nothing.
+
+        Each run of consecutive native instructions becomes its own LiteSVM transaction (same fee
+        payer, placeholder signatures, sigverify off: the original's signatures are checked here
+        first). Every account the transaction names is snapshotted; on any failure they are all
+        restored and only the fee is charged. Segment fees are refunded and the one real fee is
+        charged, so the payer pays exactly what a validator would take.
+        """
+        message = tx.message
+        payer = message.account_keys[0]
+        fee = self.fee_for(message)
+        if sig_verify and not all(tx.verify_with_results()):
+            return Outcome(TransactionErrorFieldless.SignatureFailure, [], 0, 0, False)
+        if self.balance(payer) < fee:
+            return Outcome(TransactionErrorFieldless.InsufficientFundsForFee, [], 0, 0, False)
+        snapshot = self._snapshot(list(message.account_keys))
+        logs: list[str] = []
+        units = 0
+        segment_fees = 0
+        try:
+            segment: list[tuple[int, Instruction]] = []
+            for index, ix in enumerate([*instructions, None]):
+                if ix is not None and ix.program_id not in self.programs:
+                    if ix.program_id == COMPUTE_BUDGET_ID:
+                        # Read for the fee above; a no-op at run time, so not re-run here (it
+                        # would make LiteSVM charge a priority fee per segment).
+                        logs += [
+                            f"Program {ix.program_id} invoke [1]",
+                            f"Program {ix.program_id} success",
+                        ]
+                        units += 150
+                        continue
+                    segment.append((index, ix))
+                    continue
+                if segment:
+                    seg_logs, seg_units, seg_fee = self._run_segment(payer, segment)
+                    logs += seg_logs
+                    units += seg_units
+                    segment_fees += seg_fee
+                    segment = []
+                if ix is not None:
+                    logs += self._run_dex(index, ix)
+                    units += DEX_INSTRUCTION_UNITS
+        except SegmentFailed as failed:
+            self._restore(snapshot)
+            self._charge(payer, fee)
+            return Outcome(failed.err, logs + failed.logs, units, fee, True)
+        except BaseException:
+            # A bug in a simulated program must not leave half a swap behind.
+            self._restore(snapshot)
+            raise
+        # Undo what the segments took and take the real fee once.
+        paid = self.balance(payer) + segment_fees - fee
+        if paid < 0:
+            self._restore(snapshot)
+            self._charge(payer, fee)
+            return Outcome(
+                TransactionErrorFieldless.InsufficientFundsForFee, logs, units, fee, True
+            )
+        account = self.svm.get_account(payer)
+        assert account is not None
+        self.svm.set_account(
+            payer,
+            Account(paid, account.data, account.owner, account.executable, account.rent_epoch),
+        )
+        return Outcome(None, logs, units, fee, True)
+
+    def _charge(self, payer: Pubkey, fee: int) -> None:
+        account = self.svm.get_account(payer)
+        if account is None:
+            return
+        self.svm.set_account(
+            payer,
+            Account(
+                max(account.lamports - fee, 0),
+                account.data,
+                account.owner,
+                account.executable,
+                account.rent_epoch,
+            ),
+        )
+
+    def _run_segment(
+        self, payer: Pubkey, segment: Sequence[tuple[int, Instruction]]
+    ) -> tuple[list[str], int, int]:
+        indexes = [i for i, _ in segment]
+        msg = Message.new_with_blockhash(
+            [ix for _, ix in segment], payer, self.svm.latest_blockhash()
+        )
+        placeholder = [Signature.default()] * msg.header.num_required_signatures
+        seg_tx = VersionedTransaction.populate(msg, placeholder)
+        self.svm.with_sigverify(False)
+        try:
+            result = self.svm.send_transaction(seg_tx)
+        finally:
+            self.svm.with_sigverify(True)
+        if isinstance(result, FailedTransactionMetadata):
+            meta = result.meta()
+            raise SegmentFailed(_remap(result.err(), indexes), list(meta.logs()))
+        return list(result.logs()), result.compute_units_consumed(), result.fee()
+
+    def _run_dex(self, index: int, ix: Instruction) -> list[str]:
+        Meta, ProgramError = program_types()
+        program = self.programs[ix.program_id]
+        metas = [Meta(m.pubkey, m.is_signer, m.is_writable) for m in ix.accounts]
+        head = [f"Program {ix.program_id} invoke [1]"]
+        try:
+            logs = program.process(self.view(), metas, bytes(ix.data))
+        except ProgramError as exc:
+            raise SegmentFailed(
+                TransactionErrorInstructionError(index, InstructionErrorCustom(exc.code)),
+                [
+                    *head,
+                    *exc.logs,
+                    f"Program {ix.program_id} failed: custom program error: {exc.code:#x}",
+                ],
+            ) from exc
+        return [*head, *logs, f"Program {ix.program_id} success"]
+
+    # ------------------------------------------------------------------------------ misc
+    def wait_for_height(self, height: int, timeout: float = 10) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.height >= height:
+                return True
+            time.sleep(0.01)
+        return False

@@ -1,0 +1,516 @@
+"""The local Solana chain, driven through solana-py's real AsyncClient (served in-process)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx2
+import pytest
+from engine.chain import Chain, classify_send_error
+from solana.exceptions import SolanaRpcException
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.core import RPCException
+from solana.rpc.models import TxOpts
+from solders.account import Account
+from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.message import MessageV0
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+from solders.transaction import VersionedTransaction
+from solders.transaction_status import TransactionConfirmationStatus
+from spl.token.instructions import get_associated_token_address
+
+from local.chain import POOLS, USDC_MINT, WALLET, LocalChain, client_for, local_env, seed
+from local.chain.ledger import (
+    BLOCKHASH_VALID_BLOCKS,
+    FEE_PER_SIGNATURE,
+    FINALIZE_AFTER_BLOCKS,
+    TOKEN_PROGRAM_ID,
+    AccountsView,
+    Ledger,
+    program_types,
+)
+
+WALLET_KP = seed.WALLET_KEYPAIR
+SKIP = TxOpts(skip_preflight=True)
+
+
+@pytest.fixture
+def chain() -> LocalChain:
+    return LocalChain.seeded()
+
+
+@pytest.fixture
+async def client(chain: LocalChain) -> AsyncIterator[AsyncClient]:
+    client = client_for(chain)
+    yield client
+    await client.close()
+
+
+def sign(ixs: Sequence[Instruction], blockhash: Hash, payer: Keypair = WALLET_KP) -> bytes:
+    message = MessageV0.try_compile(payer.pubkey(), list(ixs), [], blockhash)
+    return bytes(VersionedTransaction(message, [payer]))
+
+
+def pay(to: Pubkey, lamports: int) -> Instruction:
+    return transfer(TransferParams(from_pubkey=WALLET, to_pubkey=to, lamports=lamports))
+
+
+async def blockhash(client: AsyncClient) -> Hash:
+    return (await client.get_latest_blockhash()).value.blockhash
+
+
+async def test_sol_transfer_lands_and_moves_balances(
+    chain: LocalChain, client: AsyncClient
+) -> None:
+    to = Keypair().pubkey()
+    before = (await client.get_balance(WALLET)).value
+    assert before == seed.WALLET_SOL
+
+    sig = (await client.send_raw_transaction(sign([pay(to, 10**9)], await blockhash(client)))).value
+
+    assert (await client.get_balance(to)).value == 10**9
+    assert (await client.get_balance(WALLET)).value == before - 10**9 - FEE_PER_SIGNATURE
+    status = (await client.get_signature_statuses([sig])).value[0]
+    assert status is not None and status.err is None
+    tx = (await client.get_transaction(sig, max_supported_transaction_version=0)).value
+    assert tx is not None and tx.transaction.meta is not None
+    assert tx.transaction.meta.fee == FEE_PER_SIGNATURE
+    accounts = (await client.get_multiple_accounts([to, Keypair().pubkey()])).value
+    assert accounts[0] is not None and accounts[0].lamports == 10**9 and accounts[1] is None
+
+
+async def test_seeded_wallet_holds_usdc(chain: LocalChain, client: AsyncClient) -> None:
+    balance = (await client.get_token_account_balance(seed.WALLET_USDC_ATA)).value
+    assert balance.amount == str(seed.WALLET_USDC) and balance.decimals == 6
+    assert chain.token_balance(WALLET, USDC_MINT) == seed.WALLET_USDC
+    env = local_env("http://x")
+    assert env["SOLANA_CLUSTER"] == "custom"
+    assert Keypair.from_json(env["WALLET_PRIVATE_KEY"]).pubkey() == WALLET
+
+
+async def test_latest_blockhash_is_valid_for_150_blocks(
+    chain: LocalChain, client: AsyncClient
+) -> None:
+    first = (await client.get_latest_blockhash()).value
+    height = (await client.get_block_height()).value
+    assert first.last_valid_block_height == height + BLOCKHASH_VALID_BLOCKS
+
+    chain.advance(1)
+    second = (await client.get_latest_blockhash()).value
+    assert second.blockhash != first.blockhash
+    assert second.last_valid_block_height == height + 1 + BLOCKHASH_VALID_BLOCKS
+    assert (await client.get_slot()).value == (await client.get_block_height()).value
+
+
+async def test_status_moves_processed_confirmed_finalized(
+    chain: LocalChain, client: AsyncClient
+) -> None:
+    raw = sign([pay(Keypair().pubkey(), 1_000_000)], await blockhash(client))
+    sig = (await client.send_raw_transaction(raw)).value
+
+    async def level() -> TransactionConfirmationStatus | None:
+        status = (await client.get_signature_statuses([sig], True)).value[0]
+        assert status is not None
+        return status.confirmation_status
+
+    assert await level() == TransactionConfirmationStatus.Processed
+    chain.advance(1)
+    assert await level() == TransactionConfirmationStatus.Confirmed
+    chain.advance(FINALIZE_AFTER_BLOCKS - 2)
+    assert await level() == TransactionConfirmationStatus.Confirmed
+    chain.advance(1)
+    assert await level() == TransactionConfirmationStatus.Finalized
+
+
+async def test_engine_chain_reads_statuses(chain: LocalChain, client: AsyncClient) -> None:
+    raw = sign([pay(Keypair().pubkey(), 1_000_000)], await blockhash(client))
+    sig = (await client.send_raw_transaction(raw)).value
+    chain.advance(1)
+    landed = await Chain("http://local-chain", client).status(sig)
+    assert landed is not None and landed.confirmed and landed.err is None
+
+
+async def test_expired_blockhash_is_rejected(chain: LocalChain, client: AsyncClient) -> None:
+    old = await blockhash(client)
+    chain.advance(BLOCKHASH_VALID_BLOCKS + 1)
+    with pytest.raises(RPCException) as raised:
+        await client.send_raw_transaction(sign([pay(Keypair().pubkey(), 10**6)], old))
+    assert "BlockhashNotFound" in raised.value.args[0].to_json()
+    assert classify_send_error(raised.value).code == "blockhash_expired"
+
+
+async def test_blockhash_still_lands_at_its_last_valid_height(
+    chain: LocalChain, client: AsyncClient
+) -> None:
+    old = await blockhash(client)
+    chain.advance(BLOCKHASH_VALID_BLOCKS)
+    sig = (await client.send_raw_transaction(sign([pay(Keypair().pubkey(), 10**6)], old))).value
+    assert (await client.get_signature_statuses([sig])).value[0] is not None
+
+
+async def test_duplicate_send_is_already_processed(client: AsyncClient) -> None:
+    raw = sign([pay(Keypair().pubkey(), 1_000_000)], await blockhash(client))
+    await client.send_raw_transaction(raw)
+    before = (await client.get_balance(WALLET)).value
+    with pytest.raises(RPCException) as raised:
+        await client.send_raw_transaction(raw)
+    assert "AlreadyProcessed" in raised.value.args[0].to_json()
+    assert classify_send_error(raised.value).code == "already_processed"
+    assert (await client.get_balance(WALLET)).value == before  # not executed twice
+
+
+async def test_rate_limit_then_recovers(chain: LocalChain, client: AsyncClient) -> None:
+    chain.faults.update(rate_limit_next=1)
+    with pytest.raises(SolanaRpcException) as raised:
+        await client.get_block_height()
+    cause = raised.value.__cause__
+    assert isinstance(cause, httpx2.HTTPStatusError) and cause.response.status_code == 429
+    assert (await client.get_block_height()).value >= 1
+
+
+async def test_timeout_fault_raises_with_a_short_client_timeout(chain: LocalChain) -> None:
+    # solana-py retries a transport error once by itself: two hangs make one failed call.
+    chain.faults.update(timeout_next=2, hang_seconds=2)
+    client = client_for(chain, timeout=0.2)
+    try:
+        with pytest.raises(SolanaRpcException) as raised:
+            await client.get_block_height()
+        assert isinstance(raised.value.__cause__, httpx2.TimeoutException)
+        assert (await client.get_block_height()).value >= 1
+    finally:
+        await client.close()
+
+
+async def test_dropped_send_returns_signature_but_never_lands(
+    chain: LocalChain, client: AsyncClient
+) -> None:
+    chain.faults.update(drop_next_sends=1)
+    to = Keypair().pubkey()
+    sig = (await client.send_raw_transaction(sign([pay(to, 10**6)], await blockhash(client)))).value
+    chain.advance(5)
+    assert (await client.get_signature_statuses([sig], True)).value[0] is None
+    assert (await client.get_balance(to)).value == 0
+    assert all(entry["signature"] != str(sig) for entry in chain.txlog())
+
+
+async def test_landing_delay(chain: LocalChain, client: AsyncClient) -> None:
+    chain.faults.update(landing_delay_blocks=2)
+    sig = (
+        await client.send_raw_transaction(
+            sign([pay(Keypair().pubkey(), 10**6)], await blockhash(client))
+        )
+    ).value
+    chain.advance(1)
+    assert (await client.get_signature_statuses([sig])).value[0] is None
+    chain.advance(1)
+    assert (await client.get_signature_statuses([sig])).value[0] is not None
+
+
+async def test_preflight_failure_has_the_rpc_shape(client: AsyncClient) -> None:
+    raw = sign([pay(Keypair().pubkey(), 10**15)], await blockhash(client))
+    with pytest.raises(RPCException) as raised:
+        await client.send_raw_transaction(raw)
+    failure = raised.value.args[0]
+    payload = failure.to_json()
+    assert '"InstructionError":[0,{"Custom":1}]' in payload.replace(" ", "")
+    assert failure.message.startswith("Transaction simulation failed")
+    assert failure.data.logs and failure.data.units_consumed is not None
+    assert classify_send_error(raised.value).code == "insufficient_funds"
+
+
+async def test_failure_without_preflight_lands_with_err_and_fee(client: AsyncClient) -> None:
+    before = (await client.get_balance(WALLET)).value
+    raw = sign([pay(Keypair().pubkey(), 10**15)], await blockhash(client))
+    sig = (await client.send_raw_transaction(raw, opts=SKIP)).value
+    status = (await client.get_signature_statuses([sig])).value[0]
+    assert status is not None and status.err is not None
+    assert (await client.get_balance(WALLET)).value == before - FEE_PER_SIGNATURE
+
+
+async def test_simulate_returns_requested_accounts_and_changes_nothing(
+    client: AsyncClient,
+) -> None:
+    to = Keypair().pubkey()
+    tx = VersionedTransaction.from_bytes(sign([pay(to, 10**6)], await blockhash(client)))
+    sim = (await client.simulate_transaction(tx, accounts_addresses=[to])).value
+    assert sim.err is None and sim.accounts is not None
+    assert sim.accounts[0] is not None and sim.accounts[0].lamports == 10**6
+    assert (await client.get_balance(to)).value == 0
+
+
+async def test_batch_and_unknown_method(chain: LocalChain) -> None:
+    transport = httpx2.ASGITransport(app=chain.app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://c") as http:
+        batch = [
+            {"jsonrpc": "2.0", "id": 1, "method": "getSlot"},
+            {"jsonrpc": "2.0", "id": 2, "method": "nope"},
+        ]
+        replies = (await http.post("/", json=batch)).json()
+        assert replies[0]["result"] == chain.height and replies[1]["error"]["code"] == -32601
+        assert (await http.post("/admin/advance", json={"blocks": 3})).json()["blockHeight"] == 4
+        assert (await http.post("/admin/faults", json={"latency_ms": 1})).status_code == 200
+        assert chain.faults.latency_ms == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic execution with Python programs: a stand-in program (a toy swap that moves a token from
+# the user to a vault) so the machinery is tested whatever state `local.chain.programs` is in.
+# ---------------------------------------------------------------------------------------------
+TOY_PROGRAM = Pubkey.from_string("Toy1111111111111111111111111111111111111111")
+
+
+def _with_amount(account: Account, amount: int) -> Account:
+    data = bytearray(account.data)
+    data[64:72] = amount.to_bytes(8, "little")
+    return Account(account.lamports, bytes(data), account.owner, account.executable, 0)
+
+
+class ToySwap:
+    """data = u64 amount + u64 min_out; accounts: user (signer), user token (w), vault (w).
+    Pays out nothing; fails with Custom(6005) when min_out > amount (a "slippage" failure)."""
+
+    program_id = TOY_PROGRAM
+
+    def process(self, view: AccountsView, accounts: Sequence[Any], data: bytes) -> list[str]:
+        _, program_error = program_types()
+        amount = int.from_bytes(data[0:8], "little")
+        min_out = int.from_bytes(data[8:16], "little")
+        if min_out > amount:
+            raise program_error(6005, ["Program log: exceeds desired slippage limit"])
+        user_token = view.get(accounts[1].pubkey)
+        vault = view.get(accounts[2].pubkey)
+        assert user_token is not None and vault is not None
+        have = seed.token_amount(bytes(user_token.data))
+        if have < amount:
+            raise program_error(1, ["Program log: insufficient funds"])
+        view.set(accounts[1].pubkey, _with_amount(user_token, have - amount))
+        view.set(
+            accounts[2].pubkey, _with_amount(vault, seed.token_amount(bytes(vault.data)) + amount)
+        )
+        return [f"Program log: swapped {amount}"]
+
+
+@pytest.fixture
+def toy_chain() -> LocalChain:
+    ledger = Ledger(programs={TOY_PROGRAM: ToySwap()})
+    seed.apply(ledger)
+    vault = Keypair.from_seed(hashlib.sha256(b"toy-vault").digest()).pubkey()
+    ledger.set_account(
+        vault,
+        Account(
+            ledger.rent_exempt_minimum(165),
+            seed.pack_token_account(USDC_MINT, TOY_PROGRAM, 0),
+            TOKEN_PROGRAM_ID,
+            False,
+            0,
+        ),
+    )
+    return LocalChain(ledger)
+
+
+def toy_swap(amount: int, min_out: int) -> Instruction:
+    vault = Keypair.from_seed(hashlib.sha256(b"toy-vault").digest()).pubkey()
+    return Instruction(
+        TOY_PROGRAM,
+        amount.to_bytes(8, "little") + min_out.to_bytes(8, "little"),
+        [
+            AccountMeta(WALLET, True, True),
+            AccountMeta(seed.WALLET_USDC_ATA, False, True),
+            AccountMeta(vault, False, True),
+        ],
+    )
+
+
+async def test_python_program_failure_rolls_back_everything_but_the_fee(
+    toy_chain: LocalChain,
+) -> None:
+    from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
+
+    client = client_for(toy_chain)
+    try:
+        to = Keypair().pubkey()
+        before_sol = toy_chain.sol_balance(WALLET)
+        before_usdc = toy_chain.token_balance(WALLET, USDC_MINT)
+        limit, price = 100_000, 10_000  # 1_000 lamports of priority fee
+        ixs = [
+            set_compute_unit_limit(limit),
+            set_compute_unit_price(price),
+            pay(to, 10**9),  # runs in LiteSVM first ...
+            toy_swap(5_000_000, 6_000_000),  # ... then this fails: all of it must be undone
+            pay(to, 10**9),
+        ]
+        raw = sign(ixs, await blockhash(client))
+
+        with pytest.raises(RPCException) as raised:  # preflight
+            await client.send_raw_transaction(raw)
+        assert '"InstructionError":[3,{"Custom":6005}]' in raised.value.args[0].to_json().replace(
+            " ", ""
+        )
+        assert toy_chain.sol_balance(WALLET) == before_sol  # preflight charges nothing
+
+        sig = (await client.send_raw_transaction(raw, opts=SKIP)).value
+        status = (await client.get_signature_statuses([sig])).value[0]
+        assert status is not None and status.err is not None
+        fee = FEE_PER_SIGNATURE + limit * price // 1_000_000
+        assert toy_chain.sol_balance(WALLET) == before_sol - fee
+        assert toy_chain.sol_balance(to) == 0
+        assert toy_chain.token_balance(WALLET, USDC_MINT) == before_usdc
+        [entry] = [e for e in toy_chain.txlog() if e["signature"] == str(sig)]
+        assert entry["err"] == {"InstructionError": [3, {"Custom": 6005}]}
+        assert entry["dexInstructions"][0]["index"] == 3
+
+        # The same shape succeeds: native and Python parts both apply, one fee.
+        ok = sign([*ixs[:3], toy_swap(5_000_000, 1), ixs[4]], await blockhash(client))
+        await client.send_raw_transaction(ok)
+        assert toy_chain.sol_balance(to) == 2 * 10**9
+        assert toy_chain.sol_balance(WALLET) == before_sol - 2 * fee - 2 * 10**9
+        assert toy_chain.token_balance(WALLET, USDC_MINT) == before_usdc - 5_000_000
+    finally:
+        await client.close()
+
+
+async def test_python_program_tx_with_bad_signature_is_not_accepted(
+    toy_chain: LocalChain,
+) -> None:
+    client = client_for(toy_chain)
+    try:
+        message = MessageV0.try_compile(WALLET, [toy_swap(1, 0)], [], await blockhash(client))
+        forged = VersionedTransaction.populate(message, [Keypair().sign_message(bytes(message))])
+        with pytest.raises(RPCException) as raised:
+            await client.send_raw_transaction(bytes(forged))
+        assert "SignatureFailure" in raised.value.args[0].to_json()
+    finally:
+        await client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The real simulated DEX programs (local/chain/programs), once they exist.
+# ---------------------------------------------------------------------------------------------
+def _programs_ready() -> bool:
+    try:
+        from local.chain import programs
+    except ImportError:
+        return False
+    return hasattr(programs, "PROGRAMS") and hasattr(programs, "create_pool")
+
+
+needs_programs = pytest.mark.skipif(not _programs_ready(), reason="local.chain.programs not ready")
+CPMM_PROGRAM = Pubkey.from_string("DRaycpLY18LhpbydsBWbVJtxpNv9oXPgjRSfpF2bWpYb")
+SWAP_BASE_INPUT = bytes([143, 190, 90, 218, 196, 30, 51, 222])
+
+
+def cpmm_swap_sol_for_usdc(chain: LocalChain, amount_in: int, min_out: int) -> list[Instruction]:
+    """Wrap SOL into the wallet's WSOL ATA, then CPMM swap_base_input (SOLANA.md's layout)."""
+    from spl.token.instructions import create_idempotent_associated_token_account, sync_native
+    from spl.token.models import SyncNativeParams
+
+    from local.chain.ledger import WSOL_MINT
+
+    pool = POOLS["raydium_cpmm"]
+    account = chain.ledger.get_account(pool)
+    assert account is not None
+    state = bytes(account.data)
+
+    def key(offset: int) -> Pubkey:
+        return Pubkey.from_bytes(state[offset : offset + 32])
+
+    mint0 = key(168)
+    vault0, vault1 = key(72), key(104)
+    in_vault, out_vault = (vault0, vault1) if mint0 == WSOL_MINT else (vault1, vault0)
+    authority, _ = Pubkey.find_program_address([b"vault_and_lp_mint_auth_seed"], CPMM_PROGRAM)
+    wsol = get_associated_token_address(WALLET, WSOL_MINT)
+    return [
+        create_idempotent_associated_token_account(WALLET, WALLET, WSOL_MINT),
+        pay(wsol, amount_in),
+        sync_native(SyncNativeParams(program_id=TOKEN_PROGRAM_ID, account=wsol)),
+        Instruction(
+            CPMM_PROGRAM,
+            SWAP_BASE_INPUT + amount_in.to_bytes(8, "little") + min_out.to_bytes(8, "little"),
+            [
+                AccountMeta(WALLET, True, True),
+                AccountMeta(authority, False, False),
+                AccountMeta(key(8), False, False),
+                AccountMeta(pool, False, True),
+                AccountMeta(wsol, False, True),
+                AccountMeta(seed.WALLET_USDC_ATA, False, True),
+                AccountMeta(in_vault, False, True),
+                AccountMeta(out_vault, False, True),
+                AccountMeta(TOKEN_PROGRAM_ID, False, False),
+                AccountMeta(TOKEN_PROGRAM_ID, False, False),
+                AccountMeta(WSOL_MINT, False, False),
+                AccountMeta(USDC_MINT, False, False),
+                AccountMeta(key(296), False, True),
+            ],
+        ),
+    ]
+
+
+@needs_programs
+async def test_cpmm_swap_moves_sol_and_usdc(chain: LocalChain, client: AsyncClient) -> None:
+    before_sol = chain.sol_balance(WALLET)
+    before_usdc = chain.token_balance(WALLET, USDC_MINT)
+    ixs = cpmm_swap_sol_for_usdc(chain, 10**9, 1)
+    sig = (await client.send_raw_transaction(sign(ixs, await blockhash(client)))).value
+    status = (await client.get_signature_statuses([sig])).value[0]
+    assert status is not None and status.err is None
+    assert chain.token_balance(WALLET, USDC_MINT) > before_usdc + 140 * 10**6  # ~149 USDC
+    assert chain.sol_balance(WALLET) < before_sol - 10**9
+    assert len([e for e in chain.txlog() if e["signature"] == str(sig)]) == 1
+
+
+@needs_programs
+async def test_cpmm_swap_with_too_high_min_out_is_atomic(
+    chain: LocalChain, client: AsyncClient
+) -> None:
+    before_sol = chain.sol_balance(WALLET)
+    before_usdc = chain.token_balance(WALLET, USDC_MINT)
+    wsol = get_associated_token_address(WALLET, seed.WSOL_MINT)
+    ixs = cpmm_swap_sol_for_usdc(chain, 10**9, 10**12)
+    raw = sign(ixs, await blockhash(client))
+    with pytest.raises(RPCException) as raised:
+        await client.send_raw_transaction(raw)
+    assert classify_send_error(raised.value).code == "slippage_exceeded"
+
+    sig = (await client.send_raw_transaction(raw, opts=SKIP)).value
+    status = (await client.get_signature_statuses([sig])).value[0]
+    assert status is not None and status.err is not None
+    assert chain.sol_balance(WALLET) == before_sol - FEE_PER_SIGNATURE
+    assert chain.token_balance(WALLET, USDC_MINT) == before_usdc
+    assert chain.ledger.get_account(wsol) is None  # the ATA created earlier in the tx is gone
+
+
+async def test_served_over_a_socket_with_a_ticker() -> None:
+    """The local stack's shape: uvicorn on loopback, blocks every few ms, a plain AsyncClient."""
+    import asyncio
+
+    from local.chain import serve_in_thread
+
+    chain = LocalChain.seeded()
+    url, stop = serve_in_thread(chain)
+    chain.start_ticker(0.02)
+    client = AsyncClient(url, timeout=5)
+    try:
+        sig = (
+            await client.send_raw_transaction(
+                sign([pay(Keypair().pubkey(), 10**6)], await blockhash(client))
+            )
+        ).value
+        for _ in range(200):
+            status = (await client.get_signature_statuses([sig])).value[0]
+            if status is not None and status.confirmation_status in (
+                TransactionConfirmationStatus.Confirmed,
+                TransactionConfirmationStatus.Finalized,
+            ):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the transaction never reached confirmed")
+    finally:
+        await client.close()
+        chain.stop()
+        stop()
