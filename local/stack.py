@@ -93,40 +93,27 @@ def local_database(base_url: str, name: str = LOCAL_DB) -> str:
     return str(url)
 
 
-# -------------------------------------------------------------------------------------------------
-# HOOK: the local Solana chain.
-# -------------------------------------------------------------------------------------------------
 def start_chain(env: dict[str, str]) -> Stopper:
-    """Start the local Solana chain unless SOLANA_RPC_URL names one; fill `env` from it.
-
-    Expects the `local.chain` package to offer `create_app() -> ASGI app` (the JSON-RPC server)
-    and `local_env(rpc_url) -> dict` with VENUE_POOLS and WALLET_PRIVATE_KEY for the pools and
-    funded wallet it created. Adjust here if its entry points differ.
-    """
+    """The local Solana chain (JSON-RPC on loopback, a block every 400 ms, seeded wallet and
+    pools) unless SOLANA_RPC_URL names a real one, in which case VENUE_POOLS and
+    WALLET_PRIVATE_KEY must come from the user too."""
     if os.environ.get("SOLANA_RPC_URL"):  # the user's choice wins over the template's default
         env["SOLANA_RPC_URL"] = os.environ["SOLANA_RPC_URL"]
         log.info("using SOLANA_RPC_URL=%s", env["SOLANA_RPC_URL"])
         return lambda: None
-    try:
-        from local import chain  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning(
-            "local.chain is not importable: no local Solana chain; orders will use %s "
-            "(set SOLANA_RPC_URL, VENUE_POOLS and WALLET_PRIVATE_KEY to trade)",
-            env.get("SOLANA_RPC_URL", "the template's default RPC"),
-        )
-        return lambda: None
-    from local.gateway import serve_in_thread
+    from local.chain import LocalChain, local_env, serve_in_thread
 
-    served = serve_in_thread(chain.create_app())
-    env["SOLANA_RPC_URL"] = served.url
-    env["SOLANA_CLUSTER"] = "custom"
-    env.update({k: str(v) for k, v in chain.local_env(served.url).items()})
-    log.info("local Solana chain on %s", served.url)
-    return served.stop
+    chain = LocalChain.seeded()
+    chain.start_ticker()
+    url, stop_server = serve_in_thread(chain)
+    env.update(local_env(url))
+    log.info("local Solana chain on %s", url)
 
+    def stop() -> None:
+        stop_server()
+        chain.stop()
 
-# -------------------------------------------------------------------------------------------------
+    return stop
 
 
 class Stack:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -11,6 +12,9 @@ from engine import config, db
 from engine.store import Store
 
 from local import postgres
+
+if TYPE_CHECKING:
+    from local.chain import LocalChain
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -61,3 +65,26 @@ def orders_queue(moto_server: str) -> str:
     os.environ["SQS_ENDPOINT_URL"] = moto_server
     config.settings.cache_clear()
     return urls.orders
+
+
+@pytest.fixture(scope="session")
+def served_chain() -> Iterator[tuple[LocalChain, str]]:
+    """The seeded local chain over a real socket, producing blocks; the engine's env points at it
+    (SOLANA_RPC_URL, VENUE_POOLS, WALLET_PRIVATE_KEY), as `make run` does."""
+    from local.chain import LocalChain, local_env, serve_in_thread
+
+    chain = LocalChain.seeded()
+    chain.start_ticker(0.05)
+    url, stop = serve_in_thread(chain)
+    saved = {k: os.environ.get(k) for k in local_env(url)}
+    os.environ.update(local_env(url))
+    config.settings.cache_clear()
+    yield chain, url
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    config.settings.cache_clear()
+    stop()
+    chain.stop()

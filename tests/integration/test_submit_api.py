@@ -20,7 +20,7 @@ ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0
 
 
 @pytest.fixture
-def submit(database_url: str, orders_queue: str) -> Any:
+def submit(database_url: str, orders_queue: str, served_chain: Any) -> Any:
     return load_handler("submit")
 
 
@@ -204,6 +204,19 @@ def test_health_reports_database_and_queue(submit: Any, monkeypatch: pytest.Monk
         config.settings.cache_clear()
     assert down["statusCode"] == 503 and down["json"]["checks"]["queue"]["ok"] is False
     assert down["json"]["checks"]["database"]["ok"] is True
+
+
+def test_health_reports_the_rpc(submit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert call(submit, "GET", "/health")["json"]["checks"]["rpc"] == {"ok": True}
+    monkeypatch.setenv("SOLANA_RPC_URL", "http://127.0.0.1:9")
+    config.settings.cache_clear()
+    try:
+        down = call(submit, "GET", "/health")
+    finally:
+        monkeypatch.undo()
+        config.settings.cache_clear()
+    assert down["statusCode"] == 503 and down["json"]["checks"]["rpc"]["ok"] is False
+    assert "127.0.0.1" not in json.dumps(down["json"])  # RPC URLs can carry API keys
 
 
 def test_openapi_is_served(submit: Any) -> None:

@@ -171,7 +171,19 @@ def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
         assert set(function_environment(name, tpl)) <= known, name
     assert function_environment("execute", tpl)["SOLANA_RPC_URL"] == "https://api.devnet.solana.com"
     assert json.loads(function_environment("execute", tpl)["VENUE_POOLS"]) == []
-    assert "SOLANA_RPC_URL" not in function_environment("submit", tpl)  # submit needs no solana
+
+
+def test_submit_does_not_import_solana() -> None:
+    """Cold starts: the HTTP function checks the RPC with plain httpx, never loading solana-py."""
+    import subprocess
+    import sys
+
+    code = (
+        "import runpy, sys; runpy.run_path('functions/submit/app.py');"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('solana', 'solders')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_vpc_and_egress_are_explicit(tpl: dict[str, Any]) -> None:

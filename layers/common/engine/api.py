@@ -76,6 +76,22 @@ def order_page(limit: int, cursor: str | None) -> dict[str, Any]:
     return {"orders": orders, "nextCursor": next_cursor}
 
 
+def rpc_health() -> dict[str, Any]:
+    """Solana JSON-RPC `getHealth`, with plain httpx: the HTTP function never loads solana-py."""
+    import httpx
+
+    url = settings().solana_rpc_url
+    try:
+        reply = httpx.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"}, timeout=3.0
+        ).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    if reply.get("result") == "ok":
+        return {"ok": True}
+    return {"ok": False, "error": str((reply.get("error") or {}).get("message", "unhealthy"))}
+
+
 def health() -> tuple[dict[str, Any], bool]:
     checks: dict[str, dict[str, Any]] = {}
     try:
@@ -87,6 +103,7 @@ def health() -> tuple[dict[str, Any], bool]:
         checks["queue"] = {"ok": True, "depth": queue.queue_depth()}
     except Exception as exc:
         checks["queue"] = {"ok": False, "error": type(exc).__name__}
+    checks["rpc"] = rpc_health()
     healthy = all(c["ok"] for c in checks.values())
     return {"status": "ok" if healthy else "degraded", "checks": checks}, healthy
 

@@ -1,0 +1,116 @@
+"""Building and signing the swap: one v0 transaction with a compute budget, idempotent ATAs,
+SOL wrap/unwrap when SOL is a side, and the chosen venue's swap with the order's minimum out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
+from solders.instruction import Instruction
+from solders.message import MessageV0
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+from solders.transaction import VersionedTransaction
+from spl.memo.constants import MEMO_PROGRAM_ID
+from spl.memo.instructions import create_memo
+from spl.memo.models import MemoParams
+from spl.token.constants import TOKEN_PROGRAM_ID
+from spl.token.instructions import (
+    close_account,
+    create_idempotent_associated_token_account,
+    get_associated_token_address,
+    sync_native,
+)
+from spl.token.models import CloseAccountParams, SyncNativeParams
+
+from engine.chain import Chain, PermanentChainError
+from engine.tokens import WSOL_MINT
+from engine.venues import VENUES
+from engine.wallet import Wallet
+
+WSOL = Pubkey.from_string(WSOL_MINT)
+# Headroom over the venue's measured compute so a busier pool state never runs out of units.
+COMPUTE_MARGIN = 1.2
+ATA_AND_WRAP_UNITS = 60_000
+
+
+@dataclass(frozen=True)
+class Signed:
+    transaction: VersionedTransaction
+    last_valid_block_height: int
+
+
+def chosen_quote(row: dict[str, Any]) -> dict[str, Any]:
+    for q in row["quotes"] or []:
+        if q["pool"] == row["pool"] and q["venue"] == row["venue"]:
+            return dict(q)
+    raise PermanentChainError("the order has no quote for its chosen pool", "unknown_pool")
+
+
+def swap_instructions(
+    wallet: Pubkey,
+    quote: dict[str, Any],
+    pool_state: Any,
+    min_out: int,
+    priority_fee: int,
+    order_id: str,
+) -> list[Instruction]:
+    venue = VENUES[quote["venue"]]
+    mint_in = Pubkey.from_string(quote["mintIn"])
+    mint_out = Pubkey.from_string(quote["mintOut"])
+    program_in = Pubkey.from_string(quote.get("tokenProgramIn") or str(TOKEN_PROGRAM_ID))
+    program_out = Pubkey.from_string(quote.get("tokenProgramOut") or str(TOKEN_PROGRAM_ID))
+    amount_in = int(quote["amountInUnits"])
+    ata_in = get_associated_token_address(wallet, mint_in, program_in)
+    ata_out = get_associated_token_address(wallet, mint_out, program_out)
+    units = int((venue.compute_units + ATA_AND_WRAP_UNITS) * COMPUTE_MARGIN)
+    ixs = [
+        set_compute_unit_limit(units),
+        set_compute_unit_price(priority_fee),
+        # The order id makes every order's transaction unique: two equal orders signed in the
+        # same blockhash window would otherwise be byte-identical, one signature for two swaps.
+        create_memo(
+            MemoParams(program_id=MEMO_PROGRAM_ID, signer=wallet, message=order_id.encode())
+        ),
+        create_idempotent_associated_token_account(wallet, wallet, mint_in, program_in),
+        create_idempotent_associated_token_account(wallet, wallet, mint_out, program_out),
+    ]
+    if mint_in == WSOL:
+        ixs.append(
+            transfer(TransferParams(from_pubkey=wallet, to_pubkey=ata_in, lamports=amount_in))
+        )
+        ixs.append(sync_native(SyncNativeParams(program_id=TOKEN_PROGRAM_ID, account=ata_in)))
+    ixs.append(
+        venue.swap_instruction(pool_state, wallet, ata_in, ata_out, mint_in, amount_in, min_out)
+    )
+    wsol_ata = ata_in if mint_in == WSOL else ata_out if mint_out == WSOL else None
+    if wsol_ata is not None:  # unwrap: every lamport of wrapped SOL goes back to the wallet
+        ixs.append(
+            close_account(
+                CloseAccountParams(
+                    program_id=TOKEN_PROGRAM_ID, account=wsol_ata, dest=wallet, owner=wallet
+                )
+            )
+        )
+    return ixs
+
+
+async def build_swap(
+    chain: Chain, wallet: Wallet, row: dict[str, Any], priority_fee: int
+) -> Signed:
+    """Sign a fresh transaction for the order's chosen pool with a new blockhash."""
+    quote = chosen_quote(row)
+    venue = VENUES[quote["venue"]]
+    pool = Pubkey.from_string(quote["pool"])
+    accounts = await chain.accounts([pool])
+    account = accounts[pool]
+    if account is None:
+        raise PermanentChainError(f"pool {pool} does not exist", "unknown_pool")
+    pool_state = venue.decode_pool(bytes(account.data), account.owner, pool)
+    min_out = int(Decimal(row["min_amount_out"]))
+    ixs = swap_instructions(wallet.pubkey, quote, pool_state, min_out, priority_fee, str(row["id"]))
+    blockhash, last_valid = await chain.latest_blockhash()
+    message = MessageV0.try_compile(wallet.pubkey, ixs, [], blockhash)
+    return Signed(VersionedTransaction(message, [wallet.signer]), last_valid)

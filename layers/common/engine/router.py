@@ -1,0 +1,180 @@
+"""Routing: quote every configured pool of every venue and pick the best net output.
+
+All pools, their vaults and fee configs, and both mints are read in ONE getMultipleAccounts call.
+The addresses a pool depends on (vaults, config) never change for a pool, so they are learnt
+once per container; only the first quote after a cold start needs a second call to learn them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from solders.account import Account
+from solders.pubkey import Pubkey
+
+from engine.chain import Chain, PermanentChainError
+from engine.config import PoolConfig
+from engine.tokens import WSOL_MINT
+from engine.venues import VENUES
+
+logger = Logger(child=True)
+BASE_FEE_LAMPORTS = 5_000  # one signature
+MINT_DECIMALS_OFFSET = 44
+_dependents: dict[Pubkey, list[Pubkey]] = {}
+
+
+@dataclass(frozen=True)
+class VenueQuote:
+    venue: str
+    pool: str
+    mint_in: str
+    mint_out: str
+    token_program_in: str
+    token_program_out: str
+    amount_in_units: int
+    amount_out_units: int
+    fee_units: int
+    price_impact_pct: float
+    tx_cost_lamports: int
+    net_out_units: int
+    decimals_in: int
+    decimals_out: int
+
+    def to_json(self, chosen: bool) -> dict[str, Any]:
+        return {
+            "venue": self.venue,
+            "pool": self.pool,
+            "mintIn": self.mint_in,
+            "mintOut": self.mint_out,
+            "tokenProgramIn": self.token_program_in,
+            "tokenProgramOut": self.token_program_out,
+            "amountInUnits": str(self.amount_in_units),
+            "amountOutUnits": str(self.amount_out_units),
+            "amountIn": _units(self.amount_in_units, self.decimals_in),
+            "amountOut": _units(self.amount_out_units, self.decimals_out),
+            "feeUnits": str(self.fee_units),
+            "priceImpactPct": round(self.price_impact_pct, 6),
+            "txCostLamports": self.tx_cost_lamports,
+            "netOutUnits": str(self.net_out_units),
+            "chosen": chosen,
+        }
+
+
+def _units(value: int, decimals: int) -> str:
+    return format(Decimal(value).scaleb(-decimals).normalize(), "f")
+
+
+@dataclass(frozen=True)
+class Decision:
+    quotes: list[VenueQuote]
+    best: VenueQuote
+
+    def quotes_json(self) -> list[dict[str, Any]]:
+        return [q.to_json(q is self.best) for q in self.quotes]
+
+
+def tx_cost_lamports(compute_units: int, priority_fee_micro_lamports: int) -> int:
+    return BASE_FEE_LAMPORTS + (compute_units * priority_fee_micro_lamports + 999_999) // 1_000_000
+
+
+def _cost_in_out_token(
+    lamports: int, mint_in: str, mint_out: str, amount_in: int, amount_out: int
+) -> int:
+    """The transaction's cost in units of the output token, so venues compare net of it."""
+    if mint_out == WSOL_MINT:
+        return lamports
+    if mint_in == WSOL_MINT and amount_in > 0:
+        return lamports * amount_out // amount_in
+    return 0  # neither side is SOL: the cost is not in either token; it only breaks ties
+
+
+async def _read(
+    chain: Chain, pools: Sequence[PoolConfig], mints: list[Pubkey]
+) -> dict[Pubkey, Account | None]:
+    pool_keys = [Pubkey.from_string(p.address) for p in pools]
+    deps = [k for pk in pool_keys for k in _dependents.get(pk, [])]
+    keys = list(dict.fromkeys([*pool_keys, *deps, *mints]))
+    accounts = await chain.accounts(keys)
+    missing: list[Pubkey] = []
+    for cfg, pk in zip(pools, pool_keys, strict=True):
+        account = accounts.get(pk)
+        if account is None:
+            continue
+        venue = VENUES[cfg.venue]
+        needed = venue.dependent_accounts(venue.decode_pool(bytes(account.data), account.owner, pk))
+        if _dependents.get(pk) != needed:
+            _dependents[pk] = needed
+            missing.extend(k for k in needed if k not in accounts)
+    if missing:  # cold start (or a pool changed its vaults): learn them with one more call
+        accounts.update(await chain.accounts(list(dict.fromkeys(missing))))
+    return accounts
+
+
+async def quote_all_venues(
+    chain: Chain,
+    pools: Sequence[PoolConfig],
+    *,
+    mint_in: str,
+    mint_out: str,
+    amount_in: Decimal,
+    priority_fee_micro_lamports: int,
+) -> Decision:
+    mints = [Pubkey.from_string(mint_in), Pubkey.from_string(mint_out)]
+    accounts = await _read(chain, pools, mints)
+    mint_accounts = [accounts.get(m) for m in mints]
+    if any(a is None for a in mint_accounts):
+        raise PermanentChainError("a token mint does not exist on this cluster", "unknown_mint")
+    dec_in, dec_out = (bytes(a.data)[MINT_DECIMALS_OFFSET] for a in mint_accounts if a)
+    prog_in, prog_out = (str(a.owner) for a in mint_accounts if a)
+    scaled = Decimal(amount_in).scaleb(dec_in)
+    if scaled != scaled.to_integral_value():
+        raise PermanentChainError(
+            f"amountIn has more decimal places than the mint's {dec_in}", "invalid_amount"
+        )
+    units_in = int(scaled)
+    quotes: list[VenueQuote] = []
+    data = {k: bytes(a.data) for k, a in accounts.items() if a is not None}
+    for cfg in pools:
+        venue = VENUES[cfg.venue]
+        pk = Pubkey.from_string(cfg.address)
+        account = accounts.get(pk)
+        if account is None:
+            continue
+        try:
+            state = venue.decode_pool(bytes(account.data), account.owner, pk)
+            if {str(m) for m in venue.pool_mints(state)} != {mint_in, mint_out}:
+                continue
+            q = venue.quote(state, data, mints[0], units_in)
+        except ValueError as exc:  # a pool this venue's math does not cover: quote the others
+            logger.warning("pool skipped", extra={"pool": cfg.address, "reason": str(exc)})
+            continue
+        cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
+        net = q.amount_out - _cost_in_out_token(cost, mint_in, mint_out, units_in, q.amount_out)
+        quotes.append(
+            VenueQuote(
+                cfg.venue,
+                cfg.address,
+                mint_in,
+                mint_out,
+                prog_in,
+                prog_out,
+                units_in,
+                q.amount_out,
+                q.fee_amount,
+                float(q.price_impact_pct),
+                cost,
+                net,
+                dec_in,
+                dec_out,
+            )
+        )
+    if not quotes:
+        raise PermanentChainError("no configured pool trades this pair", "no_route")
+    best = max(quotes, key=lambda q: q.net_out_units)
+    if best.amount_out_units <= 0:
+        raise PermanentChainError("the order is too small to buy anything", "amount_too_small")
+    return Decision(quotes, best)

@@ -1,0 +1,155 @@
+"""Every sample in events/ (the ones `sam local invoke` would take) fed to its real handler."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine import config
+from engine.store import Store
+
+from local.apigw import LambdaContext
+from local.handlers import ROOT, load_handler
+
+EVENTS = ROOT / "events"
+SAMPLE_ORDER = uuid.UUID("0b6a4c3e-5f1d-4c7a-9a43-2d3c7e6b1f00")  # the id the samples name
+
+
+def sample(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+def invoke(function: str, event: dict[str, Any]) -> Any:
+    return load_handler(function)(event, LambdaContext(function))
+
+
+@pytest.fixture
+def env(
+    database_url: str,
+    orders_queue: str,
+    moto_server: str,
+    served_chain: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
+    # Frames posted to connections go to moto's management API (the bare root, per AWS.md).
+    monkeypatch.setenv("WS_MANAGEMENT_ENDPOINT", moto_server)
+    config.settings.cache_clear()
+    yield moto_server
+    monkeypatch.undo()
+    config.settings.cache_clear()
+
+
+def posted_frames(connection_id: str) -> list[dict[str, Any]]:
+    from urllib.parse import quote
+
+    from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+
+    frames: list[dict[str, Any]] = []
+    for regions in apigatewaymanagementapi_backends.values():
+        for backend in regions.values():
+            conn = backend.connections.get(quote(connection_id, safe="")) or (
+                backend.connections.get(connection_id)
+            )
+            if conn is not None:
+                raw = conn.data
+                text = raw.decode() if isinstance(raw, bytes) else str(raw)
+                frames += [json.loads(line) for line in _split_frames(text)]
+    return frames
+
+
+def _split_frames(text: str) -> list[str]:
+    """moto concatenates every post to a connection; split the JSON objects back apart."""
+    decoder, out, i = json.JSONDecoder(), [], 0
+    while i < len(text):
+        obj, end = decoder.raw_decode(text, i)
+        out.append(json.dumps(obj))
+        i = end
+    return out
+
+
+def test_every_function_and_route_has_a_sample() -> None:
+    names = {p.stem for p in EVENTS.glob("*.json")}
+    assert {
+        "submit_post_order",
+        "submit_get_order",
+        "submit_list_orders",
+        "submit_health",
+        "ws_connect",
+        "ws_disconnect",
+        "ws_default_order",
+        "ws_subscribe",
+        "execute_sqs",
+        "notify_sqs",
+    } <= names
+
+
+def test_http_samples(env: str, store: Store) -> None:
+    posted = invoke("submit", sample("submit_post_order"))
+    assert posted["statusCode"] == 202
+    order_id = uuid.UUID(json.loads(posted["body"])["orderId"])
+    assert store.get_order(order_id) is not None
+
+    got = invoke("submit", sample("submit_get_order"))  # names an order this database lacks
+    assert got["statusCode"] == 404
+    assert json.loads(got["body"])["error"]["code"] == "order_not_found"
+
+    listed = invoke("submit", sample("submit_list_orders"))
+    assert listed["statusCode"] == 200
+    assert str(order_id) in [o["orderId"] for o in json.loads(listed["body"])["orders"]]
+
+    health = invoke("submit", sample("submit_health"))
+    assert health["statusCode"] == 200
+    assert {"database", "queue", "rpc"} <= set(json.loads(health["body"])["checks"])
+
+
+def test_websocket_samples(env: str, store: Store) -> None:
+    refused = invoke("ws_connect", sample("ws_connect"))  # follows an order that is not here
+    assert refused["statusCode"] == 404
+
+    default = sample("ws_default_order")
+    cid = default["requestContext"]["connectionId"]
+    assert invoke("ws_connect", default)["statusCode"] == 200
+    frames = posted_frames(cid)
+    assert frames and frames[0]["status"] == "pending"
+    assert store.get_order(uuid.UUID(frames[0]["orderId"])) is not None
+
+    subscribe = sample("ws_subscribe")  # an unknown order: an error frame, socket stays open
+    assert invoke("ws_connect", subscribe)["statusCode"] == 200
+    errors = [f for f in posted_frames(subscribe["requestContext"]["connectionId"]) if "error" in f]
+    assert errors and errors[-1]["error"]["code"] == "order_not_found"
+
+    assert invoke("ws_connect", sample("ws_disconnect"))["statusCode"] == 200
+
+
+def test_sqs_samples_name_an_unknown_order_and_are_dropped_not_retried(env: str) -> None:
+    for function, name in (("execute", "execute_sqs"), ("notify", "notify_sqs")):
+        reply = invoke(function, sample(name))
+        assert reply == {"batchItemFailures": []}, name
+
+
+def test_samples_parse_as_powertools_models() -> None:
+    from aws_lambda_powertools.utilities.parser import parse
+    from aws_lambda_powertools.utilities.parser.models import (
+        APIGatewayProxyEventV2Model,
+        APIGatewayWebSocketConnectEventModel,
+        APIGatewayWebSocketDisconnectEventModel,
+        APIGatewayWebSocketMessageEventModel,
+        SqsModel,
+    )
+
+    models: dict[str, Any] = {
+        "submit_": APIGatewayProxyEventV2Model,
+        "ws_connect": APIGatewayWebSocketConnectEventModel,
+        "ws_disconnect": APIGatewayWebSocketDisconnectEventModel,
+        "ws_default": APIGatewayWebSocketMessageEventModel,
+        "ws_subscribe": APIGatewayWebSocketMessageEventModel,
+        "_sqs": SqsModel,
+    }
+    for path in sorted(Path(EVENTS).glob("*.json")):
+        model = next(m for key, m in models.items() if key in path.stem)
+        parse(event=json.loads(path.read_text()), model=model)
