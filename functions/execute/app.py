@@ -17,7 +17,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from engine import executor, queue
 
 logger = Logger(service="execute")
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is still a partial-failure reply, not a crashed invocation:
+# the records' own retry delays (ChangeMessageVisibility) then stand.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # One loop per container: the RPC client and its connections live across invocations.
 _loop = asyncio.new_event_loop()
 
