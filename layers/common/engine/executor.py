@@ -85,6 +85,12 @@ class Executor:
         if row is None:
             logger.warning("order not found; dropping message", extra={"order_id": str(order_id)})
             return Outcome("missing")
+        if receive_count > 1:
+            # A redelivery may follow a crash between a status commit and its publish: publish
+            # the latest event again. Delivery is by seq per subscriber, so nobody gets it twice.
+            latest = self.store.events(order_id)[-1:]
+            for event in latest:
+                self._emit(event)
         try:
             return await self._advance(row)
         except PermanentChainError as exc:
