@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run demo test unit integration e2e lint template bench deploy clean
+.PHONY: run demo test unit integration e2e chaos lint template bench deploy clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
+
+## chaos: faults at scale (also part of make test): a faulty RPC under 500 orders, killed executors
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -q -s -m chaos tests/chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -138,7 +139,8 @@ def load_programs() -> dict[Pubkey, Program]:
 
 @dataclass
 class Faults:
-    """Failures the RPC server injects on request (tests, demos). Counters count down."""
+    """Failures the RPC server injects on request (tests, demos). Counters count down; rates
+    (0..1) apply to every request or send, drawn from a seeded generator so a run repeats."""
 
     latency_ms: int = 0
     rate_limit_next: int = 0
@@ -146,7 +148,13 @@ class Faults:
     hang_seconds: float = 30.0
     drop_next_sends: int = 0
     landing_delay_blocks: int = 0
+    rate_limit_rate: float = 0.0  # share of RPC requests answered 429
+    timeout_rate: float = 0.0  # share of RPC requests that hang for hang_seconds
+    drop_rate: float = 0.0  # share of sends accepted and never landed
+    expire_rate: float = 0.0  # share of sends dropped while the cluster jumps 151 blocks
+    seed: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _random: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     FIELDS = (
         "latency_ms",
@@ -155,6 +163,14 @@ class Faults:
         "hang_seconds",
         "drop_next_sends",
         "landing_delay_blocks",
+        "rate_limit_rate",
+        "timeout_rate",
+        "drop_rate",
+        "expire_rate",
+        "seed",
+    )
+    FLOATS = frozenset(
+        {"hang_seconds", "rate_limit_rate", "timeout_rate", "drop_rate", "expire_rate"}
     )
 
     def update(self, **values: Any) -> None:
@@ -162,7 +178,9 @@ class Faults:
             for key, value in values.items():
                 if key not in self.FIELDS:
                     raise ValueError(f"unknown fault {key!r}")
-                setattr(self, key, float(value) if key == "hang_seconds" else int(value))
+                setattr(self, key, float(value) if key in self.FLOATS else int(value))
+                if key == "seed":
+                    self._random.seed(int(value))
 
     def clear(self) -> None:
         self.update(
@@ -172,28 +190,36 @@ class Faults:
             hang_seconds=30.0,
             drop_next_sends=0,
             landing_delay_blocks=0,
+            rate_limit_rate=0.0,
+            timeout_rate=0.0,
+            drop_rate=0.0,
+            expire_rate=0.0,
         )
 
     def snapshot(self) -> dict[str, float]:
         with self._lock:
             return {key: getattr(self, key) for key in self.FIELDS}
 
-    def _take(self, name: str) -> bool:
+    def _take(self, counter: str | None, rate: str) -> bool:
         with self._lock:
-            left = int(getattr(self, name))
-            if left <= 0:
-                return False
-            setattr(self, name, left - 1)
-            return True
+            left = int(getattr(self, counter)) if counter else 0
+            if counter and left > 0:
+                setattr(self, counter, left - 1)
+                return True
+            chance = float(getattr(self, rate))
+            return chance > 0 and self._random.random() < chance
 
     def take_rate_limit(self) -> bool:
-        return self._take("rate_limit_next")
+        return self._take("rate_limit_next", "rate_limit_rate")
 
     def take_timeout(self) -> bool:
-        return self._take("timeout_next")
+        return self._take("timeout_next", "timeout_rate")
 
     def take_drop(self) -> bool:
-        return self._take("drop_next_sends")
+        return self._take("drop_next_sends", "drop_rate")
+
+    def take_expire(self) -> bool:
+        return self._take(None, "expire_rate")
 
 
 @dataclass
@@ -503,6 +529,10 @@ class Ledger:
                     )
             if self.faults.take_drop():
                 log.info("fault: dropping %s", sig)
+                return sig
+            if self.faults.take_expire():
+                log.info("fault: dropping %s and jumping past its blockhash", sig)
+                self.advance(BLOCKHASH_VALID_BLOCKS + 1)
                 return sig
             delay = self.faults.landing_delay_blocks
             if delay > 0:

@@ -252,11 +252,20 @@ async def test_a_redelivered_confirmed_order_does_nothing(
     assert len(store.events(oid)) == events and len(landed_swaps(chain)) == 1
 
 
+async def test_a_brief_rate_limit_is_absorbed_without_losing_an_attempt(
+    store: Store, chain: LocalChain, cfg: config.Settings
+) -> None:
+    oid = new_order(store)
+    chain.faults.update(rate_limit_next=2)  # two 429s in a row: retried in place
+    assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
+    assert chain.faults.rate_limit_next == 0 and len(landed_swaps(chain)) == 1
+
+
 async def test_rate_limits_are_retried_then_succeed(
     store: Store, chain: LocalChain, cfg: config.Settings
 ) -> None:
     oid = new_order(store)
-    chain.faults.update(rate_limit_next=1)
+    chain.faults.update(rate_limit_next=3)  # outlasts the in-place retries of one call
     runner = Runner(store, chain, cfg)
     outcome = await runner.run(oid, receive_count=1)
     assert outcome.retry and outcome.status == "retry" and "rate limited" in (outcome.reason or "")
@@ -270,8 +279,9 @@ async def test_timeouts_are_retried_then_succeed(
     store: Store, chain: LocalChain, cfg: config.Settings
 ) -> None:
     oid = new_order(store)
-    # solana-py retries a transport error once by itself, so two hangs make one failed call.
-    chain.faults.update(timeout_next=2, hang_seconds=1.0)
+    # solana-py retries a transport error once by itself, and the engine twice more in place:
+    # six hangs make one attempt fail.
+    chain.faults.update(timeout_next=6, hang_seconds=1.0)
     runner = Runner(store, chain, cfg, rpc_timeout=0.2)
     outcome = await runner.run(oid, receive_count=1)
     assert outcome.retry and "timed out" in (outcome.reason or "")
@@ -394,7 +404,7 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
         return got[0]["MessageId"], reply
 
     try:
-        chain.faults.update(rate_limit_next=1)
+        chain.faults.update(rate_limit_next=3)
         message_id, reply = deliver(wait=1)
         assert reply == {"batchItemFailures": [{"itemIdentifier": message_id}]}
         order = store.get_order(oid)

@@ -173,6 +173,37 @@ async def test_rate_limit_then_recovers(chain: LocalChain, client: AsyncClient) 
     assert (await client.get_block_height()).value >= 1
 
 
+async def test_fault_rates_are_random_but_repeat_with_the_seed(chain: LocalChain) -> None:
+    async def pattern() -> list[bool]:
+        chain.faults.update(seed=7, rate_limit_rate=0.3)
+        client = client_for(chain)
+        limited = []
+        for _ in range(40):
+            try:
+                await client.get_block_height()
+                limited.append(False)
+            except SolanaRpcException:
+                limited.append(True)
+        await client.close()
+        return limited
+
+    first = await pattern()
+    assert 4 <= sum(first) <= 20  # about 30 % of 40 requests, counting solana-py's own retry
+    assert await pattern() == first
+
+
+async def test_expire_rate_drops_the_send_and_moves_past_its_blockhash(
+    chain: LocalChain, client: AsyncClient
+) -> None:
+    recent = await blockhash(client)
+    last_valid = (await client.get_latest_blockhash()).value.last_valid_block_height
+    chain.faults.update(expire_rate=1.0)
+    sig = (await client.send_raw_transaction(sign([pay(Keypair().pubkey(), 10**6)], recent))).value
+    chain.faults.clear()
+    assert chain.height > last_valid
+    assert (await client.get_signature_statuses([sig])).value[0] is None
+
+
 async def test_timeout_fault_raises_with_a_short_client_timeout(chain: LocalChain) -> None:
     # solana-py retries a transport error once by itself: two hangs make one failed call.
     chain.faults.update(timeout_next=2, hang_seconds=2)

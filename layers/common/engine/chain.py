@@ -3,10 +3,11 @@ failure sorted into transient (retry) or permanent (fail the order now)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 from solana.exceptions import SolanaRpcException
@@ -19,7 +20,10 @@ from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-RPC_TIMEOUT_SECONDS = 10.0
+RPC_TIMEOUT_SECONDS = 5.0
+RPC_RETRIES = 2  # in-place retries of one call before the order's attempt is given up
+RPC_BACKOFF_SECONDS = 0.1
+T = TypeVar("T")
 
 
 class ChainError(Exception):
@@ -91,50 +95,65 @@ class Chain:
     async def close(self) -> None:
         await self.client.close()
 
+    async def _rpc(self, doing: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One RPC call, retried in place on a 429, a timeout or a dropped connection (with a
+        short exponential backoff), so a brief hiccup does not cost the order a whole attempt.
+        What still fails is raised as a TransientChainError for the queue's slower retry."""
+        for attempt in range(RPC_RETRIES + 1):
+            try:
+                return await call()
+            except (SolanaRpcException, RPCException, httpx2.HTTPError) as exc:
+                if attempt == RPC_RETRIES:
+                    raise _classify(exc, doing) from exc
+                await asyncio.sleep(RPC_BACKOFF_SECONDS * 2**attempt)
+        raise AssertionError("unreachable")
+
     async def accounts(self, keys: Sequence[Pubkey]) -> dict[Pubkey, Account | None]:
         """Every account in ONE getMultipleAccounts call (the RPC allows 100 keys)."""
         if len(keys) > 100:
             raise ValueError("getMultipleAccounts takes at most 100 keys")
-        try:
-            resp = await self.client.get_multiple_accounts(list(keys), commitment=Confirmed)
-        except (SolanaRpcException, RPCException, httpx2.HTTPError) as exc:
-            raise _classify(exc, "reading pools") from exc
+        resp = await self._rpc(
+            "reading pools",
+            lambda: self.client.get_multiple_accounts(list(keys), commitment=Confirmed),
+        )
         return dict(zip(keys, resp.value, strict=True))
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
-        try:
-            resp = await self.client.get_latest_blockhash(commitment=Confirmed)
-        except (SolanaRpcException, RPCException, httpx2.HTTPError) as exc:
-            raise _classify(exc, "fetching a blockhash") from exc
+        resp = await self._rpc(
+            "fetching a blockhash", lambda: self.client.get_latest_blockhash(commitment=Confirmed)
+        )
         return resp.value.blockhash, resp.value.last_valid_block_height
 
     async def block_height(self) -> int:
-        try:
-            return (await self.client.get_block_height(commitment=Confirmed)).value
-        except (SolanaRpcException, RPCException, httpx2.HTTPError) as exc:
-            raise _classify(exc, "reading the block height") from exc
+        resp = await self._rpc(
+            "reading the block height", lambda: self.client.get_block_height(commitment=Confirmed)
+        )
+        return resp.value
 
     async def send(self, raw_tx: bytes) -> None:
-        """Send signed bytes once (maxRetries 0: we rebroadcast ourselves), with preflight.
+        """Send signed bytes (maxRetries 0: we rebroadcast ourselves), with preflight.
 
         A preflight failure that is the transaction's own fault is permanent; an expired blockhash
         or an already-processed signature is reported as such so the caller can look it up.
+        Resending the same bytes is always safe: one signature lands at most once.
         """
         opts = TxOpts(skip_preflight=False, preflight_commitment=Confirmed, max_retries=0)
-        try:
-            await self.client.send_raw_transaction(raw_tx, opts=opts)
-        except RPCException as exc:
-            raise classify_send_error(exc) from exc
-        except (SolanaRpcException, httpx2.HTTPError) as exc:
-            raise _classify(exc, "sending the transaction") from exc
+
+        async def send_once() -> None:
+            try:
+                await self.client.send_raw_transaction(raw_tx, opts=opts)
+            except RPCException as exc:  # the node answered: its verdict is not retried here
+                raise classify_send_error(exc) from exc
+
+        await self._rpc("sending the transaction", send_once)
 
     async def status(self, signature: Signature) -> Landed | None:
-        try:
-            resp = await self.client.get_signature_statuses(
+        resp = await self._rpc(
+            "reading the transaction status",
+            lambda: self.client.get_signature_statuses(
                 [signature], search_transaction_history=True
-            )
-        except (SolanaRpcException, RPCException, httpx2.HTTPError) as exc:
-            raise _classify(exc, "reading the transaction status") from exc
+            ),
+        )
         # The wire JSON, not solders' objects: its `err` is the RPC's own form
         # ({"InstructionError":[3,{"Custom":6005}]}), which the error classifier reads.
         found = json.loads(resp.to_json())["result"]["value"][0]
