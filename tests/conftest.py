@@ -88,3 +88,20 @@ def served_chain() -> Iterator[tuple[LocalChain, str]]:
     config.settings.cache_clear()
     stop()
     chain.stop()
+
+
+@pytest.fixture
+def private_orders_queue(orders_queue: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An orders queue (and DLQ) of the test's own, so messages other tests left behind in the
+    shared one cannot be received here."""
+    import uuid
+
+    from local.queue import create_queues
+
+    sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
+    urls = create_queues(sqs, prefix=f"t{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("ORDERS_QUEUE_URL", urls.orders)
+    config.settings.cache_clear()
+    yield urls.orders
+    monkeypatch.undo()
+    config.settings.cache_clear()

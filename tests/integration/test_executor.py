@@ -372,7 +372,7 @@ def test_ten_orders_in_parallel_do_not_interfere(
 
 def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
     store: Store,
-    orders_queue: str,
+    private_orders_queue: str,
     served_chain: tuple[LocalChain, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -391,13 +391,13 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
     chain, _ = served_chain
     handler = load_handler("execute")
     sqs = boto3.client("sqs", endpoint_url=config.settings().sqs_endpoint_url)
-    arn = sqs.get_queue_attributes(QueueUrl=orders_queue, AttributeNames=["QueueArn"])
+    arn = sqs.get_queue_attributes(QueueUrl=private_orders_queue, AttributeNames=["QueueArn"])
     oid = new_order(store)
-    sqs.send_message(QueueUrl=orders_queue, MessageBody=f'{{"orderId": "{oid}"}}')
+    sqs.send_message(QueueUrl=private_orders_queue, MessageBody=f'{{"orderId": "{oid}"}}')
 
     def deliver(wait: int) -> tuple[str, dict[str, Any]]:
         got = sqs.receive_message(
-            QueueUrl=orders_queue, MessageSystemAttributeNames=["All"], WaitTimeSeconds=wait
+            QueueUrl=private_orders_queue, MessageSystemAttributeNames=["All"], WaitTimeSeconds=wait
         )["Messages"]
         event = sqs_event(got, arn["Attributes"]["QueueArn"], "us-east-1")
         reply: dict[str, Any] = handler(event, LambdaContext("execute"))
@@ -410,7 +410,7 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
         order = store.get_order(oid)
         assert order is not None and order["status"] == "pending"
         backed_off = time.monotonic()
-        assert sqs.receive_message(QueueUrl=orders_queue).get("Messages", []) == []
+        assert sqs.receive_message(QueueUrl=private_orders_queue).get("Messages", []) == []
 
         _, reply = deliver(wait=5)  # due again once the 2 s backoff has passed
         assert time.monotonic() - backed_off >= 1.5

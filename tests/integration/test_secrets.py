@@ -62,7 +62,7 @@ def http(handler: Any, method: str, path: str, body: Any = None) -> dict[str, An
 
 def test_no_encoding_of_the_wallet_key_appears_anywhere(
     store: Store,
-    orders_queue: str,
+    private_orders_queue: str,
     served_chain: tuple[LocalChain, str],
     debug_logging: None,
     capfd: pytest.CaptureFixture[str],
@@ -71,7 +71,7 @@ def test_no_encoding_of_the_wallet_key_appears_anywhere(
     caplog.set_level(logging.DEBUG)
     submit, execute = load_handler("submit"), load_handler("execute")
     sqs = boto3.client("sqs", endpoint_url=config.settings().sqs_endpoint_url)
-    arn = sqs.get_queue_attributes(QueueUrl=orders_queue, AttributeNames=["QueueArn"])
+    arn = sqs.get_queue_attributes(QueueUrl=private_orders_queue, AttributeNames=["QueueArn"])
     seen: list[str] = []
 
     # A good order, one the wallet cannot pay for, and one the chain refuses: every path logs.
@@ -92,7 +92,7 @@ def test_no_encoding_of_the_wallet_key_appears_anywhere(
     delivered = 0
     while delivered < len(ids):
         got = sqs.receive_message(
-            QueueUrl=orders_queue, MessageSystemAttributeNames=["All"], WaitTimeSeconds=1
+            QueueUrl=private_orders_queue, MessageSystemAttributeNames=["All"], WaitTimeSeconds=1
         ).get("Messages", [])
         if not got:
             continue
@@ -105,7 +105,7 @@ def test_no_encoding_of_the_wallet_key_appears_anywhere(
             )
         )
         for m in got:
-            sqs.delete_message(QueueUrl=orders_queue, ReceiptHandle=m["ReceiptHandle"])
+            sqs.delete_message(QueueUrl=private_orders_queue, ReceiptHandle=m["ReceiptHandle"])
         delivered += len(got)
 
     final = {str(store.get_order(oid)["status"]) for oid in ids}  # type: ignore[index]
