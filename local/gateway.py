@@ -34,7 +34,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route, WebSocketRoute, request_response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from local.apigw import LambdaContext, http_event, ws_event
@@ -70,7 +71,7 @@ def select_route(text: str | None, expression: str, route_keys: Iterable[str]) -
         return "$default"
     try:
         value: Any = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "$default"
     for part in expression[len(prefix) :].split("."):
         if not isinstance(value, dict) or part not in value:
@@ -147,6 +148,11 @@ class Gateway:
         routes += [WebSocketRoute(p, self.websocket) for p in WS_PATHS]
         routes += [Route("/{path:path}", self.http, methods=HTTP_METHODS)]
         self.app = Starlette(routes=routes)
+        # Starlette's `path` pattern (`.*`) stops at a newline, so `/api/orders/%0A` would match
+        # no route; API Gateway forwards any path, so any unmatched HTTP request goes to submit.
+        self._unmatched = self.app.router.default
+        self._http_app = request_response(self.http)
+        self.app.router.default = self._fallback
 
     async def _call(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         return await anyio.to_thread.run_sync(
@@ -154,6 +160,10 @@ class Gateway:
         )
 
     # -- HTTP API -------------------------------------------------------------------------------
+
+    async def _fallback(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._http_app if scope["type"] == "http" else self._unmatched
+        await app(scope, receive, send)
 
     async def http(self, request: Request) -> Response:
         headers: dict[str, str] = {}

@@ -44,7 +44,7 @@ async def execute_order(
         raise InvalidRequest("Content-Type must be application/json", code="unsupported_media_type")
     try:
         body = json.loads(await request.body(), parse_float=Decimal, parse_constant=api.no_nan)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: JSON nested ~1000 deep
         raise InvalidRequest("the request body is not valid JSON") from None
     accepted = api.accept(body, idempotency_key)
     headers = {} if accepted.created else {"Idempotent-Replayed": "true"}
@@ -69,6 +69,16 @@ def health() -> JSONResponse:
     return JSONResponse(report, status_code=200 if healthy else 503)
 
 
+_default_openapi = app.openapi
+
+
+def openapi() -> dict[str, Any]:
+    if app.openapi_schema is None:
+        app.openapi_schema = api.truthful_openapi(_default_openapi())
+    return app.openapi_schema
+
+
+app.openapi = openapi  # type: ignore[method-assign]
 _mangum = Mangum(app, lifespan="off")
 
 

@@ -23,12 +23,14 @@ from engine import notify
 from engine.connections import Connections
 from engine.errors import EngineError, InvalidRequest, OrderNotFound
 from engine.intake import accept_order
+from engine.orders import shown
 from engine.store import Store
 
 logger = Logger(service="ws_connect")
 _store = Store()
 _connections = Connections()
 SUBSCRIBE_FIELDS = frozenset({"action", "orderId", "fromSeq"})
+MAX_FRAME_BYTES = 64 * 1024  # as the HTTP body limit (API Gateway itself allows 128 KB messages)
 
 
 # -- parsing --------------------------------------------------------------------------------------
@@ -40,11 +42,14 @@ def _no_nan(token: str) -> Any:
 
 def _frame(event: dict[str, Any]) -> dict[str, Any]:
     raw = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        raw = base64.b64decode(raw).decode("utf-8", errors="replace")
+    size = len(raw) * 3 // 4 if event.get("isBase64Encoded") else len(raw.encode(errors="replace"))
+    if size > MAX_FRAME_BYTES:
+        raise InvalidRequest(f"the frame is over {MAX_FRAME_BYTES} bytes", code="payload_too_large")
     try:
+        if event.get("isBase64Encoded"):
+            raw = base64.b64decode(raw).decode("utf-8", errors="replace")
         body = json.loads(raw, parse_float=Decimal, parse_constant=_no_nan)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested ~1000 deep
         raise InvalidRequest("the frame is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidRequest("a frame must be a JSON object")
@@ -115,7 +120,7 @@ def on_connect(event: dict[str, Any], cid: str, ctx: dict[str, Any]) -> dict[str
 def on_submit(body: dict[str, Any], cid: str, ctx: dict[str, Any]) -> None:
     if body.get("action") is not None:
         raise InvalidRequest(
-            f"unknown action {body['action']!r}; send an order body, or action 'subscribe'",
+            f"unknown action {shown(body['action'])}; send an order body, or action 'subscribe'",
             field="action",
             code="unknown_action",
         )
@@ -132,7 +137,7 @@ def on_submit(body: dict[str, Any], cid: str, ctx: dict[str, Any]) -> None:
 def on_subscribe(body: dict[str, Any], cid: str, ctx: dict[str, Any]) -> None:
     unknown = sorted(set(body) - SUBSCRIBE_FIELDS)
     if unknown:
-        raise InvalidRequest(f"unknown field {unknown[0]!r}", field=unknown[0])
+        raise InvalidRequest(f"unknown field {shown(unknown[0])}", field=unknown[0][:64])
     order_id = _order_id(body.get("orderId"))
     from_seq = _from_seq(body.get("fromSeq"))
     if _store.get_order(order_id) is None:

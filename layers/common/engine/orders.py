@@ -22,6 +22,11 @@ UNKNOWN_MINT_DECIMALS = 9
 U64_MAX = 2**64 - 1
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
 _FIELDS = {"tokenIn", "tokenOut", "amountIn", "slippage", "orderType"}
+# A decimal as text: ASCII digits only (Decimal() alone also takes "1_000" and Arabic-Indic digits).
+_DECIMAL_TEXT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
+# No amount or percentage is beyond 10^+-64; the bound also keeps normalize()/scaleb() inside the
+# decimal context (1E+999999999999 raised Overflow, a 500; 1E-999999999 normalized to 0).
+MAX_MAGNITUDE = 64
 
 
 class Status(StrEnum):
@@ -88,6 +93,12 @@ def _plain(value: Decimal) -> str:
     return text
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """A client's value echoed in an error message: repr, cut short (error frames are bounded)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def resolve_token(value: Any, field: str) -> Token:
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(
@@ -129,6 +140,12 @@ def _decimal(value: Any, field: str) -> Decimal:
         raise InvalidRequest(f"{field} must be a decimal number", field=field) from None
     if not number.is_finite():
         raise InvalidRequest(f"{field} must be a finite number", field=field)
+    if isinstance(value, str) and not _DECIMAL_TEXT.match(value.strip()):
+        raise InvalidRequest(f"{field} must be a decimal number", field=field)
+    if number and not -MAX_MAGNITUDE <= number.adjusted() <= MAX_MAGNITUDE:
+        raise InvalidRequest(
+            f"{field} is out of range (10^-{MAX_MAGNITUDE} to 10^{MAX_MAGNITUDE})", field=field
+        )
     return number
 
 
@@ -136,9 +153,10 @@ def parse_order_request(body: Any) -> OrderRequest:
     """Validate an order body (JSON object, floats parsed as Decimal) or raise InvalidRequest."""
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
-    unknown = sorted(set(body) - _FIELDS - {"action"})
+    # `action` routes a WebSocket frame; an order body carries none (or null).
+    unknown = sorted(set(body) - _FIELDS - ({"action"} if body.get("action") is None else set()))
     if unknown:
-        raise InvalidRequest(f"unknown field {unknown[0]!r}", field=unknown[0])
+        raise InvalidRequest(f"unknown field {shown(unknown[0])}", field=unknown[0][:64])
     for name in ("tokenIn", "tokenOut", "amountIn"):
         if body.get(name) is None:
             raise InvalidRequest(f"{name} is required", field=name)
@@ -146,7 +164,7 @@ def parse_order_request(body: Any) -> OrderRequest:
     order_type = body.get("orderType", "market")
     if order_type not in SUPPORTED_ORDER_TYPES:
         raise InvalidRequest(
-            f"orderType {order_type!r} is not supported; "
+            f"orderType {shown(order_type)} is not supported; "
             f"supported: {', '.join(SUPPORTED_ORDER_TYPES)}",
             field="orderType",
             code="unsupported_order_type",
