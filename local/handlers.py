@@ -19,7 +19,13 @@ def load_module(name: str) -> ModuleType:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        # A half-initialised module must not stay cached: the next load retries the import
+        # (and shows its real error) instead of finding a module without `handler`.
+        del sys.modules[module_name]
+        raise
     return module
 
 

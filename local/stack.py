@@ -93,10 +93,10 @@ def local_database(base_url: str, name: str = LOCAL_DB) -> str:
     return str(url)
 
 
-def start_chain(env: dict[str, str]) -> Stopper:
-    """The local Solana chain (JSON-RPC on loopback, a block every 400 ms, seeded wallet and
-    pools) unless SOLANA_RPC_URL names a real one, in which case VENUE_POOLS and
-    WALLET_PRIVATE_KEY must come from the user too."""
+def start_chain(env: dict[str, str], tick_seconds: float | None = None) -> Stopper:
+    """The local Solana chain (JSON-RPC on loopback, a block every 400 ms unless `tick_seconds`
+    says otherwise, seeded wallet and pools) unless SOLANA_RPC_URL names a real one, in which
+    case VENUE_POOLS and WALLET_PRIVATE_KEY must come from the user too."""
     if os.environ.get("SOLANA_RPC_URL"):  # the user's choice wins over the template's default
         env["SOLANA_RPC_URL"] = os.environ["SOLANA_RPC_URL"]
         log.info("using SOLANA_RPC_URL=%s", env["SOLANA_RPC_URL"])
@@ -104,7 +104,10 @@ def start_chain(env: dict[str, str]) -> Stopper:
     from local.chain import LocalChain, local_env, serve_in_thread
 
     chain = LocalChain.seeded()
-    chain.start_ticker()
+    if tick_seconds is None:
+        chain.start_ticker()
+    else:
+        chain.start_ticker(tick_seconds)
     url, stop_server = serve_in_thread(chain)
     env.update(local_env(url))
     log.info("local Solana chain on %s", url)
@@ -117,9 +120,20 @@ def start_chain(env: dict[str, str]) -> Stopper:
 
 
 class Stack:
-    def __init__(self, port: int = 3000, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        *,
+        database: str = LOCAL_DB,
+        chain_tick_seconds: float | None = None,
+        sqs_endpoint_url: str | None = None,
+    ) -> None:
         self.port = port
         self.host = host
+        self.database = database  # e.g. a separate one for benchmarks
+        self.chain_tick_seconds = chain_tick_seconds  # None: the chain's default (400 ms)
+        self.sqs_endpoint_url = sqs_endpoint_url  # an SQS server already running (else moto here)
         self._stoppers: list[tuple[str, Stopper]] = []
 
     def _on_stop(self, name: str, stopper: Stopper) -> None:
@@ -144,14 +158,17 @@ class Stack:
         env = {k: v for k, v in template_environment().items() if k not in os.environ}
         env["DB_POOL_MAX"] = os.environ.get("DB_POOL_MAX", "10")  # every function shares a pool
 
-        database_url = local_database(postgres.server_url())
+        database_url = local_database(postgres.server_url(), self.database)
         env["DATABASE_URL"] = database_url
 
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        moto.start()
-        self._on_stop("moto", moto.stop)
-        moto_host, moto_port = moto.get_host_and_port()
-        sqs_endpoint = f"http://{moto_host}:{moto_port}"
+        if self.sqs_endpoint_url:
+            sqs_endpoint = self.sqs_endpoint_url
+        else:
+            moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            moto.start()
+            self._on_stop("moto", moto.stop)
+            moto_host, moto_port = moto.get_host_and_port()
+            sqs_endpoint = f"http://{moto_host}:{moto_port}"
         sqs = boto3.client("sqs", endpoint_url=sqs_endpoint)
         orders = create_queues(sqs, prefix="local")
         status = create_status_queues(sqs, prefix="local")
@@ -164,7 +181,7 @@ class Stack:
             WS_URL=f"ws://{self.host}:{self.port}/api/orders/execute",
             WS_MANAGEMENT_ENDPOINT=base,
         )
-        self._on_stop("chain", start_chain(env))
+        self._on_stop("chain", start_chain(env, self.chain_tick_seconds))
         os.environ.update(env)
         config.settings.cache_clear()
 

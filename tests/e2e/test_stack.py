@@ -1,0 +1,425 @@
+"""The whole local stack as `make run` starts it, driven only through its real sockets.
+
+One stack per module: the gateway (HTTP API, WebSocket API, management API) on a free port, moto's
+SQS with the template's queues, the execute and notify pollers, its own Postgres database and a
+local Solana chain with fast blocks. Orders really execute: quotes from both venues, one signed
+swap landed on the chain, every status streamed to the subscribers' sockets. The tests assert what
+a user of the API sees (frames, replies) and, where it matters, what the chain and the database
+say about it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from engine import config
+from psycopg.rows import dict_row
+from websockets.sync.client import ClientConnection, connect
+
+from local import postgres
+from local.poller import wait_until
+from local.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
+STATUSES = ["pending", "routing", "building", "submitted", "confirmed"]
+VENUES = {"raydium_cpmm", "meteora_damm_v2"}
+BLOCK_SECONDS = 0.03
+# What the stack sets or reads; other fixtures of the session (tests/conftest.py) set some of
+# them, and the stack must not pick those up (e.g. it would trade on their chain).
+ENGINE_ENV = (
+    "DATABASE_URL",
+    "ORDERS_QUEUE_URL",
+    "STATUS_QUEUE_URL",
+    "SQS_ENDPOINT_URL",
+    "WS_URL",
+    "WS_MANAGEMENT_ENDPOINT",
+    "SOLANA_RPC_URL",
+    "SOLANA_CLUSTER",
+    "VENUE_POOLS",
+    "WALLET_PRIVATE_KEY",
+)
+
+
+@dataclass(frozen=True)
+class Running:
+    http: str
+    ws: str
+    rpc: str
+    database_url: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _forget_process_state() -> None:
+    """Everything that binds, once per process, to the environment it first saw: the functions'
+    modules (their Store and Connections), the engine's lazily bound stores and cached wallet.
+    In Lambda one container sees one environment; in this pytest session the stack brings its
+    own database and chain, before and after other tests' environments."""
+    from engine import api, executor, wallet
+    from engine.store import Store
+
+    for name in [m for m in sys.modules if m.startswith("functions_") and "_app" in m]:
+        del sys.modules[name]
+    api._store = Store()
+    executor._store = None
+    wallet.load_wallet.cache_clear()
+    config.settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def stack(pg_base_url: str) -> Iterator[Running]:
+    saved = dict(os.environ)
+    _forget_process_state()
+    for key in ENGINE_ENV:
+        os.environ.pop(key, None)
+    os.environ["DATABASE_URL"] = pg_base_url  # the server the stack creates its database on
+    name = f"orders_e2e_{uuid.uuid4().hex[:10]}"
+    database_url = str(psycopg.conninfo.make_conninfo(pg_base_url, dbname=name))
+    stack = Stack(_free_port(), database=name, chain_tick_seconds=BLOCK_SECONDS)
+    try:
+        urls = stack.start()
+        yield Running(urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url)
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        _forget_process_state()
+        postgres.drop_database(pg_base_url, database_url)
+
+
+# -- clients --------------------------------------------------------------------------------------
+
+
+def http_json(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"content-type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as reply:
+            return reply.status, json.loads(reply.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def submit_http(stack: Running, order: dict[str, Any] | None = None) -> dict[str, Any]:
+    status, accepted = http_json("POST", f"{stack.http}/api/orders/execute", order or ORDER)
+    assert status == 202, accepted
+    assert accepted["status"] == "pending"
+    assert accepted["wsUrl"] == f"{stack.ws}?orderId={accepted['orderId']}"
+    return dict(accepted)
+
+
+def get_order(stack: Running, order_id: str) -> dict[str, Any]:
+    status, order = http_json("GET", f"{stack.http}/api/orders/{order_id}")
+    assert status == 200, order
+    return dict(order)
+
+
+def rpc(stack: Running, method: str, params: list[Any]) -> Any:
+    status, reply = http_json(
+        "POST", stack.rpc, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    )
+    assert status == 200 and "error" not in reply, reply
+    return reply["result"]
+
+
+def set_faults(stack: Running, **faults: int) -> None:
+    status, reply = http_json("POST", f"{stack.rpc}/admin/faults", faults)
+    assert status == 200, reply
+
+
+def open_ws(url: str) -> ClientConnection:
+    return connect(url, open_timeout=10, close_timeout=2)
+
+
+def follow(ws: ClientConnection, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Every frame up to and including the first terminal status."""
+    deadline = time.monotonic() + timeout
+    frames: list[dict[str, Any]] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no terminal status within {timeout}s; got {frames}")
+        frame = json.loads(ws.recv(timeout=remaining))
+        frames.append(frame)
+        if frame.get("status") in ("confirmed", "failed"):
+            return frames
+
+
+def after_terminal(ws: ClientConnection, wait: float = 1.5) -> list[dict[str, Any]]:
+    """Frames arriving within `wait` seconds (none expected once an order is terminal: notify
+    may still run for it, e.g. the `?orderId=` backlog, and must not repeat anything)."""
+    extra: list[dict[str, Any]] = []
+    deadline = time.monotonic() + wait
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            extra.append(json.loads(ws.recv(timeout=remaining)))
+        except TimeoutError:
+            break
+    return extra
+
+
+def assert_full_stream(frames: list[dict[str, Any]], order_id: str | None = None) -> None:
+    """pending .. confirmed, seq 1..5, each once, all of one order."""
+    assert [f.get("status") for f in frames] == STATUSES, frames
+    assert [f["seq"] for f in frames] == [1, 2, 3, 4, 5]
+    assert len({f["orderId"] for f in frames}) == 1
+    if order_id is not None:
+        assert frames[0]["orderId"] == order_id
+    assert frames[-1]["txHash"] and frames[-1]["txHash"] == frames[-2]["txHash"]
+
+
+def query(stack: Running, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    with psycopg.connect(stack.database_url, row_factory=dict_row, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+# -- the tests ------------------------------------------------------------------------------------
+
+
+def test_http_submit_then_follow_with_order_id_to_a_landed_swap(stack: Running) -> None:
+    accepted = submit_http(stack)
+    order_id = accepted["orderId"]
+    with open_ws(accepted["wsUrl"]) as ws:
+        frames = follow(ws)
+        assert after_terminal(ws) == []
+    assert_full_stream(frames, order_id)
+
+    routing = frames[1]
+    assert {q["venue"] for q in routing["quotes"]} == VENUES
+    assert routing["venue"] in VENUES
+    assert [q["venue"] for q in routing["quotes"] if q["chosen"]] == [routing["venue"]]
+    tx = frames[-1]["txHash"]
+
+    # The chain itself knows the signature, landed without error.
+    statuses = rpc(stack, "getSignatureStatuses", [[tx], {"searchTransactionHistory": True}])
+    [status] = statuses["value"]
+    assert status is not None and status["err"] is None
+    assert status["confirmationStatus"] in ("confirmed", "finalized")
+
+    order = get_order(stack, order_id)
+    assert order["status"] == "confirmed"
+    assert order["txHash"] == tx
+    assert order["venue"] == routing["venue"]
+    assert {q["venue"] for q in order["quotes"]} == VENUES
+    assert order["amountOut"] is not None and Decimal(order["amountOut"]) > 0
+    assert [(e["seq"], e["status"]) for e in order["events"]] == [
+        (f["seq"], f["status"]) for f in frames
+    ]
+
+
+def test_ws_submit_streams_every_status_in_order(stack: Running) -> None:
+    with open_ws(stack.ws) as ws:
+        ws.send(json.dumps(ORDER))
+        frames = follow(ws)
+        assert after_terminal(ws, 1.0) == []
+    assert_full_stream(frames)
+    assert frames[0]["request"]["tokenIn"] == "SOL"
+    assert get_order(stack, frames[0]["orderId"])["status"] == "confirmed"
+
+
+def test_late_subscriber_and_reconnect_replay_without_gap_or_duplicate(stack: Running) -> None:
+    # A reconnect mid-stream: drop after routing (seq 2), come back with fromSeq 2.
+    with open_ws(stack.ws) as first:
+        first.send(json.dumps(ORDER))
+        seen = [json.loads(first.recv(timeout=15)) for _ in range(2)]
+    assert [(f["seq"], f["status"]) for f in seen] == [(1, "pending"), (2, "routing")]
+    order_id = seen[0]["orderId"]
+    with open_ws(stack.ws) as again:
+        again.send(json.dumps({"action": "subscribe", "orderId": order_id, "fromSeq": 2}))
+        rest = follow(again)
+        assert after_terminal(again, 1.0) == []
+    assert_full_stream(seen + rest, order_id)
+
+    # A late subscriber: the order is long confirmed; `?orderId=` replays the whole history.
+    with open_ws(f"{stack.ws}?orderId={order_id}") as late:
+        replayed = follow(late)
+        assert after_terminal(late, 1.0) == []
+    assert_full_stream(replayed, order_id)
+    assert replayed == seen + rest  # the very same frames, byte for byte in content
+
+    # ... and a reconnect to the finished order with fromSeq asks only for what is missing.
+    with open_ws(stack.ws) as again:
+        again.send(json.dumps({"action": "subscribe", "orderId": order_id, "fromSeq": 2}))
+        tail = follow(again)
+        assert after_terminal(again, 1.0) == []
+    assert tail == rest
+    assert [f["seq"] for f in tail] == [3, 4, 5]
+
+
+def test_subscribe_twice_on_one_socket_does_not_duplicate(stack: Running) -> None:
+    """Asking again for the same order on the same socket (a client that lost track) resets the
+    replay point; frames already delivered after it come again once, never twice each."""
+    accepted = submit_http(stack)
+    order_id = accepted["orderId"]
+    assert wait_until(lambda: get_order(stack, order_id)["status"] == "confirmed", 30)
+    with open_ws(stack.ws) as ws:
+        ws.send(json.dumps({"action": "subscribe", "orderId": order_id, "fromSeq": 0}))
+        first = follow(ws)
+        ws.send(json.dumps({"action": "subscribe", "orderId": order_id, "fromSeq": 4}))
+        second = follow(ws)
+        assert after_terminal(ws, 1.0) == []
+    assert_full_stream(first, order_id)
+    assert [f["seq"] for f in second] == [5]
+
+
+BAD_FRAMES = [
+    ("not json", "invalid_request", None),
+    ("[1, 2, 3]", "invalid_request", None),
+    ('{"action": "dance"}', "unknown_action", "action"),
+    (json.dumps({**ORDER, "amountIn": "lots"}), "invalid_request", "amountIn"),
+    (json.dumps({**ORDER, "amountIn": "-1"}), "invalid_request", "amountIn"),
+    (json.dumps({**ORDER, "slippage": 0}), "invalid_request", "slippage"),
+    (json.dumps({**ORDER, "tokenOut": "SOL"}), "invalid_request", "tokenOut"),
+    ('{"action": "subscribe", "orderId": "nope"}', "invalid_request", "orderId"),
+    (json.dumps({"action": "subscribe", "orderId": str(uuid.uuid4())}), "order_not_found", None),
+]
+
+
+def test_malformed_frames_get_error_frames_and_the_socket_stays_usable(stack: Running) -> None:
+    [before] = query(stack, "SELECT count(*) AS n FROM orders")
+    with open_ws(stack.ws) as ws:
+        for text, code, field in BAD_FRAMES:
+            ws.send(text)
+            frame = json.loads(ws.recv(timeout=10))
+            assert set(frame) == {"error"}, (text, frame)
+            assert frame["error"]["code"] == code, (text, frame)
+            assert frame["error"]["message"], (text, frame)
+            if field is not None:
+                assert frame["error"].get("field") == field, (text, frame)
+        [after] = query(stack, "SELECT count(*) AS n FROM orders")
+        assert after["n"] == before["n"]  # bad input stored nothing
+
+        ws.send(json.dumps(ORDER))  # the same socket still takes an order
+        frames = follow(ws)
+        assert after_terminal(ws, 1.0) == []
+    assert_full_stream(frames)
+
+
+def test_a_closed_connection_is_removed_by_the_next_notify(stack: Running) -> None:
+    # The easy case: a socket that closes tells the gateway ($disconnect removes its row).
+    with open_ws(stack.ws) as ws:
+        ws.send(json.dumps(ORDER))
+        pending = json.loads(ws.recv(timeout=10))
+        [row] = query(
+            stack,
+            "SELECT connection_id FROM subscriptions WHERE order_id = %s",
+            (pending["orderId"],),
+        )
+    assert wait_until(
+        lambda: (
+            not query(
+                stack, "SELECT 1 FROM connections WHERE connection_id = %s", (row["connection_id"],)
+            )
+        ),
+        5,
+    )
+
+    # The hard case: a connection whose $disconnect never arrived (its row stays). Hold the
+    # next order's swap for a while so its later events are still to come, subscribe the lost
+    # connection to it; the next post answers 410 GoneException and notify forgets it.
+    set_faults(stack, landing_delay_blocks=40)
+    try:
+        accepted = submit_http(stack)
+        order_id = accepted["orderId"]
+        lost = "lost" + uuid.uuid4().hex[:8]
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO connections (connection_id, endpoint, connected_at)"
+                " VALUES (%s, %s, now() - interval '1 minute')",
+                (lost, stack.http),
+            )
+            conn.execute(
+                "INSERT INTO subscriptions (connection_id, order_id) VALUES (%s, %s)",
+                (lost, order_id),
+            )
+        # A live subscriber of the same order is not held up by the dead one.
+        with open_ws(accepted["wsUrl"]) as live:
+            frames = follow(live)
+            assert after_terminal(live, 1.0) == []
+        assert_full_stream(frames, order_id)
+    finally:
+        set_faults(stack, landing_delay_blocks=0)
+    assert wait_until(
+        lambda: not query(stack, "SELECT 1 FROM connections WHERE connection_id = %s", (lost,)),
+        10,
+    )
+    assert not query(stack, "SELECT 1 FROM subscriptions WHERE connection_id = %s", (lost,))
+
+
+N_ORDERS = 50
+
+
+def _http_then_follow(stack: Running) -> list[dict[str, Any]]:
+    accepted = submit_http(stack)
+    with open_ws(accepted["wsUrl"]) as ws:
+        frames = follow(ws, timeout=150)
+        frames += after_terminal(ws, 1.5)
+    assert frames[0]["orderId"] == accepted["orderId"]
+    return frames
+
+
+def _ws_submit(stack: Running) -> list[dict[str, Any]]:
+    with open_ws(stack.ws) as ws:
+        ws.send(json.dumps(ORDER))
+        frames = follow(ws, timeout=150)
+        frames += after_terminal(ws, 1.5)
+    return frames
+
+
+@pytest.mark.timeout(300)
+def test_fifty_orders_at_once_all_confirm_and_every_frame_arrives_once(stack: Running) -> None:
+    jobs = [_http_then_follow if i % 3 else _ws_submit for i in range(N_ORDERS)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(N_ORDERS) as pool:
+        futures = [pool.submit(job, stack) for job in jobs]
+        streams = [f.result(timeout=200) for f in futures]
+    elapsed = time.monotonic() - started
+
+    for frames in streams:
+        assert_full_stream(frames)  # also: nothing after confirmed (no duplicate, no stray)
+    order_ids = {frames[0]["orderId"] for frames in streams}
+    assert len(order_ids) == N_ORDERS
+    signatures = {frames[-1]["txHash"] for frames in streams}
+    assert len(signatures) == N_ORDERS
+
+    # Each swap landed on the chain exactly once, without error.
+    status, txlog = http_json("GET", f"{stack.rpc}/admin/txlog")
+    assert status == 200
+    landed = [t["signature"] for t in txlog if t["signature"] in signatures]
+    assert sorted(landed) == sorted(signatures)
+    assert all(t["err"] is None for t in txlog if t["signature"] in signatures)
+
+    rows = query(
+        stack,
+        "SELECT status, count(*) AS n FROM orders WHERE id = ANY(%s) GROUP BY status",
+        ([uuid.UUID(o) for o in order_ids],),
+    )
+    assert [(r["status"], r["n"]) for r in rows] == [("confirmed", N_ORDERS)]
+    print(f"{N_ORDERS} orders confirmed in {elapsed:.1f}s")
