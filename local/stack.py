@@ -128,12 +128,14 @@ class Stack:
         database: str = LOCAL_DB,
         chain_tick_seconds: float | None = None,
         sqs_endpoint_url: str | None = None,
+        run_executor: bool = True,
     ) -> None:
         self.port = port
         self.host = host
         self.database = database  # e.g. a separate one for benchmarks
         self.chain_tick_seconds = chain_tick_seconds  # None: the chain's default (400 ms)
         self.sqs_endpoint_url = sqs_endpoint_url  # an SQS server already running (else moto here)
+        self.run_executor = run_executor  # False: the execute poller runs elsewhere (chaos)
         self._stoppers: list[tuple[str, Stopper]] = []
 
     def _on_stop(self, name: str, stopper: Stopper) -> None:
@@ -190,7 +192,9 @@ class Stack:
 
         notify_poller = Poller.from_template(sqs, status.status, "StatusEventsQueue", "notify")
         self._on_stop("notify poller", notify_poller.start().stop)
-        if (ROOT / "functions" / "execute" / "app.py").exists():
+        if not self.run_executor:
+            log.info("execute poller not started here (run_executor=False)")
+        elif (ROOT / "functions" / "execute" / "app.py").exists():
             override = os.environ.get("LOCAL_EXECUTE_CONCURRENCY")
             kw: dict[str, Any] = {"max_concurrency": int(override)} if override else {}
             execute_poller = Poller.from_template(

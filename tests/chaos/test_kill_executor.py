@@ -1,0 +1,150 @@
+"""The executor SIGKILLed at every step of an order, then restarted (as Lambda would start a new
+container): every order ends terminal, each swap is on the chain once, and every subscriber got
+every frame, in order, once.
+
+The stack runs here (gateway, SQS, notify, chain, Postgres); the execute poller runs in a worker
+process of its own (tests/chaos/executor_worker.py) that kills itself with SIGKILL, not an
+exception, the first time an order reaches the step under test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from engine import config
+
+from local import postgres
+from local.stack import Stack
+from tests.e2e.test_stack import (
+    ENGINE_ENV,
+    Running,
+    _forget_process_state,
+    _free_port,
+    after_terminal,
+    assert_full_stream,
+    follow,
+    http_json,
+    open_ws,
+    submit_http,
+)
+
+pytestmark = pytest.mark.chaos
+
+POINTS = ["routing", "building", "submitted", "after_send", "confirmed"]
+ORDERS_PER_POINT = 2
+WORKER = Path(__file__).with_name("executor_worker.py")
+REDELIVERY_SECONDS = 3  # the orders queue's visibility timeout here (720 s in the template)
+
+
+@pytest.fixture(scope="module")
+def stack(pg_base_url: str) -> Iterator[Running]:
+    saved = dict(os.environ)
+    _forget_process_state()
+    for key in ENGINE_ENV:
+        os.environ.pop(key, None)
+    os.environ["DATABASE_URL"] = pg_base_url
+    name = f"orders_chaos_{os.getpid()}"
+    database_url = str(psycopg.conninfo.make_conninfo(pg_base_url, dbname=name))
+    stack = Stack(_free_port(), database=name, chain_tick_seconds=0.03, run_executor=False)
+    try:
+        urls = stack.start()
+        sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
+        sqs.set_queue_attributes(
+            QueueUrl=os.environ["ORDERS_QUEUE_URL"],
+            Attributes={"VisibilityTimeout": str(REDELIVERY_SECONDS)},
+        )
+        yield Running(urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url)
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        _forget_process_state()
+        postgres.drop_database(pg_base_url, database_url)
+
+
+class Worker:
+    """The execute container process, restarted whenever it dies."""
+
+    def __init__(self, kill_at: str, marks: Path) -> None:
+        self.env = {**os.environ, "CHAOS_KILL_AT": kill_at, "CHAOS_MARK_DIR": str(marks)}
+        self.kills = 0
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, str(WORKER)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def keep_alive(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            assert code == -signal.SIGKILL, f"the worker died on its own (exit {code})"
+            self.kills += 1
+            self.process = self._spawn()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("point", POINTS)
+def test_killed_at_each_step_every_order_lands_once_and_streams_whole(
+    stack: Running, point: str, tmp_path: Path
+) -> None:
+    worker = Worker(point, tmp_path)
+    try:
+        accepted = [submit_http(stack) for _ in range(ORDERS_PER_POINT)]
+        sockets = [open_ws(a["wsUrl"]) for a in accepted]
+        streams: dict[str, list[dict[str, Any]]] = {}
+
+        def listen(order_id: str, index: int) -> None:
+            frames = follow(sockets[index], timeout=120)
+            streams[order_id] = frames + after_terminal(sockets[index], wait=1.0)
+
+        listeners = [
+            threading.Thread(target=listen, args=(a["orderId"], i)) for i, a in enumerate(accepted)
+        ]
+        for t in listeners:
+            t.start()
+        deadline = time.monotonic() + 150
+        while any(t.is_alive() for t in listeners) and time.monotonic() < deadline:
+            worker.keep_alive()
+            time.sleep(0.1)
+        for t in listeners:
+            t.join(timeout=5)
+        for ws in sockets:
+            ws.close()
+    finally:
+        worker.stop()
+
+    assert worker.kills == 1, f"expected one SIGKILL at {point}, saw {worker.kills}"
+    _, txlog = http_json("GET", f"{stack.rpc}/admin/txlog")
+    landed = [t["signature"] for t in txlog if t["err"] is None and t["dexInstructions"]]
+    for a in accepted:
+        frames = streams.get(a["orderId"])
+        assert frames is not None, f"{a['orderId']}: no terminal frame"
+        assert_full_stream(frames, a["orderId"])  # pending..confirmed, seq 1..5, each once
+        signature = frames[-1]["txHash"]
+        assert landed.count(signature) == 1
+        _, order = http_json("GET", f"{stack.http}/api/orders/{a['orderId']}")
+        submitted = [e for e in order["events"] if e["status"] == "submitted"]
+        assert len({e["txHash"] for e in submitted}) == 1  # resumed, never re-signed
+    config.settings.cache_clear()
