@@ -1,0 +1,257 @@
+"""`python -m bench` (`make bench`): measure, then print one table.
+
+python -m bench                      # 1,000 orders at concurrency 10, 20, 40
+python -m bench --quick              # 200 orders at 10 and 20, fewer samples
+python -m bench --orders 500 --concurrency 10,40 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SEED_TARGET_PER_MINUTE = 100  # the original engine: 100 orders/minute with 10 concurrent
+MB = 1_000_000
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> str:
+    return (
+        f"{os.cpu_count()} cores ({_cpu_model()}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def _ms(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.1f} ms"
+
+
+def _size(n: int) -> str:
+    return f"{n / MB:.2f} MB" if n >= MB / 10 else f"{n / 1000:.1f} kB"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def table(results: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str, str]] = []
+    runs = results["e2e"]
+    best = max(runs, key=lambda r: r["throughput"]["orders_per_second"])
+    for r in runs:
+        t = r["throughput"]
+        cpu = r["cpu"]
+        cpu_text = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+        rows.append(
+            (
+                f"throughput, SQS concurrency {r['concurrency']}",
+                f"{t['orders_per_second']:.1f} orders/s ({t['confirmed']}/{t['submitted']} "
+                f"confirmed in {t['seconds']:.1f} s; failed {t['failed']}, lost {t['lost']}, "
+                f"dup frames {t['duplicated']}; cores busy: {cpu_text})",
+                ">= 200/s, all confirmed, 0 lost, 0 dup",
+                _met(
+                    t["orders_per_second"] >= 200
+                    and t["lost"] == 0
+                    and t["duplicated"] == 0
+                    and t["confirmed"] == t["submitted"]
+                ),
+            )
+        )
+    c10 = next((r for r in runs if r["concurrency"] == 10), runs[0])
+    ours_per_min = c10["throughput"]["orders_per_second"] * 60
+    rows.append(
+        (
+            f"vs the seed engine (c={c10['concurrency']})",
+            f"{ours_per_min:.0f} orders/min vs {SEED_TARGET_PER_MINUTE}/min = "
+            f"{ours_per_min / SEED_TARGET_PER_MINUTE:.1f}x",
+            "(reference)",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "best concurrency",
+            f"{best['concurrency']} ({best['throughput']['orders_per_second']:.1f} orders/s)",
+            "",
+            "",
+        )
+    )
+    ov = c10.get("overhead")
+    if ov:
+        o = ov["overhead"]
+        rows.append(
+            (
+                f"engine overhead/order (one at a time, n={int(o['n'])})",
+                f"p50 {_ms(o['p50'])}, p95 {_ms(o['p95'])}, p99 {_ms(o['p99'])}",
+                "p50 <= 15 ms, p99 <= 60 ms",
+                _met(o["p50"] <= 15 and o["p99"] <= 60),
+            )
+        )
+        for key, label in (
+            ("total", "  submit -> confirmed frame (all)"),
+            ("chain", "  excluded: chain (submitted->confirmed)"),
+            ("http_202", "  HTTP submit -> 202"),
+            ("to_queue", "  submit -> enqueued"),
+            ("queue_wait", "  queue wait (enqueued -> executor)"),
+            ("routing", "  routing (quote all venues)"),
+            ("building", "  building (pool read, blockhash, sign)"),
+            ("db_write", "  DB writes (4 transitions)"),
+            ("db_read", "  DB reads (executor get_order)"),
+            ("publish", "  publish (status msgs to SQS)"),
+            ("send", "  sendTransaction (preflight)"),
+            ("notify_confirmed", "  notify (confirmed commit -> frame)"),
+        ):
+            s = ov[key]
+            rows.append((label, f"p50 {_ms(s['p50'])}, p99 {_ms(s['p99'])}", "", ""))
+    q = results["quoting"]
+    warm = q["in_process"]["warm"]
+    rows.append(
+        (
+            f"quote all venues ({q['in_process']['venues']} venues, warm)",
+            f"{warm['requests_per_quote']:.0f} RPC round trip ({', '.join(warm['methods'])}); "
+            f"p50 {_ms(warm['ms']['p50'])} in-process, "
+            f"{_ms(q['loopback']['warm']['ms']['p50'])} over loopback",
+            "1 round trip",
+            _met(
+                warm["requests_per_quote"] == 1 and list(warm["methods"]) == ["getMultipleAccounts"]
+            ),
+        )
+    )
+    cold = q["in_process"]["cold"]
+    rows.append(("  first quote in a container", f"{cold['requests']} round trips", "", ""))
+    imports = results["imports"]
+    limits = {"submit": 300, "execute": 800}
+    for name in ("submit", "ws_connect", "execute", "notify"):
+        i = imports[name]
+        limit = limits.get(name)
+        rows.append(
+            (
+                f"import {name}/app.py (fresh interpreter)",
+                f"{i['ms']:.0f} ms (min {i['min_ms']:.0f}, max {i['max_ms']:.0f})",
+                f"<= {limit} ms" if limit else "",
+                _met(i["ms"] <= limit) if limit else "",
+            )
+        )
+    bundles = results["bundles"]
+    for name, size in bundles["sizes"].items():
+        rows.append(
+            (
+                f"bundle {name} (zipped)",
+                f"{_size(size['zipped'])} ({_size(size['unzipped'])} unzipped)",
+                "<= 20 MB",
+                _met(size["zipped"] <= 20 * MB),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    header = ("figure", "measured", "target", "met?")
+    lines = [
+        f"bench {results['date']} on {results['machine']}",
+        f"settings: {results['settings']}",
+        f"bundles from: {bundles['source']}",
+        "",
+        " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "-+-".join("-" * w for w in widths),
+    ]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=int, help="orders per throughput run (default 1000)")
+    parser.add_argument("--concurrency", help="execute concurrencies, e.g. 10,20,40")
+    parser.add_argument("--samples", type=int, help="orders for the overhead figure (200)")
+    parser.add_argument("--tick", type=float, default=0.005, help="chain seconds per block")
+    parser.add_argument("--poll", type=float, default=0.01, help="CONFIRM_POLL_SECONDS")
+    parser.add_argument("--in-flight", type=int, default=64, help="client submits outstanding")
+    parser.add_argument("--connections", type=int, default=16, help="client WebSockets")
+    parser.add_argument(
+        "--no-split",
+        action="store_true",
+        help="run moto's SQS and the chain inside the stack process (as `make run` does)",
+    )
+    parser.add_argument("--quick", action="store_true", help="200 orders at 10,20; fewer samples")
+    parser.add_argument("--skip", default="", help="comma list of: e2e,quoting,coldstart")
+    parser.add_argument("--json", help="also write every figure to this file")
+    parser.add_argument(
+        "--log",
+        default=os.path.join(tempfile.gettempdir(), "bench-stack.log"),
+        help="where the stack processes' stderr goes",
+    )
+    args = parser.parse_args(argv)
+    orders = args.orders or (200 if args.quick else 1000)
+    concurrency = [
+        int(c) for c in (args.concurrency or ("10,20" if args.quick else "10,20,40")).split(",")
+    ]
+    samples = args.samples if args.samples is not None else (50 if args.quick else 200)
+    skip = set(filter(None, args.skip.split(",")))
+
+    from bench import coldstart, e2e, quoting
+
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine(),
+        "settings": (
+            f"{orders} orders/run, block every {args.tick * 1000:g} ms, "
+            f"CONFIRM_POLL_SECONDS {args.poll:g}, client {args.in_flight} in flight over "
+            f"{args.connections} WebSockets, "
+            + (
+                "SQS+chain in the stack process"
+                if args.no_split
+                else "SQS and chain in own processes"
+            )
+        ),
+    }
+    if "quoting" not in skip:
+        print("quoting ...", file=sys.stderr, flush=True)
+        results["quoting"] = quoting.measure()
+    if "coldstart" not in skip:
+        print("cold start ...", file=sys.stderr, flush=True)
+        results["imports"] = coldstart.import_times(3 if args.quick else 5)
+        results["bundles"] = coldstart.bundle_sizes()
+    if "e2e" not in skip:
+        results["e2e"] = []
+        with open(args.log, "w") as log:
+            for c in concurrency:
+                print(f"end to end, concurrency {c} ...", file=sys.stderr, flush=True)
+                results["e2e"].append(
+                    e2e.run_concurrency(
+                        c,
+                        orders=orders,
+                        overhead_samples=samples if c == concurrency[0] else 0,
+                        tick=args.tick,
+                        poll=args.poll,
+                        in_flight=args.in_flight,
+                        connections=args.connections,
+                        log=log,
+                        split=not args.no_split,
+                    )
+                )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    if skip:
+        print(json.dumps(results, indent=1, default=str))
+        return 0
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Cold start: each function's handler import time in a fresh interpreter, and bundle sizes."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ("submit", "ws_connect", "execute", "notify")
+SAM_BUILD = ROOT / ".aws-sam" / "build"
+SAM_DIRS = {
+    "submit": "SubmitFunction",
+    "ws_connect": "WsConnectFunction",
+    "execute": "ExecuteFunction",
+    "notify": "NotifyFunction",
+    "layer": "CommonLayer",
+}
+# What a cold container has before the handler module runs: no network is touched at import.
+IMPORT_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "POWERTOOLS_SERVICE_NAME": "bench",
+}
+
+
+def _wall(code: str) -> float:
+    env = {**os.environ, **IMPORT_ENV}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def import_times(repeats: int = 5) -> dict[str, dict[str, float]]:
+    """Median wall time of a fresh interpreter that runs functions/<f>/app.py, minus the median
+    of a bare interpreter (`python -c pass`), in milliseconds."""
+    bare = statistics.median(_wall("pass") for _ in range(repeats))
+    out: dict[str, dict[str, float]] = {}
+    for name in FUNCTIONS:
+        code = f"import runpy; runpy.run_path('functions/{name}/app.py')"
+        _wall(code)  # the first run compiles .pyc files; a deployed bundle ships them warm
+        samples = [_wall(code) - bare for _ in range(repeats)]
+        out[name] = {
+            "ms": statistics.median(samples) * 1000,
+            "min_ms": min(samples) * 1000,
+            "max_ms": max(samples) * 1000,
+        }
+    out["_bare_interpreter"] = {"ms": bare * 1000, "min_ms": bare * 1000, "max_ms": bare * 1000}
+    return out
+
+
+def _dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _zip_size(path: Path) -> int:
+    """Bytes of a deflated zip of `path`'s contents (what a deploy uploads)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "bundle.zip"
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(path.rglob("*")):
+                if f.is_file() and "__pycache__" not in f.parts:
+                    zf.write(f, f.relative_to(path))
+        return target.stat().st_size
+
+
+def bundle_sizes() -> dict[str, Any]:
+    """From .aws-sam/build when `make template` has built it; else the function folders zipped
+    and the layer's requirements pip-installed into a temp dir (python/) and zipped."""
+    if all((SAM_BUILD / d).is_dir() for d in SAM_DIRS.values()):
+        built = time.strftime(
+            "%Y-%m-%d %H:%M", time.localtime((SAM_BUILD / "template.yaml").stat().st_mtime)
+        )
+        sizes = {
+            name: {"unzipped": _dir_size(SAM_BUILD / d), "zipped": _zip_size(SAM_BUILD / d)}
+            for name, d in SAM_DIRS.items()
+        }
+        return {"source": f".aws-sam/build (sam build, {built})", "sizes": sizes}
+    sizes = {}
+    for name in FUNCTIONS:
+        folder = ROOT / "functions" / name
+        sizes[name] = {"unzipped": _dir_size(folder), "zipped": _zip_size(folder)}
+    with tempfile.TemporaryDirectory() as tmp:
+        python = Path(tmp) / "python"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--target",
+                str(python),
+                "-r",
+                str(ROOT / "layers" / "common" / "requirements.txt"),
+            ],
+            check=True,
+        )
+        import shutil
+
+        shutil.copytree(ROOT / "layers" / "common" / "engine", python / "engine")
+        sizes["layer"] = {"unzipped": _dir_size(Path(tmp)), "zipped": _zip_size(Path(tmp))}
+    return {
+        "source": "functions/<f> zipped; layer = pip install -r requirements.txt, zipped",
+        "sizes": sizes,
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps({"imports": import_times(3), "bundles": bundle_sizes()}, indent=1))

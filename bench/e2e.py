@@ -1,0 +1,283 @@
+"""End-to-end runs: throughput (HTTP submit -> `confirmed` frame) and per-order engine overhead.
+
+One stack process (`bench.serve`) per executor concurrency; this process is the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from bench import load
+from bench.stats import percentiles
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class StackProcess:
+    proc: subprocess.Popen[str]
+    urls: dict[str, str]
+    timings_file: str
+    database: str
+    helpers: list[subprocess.Popen[str]]
+
+    def command(self, line: str, expect: str) -> None:
+        stdin: IO[str] | None = self.proc.stdin
+        stdout: IO[str] | None = self.proc.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(line + "\n")
+        stdin.flush()
+        while True:
+            reply = stdout.readline()
+            if not reply:
+                raise RuntimeError(f"the stack exited while waiting for {expect}")
+            if reply.strip() == expect:
+                return
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU each process has used so far (Linux /proc)."""
+        names = ["engine", *(["chain", "sqs"] if self.helpers else [])]
+        return {n: _cpu(p.pid) for n, p in zip(names, (self.proc, *self.helpers), strict=True)}
+
+    def timings(self) -> dict[str, Any]:
+        self.command("dump", "DUMPED")
+        return dict(json.loads(Path(self.timings_file).read_text()))
+
+    def stop(self) -> None:
+        for proc in (self.proc, *self.helpers):
+            if proc.poll() is None:
+                try:
+                    assert proc.stdin is not None
+                    if proc is self.proc:
+                        proc.stdin.write("stop\n")
+                    proc.stdin.close()
+                    proc.wait(30)
+                except (OSError, subprocess.TimeoutExpired):
+                    proc.kill()
+                    proc.wait()
+        Path(self.timings_file).unlink(missing_ok=True)
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ready(proc: subprocess.Popen[str], what: str) -> str:
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{what} did not start (see the stack log)")
+        if line.startswith("READY "):
+            return line[6:].strip()
+
+
+def _spawn(args: list[str], log: IO[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def start_stack(
+    concurrency: int, tick: float, poll: float, log: IO[str], *, split: bool = True
+) -> StackProcess:
+    """The instrumented stack in its own process; with `split`, the chain and moto's SQS in a
+    process each (see bench/aux.py)."""
+    port = free_port()
+    fd, timings_file = tempfile.mkstemp(prefix="bench-timings-", suffix=".json")
+    os.close(fd)
+    database = f"orders_bench_c{concurrency}"
+    args = [
+        "bench.serve",
+        f"--port={port}",
+        f"--concurrency={concurrency}",
+        f"--tick={tick}",
+        f"--poll={poll}",
+        f"--database={database}",
+        f"--timings={timings_file}",
+    ]
+    helpers: list[subprocess.Popen[str]] = []
+    try:
+        if split:
+            chain = _spawn(["bench.aux", "chain", f"--tick={tick}"], log)
+            helpers.append(chain)
+            sqs = _spawn(["bench.aux", "sqs"], log)
+            helpers.append(sqs)
+            args += [f"--chain={_ready(chain, 'the chain')}", f"--sqs={_ready(sqs, 'SQS')}"]
+        proc = _spawn(args, log)
+    except BaseException:
+        for h in helpers:
+            h.kill()
+        raise
+    stack = StackProcess(proc, {}, timings_file, database, helpers)
+    try:
+        stack.urls = json.loads(_ready(proc, "the bench stack"))
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def order_events(database: str, order_ids: list[str]) -> dict[str, dict[str, float]]:
+    """`at` (epoch seconds) of each status event of the given orders, from Postgres."""
+    import psycopg
+
+    from local import postgres
+
+    url = psycopg.conninfo.make_conninfo(postgres.server_url(), dbname=database)
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT order_id::text, status, extract(epoch FROM at)::float8"
+            " FROM order_events WHERE order_id = ANY(%s::uuid[])",
+            (order_ids,),
+        ).fetchall()
+    out: dict[str, dict[str, float]] = {}
+    for oid, status, at in rows:
+        out.setdefault(oid, {})[status] = at
+    return out
+
+
+def db_counts(database: str) -> dict[str, int]:
+    """Cross-check in Postgres: orders by status and events per order."""
+    import psycopg
+
+    from local import postgres
+
+    url = psycopg.conninfo.make_conninfo(postgres.server_url(), dbname=database)
+    with psycopg.connect(url) as conn:
+        by_status: dict[str, int] = dict(
+            conn.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall()
+        )
+        bad = conn.execute(
+            "SELECT count(*) FROM (SELECT order_id, count(*) n, max(seq) m FROM order_events"
+            " GROUP BY order_id) x WHERE n <> m"
+        ).fetchone()
+    return {
+        **{str(k): int(v) for k, v in by_status.items()},
+        "event_gaps": int(bad[0] if bad else 0),
+    }
+
+
+def breakdown(
+    result: load.RunResult, events: dict[str, dict[str, float]], server: dict[str, Any]
+) -> dict[str, Any]:
+    """Per-order overhead (client submit -> confirmed frame, minus submitted->confirmed on
+    chain) and where the time went, as p50/p95/p99 in milliseconds."""
+    marks, durations = server["marks"], server["durations"]
+    series: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "total",
+            "chain",
+            "overhead",
+            "http_202",
+            "to_queue",
+            "queue_wait",
+            "routing",
+            "building",
+            "db_write",
+            "db_read",
+            "publish",
+            "send",
+            "notify_confirmed",
+        )
+    }
+    for oid, t in result.orders.items():
+        term = t.terminal
+        ev = events.get(oid, {})
+        m = marks.get(oid, {})
+        d = durations.get(oid, {})
+        if term is None or term[0] != "confirmed" or "submitted" not in ev or "confirmed" not in ev:
+            continue
+        total = term[1] - t.t_submit
+        chain = ev["confirmed"] - ev["submitted"]
+        ms = 1000.0
+        series["total"].append(total * ms)
+        series["chain"].append(chain * ms)
+        series["overhead"].append((total - chain) * ms)
+        series["http_202"].append((t.t_accepted - t.t_submit) * ms)
+        if "enqueued" in m:
+            series["to_queue"].append((m["enqueued"] - t.t_submit) * ms)
+        if "enqueued" in m and "exec_start" in m:
+            series["queue_wait"].append((m["exec_start"] - m["enqueued"]) * ms)
+        for phase in ("routing", "building", "db_write", "db_read", "publish", "send"):
+            series[phase].append(d.get(phase, 0.0) * ms)
+        series["notify_confirmed"].append((term[1] - ev["confirmed"]) * ms)
+    return {k: percentiles(v) for k, v in series.items()}
+
+
+def run_concurrency(
+    concurrency: int,
+    *,
+    orders: int,
+    overhead_samples: int,
+    tick: float,
+    poll: float,
+    in_flight: int,
+    connections: int,
+    log: IO[str],
+    split: bool = True,
+) -> dict[str, Any]:
+    stack = start_stack(concurrency, tick, poll, log, split=split)
+    base = stack.urls["http"]
+    key = stack.urls["api_key"]
+    out: dict[str, Any] = {"concurrency": concurrency}
+    try:
+        # Warm every execute container (one per concurrency slot) and the notify pollers.
+        asyncio.run(
+            load.run(base, concurrency * 3, api_key=key, in_flight=concurrency, connections=4)
+        )
+        if overhead_samples:
+            seq = asyncio.run(
+                load.run(
+                    base, overhead_samples, api_key=key, in_flight=1, connections=1, sequential=True
+                )
+            )
+            events = order_events(stack.database, list(seq.orders))
+            out["overhead"] = breakdown(seq, events, stack.timings())
+            out["overhead_check"] = seq.check()
+        cpu_before = stack.cpu_seconds()
+        burst = asyncio.run(
+            load.run(base, orders, api_key=key, in_flight=in_flight, connections=connections)
+        )
+        cpu_after = stack.cpu_seconds()
+        out["throughput"] = load.summary(burst)
+        span = out["throughput"]["seconds"] or 1.0
+        out["cpu"] = {  # cores busy on average during the burst, per process
+            name: (cpu_after[name] - cpu_before[name]) / span for name in cpu_before
+        }
+        out["cpu_ms_per_order"] = {
+            name: 1000 * (cpu_after[name] - cpu_before[name]) / max(len(burst.orders), 1)
+            for name in cpu_before
+        }
+        events = order_events(stack.database, list(burst.orders))
+        out["under_load"] = breakdown(burst, events, stack.timings())
+        out["db"] = db_counts(stack.database)
+    finally:
+        stack.stop()
+    return out

@@ -1,0 +1,182 @@
+"""The load generator: submit orders over HTTP and follow each one over a WebSocket.
+
+Runs in the bench's own process, against a stack in another process (`bench.serve`), so the
+client's CPU is not charged to the engine's interpreter (both share the machine's cores).
+Each order is followed by sending `{"action": "subscribe", "orderId", "fromSeq": 0}` on one of
+a few shared WebSocket connections; every frame is recorded with the time it arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.001", "slippage": 5}
+STATUSES = ("pending", "routing", "building", "submitted", "confirmed")
+TERMINAL = ("confirmed", "failed")
+
+
+@dataclass
+class Tracked:
+    order_id: str
+    t_submit: float  # client wall clock before the POST
+    t_accepted: float = 0.0  # 202 received
+    frames: list[tuple[int, str, float]] = field(default_factory=list)  # (seq, status, arrived)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def terminal(self) -> tuple[str, float] | None:
+        for _seq, status, arrived in self.frames:
+            if status in TERMINAL:
+                return status, arrived
+        return None
+
+
+@dataclass
+class RunResult:
+    orders: dict[str, Tracked]
+    started: float
+    finished: float
+    error_frames: int
+    submit_errors: int
+
+    def check(self) -> dict[str, int]:
+        """Lost: an order whose frames never reached `confirmed` or skipped a seq.
+        Duplicated: a (order, seq) frame received more than once."""
+        lost = dup = failed = 0
+        for t in self.orders.values():
+            seqs = [s for s, _, _ in t.frames]
+            dup += len(seqs) - len(set(seqs))
+            terminal = t.terminal
+            if terminal is None or sorted(set(seqs)) != list(range(1, max(seqs) + 1)):
+                lost += 1
+            elif terminal[0] == "failed":
+                failed += 1
+        return {"lost": lost, "duplicated": dup, "failed": failed}
+
+
+class Follower:
+    """One WebSocket connection following many orders."""
+
+    def __init__(self, ws: ClientConnection, orders: dict[str, Tracked]) -> None:
+        self.ws = ws
+        self.orders = orders
+        self.error_frames = 0
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            arrived = time.time()
+            frame = json.loads(raw)
+            tracked = self.orders.get(str(frame.get("orderId")))
+            if "seq" not in frame or tracked is None:
+                self.error_frames += 1
+                continue
+            tracked.frames.append((int(frame["seq"]), str(frame["status"]), arrived))
+            if frame["status"] in TERMINAL:
+                tracked.done.set()
+
+    async def follow(self, order_id: str) -> None:
+        await self.ws.send(json.dumps({"action": "subscribe", "orderId": order_id, "fromSeq": 0}))
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self.reader.cancel()
+
+
+async def run(
+    base: str,
+    orders: int,
+    *,
+    api_key: str,
+    in_flight: int,
+    connections: int = 16,
+    sequential: bool = False,
+    timeout: float = 300.0,
+) -> RunResult:
+    """Submit `orders` orders with at most `in_flight` submissions outstanding (with
+    `sequential`, one order at a time: the next is submitted once the previous is terminal),
+    then wait for every order's terminal frame."""
+    ws_base = "ws" + base.removeprefix("http")
+    tracked: dict[str, Tracked] = {}
+    followers = [
+        Follower(
+            await connect(
+                f"{ws_base}/api/orders/execute",
+                max_queue=None,
+                additional_headers={"x-api-key": api_key},
+            ),
+            tracked,
+        )
+        for _ in range(connections)
+    ]
+    pick = itertools.cycle(followers)
+    submit_errors = 0
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    headers = {"x-api-key": api_key}
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30, headers=headers) as http:
+        todo = iter(range(orders))
+
+        async def submit_one() -> Tracked | None:
+            nonlocal submit_errors
+            t0 = time.time()
+            try:
+                reply = await http.post("/api/orders/execute", json=ORDER)
+            except httpx.HTTPError:
+                submit_errors += 1
+                return None
+            if reply.status_code != 202:
+                submit_errors += 1
+                return None
+            t = Tracked(reply.json()["orderId"], t0, time.time())
+            tracked[t.order_id] = t
+            await next(pick).follow(t.order_id)
+            return t
+
+        async def worker() -> None:
+            for _ in todo:
+                t = await submit_one()
+                if sequential and t is not None:
+                    await asyncio.wait_for(t.done.wait(), 30)
+
+        started = time.time()
+        await asyncio.gather(*(worker() for _ in range(1 if sequential else in_flight)))
+        deadline = time.monotonic() + timeout
+        for t in list(tracked.values()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(t.done.wait(), remaining)
+            except TimeoutError:
+                break
+        # Frames that would be duplicates arrive after the terminal one: give them a moment.
+        await asyncio.sleep(0.5)
+        ends = [term[1] for t in tracked.values() if (term := t.terminal)]
+        finished = max(ends) if ends else time.time()
+    errors = sum(f.error_frames for f in followers)
+    for f in followers:
+        await f.close()
+    return RunResult(tracked, started, finished, errors, submit_errors)
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    checked = result.check()
+    span = result.finished - result.started
+    confirmed = sum(1 for t in result.orders.values() if (t.terminal or ("",))[0] == "confirmed")
+    return {
+        "submitted": len(result.orders),
+        "confirmed": confirmed,
+        "seconds": span,
+        "orders_per_second": confirmed / span if span > 0 else 0.0,
+        "submit_errors": result.submit_errors,
+        "error_frames": result.error_frames,
+        **checked,
+    }

@@ -1,0 +1,173 @@
+"""The local stack in its own process, instrumented, for the end-to-end runs.
+
+    python -m bench.serve --port P --concurrency 10 --tick 0.005 --poll 0.01 --timings FILE
+
+Prints one line `READY {json}` once the stack serves. Reads commands on stdin: `dump` writes the
+per-order server-side timings to FILE (then prints `DUMPED`); `stop` or end of input stops it.
+
+The instrumentation wraps engine functions by module attribute (the handlers look them up at call
+time) and records wall-clock marks and durations per order id. It adds a perf_counter call or
+two per wrapped call; it does not change what the engine does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import functools
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+BENCH_DB = "orders_bench"
+
+_current: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_order", default=None)
+marks: dict[str, dict[str, float]] = defaultdict(dict)
+durations: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+
+def _add(oid: str | None, phase: str, seconds: float) -> None:
+    if oid is not None:
+        durations[oid][phase] += seconds
+
+
+def instrument() -> None:
+    """Wrap the engine's steps so each order's time can be split by where it went."""
+    from engine import builder, executor, notify, queue, router
+    from engine.store import Store
+
+    enqueue = queue.enqueue_order
+
+    @functools.wraps(enqueue)
+    def enqueue_order(order_id: uuid.UUID) -> str:
+        reply = enqueue(order_id)
+        marks[str(order_id)].setdefault("enqueued", time.time())
+        return reply
+
+    queue.enqueue_order = enqueue_order
+
+    execute = executor.execute_order
+
+    @functools.wraps(execute)
+    async def execute_order(order_id: uuid.UUID, receive_count: int = 1) -> Any:
+        oid = str(order_id)
+        marks[oid].setdefault("exec_start", time.time())
+        token = _current.set(oid)
+        try:
+            return await execute(order_id, receive_count)
+        finally:
+            _current.reset(token)
+            marks[oid]["exec_end"] = time.time()
+
+    executor.execute_order = execute_order
+
+    def timed_async(fn: Callable[..., Awaitable[Any]], phase: str) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                _add(_current.get(), phase, time.perf_counter() - started)
+
+        return wrapper
+
+    def timed(fn: Callable[..., Any], phase: str) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _add(_current.get(), phase, time.perf_counter() - started)
+
+        return wrapper
+
+    router.quote_all_venues = timed_async(router.quote_all_venues, "routing")  # type: ignore[assignment]
+    builder.build_swap = timed_async(builder.build_swap, "building")  # type: ignore[assignment]
+    Store.transition = timed(Store.transition, "db_write")  # type: ignore[method-assign]
+    Store.get_order = timed(Store.get_order, "db_read")  # type: ignore[method-assign]
+    notify.publish = timed(notify.publish, "publish")
+    executor.Executor._send = timed_async(executor.Executor._send, "send")  # type: ignore[method-assign]
+
+
+def fresh_database(name: str) -> None:
+    """Drop `name` so every run starts from an empty database (the stack recreates it)."""
+    import psycopg
+    from psycopg import sql
+
+    from local import postgres
+
+    with psycopg.connect(postgres.server_url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="an instrumented local stack for the bench")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--tick", type=float, default=0.005, help="seconds per block")
+    parser.add_argument("--poll", type=float, default=0.01, help="CONFIRM_POLL_SECONDS")
+    parser.add_argument("--db-pool", type=int, default=0, help="DB_POOL_MAX (0: auto)")
+    parser.add_argument("--database", default=BENCH_DB)
+    parser.add_argument("--timings", required=True)
+    parser.add_argument("--sqs", help="an SQS endpoint already running (else moto in-process)")
+    parser.add_argument("--chain", help="a local chain's RPC URL (else the chain in-process)")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+    os.environ["LOCAL_EXECUTE_CONCURRENCY"] = str(args.concurrency)
+    os.environ["CONFIRM_POLL_SECONDS"] = str(args.poll)
+    # Every function shares the process's pool: size it for the executors plus submit/notify.
+    os.environ["DB_POOL_MAX"] = str(args.db_pool or args.concurrency + 10)
+    # The bench's key may have every order of a run in flight at once.
+    os.environ.setdefault("LOCAL_API_KEY_MAX_IN_FLIGHT", "1000000")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+    from local.stack import Stack
+
+    if args.chain:  # the seeded local chain in another process: what the engine needs for it
+        from local.chain import local_env
+
+        os.environ.update(local_env(args.chain))
+    if not args.chain:  # the chain runs in this process: same blockhash lifetime as bench.aux
+        from bench.aux import keep_blockhash_lifetime
+
+        keep_blockhash_lifetime(args.tick)
+    fresh_database(args.database)
+    instrument()
+    stack = Stack(
+        port=args.port,
+        database=args.database,
+        chain_tick_seconds=args.tick,
+        sqs_endpoint_url=args.sqs,
+        api_key_file=None,  # the key goes to the client on stdout, not to .local-data
+    )
+    urls = {**stack.start(), "api_key": stack.api_key}
+    print("READY " + json.dumps(urls), flush=True)
+    try:
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "dump":
+                with open(args.timings, "w") as f:
+                    json.dump({"marks": marks, "durations": durations}, f)
+                print("DUMPED", flush=True)
+            elif command == "stop":
+                break
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
