@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run demo test unit integration e2e chaos lint template bench deploy clean
+.PHONY: run demo key test unit integration e2e chaos lint template bench deploy clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ run: $(STAMP)
 ## demo: submit an order to the running stack and print its live status stream
 demo: $(STAMP)
 	$(BIN)/python -m local.demo --url http://127.0.0.1:$(PORT)
+
+## key: create an API key in the local stack's database: make key NAME=alice [MAX_IN_FLIGHT=20]
+## (list / revoke: .venv/bin/python -m local.keys list | revoke ID; cloud: python -m engine.keys)
+MAX_IN_FLIGHT ?= 20
+key: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make key NAME=<who> [MAX_IN_FLIGHT=20]" >&2; exit 2; }
+	@$(BIN)/python -m local.keys create --name "$(NAME)" --max-in-flight $(MAX_IN_FLIGHT)
 
 ## test: lint, type-check and run every test (real Postgres, moto, the local chain, real sockets)
 test: $(STAMP)

@@ -29,8 +29,10 @@ def http_event(
     body: bytes = b"",
     source_ip: str = "127.0.0.1",
     domain: str = "127.0.0.1",
+    api_key_id: uuid.UUID | str | None = None,
 ) -> dict[str, Any]:
-    """An HTTP API (payload format 2.0) event, as API Gateway sends it to a Lambda."""
+    """An HTTP API (payload format 2.0) event, as API Gateway sends it to a Lambda. With
+    `api_key_id`, as it arrives after the Lambda authorizer let that key in."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     if body and "content-length" not in lowered:
         lowered["content-length"] = str(len(body))
@@ -45,7 +47,7 @@ def http_event(
         except UnicodeDecodeError:
             text_body, encoded = base64.b64encode(body).decode(), True
     when, epoch = _now()
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
@@ -74,6 +76,57 @@ def http_event(
         "body": text_body,
         "isBase64Encoded": encoded,
     }
+    if api_key_id is not None:
+        authorize_http(event, {"apiKeyId": str(api_key_id)})
+    return event
+
+
+def authorize_http(event: dict[str, Any], context: Mapping[str, Any] | None) -> None:
+    """Put a simple-response authorizer's context where HTTP API puts it for the integration."""
+    event["requestContext"]["authorizer"] = {"lambda": dict(context or {})}
+
+
+def http_authorizer_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload-2.0 REQUEST authorizer event for an HTTP API request event."""
+    ctx = event["requestContext"]
+    method, path = ctx["http"]["method"], ctx["http"]["path"]
+    arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{ctx['apiId']}/{ctx['stage']}/{method}{path}"
+    out = {k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")}
+    out.update(
+        type="REQUEST",
+        routeArn=arn,
+        identitySource=[v for k, v in event["headers"].items() if k == "x-api-key"],
+    )
+    return out
+
+
+def ws_authorizer_event(connect: Mapping[str, Any]) -> dict[str, Any]:
+    """The REQUEST authorizer event for a WebSocket `$connect` event."""
+    ctx = connect["requestContext"]
+    query = connect.get("queryStringParameters") or {}
+    return {
+        "type": "REQUEST",
+        "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{ctx['apiId']}/{ctx['stage']}"
+        "/$connect",
+        "headers": dict(connect.get("headers") or {}),
+        "multiValueHeaders": dict(connect.get("multiValueHeaders") or {}),
+        "queryStringParameters": dict(query),
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
+        "stageVariables": {},
+        "requestContext": dict(ctx),
+    }
+
+
+def authorize_ws(
+    event: dict[str, Any], principal_id: str, context: Mapping[str, Any] | None
+) -> None:
+    """Put a REQUEST authorizer's answer where the WebSocket API puts it: the context's keys
+    beside `principalId` in `requestContext.authorizer`."""
+    event["requestContext"]["authorizer"] = {
+        "principalId": principal_id,
+        "integrationLatency": 0,
+        **dict(context or {}),
+    }
 
 
 def ws_event(
@@ -87,8 +140,10 @@ def ws_event(
     domain: str = "127.0.0.1",
     stage: str = "local",
     source_ip: str = "127.0.0.1",
+    api_key_id: uuid.UUID | str | None = None,
 ) -> dict[str, Any]:
-    """A WebSocket API event: CONNECT, MESSAGE or DISCONNECT, as API Gateway sends it."""
+    """A WebSocket API event: CONNECT, MESSAGE or DISCONNECT, as API Gateway sends it. With
+    `api_key_id`, as it arrives after the `$connect` authorizer let that key in."""
     when, epoch = _now()
     event: dict[str, Any] = {
         "requestContext": {
@@ -114,6 +169,8 @@ def ws_event(
         event["queryStringParameters"] = dict(query) if query else None
     if body is not None:
         event["body"] = body
+    if api_key_id is not None:
+        authorize_ws(event, str(api_key_id), {"apiKeyId": str(api_key_id)})
     return event
 
 

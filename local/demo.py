@@ -6,20 +6,36 @@
 2. submits one over HTTP and follows it with `?orderId=` (the history is replayed first).
 Exits 0 once both reach `confirmed` or `failed`, 1 on a timeout or a connection error.
 A gap in `seq` is repaired by asking for a replay (`subscribe` with `fromSeq`).
+
+The API key: `--api-key`, else LOCAL_API_KEY, else the one `make run` saved in
+`.local-data/dev-api-key`. It goes in the `x-api-key` header (HTTP, and the first WebSocket) and
+as `?apiKey=` (the second WebSocket, as a browser would send it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
 TERMINAL = ("confirmed", "failed")
+KEY_FILE = Path(__file__).resolve().parents[1] / ".local-data" / "dev-api-key"
+
+
+def find_api_key(given: str | None) -> str | None:
+    if given:
+        return given
+    if os.environ.get("LOCAL_API_KEY"):
+        return os.environ["LOCAL_API_KEY"]
+    return KEY_FILE.read_text().strip() if KEY_FILE.is_file() else None
 
 
 def show(label: str, frame: dict[str, Any]) -> None:
@@ -57,24 +73,26 @@ def follow(ws: ClientConnection, label: str, deadline: float, last_seq: int = 0)
             return str(frame["status"])
 
 
-def over_websocket(ws_base: str, order: dict[str, Any], deadline: float) -> str:
-    with connect(f"{ws_base}/api/orders/execute", open_timeout=10) as ws:
+def over_websocket(ws_base: str, key: str, order: dict[str, Any], deadline: float) -> str:
+    url = f"{ws_base}/api/orders/execute"
+    with connect(url, open_timeout=10, additional_headers={"x-api-key": key}) as ws:
         print(f"[ws]   submit {json.dumps(order)}", flush=True)
         ws.send(json.dumps(order))
         return follow(ws, "ws", deadline)
 
 
-def over_http(base: str, ws_base: str, order: dict[str, Any], deadline: float) -> str:
+def over_http(base: str, ws_base: str, key: str, order: dict[str, Any], deadline: float) -> str:
     request = urllib.request.Request(
         f"{base}/api/orders/execute",
         data=json.dumps(order).encode(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", "x-api-key": key},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as reply:
         accepted = json.loads(reply.read())
     print(f"[http] {reply.status} {json.dumps(accepted)}", flush=True)
     url = accepted.get("wsUrl") or f"{ws_base}/api/orders/execute?orderId={accepted['orderId']}"
+    url += "&apiKey=" + urllib.parse.quote(key, safe="")
     with connect(url, open_timeout=10) as ws:
         return follow(ws, "http", deadline)
 
@@ -86,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slippage", type=float, default=0.5, help="percent")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per order")
     parser.add_argument("--only", choices=("ws", "http"), help="run one of the two flows")
+    parser.add_argument("--api-key", help="default: LOCAL_API_KEY, else .local-data/dev-api-key")
     args = parser.parse_args(argv)
+    key = find_api_key(args.api_key)
+    if not key:
+        print("no API key: start the stack (make run) or pass --api-key", file=sys.stderr)
+        return 1
     base = args.url.rstrip("/")
     ws_base = "ws" + base.removeprefix("http")
     order = {
@@ -98,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: dict[str, str] = {}
     try:
         if args.only in (None, "ws"):
-            outcomes["ws"] = over_websocket(ws_base, order, time.monotonic() + args.timeout)
+            outcomes["ws"] = over_websocket(ws_base, key, order, time.monotonic() + args.timeout)
         if args.only in (None, "http"):
             deadline = time.monotonic() + args.timeout
-            outcomes["http"] = over_http(base, ws_base, order, deadline)
+            outcomes["http"] = over_http(base, ws_base, key, order, deadline)
     except (TimeoutError, OSError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

@@ -5,6 +5,14 @@
   MESSAGE event per frame (route chosen by the template's RouteSelectionExpression) and
   `$disconnect`, for the ws_connect handler. A non-2xx answer to `$connect` refuses the upgrade
   with that status, as API Gateway does.
+- Authorizers, as the template declares them: an HTTP request to a route that is not public runs
+  the HTTP API's Lambda authorizer first (no `x-api-key`: 401 `{"message":"Unauthorized"}`
+  without calling it; not authorized: 403 `{"message":"Forbidden"}`), and `$connect` runs the
+  WebSocket REQUEST authorizer (its policy must allow the methodArn; "Unauthorized" raised: 401,
+  a Deny: 403, refusing the upgrade). The authorizer's context goes where API Gateway puts it:
+  `requestContext.authorizer.lambda` (HTTP), `requestContext.authorizer` (every WS event of the
+  connection). HTTP answers are cached per `x-api-key` for the template's TTL, as API Gateway
+  caches them (so a revoked key still passes for that long; creating orders checks the key).
 - `POST|GET|DELETE /@connections/{id}` (also under `/{stage}/`) is the management API, so boto3's
   `apigatewaymanagementapi` client with `endpoint_url=http://127.0.0.1:PORT` reaches the sockets.
   Its SigV4 headers are accepted and not checked.
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
 import json
 import logging
 import os
@@ -27,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import uvicorn
@@ -38,7 +47,18 @@ from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from local.apigw import LambdaContext, http_event, ws_event
+from local.apigw import (
+    LambdaContext,
+    authorize_http,
+    authorize_ws,
+    http_authorizer_event,
+    http_event,
+    ws_authorizer_event,
+    ws_event,
+)
+
+if TYPE_CHECKING:
+    from local.template import HttpAuth
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 log = logging.getLogger("local.gateway")
@@ -93,6 +113,7 @@ class _Socket:
     connected_at: float = field(default_factory=time.time)
     last_active_at: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    authorizer: dict[str, Any] | None = None  # what `$connect`'s authorizer said, for every event
 
     async def send(self, data: bytes) -> None:
         async with self.lock:  # one frame at a time per socket
@@ -115,6 +136,25 @@ def _error_frame(code: str, message: str) -> str:
     return json.dumps({"error": {"code": code, "message": message}})
 
 
+def policy_allows(reply: dict[str, Any], arn: str) -> bool:
+    """Does an authorizer's IAM policy allow `execute-api:Invoke` on `arn`? (A Deny wins.)"""
+    allowed = False
+    statements = (reply.get("policyDocument") or {}).get("Statement") or []
+    for st in statements if isinstance(statements, list) else [statements]:
+        actions = st.get("Action", [])
+        resources = st.get("Resource", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = [resources] if isinstance(resources, str) else resources
+        if not any(a in ("execute-api:Invoke", "execute-api:*", "*") for a in actions):
+            continue
+        if not any(fnmatch.fnmatchcase(arn, r) for r in resources):
+            continue
+        if st.get("Effect") == "Deny":
+            return False
+        allowed = allowed or st.get("Effect") == "Allow"
+    return allowed
+
+
 class Gateway:
     """The gateway's state (open sockets) and its ASGI app (`.app`)."""
 
@@ -126,6 +166,8 @@ class Gateway:
         route_keys: Iterable[str] | None = None,
         selection_expression: str | None = None,
         stage: str = "local",
+        authorizer_handler: Handler | None = None,
+        auth: bool = True,
     ) -> None:
         if submit_handler is None or ws_handler is None:
             from local.handlers import load_handler
@@ -139,6 +181,10 @@ class Gateway:
         self.route_keys = tuple(route_keys)
         self.selection_expression = selection_expression
         self.stage = stage
+        # Which routes need which authorizer: from the template, like the routes themselves.
+        self.http_auth, self.ws_authorizer = _template_auth() if auth else (None, None)
+        self._authorizer_handler = authorizer_handler
+        self._auth_cache: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
         self.sockets: dict[str, _Socket] = {}
         self._limiter = anyio.CapacityLimiter(64)
         mgmt = ["/@connections/{connection_id:path}", "/{stage}/@connections/{connection_id:path}"]
@@ -159,7 +205,44 @@ class Gateway:
             _invoke, handler, event, name, 29.0, limiter=self._limiter
         )
 
+    def authorizer(self, function: str) -> Handler:
+        if self._authorizer_handler is None:
+            from local.handlers import load_handler
+
+            self._authorizer_handler = load_handler(function)
+        return self._authorizer_handler
+
     # -- HTTP API -------------------------------------------------------------------------------
+
+    async def _authorize_http(self, event: dict[str, Any]) -> Response | None:
+        """None when the request may go on (its event now carries the authorizer's context);
+        else API Gateway's own reply."""
+        auth = self.http_auth
+        method, path = event["requestContext"]["http"]["method"], event["rawPath"]
+        if auth is None or method == "OPTIONS" or _is_public(auth, method, path):
+            return None  # CORS preflights are answered before any authorizer
+        if any(not event["headers"].get(h) for h in auth.identity_headers):
+            return JSONResponse({"message": "Unauthorized"}, status_code=401)
+        identity = tuple(event["headers"][h] for h in auth.identity_headers)
+        cached = self._auth_cache.get(identity)
+        if cached is not None and cached[0] > time.monotonic():
+            reply = cached[1]
+        else:
+            try:
+                reply = await self._call(
+                    self.authorizer(auth.function), http_authorizer_event(event), "authorizer"
+                )
+            except Exception:
+                log.exception("authorizer raised")
+                return JSONResponse({"message": "Internal Server Error"}, status_code=500)
+            if auth.ttl_seconds > 0:
+                if len(self._auth_cache) > 10_000:  # bounded: fuzzers send many made-up keys
+                    self._auth_cache.clear()
+                self._auth_cache[identity] = (time.monotonic() + auth.ttl_seconds, reply)
+        if reply.get("isAuthorized") is not True:
+            return JSONResponse({"message": "Forbidden"}, status_code=403)
+        authorize_http(event, reply.get("context"))
+        return None
 
     async def _fallback(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self._http_app if scope["type"] == "http" else self._unmatched
@@ -178,6 +261,9 @@ class Gateway:
             source_ip=request.client.host if request.client else "127.0.0.1",
             domain=request.url.hostname or "127.0.0.1",
         )
+        denied = await self._authorize_http(event)
+        if denied is not None:
+            return denied
         try:
             reply = await self._call(self.submit_handler, event, "submit")
         except Exception:
@@ -208,20 +294,43 @@ class Gateway:
             **kw,
         )
 
+    async def _authorize_ws(self, connect: dict[str, Any]) -> dict[str, Any] | None:
+        """None when `$connect` may go on (the event now carries the authorizer's answer); else
+        the refusal API Gateway sends instead of the upgrade."""
+        if self.ws_authorizer is None:
+            return None
+        auth_event = ws_authorizer_event(connect)
+        try:
+            reply = await self._call(self.authorizer(self.ws_authorizer), auth_event, "authorizer")
+        except Exception as exc:
+            if str(exc) == "Unauthorized":  # a REQUEST authorizer's way to say 401
+                return {"statusCode": 401, "body": json.dumps({"message": "Unauthorized"})}
+            log.exception("authorizer raised")
+            return {"statusCode": 500, "body": json.dumps({"message": "Internal server error"})}
+        if not policy_allows(reply, auth_event["methodArn"]):
+            return {"statusCode": 403, "body": json.dumps({"message": "Forbidden"})}
+        authorize_ws(connect, str(reply.get("principalId", "")), reply.get("context"))
+        return None
+
     async def websocket(self, ws: WebSocket) -> None:
         cid = new_connection_id()
         headers = dict(ws.headers.items())
         connect = self._ws_event(
             "CONNECT", "$connect", cid, ws, query=dict(ws.query_params), headers=headers
         )
-        try:
-            reply = await self._call(self.ws_handler, connect, "ws_connect")
-        except Exception:
-            log.exception("$connect handler raised")
-            reply = {"statusCode": 500, "body": json.dumps({"message": "Internal server error"})}
+        reply = await self._authorize_ws(connect)
+        if reply is None:
+            try:
+                reply = await self._call(self.ws_handler, connect, "ws_connect")
+            except Exception:
+                log.exception("$connect handler raised")
+                reply = {
+                    "statusCode": 500,
+                    "body": json.dumps({"message": "Internal server error"}),
+                }
         status = int(reply.get("statusCode", 200))
         if not 200 <= status < 300:
-            # API Gateway refuses the upgrade with the handler's status.
+            # API Gateway refuses the upgrade with the authorizer's or the handler's status.
             denial = Response(
                 reply.get("body") or "",
                 status_code=status,
@@ -234,7 +343,10 @@ class Gateway:
             return
         await ws.accept()
         sock = _Socket(
-            ws, connect["requestContext"]["identity"]["sourceIp"], headers.get("user-agent", "")
+            ws,
+            connect["requestContext"]["identity"]["sourceIp"],
+            headers.get("user-agent", ""),
+            authorizer=connect["requestContext"].get("authorizer"),
         )
         self.sockets[cid] = sock
         close_code = 1005
@@ -254,6 +366,8 @@ class Gateway:
             self.sockets.pop(cid, None)
             event = self._ws_event("DISCONNECT", "$disconnect", cid, ws)
             event["requestContext"]["disconnectStatusCode"] = close_code
+            if sock.authorizer is not None:
+                event["requestContext"]["authorizer"] = dict(sock.authorizer)
             try:
                 await self._call(self.ws_handler, event, "ws_connect")
             except Exception:
@@ -276,6 +390,8 @@ class Gateway:
             event = self._ws_event("MESSAGE", route, cid, ws, body=base64.b64encode(data).decode())
             event["isBase64Encoded"] = True
         event["requestContext"]["messageId"] = uuid.uuid4().hex[:12]
+        if sock.authorizer is not None:
+            event["requestContext"]["authorizer"] = dict(sock.authorizer)
         # Frames of one socket are handled in arrival order (API Gateway gives no order
         # guarantee across concurrent invocations; one at a time keeps local runs predictable).
         try:
@@ -341,6 +457,20 @@ def _template_routes() -> tuple[tuple[str, ...], str]:
         return DEFAULT_ROUTES, DEFAULT_SELECTION
 
 
+def _template_auth() -> tuple[HttpAuth | None, str | None]:
+    """The HTTP API's authorizer settings and the `$connect` authorizer, from template.yaml."""
+    from local.template import http_auth, ws_connect_authorizer
+
+    return http_auth(), ws_connect_authorizer()
+
+
+def _is_public(auth: HttpAuth, method: str, path: str) -> bool:
+    from local.template import route_matches
+
+    method = "GET" if method == "HEAD" else method
+    return any(m == method and route_matches(p, path) for m, p in auth.public_routes)
+
+
 # -- serving --------------------------------------------------------------------------------------
 
 
@@ -357,7 +487,9 @@ class Served:
 
 def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Served:
     """Run `app` under uvicorn in a daemon thread; returns once it accepts connections."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets whose proto
+    # says TCP, and without it every response waits ~40 ms (Nagle vs delayed ACK).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]

@@ -5,6 +5,11 @@ migrated), moto's SQS server on loopback with the queues template.yaml declares 
 status events + DLQ), the SQS pollers that play the event source mappings (execute, notify), the
 local Solana chain when there is one (see `start_chain`), and the gateway (HTTP API, WebSocket API
 and management API) on 127.0.0.1:PORT. Ctrl-C or SIGTERM stops everything.
+
+Every order route needs an API key (the gateway runs the template's authorizer): the stack uses
+LOCAL_API_KEY when set, else the key saved in `.local-data/dev-api-key` by an earlier run, else a
+new one; it makes sure the key exists in the database, prints it and saves it to that file for
+`make demo` and scripts.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -31,6 +37,10 @@ log = logging.getLogger("local.stack")
 Stopper = Callable[[], None]
 LOCAL_DB = "orders_local"
 FUNCTIONS = ("submit", "ws_connect", "execute", "notify")
+DEV_KEY_FILE = ROOT / ".local-data" / "dev-api-key"
+# Local runs (the demo, benchmarks, 50-order tests) keep many orders in flight; LOCAL_API_KEY_
+# MAX_IN_FLIGHT lowers it to try the limit. New keys made with `make key` get the usual 20.
+DEV_KEY_MAX_IN_FLIGHT = 1000
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,30 @@ def local_database(base_url: str, name: str = LOCAL_DB) -> str:
     return str(url)
 
 
+def dev_api_key(database_url: str, key_file: Path | None = DEV_KEY_FILE) -> str:
+    """The local stack's API key: LOCAL_API_KEY, else the one `key_file` holds (if it still
+    works), else a new one. Created in the database when missing; saved to `key_file`."""
+    from engine import db, keys
+
+    pool = db.pool(database_url)
+    limit = int(os.environ.get("LOCAL_API_KEY_MAX_IN_FLIGHT", DEV_KEY_MAX_IN_FLIGHT))
+    secret = os.environ.get("LOCAL_API_KEY")
+    if secret:
+        if keys.ensure_key(secret, "local (LOCAL_API_KEY)", limit, pool=pool).revoked:
+            raise RuntimeError("LOCAL_API_KEY is revoked in this database; unset or replace it")
+    else:
+        saved = key_file.read_text().strip() if key_file and key_file.is_file() else ""
+        if saved and not keys.ensure_key(saved, "local development", limit, pool=pool).revoked:
+            secret = saved
+        else:
+            secret = keys.create_key("local development", limit, pool=pool)[1]
+    if key_file is not None:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(secret + "\n")
+    return secret
+
+
 def start_chain(env: dict[str, str], tick_seconds: float | None = None) -> Stopper:
     """The local Solana chain (JSON-RPC on loopback, a block every 400 ms unless `tick_seconds`
     says otherwise, seeded wallet and pools) unless SOLANA_RPC_URL names a real one, in which
@@ -129,12 +163,15 @@ class Stack:
         chain_tick_seconds: float | None = None,
         sqs_endpoint_url: str | None = None,
         run_executor: bool = True,
+        api_key_file: Path | None = DEV_KEY_FILE,
     ) -> None:
         self.port = port
         self.host = host
         self.database = database  # e.g. a separate one for benchmarks
         self.chain_tick_seconds = chain_tick_seconds  # None: the chain's default (400 ms)
         self.sqs_endpoint_url = sqs_endpoint_url  # an SQS server already running (else moto here)
+        self.api_key_file = api_key_file  # where the key is saved for clients (None: nowhere)
+        self.api_key = ""  # the key clients send (x-api-key, ?apiKey=), set by start()
         self.run_executor = run_executor  # False: the execute poller runs elsewhere (chaos)
         self._stoppers: list[tuple[str, Stopper]] = []
 
@@ -162,6 +199,7 @@ class Stack:
 
         database_url = local_database(postgres.server_url(), self.database)
         env["DATABASE_URL"] = database_url
+        self.api_key = dev_api_key(database_url, self.api_key_file)
 
         if self.sqs_endpoint_url:
             sqs_endpoint = self.sqs_endpoint_url
@@ -172,8 +210,11 @@ class Stack:
             moto_host, moto_port = moto.get_host_and_port()
             sqs_endpoint = f"http://{moto_host}:{moto_port}"
         sqs = boto3.client("sqs", endpoint_url=sqs_endpoint)
-        orders = create_queues(sqs, prefix="local")
-        status = create_status_queues(sqs, prefix="local")
+        # Queue names per database: stacks started one after another in one process (tests,
+        # benchmarks) share moto's in-memory state and must not find each other's queues.
+        prefix = "local" if self.database == LOCAL_DB else self.database.replace("_", "-")
+        orders = create_queues(sqs, prefix=prefix)
+        status = create_status_queues(sqs, prefix=prefix)
 
         base = f"http://{self.host}:{self.port}"
         env.update(
@@ -236,6 +277,8 @@ def main() -> None:
         print(f"HTTP API   {urls['http']}   (POST /api/orders/execute, GET /api/orders/{{id}})")
         print(f"WebSocket  {urls['ws']}")
         print(f"SQS (moto) {urls['sqs']}")
+        where = f" (saved in {stack.api_key_file})" if stack.api_key_file else ""
+        print(f"API key    {stack.api_key}{where}: send it as x-api-key (WS: or ?apiKey=)")
         print("Ctrl-C to stop", flush=True)
         stop.wait()
     finally:

@@ -187,3 +187,75 @@ def http_routes(template: dict[str, Any] | None = None) -> dict[tuple[str, str],
                 ev = event["Properties"]
                 routes[(str(ev["Method"]).upper(), str(ev["Path"]))] = str(logical_id)
     return routes
+
+
+@dataclass(frozen=True)
+class HttpAuth:
+    """The HTTP API's default Lambda authorizer and which routes opt out of it."""
+
+    function: str  # the authorizer's folder under functions/, e.g. "authorizer"
+    identity_headers: tuple[str, ...]  # lower-case; missing -> 401 without calling it
+    public_routes: frozenset[tuple[str, str]]  # (METHOD, path) with `Auth: {Authorizer: NONE}`
+    payload_format: str
+    simple_responses: bool
+    ttl_seconds: int  # how long an answer is cached, per identity (ReauthorizeEvery)
+
+
+def _code_folder(logical_id: str, doc: dict[str, Any]) -> str:
+    code_uri = str(resource(logical_id, doc)["Properties"]["CodeUri"]).rstrip("/")
+    return code_uri.rsplit("/", 1)[-1]
+
+
+def http_auth(template: dict[str, Any] | None = None) -> HttpAuth | None:
+    """The HttpApi's `Auth` (None when it has no default authorizer)."""
+    doc = template if template is not None else load_template()
+    auth = resource("HttpApi", doc).get("Properties", {}).get("Auth") or {}
+    default = auth.get("DefaultAuthorizer")
+    if not default:
+        return None
+    spec = auth["Authorizers"][default]
+    function = spec["FunctionArn"]["Fn::GetAtt"][0]
+    public: set[tuple[str, str]] = set()
+    for res in doc["Resources"].values():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in res.get("Properties", {}).get("Events", {}).values():
+            ev = event.get("Properties", {})
+            if (
+                event.get("Type") == "HttpApi"
+                and (ev.get("Auth") or {}).get("Authorizer") == "NONE"
+            ):
+                public.add((str(ev["Method"]).upper(), str(ev["Path"])))
+    return HttpAuth(
+        function=_code_folder(function, doc),
+        identity_headers=tuple(h.lower() for h in spec.get("Identity", {}).get("Headers", [])),
+        public_routes=frozenset(public),
+        payload_format=str(spec.get("AuthorizerPayloadFormatVersion", "1.0")),
+        simple_responses=bool(spec.get("EnableSimpleResponses", False)),
+        ttl_seconds=int(resolve(spec.get("Identity", {}).get("ReauthorizeEvery", 0), doc)),
+    )
+
+
+def ws_connect_authorizer(template: dict[str, Any] | None = None) -> str | None:
+    """The function folder of the WebSocket `$connect` route's CUSTOM authorizer, if any."""
+    doc = template if template is not None else load_template()
+    for res in doc["Resources"].values():
+        props = res.get("Properties", {})
+        if res.get("Type") != "AWS::ApiGatewayV2::Route" or props.get("RouteKey") != "$connect":
+            continue
+        if props.get("AuthorizationType") != "CUSTOM":
+            return None
+        authorizer = resource(props["AuthorizerId"]["Ref"], doc)["Properties"]
+        uri = str(authorizer["AuthorizerUri"]["Fn::Sub"])
+        function = uri.split("/functions/${", 1)[1].split(".Arn}", 1)[0]  # ${Fn.Arn}
+        return _code_folder(function, doc)
+    return None
+
+
+def route_matches(template_path: str, path: str) -> bool:
+    """Does a request path match an HTTP API route path (`/api/orders/{orderId}`)?"""
+    want, got = template_path.strip("/").split("/"), path.strip("/").split("/")
+    return len(want) == len(got) and all(
+        w == g or (w.startswith("{") and w.endswith("}") and g)
+        for w, g in zip(want, got, strict=True)
+    )

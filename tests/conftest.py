@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
-from engine import config, db
+from engine import config, db, keys
 from engine.store import Store
 
 from local import postgres
@@ -41,6 +41,13 @@ def database_url(pg_base_url: str) -> Iterator[str]:
 @pytest.fixture
 def store(database_url: str) -> Store:
     return Store(db.pool(database_url))
+
+
+@pytest.fixture(scope="session")
+def api_key(database_url: str) -> tuple[keys.ApiKey, str]:
+    """The session's API key and its secret. Its in-flight limit is out of reach: tests make
+    many orders that never execute (tests/integration/test_api_keys.py tests the limit)."""
+    return keys.create_key("tests", max_in_flight=1_000_000, pool=db.pool(database_url))
 
 
 @pytest.fixture(scope="session")

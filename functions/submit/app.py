@@ -1,4 +1,8 @@
-"""HTTP API: submit an order, read one, list them, health. FastAPI behind Mangum (payload v2)."""
+"""HTTP API: submit an order, read one, list them, health. FastAPI behind Mangum (payload v2).
+
+Order routes act for the API key the gateway's Lambda authorizer let in (`api.caller`): orders
+are created for it, and only its own orders can be read or listed.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger
 from engine import api
 from engine.errors import EngineError, InvalidRequest
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from mangum import Mangum
+from psycopg import OperationalError
 from starlette.exceptions import HTTPException
 
 logger = Logger(service="submit")
@@ -21,9 +26,23 @@ app = FastAPI(title="Solana order execution engine", version="0.1.0", **api.OPEN
 app.add_middleware(api.BodyLimit)
 
 
+def _caller(request: Request) -> uuid.UUID:
+    return api.caller(request.scope.get("aws.event"))  # Mangum puts the API Gateway event here
+
+
+# The API key behind the request (401 when none); resolved before the route's own parameters.
+Caller = Annotated[uuid.UUID, Depends(_caller)]
+
+
 @app.exception_handler(EngineError)
 async def engine_error(_: Request, exc: EngineError) -> JSONResponse:
     return JSONResponse({"error": exc.to_dict()}, status_code=exc.status)
+
+
+@app.exception_handler(OperationalError)  # Postgres unreachable or restarting; PoolTimeout too
+async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+    logger.warning("database unavailable", extra={"error": type(exc).__name__})
+    return api.database_unavailable_reply()
 
 
 @app.exception_handler(RequestValidationError)
@@ -38,7 +57,7 @@ async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
 
 @app.post("/api/orders/execute", status_code=202, **api.SUBMIT_DOCS)
 async def execute_order(
-    request: Request, idempotency_key: Annotated[str | None, Header()] = None
+    request: Request, caller: Caller, idempotency_key: Annotated[str | None, Header()] = None
 ) -> JSONResponse:
     if "json" not in request.headers.get("content-type", "application/json"):
         raise InvalidRequest("Content-Type must be application/json", code="unsupported_media_type")
@@ -46,21 +65,23 @@ async def execute_order(
         body = json.loads(await request.body(), parse_float=Decimal, parse_constant=api.no_nan)
     except (ValueError, RecursionError):  # RecursionError: JSON nested ~1000 deep
         raise InvalidRequest("the request body is not valid JSON") from None
-    accepted = api.accept(body, idempotency_key)
+    accepted = api.accept(body, idempotency_key, caller)
     headers = {} if accepted.created else {"Idempotent-Replayed": "true"}
     return JSONResponse(api.accepted_reply(accepted), status_code=202, headers=headers)
 
 
 @app.get("/api/orders/{order_id}", **api.ORDER_DOCS)
-def get_order(order_id: uuid.UUID) -> dict[str, Any]:
-    return api.order_detail(order_id)
+def get_order(caller: Caller, order_id: uuid.UUID) -> dict[str, Any]:
+    return api.order_detail(order_id, caller)
 
 
 @app.get("/api/orders", **api.LIST_DOCS)
 def list_orders(
-    limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: str | None = None
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    return api.order_page(limit, cursor)
+    return api.order_page(limit, cursor, caller)
 
 
 @app.get("/health", **api.HEALTH_DOCS)

@@ -64,7 +64,9 @@ def stack(pg_base_url: str) -> Iterator[Running]:
             QueueUrl=os.environ["ORDERS_QUEUE_URL"],
             Attributes={"VisibilityTimeout": str(REDELIVERY_SECONDS)},
         )
-        yield Running(urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url)
+        yield Running(
+            urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url, stack.api_key
+        )
     finally:
         stack.stop()
         os.environ.clear()

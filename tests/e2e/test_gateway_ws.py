@@ -1,6 +1,8 @@
 """The gateway under uvicorn with the real submit and ws_connect handlers, the status-events queue
 on moto consumed by the notify handler through the local poller, and real Postgres. Status is
-driven with `store.transition` + `notify.publish` (the executor is not under test here)."""
+driven with `store.transition` + `notify.publish` (the executor is not under test here). Every
+request carries the session's API key (the gateway runs the authorizer, as API Gateway does);
+tests/e2e/test_api_keys_gateway.py covers what happens without one."""
 
 from __future__ import annotations
 
@@ -30,8 +32,12 @@ PATH = [Status.ROUTING, Status.BUILDING, Status.SUBMITTED, Status.CONFIRMED]
 ENV_KEYS = ("WS_MANAGEMENT_ENDPOINT", "WS_URL", "STATUS_QUEUE_URL")
 
 
+KEY = {"x-api-key": ""}  # the session's API key, set by the `stack` fixture
+
+
 @pytest.fixture(scope="module")
-def stack(database_url: str, moto_server: str, orders_queue: str) -> Iterator[Served]:
+def stack(database_url: str, moto_server: str, orders_queue: str, api_key: Any) -> Iterator[Served]:
+    KEY["x-api-key"] = api_key[1]
     saved = {k: os.environ.get(k) for k in ENV_KEYS}
     sqs = boto3.client("sqs", endpoint_url=moto_server)
     status = create_status_queues(sqs, prefix=f"e2e{uuid.uuid4().hex[:6]}")
@@ -59,7 +65,7 @@ def ws_url(served: Served, path: str = "/api/orders/execute") -> str:
 
 
 def open_ws(url: str) -> ClientConnection:
-    return connect(url, open_timeout=5).__enter__()
+    return connect(url, open_timeout=5, additional_headers=KEY).__enter__()
 
 
 def frames(ws: ClientConnection, n: int, timeout: float = 8.0) -> list[dict[str, Any]]:
@@ -87,7 +93,7 @@ def post_order(served: Served, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
         served.url + "/api/orders/execute",
         data=json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **KEY},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as reply:
@@ -126,7 +132,8 @@ def test_ws_submit_streams_on_the_same_connection(stack: Served, store: Store) -
         advance(store, order_id, 0, 4)
         assert [f["seq"] for f in frames(ws, 4)] == [2, 3, 4, 5]
         assert quiet(ws)
-        reply = urllib.request.urlopen(f"{stack.url}/api/orders/{order_id}", timeout=10)
+        request = urllib.request.Request(f"{stack.url}/api/orders/{order_id}", headers=KEY)
+        reply = urllib.request.urlopen(request, timeout=10)
         assert json.loads(reply.read())["status"] == "confirmed"
     finally:
         ws.close()

@@ -62,6 +62,13 @@ class Running:
     ws: str
     rpc: str
     database_url: str
+    api_key: str = ""  # the stack's key (Stack.api_key); the clients below send it
+
+    def __post_init__(self) -> None:
+        KEY["x-api-key"] = self.api_key
+
+
+KEY: dict[str, str] = {}  # {"x-api-key": the running stack's key}, for http_json and open_ws
 
 
 def _free_port() -> int:
@@ -95,10 +102,12 @@ def stack(pg_base_url: str) -> Iterator[Running]:
     os.environ["DATABASE_URL"] = pg_base_url  # the server the stack creates its database on
     name = f"orders_e2e_{uuid.uuid4().hex[:10]}"
     database_url = str(psycopg.conninfo.make_conninfo(pg_base_url, dbname=name))
-    stack = Stack(_free_port(), database=name, chain_tick_seconds=BLOCK_SECONDS)
+    stack = Stack(_free_port(), database=name, chain_tick_seconds=BLOCK_SECONDS, api_key_file=None)
     try:
         urls = stack.start()
-        yield Running(urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url)
+        yield Running(
+            urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url, stack.api_key
+        )
     finally:
         stack.stop()
         os.environ.clear()
@@ -118,7 +127,7 @@ def http_json(
         url,
         data=data,
         method=method,
-        headers={"content-type": "application/json", **(headers or {})},
+        headers={"content-type": "application/json", **KEY, **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=15) as reply:
@@ -155,7 +164,7 @@ def set_faults(stack: Running, **faults: int) -> None:
 
 
 def open_ws(url: str) -> ClientConnection:
-    return connect(url, open_timeout=10, close_timeout=2)
+    return connect(url, open_timeout=10, close_timeout=2, additional_headers=KEY)
 
 
 def follow(ws: ClientConnection, timeout: float = 30.0) -> list[dict[str, Any]]:
@@ -232,6 +241,26 @@ def test_http_submit_then_follow_with_order_id_to_a_landed_swap(stack: Running) 
     assert [(e["seq"], e["status"]) for e in order["events"]] == [
         (f["seq"], f["status"]) for f in frames
     ]
+
+
+def test_the_stack_wants_its_api_key(stack: Running) -> None:
+    """`make run` guards every order route with the key it prints; /health stays public; a
+    browser-style `?apiKey=` works on the WebSocket."""
+    import urllib.parse
+
+    from websockets.exceptions import InvalidStatus
+
+    no_key = {"x-api-key": ""}
+    status, reply = http_json("POST", f"{stack.http}/api/orders/execute", ORDER, no_key)
+    assert (status, reply) == (401, {"message": "Unauthorized"})
+    status, _ = http_json("GET", f"{stack.http}/health", headers=no_key)
+    assert status == 200
+    with pytest.raises(InvalidStatus) as refused:
+        connect(stack.ws, open_timeout=10)
+    assert refused.value.response.status_code == 401
+    with connect(f"{stack.ws}?apiKey={urllib.parse.quote(stack.api_key)}", open_timeout=10) as ws:
+        ws.send(json.dumps(ORDER))
+        assert_full_stream(follow(ws))
 
 
 def test_ws_submit_streams_every_status_in_order(stack: Running) -> None:

@@ -1,7 +1,8 @@
 """schemathesis against the served OpenAPI, through the real Lambda handler: the local gateway's
 ASGI app turns each request into an API Gateway v2 event for `functions/submit` (Mangum).
 
-Every operation gets schema-valid (positive) and schema-breaking (negative) requests; every
+Every operation gets schema-valid (positive) and schema-breaking (negative) requests, sent with
+the session's API key (the gateway runs the authorizer first, as API Gateway does); every
 response must be non-5xx and match the documented status codes, content type and body schema.
 (The schemathesis pytest plugin's lazy fixture loader does not run under pytest 9, so each
 operation's strategy is driven with hypothesis directly.)
@@ -9,6 +10,7 @@ operation's strategy is driven with hypothesis directly.)
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +42,11 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
+def headers(api_key: Any) -> dict[str, str]:
+    return {"x-api-key": api_key[1]}
+
+
+@pytest.fixture(scope="module")
 def api_schema(database_url: str, orders_queue: str, served_chain: Any) -> Iterator[Any]:
     gateway = Gateway(
         load_handler("submit"),
@@ -60,7 +67,7 @@ def test_every_operation_is_fuzzed(api_schema: Any) -> None:
 
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
 def test_operation_conforms_to_its_schema(
-    api_schema: Any, method: str, path: str, mode: GenerationMode
+    api_schema: Any, headers: dict[str, str], method: str, path: str, mode: GenerationMode
 ) -> None:
     operation = api_schema[path][method]
     excluded = [positive_data_acceptance] if (method, path) in SEMANTIC_400 else []
@@ -74,25 +81,43 @@ def test_operation_conforms_to_its_schema(
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Any) -> None:
-        response = case.call_and_validate(excluded_checks=excluded)
+        # The spec declares the x-api-key scheme, so schemathesis sends the header (a negative
+        # case may drop it: then the gateway's 401 is the expected rejection); its value is
+        # made up, so it becomes the real key.
+        sent = {k.lower() for k in case.headers or {}}
+        real = headers if "x-api-key" in sent else None
+        response = case.call_and_validate(excluded_checks=excluded, headers=real)
         assert response.status_code < 500
 
     run()
 
 
-def test_real_orders_match_the_documented_replies(api_schema: Any) -> None:
+def test_real_orders_match_the_documented_replies(api_schema: Any, headers: dict[str, str]) -> None:
     """Random ids are all 404s; an order that exists must match OrderDetail / OrderPage too."""
     order = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
     submit = api_schema["/api/orders/execute"]["POST"].Case(
         body=order, media_type="application/json"
     )
-    accepted = submit.call_and_validate()
+    accepted = submit.call_and_validate(headers=headers)
     assert accepted.status_code == 202
     order_id = accepted.json()["orderId"]
     detail = api_schema["/api/orders/{order_id}"]["GET"].Case(
         path_parameters={"order_id": order_id}
     )
-    assert detail.call_and_validate().json()["orderId"] == order_id
+    assert detail.call_and_validate(headers=headers).json()["orderId"] == order_id
     page = api_schema["/api/orders"]["GET"].Case(query={"limit": 1})
-    assert page.call_and_validate().json()["orders"][0]["orderId"] == order_id
-    assert api_schema["/health"]["GET"].Case().call_and_validate().status_code == 200
+    assert page.call_and_validate(headers=headers).json()["orders"][0]["orderId"] == order_id
+    assert api_schema["/health"]["GET"].Case().call_and_validate().status_code == 200  # public
+
+
+def test_without_a_key_the_gateway_answers_as_documented(api_schema: Any) -> None:
+    for path, method, params in (
+        ("/api/orders/execute", "POST", {}),
+        ("/api/orders", "GET", {}),
+        ("/api/orders/{order_id}", "GET", {"path_parameters": {"order_id": str(uuid.uuid4())}}),
+    ):
+        case = api_schema[path][method].Case(**params)
+        missing = case.call_and_validate()
+        assert missing.status_code == 401 and missing.json() == {"message": "Unauthorized"}
+        wrong = case.call_and_validate(headers={"x-api-key": "oek_" + "x" * 43})
+        assert wrong.status_code == 403 and wrong.json() == {"message": "Forbidden"}

@@ -21,6 +21,7 @@ from local.apigw import LambdaContext, http_event
 from local.chain import LocalChain, seed
 from local.handlers import load_handler
 from local.poller import sqs_event
+from tests.auth import as_key
 
 
 def encodings() -> list[str]:
@@ -67,9 +68,10 @@ def test_no_encoding_of_the_wallet_key_appears_anywhere(
     debug_logging: None,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+    api_key: Any,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    submit, execute = load_handler("submit"), load_handler("execute")
+    submit, execute = as_key(load_handler("submit"), api_key[0].id), load_handler("execute")
     sqs = boto3.client("sqs", endpoint_url=config.settings().sqs_endpoint_url)
     arn = sqs.get_queue_attributes(QueueUrl=private_orders_queue, AttributeNames=["QueueArn"])
     seen: list[str] = []

@@ -15,13 +15,15 @@ from engine.store import Store
 
 from local.apigw import LambdaContext, http_event
 from local.handlers import load_handler
+from tests.auth import as_key
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
 
 
 @pytest.fixture
-def submit(database_url: str, orders_queue: str, served_chain: Any) -> Any:
-    return load_handler("submit")
+def submit(database_url: str, orders_queue: str, served_chain: Any, api_key: Any) -> Any:
+    """The submit handler, called as the HTTP API calls it for the session's API key."""
+    return as_key(load_handler("submit"), api_key[0].id)
 
 
 def call(handler: Any, method: str, path: str, body: Any = None, **headers: str) -> Any:

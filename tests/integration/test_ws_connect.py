@@ -18,6 +18,7 @@ from engine.store import Store
 
 from local.apigw import LambdaContext, ws_event
 from local.handlers import load_handler
+from tests.auth import as_key
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
 
@@ -38,8 +39,9 @@ def env(moto_server: str, orders_queue: str, database_url: str) -> Iterator[str]
 
 
 @pytest.fixture
-def handler(env: str) -> Any:
-    return load_handler("ws_connect")
+def handler(env: str, api_key: Any) -> Any:
+    """The ws_connect handler, called as the WebSocket API calls it for the session's key."""
+    return as_key(load_handler("ws_connect"), api_key[0].id)
 
 
 def posted(cid: str) -> list[dict[str, Any]]:

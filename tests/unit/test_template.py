@@ -11,17 +11,21 @@ import pytest
 from local.template import (
     function_environment,
     function_id,
+    http_auth,
     http_routes,
     load_template,
     queue_settings,
+    resolve,
     resource,
+    route_matches,
+    ws_connect_authorizer,
     ws_route_selection_expression,
     ws_routes,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER_ID = "0b6a4c3e-5f1d-4c7a-9a43-2d3c7e6b1f00"
-FUNCTIONS = ("submit", "ws_connect", "execute", "notify")
+FUNCTIONS = ("submit", "ws_connect", "execute", "notify", "authorizer")
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +87,10 @@ def test_websocket_api_routes(tpl: dict[str, Any]) -> None:
     assert set(ws_routes(tpl)) == {"$connect", "$disconnect", "$default", "subscribe"}
     assert _of_type(tpl, "AWS::ApiGatewayV2::Deployment")
     (stage,) = _of_type(tpl, "AWS::ApiGatewayV2::Stage").values()
-    assert stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    settings = stage["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "WsThrottlingRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "WsThrottlingBurstLimit"}
+    assert resolve(settings["ThrottlingRateLimit"], tpl) > 0
     perms = _of_type(tpl, "AWS::Lambda::Permission").values()
     assert any(p["Properties"]["FunctionName"] == {"Ref": "WsConnectFunction"} for p in perms)
 
@@ -98,8 +105,74 @@ def test_http_api_routes_reach_submit(tpl: dict[str, Any]) -> None:
         ("GET", "/docs"): "SubmitFunction",
     }
     api = resource("HttpApi", tpl)["Properties"]
-    assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+    assert api["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": {"Ref": "HttpThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "HttpThrottlingRateLimit"},
+    }
+    for name in ("HttpThrottlingBurstLimit", "HttpThrottlingRateLimit"):
+        assert tpl["Parameters"][name]["Type"] == "Number"
+        assert tpl["Parameters"][name]["Default"] > 0
     assert "StageName" not in api  # $default stage: FastAPI sees unprefixed paths
+
+
+def test_http_api_default_authorizer_is_the_api_key_lambda(tpl: dict[str, Any]) -> None:
+    auth = resource("HttpApi", tpl)["Properties"]["Auth"]
+    spec = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    assert spec["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert spec["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert spec["EnableSimpleResponses"] is True
+    assert spec["EnableFunctionDefaultPermissions"] is True
+    assert spec["Identity"]["Headers"] == ["x-api-key"]
+    ttl = resolve(spec["Identity"]["ReauthorizeEvery"], tpl)
+    assert 0 < ttl <= 300  # short: a revoked key's cached "yes" must not live long
+    settings = http_auth(tpl)
+    assert settings is not None and settings.function == "authorizer"
+    # Only health and the API's documents are public; every order route needs the key.
+    public = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
+    assert settings.public_routes == public
+    private = {p for _, p in set(http_routes(tpl)) - public}
+    assert private == {"/api/orders/execute", "/api/orders/{orderId}", "/api/orders"}
+    cors = resource("HttpApi", tpl)["Properties"]["CorsConfiguration"]
+    assert "x-api-key" in cors["AllowHeaders"]
+    assert route_matches("/api/orders/{orderId}", "/api/orders/abc")
+    assert not route_matches("/api/orders/{orderId}", "/api/orders")
+
+
+def test_websocket_connect_runs_the_authorizer(tpl: dict[str, Any]) -> None:
+    connect = next(
+        r["Properties"]
+        for r in _of_type(tpl, "AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["RouteKey"] == "$connect"
+    )
+    assert connect["AuthorizationType"] == "CUSTOM"
+    authorizer = resource(connect["AuthorizerId"]["Ref"], tpl)["Properties"]
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert "AuthorizerFunction.Arn" in authorizer["AuthorizerUri"]["Fn::Sub"]
+    assert ws_connect_authorizer(tpl) == "authorizer"
+    others = [
+        r["Properties"]
+        for r in _of_type(tpl, "AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["RouteKey"] != "$connect"
+    ]
+    assert all(r["AuthorizationType"] == "NONE" for r in others)  # WS authorizes $connect only
+    perms = [p["Properties"] for p in _of_type(tpl, "AWS::Lambda::Permission").values()]
+    [perm] = [p for p in perms if p["FunctionName"] == {"Ref": "AuthorizerFunction"}]
+    assert perm["Principal"] == "apigateway.amazonaws.com"
+    assert "/authorizers/${WsAuthorizer}" in perm["SourceArn"]["Fn::Sub"]
+
+
+def test_authorizer_reads_only_the_database(tpl: dict[str, Any]) -> None:
+    assert _policy_templates(tpl, "authorizer") == [
+        (
+            "AWSSecretsManagerGetSecretValuePolicy",
+            {"SecretArn": {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}},
+        )
+    ]
+    assert _statements(tpl, "authorizer") == []
+    assert set(function_environment("authorizer", tpl)) == {
+        "DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_POOL_MAX", "DB_AUTO_MIGRATE",
+        "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL",
+    }  # fmt: skip
 
 
 def test_database_password_is_managed_by_rds(tpl: dict[str, Any]) -> None:
@@ -148,6 +221,7 @@ def test_least_privilege_sends_and_connections(tpl: dict[str, Any]) -> None:
     assert sends("ws_connect") == {"OrdersQueue", "StatusEventsQueue"}
     assert sends("execute") == {"StatusEventsQueue"}
     assert sends("notify") == set()
+    assert sends("authorizer") == set()
     for name in FUNCTIONS:
         manage = [
             s for s in _statements(tpl, name) if s["Action"] == "execute-api:ManageConnections"

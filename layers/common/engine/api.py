@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import queue
 from engine.config import settings
-from engine.errors import InvalidRequest, OrderNotFound
+from engine.errors import InvalidRequest, OrderNotFound, Unauthorized
 from engine.intake import Accepted, accept_order
 from engine.orders import present_order
 from engine.store import Store
@@ -46,8 +46,23 @@ def ws_url_for(order_id: uuid.UUID) -> str | None:
     return f"{base}?orderId={order_id}" if base else None
 
 
-def accept(body: Any, idempotency_key: str | None) -> Accepted:
-    return accept_order(_store, body, idempotency_key)
+def caller(event: dict[str, Any] | None) -> uuid.UUID:
+    """The API key the HTTP API's Lambda authorizer let in (payload 2.0 simple response: its
+    context is at `requestContext.authorizer.lambda`). Order routes never run without one."""
+    context = ((event or {}).get("requestContext") or {}).get("authorizer") or {}
+    key_id = (context.get("lambda") or {}).get("apiKeyId")
+    try:
+        return uuid.UUID(str(key_id)) if key_id else _unauthorized()
+    except ValueError:
+        return _unauthorized()
+
+
+def _unauthorized() -> uuid.UUID:
+    raise Unauthorized("send your API key in the x-api-key header")
+
+
+def accept(body: Any, idempotency_key: str | None, api_key_id: uuid.UUID) -> Accepted:
+    return accept_order(_store, body, idempotency_key, api_key_id)
 
 
 def accepted_reply(accepted: Accepted) -> dict[str, Any]:
@@ -58,8 +73,8 @@ def accepted_reply(accepted: Accepted) -> dict[str, Any]:
     }
 
 
-def order_detail(order_id: uuid.UUID) -> dict[str, Any]:
-    row = _store.get_order(order_id)
+def order_detail(order_id: uuid.UUID, api_key_id: uuid.UUID) -> dict[str, Any]:
+    row = _store.get_owned_order(order_id, api_key_id)  # another key's order: as unknown
     if row is None:
         raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
     events = [e.frame() for e in _store.events(order_id)]
@@ -67,8 +82,8 @@ def order_detail(order_id: uuid.UUID) -> dict[str, Any]:
     return present_order(row, events, cfg.solana_cluster, cfg.solana_rpc_url)
 
 
-def order_page(limit: int, cursor: str | None) -> dict[str, Any]:
-    rows, next_cursor = _store.list_orders(limit, cursor)
+def order_page(limit: int, cursor: str | None, api_key_id: uuid.UUID) -> dict[str, Any]:
+    rows, next_cursor = _store.list_orders(limit, cursor, api_key_id)
     cfg = settings()
     orders = [present_order(r, [], cfg.solana_cluster, cfg.solana_rpc_url) for r in rows]
     for o in orders:
@@ -109,6 +124,16 @@ def health() -> tuple[dict[str, Any], bool]:
 
 
 # -- errors ---------------------------------------------------------------------------------------
+
+
+def database_unavailable_reply() -> JSONResponse:
+    """503 before the order was accepted. Its insert is one transaction, so at worst it
+    committed just as the connection broke: a retry with the same Idempotency-Key is exact."""
+    body = {
+        "code": "database_unavailable",
+        "message": "the order store is unavailable; retry shortly (with the same Idempotency-Key)",
+    }
+    return JSONResponse({"error": body}, status_code=503, headers={"Retry-After": "2"})
 
 
 def validation_reply(exc: RequestValidationError) -> JSONResponse:
@@ -257,26 +282,41 @@ class HealthReply(BaseModel):
     checks: dict[str, HealthCheck]
 
 
+class GatewayReply(BaseModel):
+    message: str = Field(examples=["Unauthorized"])
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorReply, "description": "invalid request"},
     413: {"model": ErrorReply, "description": "body over 64 KiB"},
 }
-OPENAPI_DOCS: dict[str, Any] = {
-    "description": "Market orders routed to the best Solana DEX price; status over WebSocket."
+# Answered by API Gateway's authorizer before the function runs (HTTP API's own body shape).
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": GatewayReply, "description": "no x-api-key header"},
+    403: {"model": GatewayReply, "description": "unknown or revoked API key"},
 }
+API_KEY_SCHEME = {"ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
+OPENAPI_DOCS: dict[str, Any] = {
+    "description": "Market orders routed to the best Solana DEX price; status over WebSocket. "
+    "Every /api route needs an API key in the x-api-key header."
+}
+_SECURED: dict[str, Any] = {"security": [{"ApiKey": []}]}
 SUBMIT_DOCS: dict[str, Any] = {
     "summary": "Submit a market order",
     "response_model": AcceptedReply,
     "responses": {
         **_ERRORS,
+        **_AUTH_ERRORS,
         409: {"model": ErrorReply, "description": "Idempotency-Key reused with another body"},
+        429: {"model": ErrorReply, "description": "the key's in-flight order limit is reached"},
         503: {"model": ErrorReply, "description": "queue unavailable; order not accepted"},
     },
     "openapi_extra": {
+        **_SECURED,
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": OrderBody.model_json_schema()}},
-        }
+        },
     },
 }
 ORDER_DOCS: dict[str, Any] = {
@@ -285,13 +325,16 @@ ORDER_DOCS: dict[str, Any] = {
     "responses": {
         200: {"model": OrderDetail},
         **_ERRORS,
-        404: {"model": ErrorReply, "description": "unknown order"},
+        **_AUTH_ERRORS,
+        404: {"model": ErrorReply, "description": "unknown order, or another key's"},
     },
+    "openapi_extra": _SECURED,
 }
 LIST_DOCS: dict[str, Any] = {
     "summary": "Orders, newest first",
     "response_model": None,
-    "responses": {200: {"model": OrderPage}, **_ERRORS},
+    "responses": {200: {"model": OrderPage}, **_ERRORS, **_AUTH_ERRORS},
+    "openapi_extra": _SECURED,
 }
 HEALTH_DOCS: dict[str, Any] = {
     "summary": "Database, queue and RPC health",
@@ -311,4 +354,5 @@ def truthful_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
+    spec.setdefault("components", {})["securitySchemes"] = API_KEY_SCHEME
     return spec

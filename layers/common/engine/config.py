@@ -29,6 +29,7 @@ class Settings:
     db_name: str
     db_pool_max: int
     db_auto_migrate: bool
+    db_pool_timeout: float
     orders_queue_url: str | None
     sqs_endpoint_url: str | None
     secrets_endpoint_url: str | None
@@ -65,6 +66,7 @@ def settings() -> Settings:
         db_name=env.get("DB_NAME", "orders"),
         db_pool_max=int(env.get("DB_POOL_MAX", "4")),
         db_auto_migrate=env.get("DB_AUTO_MIGRATE", "").lower() in ("1", "true", "yes"),
+        db_pool_timeout=float(env.get("DB_POOL_TIMEOUT", "5")),
         orders_queue_url=env.get("ORDERS_QUEUE_URL") or None,
         sqs_endpoint_url=env.get("SQS_ENDPOINT_URL") or None,
         secrets_endpoint_url=env.get("SECRETS_ENDPOINT_URL") or None,

@@ -40,13 +40,16 @@ class Connections:
         stage: str | None = None,
         endpoint: str | None = None,
         idempotency_key: str | None = None,
+        api_key_id: uuid.UUID | None = None,
     ) -> None:
-        """Record a connection (idempotent: a retried `$connect` keeps the first row)."""
+        """Record a connection and the API key it acts for (idempotent: a retried `$connect`
+        keeps the first row)."""
         with self.pool.connection() as conn:
             conn.execute(
-                """INSERT INTO connections (connection_id, domain, stage, endpoint, idempotency_key)
-                   VALUES (%s, %s, %s, %s, %s) ON CONFLICT (connection_id) DO NOTHING""",
-                (connection_id, domain, stage, endpoint, idempotency_key),
+                """INSERT INTO connections
+                     (connection_id, domain, stage, endpoint, idempotency_key, api_key_id)
+                   VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (connection_id) DO NOTHING""",
+                (connection_id, domain, stage, endpoint, idempotency_key, api_key_id),
             )
 
     def get(self, connection_id: str) -> dict[str, Any] | None:

@@ -52,6 +52,9 @@ def pool(url: str | None = None) -> ConnectionPool[Connection[DictRow]]:
                 # A dead connection (Postgres restarted) is replaced instead of failing a request.
                 check=ConnectionPool.check_connection,
                 open=True,
+                # Fail fast when Postgres is down (a restart, a failover): callers answer 503 or
+                # leave the message for redelivery instead of holding a Lambda for 30 s.
+                timeout=settings().db_pool_timeout,
                 name="orders",
             )
             if settings().db_auto_migrate:

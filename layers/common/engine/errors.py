@@ -51,3 +51,24 @@ class IllegalTransition(EngineError):
 class QueueUnavailable(EngineError):
     code = "queue_unavailable"
     status = 503
+
+
+class Unauthorized(EngineError):
+    """No API key reached the handler (the gateway's authorizer did not run or sent no key)."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class ApiKeyRevoked(EngineError):
+    """The key was revoked after the authorizer's cached answer; it may not create orders."""
+
+    code = "api_key_revoked"
+    status = 403
+
+
+class TooManyOrdersInFlight(EngineError):
+    """The key already has `max_in_flight` orders that are not confirmed or failed yet."""
+
+    code = "too_many_orders_in_flight"
+    status = 429

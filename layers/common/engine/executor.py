@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from psycopg import OperationalError
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
@@ -81,6 +82,17 @@ class Executor:
     # -- entry ----------------------------------------------------------------------------------
 
     async def run(self, order_id: uuid.UUID, receive_count: int = 1) -> Outcome:
+        try:
+            return await self._run(order_id, receive_count)
+        except OperationalError as exc:
+            # Postgres unreachable (restart, failover): nothing can be recorded now. Every step
+            # is resumable from the stored state, so the message simply comes back later.
+            logger.warning("database unavailable; will retry", extra={"order_id": str(order_id)})
+            return Outcome(
+                "retry", retry=True, reason=f"database unavailable ({type(exc).__name__})"
+            )
+
+    async def _run(self, order_id: uuid.UUID, receive_count: int) -> Outcome:
         row = self.store.get_order(order_id)
         if row is None:
             logger.warning("order not found; dropping message", extra={"order_id": str(order_id)})

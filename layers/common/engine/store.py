@@ -21,7 +21,12 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from engine import db
-from engine.errors import IdempotencyConflict, InvalidRequest
+from engine.errors import (
+    ApiKeyRevoked,
+    IdempotencyConflict,
+    InvalidRequest,
+    TooManyOrdersInFlight,
+)
 from engine.orders import OrderRequest, Status, check_transition
 
 MAX_PAGE = 100
@@ -98,13 +103,22 @@ class Store:
     # -- creating -------------------------------------------------------------------------------
 
     def create_order(
-        self, request: OrderRequest, idempotency_key: str | None = None
+        self,
+        request: OrderRequest,
+        idempotency_key: str | None = None,
+        api_key_id: uuid.UUID | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Store a new `pending` order with its first event; returns (order, created).
 
-        With an idempotency key already used for the same request, returns that order
-        (created=False); for another request raises IdempotencyConflict. Racing callers with one
-        key get one order: the unique index decides, the loser reads the winner's row.
+        With an idempotency key already used (by the same API key) for the same request, returns
+        that order (created=False); for another request raises IdempotencyConflict. Racing
+        callers with one key get one order: the unique index decides, the loser reads the
+        winner's row.
+
+        With an `api_key_id` the order belongs to that key, and the key's row is locked for the
+        transaction: its creates serialise, so the in-flight count cannot be raced past
+        `max_in_flight` (TooManyOrdersInFlight). An idempotent replay is answered before the
+        limit applies: it creates nothing.
         """
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
             raise InvalidRequest(
@@ -115,11 +129,15 @@ class Store:
         body = request.to_json()
         try:
             with self.pool.connection() as conn, conn.transaction():
+                if api_key_id is not None:
+                    existing = self._admit(conn, api_key_id, idempotency_key)
+                    if existing is not None:
+                        return self._replay(existing, fingerprint), False
                 conn.execute(
                     """INSERT INTO orders (id, request, token_in, token_out, mint_in, mint_out,
                          amount_in, slippage, order_type, status, seq, idempotency_key,
-                         request_hash)
-                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s)""",
+                         request_hash, api_key_id)
+                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s,%s)""",
                     (
                         order_id,
                         Jsonb(body),
@@ -132,6 +150,7 @@ class Store:
                         request.order_type,
                         idempotency_key,
                         fingerprint,
+                        api_key_id,
                     ),
                 )
                 conn.execute(
@@ -140,21 +159,63 @@ class Store:
                     (order_id, Jsonb({"request": body})),
                 )
         except UniqueViolation:
-            existing = self._by_idempotency_key(idempotency_key)
+            existing = self._by_idempotency_key(idempotency_key, api_key_id)
             if existing is None:  # the winner released the key in between (enqueue failed)
-                return self.create_order(request, idempotency_key)
-            if existing["request_hash"] != fingerprint:
-                raise IdempotencyConflict(
-                    "this Idempotency-Key was used for a different order", field="Idempotency-Key"
-                ) from None
-            return existing, False
+                return self.create_order(request, idempotency_key, api_key_id)
+            return self._replay(existing, fingerprint), False
         order = self.get_order(order_id)
         assert order is not None
         return order, True
 
-    def _by_idempotency_key(self, key: str | None) -> dict[str, Any] | None:
+    @staticmethod
+    def _admit(
+        conn: Connection[DictRow], api_key_id: uuid.UUID, idempotency_key: str | None
+    ) -> dict[str, Any] | None:
+        """Under the key's row lock: the order an idempotency key already names, else None once
+        the key may create one more order."""
+        key = conn.execute(
+            "SELECT max_in_flight, revoked_at FROM api_keys WHERE id = %s FOR UPDATE",
+            (api_key_id,),
+        ).fetchone()
+        if key is None or key["revoked_at"] is not None:
+            raise ApiKeyRevoked("this API key is revoked")
+        if idempotency_key is not None:
+            row = conn.execute(
+                "SELECT * FROM orders WHERE api_key_id = %s AND idempotency_key = %s",
+                (api_key_id, idempotency_key),
+            ).fetchone()
+            if row is not None:
+                return dict(row)
+        counted = conn.execute(
+            "SELECT count(*) AS n FROM orders"
+            " WHERE api_key_id = %s AND status NOT IN ('confirmed', 'failed')",
+            (api_key_id,),
+        ).fetchone()
+        assert counted is not None
+        if counted["n"] >= key["max_in_flight"]:
+            raise TooManyOrdersInFlight(
+                f"this API key has {counted['n']} orders in flight, its limit is "
+                f"{key['max_in_flight']}; wait for one to confirm or fail"
+            )
+        return None
+
+    @staticmethod
+    def _replay(existing: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+        if existing["request_hash"] != fingerprint:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was used for a different order", field="Idempotency-Key"
+            )
+        return existing
+
+    def _by_idempotency_key(
+        self, key: str | None, api_key_id: uuid.UUID | None
+    ) -> dict[str, Any] | None:
         with self.pool.connection() as conn:
-            row = conn.execute("SELECT * FROM orders WHERE idempotency_key = %s", (key,)).fetchone()
+            row = conn.execute(
+                "SELECT * FROM orders WHERE idempotency_key = %s"
+                " AND api_key_id IS NOT DISTINCT FROM %s",
+                (key, api_key_id),
+            ).fetchone()
         return dict(row) if row else None
 
     def mark_enqueued(self, order_id: uuid.UUID) -> None:
@@ -250,6 +311,15 @@ class Store:
             row = conn.execute("SELECT * FROM orders WHERE id = %s", (order_id,)).fetchone()
         return dict(row) if row else None
 
+    def get_owned_order(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> dict[str, Any] | None:
+        """The order if this API key created it; None otherwise (unknown or another key's: the
+        caller cannot tell which, so ids of other keys' orders leak nothing)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM orders WHERE id = %s AND api_key_id = %s", (order_id, api_key_id)
+            ).fetchone()
+        return dict(row) if row else None
+
     def events(self, order_id: uuid.UUID, after_seq: int = 0) -> list[Event]:
         with self.pool.connection() as conn:
             rows = conn.execute(
@@ -259,26 +329,27 @@ class Store:
         return [Event.from_row(r) for r in rows]
 
     def list_orders(
-        self, limit: int = 20, cursor: str | None = None
+        self, limit: int = 20, cursor: str | None = None, api_key_id: uuid.UUID | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Newest first; the cursor is opaque to clients (created_at and id of the last row)."""
+        """Newest first; the cursor is opaque to clients (created_at and id of the last row).
+        With `api_key_id`, only that key's orders (what a client may see); without, all."""
         if not (1 <= limit <= MAX_PAGE):
             raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-        after: tuple[datetime, uuid.UUID] | None = None
+        conditions: list[str] = []
+        params: list[Any] = []
+        if api_key_id is not None:
+            conditions.append("api_key_id = %s")
+            params.append(api_key_id)
         if cursor:
             after = decode_cursor(cursor)
+            conditions.append("(created_at, id) < (%s, %s)")
+            params += [after[0], after[1]]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         with self.pool.connection() as conn:
-            if after:
-                rows = conn.execute(
-                    "SELECT * FROM orders WHERE (created_at, id) < (%s, %s)"
-                    " ORDER BY created_at DESC, id DESC LIMIT %s",
-                    (after[0], after[1], limit + 1),
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT * FROM orders ORDER BY created_at DESC, id DESC LIMIT %s",
-                    (limit + 1,),
-                ).fetchall()
+            rows = conn.execute(
+                f"SELECT * FROM orders{where} ORDER BY created_at DESC, id DESC LIMIT %s",
+                (*params, limit + 1),
+            ).fetchall()
         page = [dict(r) for r in rows[:limit]]
         next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
         return page, next_cursor

@@ -1,0 +1,26 @@
+"""Lambda authorizer for both APIs: the HTTP API (payload 2.0, simple responses) and the
+WebSocket API's `$connect` (IAM policy). The rules live in `engine.authorizer`; this logs the
+outcome (the key id, never the key) and returns the reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from engine.authorizer import MissingIdentity, authorize, is_websocket
+
+logger = Logger(service="authorizer")
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    api = "websocket" if is_websocket(event) else "http"
+    try:
+        reply = authorize(event)
+    except MissingIdentity:
+        logger.info("no API key", extra={"api": api})
+        raise
+    allowed = reply.get("isAuthorized") or "context" in reply
+    key_id = (reply.get("context") or {}).get("apiKeyId")
+    logger.info("authorized" if allowed else "denied", extra={"api": api, "api_key_id": key_id})
+    return reply

@@ -1,0 +1,200 @@
+"""API keys: who may trade. Create, verify, revoke and list them; `python -m engine.keys` manages
+them from a shell.
+
+A key is `oek_` + 32 random bytes, shown once by `create_key`; only its SHA-256 is stored (see
+migrations/003_api_keys.sql for why a fast hash is right for a 256-bit random secret). Neither a
+key nor its hash is ever logged: `ApiKey` carries the id, name and display prefix only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import secrets
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import DictRow
+from psycopg_pool import ConnectionPool
+
+from engine import db
+
+Pool = ConnectionPool[Connection[DictRow]]
+SECRET_PREFIX = "oek_"
+PREFIX_CHARS = len(SECRET_PREFIX) + 6  # "oek_AbC123": tells keys apart, useless to an attacker
+DEFAULT_MAX_IN_FLIGHT = 20
+# What `verify` will hash: longer inputs are refused before any work (a header can be 10 KB).
+MIN_SECRET_CHARS, MAX_SECRET_CHARS = 16, 256
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: uuid.UUID
+    name: str
+    prefix: str
+    max_in_flight: int
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @classmethod
+    def from_row(cls, row: DictRow | dict[str, Any]) -> ApiKey:
+        return cls(
+            row["id"],
+            row["name"],
+            row["prefix"],
+            row["max_in_flight"],
+            row["created_at"],
+            row["revoked_at"],
+        )
+
+
+def key_hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def _plausible(secret: Any) -> bool:
+    return isinstance(secret, str) and MIN_SECRET_CHARS <= len(secret) <= MAX_SECRET_CHARS
+
+
+def _pool(pool: Pool | None) -> Pool:
+    return pool if pool is not None else db.pool()
+
+
+_COLUMNS = "id, name, prefix, max_in_flight, created_at, revoked_at"
+
+
+def _insert(pool: Pool, secret: str, name: str, max_in_flight: int) -> ApiKey | None:
+    if not (0 < len(name) <= 200):
+        raise ValueError("name must be 1 to 200 characters")
+    if max_in_flight < 1:
+        raise ValueError("max_in_flight must be at least 1")
+    with pool.connection() as conn:
+        row = conn.execute(
+            f"""INSERT INTO api_keys (id, name, prefix, key_hash, max_in_flight)
+                VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key_hash) DO NOTHING
+                RETURNING {_COLUMNS}""",
+            (uuid.uuid4(), name, secret[:PREFIX_CHARS], key_hash(secret), max_in_flight),
+        ).fetchone()
+    return ApiKey.from_row(row) if row else None
+
+
+def create_key(
+    name: str, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, *, pool: Pool | None = None
+) -> tuple[ApiKey, str]:
+    """A new key; returns it and its secret, which exists nowhere else from now on."""
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    created = _insert(_pool(pool), secret, name, max_in_flight)
+    assert created is not None  # 256 random bits do not collide
+    return created, secret
+
+
+def ensure_key(
+    secret: str,
+    name: str,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    *,
+    pool: Pool | None = None,
+) -> ApiKey:
+    """The key with this secret, created if new (e.g. a developer's LOCAL_API_KEY)."""
+    if not _plausible(secret):
+        raise ValueError(f"an API key is {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} characters")
+    p = _pool(pool)
+    created = _insert(p, secret, name, max_in_flight)
+    if created is not None:
+        return created
+    with p.connection() as conn:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = %s", (key_hash(secret),)
+        ).fetchone()
+    assert row is not None
+    return ApiKey.from_row(row)
+
+
+def verify(secret: Any, *, pool: Pool | None = None) -> ApiKey | None:
+    """The key whose secret this is; None when it is unknown, revoked or not a key at all.
+
+    The lookup is by hash, so response timing says nothing about how close a guess was.
+    """
+    if not _plausible(secret):
+        return None
+    with _pool(pool).connection() as conn:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+            (key_hash(secret),),
+        ).fetchone()
+    return ApiKey.from_row(row) if row else None
+
+
+def revoke(key_id: uuid.UUID, *, pool: Pool | None = None) -> bool:
+    """Revoke a key (idempotent); True if the key exists. Its orders stay; it can make no more.
+    The HTTP authorizer's cached answers expire within its TTL; order creation checks at once."""
+    with _pool(pool).connection() as conn:
+        conn.execute(
+            "UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
+            (key_id,),
+        )
+        found = conn.execute("SELECT 1 FROM api_keys WHERE id = %s", (key_id,)).fetchone()
+    return found is not None
+
+
+def list_keys(*, pool: Pool | None = None) -> list[ApiKey]:
+    with _pool(pool).connection() as conn:
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id").fetchall()
+    return [ApiKey.from_row(r) for r in rows]
+
+
+# -- the management command -----------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.keys",
+        description="Manage API keys (DATABASE_URL, or DB_HOST + DB_SECRET_ARN as the functions).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="create a key and print it (shown only once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--max-in-flight", type=int, default=DEFAULT_MAX_IN_FLIGHT)
+    commands.add_parser("list", help="list keys (id, prefix, name, limit, state)")
+    revoke_cmd = commands.add_parser("revoke", help="revoke a key by id")
+    revoke_cmd.add_argument("id", type=uuid.UUID)
+    args = parser.parse_args(argv)
+
+    pool = db.pool()
+    with pool.connection() as conn:  # a fresh database works too: migrations are idempotent
+        db.migrate(conn)
+    if args.command == "create":
+        try:
+            key, secret = create_key(args.name, args.max_in_flight, pool=pool)
+        except ValueError as exc:
+            parser.error(str(exc))
+        print(f"id            {key.id}")
+        print(f"name          {key.name}")
+        print(f"max in flight {key.max_in_flight}")
+        print(f"key           {secret}")
+        print("Store the key now: it is not kept and cannot be shown again.", file=sys.stderr)
+    elif args.command == "list":
+        for key in list_keys(pool=pool):
+            state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+            print(
+                f"{key.id}  {key.prefix}…  {key.name!r}  max_in_flight={key.max_in_flight}"
+                f"  created {key.created_at:%Y-%m-%d %H:%M}  {state}"
+            )
+    elif not revoke(args.id, pool=pool):
+        print(f"no key {args.id}", file=sys.stderr)
+        return 1
+    else:
+        print(f"revoked {args.id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
