@@ -55,10 +55,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common local functions
 
-## template: cfn-lint, sam validate --lint and sam build, offline (aws-sam-cli in .tools/sam)
+## template: cfn-lint, checkov, sam validate --lint and sam build, offline (tools in .tools/)
 template:
 	bash scripts/install-sam-tools.sh
 	.tools/sam/bin/cfn-lint template.yaml
+	.tools/checkov/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 	.tools/sam/bin/sam validate --lint --region us-east-1
 	.tools/sam/bin/sam build --cached
 

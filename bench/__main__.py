@@ -138,7 +138,7 @@ def table(results: dict[str, Any]) -> str:
     rows.append(("  first quote in a container", f"{cold['requests']} round trips", "", ""))
     imports = results["imports"]
     limits = {"submit": 300, "execute": 800}
-    for name in ("submit", "ws_connect", "execute", "notify"):
+    for name in ("submit", "ws_connect", "execute", "notify", "authorizer"):
         i = imports[name]
         limit = limits.get(name)
         rows.append(

@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ("submit", "ws_connect", "execute", "notify")
+FUNCTIONS = ("submit", "ws_connect", "execute", "notify", "authorizer")
+LAYERS = {"common layer": "common", "solana layer": "solana"}  # name -> layers/<dir>
 SAM_BUILD = ROOT / ".aws-sam" / "build"
 SAM_DIRS = {
     "submit": "SubmitFunction",
     "ws_connect": "WsConnectFunction",
     "execute": "ExecuteFunction",
     "notify": "NotifyFunction",
-    "layer": "CommonLayer",
+    "authorizer": "AuthorizerFunction",
+    "common layer": "CommonLayer",
+    "solana layer": "SolanaLayer",
 }
 # What a cold container has before the handler module runs: no network is touched at import.
 IMPORT_ENV = {
@@ -87,6 +90,19 @@ def bundle_sizes() -> dict[str, Any]:
     for name in FUNCTIONS:
         folder = ROOT / "functions" / name
         sizes[name] = {"unzipped": _dir_size(folder), "zipped": _zip_size(folder)}
+    for name, folder_name in LAYERS.items():
+        sizes[name] = _layer_size(ROOT / "layers" / folder_name)
+    return {
+        "source": "functions/<f> zipped; layers = pip install -r requirements.txt, zipped",
+        "sizes": sizes,
+    }
+
+
+def _layer_size(folder: Path) -> dict[str, int]:
+    """A layer as sam build makes it: its requirements (and any package beside them) under
+    python/, measured unzipped and zipped."""
+    import shutil
+
     with tempfile.TemporaryDirectory() as tmp:
         python = Path(tmp) / "python"
         subprocess.run(
@@ -100,18 +116,14 @@ def bundle_sizes() -> dict[str, Any]:
                 "--target",
                 str(python),
                 "-r",
-                str(ROOT / "layers" / "common" / "requirements.txt"),
+                str(folder / "requirements.txt"),
             ],
             check=True,
         )
-        import shutil
-
-        shutil.copytree(ROOT / "layers" / "common" / "engine", python / "engine")
-        sizes["layer"] = {"unzipped": _dir_size(Path(tmp)), "zipped": _zip_size(Path(tmp))}
-    return {
-        "source": "functions/<f> zipped; layer = pip install -r requirements.txt, zipped",
-        "sizes": sizes,
-    }
+        for package in folder.iterdir():
+            if package.is_dir() and (package / "__init__.py").exists():
+                shutil.copytree(package, python / package.name)
+        return {"unzipped": _dir_size(Path(tmp)), "zipped": _zip_size(Path(tmp))}
 
 
 if __name__ == "__main__":
