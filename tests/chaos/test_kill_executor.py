@@ -20,21 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import psycopg
 import pytest
 from engine import config
 
-from local import postgres
-from local.stack import Stack
-from tests.e2e.test_stack import (
-    ENGINE_ENV,
+from tests.stack import (
     Running,
-    _forget_process_state,
-    _free_port,
     after_terminal,
     assert_full_stream,
     follow,
     http_json,
+    isolated_stack,
     open_ws,
     submit_http,
 )
@@ -49,30 +44,13 @@ REDELIVERY_SECONDS = 3  # the orders queue's visibility timeout here (720 s in t
 
 @pytest.fixture(scope="module")
 def stack(pg_base_url: str) -> Iterator[Running]:
-    saved = dict(os.environ)
-    _forget_process_state()
-    for key in ENGINE_ENV:
-        os.environ.pop(key, None)
-    os.environ["DATABASE_URL"] = pg_base_url
-    name = f"orders_chaos_{os.getpid()}"
-    database_url = str(psycopg.conninfo.make_conninfo(pg_base_url, dbname=name))
-    stack = Stack(_free_port(), database=name, chain_tick_seconds=0.03, run_executor=False)
-    try:
-        urls = stack.start()
+    with isolated_stack(pg_base_url, f"orders_chaos_{os.getpid()}", run_executor=False) as running:
         sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
         sqs.set_queue_attributes(
             QueueUrl=os.environ["ORDERS_QUEUE_URL"],
             Attributes={"VisibilityTimeout": str(REDELIVERY_SECONDS)},
         )
-        yield Running(
-            urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url, stack.api_key
-        )
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        _forget_process_state()
-        postgres.drop_database(pg_base_url, database_url)
+        yield running
 
 
 class Worker:

@@ -8,7 +8,6 @@ so the test can restart it with `pg_ctl restart -m fast` while orders stream in.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -20,14 +19,11 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from local.stack import Stack
-from tests.e2e.test_stack import (
-    ENGINE_ENV,
-    KEY,
+from tests.stack import (
     ORDER,
-    _forget_process_state,
-    _free_port,
+    Running,
     http_json,
+    isolated_stack,
 )
 
 pytestmark = pytest.mark.chaos
@@ -71,32 +67,18 @@ def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resta
 
 
 @pytest.fixture
-def stack(private_postgres: Restartable) -> Iterator[tuple[str, str]]:
-    saved = dict(os.environ)
-    _forget_process_state()
-    for key in ENGINE_ENV:
-        os.environ.pop(key, None)
-    os.environ["DATABASE_URL"] = private_postgres.url
-    os.environ["DB_POOL_TIMEOUT"] = "3"
-    os.environ["RETRY_BASE_SECONDS"] = "1"
-    name = "orders_pg_restart"
-    stack = Stack(_free_port(), database=name, chain_tick_seconds=0.03)
-    try:
-        urls = stack.start()
-        KEY["x-api-key"] = stack.api_key  # http_json sends it
-        yield urls["http"], os.environ["DATABASE_URL"]
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        _forget_process_state()
+def stack(private_postgres: Restartable, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+    monkeypatch.setenv("DB_POOL_TIMEOUT", "3")
+    monkeypatch.setenv("RETRY_BASE_SECONDS", "1")
+    with isolated_stack(private_postgres.url, "orders_pg_restart", drop=False) as running:
+        yield running
 
 
 @pytest.mark.timeout(300)
 def test_a_postgres_restart_mid_burst_loses_no_accepted_order(
-    stack: tuple[str, str], private_postgres: Restartable
+    stack: Running, private_postgres: Restartable
 ) -> None:
-    http, database_url = stack
+    http, database_url = stack.http, stack.database_url
     replies: list[tuple[int, Any]] = []
     lock = threading.Lock()
 

@@ -1,0 +1,201 @@
+"""The local stack as the end-to-end and chaos tests drive it: started isolated (its own port,
+database, queues, chain and environment) and spoken to only through its real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from engine import config
+from psycopg.rows import dict_row
+from websockets.sync.client import ClientConnection, connect
+
+from local import postgres
+from local.stack import Stack
+
+ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
+STATUSES = ["pending", "routing", "building", "submitted", "confirmed"]
+VENUES = {"raydium_cpmm", "meteora_damm_v2"}
+BLOCK_SECONDS = 0.03
+# What the stack sets or reads; other fixtures of the session (tests/conftest.py) set some of
+# them, and the stack must not pick those up (e.g. it would trade on their chain).
+ENGINE_ENV = (
+    "DATABASE_URL",
+    "ORDERS_QUEUE_URL",
+    "STATUS_QUEUE_URL",
+    "SQS_ENDPOINT_URL",
+    "WS_URL",
+    "WS_MANAGEMENT_ENDPOINT",
+    "SOLANA_RPC_URL",
+    "SOLANA_CLUSTER",
+    "VENUE_POOLS",
+    "WALLET_PRIVATE_KEY",
+)
+
+
+@dataclass(frozen=True)
+class Running:
+    http: str
+    ws: str
+    rpc: str
+    database_url: str
+    api_key: str = ""  # the stack's key (Stack.api_key); the clients below send it
+
+    def __post_init__(self) -> None:
+        KEY["x-api-key"] = self.api_key
+
+
+KEY: dict[str, str] = {}  # {"x-api-key": the running stack's key}, for http_json and open_ws
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _forget_process_state() -> None:
+    """Everything that binds, once per process, to the environment it first saw: the functions'
+    modules (their Store and Connections), the engine's lazily bound stores and cached wallet.
+    In Lambda one container sees one environment; in this pytest session the stack brings its
+    own database and chain, before and after other tests' environments."""
+    from engine import api, executor, wallet
+    from engine.store import Store
+
+    for name in [m for m in sys.modules if m.startswith("functions_") and "_app" in m]:
+        del sys.modules[name]
+    api._store = Store()
+    executor._store = None
+    wallet.load_wallet.cache_clear()
+    config.settings.cache_clear()
+
+
+@contextmanager
+def isolated_stack(
+    base_url: str, name: str, *, drop: bool = True, **options: Any
+) -> Iterator[Running]:
+    """A Stack on a free port with database `name` on the server at `base_url`, in an environment
+    of its own: what other fixtures of the session set is hidden from it, and restored after."""
+    saved = dict(os.environ)
+    _forget_process_state()
+    for key in ENGINE_ENV:
+        os.environ.pop(key, None)
+    os.environ["DATABASE_URL"] = base_url  # the server the stack creates its database on
+    database_url = str(psycopg.conninfo.make_conninfo(base_url, dbname=name))
+    options.setdefault("chain_tick_seconds", BLOCK_SECONDS)
+    stack = Stack(_free_port(), database=name, api_key_file=None, **options)
+    try:
+        urls = stack.start()
+        yield Running(
+            urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url, stack.api_key
+        )
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        _forget_process_state()
+        if drop:
+            postgres.drop_database(base_url, database_url)
+
+
+# -- clients --------------------------------------------------------------------------------------
+
+
+def http_json(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"content-type": "application/json", **KEY, **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as reply:
+            return reply.status, json.loads(reply.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def submit_http(stack: Running, order: dict[str, Any] | None = None) -> dict[str, Any]:
+    status, accepted = http_json("POST", f"{stack.http}/api/orders/execute", order or ORDER)
+    assert status == 202, accepted
+    assert accepted["status"] == "pending"
+    assert accepted["wsUrl"] == f"{stack.ws}?orderId={accepted['orderId']}"
+    return dict(accepted)
+
+
+def get_order(stack: Running, order_id: str) -> dict[str, Any]:
+    status, order = http_json("GET", f"{stack.http}/api/orders/{order_id}")
+    assert status == 200, order
+    return dict(order)
+
+
+def rpc(stack: Running, method: str, params: list[Any]) -> Any:
+    status, reply = http_json(
+        "POST", stack.rpc, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    )
+    assert status == 200 and "error" not in reply, reply
+    return reply["result"]
+
+
+def set_faults(stack: Running, **faults: int) -> None:
+    status, reply = http_json("POST", f"{stack.rpc}/admin/faults", faults)
+    assert status == 200, reply
+
+
+def open_ws(url: str) -> ClientConnection:
+    return connect(url, open_timeout=10, close_timeout=2, additional_headers=KEY)
+
+
+def follow(ws: ClientConnection, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Every frame up to and including the first terminal status."""
+    deadline = time.monotonic() + timeout
+    frames: list[dict[str, Any]] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no terminal status within {timeout}s; got {frames}")
+        frame = json.loads(ws.recv(timeout=remaining))
+        frames.append(frame)
+        if frame.get("status") in ("confirmed", "failed"):
+            return frames
+
+
+def after_terminal(ws: ClientConnection, wait: float = 1.5) -> list[dict[str, Any]]:
+    """Frames arriving within `wait` seconds (none expected once an order is terminal: notify
+    may still run for it, e.g. the `?orderId=` backlog, and must not repeat anything)."""
+    extra: list[dict[str, Any]] = []
+    deadline = time.monotonic() + wait
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            extra.append(json.loads(ws.recv(timeout=remaining)))
+        except TimeoutError:
+            break
+    return extra
+
+
+def assert_full_stream(frames: list[dict[str, Any]], order_id: str | None = None) -> None:
+    """pending .. confirmed, seq 1..5, each once, all of one order."""
+    assert [f.get("status") for f in frames] == STATUSES, frames
+    assert [f["seq"] for f in frames] == [1, 2, 3, 4, 5]
+    assert len({f["orderId"] for f in frames}) == 1
+    if order_id is not None:
+        assert frames[0]["orderId"] == order_id
+    assert frames[-1]["txHash"] and frames[-1]["txHash"] == frames[-2]["txHash"]
+
+
+def query(stack: Running, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    with psycopg.connect(stack.database_url, row_factory=dict_row, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
