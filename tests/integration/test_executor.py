@@ -420,3 +420,20 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
     finally:
         monkeypatch.undo()
         config.settings.cache_clear()
+
+
+async def test_giving_up_on_a_sent_transaction_says_it_may_still_land(
+    store: Store, chain: LocalChain, cfg: config.Settings
+) -> None:
+    def rpc_goes_down(event: Event) -> None:
+        if event.status is Status.SUBMITTED:  # signed and stored; now the RPC refuses everything
+            chain.faults.update(rate_limit_next=10**6)
+
+    oid = new_order(store)
+    outcome = await Runner(store, chain, cfg, on_event=rpc_goes_down).run(oid, receive_count=3)
+    chain.faults.clear()
+    assert outcome.status == "failed"
+    order = store.get_order(oid)
+    assert order is not None and order["failure_code"] == "rpc_rate_limited"
+    assert order["tx_signature"] in order["failure_reason"]
+    assert f"block height {order['last_valid_block_height']}" in order["failure_reason"]

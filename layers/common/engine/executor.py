@@ -312,7 +312,16 @@ class Executor:
         if receive_count >= self.cfg.max_attempts:
             # The queue will not deliver again (redrive after 3 receives): end it here, with the
             # last reason, so no order sits in a non-terminal status once its message is in the DLQ.
-            return self._fail(oid, exc.code, f"{exc.message} (after {receive_count} attempts)")
+            message = f"{exc.message} (after {receive_count} attempts)"
+            row = self.store.get_order(oid)
+            if row and row["status"] == Status.SUBMITTED and row["tx_signature"]:
+                # We could not see it land; it still might, until its blockhash expires. Say so,
+                # with what a user needs to check it, rather than claim it never executed.
+                message += (
+                    f"; transaction {row['tx_signature']} was sent and could still land until"
+                    f" block height {row['last_valid_block_height']}"
+                )
+            return self._fail(oid, exc.code, message)
         logger.warning(
             "transient failure; will retry",
             extra={"order_id": str(oid), "code": exc.code, "attempt": receive_count},
