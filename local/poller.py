@@ -182,55 +182,37 @@ class Poller:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def _free_slots(self) -> list[int]:
-        """Wait for one free slot (a little), then take every other one that is free."""
-        try:
-            slots = [self._slots.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                slots.append(self._slots.get_nowait())
-            except queue.Empty:
-                return slots
-
     def _run(self) -> None:
         while not self._stop.is_set():
-            slots = self._free_slots()
-            if not slots:
+            try:
+                slot = self._slots.get(timeout=0.2)
+            except queue.Empty:
                 continue  # every slot busy: do not receive what nobody can run
-            # Like the event source mapping's pollers: receive up to 10 messages at a time and
-            # split them into batches of batch_size, one invocation each, as far as slots allow.
-            wanted = min(10, len(slots) * self.batch_size)
             try:
                 messages = self.sqs.receive_message(
                     QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=wanted,
+                    MaxNumberOfMessages=self.batch_size,
                     WaitTimeSeconds=self.wait_seconds,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
             except Exception:
                 log.exception("receive from %s failed", self.queue_url)
-                for slot in slots:
-                    self._slots.put(slot)
+                self._slots.put(slot)
                 self._stop.wait(1.0)
                 continue
-            batches = [
-                messages[i : i + self.batch_size] for i in range(0, len(messages), self.batch_size)
-            ]
-            for slot in slots[len(batches) :]:
+            if not messages:
                 self._slots.put(slot)
-            for slot, batch in zip(slots, batches, strict=False):
-                worker = threading.Thread(
-                    target=self._invoke,
-                    args=(slot, batch),
-                    name=f"{self.function_name}-{slot}",
-                    daemon=True,
-                )
-                with self._lock:
-                    self._workers.add(worker)
-                worker.start()
+                continue
+            worker = threading.Thread(
+                target=self._invoke,
+                args=(slot, messages),
+                name=f"{self.function_name}-{slot}",
+                daemon=True,
+            )
+            with self._lock:
+                self._workers.add(worker)
+            worker.start()
 
     def _invoke(self, slot: int, messages: list[MessageTypeDef]) -> None:
         try:
