@@ -184,7 +184,7 @@ class Stack:
 
         from local import postgres
         from local.gateway import Gateway, serve_in_thread
-        from local.poller import Poller
+        from local.poller import Poller, load_container
         from local.queue import create_queues
 
         # Moto and the gateway do not check signatures, but botocore wants something to sign with.
@@ -217,8 +217,10 @@ class Stack:
         status = create_status_queues(sqs, prefix=prefix)
 
         base = f"http://{self.host}:{self.port}"
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=orders.dlq, AttributeNames=["QueueArn"])
         env.update(
             ORDERS_QUEUE_URL=orders.orders,
+            ORDERS_DLQ_ARN=dlq_arn["Attributes"]["QueueArn"],
             STATUS_QUEUE_URL=status.status,
             SQS_ENDPOINT_URL=sqs_endpoint,
             WS_URL=f"ws://{self.host}:{self.port}/api/orders/execute",
@@ -242,6 +244,17 @@ class Stack:
                 sqs, orders.orders, "OrdersQueue", "execute", **kw
             )
             self._on_stop("execute poller", execute_poller.start().stop)
+            # The template's OrdersDeadLetters event: the same function settles dead letters.
+            # Its containers are its own (instances 1000+), apart from the orders poller's.
+            dead_letters = Poller(
+                sqs,
+                orders.dlq,
+                lambda i: load_container("execute", 1000 + i),
+                function_name="execute",
+                batch_size=1,
+                max_concurrency=2,
+            )
+            self._on_stop("dead-letter poller", dead_letters.start().stop)
         else:
             log.warning("functions/execute/app.py is missing: orders stay pending (no executor)")
         return {

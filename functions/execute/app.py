@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from engine import executor, queue
+from engine.config import settings
 
 logger = Logger(service="execute")
 # A batch whose every record failed is still a partial-failure reply, not a crashed invocation:
@@ -37,9 +38,15 @@ def record_handler(record: SQSRecord) -> None:
         )
         return
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    outcome = _loop.run_until_complete(executor.execute_order(order_id, receive_count))
-    logger.info("order step done", extra={"order_id": str(order_id), "outcome": outcome.status})
-    if outcome.retry:
+    dead_letter = record.event_source_arn == settings().orders_dlq_arn
+    outcome = _loop.run_until_complete(
+        executor.execute_order(order_id, receive_count, dead_letter=dead_letter)
+    )
+    logger.info(
+        "order step done",
+        extra={"order_id": str(order_id), "outcome": outcome.status, "dead_letter": dead_letter},
+    )
+    if outcome.retry and not dead_letter:  # a settled dead letter is never retried
         delay = queue.delay_retry(record.receipt_handle, receive_count)
         raise RetryLater(f"{outcome.reason}; next attempt in {delay}s")
 

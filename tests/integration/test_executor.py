@@ -437,3 +437,79 @@ async def test_giving_up_on_a_sent_transaction_says_it_may_still_land(
     assert order is not None and order["failure_code"] == "rpc_rate_limited"
     assert order["tx_signature"] in order["failure_reason"]
     assert f"block height {order['last_valid_block_height']}" in order["failure_reason"]
+
+
+async def test_a_dead_letter_before_any_send_fails_the_order_with_a_reason(
+    store: Store, chain: LocalChain, cfg: config.Settings
+) -> None:
+    def crash_on_building(event: Event) -> None:
+        if event.status is Status.BUILDING:
+            raise Crash("building")
+
+    oid = new_order(store)
+    with pytest.raises(Crash):
+        await Runner(store, chain, cfg, on_event=crash_on_building).run(oid)
+    outcome = await Runner(store, chain, cfg).executor.settle_dead_letter(oid)
+    assert outcome.status == "failed" and not outcome.retry
+    order = store.get_order(oid)
+    assert order is not None and order["failure_code"] == "execution_crashed"
+    assert "no transaction was sent" in order["failure_reason"]
+    assert landed_swaps(chain) == []
+
+
+async def test_a_dead_letter_after_the_send_follows_its_transaction_to_the_end(
+    store: Store, chain: LocalChain, cfg: config.Settings
+) -> None:
+    first = Runner(store, chain, cfg)
+    send = first.client.send
+
+    async def send_then_die(raw: bytes) -> None:
+        await send(raw)
+        raise Crash("after send")
+
+    first.client.send = send_then_die  # type: ignore[method-assign,assignment]
+    oid = new_order(store)
+    with pytest.raises(Crash):
+        await first.run(oid)
+    outcome = await Runner(store, chain, cfg).executor.settle_dead_letter(oid)
+    assert outcome.status == "confirmed"
+    assert len(landed_swaps(chain)) == 1 and len(signatures(store, oid)) == 1
+
+
+def test_the_execute_function_settles_what_the_redrive_moved_to_the_dlq(
+    store: Store,
+    private_orders_queue: str,
+    served_chain: tuple[LocalChain, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three receives that never finish (the executor died each time), SQS's redrive moves the
+    message to the DLQ, and the execute function, fed from the DLQ, settles the order."""
+    import boto3
+
+    from local.apigw import LambdaContext
+    from local.handlers import load_handler
+    from local.poller import sqs_event
+
+    sqs = boto3.client("sqs", endpoint_url=config.settings().sqs_endpoint_url)
+    dlq_url = sqs.get_queue_url(QueueName=private_orders_queue.rsplit("/", 1)[1] + "-dlq")
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url["QueueUrl"], AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    monkeypatch.setenv("ORDERS_DLQ_ARN", dlq_arn)
+    config.settings.cache_clear()
+    oid = new_order(store)
+    sqs.send_message(QueueUrl=private_orders_queue, MessageBody=f'{{"orderId": "{oid}"}}')
+    for _ in range(3):  # received, then the container dies: visible again at once
+        got = sqs.receive_message(QueueUrl=private_orders_queue, VisibilityTimeout=0)
+        assert len(got["Messages"]) == 1
+    assert sqs.receive_message(QueueUrl=private_orders_queue).get("Messages", []) == []
+
+    dead = sqs.receive_message(
+        QueueUrl=dlq_url["QueueUrl"], MessageSystemAttributeNames=["All"], WaitTimeSeconds=1
+    )["Messages"]
+    reply = load_handler("execute")(sqs_event(dead, dlq_arn, "us-east-1"), LambdaContext("execute"))
+    assert reply == {"batchItemFailures": []}
+    order = store.get_order(oid)
+    assert order is not None and order["status"] == "failed"
+    assert order["failure_code"] == "execution_crashed"
+    config.settings.cache_clear()

@@ -76,10 +76,19 @@ def test_dlq_alarm_watches_the_orders_dlq(tpl: dict[str, Any]) -> None:
         for d in a["Properties"]["Dimensions"]
     }
     props = watched["OrdersDeadLetterQueue"]
-    assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert props["MetricName"] == "NumberOfMessagesReceived"  # the DLQ is consumed (settled)
     assert props["Namespace"] == "AWS/SQS"
     assert props["Threshold"] == 0
     assert props["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_execute_settles_dead_letters(tpl: dict[str, Any]) -> None:
+    events = resource("ExecuteFunction", tpl)["Properties"]["Events"]
+    dead = events["OrdersDeadLetters"]["Properties"]
+    assert dead["Queue"] == {"Fn::GetAtt": ["OrdersDeadLetterQueue", "Arn"]}
+    assert dead["BatchSize"] == 1
+    dlq = resource("OrdersDeadLetterQueue", tpl)["Properties"]
+    assert dlq["VisibilityTimeout"] >= 6 * resource("ExecuteFunction", tpl)["Properties"]["Timeout"]
 
 
 def test_websocket_api_routes(tpl: dict[str, Any]) -> None:
@@ -236,7 +245,7 @@ def test_least_privilege_sends_and_connections(tpl: dict[str, Any]) -> None:
 def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
     known = {
         "DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_POOL_MAX", "DB_AUTO_MIGRATE",
-        "ORDERS_QUEUE_URL",
+        "ORDERS_QUEUE_URL", "ORDERS_DLQ_ARN",
         "STATUS_QUEUE_URL", "WS_URL", "WS_MANAGEMENT_ENDPOINT", "SOLANA_RPC_URL",
         "SOLANA_CLUSTER", "WALLET_SECRET_ARN", "VENUE_POOLS", "PRIORITY_FEE_MICRO_LAMPORTS",
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL",

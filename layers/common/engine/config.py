@@ -31,6 +31,7 @@ class Settings:
     db_auto_migrate: bool
     db_pool_timeout: float
     orders_queue_url: str | None
+    orders_dlq_arn: str | None
     sqs_endpoint_url: str | None
     secrets_endpoint_url: str | None
     ws_url: str | None
@@ -68,6 +69,7 @@ def settings() -> Settings:
         db_auto_migrate=env.get("DB_AUTO_MIGRATE", "").lower() in ("1", "true", "yes"),
         db_pool_timeout=float(env.get("DB_POOL_TIMEOUT", "5")),
         orders_queue_url=env.get("ORDERS_QUEUE_URL") or None,
+        orders_dlq_arn=env.get("ORDERS_DLQ_ARN") or None,
         sqs_endpoint_url=env.get("SQS_ENDPOINT_URL") or None,
         secrets_endpoint_url=env.get("SECRETS_ENDPOINT_URL") or None,
         ws_url=env.get("WS_URL") or None,

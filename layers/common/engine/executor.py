@@ -92,6 +92,26 @@ class Executor:
                 "retry", retry=True, reason=f"database unavailable ({type(exc).__name__})"
             )
 
+    async def settle_dead_letter(self, order_id: uuid.UUID) -> Outcome:
+        """An order whose message reached the DLQ: its executor died on every receive (a
+        transient failure would have ended it on the last one). Before `submitted` no
+        transaction exists, so it fails with that reason; after, its transaction is followed
+        to the end once more, as a last attempt."""
+        row = self.store.get_order(order_id)
+        if row is None:
+            return Outcome("missing")
+        status = Status(row["status"])
+        if status.terminal:
+            return Outcome(str(status))
+        if status is Status.SUBMITTED:
+            return await self.run(order_id, receive_count=self.cfg.max_attempts)
+        return self._fail(
+            order_id,
+            "execution_crashed",
+            f"the executor stopped without finishing on {self.cfg.max_attempts} deliveries;"
+            " no transaction was sent",
+        )
+
     async def _run(self, order_id: uuid.UUID, receive_count: int) -> Outcome:
         row = self.store.get_order(order_id)
         if row is None:
@@ -360,8 +380,11 @@ def _chain_for_this_loop(url: str) -> Chain:
     return chain
 
 
-async def execute_order(order_id: uuid.UUID, receive_count: int = 1) -> Outcome:
-    """What functions/execute calls: one order, with the container's store, chain and wallet."""
+async def execute_order(
+    order_id: uuid.UUID, receive_count: int = 1, dead_letter: bool = False
+) -> Outcome:
+    """What functions/execute calls: one order, with the container's store, chain and wallet
+    (`dead_letter`: the message came from the orders DLQ; settle the order)."""
     global _store
     from engine import notify
     from engine.config import settings
@@ -378,4 +401,6 @@ async def execute_order(order_id: uuid.UUID, receive_count: int = 1) -> Outcome:
         publish=notify.publish,
         timing=Timing.from_settings(cfg),
     )
+    if dead_letter:
+        return await runner.settle_dead_letter(order_id)
     return await runner.run(order_id, receive_count)
