@@ -11,8 +11,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_module(name: str) -> ModuleType:
-    module_name = f"functions_{name}_app"
+def load_module(name: str, instance: str = "") -> ModuleType:
+    """`functions/<name>/app.py`, imported once per `instance` (a container's own copy)."""
+    module_name = f"functions_{name}_app{instance}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")

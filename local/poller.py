@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import logging
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from local.apigw import LambdaContext
-from local.handlers import ROOT
+from local.handlers import load_module
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -37,22 +35,9 @@ DEFAULT_CONCURRENCY = 5  # the number of pollers an SQS event source mapping sta
 
 
 def load_container(name: str, index: int) -> Handler:
-    """A fresh instance of `functions/<name>/app.py` (one per concurrency slot)."""
-    module_name = f"functions_{name}_app_c{index}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(
-            module_name, ROOT / "functions" / name / "app.py"
-        )
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[module_name]  # the next invocation retries the init, as Lambda does
-            raise
-    handler: Handler = module.handler
+    """A fresh instance of `functions/<name>/app.py` (one per concurrency slot); an init error
+    leaves nothing cached, so the next invocation retries the init, as Lambda does."""
+    handler: Handler = load_module(name, f"_c{index}").handler
     return handler
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 
 @dataclass(frozen=True)
@@ -16,22 +17,37 @@ class QueueUrls:
     dlq: str
 
 
-def create_queues(sqs: SQSClient, prefix: str = "local") -> QueueUrls:
-    """Create the orders queue and its DLQ as template.yaml declares them."""
-    from local.template import queue_settings
+def create_queue_with_dlq(sqs: SQSClient, queue: str, name: str) -> tuple[str, str]:
+    """Queue `name` and `name`-dlq with the settings template.yaml gives `queue` (a logical id)
+    and its dead-letter queue: visibility, retention, redrive. Returns (queue url, dlq url)."""
+    from local.template import load_template, queue_settings, resource
 
-    qs = queue_settings()
-    dlq = sqs.create_queue(QueueName=f"{prefix}-orders-dlq")["QueueUrl"]
+    template = load_template()
+    qs = queue_settings(queue, template)
+    dlq_props = resource(qs.dead_letter_queue, template)["Properties"]
+    dlq_attributes: dict[QueueAttributeNameType, str] = {}
+    if "VisibilityTimeout" in dlq_props:
+        dlq_attributes["VisibilityTimeout"] = str(dlq_props["VisibilityTimeout"])
+    if "MessageRetentionPeriod" in dlq_props:
+        dlq_attributes["MessageRetentionPeriod"] = str(dlq_props["MessageRetentionPeriod"])
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq", Attributes=dlq_attributes)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    orders = sqs.create_queue(
-        QueueName=f"{prefix}-orders",
+    url = sqs.create_queue(
+        QueueName=name,
         Attributes={
             "VisibilityTimeout": str(qs.visibility_timeout),
+            "MessageRetentionPeriod": str(qs.message_retention),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": qs.max_receive_count}
             ),
         },
     )["QueueUrl"]
+    return url, dlq
+
+
+def create_queues(sqs: SQSClient, prefix: str = "local") -> QueueUrls:
+    """Create the orders queue and its DLQ as template.yaml declares them."""
+    orders, dlq = create_queue_with_dlq(sqs, "OrdersQueue", f"{prefix}-orders")
     return QueueUrls(orders=orders, dlq=dlq)

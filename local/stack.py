@@ -14,7 +14,6 @@ new one; it makes sure the key exists in the database, prints it and saves it to
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -51,23 +50,9 @@ class StatusQueueUrls:
 
 def create_status_queues(sqs: SQSClient, prefix: str = "local") -> StatusQueueUrls:
     """The status-events queue and its DLQ, with the template's visibility and redrive."""
-    from local.template import queue_settings
+    from local.queue import create_queue_with_dlq
 
-    qs = queue_settings("StatusEventsQueue")
-    dlq = sqs.create_queue(QueueName=f"{prefix}-status-events-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    status = sqs.create_queue(
-        QueueName=f"{prefix}-status-events",
-        Attributes={
-            "VisibilityTimeout": str(qs.visibility_timeout),
-            "MessageRetentionPeriod": str(qs.message_retention),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": qs.max_receive_count}
-            ),
-        },
-    )["QueueUrl"]
+    status, dlq = create_queue_with_dlq(sqs, "StatusEventsQueue", f"{prefix}-status-events")
     return StatusQueueUrls(status=status, dlq=dlq)
 
 
