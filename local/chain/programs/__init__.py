@@ -7,6 +7,7 @@ are checked against each other), and only then writes the token and pool account
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,6 +24,7 @@ from local.chain.programs.token import (
     STATE_UNINITIALIZED,
     TOKEN_PROGRAMS,
     TokenAccount,
+    with_amount,
 )
 
 
@@ -152,6 +154,54 @@ def check_transfer(
     return [*cpi, f"Program {token_program} success"]
 
 
+def swap_args(
+    data: bytes, accounts: Sequence[Meta], discriminator: bytes, min_accounts: int, logs: list[str]
+) -> tuple[int, int]:
+    """An Anchor swap instruction's entry checks, in the framework's order: the discriminator,
+    then (amount_in, minimum_amount_out) as two u64, then enough accounts."""
+    if data[:8] != discriminator:
+        # Only the swap is simulated; any other instruction is unknown to the program.
+        raise anchor_error(
+            [],
+            INSTRUCTION_FALLBACK_NOT_FOUND,
+            "InstructionFallbackNotFound",
+            "Fallback functions are not supported",
+        )
+    if len(data) < 24:
+        raise anchor_error(
+            logs,
+            INSTRUCTION_DID_NOT_DESERIALIZE,
+            "InstructionDidNotDeserialize",
+            "The program could not deserialize the given instruction",
+        )
+    amount_in, minimum_amount_out = struct.unpack_from("<QQ", data, 8)
+    if len(accounts) < min_accounts:
+        raise anchor_error(
+            logs,
+            ACCOUNT_NOT_ENOUGH_KEYS,
+            "AccountNotEnoughKeys",
+            "Not enough account keys given to the instruction",
+        )
+    return amount_in, minimum_amount_out
+
+
+def with_data(account: Account, data: bytes) -> Account:
+    return Account(account.lamports, data, account.owner, account.executable, account.rent_epoch)
+
+
+def apply_token_moves(view: AccountsView, moves: Sequence[tuple[Pubkey, Account, int]]) -> None:
+    """Write a swap's token movements (account, its state before, amount delta). The same
+    account may appear twice (a user swapping into their own input account), so each move
+    applies to the latest version."""
+    latest: dict[Pubkey, Account] = {}
+    for key, account, delta in moves:
+        current = latest.get(key, account)
+        amount = TokenAccount.unpack(bytes(current.data)).amount
+        latest[key] = with_amount(current, amount + delta)
+    for key, account in latest.items():
+        view.set(key, account)
+
+
 # The program modules import the names above from this package, so they come after them.
 from local.chain.programs import meteora_damm_v2, raydium_cpmm  # noqa: E402
 
@@ -175,13 +225,13 @@ def create_pool(
     fee_rate_ppm: int,
 ) -> None:
     """Write a ready-to-swap pool of `venue` at `pool`: state, config, vaults (and observation)."""
-    if venue == "raydium_cpmm":
-        create = raydium_cpmm.create_pool
-    elif venue == "meteora_damm_v2":
-        create = meteora_damm_v2.create_pool
-    else:
+    creators = {
+        "raydium_cpmm": raydium_cpmm.create_pool,
+        "meteora_damm_v2": meteora_damm_v2.create_pool,
+    }
+    if venue not in creators:
         raise ValueError(f"unknown venue {venue!r}")
-    create(
+    creators[venue](
         view,
         pool=pool,
         mint_a=mint_a,

@@ -9,7 +9,6 @@ no dynamic fee, no Token-2022 transfer fees, no activation-point clock (local po
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from math import isqrt
 
@@ -20,7 +19,6 @@ from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from local.chain.programs import (
     ACCOUNT_DISCRIMINATOR_MISMATCH,
-    ACCOUNT_NOT_ENOUGH_KEYS,
     ACCOUNT_NOT_INITIALIZED,
     ACCOUNT_NOT_SIGNER,
     ACCOUNT_OWNED_BY_WRONG_PROGRAM,
@@ -29,13 +27,14 @@ from local.chain.programs import (
     CONSTRAINT_MUT,
     CONSTRAINT_SEEDS,
     CONSTRAINT_TOKEN_MINT,
-    INSTRUCTION_DID_NOT_DESERIALIZE,
-    INSTRUCTION_FALLBACK_NOT_FOUND,
     AccountsView,
     Meta,
     anchor_error,
+    apply_token_moves,
     check_transfer,
     load_token_account,
+    swap_args,
+    with_data,
 )
 from local.chain.programs.token import (
     TokenAccount,
@@ -129,28 +128,9 @@ class MeteoraDammV2Program:
 
     def process(self, view: AccountsView, accounts: Sequence[Meta], data: bytes) -> list[str]:
         logs = ["Program log: Instruction: Swap"]
-        if data[:8] != layout.SWAP_DISCRIMINATOR:
-            raise anchor_error(
-                [],
-                INSTRUCTION_FALLBACK_NOT_FOUND,
-                "InstructionFallbackNotFound",
-                "Fallback functions are not supported",
-            )
-        if len(data) < 24:
-            raise anchor_error(
-                logs,
-                INSTRUCTION_DID_NOT_DESERIALIZE,
-                "InstructionDidNotDeserialize",
-                "The program could not deserialize the given instruction",
-            )
-        amount_in, minimum_amount_out = struct.unpack_from("<QQ", data, 8)
-        if len(accounts) < 14:
-            raise anchor_error(
-                logs,
-                ACCOUNT_NOT_ENOUGH_KEYS,
-                "AccountNotEnoughKeys",
-                "Not enough account keys given to the instruction",
-            )
+        amount_in, minimum_amount_out = swap_args(
+            data, accounts, layout.SWAP_DISCRIMINATOR, 14, logs
+        )
         (
             authority,
             pool_meta,
@@ -354,29 +334,16 @@ class MeteoraDammV2Program:
         )
 
         self._apply_swap_result(pool_data, next_sqrt_price, liquidity, fees, fees_on_token_a)
-        latest: dict[Pubkey, Account] = {}
-        for key, account, delta in (
-            (user_in_meta.pubkey, user_in_account, -amount_in),
-            (in_vault_meta.pubkey, in_vault_account, amount_in),
-            (out_vault_meta.pubkey, out_vault_account, -output),
-            (user_out_meta.pubkey, user_out_account, output),
-        ):
-            current = latest.get(key, account)
-            latest[key] = with_amount(
-                current, TokenAccount.unpack(bytes(current.data)).amount + delta
-            )
-        for key, account in latest.items():
-            view.set(key, account)
-        view.set(
-            pool_meta.pubkey,
-            Account(
-                pool_account.lamports,
-                bytes(pool_data),
-                pool_account.owner,
-                pool_account.executable,
-                pool_account.rent_epoch,
+        apply_token_moves(
+            view,
+            (
+                (user_in_meta.pubkey, user_in_account, -amount_in),
+                (in_vault_meta.pubkey, in_vault_account, amount_in),
+                (out_vault_meta.pubkey, out_vault_account, -output),
+                (user_out_meta.pubkey, user_out_account, output),
             ),
         )
+        view.set(pool_meta.pubkey, with_data(pool_account, bytes(pool_data)))
         # emit_cpi!: the EvtSwap2 event is a self-invocation signed by the event authority.
         event_logs = [f"Program {self.program_id} invoke [2]", f"Program {self.program_id} success"]
         return [*logs, *transfer_in_logs, *transfer_out_logs, *event_logs]

@@ -8,7 +8,6 @@ accrual. Token-2022 transfer fees and the observation (TWAP) update are not simu
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from math import isqrt
 
@@ -19,7 +18,6 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 
 from local.chain.programs import (
     ACCOUNT_DISCRIMINATOR_MISMATCH,
-    ACCOUNT_NOT_ENOUGH_KEYS,
     ACCOUNT_NOT_INITIALIZED,
     ACCOUNT_NOT_SIGNER,
     ACCOUNT_OWNED_BY_WRONG_PROGRAM,
@@ -27,17 +25,17 @@ from local.chain.programs import (
     CONSTRAINT_MUT,
     CONSTRAINT_RAW,
     CONSTRAINT_SEEDS,
-    INSTRUCTION_DID_NOT_DESERIALIZE,
-    INSTRUCTION_FALLBACK_NOT_FOUND,
     REQUIRE_GT_VIOLATED,
     AccountsView,
     Meta,
     anchor_error,
+    apply_token_moves,
     check_transfer,
     load_token_account,
+    swap_args,
+    with_data,
 )
 from local.chain.programs.token import (
-    TokenAccount,
     rent_exempt_lamports,
     token_account,
     with_amount,
@@ -81,29 +79,9 @@ class RaydiumCpmmProgram:
 
     def process(self, view: AccountsView, accounts: Sequence[Meta], data: bytes) -> list[str]:
         logs = ["Program log: Instruction: SwapBaseInput"]
-        if data[:8] != layout.SWAP_BASE_INPUT_DISCRIMINATOR:
-            # Only the swap is simulated; any other instruction is unknown to this program.
-            raise anchor_error(
-                [],
-                INSTRUCTION_FALLBACK_NOT_FOUND,
-                "InstructionFallbackNotFound",
-                "Fallback functions are not supported",
-            )
-        if len(data) < 24:
-            raise anchor_error(
-                logs,
-                INSTRUCTION_DID_NOT_DESERIALIZE,
-                "InstructionDidNotDeserialize",
-                "The program could not deserialize the given instruction",
-            )
-        amount_in, minimum_amount_out = struct.unpack_from("<QQ", data, 8)
-        if len(accounts) < 13:
-            raise anchor_error(
-                logs,
-                ACCOUNT_NOT_ENOUGH_KEYS,
-                "AccountNotEnoughKeys",
-                "Not enough account keys given to the instruction",
-            )
+        amount_in, minimum_amount_out = swap_args(
+            data, accounts, layout.SWAP_BASE_INPUT_DISCRIMINATOR, 13, logs
+        )
         (
             payer,
             authority,
@@ -312,31 +290,16 @@ class RaydiumCpmmProgram:
         _put_u64(pool_data, fees_offsets[0], _u64(pool_data, fees_offsets[0]) + protocol_fee)
         _put_u64(pool_data, fees_offsets[1], _u64(pool_data, fees_offsets[1]) + fund_fee)
 
-        # Everything is checked: write. The same account may appear twice (a user swapping
-        # into their own input account), so apply each move to the latest version.
+        # Everything is checked: write.
         moves = (
             (user_in_meta.pubkey, user_in_account, -amount_in),
             (vault_in_meta.pubkey, vault_in_account, amount_in),
             (vault_out_meta.pubkey, vault_out_account, -amount_out),
             (user_out_meta.pubkey, user_out_account, amount_out),
         )
-        _apply_moves(view, moves)
-        view.set(pool_meta.pubkey, _with_data(pool_account, bytes(pool_data)))
+        apply_token_moves(view, moves)
+        view.set(pool_meta.pubkey, with_data(pool_account, bytes(pool_data)))
         return [*logs, *transfer_in_logs, *transfer_out_logs]
-
-
-def _with_data(account: Account, data: bytes) -> Account:
-    return Account(account.lamports, data, account.owner, account.executable, account.rent_epoch)
-
-
-def _apply_moves(view: AccountsView, moves: Sequence[tuple[Pubkey, Account, int]]) -> None:
-    latest: dict[Pubkey, Account] = {}
-    for key, account, delta in moves:
-        current = latest.get(key, account)
-        amount = TokenAccount.unpack(bytes(current.data)).amount
-        latest[key] = with_amount(current, amount + delta)
-    for key, account in latest.items():
-        view.set(key, account)
 
 
 PROGRAM: RaydiumCpmmProgram = RaydiumCpmmProgram(PROGRAM_ID)
