@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run demo key test unit integration e2e chaos lint template bench deploy clean
+.PHONY: run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ key: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common local functions
+	$(BIN)/mypy layers/common local functions bench tests
 	$(BIN)/python -m pytest -q
 
 unit: $(STAMP)
@@ -53,7 +53,7 @@ chaos: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common local functions
+	$(BIN)/mypy layers/common local functions bench tests
 
 ## template: cfn-lint, checkov, sam validate --lint and sam build, offline (tools in .tools/)
 template:
@@ -66,6 +66,10 @@ template:
 ## bench: reproducible performance figures (see bench/README.md)
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## bench-smoke: 40 orders end to end (CI runs it); fails when an order is lost or duplicated
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke
 
 ## deploy: build and deploy to AWS with your credentials (asks for parameters the first time)
 deploy: template

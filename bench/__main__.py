@@ -51,6 +51,35 @@ def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+def _lost(figures: dict[str, Any]) -> str:
+    """The last statuses of lost orders, e.g. " (last seen: pending 31)"."""
+    last = figures.get("lost_last_status") or {}
+    if not last:
+        return ""
+    return " (last seen: " + ", ".join(f"{k} {v}" for k, v in sorted(last.items())) + ")"
+
+
+def smoke_failures(results: dict[str, Any]) -> list[str]:
+    """What makes a smoke run fail: any order lost, duplicated or not confirmed."""
+    problems: list[str] = []
+    for run in results.get("e2e", []):
+        for name in ("warmup_check", "overhead_check", "throughput"):
+            figures = run.get(name)
+            if not figures:
+                continue
+            if figures.get("lost"):
+                problems.append(f"{name}: {figures['lost']} lost{_lost(figures)}")
+            if figures.get("duplicated"):
+                problems.append(f"{name}: {figures['duplicated']} duplicated frames")
+        t = run["throughput"]
+        if t["confirmed"] != t["submitted"] or t["submit_errors"]:
+            problems.append(
+                f"throughput: {t['confirmed']}/{t['submitted']} confirmed,"
+                f" {t['submit_errors']} submit errors"
+            )
+    return problems
+
+
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str, str]] = []
     runs = results["e2e"]
@@ -59,12 +88,13 @@ def table(results: dict[str, Any]) -> str:
         t = r["throughput"]
         cpu = r["cpu"]
         cpu_text = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+        lost_text = _lost(t)
         rows.append(
             (
                 f"throughput, SQS concurrency {r['concurrency']}",
                 f"{t['orders_per_second']:.1f} orders/s ({t['confirmed']}/{t['submitted']} "
-                f"confirmed in {t['seconds']:.1f} s; failed {t['failed']}, lost {t['lost']}, "
-                f"dup frames {t['duplicated']}; cores busy: {cpu_text})",
+                f"confirmed in {t['seconds']:.1f} s; failed {t['failed']}, lost {t['lost']}"
+                f"{lost_text}, dup frames {t['duplicated']}; cores busy: {cpu_text})",
                 ">= 200/s, all confirmed, 0 lost, 0 dup",
                 _met(
                     t["orders_per_second"] >= 200
@@ -188,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run moto's SQS and the chain inside the stack process (as `make run` does)",
     )
     parser.add_argument("--quick", action="store_true", help="200 orders at 10,20; fewer samples")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI: 40 orders at concurrency 10, end to end only; exit 1 if any is lost or doubled",
+    )
     parser.add_argument("--skip", default="", help="comma list of: e2e,quoting,coldstart")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument(
@@ -196,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         help="where the stack processes' stderr goes",
     )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.orders = args.orders or 40
+        args.concurrency = args.concurrency or "10"
+        args.samples = 10 if args.samples is None else args.samples
+        args.skip = args.skip or "quoting,coldstart"
     orders = args.orders or (200 if args.quick else 1000)
     concurrency = [
         int(c) for c in (args.concurrency or ("10,20" if args.quick else "10,20,40")).split(",")
@@ -242,10 +282,23 @@ def main(argv: list[str] | None = None) -> int:
                         connections=args.connections,
                         log=log,
                         split=not args.no_split,
+                        timeout=60.0 if args.smoke else 300.0,
                     )
                 )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    if args.smoke:
+        problems = smoke_failures(results)
+        for run in results.get("e2e", []):
+            t = run["throughput"]
+            print(
+                f"smoke, concurrency {run['concurrency']}: {t['confirmed']}/{t['submitted']}"
+                f" confirmed, {t['orders_per_second']:.1f} orders/s, lost {t['lost']}"
+                f"{_lost(t)}, dup frames {t['duplicated']}"
+            )
+        for problem in problems:
+            print(f"SMOKE FAILED: {problem}", file=sys.stderr)
+        return 1 if problems else 0
     if skip:
         print(json.dumps(results, indent=1, default=str))
         return 0

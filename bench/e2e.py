@@ -242,20 +242,37 @@ def run_concurrency(
     connections: int,
     log: IO[str],
     split: bool = True,
+    timeout: float = 300.0,
 ) -> dict[str, Any]:
+    """`timeout`: how long a run waits for its last order's terminal frame (one order of the
+    sequential overhead run waits a tenth of it) before counting what is missing as lost."""
     stack = start_stack(concurrency, tick, poll, log, split=split)
     base = stack.urls["http"]
     key = stack.urls["api_key"]
     out: dict[str, Any] = {"concurrency": concurrency}
     try:
         # Warm every execute container (one per concurrency slot) and the notify pollers.
-        asyncio.run(
-            load.run(base, concurrency * 3, api_key=key, in_flight=concurrency, connections=4)
+        warm = asyncio.run(
+            load.run(
+                base,
+                concurrency * 3,
+                api_key=key,
+                in_flight=concurrency,
+                connections=4,
+                timeout=timeout,
+            )
         )
+        out["warmup_check"] = warm.check()
         if overhead_samples:
             seq = asyncio.run(
                 load.run(
-                    base, overhead_samples, api_key=key, in_flight=1, connections=1, sequential=True
+                    base,
+                    overhead_samples,
+                    api_key=key,
+                    in_flight=1,
+                    connections=1,
+                    sequential=True,
+                    timeout=timeout,
                 )
             )
             events = order_events(stack.database, list(seq.orders))
@@ -263,7 +280,14 @@ def run_concurrency(
             out["overhead_check"] = seq.check()
         cpu_before = stack.cpu_seconds()
         burst = asyncio.run(
-            load.run(base, orders, api_key=key, in_flight=in_flight, connections=connections)
+            load.run(
+                base,
+                orders,
+                api_key=key,
+                in_flight=in_flight,
+                connections=connections,
+                timeout=timeout,
+            )
         )
         cpu_after = stack.cpu_seconds()
         out["throughput"] = load.summary(burst)

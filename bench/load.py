@@ -47,19 +47,37 @@ class RunResult:
     error_frames: int
     submit_errors: int
 
-    def check(self) -> dict[str, int]:
+    def lost_orders(self) -> dict[str, str]:
+        """Orders whose frames never reached a terminal status or skipped a seq, with the last
+        status the client saw for each ("none" when no frame arrived)."""
+        lost: dict[str, str] = {}
+        for t in self.orders.values():
+            seqs = [s for s, _, _ in t.frames]
+            if t.terminal is None or sorted(set(seqs)) != list(range(1, max(seqs) + 1)):
+                last = max(t.frames)[1] if t.frames else "none"
+                lost[t.order_id] = last
+        return lost
+
+    def check(self) -> dict[str, Any]:
         """Lost: an order whose frames never reached `confirmed` or skipped a seq.
         Duplicated: a (order, seq) frame received more than once."""
-        lost = dup = failed = 0
+        dup = failed = 0
+        lost = self.lost_orders()
         for t in self.orders.values():
             seqs = [s for s, _, _ in t.frames]
             dup += len(seqs) - len(set(seqs))
             terminal = t.terminal
-            if terminal is None or sorted(set(seqs)) != list(range(1, max(seqs) + 1)):
-                lost += 1
-            elif terminal[0] == "failed":
+            if t.order_id not in lost and terminal is not None and terminal[0] == "failed":
                 failed += 1
-        return {"lost": lost, "duplicated": dup, "failed": failed}
+        last_statuses: dict[str, int] = {}
+        for status in lost.values():
+            last_statuses[status] = last_statuses.get(status, 0) + 1
+        return {
+            "lost": len(lost),
+            "duplicated": dup,
+            "failed": failed,
+            "lost_last_status": last_statuses,
+        }
 
 
 class Follower:
@@ -144,7 +162,12 @@ async def run(
             for _ in todo:
                 t = await submit_one()
                 if sequential and t is not None:
-                    await asyncio.wait_for(t.done.wait(), 30)
+                    try:
+                        await asyncio.wait_for(t.done.wait(), min(30.0, timeout / 10))
+                    except TimeoutError:
+                        # A stuck order is a finding, not a crash: it is counted as lost (with
+                        # its last status) and the run goes on with the next one.
+                        continue
 
         started = time.time()
         await asyncio.gather(*(worker() for _ in range(1 if sequential else in_flight)))

@@ -55,12 +55,14 @@ def instrument() -> None:
     execute = executor.execute_order
 
     @functools.wraps(execute)
-    async def execute_order(order_id: uuid.UUID, receive_count: int = 1) -> Any:
+    async def execute_order(order_id: uuid.UUID, *args: Any, **kwargs: Any) -> Any:
+        # Whatever else the handler passes (receive_count, dead_letter, ...) goes through
+        # untouched: the bench must follow the engine's signature, not pin it.
         oid = str(order_id)
         marks[oid].setdefault("exec_start", time.time())
         token = _current.set(oid)
         try:
-            return await execute(order_id, receive_count)
+            return await execute(order_id, *args, **kwargs)
         finally:
             _current.reset(token)
             marks[oid]["exec_end"] = time.time()

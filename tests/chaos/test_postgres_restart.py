@@ -8,6 +8,7 @@ so the test can restart it with `pg_ctl restart -m fast` while orders stream in.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Iterator
@@ -47,9 +48,9 @@ class Restartable:
 
     def restart(self, outage_seconds: float = 2.0) -> None:
         """Stop (fast: every connection is cut), stay down a while, start again."""
-        from pgserver._commands import pg_ctl
-
-        pg_ctl(
+        # pgserver makes its command wrappers at import time, so they are not visible to mypy.
+        commands = importlib.import_module("pgserver._commands")
+        commands.pg_ctl(
             ["-w", "stop", "-m", "fast"], pgdata=self.server.pgdata, user=self.server.system_user
         )
         time.sleep(outage_seconds)
