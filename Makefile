@@ -34,7 +34,7 @@ key: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common local functions bench tests
+	$(BIN)/mypy layers local functions bench tests
 	$(BIN)/python -m pytest -q
 
 unit: $(STAMP)
@@ -53,7 +53,7 @@ chaos: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common local functions bench tests
+	$(BIN)/mypy layers local functions bench tests
 
 ## template: cfn-lint, checkov, sam validate --lint and sam build, offline (tools in .tools/)
 template:

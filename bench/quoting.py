@@ -1,6 +1,6 @@
 """Quoting: JSON-RPC round trips and time to quote every venue against the local chain.
 
-`engine.router.quote_all_venues` runs with the production client (solana-py AsyncClient) against
+`execution.router.quote_all_venues` runs with the production client (solana-py AsyncClient) against
 the seeded local chain, in-process (ASGI transport, no socket) and over loopback HTTP. Every
 JSON-RPC request the chain's app receives is counted by method, so the figure is what the chain
 saw, not what the router claims.
@@ -60,10 +60,10 @@ class CountingApp:
 
 
 async def _quote_loop(chain_url: str, client: Any, counter: CountingApp, n: int) -> dict[str, Any]:
-    from engine import router
-    from engine.chain import Chain
     from engine.config import _pools
     from engine.tokens import WSOL_MINT
+    from execution import router
+    from execution.chain import Chain
 
     from local.chain import USDC_MINT, local_env
 

@@ -39,8 +39,9 @@ def _add(oid: str | None, phase: str, seconds: float) -> None:
 
 def instrument() -> None:
     """Wrap the engine's steps so each order's time can be split by where it went."""
-    from engine import builder, executor, notify, queue, router
+    from engine import notify, queue
     from engine.store import Store
+    from execution import builder, executor, router
 
     enqueue = queue.enqueue_order
 

@@ -70,8 +70,9 @@ def _forget_process_state() -> None:
     modules (their Store and Connections), the engine's lazily bound stores and cached wallet.
     In Lambda one container sees one environment; in this pytest session the stack brings its
     own database and chain, before and after other tests' environments."""
-    from engine import api, executor, wallet
+    from engine import api
     from engine.store import Store
+    from execution import executor, wallet
 
     for name in [m for m in sys.modules if m.startswith("functions_") and "_app" in m]:
         del sys.modules[name]

@@ -14,8 +14,9 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from engine import executor, queue
+from engine import queue
 from engine.config import settings
+from execution import executor
 
 logger = Logger(service="execute")
 # A batch whose every record failed is still a partial-failure reply, not a crashed invocation:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from engine import base58
 from solders.account import Account
 from solders.account_decoder import UiTokenAmount
 from solders.hash import Hash
@@ -120,27 +121,10 @@ def _decode(value: Any, encoding: str) -> bytes:
         if encoding == "base64":
             return base64.b64decode(str(value))
         if encoding == "base58":
-            return b58decode(str(value))
+            return base58.decode(str(value))
     except ValueError as exc:
         raise RpcError(INVALID_PARAMS, f"invalid {encoding} encoding: {exc}") from None
     raise RpcError(INVALID_PARAMS, f"unsupported encoding: {encoding}")
-
-
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def b58decode(text: str) -> bytes:
-    """Base58 (Bitcoin alphabet) to bytes; no base58 package is installed and solders only
-    decodes fixed-size keys and signatures."""
-    number = 0
-    for char in text:
-        digit = _B58.find(char)
-        if digit < 0:
-            raise ValueError(f"invalid base58 character {char!r}")
-        number = number * 58 + digit
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    zeros = len(text) - len(text.lstrip("1"))
-    return b"\x00" * zeros + body
 
 
 def _transaction(params: list[Any]) -> VersionedTransaction:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine import chain, notify
+from engine import notify
 from engine.store import Event
+from execution import chain
 
 KILL_AT = os.environ.get("CHAOS_KILL_AT", "")
 MARKS = Path(os.environ.get("CHAOS_MARK_DIR", "."))

@@ -19,11 +19,11 @@ from collections.abc import Iterator
 
 import pytest
 from engine import config
-from engine.chain import Chain
-from engine.executor import Executor, Timing
 from engine.orders import Status, parse_order_request
 from engine.store import Store
-from engine.wallet import Wallet
+from execution.chain import Chain
+from execution.executor import Executor, Timing
+from execution.wallet import Wallet
 
 from local.chain import LocalChain, client_for, local_env, seed
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 from engine import config
-from engine.chain import Chain
-from engine.executor import Executor, Outcome, Timing
 from engine.orders import Status, parse_order_request
 from engine.store import Event, Store
-from engine.wallet import Wallet
+from execution.chain import Chain
+from execution.executor import Executor, Outcome, Timing
+from execution.wallet import Wallet
 from solders.pubkey import Pubkey
 
 from local.chain import POOLS, USDC_MINT, WALLET, LocalChain, client_for, local_env, seed

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from engine.chain import Chain, classify_send_error
+from execution.chain import Chain, classify_send_error
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.core import RPCException

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from engine import config
 from engine.store import Store
-from engine.wallet import Wallet, parse_secret
+from execution.wallet import Wallet, parse_secret
 from solders.pubkey import Pubkey
 
 from local.apigw import LambdaContext, http_event

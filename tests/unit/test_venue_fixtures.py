@@ -12,7 +12,7 @@ import json
 import struct
 from pathlib import Path
 
-from engine.venues import VENUES
+from execution.venues import VENUES
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 

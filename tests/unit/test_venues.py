@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from engine.venues import VENUES, slippage_error_codes
-from engine.venues import meteora_damm_v2 as damm_layout
-from engine.venues import raydium_cpmm as cpmm_layout
+from execution.venues import VENUES, slippage_error_codes
+from execution.venues import meteora_damm_v2 as damm_layout
+from execution.venues import raydium_cpmm as cpmm_layout
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from solders.account import Account

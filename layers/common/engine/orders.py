@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from engine import base58
 from engine.errors import IllegalTransition, InvalidRequest
 from engine.tokens import BY_MINT, REGISTRY, Token
 
@@ -110,22 +111,12 @@ def resolve_token(value: Any, field: str) -> Token:
         return known
     if text in BY_MINT:
         return BY_MINT[text]
-    if _BASE58.match(text) and _is_pubkey(text):
+    if _BASE58.match(text) and base58.is_pubkey(text):
         return Token(symbol=text, mint=text, decimals=UNKNOWN_MINT_DECIMALS)
     symbols = ", ".join(sorted(REGISTRY))
     raise InvalidRequest(
         f"{field} is not a known token ({symbols}) nor a base58 mint address", field=field
     )
-
-
-def _is_pubkey(text: str) -> bool:
-    from solders.pubkey import Pubkey  # solders is light; imported lazily to keep submit lean
-
-    try:
-        Pubkey.from_string(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _decimal(value: Any, field: str) -> Decimal:

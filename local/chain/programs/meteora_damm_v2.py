@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import isqrt
 
-from engine.venues import meteora_damm_v2 as layout
+from execution.venues import meteora_damm_v2 as layout
 from solders.account import Account
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import isqrt
 
-from engine.venues import raydium_cpmm as layout
+from execution.venues import raydium_cpmm as layout
 from solders.account import Account
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID

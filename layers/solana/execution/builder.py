@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from engine.tokens import WSOL_MINT
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.instruction import Instruction
 from solders.message import MessageV0
@@ -25,10 +26,9 @@ from spl.token.instructions import (
 )
 from spl.token.models import CloseAccountParams, SyncNativeParams
 
-from engine.chain import Chain, PermanentChainError
-from engine.tokens import WSOL_MINT
-from engine.venues import VENUES
-from engine.wallet import Wallet
+from execution.chain import Chain, PermanentChainError
+from execution.venues import VENUES
+from execution.wallet import Wallet
 
 WSOL = Pubkey.from_string(WSOL_MINT)
 # Headroom over the venue's measured compute so a busier pool state never runs out of units.

@@ -7,10 +7,9 @@ import json
 import os
 from functools import lru_cache
 
+from engine.config import settings
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-
-from engine.config import settings
 
 
 class Wallet:

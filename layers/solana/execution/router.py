@@ -13,13 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from engine.config import PoolConfig
+from engine.tokens import WSOL_MINT
 from solders.account import Account
 from solders.pubkey import Pubkey
 
-from engine.chain import Chain, PermanentChainError
-from engine.config import PoolConfig
-from engine.tokens import WSOL_MINT
-from engine.venues import VENUES
+from execution.chain import Chain, PermanentChainError
+from execution.venues import VENUES
 
 logger = Logger(child=True)
 BASE_FEE_LAMPORTS = 5_000  # one signature

@@ -48,7 +48,7 @@ class Venue(Protocol):
 
 
 # The venue modules import Quote from this package, so they can only be imported once it exists.
-from engine.venues import meteora_damm_v2, raydium_cpmm  # noqa: E402
+from execution.venues import meteora_damm_v2, raydium_cpmm  # noqa: E402
 
 VENUES: dict[str, Venue] = {
     "raydium_cpmm": raydium_cpmm.VENUE,

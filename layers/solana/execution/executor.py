@@ -20,12 +20,15 @@ from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from engine.config import Settings
+from engine.orders import Status, explorer_link
+from engine.store import Event, Store
 from psycopg import OperationalError
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from engine import builder, router
-from engine.chain import (
+from execution import builder, router
+from execution.chain import (
     AlreadyProcessed,
     Chain,
     ChainError,
@@ -34,10 +37,7 @@ from engine.chain import (
     error_json,
     transaction_error,
 )
-from engine.config import Settings
-from engine.orders import Status, explorer_link
-from engine.store import Event, Store
-from engine.wallet import Wallet
+from execution.wallet import Wallet
 
 logger = Logger(child=True)
 
@@ -388,7 +388,8 @@ async def execute_order(
     global _store
     from engine import notify
     from engine.config import settings
-    from engine.wallet import load_wallet
+
+    from execution.wallet import load_wallet
 
     cfg = settings()
     if _store is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from engine.venues import Quote
+from execution.venues import Quote
 
 
 def _anchor_discriminator(preimage: str) -> bytes:

@@ -24,7 +24,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
-from engine.venues import Quote
+from execution.venues import Quote
 
 
 def _anchor_discriminator(preimage: str) -> bytes:

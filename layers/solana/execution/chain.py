@@ -182,7 +182,7 @@ def classify_send_error(exc: RPCException) -> ChainError:
 
 def transaction_error(text: str) -> ChainError:
     """A landed or simulated transaction's error, as a typed, permanent reason."""
-    from engine.venues import slippage_error_codes
+    from execution.venues import slippage_error_codes
 
     for code in slippage_error_codes():
         if f'"Custom":{code}' in text.replace(" ", "") or f"Custom({code})" in text:
