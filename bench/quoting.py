@@ -60,14 +60,13 @@ class CountingApp:
 
 
 async def _quote_loop(chain_url: str, client: Any, counter: CountingApp, n: int) -> dict[str, Any]:
-    from engine.config import _pools
+    from engine.config import parse_pools
     from engine.tokens import WSOL_MINT
     from execution import router
     from execution.chain import Chain
-
     from local.chain import USDC_MINT, local_env
 
-    pools = _pools(local_env(chain_url)["VENUE_POOLS"])
+    pools = parse_pools(local_env(chain_url)["VENUE_POOLS"])
     chain = Chain(chain_url, client)
     router._dependents.clear()  # a cold container: nothing learnt yet
 

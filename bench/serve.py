@@ -38,37 +38,45 @@ def _add(oid: str | None, phase: str, seconds: float) -> None:
 
 
 def instrument() -> None:
-    """Wrap the engine's steps so each order's time can be split by where it went."""
-    from engine import notify, queue
+    """Wrap the engine's steps so each order's time can be split by where it went. The handlers
+    build their objects from these classes, so wrapping the class methods reaches every
+    container."""
+    from engine.notify import StatusQueue
+    from engine.queue import OrdersQueue
     from engine.store import Store
-    from execution import builder, executor, router
+    from execution import builder, router
+    from execution.executor import Executor
 
-    enqueue = queue.enqueue_order
+    enqueue = OrdersQueue.enqueue
 
     @functools.wraps(enqueue)
-    def enqueue_order(order_id: uuid.UUID) -> str:
-        reply = enqueue(order_id)
+    def enqueue_order(self: OrdersQueue, order_id: uuid.UUID) -> str:
+        reply = enqueue(self, order_id)
         marks[str(order_id)].setdefault("enqueued", time.time())
         return reply
 
-    queue.enqueue_order = enqueue_order
+    OrdersQueue.enqueue = enqueue_order  # type: ignore[method-assign]
 
-    execute = executor.execute_order
+    def execution(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        # Whatever else the handler passes goes through untouched: the bench follows the
+        # engine's signature instead of pinning it.
+        @functools.wraps(fn)
+        async def wrapper(self: Executor, order_id: uuid.UUID, *args: Any, **kwargs: Any) -> Any:
+            oid = str(order_id)
+            marks[oid].setdefault("exec_start", time.time())
+            token = _current.set(oid)
+            try:
+                return await fn(self, order_id, *args, **kwargs)
+            finally:
+                _current.reset(token)
+                marks[oid]["exec_end"] = time.time()
 
-    @functools.wraps(execute)
-    async def execute_order(order_id: uuid.UUID, *args: Any, **kwargs: Any) -> Any:
-        # Whatever else the handler passes (receive_count, dead_letter, ...) goes through
-        # untouched: the bench must follow the engine's signature, not pin it.
-        oid = str(order_id)
-        marks[oid].setdefault("exec_start", time.time())
-        token = _current.set(oid)
-        try:
-            return await execute(order_id, *args, **kwargs)
-        finally:
-            _current.reset(token)
-            marks[oid]["exec_end"] = time.time()
+        return wrapper
 
-    executor.execute_order = execute_order
+    Executor.run = execution(Executor.run)  # type: ignore[method-assign,assignment]
+    Executor.settle_dead_letter = execution(  # type: ignore[method-assign,assignment]
+        Executor.settle_dead_letter
+    )
 
     def timed_async(fn: Callable[..., Awaitable[Any]], phase: str) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -96,8 +104,8 @@ def instrument() -> None:
     builder.build_swap = timed_async(builder.build_swap, "building")  # type: ignore[assignment]
     Store.transition = timed(Store.transition, "db_write")  # type: ignore[method-assign]
     Store.get_order = timed(Store.get_order, "db_read")  # type: ignore[method-assign]
-    notify.publish = timed(notify.publish, "publish")
-    executor.Executor._send = timed_async(executor.Executor._send, "send")  # type: ignore[method-assign]
+    StatusQueue.publish = timed(StatusQueue.publish, "publish")  # type: ignore[method-assign]
+    Executor._send = timed_async(Executor._send, "send")  # type: ignore[method-assign]
 
 
 def fresh_database(name: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -189,3 +191,15 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+_thread = threading.local()
+
+
+def ensure_event_loop() -> None:
+    """Give this thread an event loop of its own, as the Lambda runtime's thread has one (Mangum
+    calls `asyncio.get_event_loop()`); a worker thread of the local runtime or of a test has
+    none until it is given one. Kept per thread, across invocations, as a container keeps it."""
+    if getattr(_thread, "loop", None) is None:
+        _thread.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_thread.loop)

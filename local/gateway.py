@@ -51,6 +51,7 @@ from local.apigw import (
     LambdaContext,
     authorize_http,
     authorize_ws,
+    ensure_event_loop,
     http_authorizer_event,
     http_event,
     ws_authorizer_event,
@@ -70,14 +71,10 @@ HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 DEFAULT_ROUTES = ("$connect", "$disconnect", "$default", "subscribe")
 DEFAULT_SELECTION = "$request.body.action"
 
-_local = threading.local()
-
 
 def _invoke(handler: Handler, event: dict[str, Any], name: str, timeout: float) -> dict[str, Any]:
     """Call a handler as Lambda would, in this worker thread with its own event loop."""
-    if getattr(_local, "loop", None) is None:
-        _local.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(_local.loop)
+    ensure_event_loop()
     reply = handler(event, LambdaContext(name, timeout))
     return reply if isinstance(reply, dict) else {"statusCode": 200}
 
@@ -170,10 +167,10 @@ class Gateway:
         auth: bool = True,
     ) -> None:
         if submit_handler is None or ws_handler is None:
-            from local.handlers import load_handler
+            from local.handlers import fresh_handler
 
-            submit_handler = submit_handler or load_handler("submit")
-            ws_handler = ws_handler or load_handler("ws_connect")
+            submit_handler = submit_handler or fresh_handler("submit")
+            ws_handler = ws_handler or fresh_handler("ws_connect")
         self.submit_handler = submit_handler
         self.ws_handler = ws_handler
         if route_keys is None or selection_expression is None:
@@ -207,9 +204,9 @@ class Gateway:
 
     def authorizer(self, function: str) -> Handler:
         if self._authorizer_handler is None:
-            from local.handlers import load_handler
+            from local.handlers import fresh_handler
 
-            self._authorizer_handler = load_handler(function)
+            self._authorizer_handler = fresh_handler(function)
         return self._authorizer_handler
 
     # -- HTTP API -------------------------------------------------------------------------------

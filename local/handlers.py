@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -30,5 +31,14 @@ def load_module(name: str, instance: str = "") -> ModuleType:
     return module
 
 
-def load_handler(name: str) -> Any:
-    return load_module(name).handler
+_fresh = itertools.count()
+
+
+def fresh_module(name: str) -> ModuleType:
+    """A new container of `functions/<name>/app.py`: a fresh module instance that builds its
+    objects from the environment as it is now (as a new Lambda container would)."""
+    return load_module(name, f"_fresh{next(_fresh)}")
+
+
+def fresh_handler(name: str) -> Any:
+    return fresh_module(name).handler

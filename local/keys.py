@@ -13,13 +13,11 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine import config, keys
-
+    from engine import keys
     from local import postgres
     from local.stack import LOCAL_DB, local_database
 
     os.environ["DATABASE_URL"] = local_database(postgres.server_url(), LOCAL_DB)
-    config.settings.cache_clear()
     return keys.main(argv)
 
 

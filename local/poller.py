@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from local.apigw import LambdaContext
-from local.handlers import load_module
+from local.handlers import fresh_module
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -37,7 +37,7 @@ DEFAULT_CONCURRENCY = 5  # the number of pollers an SQS event source mapping sta
 def load_container(name: str, index: int) -> Handler:
     """A fresh instance of `functions/<name>/app.py` (one per concurrency slot); an init error
     leaves nothing cached, so the next invocation retries the init, as Lambda does."""
-    handler: Handler = load_module(name, f"_c{index}").handler
+    handler: Handler = fresh_module(name).handler
     return handler
 
 

@@ -164,7 +164,6 @@ class Stack:
         self._stoppers.append((name, stopper))
 
     def start(self) -> dict[str, str]:
-        from engine import config
         from moto.server import ThreadedMotoServer
 
         from local import postgres
@@ -212,8 +211,7 @@ class Stack:
             WS_MANAGEMENT_ENDPOINT=base,
         )
         self._on_stop("chain", start_chain(env, self.chain_tick_seconds))
-        os.environ.update(env)
-        config.settings.cache_clear()
+        os.environ.update(env)  # the functions' containers read it when they start
 
         gateway = serve_in_thread(Gateway().app, self.host, self.port)
         self._on_stop("gateway", gateway.stop)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
-from engine import config, db, keys
-from engine.store import Store
 
+from engine import db, keys
+from engine.store import Store
 from local import postgres
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ def pg_base_url() -> str:
 def database_url(pg_base_url: str) -> Iterator[str]:
     url = postgres.create_database(pg_base_url, "orders_test")
     os.environ["DATABASE_URL"] = url
-    config.settings.cache_clear()
     Store(db.pool(url)).migrate()
     yield url
     db.close_all()
@@ -70,8 +69,19 @@ def orders_queue(moto_server: str) -> str:
     urls = create_queues(sqs, prefix="test")
     os.environ["ORDERS_QUEUE_URL"] = urls.orders
     os.environ["SQS_ENDPOINT_URL"] = moto_server
-    config.settings.cache_clear()
     return urls.orders
+
+
+@pytest.fixture(scope="session")
+def status_queue(moto_server: str) -> str:
+    """The status-events queue (and DLQ) with the template's settings, on moto's server; the
+    functions that publish status triggers read it from STATUS_QUEUE_URL."""
+    from local.stack import create_status_queues
+
+    sqs = boto3.client("sqs", endpoint_url=moto_server)
+    urls = create_status_queues(sqs, prefix="test")
+    os.environ["STATUS_QUEUE_URL"] = urls.status
+    return urls.status
 
 
 @pytest.fixture(scope="session")
@@ -85,14 +95,12 @@ def served_chain() -> Iterator[tuple[LocalChain, str]]:
     url, stop = serve_in_thread(chain)
     saved = {k: os.environ.get(k) for k in local_env(url)}
     os.environ.update(local_env(url))
-    config.settings.cache_clear()
     yield chain, url
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    config.settings.cache_clear()
     stop()
     chain.stop()
 
@@ -108,7 +116,5 @@ def private_orders_queue(orders_queue: str, monkeypatch: pytest.MonkeyPatch) -> 
     sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
     urls = create_queues(sqs, prefix=f"t{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("ORDERS_QUEUE_URL", urls.orders)
-    config.settings.cache_clear()
     yield urls.orders
     monkeypatch.undo()
-    config.settings.cache_clear()

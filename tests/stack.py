@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 import urllib.error
@@ -16,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from engine import config
 from psycopg.rows import dict_row
 from websockets.sync.client import ClientConnection, connect
 
 from local import postgres
+from local.ports import free_port
 from local.stack import Stack
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
@@ -59,27 +58,13 @@ class Running:
 KEY: dict[str, str] = {}  # {"x-api-key": the running stack's key}, for http_json and open_ws
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _forget_process_state() -> None:
-    """Everything that binds, once per process, to the environment it first saw: the functions'
-    modules (their Store and Connections), the engine's lazily bound stores and cached wallet.
-    In Lambda one container sees one environment; in this pytest session the stack brings its
-    own database and chain, before and after other tests' environments."""
-    from engine import api
-    from engine.store import Store
-    from execution import executor, wallet
-
+    """Forget the functions' containers of earlier stacks: each container built its objects from
+    the environment it first saw, and this pytest session brings several stacks (each with its
+    own database and chain) before and after other tests' environments. In Lambda one container
+    sees one environment."""
     for name in [m for m in sys.modules if m.startswith("functions_") and "_app" in m]:
         del sys.modules[name]
-    api._store = Store()
-    executor._store = None
-    wallet.load_wallet.cache_clear()
-    config.settings.cache_clear()
 
 
 @contextmanager
@@ -95,7 +80,7 @@ def isolated_stack(
     os.environ["DATABASE_URL"] = base_url  # the server the stack creates its database on
     database_url = str(psycopg.conninfo.make_conninfo(base_url, dbname=name))
     options.setdefault("chain_tick_seconds", BLOCK_SECONDS)
-    stack = Stack(_free_port(), database=name, api_key_file=None, **options)
+    stack = Stack(free_port(), database=name, api_key_file=None, **options)
     try:
         urls = stack.start()
         yield Running(

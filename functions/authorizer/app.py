@@ -7,16 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
+
+from engine import db
 from engine.authorizer import MissingIdentity, authorize, is_websocket
+from engine.config import Settings
 
 logger = Logger(service="authorizer")
+cfg = Settings.from_env()
+pool = db.open_pool(cfg)
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     api = "websocket" if is_websocket(event) else "http"
     try:
-        reply = authorize(event)
+        reply = authorize(event, pool)
     except MissingIdentity:
         logger.info("no API key", extra={"api": api})
         raise

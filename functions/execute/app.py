@@ -1,4 +1,9 @@
-"""SQS consumer: execute each order (route, build, sign, send, confirm) with partial failures."""
+"""SQS consumer: execute each order (route, build, sign, send, confirm) with partial failures.
+
+Everything the executor needs is built once per container, in the container's event loop, and
+kept across invocations; the wallet is read on the first order (an empty secret then fails that
+order's attempt, not the container's start).
+"""
 
 from __future__ import annotations
 
@@ -14,20 +19,46 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from engine import queue
-from engine.config import settings
-from execution import executor
+
+from engine import db
+from engine.config import Settings
+from engine.notify import StatusQueue
+from engine.queue import OrdersQueue
+from engine.store import Store
+from execution.chain import Chain
+from execution.executor import Executor, Outcome
+from execution.wallet import load_wallet
 
 logger = Logger(service="execute")
 # A batch whose every record failed is still a partial-failure reply, not a crashed invocation:
 # the records' own retry delays (ChangeMessageVisibility) then stand.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+cfg = Settings.from_env()
+store = Store(db.open_pool(cfg))
+orders = OrdersQueue.from_settings(cfg)
+status_queue = StatusQueue.from_settings(cfg)
 # One loop per container: the RPC client and its connections live across invocations.
-_loop = asyncio.new_event_loop()
+loop = asyncio.new_event_loop()
+chain = Chain(cfg.solana_rpc_url)
+_executor: Executor | None = None
 
 
 class RetryLater(Exception):
     """A transient failure: report the record as failed so SQS delivers it again."""
+
+
+def executor() -> Executor:
+    global _executor
+    if _executor is None:
+        _executor = Executor(store, chain, load_wallet(cfg), cfg, publish=status_queue.publish)
+    return _executor
+
+
+def execute(order_id: uuid.UUID, receive_count: int, dead_letter: bool) -> Outcome:
+    runner = executor()
+    if dead_letter:  # the message came from the orders DLQ: settle the order
+        return loop.run_until_complete(runner.settle_dead_letter(order_id))
+    return loop.run_until_complete(runner.run(order_id, receive_count))
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -39,16 +70,14 @@ def record_handler(record: SQSRecord) -> None:
         )
         return
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    dead_letter = record.event_source_arn == settings().orders_dlq_arn
-    outcome = _loop.run_until_complete(
-        executor.execute_order(order_id, receive_count, dead_letter=dead_letter)
-    )
+    dead_letter = record.event_source_arn == cfg.orders_dlq_arn
+    outcome = execute(order_id, receive_count, dead_letter)
     logger.info(
         "order step done",
         extra={"order_id": str(order_id), "outcome": outcome.status, "dead_letter": dead_letter},
     )
     if outcome.retry and not dead_letter:  # a settled dead letter is never retried
-        delay = queue.delay_retry(record.receipt_handle, receive_count)
+        delay = orders.delay_retry(record.receipt_handle, receive_count, cfg.retry_base_seconds)
         raise RetryLater(f"{outcome.reason}; next attempt in {delay}s")
 
 

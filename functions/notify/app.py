@@ -1,6 +1,6 @@
 """SQS consumer of the status-events queue: deliver each order's outstanding frames to its sockets.
 
-A message only names the order (`{"orderId", ...}`: a status frame, or a backlog request from
+A message only names the order (`{"orderId", ...}`: a status trigger, or a backlog request from
 `$connect`); what to post is read from Postgres, so duplicates and reordering are harmless.
 A record fails (SQS redelivers it; after 3 receives it goes to the DLQ) when frames are still
 owed to a live socket: a post timed out, or the socket was not ready yet.
@@ -19,10 +19,15 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from engine import notify
+
+from engine import db
+from engine.config import Settings
+from engine.notify import Fanout
 
 logger = Logger(service="notify")
 processor = BatchProcessor(event_type=EventType.SQS)
+cfg = Settings.from_env()
+fanout = Fanout.from_settings(db.open_pool(cfg), cfg)
 
 
 class FramesOwed(Exception):
@@ -35,7 +40,7 @@ def record_handler(record: SQSRecord) -> None:
     except (ValueError, KeyError, TypeError):
         logger.error("dropping a message that names no order", extra={"id": record.message_id})
         return
-    owed = [d for d in notify.fan_out(order_id) if d.retryable]
+    owed = [d for d in fanout.fan_out(order_id) if d.retryable]
     if owed:
         raise FramesOwed(f"{len(owed)} subscriber(s) of {order_id} still owed frames")
 

@@ -12,8 +12,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from engine import api
-from engine.errors import EngineError, InvalidRequest
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,7 +19,17 @@ from mangum import Mangum
 from psycopg import OperationalError
 from starlette.exceptions import HTTPException
 
+from engine import api, db
+from engine.config import Settings
+from engine.errors import EngineError, InvalidRequest
+from engine.intake import Intake
+from engine.queue import OrdersQueue
+from engine.store import Store
+
 logger = Logger(service="submit")
+cfg = Settings.from_env()
+store = Store(db.open_pool(cfg))
+orders = api.OrdersApi(store, Intake(store, OrdersQueue.from_settings(cfg)), cfg)
 app = FastAPI(title="Solana order execution engine", version="0.1.0", **api.OPENAPI_DOCS)
 app.add_middleware(api.BodyLimit)
 
@@ -65,14 +73,14 @@ async def execute_order(
         body = json.loads(await request.body(), parse_float=Decimal, parse_constant=api.no_nan)
     except (ValueError, RecursionError):  # RecursionError: JSON nested ~1000 deep
         raise InvalidRequest("the request body is not valid JSON") from None
-    accepted = api.accept(body, idempotency_key, caller)
+    accepted = orders.accept(body, idempotency_key, caller)
     headers = {} if accepted.created else {"Idempotent-Replayed": "true"}
-    return JSONResponse(api.accepted_reply(accepted), status_code=202, headers=headers)
+    return JSONResponse(orders.accepted_reply(accepted), status_code=202, headers=headers)
 
 
 @app.get("/api/orders/{order_id}", **api.ORDER_DOCS)
 def get_order(caller: Caller, order_id: uuid.UUID) -> dict[str, Any]:
-    return api.order_detail(order_id, caller)
+    return orders.order_detail(order_id, caller)
 
 
 @app.get("/api/orders", **api.LIST_DOCS)
@@ -81,12 +89,12 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    return api.order_page(limit, cursor, caller)
+    return orders.order_page(limit, cursor, caller)
 
 
 @app.get("/health", **api.HEALTH_DOCS)
 def health() -> JSONResponse:
-    report, healthy = api.health()
+    report, healthy = orders.health()
     return JSONResponse(report, status_code=200 if healthy else 503)
 
 
@@ -105,5 +113,4 @@ _mangum = Mangum(app, lifespan="off")
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    api.ensure_event_loop()  # Mangum needs one; a runner's worker thread has none
     return _mangum(event, context)  # type: ignore[arg-type]

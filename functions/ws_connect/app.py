@@ -10,26 +10,39 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from engine.connections import Connections
+
+from engine import db
+from engine.config import Settings
 from engine.errors import EngineError
+from engine.intake import Intake
+from engine.notify import Fanout, StatusQueue
+from engine.queue import OrdersQueue
 from engine.store import Store
 from engine.stream import OrderStream, reply
 
 logger = Logger(service="ws_connect")
-_stream = OrderStream(Store(), Connections())
+cfg = Settings.from_env()
+pool = db.open_pool(cfg)
+store = Store(pool)
+stream = OrderStream(
+    store,
+    Intake(store, OrdersQueue.from_settings(cfg)),
+    Fanout.from_settings(pool, cfg),
+    StatusQueue.from_settings(cfg),
+)
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     route = event["requestContext"]["routeKey"]
     if route == "$connect":
-        return _stream.connect(event)
+        return stream.connect(event)
     if route == "$disconnect":
-        _stream.disconnect(event["requestContext"]["connectionId"])
+        stream.disconnect(event["requestContext"]["connectionId"])
         return reply(200)
     try:
-        _stream.message(event)
+        stream.message(event)
     except EngineError as exc:
         logger.info("error frame", extra={"route": route, "code": exc.code})
-        _stream.post_error(event, exc)
+        stream.post_error(event, exc)
     return reply(200)

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from engine import base58
 from solders.account import Account
 from solders.account_decoder import UiTokenAmount
 from solders.hash import Hash
@@ -67,6 +66,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from engine import base58
 from local.chain.ledger import TOKEN_PROGRAM_ID, Ledger, SendError
 
 log = logging.getLogger("local.chain.rpc")

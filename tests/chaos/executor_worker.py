@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine import notify
+from engine.notify import StatusQueue
 from engine.store import Event
 from execution import chain
 
@@ -33,12 +33,12 @@ def die_once(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-_publish = notify.publish
+_publish = StatusQueue.publish
 
 
-def publish(event: Event) -> None:
+def publish(self: StatusQueue, event: Event) -> None:
     die_once(str(event.status))
-    _publish(event)
+    _publish(self, event)
 
 
 _send = chain.Chain.send
@@ -54,7 +54,7 @@ def main() -> None:
 
     from local.poller import Poller
 
-    notify.publish = publish  # type: ignore[assignment]
+    StatusQueue.publish = publish  # type: ignore[method-assign]
     chain.Chain.send = send  # type: ignore[method-assign]
     sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
     poller = Poller.from_template(

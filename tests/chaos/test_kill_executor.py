@@ -21,7 +21,6 @@ from typing import Any
 
 import boto3
 import pytest
-from engine import config
 
 from tests.stack import (
     Running,
@@ -127,4 +126,3 @@ def test_killed_at_each_step_every_order_lands_once_and_streams_whole(
         _, order = http_json("GET", f"{stack.http}/api/orders/{a['orderId']}")
         submitted = [e for e in order["events"] if e["status"] == "submitted"]
         assert len({e["txHash"] for e in submitted}) == 1  # resumed, never re-signed
-    config.settings.cache_clear()

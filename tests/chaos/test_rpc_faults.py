@@ -18,13 +18,13 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+
 from engine import config
 from engine.orders import Status, parse_order_request
 from engine.store import Store
 from execution.chain import Chain
 from execution.executor import Executor, Timing
 from execution.wallet import Wallet
-
 from local.chain import LocalChain, client_for, local_env, seed
 
 pytestmark = pytest.mark.chaos
@@ -53,10 +53,10 @@ def chain() -> Iterator[LocalChain]:
 
 def test_five_hundred_orders_through_a_faulty_rpc(store: Store, chain: LocalChain) -> None:
     cfg = dataclasses.replace(
-        config.settings(),
+        config.Settings.from_env(),
         solana_rpc_url="http://local-chain",
         solana_cluster="custom",
-        pools=config._pools(local_env("http://local-chain")["VENUE_POOLS"]),
+        pools=config.parse_pools(local_env("http://local-chain")["VENUE_POOLS"]),
         max_attempts=MAX_RECEIVES,
     )
     timing = Timing(poll_seconds=0.01, resend_seconds=0.05, land_timeout_seconds=10)
@@ -65,7 +65,7 @@ def test_five_hundred_orders_through_a_faulty_rpc(store: Store, chain: LocalChai
             parse_order_request(
                 {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.001", "slippage": 1}
             )
-        )[0]["id"]
+        )[0].id
         for _ in range(ORDERS)
     ]
     chain.faults.update(
@@ -121,11 +121,11 @@ def test_five_hundred_orders_through_a_faulty_rpc(store: Store, chain: LocalChai
     chain.faults.clear()
 
     orders = {oid: store.get_order(oid) for oid in oids}
-    final = Counter(o["status"] for o in orders.values() if o)
+    final = Counter(o.status for o in orders.values() if o)
     landed = Counter(
         t["signature"] for t in chain.txlog() if t["err"] is None and t["dexInstructions"]
     )
-    codes = Counter(o["failure_code"] for o in orders.values() if o and o["failure_code"])
+    codes = Counter(o.failure_code for o in orders.values() if o and o.failure_code)
     print(
         f"\n{ORDERS} orders in {elapsed:.1f} s: {dict(final)}; failures {dict(codes)}; "
         f"dead letters {len(dead_letters)}"
@@ -139,7 +139,7 @@ def test_five_hundred_orders_through_a_faulty_rpc(store: Store, chain: LocalChai
         assert order is not None
         sigs = {e.detail["txHash"] for e in store.events(oid) if e.status is Status.SUBMITTED}
         swaps = sum(landed[s] for s in sigs)
-        if order["status"] == Status.CONFIRMED:
-            assert swaps == 1 and landed[order["tx_signature"]] == 1, oid
+        if order.status == Status.CONFIRMED:
+            assert swaps == 1 and landed[order.tx_signature] == 1, oid
         else:
-            assert swaps == 0, f"{oid} failed ({order['failure_code']}) but its swap landed"
+            assert swaps == 0, f"{oid} failed ({order.failure_code}) but its swap landed"

@@ -12,10 +12,10 @@ import uuid
 from typing import Any
 
 import pytest
-from engine import db, keys
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from engine import db, keys
 from local.gateway import Served
 from tests.e2e.test_gateway_ws import ORDER, stack, ws_url
 

@@ -15,15 +15,17 @@ from typing import Any
 
 import boto3
 import pytest
-from engine import config, notify
-from engine.connections import Connections
-from engine.orders import Status
-from engine.store import Store
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from engine.config import Settings
+from engine.connections import Connections
+from engine.notify import StatusQueue
+from engine.orders import Status
+from engine.store import Store
 from local.gateway import Gateway, Served, serve_in_thread
 from local.poller import Poller, wait_until
+from local.ports import free_port
 from local.stack import create_status_queues
 
 pytestmark = pytest.mark.e2e
@@ -41,13 +43,14 @@ def stack(database_url: str, moto_server: str, orders_queue: str, api_key: Any) 
     saved = {k: os.environ.get(k) for k in ENV_KEYS}
     sqs = boto3.client("sqs", endpoint_url=moto_server)
     status = create_status_queues(sqs, prefix=f"e2e{uuid.uuid4().hex[:6]}")
-    served = serve_in_thread(Gateway().app)
-    os.environ.update(
-        WS_MANAGEMENT_ENDPOINT=served.url,
-        WS_URL=served.url.replace("http", "ws") + "/api/orders/execute",
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    os.environ.update(  # before the gateway starts its functions' containers
+        WS_MANAGEMENT_ENDPOINT=base,
+        WS_URL=base.replace("http", "ws") + "/api/orders/execute",
         STATUS_QUEUE_URL=status.status,
     )
-    config.settings.cache_clear()
+    served = serve_in_thread(Gateway().app, port=port)
     poller = Poller.from_template(sqs, status.status, "StatusEventsQueue", "notify").start()
     yield served
     poller.stop()
@@ -57,7 +60,6 @@ def stack(database_url: str, moto_server: str, orders_queue: str, api_key: Any) 
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    config.settings.cache_clear()
 
 
 def ws_url(served: Served, path: str = "/api/orders/execute") -> str:
@@ -84,9 +86,10 @@ def advance(store: Store, order_id: uuid.UUID, start: int, stop: int) -> None:
     """Move the order along PATH[start:stop], publishing each event as the executor does."""
     for i in range(start, stop):
         current = Status.PENDING if i == 0 else PATH[i - 1]
-        event = store.transition(order_id, current, PATH[i], detail={"step": i + 2})
-        assert event is not None
-        notify.publish(event)  # -> status queue -> poller -> notify -> management API
+        done = store.transition(order_id, current, PATH[i], detail={"step": i + 2})
+        assert done is not None
+        # -> status queue -> poller -> notify -> management API
+        StatusQueue.from_settings(Settings.from_env()).publish(done.event)
 
 
 def post_order(served: Served, body: dict[str, Any]) -> dict[str, Any]:

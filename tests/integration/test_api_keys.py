@@ -15,12 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
 from engine import db, keys
 from engine.orders import Status
 from engine.store import Store
-
 from local.apigw import LambdaContext, http_event, ws_event
-from local.handlers import ROOT, load_handler
+from local.handlers import ROOT, fresh_handler
 from tests.auth import as_key
 from tests.integration.test_submit_api import ORDER, call, queued_ids
 from tests.integration.test_ws_connect import cid, connect, env, posted, send
@@ -42,16 +42,16 @@ def new_key(database_url: str) -> Any:
 
 @pytest.fixture
 def raw_submit(database_url: str, orders_queue: str, served_chain: Any) -> Any:
-    return load_handler("submit")
+    return fresh_handler("submit")
 
 
 @pytest.fixture
 def raw_ws(env: str) -> Any:
-    return load_handler("ws_connect")
+    return fresh_handler("ws_connect")
 
 
 def authorize(event: dict[str, Any]) -> Any:
-    return load_handler("authorizer")(event, LambdaContext("authorizer"))
+    return fresh_handler("authorizer")(event, LambdaContext("authorizer"))
 
 
 def http_auth_event(secret: str | None) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from engine.store import Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.store import Store
 from local.apigw import LambdaContext, ws_event
 from tests.integration.test_submit_api import ORDER, call, queued_ids, submit
 from tests.integration.test_ws_connect import cid, connect, env, handler, posted, send

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine import config, db, keys
-from engine.store import Store
 
+from engine import db, keys
+from engine.store import Store
 from local.apigw import LambdaContext
-from local.handlers import ROOT, load_handler
+from local.handlers import ROOT, fresh_handler
 
 EVENTS = ROOT / "events"
 SAMPLE_ORDER = uuid.UUID("0b6a4c3e-5f1d-4c7a-9a43-2d3c7e6b1f00")  # the id the samples name
@@ -28,20 +28,20 @@ def sample(name: str) -> dict[str, Any]:
 
 
 def invoke(function: str, event: dict[str, Any]) -> Any:
-    return load_handler(function)(event, LambdaContext(function))
+    return fresh_handler(function)(event, LambdaContext(function))
 
 
 @pytest.fixture
 def env(
     database_url: str,
     orders_queue: str,
+    status_queue: str,
     moto_server: str,
     served_chain: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[str]:
     # Frames posted to connections go to moto's management API (the bare root, per AWS.md).
     monkeypatch.setenv("WS_MANAGEMENT_ENDPOINT", moto_server)
-    config.settings.cache_clear()
     with db.pool(database_url).connection() as conn:  # the key the samples' context names
         conn.execute(
             "INSERT INTO api_keys (id, name, prefix, key_hash) VALUES (%s, 'samples', 'oek_', %s)"
@@ -50,7 +50,6 @@ def env(
         )
     yield moto_server
     monkeypatch.undo()
-    config.settings.cache_clear()
 
 
 def posted_frames(connection_id: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,14 +17,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from solders.pubkey import Pubkey
+
 from engine import config
 from engine.orders import Status, parse_order_request
 from engine.store import Event, Store
 from execution.chain import Chain
 from execution.executor import Executor, Outcome, Timing
 from execution.wallet import Wallet
-from solders.pubkey import Pubkey
-
 from local.chain import POOLS, USDC_MINT, WALLET, LocalChain, client_for, local_env, seed
 
 SOL = 10**9
@@ -45,9 +46,9 @@ def chain() -> Iterator[LocalChain]:
 
 @pytest.fixture
 def cfg(database_url: str) -> config.Settings:
-    pools = config._pools(local_env("http://local-chain")["VENUE_POOLS"])
+    pools = config.parse_pools(local_env("http://local-chain")["VENUE_POOLS"])
     return dataclasses.replace(
-        config.settings(),
+        config.Settings.from_env(),
         solana_rpc_url="http://local-chain",
         solana_cluster="custom",
         pools=pools,
@@ -90,7 +91,7 @@ class Runner:
 def new_order(store: Store, **body: Any) -> uuid.UUID:
     request = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5, **body}
     order, _ = store.create_order(parse_order_request(request))
-    oid: uuid.UUID = order["id"]
+    oid: uuid.UUID = order.id
     return oid
 
 
@@ -128,12 +129,12 @@ async def test_an_order_confirms_with_both_quotes_and_the_best_chosen(
     assert routing["venue"] == "meteora_damm_v2"  # 151 USDC/SOL beats 150
 
     order = store.get_order(oid)
-    assert order is not None and order["status"] == "confirmed"
+    assert order is not None and order.status == "confirmed"
     [swap] = landed_swaps(chain)
-    assert swap["signature"] == order["tx_signature"]
+    assert swap["signature"] == order.tx_signature
     # The wallet got exactly the quoted output and paid the amount in plus the fee: the WSOL
     # account opened for the swap was closed again, its rent back in the wallet.
-    assert chain.token_balance(WALLET, USDC_MINT) - usdc_before == int(order["amount_out"])
+    assert chain.token_balance(WALLET, USDC_MINT) - usdc_before == int(order.amount_out or 0)
     assert sol_before - chain.sol_balance(WALLET) == SOL // 100 + swap["fee"]
     assert chain.token_balance(WALLET, WSOL) == 0
 
@@ -148,7 +149,7 @@ async def test_the_router_picks_whichever_venue_pays_more(
     oid = new_order(store)
     assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
     order = store.get_order(oid)
-    assert order is not None and order["venue"] == better and order["pool"] == str(POOLS[better])
+    assert order is not None and order.venue == better and order.pool == str(POOLS[better])
     [swap] = landed_swaps(chain)
     assert str(POOLS[better]) in swap["dexInstructions"][0]["accounts"]
 
@@ -162,7 +163,7 @@ async def test_usdc_to_sol_unwraps_into_the_wallet(
     order = store.get_order(oid)
     assert order is not None
     [swap] = landed_swaps(chain)
-    assert chain.sol_balance(WALLET) - sol_before == int(order["amount_out"]) - swap["fee"]
+    assert chain.sol_balance(WALLET) - sol_before == int(order.amount_out or 0) - swap["fee"]
     assert chain.token_balance(WALLET, WSOL) == 0
 
 
@@ -179,8 +180,8 @@ async def test_slippage_exceeded_fails_with_a_typed_reason_and_no_retry(
     outcome = await Runner(store, chain, cfg, on_event=move_price).run(oid)
     assert outcome.status == "failed" and not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order["failure_code"] == "slippage_exceeded"
-    assert "slippage" in order["failure_reason"]
+    assert order is not None and order.failure_code == "slippage_exceeded"
+    assert "slippage" in (order.failure_reason or "")
     assert store.events(oid)[-1].detail["code"] == "slippage_exceeded"
     assert landed_swaps(chain) == [] and chain.token_balance(WALLET, USDC_MINT) == usdc_before
 
@@ -192,7 +193,7 @@ async def test_insufficient_funds_fail_at_once(
     outcome = await Runner(store, chain, cfg).run(oid)
     assert outcome.status == "failed" and not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order["failure_code"] == "insufficient_funds"
+    assert order is not None and order.failure_code == "insufficient_funds"
     assert landed_swaps(chain) == []
 
 
@@ -203,7 +204,7 @@ async def test_a_mint_the_cluster_lacks_fails_at_once(
     outcome = await Runner(store, chain, cfg).run(oid)
     assert outcome.status == "failed" and not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order["failure_code"] == "unknown_mint"
+    assert order is not None and order.failure_code == "unknown_mint"
     assert statuses(store, oid) == ["pending", "failed"]
 
 
@@ -229,7 +230,7 @@ async def test_a_crash_after_any_step_then_redelivery_leaves_exactly_one_swap(
     with pytest.raises(Crash):
         await first.run(oid, receive_count=1)
     before = store.get_order(oid)
-    assert before is not None and before["status"] != "confirmed"
+    assert before is not None and before.status != "confirmed"
 
     second = Runner(store, chain, cfg)
     outcome = await second.run(oid, receive_count=2)  # the redelivery
@@ -270,7 +271,7 @@ async def test_rate_limits_are_retried_then_succeed(
     outcome = await runner.run(oid, receive_count=1)
     assert outcome.retry and outcome.status == "retry" and "rate limited" in (outcome.reason or "")
     order = store.get_order(oid)
-    assert order is not None and order["status"] == "pending"  # nothing half-done
+    assert order is not None and order.status == "pending"  # nothing half-done
     assert (await runner.run(oid, receive_count=2)).status == "confirmed"
     assert len(landed_swaps(chain)) == 1
 
@@ -326,7 +327,7 @@ async def test_a_blockhash_that_keeps_expiring_fails_after_three_attempts(
     outcome = await Runner(store, chain, cfg).run(oid)
     assert outcome.status == "failed"
     order = store.get_order(oid)
-    assert order is not None and order["failure_code"] == "blockhash_expired"
+    assert order is not None and order.failure_code == "blockhash_expired"
     assert len(signatures(store, oid)) == 3 and landed_swaps(chain) == []
 
 
@@ -341,9 +342,9 @@ async def test_three_transient_failures_end_failed_with_the_last_reason(
     outcome = await runner.run(oid, receive_count=3)  # the queue will not deliver a 4th time
     assert outcome.status == "failed" and not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order["status"] == "failed"
-    assert order["failure_code"] == "rpc_rate_limited"
-    assert "after 3 attempts" in order["failure_reason"]
+    assert order is not None and order.status == "failed"
+    assert order.failure_code == "rpc_rate_limited"
+    assert "after 3 attempts" in (order.failure_reason or "")
 
 
 def test_ten_orders_in_parallel_do_not_interfere(
@@ -367,12 +368,13 @@ def test_ten_orders_in_parallel_do_not_interfere(
     assert sorted(s["signature"] for s in landed_swaps(chain)) == sorted(sigs)
     orders = [store.get_order(oid) for oid in oids]
     received = chain.token_balance(WALLET, USDC_MINT) - usdc_before
-    assert received >= sum(Decimal(o["min_amount_out"]) for o in orders if o)
+    assert received >= sum((o.min_amount_out or Decimal(0) for o in orders if o), Decimal(0))
 
 
 def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
     store: Store,
     private_orders_queue: str,
+    status_queue: str,
     served_chain: tuple[LocalChain, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -383,14 +385,13 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
     import boto3
 
     from local.apigw import LambdaContext
-    from local.handlers import load_handler
+    from local.handlers import fresh_handler
     from local.poller import sqs_event
 
     monkeypatch.setenv("RETRY_BASE_SECONDS", "2")
-    config.settings.cache_clear()
     chain, _ = served_chain
-    handler = load_handler("execute")
-    sqs = boto3.client("sqs", endpoint_url=config.settings().sqs_endpoint_url)
+    handler = fresh_handler("execute")
+    sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
     arn = sqs.get_queue_attributes(QueueUrl=private_orders_queue, AttributeNames=["QueueArn"])
     oid = new_order(store)
     sqs.send_message(QueueUrl=private_orders_queue, MessageBody=f'{{"orderId": "{oid}"}}')
@@ -408,7 +409,7 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
         message_id, reply = deliver(wait=1)
         assert reply == {"batchItemFailures": [{"itemIdentifier": message_id}]}
         order = store.get_order(oid)
-        assert order is not None and order["status"] == "pending"
+        assert order is not None and order.status == "pending"
         backed_off = time.monotonic()
         assert sqs.receive_message(QueueUrl=private_orders_queue).get("Messages", []) == []
 
@@ -416,10 +417,9 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
         assert time.monotonic() - backed_off >= 1.5
         assert reply == {"batchItemFailures": []}
         order = store.get_order(oid)
-        assert order is not None and order["status"] == "confirmed"
+        assert order is not None and order.status == "confirmed"
     finally:
         monkeypatch.undo()
-        config.settings.cache_clear()
 
 
 async def test_giving_up_on_a_sent_transaction_says_it_may_still_land(
@@ -434,9 +434,9 @@ async def test_giving_up_on_a_sent_transaction_says_it_may_still_land(
     chain.faults.clear()
     assert outcome.status == "failed"
     order = store.get_order(oid)
-    assert order is not None and order["failure_code"] == "rpc_rate_limited"
-    assert order["tx_signature"] in order["failure_reason"]
-    assert f"block height {order['last_valid_block_height']}" in order["failure_reason"]
+    assert order is not None and order.failure_code == "rpc_rate_limited"
+    assert order.tx_signature and order.tx_signature in (order.failure_reason or "")
+    assert f"block height {order.last_valid_block_height}" in (order.failure_reason or "")
 
 
 async def test_a_dead_letter_before_any_send_fails_the_order_with_a_reason(
@@ -452,8 +452,8 @@ async def test_a_dead_letter_before_any_send_fails_the_order_with_a_reason(
     outcome = await Runner(store, chain, cfg).executor.settle_dead_letter(oid)
     assert outcome.status == "failed" and not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order["failure_code"] == "execution_crashed"
-    assert "no transaction was sent" in order["failure_reason"]
+    assert order is not None and order.failure_code == "execution_crashed"
+    assert "no transaction was sent" in (order.failure_reason or "")
     assert landed_swaps(chain) == []
 
 
@@ -479,6 +479,7 @@ async def test_a_dead_letter_after_the_send_follows_its_transaction_to_the_end(
 def test_the_execute_function_settles_what_the_redrive_moved_to_the_dlq(
     store: Store,
     private_orders_queue: str,
+    status_queue: str,
     served_chain: tuple[LocalChain, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -487,16 +488,15 @@ def test_the_execute_function_settles_what_the_redrive_moved_to_the_dlq(
     import boto3
 
     from local.apigw import LambdaContext
-    from local.handlers import load_handler
+    from local.handlers import fresh_handler
     from local.poller import sqs_event
 
-    sqs = boto3.client("sqs", endpoint_url=config.settings().sqs_endpoint_url)
+    sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
     dlq_url = sqs.get_queue_url(QueueName=private_orders_queue.rsplit("/", 1)[1] + "-dlq")
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url["QueueUrl"], AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
     monkeypatch.setenv("ORDERS_DLQ_ARN", dlq_arn)
-    config.settings.cache_clear()
     oid = new_order(store)
     sqs.send_message(QueueUrl=private_orders_queue, MessageBody=f'{{"orderId": "{oid}"}}')
     for _ in range(3):  # received, then the container dies: visible again at once
@@ -507,9 +507,10 @@ def test_the_execute_function_settles_what_the_redrive_moved_to_the_dlq(
     dead = sqs.receive_message(
         QueueUrl=dlq_url["QueueUrl"], MessageSystemAttributeNames=["All"], WaitTimeSeconds=1
     )["Messages"]
-    reply = load_handler("execute")(sqs_event(dead, dlq_arn, "us-east-1"), LambdaContext("execute"))
+    reply = fresh_handler("execute")(
+        sqs_event(dead, dlq_arn, "us-east-1"), LambdaContext("execute")
+    )
     assert reply == {"batchItemFailures": []}
     order = store.get_order(oid)
-    assert order is not None and order["status"] == "failed"
-    assert order["failure_code"] == "execution_crashed"
-    config.settings.cache_clear()
+    assert order is not None and order.status == "failed"
+    assert order.failure_code == "execution_crashed"

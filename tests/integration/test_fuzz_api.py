@@ -21,7 +21,7 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from local.gateway import DEFAULT_ROUTES, DEFAULT_SELECTION, Gateway
-from local.handlers import load_handler
+from local.handlers import fresh_handler
 from tests.integration.test_submit_api import queued_ids
 
 OPERATIONS = [
@@ -49,8 +49,8 @@ def headers(api_key: Any) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def api_schema(database_url: str, orders_queue: str, served_chain: Any) -> Iterator[Any]:
     gateway = Gateway(
-        load_handler("submit"),
-        load_handler("ws_connect"),
+        fresh_handler("submit"),
+        fresh_handler("ws_connect"),
         route_keys=DEFAULT_ROUTES,
         selection_expression=DEFAULT_SELECTION,
     )

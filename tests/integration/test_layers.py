@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from engine import base58, keys
 
+from engine import base58, keys
 from local.apigw import http_authorizer_event, http_event, ws_authorizer_event, ws_event
 from local.chain import seed
 from local.poller import sqs_event

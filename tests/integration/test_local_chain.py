@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx2
 import pytest
-from execution.chain import Chain, classify_send_error
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.core import RPCException
@@ -24,6 +23,7 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 from spl.token.instructions import get_associated_token_address
 
+from execution.chain import Chain, classify_send_error
 from local.chain import POOLS, USDC_MINT, WALLET, LocalChain, client_for, local_env, seed
 from local.chain.ledger import (
     BLOCKHASH_VALID_BLOCKS,

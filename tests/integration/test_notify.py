@@ -4,7 +4,6 @@ real WebSocket clients, a socket that never answers, and real Postgres."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import socket
 import threading
@@ -15,13 +14,15 @@ from typing import Any
 
 import boto3
 import pytest
-from engine import config, notify
-from engine.connections import Connections
-from engine.orders import Status, parse_order_request
-from engine.store import Store
 from websockets.sync.client import ClientConnection, connect
 
+from engine import notify
+from engine.connections import Connections
+from engine.notify import Fanout, StatusQueue
+from engine.orders import Status, parse_order_request
+from engine.store import Store
 from local.gateway import Gateway, Served, serve_in_thread
+from tests.inprocess import InProcessPublisher
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}
 PATH = [Status.ROUTING, Status.BUILDING, Status.SUBMITTED, Status.CONFIRMED]
@@ -42,16 +43,11 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def gateway(database_url: str) -> Iterator[tuple[Served, Recorder]]:
-    saved = os.environ.pop("STATUS_QUEUE_URL", None)  # publish fans out in-process here
-    config.settings.cache_clear()
     recorder = Recorder()
     gw = Gateway(lambda e, c: {"statusCode": 404}, recorder, auth=False)  # no authorizer here
     served = serve_in_thread(gw.app)
     yield served, recorder
     served.stop()
-    if saved is not None:
-        os.environ["STATUS_QUEUE_URL"] = saved
-    config.settings.cache_clear()
 
 
 class Client:
@@ -79,15 +75,14 @@ class Client:
 
 def new_order(store: Store) -> uuid.UUID:
     order, _ = store.create_order(parse_order_request(ORDER))
-    order_id: uuid.UUID = order["id"]
-    return order_id
+    return order.id
 
 
 def step(store: Store, order_id: uuid.UUID, i: int) -> None:
     current = Status.PENDING if i == 0 else PATH[i - 1]
-    event = store.transition(order_id, current, PATH[i], detail={"n": i})
-    assert event is not None
-    notify.publish(event)  # no status queue: fans out in-process
+    done = store.transition(order_id, current, PATH[i], detail={"n": i})
+    assert done is not None
+    InProcessPublisher(Fanout(store.pool)).publish(done.event)  # no status queue here
 
 
 @pytest.fixture
@@ -117,7 +112,7 @@ def test_frames_in_order_once(store: Store, clients: Any) -> None:
         assert [f["seq"] for f in frames] == [1, 2, 3, 4, 5]
         assert [f["status"] for f in frames] == ["pending", *map(str, PATH)]
         assert {f["orderId"] for f in frames} == {str(order_id)}
-    assert all(d.posted == 0 for d in notify.fan_out(order_id, store))  # nothing owed: no dup
+    assert all(d.posted == 0 for d in Fanout(store.pool).fan_out(order_id))  # nothing owed: no dup
     assert a.nothing_more() and b.nothing_more()
 
 
@@ -137,10 +132,10 @@ def test_gone_connection_is_deleted_young_one_is_not_ready(
             " WHERE connection_id = %s",
             (old,),
         )
-    outcomes = {d.connection_id: d.outcome for d in notify.fan_out(order_id, store)}
+    outcomes = {d.connection_id: d.outcome for d in Fanout(store.pool).fan_out(order_id)}
     assert outcomes == {old: "gone", young: "not_ready"}
-    assert conns.get(old) is None and conns.subscription(old, order_id) is None  # cascade
-    assert conns.subscription(young, order_id) is not None
+    assert conns.get(old) is None and conns.delivered_seq(old, order_id) is None  # cascade
+    assert conns.delivered_seq(young, order_id) is not None
 
 
 def test_management_api_reaches_a_real_client(
@@ -199,7 +194,7 @@ def test_a_hung_socket_does_not_hold_up_the_others(
 
     started = time.monotonic()
     result: list[notify.Delivery] = []
-    runner = threading.Thread(target=lambda: result.extend(notify.fan_out(order_id, store)))
+    runner = threading.Thread(target=lambda: result.extend(Fanout(store.pool).fan_out(order_id)))
     runner.start()
     for c in good:
         assert c.frames(1, timeout=1.0)[0]["seq"] == 1
@@ -209,7 +204,7 @@ def test_a_hung_socket_does_not_hold_up_the_others(
     assert elapsed < 4.0  # bounded by the post timeout (1 s connect + 2 s read), no retries
     outcomes = {d.connection_id: d.outcome for d in result}
     assert outcomes[hung] == "failed"
-    assert conns.subscription(hung, order_id)["delivered_seq"] == 0  # type: ignore[index]
+    assert conns.delivered_seq(hung, order_id) == 0
     assert conns.get(hung) is not None  # owed, not gone: a later delivery retries it
 
 
@@ -234,7 +229,7 @@ def test_replay_and_live_seam_never_skips_or_repeats(store: Store, clients: Any)
     def subscribe(order_id: uuid.UUID, c: Client, from_seq: int, delay: float) -> None:
         try:
             time.sleep(delay)
-            notify.subscribe_and_deliver(conns, c.id, order_id, from_seq)
+            Fanout(store.pool).subscribe_and_deliver(c.id, order_id, from_seq)
         except BaseException as exc:
             errors.append(exc)
 
@@ -251,24 +246,18 @@ def test_replay_and_live_seam_never_skips_or_repeats(store: Store, clients: Any)
         frames = c.frames(len(expected))
         assert [f["seq"] for f in frames] == expected, (order_id, from_seq)
         assert c.nothing_more(0.2)
-        assert conns.subscription(c.id, order_id)["delivered_seq"] == 5  # type: ignore[index]
+        assert conns.delivered_seq(c.id, order_id) == 5
 
 
-def test_publish_with_a_status_queue_only_enqueues_the_frame(
-    store: Store, moto_server: str, monkeypatch: pytest.MonkeyPatch
+def test_publish_with_a_status_queue_only_enqueues_a_trigger(
+    store: Store, moto_server: str
 ) -> None:
     sqs = boto3.client("sqs", endpoint_url=moto_server)
     url = sqs.create_queue(QueueName=f"status-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    monkeypatch.setenv("STATUS_QUEUE_URL", url)
-    monkeypatch.setenv("SQS_ENDPOINT_URL", moto_server)
-    config.settings.cache_clear()
-    try:
-        order_id = new_order(store)
-        event = store.transition(order_id, Status.PENDING, Status.ROUTING, detail={"venue": "x"})
-        assert event is not None
-        notify.publish(event)
-        [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
-        assert json.loads(message["Body"]) == json.loads(json.dumps(event.frame()))
-    finally:
-        monkeypatch.undo()
-        config.settings.cache_clear()
+    order_id = new_order(store)
+    done = store.transition(order_id, Status.PENDING, Status.ROUTING, detail={"venue": "x"})
+    assert done is not None
+    StatusQueue(url, moto_server).publish(done.event)
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    # Only what names the change: notify reads the frames themselves from Postgres.
+    assert json.loads(message["Body"]) == {"orderId": str(order_id), "seq": 2, "status": "routing"}

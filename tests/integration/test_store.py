@@ -9,7 +9,9 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from engine import db
+from engine.config import Settings
 from engine.errors import IdempotencyConflict, IllegalTransition, InvalidRequest
 from engine.orders import OrderRequest, Status, parse_order_request
 from engine.store import Store
@@ -21,8 +23,8 @@ def request(amount: str = "0.01") -> OrderRequest:
 
 def test_new_order_is_pending_with_its_first_event(store: Store) -> None:
     order, created = store.create_order(request())
-    assert created and order["status"] == "pending" and order["seq"] == 1
-    [event] = store.events(order["id"])
+    assert created and order.status == "pending" and order.seq == 1
+    [event] = store.events(order.id)
     assert (event.seq, event.status) == (1, Status.PENDING)
     assert event.frame()["request"]["amountIn"] == "0.01"
 
@@ -52,32 +54,25 @@ def test_migrations_apply_on_an_empty_database(pg_base_url: str) -> None:
         postgres.drop_database(pg_base_url, url)
 
 
-def test_cloud_containers_migrate_on_first_connection(
-    pg_base_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cloud_containers_migrate_on_first_connection(pg_base_url: str) -> None:
     """In the cloud nothing runs migrations by hand: DB_AUTO_MIGRATE makes the first pool do it."""
-    from engine import config
-
     from local import postgres
 
     url = postgres.create_database(pg_base_url, "orders_auto")
-    monkeypatch.setenv("DB_AUTO_MIGRATE", "true")
-    config.settings.cache_clear()
+    cfg = Settings.from_env({"DATABASE_URL": url, "DB_AUTO_MIGRATE": "true"})
     try:
-        Store(db.pool(url)).create_order(request())  # would fail on a schema-less database
+        Store(db.open_pool(cfg)).create_order(request())  # would fail on a schema-less database
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1,)
     finally:
         db.pool(url).close()
         db._pools.pop(url, None)
-        monkeypatch.delenv("DB_AUTO_MIGRATE")
-        config.settings.cache_clear()
         postgres.drop_database(pg_base_url, url)
 
 
 def test_transitions_follow_the_arrows_and_number_events(store: Store) -> None:
     order, _ = store.create_order(request())
-    oid = order["id"]
+    oid = order.id
     store.transition(oid, Status.PENDING, Status.ROUTING, detail={"quotes": []})
     store.transition(oid, Status.ROUTING, Status.BUILDING, fields={"venue": "raydium_cpmm"})
     store.transition(oid, Status.BUILDING, Status.SUBMITTED, fields={"tx_signature": "sig"})
@@ -86,29 +81,29 @@ def test_transitions_follow_the_arrows_and_number_events(store: Store) -> None:
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert [e.status for e in events][-1] == Status.CONFIRMED
     row = store.get_order(oid)
-    assert row and row["status"] == "confirmed" and row["venue"] == "raydium_cpmm"
+    assert row and row.status == "confirmed" and row.venue == "raydium_cpmm"
     assert [e.seq for e in store.events(oid, after_seq=3)] == [4, 5]
 
 
 def test_illegal_transition_is_refused_and_changes_nothing(store: Store) -> None:
     order, _ = store.create_order(request())
     with pytest.raises(IllegalTransition):
-        store.transition(order["id"], Status.PENDING, Status.CONFIRMED)
-    assert store.get_order(order["id"])["status"] == "pending"  # type: ignore[index]
-    assert len(store.events(order["id"])) == 1
+        store.transition(order.id, Status.PENDING, Status.CONFIRMED)
+    assert (current := store.get_order(order.id)) and current.status == "pending"
+    assert len(store.events(order.id)) == 1
 
 
 def test_transition_from_a_status_the_order_is_not_in_does_nothing(store: Store) -> None:
     order, _ = store.create_order(request())
-    assert store.transition(order["id"], Status.ROUTING, Status.BUILDING) is None
-    assert len(store.events(order["id"])) == 1
+    assert store.transition(order.id, Status.ROUTING, Status.BUILDING) is None
+    assert len(store.events(order.id)) == 1
 
 
 def test_terminal_order_cannot_move(store: Store) -> None:
     order, _ = store.create_order(request())
-    store.transition(order["id"], Status.PENDING, Status.FAILED, detail={"error": "x"})
+    store.transition(order.id, Status.PENDING, Status.FAILED, detail={"error": "x"})
     with pytest.raises(IllegalTransition):
-        store.transition(order["id"], Status.FAILED, Status.ROUTING)
+        store.transition(order.id, Status.FAILED, Status.ROUTING)
 
 
 def test_racing_transitions_from_one_status_exactly_one_wins(store: Store) -> None:
@@ -117,7 +112,7 @@ def test_racing_transitions_from_one_status_exactly_one_wins(store: Store) -> No
         barrier = threading.Barrier(8)
 
         def move(
-            target: Status, oid: uuid.UUID = order["id"], barrier: threading.Barrier = barrier
+            target: Status, oid: uuid.UUID = order.id, barrier: threading.Barrier = barrier
         ) -> Any:
             barrier.wait()
             return store.transition(oid, Status.PENDING, target)
@@ -127,15 +122,15 @@ def test_racing_transitions_from_one_status_exactly_one_wins(store: Store) -> No
             results = list(pool.map(move, targets))
         winners = [r for r in results if r is not None]
         assert len(winners) == 1
-        events = store.events(order["id"])
-        assert [e.seq for e in events] == [1, 2] and events[1].status == winners[0].status
+        events = store.events(order.id)
+        assert [e.seq for e in events] == [1, 2] and events[1].status == winners[0].event.status
 
 
 def test_events_are_append_only(store: Store, database_url: str) -> None:
     order, _ = store.create_order(request())
     with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.RaiseException):
         conn.execute(
-            "UPDATE order_events SET status = 'confirmed' WHERE order_id = %s", (order["id"],)
+            "UPDATE order_events SET status = 'confirmed' WHERE order_id = %s", (order.id,)
         )
 
 
@@ -143,7 +138,7 @@ def test_same_idempotency_key_same_body_is_the_same_order(store: Store) -> None:
     key = f"k-{uuid.uuid4()}"
     first, created1 = store.create_order(request(), key)
     second, created2 = store.create_order(request(), key)
-    assert created1 and not created2 and first["id"] == second["id"]
+    assert created1 and not created2 and first.id == second.id
 
 
 def test_same_idempotency_key_other_body_conflicts(store: Store) -> None:
@@ -160,7 +155,7 @@ def test_racing_submits_with_one_key_make_one_order(store: Store) -> None:
     def submit(_: int) -> uuid.UUID:
         barrier.wait()
         order, _created = store.create_order(request(), key)
-        return order["id"]
+        return order.id
 
     with ThreadPoolExecutor(10) as pool:
         ids = set(pool.map(submit, range(10)))
@@ -178,12 +173,12 @@ def test_overlong_idempotency_key_is_refused(store: Store) -> None:
 
 
 def test_list_is_newest_first_with_a_cursor_that_walks_every_order(store: Store) -> None:
-    made = [store.create_order(request())[0]["id"] for _ in range(7)]
+    made = [store.create_order(request())[0].id for _ in range(7)]
     seen: list[uuid.UUID] = []
     cursor = None
     while True:
         page, cursor = store.list_orders(limit=3, cursor=cursor)
-        seen.extend(o["id"] for o in page)
+        seen.extend(o.id for o in page)
         if cursor is None:
             break
     assert len(seen) == len(set(seen))

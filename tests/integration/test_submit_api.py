@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -10,11 +11,10 @@ from typing import Any
 
 import boto3
 import pytest
-from engine import config
-from engine.store import Store
 
-from local.apigw import LambdaContext, http_event
-from local.handlers import load_handler
+from engine.store import Store
+from local.apigw import LambdaContext, ensure_event_loop, http_event
+from local.handlers import fresh_handler
 from tests.auth import as_key
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
@@ -23,7 +23,12 @@ ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0
 @pytest.fixture
 def submit(database_url: str, orders_queue: str, served_chain: Any, api_key: Any) -> Any:
     """The submit handler, called as the HTTP API calls it for the session's API key."""
-    return as_key(load_handler("submit"), api_key[0].id)
+    return as_key(fresh_handler("submit"), api_key[0].id)
+
+
+def restarted(submit: Any) -> Any:
+    """A new submit container for the same key, built from the environment as it is now."""
+    return as_key(fresh_handler("submit"), submit.api_key_id)
 
 
 def call(handler: Any, method: str, path: str, body: Any = None, **headers: str) -> Any:
@@ -38,13 +43,14 @@ def call(handler: Any, method: str, path: str, body: Any = None, **headers: str)
     }
     path, _, query = path.partition("?")
     event = http_event(method, path, headers=hdrs, body=raw, query=query)
+    ensure_event_loop()  # a test's worker thread is a container of its own
     reply = handler(event, LambdaContext("submit"))
     reply["json"] = json.loads(reply["body"]) if reply.get("body") else None
     return reply
 
 
 def queued_ids(queue_url: str) -> list[str]:
-    sqs = boto3.client("sqs", endpoint_url=config.settings().sqs_endpoint_url)
+    sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
     out: list[str] = []
     while True:
         got = sqs.receive_message(
@@ -68,7 +74,7 @@ def test_submit_stores_then_enqueues_and_replies_202(
     assert body["status"] == "pending"
     order_id = uuid.UUID(body["orderId"])
     row = store.get_order(order_id)
-    assert row and row["status"] == "pending" and row["enqueued_at"] is not None
+    assert row and row.status == "pending" and row.enqueued_at is not None
     assert queued_ids(orders_queue) == [body["orderId"]]
 
 
@@ -108,7 +114,7 @@ def test_invalid_orders_get_400_naming_the_field_and_store_nothing(
     assert reply["statusCode"] == 400
     assert reply["json"]["error"]["field"] == field
     after, _ = store.list_orders(limit=100)
-    assert [o["id"] for o in after] == [o["id"] for o in before]
+    assert [o.id for o in after] == [o.id for o in before]
 
 
 @pytest.mark.parametrize("raw", [b"{", b"[1,2]", b"\xff\xfe", b'{"amountIn": NaN}', b""])
@@ -165,22 +171,18 @@ def test_enqueue_failure_fails_the_order_with_a_reason_and_frees_the_key(
 ) -> None:
     # A queue URL that does not exist on the (real) SQS server: SendMessage is refused.
     monkeypatch.setenv("ORDERS_QUEUE_URL", orders_queue.replace("test-orders", "missing-queue"))
-    config.settings.cache_clear()
     key = f"k-{uuid.uuid4()}"
-    try:
-        reply = call(submit, "POST", "/api/orders/execute", ORDER, idempotency_key=key)
-    finally:
-        monkeypatch.undo()
-        config.settings.cache_clear()
+    reply = call(restarted(submit), "POST", "/api/orders/execute", ORDER, idempotency_key=key)
+    monkeypatch.undo()
     assert reply["statusCode"] == 503
     assert reply["json"]["error"]["code"] == "queue_unavailable"
     page, _ = store.list_orders(limit=1)
     failed = page[0]
-    assert failed["status"] == "failed" and failed["failure_code"] == "queue_unavailable"
-    assert [e.status for e in store.events(failed["id"])] == ["pending", "failed"]
+    assert failed.status == "failed" and failed.failure_code == "queue_unavailable"
+    assert [e.status for e in store.events(failed.id)] == ["pending", "failed"]
     # The key was released: the client's retry, now that the queue is back, is accepted.
     retry = call(submit, "POST", "/api/orders/execute", ORDER, idempotency_key=key)
-    assert retry["statusCode"] == 202 and retry["json"]["orderId"] != str(failed["id"])
+    assert retry["statusCode"] == 202 and retry["json"]["orderId"] != str(failed.id)
 
 
 def test_list_orders_newest_first_with_cursor_and_bounded_limit(submit: Any) -> None:
@@ -198,12 +200,8 @@ def test_health_reports_database_and_queue(submit: Any, monkeypatch: pytest.Monk
     assert ok["statusCode"] == 200 and ok["json"]["checks"]["queue"]["ok"] is True
     monkeypatch.setenv("ORDERS_QUEUE_URL", "http://127.0.0.1:9/000000000000/nothing")
     monkeypatch.setenv("SQS_ENDPOINT_URL", "http://127.0.0.1:9")
-    config.settings.cache_clear()
-    try:
-        down = call(submit, "GET", "/health")
-    finally:
-        monkeypatch.undo()
-        config.settings.cache_clear()
+    down = call(restarted(submit), "GET", "/health")
+    monkeypatch.undo()
     assert down["statusCode"] == 503 and down["json"]["checks"]["queue"]["ok"] is False
     assert down["json"]["checks"]["database"]["ok"] is True
 
@@ -211,12 +209,8 @@ def test_health_reports_database_and_queue(submit: Any, monkeypatch: pytest.Monk
 def test_health_reports_the_rpc(submit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert call(submit, "GET", "/health")["json"]["checks"]["rpc"] == {"ok": True}
     monkeypatch.setenv("SOLANA_RPC_URL", "http://127.0.0.1:9")
-    config.settings.cache_clear()
-    try:
-        down = call(submit, "GET", "/health")
-    finally:
-        monkeypatch.undo()
-        config.settings.cache_clear()
+    down = call(restarted(submit), "GET", "/health")
+    monkeypatch.undo()
     assert down["statusCode"] == 503 and down["json"]["checks"]["rpc"]["ok"] is False
     assert "127.0.0.1" not in json.dumps(down["json"])  # RPC URLs can carry API keys
 

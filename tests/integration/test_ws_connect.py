@@ -11,37 +11,37 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from engine import config
+
 from engine.connections import Connections
 from engine.orders import Status
 from engine.store import Store
-
 from local.apigw import LambdaContext, ws_event
-from local.handlers import load_handler
+from local.handlers import fresh_module
 from tests.auth import as_key
+from tests.inprocess import InProcessPublisher
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
 
 
 @pytest.fixture(scope="module")
-def env(moto_server: str, orders_queue: str, database_url: str) -> Iterator[str]:
-    saved = {k: os.environ.get(k) for k in ("WS_MANAGEMENT_ENDPOINT", "STATUS_QUEUE_URL")}
+def env(moto_server: str, orders_queue: str, status_queue: str, database_url: str) -> Iterator[str]:
+    saved = {k: os.environ.get(k) for k in ("WS_MANAGEMENT_ENDPOINT",)}
     os.environ["WS_MANAGEMENT_ENDPOINT"] = moto_server  # moto wants the bare root
-    os.environ.pop("STATUS_QUEUE_URL", None)  # backlog delivered in-process
-    config.settings.cache_clear()
     yield moto_server
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    config.settings.cache_clear()
 
 
 @pytest.fixture
 def handler(env: str, api_key: Any) -> Any:
     """The ws_connect handler, called as the WebSocket API calls it for the session's key."""
-    return as_key(load_handler("ws_connect"), api_key[0].id)
+    container = fresh_module("ws_connect")
+    # No notify poller here: the backlog and status frames are delivered in-process.
+    container.stream.publisher = InProcessPublisher(container.stream.fanout)
+    return as_key(container.handler, api_key[0].id)
 
 
 def posted(cid: str) -> list[dict[str, Any]]:
@@ -95,7 +95,7 @@ def test_connect_and_disconnect(handler: Any, store: Store) -> None:
     c = cid()
     assert connect(handler, c)["statusCode"] == 200
     row = Connections(store.pool).get(c)
-    assert row is not None and row["stage"] == "local"
+    assert row is not None and row.stage == "local"
     assert call(handler, ws_event("DISCONNECT", "$disconnect", c))["statusCode"] == 200
     assert Connections(store.pool).get(c) is None
 
@@ -124,7 +124,7 @@ def test_connect_with_order_id_gets_the_backlog_after_connect(handler: Any, stor
     frames = wait_frames(c, 3)
     assert [f["seq"] for f in frames] == [1, 2, 3]
     assert [f["status"] for f in frames] == ["pending", "routing", "building"]
-    assert Connections(store.pool).subscription(c, order_id)["delivered_seq"] == 3  # type: ignore[index]
+    assert Connections(store.pool).delivered_seq(c, order_id) == 3
 
 
 def test_submit_over_ws_streams_on_the_same_connection(handler: Any, store: Store) -> None:

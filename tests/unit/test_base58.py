@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from engine import base58
 from hypothesis import given
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
+
+from engine import base58
 
 ALPHABET = st.sampled_from(base58.ALPHABET + "0OIl+/ ")
 

@@ -6,11 +6,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from engine.errors import IllegalTransition, InvalidRequest
 from engine.orders import TRANSITIONS, Status, check_transition, parse_order_request
 from engine.tokens import USDC_DEVNET_MINT, WSOL_MINT
-from hypothesis import given
-from hypothesis import strategies as st
 
 BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 

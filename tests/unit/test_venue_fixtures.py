@@ -12,9 +12,10 @@ import json
 import struct
 from pathlib import Path
 
-from execution.venues import VENUES
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+
+from execution.venues import VENUES
 
 FIXTURE = json.loads(
     (Path(__file__).parent.parent / "fixtures" / "raydium_cpmm_mainnet.json").read_text()

@@ -5,9 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from execution.venues import VENUES, slippage_error_codes
-from execution.venues import meteora_damm_v2 as damm_layout
-from execution.venues import raydium_cpmm as cpmm_layout
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from solders.account import Account
@@ -16,6 +13,9 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
 
+from execution.venues import VENUES, slippage_error_codes
+from execution.venues import meteora_damm_v2 as damm_layout
+from execution.venues import raydium_cpmm as cpmm_layout
 from local.chain.programs import PROGRAMS, Meta, ProgramError, create_pool, set_pool_reserves
 from local.chain.programs.token import (
     MINT_LEN,

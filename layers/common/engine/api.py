@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -12,26 +12,13 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import queue
-from engine.config import settings
+from engine.config import Settings
 from engine.errors import InvalidRequest, OrderNotFound, Unauthorized
-from engine.intake import Accepted, accept_order
-from engine.orders import present_order
-from engine.store import Store
+from engine.intake import Accepted, Intake
+from engine.orders import explorer_link
+from engine.store import Order, Store
 
 MAX_BODY_BYTES = 64 * 1024
-_store = Store()
-
-
-def store() -> Store:
-    return _store
-
-
-def ensure_event_loop() -> None:
-    try:
-        asyncio.get_event_loop()
-    except RuntimeError:
-        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def no_nan(token: str) -> Any:
@@ -39,11 +26,6 @@ def no_nan(token: str) -> Any:
 
 
 # -- replies --------------------------------------------------------------------------------------
-
-
-def ws_url_for(order_id: uuid.UUID) -> str | None:
-    base = settings().ws_url
-    return f"{base}?orderId={order_id}" if base else None
 
 
 def caller(event: dict[str, Any] | None) -> uuid.UUID:
@@ -61,66 +43,108 @@ def _unauthorized() -> uuid.UUID:
     raise Unauthorized("send your API key in the x-api-key header")
 
 
-def accept(body: Any, idempotency_key: str | None, api_key_id: uuid.UUID) -> Accepted:
-    return accept_order(_store, body, idempotency_key, api_key_id)
+def present_order(
+    order: Order, events: list[dict[str, Any]], cluster: str, rpc_url: str | None = None
+) -> dict[str, Any]:
+    """The order as the API shows it: request, status, routing, amounts, tx, failure, events."""
 
+    def amount(value: Decimal | None, scale: int = 0) -> str | None:
+        return None if value is None else format(Decimal(value).scaleb(-scale).normalize(), "f")
 
-def accepted_reply(accepted: Accepted) -> dict[str, Any]:
+    decimals_out = order.decimals_out or 0
+    signature = order.tx_signature
     return {
-        "orderId": str(accepted.order_id),
-        "status": accepted.status,
-        "wsUrl": ws_url_for(accepted.order_id),
+        "orderId": str(order.id),
+        "status": str(order.status),
+        "createdAt": order.created_at.isoformat(),
+        "updatedAt": order.updated_at.isoformat(),
+        "request": order.request,
+        "venue": order.venue,
+        "pool": order.pool,
+        "quotes": order.quotes,
+        "amountIn": amount(order.amount_in),
+        "amountOut": amount(order.amount_out, decimals_out),
+        "minAmountOut": amount(order.min_amount_out, decimals_out),
+        "txHash": signature,
+        "explorerUrl": explorer_link(signature, cluster, rpc_url) if signature else None,
+        "attempts": order.attempts,
+        "error": (
+            {"code": order.failure_code, "message": order.failure_reason}
+            if order.failure_code
+            else None
+        ),
+        "events": events,
     }
 
 
-def order_detail(order_id: uuid.UUID, api_key_id: uuid.UUID) -> dict[str, Any]:
-    row = _store.get_owned_order(order_id, api_key_id)  # another key's order: as unknown
-    if row is None:
-        raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
-    events = [e.frame() for e in _store.events(order_id)]
-    cfg = settings()
-    return present_order(row, events, cfg.solana_cluster, cfg.solana_rpc_url)
+class OrdersApi:
+    """What the HTTP routes do, over one container's store, intake and settings."""
 
+    def __init__(self, store: Store, intake: Intake, cfg: Settings) -> None:
+        self.store = store
+        self.intake = intake
+        self.cfg = cfg
 
-def order_page(limit: int, cursor: str | None, api_key_id: uuid.UUID) -> dict[str, Any]:
-    rows, next_cursor = _store.list_orders(limit, cursor, api_key_id)
-    cfg = settings()
-    orders = [present_order(r, [], cfg.solana_cluster, cfg.solana_rpc_url) for r in rows]
-    for o in orders:
-        del o["events"]  # the list is a summary; the detail route has the history
-    return {"orders": orders, "nextCursor": next_cursor}
+    def ws_url_for(self, order_id: uuid.UUID) -> str | None:
+        base = self.cfg.ws_url
+        return f"{base}?orderId={order_id}" if base else None
 
+    def accept(self, body: Any, idempotency_key: str | None, api_key_id: uuid.UUID) -> Accepted:
+        return self.intake.accept(body, idempotency_key, api_key_id)
 
-def rpc_health() -> dict[str, Any]:
-    """Solana JSON-RPC `getHealth`, with plain httpx: the HTTP function never loads solana-py."""
-    import httpx
+    def accepted_reply(self, accepted: Accepted) -> dict[str, Any]:
+        return {
+            "orderId": str(accepted.order_id),
+            "status": accepted.status,
+            "wsUrl": self.ws_url_for(accepted.order_id),
+        }
 
-    url = settings().solana_rpc_url
-    try:
-        reply = httpx.post(
-            url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"}, timeout=3.0
-        ).json()
-    except (httpx.HTTPError, ValueError) as exc:
-        return {"ok": False, "error": type(exc).__name__}
-    if reply.get("result") == "ok":
-        return {"ok": True}
-    return {"ok": False, "error": str((reply.get("error") or {}).get("message", "unhealthy"))}
+    def order_detail(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> dict[str, Any]:
+        order = self.store.get_owned_order(order_id, api_key_id)  # another key's: as unknown
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
+        events = [e.frame() for e in self.store.events(order_id)]
+        return present_order(order, events, self.cfg.solana_cluster, self.cfg.solana_rpc_url)
 
+    def order_page(self, limit: int, cursor: str | None, api_key_id: uuid.UUID) -> dict[str, Any]:
+        orders, next_cursor = self.store.list_orders(limit, cursor, api_key_id)
+        shown = [
+            present_order(o, [], self.cfg.solana_cluster, self.cfg.solana_rpc_url) for o in orders
+        ]
+        for o in shown:
+            del o["events"]  # the list is a summary; the detail route has the history
+        return {"orders": shown, "nextCursor": next_cursor}
 
-def health() -> tuple[dict[str, Any], bool]:
-    checks: dict[str, dict[str, Any]] = {}
-    try:
-        _store.ping()
-        checks["database"] = {"ok": True}
-    except Exception as exc:
-        checks["database"] = {"ok": False, "error": type(exc).__name__}
-    try:
-        checks["queue"] = {"ok": True, "depth": queue.queue_depth()}
-    except Exception as exc:
-        checks["queue"] = {"ok": False, "error": type(exc).__name__}
-    checks["rpc"] = rpc_health()
-    healthy = all(c["ok"] for c in checks.values())
-    return {"status": "ok" if healthy else "degraded", "checks": checks}, healthy
+    def rpc_health(self) -> dict[str, Any]:
+        """Solana JSON-RPC `getHealth`, with plain httpx: this function never loads solana-py."""
+        import httpx
+
+        try:
+            reply = httpx.post(
+                self.cfg.solana_rpc_url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"},
+                timeout=3.0,
+            ).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return {"ok": False, "error": type(exc).__name__}
+        if reply.get("result") == "ok":
+            return {"ok": True}
+        return {"ok": False, "error": str((reply.get("error") or {}).get("message", "unhealthy"))}
+
+    def health(self) -> tuple[dict[str, Any], bool]:
+        checks: dict[str, dict[str, Any]] = {}
+        try:
+            self.store.ping()
+            checks["database"] = {"ok": True}
+        except Exception as exc:  # a health report names the failure; it never raises
+            checks["database"] = {"ok": False, "error": type(exc).__name__}
+        try:
+            checks["queue"] = {"ok": True, "depth": self.intake.queue.depth()}
+        except Exception as exc:
+            checks["queue"] = {"ok": False, "error": type(exc).__name__}
+        checks["rpc"] = self.rpc_health()
+        healthy = all(c["ok"] for c in checks.values())
+        return {"status": "ok" if healthy else "degraded", "checks": checks}, healthy
 
 
 # -- errors ---------------------------------------------------------------------------------------

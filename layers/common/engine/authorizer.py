@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine import keys
+from engine.db import Pool
 
 API_KEY_HEADER = "x-api-key"
 API_KEY_QUERY = "apiKey"
@@ -45,12 +46,12 @@ def presented_key(event: dict[str, Any]) -> str | None:
     return None
 
 
-def authorize(event: dict[str, Any]) -> dict[str, Any]:
+def authorize(event: dict[str, Any], pool: Pool) -> dict[str, Any]:
     """The authorizer's reply for either API (raises MissingIdentity: see the module doc)."""
     secret = presented_key(event)
     if secret is None and is_websocket(event):
         raise MissingIdentity
-    key = keys.verify(secret) if secret is not None else None
+    key = keys.verify(secret, pool=pool) if secret is not None else None
     if is_websocket(event):
         return websocket_policy(event["methodArn"], key)
     return http_simple_response(key)

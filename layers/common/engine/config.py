@@ -1,4 +1,5 @@
-"""Configuration read from the environment: the one place that names every setting.
+"""Configuration: the one place that names every setting, read from the environment and validated
+once per container (`Settings.from_env()` in each handler's init), then passed to what needs it.
 
 Every AWS endpoint can be overridden (`*_ENDPOINT_URL`) so the same code talks to AWS, moto's
 server, the local gateway or LocalStack.
@@ -8,8 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from typing import TypeVar
+
+from engine.errors import ConfigError
+
+T = TypeVar("T")
+VENUE_NAMES = ("raydium_cpmm", "meteora_damm_v2")
+CLUSTERS = ("devnet", "testnet", "mainnet-beta", "custom")
 
 
 @dataclass(frozen=True)
@@ -22,23 +30,23 @@ class PoolConfig:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None
-    db_secret_arn: str | None
-    db_host: str | None
-    db_port: int
-    db_name: str
-    db_pool_max: int
-    db_auto_migrate: bool
-    db_pool_timeout: float
-    orders_queue_url: str | None
-    orders_dlq_arn: str | None
-    sqs_endpoint_url: str | None
-    secrets_endpoint_url: str | None
-    ws_url: str | None
-    ws_management_endpoint: str | None
-    solana_rpc_url: str
-    solana_cluster: str  # "devnet" | "mainnet-beta" | "custom" (explorer links)
-    wallet_secret_arn: str | None
+    database_url: str | None = None
+    db_secret_arn: str | None = None
+    db_host: str | None = None
+    db_port: int = 5432
+    db_name: str = "orders"
+    db_pool_max: int = 4
+    db_auto_migrate: bool = False
+    db_pool_timeout: float = 5.0
+    orders_queue_url: str | None = None
+    orders_dlq_arn: str | None = None
+    sqs_endpoint_url: str | None = None
+    secrets_endpoint_url: str | None = None
+    ws_url: str | None = None
+    ws_management_endpoint: str | None = None
+    solana_rpc_url: str = "https://api.devnet.solana.com"
+    solana_cluster: str = "devnet"  # "devnet" | "testnet" | "mainnet-beta" | "custom"
+    wallet_secret_arn: str | None = None
     pools: tuple[PoolConfig, ...] = field(default_factory=tuple)
     priority_fee_micro_lamports: int = 1_000
     max_attempts: int = 3
@@ -46,43 +54,100 @@ class Settings:
     confirm_poll_seconds: float = 0.4
     resend_seconds: float = 2.0
     land_timeout_seconds: float = 90.0
-    # Status events go here for notify to fan out; unset = fan out in-process (local, tests).
+    # Where status-event triggers go for the notify function.
     status_queue_url: str | None = None
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings `env` (default: os.environ) gives; ConfigError names a bad variable."""
+        e = os.environ if env is None else env
+        read = _Reader(e)
+        return cls(
+            database_url=read.text("DATABASE_URL"),
+            db_secret_arn=read.text("DB_SECRET_ARN"),
+            db_host=read.text("DB_HOST"),
+            db_port=read.number("DB_PORT", int, 5432, low=1),
+            db_name=read.text("DB_NAME") or "orders",
+            db_pool_max=read.number("DB_POOL_MAX", int, 4, low=1),
+            db_auto_migrate=read.flag("DB_AUTO_MIGRATE"),
+            db_pool_timeout=read.number("DB_POOL_TIMEOUT", float, 5.0, low=0.1),
+            orders_queue_url=read.text("ORDERS_QUEUE_URL"),
+            orders_dlq_arn=read.text("ORDERS_DLQ_ARN"),
+            sqs_endpoint_url=read.text("SQS_ENDPOINT_URL"),
+            secrets_endpoint_url=read.text("SECRETS_ENDPOINT_URL"),
+            ws_url=read.text("WS_URL"),
+            ws_management_endpoint=read.text("WS_MANAGEMENT_ENDPOINT"),
+            solana_rpc_url=read.text("SOLANA_RPC_URL") or "https://api.devnet.solana.com",
+            solana_cluster=read.choice("SOLANA_CLUSTER", CLUSTERS, "devnet"),
+            wallet_secret_arn=read.text("WALLET_SECRET_ARN"),
+            pools=read.parsed("VENUE_POOLS", parse_pools, ()),
+            priority_fee_micro_lamports=read.number(
+                "PRIORITY_FEE_MICRO_LAMPORTS", int, 1_000, low=0
+            ),
+            max_attempts=read.number("MAX_ATTEMPTS", int, 3, low=1),
+            retry_base_seconds=read.number("RETRY_BASE_SECONDS", float, 5.0, low=0),
+            confirm_poll_seconds=read.number("CONFIRM_POLL_SECONDS", float, 0.4, low=0.001),
+            resend_seconds=read.number("RESEND_SECONDS", float, 2.0, low=0.001),
+            land_timeout_seconds=read.number("LAND_TIMEOUT_SECONDS", float, 90.0, low=0.1),
+            status_queue_url=read.text("STATUS_QUEUE_URL"),
+        )
 
-def _pools(raw: str | None) -> tuple[PoolConfig, ...]:
-    if not raw:
-        return ()
-    return tuple(PoolConfig(venue=p["venue"], address=p["address"]) for p in json.loads(raw))
+    def require(self, name: str) -> str:
+        """A setting this function cannot work without (e.g. `orders_queue_url`)."""
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(f"{name.upper()} is not set", field=name.upper())
+        return str(value)
 
 
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    env = os.environ
-    return Settings(
-        database_url=env.get("DATABASE_URL") or None,
-        db_secret_arn=env.get("DB_SECRET_ARN") or None,
-        db_host=env.get("DB_HOST") or None,
-        db_port=int(env.get("DB_PORT", "5432")),
-        db_name=env.get("DB_NAME", "orders"),
-        db_pool_max=int(env.get("DB_POOL_MAX", "4")),
-        db_auto_migrate=env.get("DB_AUTO_MIGRATE", "").lower() in ("1", "true", "yes"),
-        db_pool_timeout=float(env.get("DB_POOL_TIMEOUT", "5")),
-        orders_queue_url=env.get("ORDERS_QUEUE_URL") or None,
-        orders_dlq_arn=env.get("ORDERS_DLQ_ARN") or None,
-        sqs_endpoint_url=env.get("SQS_ENDPOINT_URL") or None,
-        secrets_endpoint_url=env.get("SECRETS_ENDPOINT_URL") or None,
-        ws_url=env.get("WS_URL") or None,
-        ws_management_endpoint=env.get("WS_MANAGEMENT_ENDPOINT") or None,
-        solana_rpc_url=env.get("SOLANA_RPC_URL", "https://api.devnet.solana.com"),
-        solana_cluster=env.get("SOLANA_CLUSTER", "devnet"),
-        wallet_secret_arn=env.get("WALLET_SECRET_ARN") or None,
-        pools=_pools(env.get("VENUE_POOLS")),
-        priority_fee_micro_lamports=int(env.get("PRIORITY_FEE_MICRO_LAMPORTS", "1000")),
-        max_attempts=int(env.get("MAX_ATTEMPTS", "3")),
-        retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", "5")),
-        confirm_poll_seconds=float(env.get("CONFIRM_POLL_SECONDS", "0.4")),
-        resend_seconds=float(env.get("RESEND_SECONDS", "2")),
-        land_timeout_seconds=float(env.get("LAND_TIMEOUT_SECONDS", "90")),
-        status_queue_url=env.get("STATUS_QUEUE_URL") or None,
-    )
+def parse_pools(raw: str) -> tuple[PoolConfig, ...]:
+    """VENUE_POOLS: a JSON list of {"venue", "address"}."""
+    items = json.loads(raw)
+    if not isinstance(items, list):
+        raise ValueError("expected a JSON list")
+    pools = []
+    for item in items:
+        if not isinstance(item, dict) or item.get("venue") not in VENUE_NAMES:
+            raise ValueError(f"each pool is {{'venue': one of {VENUE_NAMES}, 'address': ...}}")
+        pools.append(PoolConfig(venue=str(item["venue"]), address=str(item["address"])))
+    return tuple(pools)
+
+
+class _Reader:
+    """Reads and checks variables; an empty value counts as unset."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        return self.env.get(name) or None
+
+    def flag(self, name: str) -> bool:
+        return (self.env.get(name) or "").lower() in ("1", "true", "yes")
+
+    def number(self, name: str, kind: Callable[[str], T], default: T, *, low: float) -> T:
+        raw = self.env.get(name)
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, not {raw[:40]!r}", field=name) from None
+        if float(value) < low:  # type: ignore[arg-type]
+            raise ConfigError(f"{name} must be at least {low}", field=name)
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        raw = self.env.get(name) or default
+        if raw not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}", field=name)
+        return raw
+
+    def parsed(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        raw = self.env.get(name)
+        if not raw:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            raise ConfigError(f"{name} is not valid: {exc}", field=name) from None

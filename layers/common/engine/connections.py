@@ -9,28 +9,31 @@ is the only code that advances it.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from psycopg import Connection
 from psycopg.errors import ForeignKeyViolation
-from psycopg.rows import DictRow
-from psycopg_pool import ConnectionPool
 
-from engine import db
+from engine.db import Pool
 from engine.errors import OrderNotFound
 
-Pool = ConnectionPool[Connection[DictRow]]
+
+@dataclass(frozen=True)
+class Socket:
+    """One row of `connections`: a WebSocket connection and the API key it acts for."""
+
+    connection_id: str
+    connected_at: datetime
+    domain: str | None
+    stage: str | None
+    endpoint: str | None
+    idempotency_key: str | None
+    api_key_id: uuid.UUID | None
 
 
 class Connections:
-    def __init__(self, pool: Pool | None = None) -> None:
-        self._pool = pool
-
-    @property
-    def pool(self) -> Pool:
-        if self._pool is None:
-            self._pool = db.pool()
-        return self._pool
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
 
     def add(
         self,
@@ -52,12 +55,14 @@ class Connections:
                 (connection_id, domain, stage, endpoint, idempotency_key, api_key_id),
             )
 
-    def get(self, connection_id: str) -> dict[str, Any] | None:
+    def get(self, connection_id: str) -> Socket | None:
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT * FROM connections WHERE connection_id = %s", (connection_id,)
+                "SELECT connection_id, connected_at, domain, stage, endpoint, idempotency_key,"
+                " api_key_id FROM connections WHERE connection_id = %s",
+                (connection_id,),
             ).fetchone()
-        return dict(row) if row else None
+        return Socket(**row) if row else None
 
     def remove(self, connection_id: str) -> bool:
         """Forget a connection and (cascade) its subscriptions; True if it was there."""
@@ -98,13 +103,15 @@ class Connections:
         except ForeignKeyViolation:
             raise OrderNotFound(f"order {order_id} does not exist", field="orderId") from None
 
-    def subscription(self, connection_id: str, order_id: uuid.UUID) -> dict[str, Any] | None:
+    def delivered_seq(self, connection_id: str, order_id: uuid.UUID) -> int | None:
+        """The last seq delivered on this subscription; None when there is no subscription."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT * FROM subscriptions WHERE connection_id = %s AND order_id = %s",
+                "SELECT delivered_seq FROM subscriptions"
+                " WHERE connection_id = %s AND order_id = %s",
                 (connection_id, order_id),
             ).fetchone()
-        return dict(row) if row else None
+        return int(row["delivered_seq"]) if row else None
 
     def subscribers(self, order_id: uuid.UUID) -> list[str]:
         """Connection ids subscribed to the order, oldest subscription first."""

@@ -1,4 +1,8 @@
-"""Postgres connections: one small psycopg_pool per container, opened on first use."""
+"""Postgres connections: one small psycopg_pool per process and database, opened on first use.
+
+In Lambda a process is one container; the local stack runs several containers in one process,
+and they share the pool of the database they name.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +15,22 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
-from engine.config import settings
+from engine.config import Settings
+from engine.errors import ConfigError
+from engine.secrets import read_secret
 
+Pool = ConnectionPool[Connection[DictRow]]
 _lock = threading.Lock()
-_pools: dict[str, ConnectionPool[Connection[DictRow]]] = {}
+_pools: dict[str, Pool] = {}
 
 
-def conninfo() -> str:
+def conninfo(cfg: Settings) -> str:
     """DATABASE_URL locally; in the cloud, the RDS Proxy host and the managed master secret."""
-    cfg = settings()
     if cfg.database_url:
         return cfg.database_url
     if not (cfg.db_secret_arn and cfg.db_host):
-        raise RuntimeError("set DATABASE_URL, or DB_HOST and DB_SECRET_ARN")
-    from aws_lambda_powertools.utilities import parameters
-
-    secret = parameters.get_secret(cfg.db_secret_arn, max_age=300)
-    creds = json.loads(secret if isinstance(secret, str) else secret.decode())
+        raise ConfigError("set DATABASE_URL, or DB_HOST and DB_SECRET_ARN", field="DATABASE_URL")
+    creds = json.loads(read_secret(cfg.db_secret_arn, cfg))
     return make_conninfo(
         host=cfg.db_host,
         port=cfg.db_port,
@@ -38,29 +41,39 @@ def conninfo() -> str:
     )
 
 
-def pool(url: str | None = None) -> ConnectionPool[Connection[DictRow]]:
-    key = url or conninfo()
+def open_pool(cfg: Settings) -> Pool:
+    """The pool for the database the settings name."""
+    return pool(
+        conninfo(cfg),
+        max_size=cfg.db_pool_max,
+        timeout=cfg.db_pool_timeout,
+        auto_migrate=cfg.db_auto_migrate,
+    )
+
+
+def pool(url: str, *, max_size: int = 4, timeout: float = 5.0, auto_migrate: bool = False) -> Pool:
+    """One pool per connection string in this process (the first caller's sizes win)."""
     with _lock:
-        existing = _pools.get(key)
+        existing = _pools.get(url)
         if existing is None:
             existing = ConnectionPool(
-                key,
+                url,
                 connection_class=Connection[DictRow],
                 kwargs={"row_factory": dict_row, "autocommit": True},
                 min_size=1,
-                max_size=settings().db_pool_max,
+                max_size=max_size,
                 # A dead connection (Postgres restarted) is replaced instead of failing a request.
                 check=ConnectionPool.check_connection,
                 open=True,
                 # Fail fast when Postgres is down (a restart, a failover): callers answer 503 or
                 # leave the message for redelivery instead of holding a Lambda for 30 s.
-                timeout=settings().db_pool_timeout,
+                timeout=timeout,
                 name="orders",
             )
-            if settings().db_auto_migrate:
+            if auto_migrate:
                 with existing.connection() as conn:
                     migrate(conn)
-            _pools[key] = existing
+            _pools[url] = existing
         return existing
 
 

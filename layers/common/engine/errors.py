@@ -1,4 +1,27 @@
-"""Errors the engine raises on purpose; each maps to a stable `code` users can match on."""
+"""Every error the engine raises on purpose, in one tree. Each has a stable `code` users can match
+on; `status` is the HTTP status the API answers with when it reaches a client.
+
+    EngineError                          base: code, status, message, field
+    +-- RequestError (4xx)               the caller's request cannot be served; nothing changed
+    |   +-- InvalidRequest        400    bad input (orders, api, stream); `field` names it
+    |   +-- Unauthorized          401    no API key reached the handler (api, stream)
+    |   +-- ApiKeyRevoked         403    the key was revoked (store, at order creation)
+    |   +-- OrderNotFound         404    unknown order, or another key's (api, stream)
+    |   +-- IdempotencyConflict   409    an Idempotency-Key reused for another body (store)
+    |   +-- TooManyOrdersInFlight 429    the key's in-flight limit (store)
+    +-- ServiceUnavailable (503)         a dependency is down; retry later
+    |   +-- QueueUnavailable             the orders queue refused the order (queue, intake)
+    +-- ConfigError           500        a setting is missing or malformed (config)
+    +-- IllegalTransition     500        a status change the state machine forbids: a bug (orders)
+    +-- InternalError         500        something that cannot happen did (store)
+    +-- ChainError                       executing an order failed; `code` is stored on the order
+        +-- TransientChainError          worth another attempt: RPC 429/timeouts/outages, an
+        |   +-- AlreadyProcessed         expired blockhash, no confirmation in time (execution)
+        +-- PermanentChainError          retrying cannot help: slippage, funds, no route, bad
+                                         mint or pool (execution)
+
+Anything else that escapes is a bug: the handlers log it with its trace.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +30,12 @@ class EngineError(Exception):
     code = "engine_error"
     status = 500
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        if code:
+            self.code = code
 
     def to_dict(self) -> dict[str, str]:
         body = {"code": self.code, "message": self.message}
@@ -19,56 +44,107 @@ class EngineError(Exception):
         return body
 
 
-class InvalidRequest(EngineError):
+# -- the caller's request ---------------------------------------------------------------------
+
+
+class RequestError(EngineError):
+    """The request cannot be served as sent; nothing was stored or changed."""
+
+    status = 400
+
+
+class InvalidRequest(RequestError):
     """The request is malformed or breaks a rule; nothing was stored."""
 
     code = "invalid_request"
     status = 400
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
-        super().__init__(message, field=field)
-        if code:
-            self.code = code
 
-
-class OrderNotFound(EngineError):
-    code = "order_not_found"
-    status = 404
-
-
-class IdempotencyConflict(EngineError):
-    code = "idempotency_conflict"
-    status = 409
-
-
-class IllegalTransition(EngineError):
-    """A status change the state machine does not allow (a programming error, not user input)."""
-
-    code = "illegal_transition"
-    status = 409
-
-
-class QueueUnavailable(EngineError):
-    code = "queue_unavailable"
-    status = 503
-
-
-class Unauthorized(EngineError):
+class Unauthorized(RequestError):
     """No API key reached the handler (the gateway's authorizer did not run or sent no key)."""
 
     code = "unauthorized"
     status = 401
 
 
-class ApiKeyRevoked(EngineError):
+class ApiKeyRevoked(RequestError):
     """The key was revoked after the authorizer's cached answer; it may not create orders."""
 
     code = "api_key_revoked"
     status = 403
 
 
-class TooManyOrdersInFlight(EngineError):
+class OrderNotFound(RequestError):
+    code = "order_not_found"
+    status = 404
+
+
+class IdempotencyConflict(RequestError):
+    code = "idempotency_conflict"
+    status = 409
+
+
+class TooManyOrdersInFlight(RequestError):
     """The key already has `max_in_flight` orders that are not confirmed or failed yet."""
 
     code = "too_many_orders_in_flight"
     status = 429
+
+
+# -- the service ------------------------------------------------------------------------------
+
+
+class ServiceUnavailable(EngineError):
+    code = "service_unavailable"
+    status = 503
+
+
+class QueueUnavailable(ServiceUnavailable):
+    code = "queue_unavailable"
+
+
+class ConfigError(EngineError):
+    """A setting is missing or malformed: the function cannot start its work."""
+
+    code = "config_error"
+
+
+class IllegalTransition(EngineError):
+    """A status change the state machine does not allow (a programming error, not user input)."""
+
+    code = "illegal_transition"
+
+
+class InternalError(EngineError):
+    """Something that cannot happen did (e.g. Postgres did not return a row it must return)."""
+
+    code = "internal_error"
+
+
+# -- executing an order -----------------------------------------------------------------------
+
+
+class ChainError(EngineError):
+    """A failure talking to the chain or landing a transaction. `code` is stored on the order."""
+
+    code = "chain_error"
+    transient = True
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+
+
+class TransientChainError(ChainError):
+    """Timeouts, rate limits, a dropped or expired transaction: worth another attempt."""
+
+
+class AlreadyProcessed(TransientChainError):
+    """The same signature already landed; not a failure, the caller looks up its status."""
+
+    code = "already_processed"
+
+
+class PermanentChainError(ChainError):
+    """The transaction itself cannot succeed (slippage, funds, bad pool): fail without retry."""
+
+    transient = False

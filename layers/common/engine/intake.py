@@ -9,9 +9,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from psycopg import OperationalError
 
-from engine import queue
 from engine.errors import QueueUnavailable
 from engine.orders import parse_order_request
+from engine.queue import OrdersQueue
 from engine.store import Store
 
 logger = Logger(child=True)
@@ -24,45 +24,51 @@ class Accepted:
     created: bool  # False when an Idempotency-Key replay returned an existing order
 
 
-def accept_order(
-    store: Store,
-    body: Any,
-    idempotency_key: str | None = None,
-    api_key_id: uuid.UUID | None = None,
-) -> Accepted:
-    """Raises InvalidRequest / IdempotencyConflict / TooManyOrdersInFlight / ApiKeyRevoked
-    (nothing stored) or QueueUnavailable. The order belongs to `api_key_id`.
+class Intake:
+    """The store and queue an order goes through on its way in."""
 
-    The order is committed before it is enqueued, so an executor never receives an id it cannot
-    read. If the enqueue fails the order is failed at once with the reason and its idempotency
-    key is released, so the client's retry with the same key makes a fresh order.
-    """
-    request = parse_order_request(body)
-    order, created = store.create_order(request, idempotency_key, api_key_id)
-    order_id: uuid.UUID = order["id"]
-    # A replay of an order whose first submit died between commit and enqueue re-enqueues it; a
-    # racing duplicate may enqueue twice, which the executor's guarded transitions make harmless.
-    if created or (order["enqueued_at"] is None and order["status"] == "pending"):
+    def __init__(self, store: Store, queue: OrdersQueue) -> None:
+        self.store = store
+        self.queue = queue
+
+    def accept(
+        self, body: Any, idempotency_key: str | None = None, api_key_id: uuid.UUID | None = None
+    ) -> Accepted:
+        """Raises InvalidRequest / IdempotencyConflict / TooManyOrdersInFlight / ApiKeyRevoked
+        (nothing stored) or QueueUnavailable. The order belongs to `api_key_id`.
+
+        The order is committed before it is enqueued, so an executor never receives an id it
+        cannot read. If the enqueue fails the order is failed at once with the reason and its
+        idempotency key is released, so the client's retry with the same key makes a fresh order.
+        """
+        request = parse_order_request(body)
+        order, created = self.store.create_order(request, idempotency_key, api_key_id)
+        # A replay of an order whose first submit died between commit and enqueue re-enqueues
+        # it; a racing duplicate may enqueue twice, which the executor's guarded transitions
+        # make harmless.
+        if created or (order.enqueued_at is None and order.status == "pending"):
+            try:
+                self.queue.enqueue(order.id)
+            except QueueUnavailable as exc:
+                logger.warning("enqueue failed; order failed", extra={"order_id": str(order.id)})
+                self.store.fail_unqueued(order.id, exc.message)
+                raise QueueUnavailable(
+                    f"{exc.message}; order {order.id} was not accepted, retry later"
+                ) from exc
+            try:
+                self.store.mark_enqueued(order.id)
+            except OperationalError:
+                # Stored and queued: the order is accepted whatever happens to this bookkeeping
+                # (without it, an Idempotency-Key replay enqueues again, which is harmless).
+                logger.warning(
+                    "could not mark the order enqueued", extra={"order_id": str(order.id)}
+                )
+                return Accepted(order_id=order.id, status="pending", created=created)
+        if created:  # the reply describes what was accepted; the executor may already be past it
+            return Accepted(order_id=order.id, status="pending", created=True)
         try:
-            queue.enqueue_order(order_id)
-        except QueueUnavailable as exc:
-            logger.warning("enqueue failed; order failed", extra={"order_id": str(order_id)})
-            store.fail_unqueued(order_id, exc.message)
-            raise QueueUnavailable(
-                f"{exc.message}; order {order_id} was not accepted, retry later"
-            ) from exc
-        try:
-            store.mark_enqueued(order_id)
+            current = self.store.get_order(order.id)
         except OperationalError:
-            # Stored and queued: the order is accepted whatever happens to this bookkeeping
-            # (without it, an Idempotency-Key replay enqueues again, which is harmless).
-            logger.warning("could not mark the order enqueued", extra={"order_id": str(order_id)})
-            return Accepted(order_id=order_id, status="pending", created=created)
-    if created:  # the reply describes what was accepted; the executor may already be past it
-        return Accepted(order_id=order_id, status="pending", created=True)
-    try:
-        current = store.get_order(order_id)
-    except OperationalError:
-        current = None
-    status = current["status"] if current else "pending"
-    return Accepted(order_id=order_id, status=status, created=created)
+            current = None
+        status = str(current.status) if current else "pending"
+        return Accepted(order_id=order.id, status=status, created=created)

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import Connection
 from psycopg.rows import DictRow
-from psycopg_pool import ConnectionPool
 
 from engine import db
+from engine.config import Settings
+from engine.db import Pool
+from engine.errors import InternalError, InvalidRequest
 
-Pool = ConnectionPool[Connection[DictRow]]
 SECRET_PREFIX = "oek_"
 PREFIX_CHARS = len(SECRET_PREFIX) + 6  # "oek_AbC123": tells keys apart, useless to an attacker
 DEFAULT_MAX_IN_FLIGHT = 20
@@ -64,18 +64,14 @@ def _plausible(secret: Any) -> bool:
     return isinstance(secret, str) and MIN_SECRET_CHARS <= len(secret) <= MAX_SECRET_CHARS
 
 
-def _pool(pool: Pool | None) -> Pool:
-    return pool if pool is not None else db.pool()
-
-
 _COLUMNS = "id, name, prefix, max_in_flight, created_at, revoked_at"
 
 
 def _insert(pool: Pool, secret: str, name: str, max_in_flight: int) -> ApiKey | None:
     if not (0 < len(name) <= 200):
-        raise ValueError("name must be 1 to 200 characters")
+        raise InvalidRequest("name must be 1 to 200 characters", field="name")
     if max_in_flight < 1:
-        raise ValueError("max_in_flight must be at least 1")
+        raise InvalidRequest("max_in_flight must be at least 1", field="max_in_flight")
     with pool.connection() as conn:
         row = conn.execute(
             f"""INSERT INTO api_keys (id, name, prefix, key_hash, max_in_flight)
@@ -87,12 +83,13 @@ def _insert(pool: Pool, secret: str, name: str, max_in_flight: int) -> ApiKey | 
 
 
 def create_key(
-    name: str, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, *, pool: Pool | None = None
+    name: str, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, *, pool: Pool
 ) -> tuple[ApiKey, str]:
     """A new key; returns it and its secret, which exists nowhere else from now on."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    created = _insert(_pool(pool), secret, name, max_in_flight)
-    assert created is not None  # 256 random bits do not collide
+    created = _insert(pool, secret, name, max_in_flight)
+    if created is None:  # 256 random bits do not collide
+        raise InternalError("a new API key collided with an existing one")
     return created, secret
 
 
@@ -101,31 +98,33 @@ def ensure_key(
     name: str,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     *,
-    pool: Pool | None = None,
+    pool: Pool,
 ) -> ApiKey:
     """The key with this secret, created if new (e.g. a developer's LOCAL_API_KEY)."""
     if not _plausible(secret):
-        raise ValueError(f"an API key is {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} characters")
-    p = _pool(pool)
-    created = _insert(p, secret, name, max_in_flight)
+        raise InvalidRequest(
+            f"an API key is {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} characters", field="key"
+        )
+    created = _insert(pool, secret, name, max_in_flight)
     if created is not None:
         return created
-    with p.connection() as conn:
+    with pool.connection() as conn:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = %s", (key_hash(secret),)
         ).fetchone()
-    assert row is not None
+    if row is None:  # the insert conflicted on this hash, so the row exists
+        raise InternalError("an API key that conflicted on insert cannot be read")
     return ApiKey.from_row(row)
 
 
-def verify(secret: Any, *, pool: Pool | None = None) -> ApiKey | None:
+def verify(secret: Any, *, pool: Pool) -> ApiKey | None:
     """The key whose secret this is; None when it is unknown, revoked or not a key at all.
 
     The lookup is by hash, so response timing says nothing about how close a guess was.
     """
     if not _plausible(secret):
         return None
-    with _pool(pool).connection() as conn:
+    with pool.connection() as conn:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
             (key_hash(secret),),
@@ -133,10 +132,10 @@ def verify(secret: Any, *, pool: Pool | None = None) -> ApiKey | None:
     return ApiKey.from_row(row) if row else None
 
 
-def revoke(key_id: uuid.UUID, *, pool: Pool | None = None) -> bool:
+def revoke(key_id: uuid.UUID, *, pool: Pool) -> bool:
     """Revoke a key (idempotent); True if the key exists. Its orders stay; it can make no more.
     The HTTP authorizer's cached answers expire within its TTL; order creation checks at once."""
-    with _pool(pool).connection() as conn:
+    with pool.connection() as conn:
         conn.execute(
             "UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
             (key_id,),
@@ -145,8 +144,8 @@ def revoke(key_id: uuid.UUID, *, pool: Pool | None = None) -> bool:
     return found is not None
 
 
-def list_keys(*, pool: Pool | None = None) -> list[ApiKey]:
-    with _pool(pool).connection() as conn:
+def list_keys(*, pool: Pool) -> list[ApiKey]:
+    with pool.connection() as conn:
         rows = conn.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id").fetchall()
     return [ApiKey.from_row(r) for r in rows]
 
@@ -168,13 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     revoke_cmd.add_argument("id", type=uuid.UUID)
     args = parser.parse_args(argv)
 
-    pool = db.pool()
+    pool = db.open_pool(Settings.from_env())
     with pool.connection() as conn:  # a fresh database works too: migrations are idempotent
         db.migrate(conn)
     if args.command == "create":
         try:
             key, secret = create_key(args.name, args.max_in_flight, pool=pool)
-        except ValueError as exc:
+        except InvalidRequest as exc:
             parser.error(str(exc))
         print(f"id            {key.id}")
         print(f"name          {key.name}")

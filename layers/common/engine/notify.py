@@ -7,9 +7,10 @@ way a frame is posted: in one transaction it locks the subscription row, reads t
 live notification (`fan_out`) both call it, so the row lock serialises them: whichever runs
 second sees the first one's progress and posts only what is still missing.
 
-Producers (the executor) call `publish(event)` after each committed transition. With
-STATUS_QUEUE_URL set it only enqueues the frame (the notify function fans out); without it, it
-fans out in-process (local runs and tests).
+Producers (the executor) hold a `Publisher` and call `publish(event)` after each committed
+transition. In the cloud and the local stack that is `StatusQueue`: a small trigger message on the
+status-events queue, which the notify function consumes and answers with `Fanout.fan_out`. A
+test may pass any other Publisher (e.g. one that fans out in-process).
 
 A post that fails with 410 GoneException deletes the connection (its subscriptions cascade).
 Posts have a short timeout and no retries, and different connections are served concurrently,
@@ -21,23 +22,23 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from engine import db
-from engine.config import settings
-from engine.connections import Connections, Pool
-from engine.store import Event, Store
+from engine.config import Settings
+from engine.connections import Connections
+from engine.db import Pool
+from engine.errors import ConfigError
+from engine.store import Event
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
@@ -87,31 +88,8 @@ def management_client(endpoint: str) -> ApiGatewayManagementApiClient:
         return client
 
 
-def endpoint_for(domain: str | None, stage: str | None) -> str:
-    """The management endpoint: WS_MANAGEMENT_ENDPOINT, else the one API Gateway implies."""
-    configured = settings().ws_management_endpoint
-    if configured:
-        return configured
-    if not domain:
-        raise RuntimeError("set WS_MANAGEMENT_ENDPOINT: the connection names no domain")
-    return f"https://{domain}/{stage}" if stage and stage != "$default" else f"https://{domain}"
-
-
 def encode(frame: dict[str, Any]) -> bytes:
     return json.dumps(frame, default=str, separators=(",", ":")).encode()
-
-
-def post_frame(endpoint: str, connection_id: str, frame: dict[str, Any]) -> bool:
-    """Post one frame outside any subscription (error frames). False if the socket is gone."""
-    try:
-        management_client(endpoint).post_to_connection(
-            ConnectionId=connection_id, Data=encode(frame)
-        )
-    except ClientError as exc:
-        if _is_gone(exc):
-            return False
-        raise
-    return True
 
 
 def _is_gone(exc: ClientError) -> bool:
@@ -140,84 +118,7 @@ class Delivery:
         return self.outcome in ("not_ready", "failed")
 
 
-def _pool_of(store_or_pool: Store | Connections | Pool | None) -> Pool:
-    if store_or_pool is None:
-        return db.pool()
-    if isinstance(store_or_pool, Store | Connections):
-        return store_or_pool.pool
-    return store_or_pool
-
-
-def deliver(
-    store_or_pool: Store | Connections | Pool | None, connection_id: str, order_id: uuid.UUID
-) -> Delivery:
-    """Post every event of the order after the subscription's delivered_seq, in order.
-
-    Holds the subscription's row lock while posting (each post is bounded by POST_CONFIG), so
-    concurrent deliveries to one subscription run one after the other and never repeat a frame.
-    Raises only for database errors.
-    """
-    pool = _pool_of(store_or_pool)
-    gone = False
-    failure: str | None = None
-    posted = 0
-    with pool.connection() as conn, conn.transaction():
-        conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        row = conn.execute(
-            """SELECT s.delivered_seq, c.domain, c.stage, c.endpoint, c.connected_at
-                     FROM subscriptions s JOIN connections c USING (connection_id)
-                    WHERE s.connection_id = %s AND s.order_id = %s
-                      FOR UPDATE OF s""",
-            (connection_id, order_id),
-        ).fetchone()
-        if row is None:
-            return Delivery(connection_id, order_id, "not_subscribed")
-        # Read after the lock is held: a delivery that committed while we waited has moved
-        # delivered_seq, and this statement's snapshot sees every event committed before it.
-        events = conn.execute(
-            "SELECT * FROM order_events WHERE order_id = %s AND seq > %s ORDER BY seq",
-            (order_id, row["delivered_seq"]),
-        ).fetchall()
-        last = int(row["delivered_seq"])
-        if events:
-            client = management_client(row["endpoint"] or endpoint_for(row["domain"], row["stage"]))
-            for event_row in events:
-                frame = Event.from_row(event_row).frame()
-                try:
-                    client.post_to_connection(ConnectionId=connection_id, Data=encode(frame))
-                except ClientError as exc:
-                    if _is_gone(exc):
-                        gone = True
-                    else:
-                        failure = f"{type(exc).__name__}: {exc.response.get('Error', {})}"
-                    break
-                except BotoCoreError as exc:  # timeouts, refused connections
-                    failure = type(exc).__name__
-                    break
-                last = int(event_row["seq"])
-                posted += 1
-            if posted:
-                conn.execute(
-                    "UPDATE subscriptions SET delivered_seq = %s"
-                    " WHERE connection_id = %s AND order_id = %s",
-                    (last, connection_id, order_id),
-                )
-    # The transaction is over: deleting the connection locks its other subscriptions, which
-    # other deliveries may hold; doing it inside our own lock could deadlock with them.
-    if gone:
-        young = datetime.now(UTC) - row["connected_at"] < CONNECT_GRACE
-        if young:
-            return Delivery(connection_id, order_id, "not_ready", posted, last)
-        Connections(pool).remove(connection_id)
-        logger.info("connection gone; removed", extra={"connection_id": connection_id})
-        return Delivery(connection_id, order_id, "gone", posted, last)
-    if failure:
-        logger.warning(
-            "post failed; frames stay owed",
-            extra={"connection_id": connection_id, "order_id": str(order_id), "error": failure},
-        )
-        return Delivery(connection_id, order_id, "failed", posted, last, failure)
-    return Delivery(connection_id, order_id, "ok", posted, last)
+# -- producers ------------------------------------------------------------------------------------
 
 
 def _pool_executor() -> ThreadPoolExecutor:
@@ -228,106 +129,195 @@ def _pool_executor() -> ThreadPoolExecutor:
         return _executor
 
 
-def deliver_many(
-    store_or_pool: Store | Connections | Pool | None,
-    pairs: Iterable[tuple[str, uuid.UUID]],
-) -> list[Delivery]:
-    """Deliver to several subscriptions concurrently; a database error becomes `failed`."""
-    pool = _pool_of(store_or_pool)
-    todo = list(pairs)
-    if len(todo) == 1:  # the common case: no thread hop
-        return [deliver(pool, *todo[0])]
-    futures = [_pool_executor().submit(deliver, pool, cid, oid) for cid, oid in todo]
-    results: list[Delivery] = []
-    for (cid, oid), future in zip(todo, futures, strict=True):
+class Fanout:
+    """Posting frames to WebSocket connections, over one database and management endpoint."""
+
+    def __init__(self, pool: Pool, management_endpoint: str | None = None) -> None:
+        self.pool = pool
+        self.connections = Connections(pool)
+        self.management_endpoint = management_endpoint  # WS_MANAGEMENT_ENDPOINT, if set
+
+    @classmethod
+    def from_settings(cls, pool: Pool, cfg: Settings) -> Fanout:
+        return cls(pool, cfg.ws_management_endpoint)
+
+    def endpoint_for(self, domain: str | None, stage: str | None) -> str:
+        """The management endpoint: the configured one, else the one API Gateway implies."""
+        if self.management_endpoint:
+            return self.management_endpoint
+        if not domain:
+            raise ConfigError(
+                "set WS_MANAGEMENT_ENDPOINT: the connection names no domain",
+                field="WS_MANAGEMENT_ENDPOINT",
+            )
+        return f"https://{domain}/{stage}" if stage and stage != "$default" else f"https://{domain}"
+
+    def post_frame(self, endpoint: str, connection_id: str, frame: dict[str, Any]) -> bool:
+        """Post one frame outside any subscription (error frames). False if the socket is gone."""
         try:
-            results.append(future.result())
-        except Exception as exc:
-            logger.exception("delivery failed", extra={"connection_id": cid})
-            results.append(Delivery(cid, oid, "failed", error=type(exc).__name__))
-    return results
+            management_client(endpoint).post_to_connection(
+                ConnectionId=connection_id, Data=encode(frame)
+            )
+        except ClientError as exc:
+            if _is_gone(exc):
+                return False
+            raise
+        return True
 
+    def deliver(self, connection_id: str, order_id: uuid.UUID) -> Delivery:
+        """Post every event of the order after the subscription's delivered_seq, in order.
 
-def fan_out(
-    order_id: uuid.UUID, store_or_pool: Store | Connections | Pool | None = None
-) -> list[Delivery]:
-    """Deliver the order's outstanding events to every connection subscribed to it."""
-    pool = _pool_of(store_or_pool)
-    subscribers = Connections(pool).subscribers(order_id)
-    return deliver_many(pool, ((cid, order_id) for cid in subscribers))
+        Holds the subscription's row lock while posting (each post is bounded by POST_CONFIG),
+        so concurrent deliveries to one subscription run one after the other and never repeat a
+        frame. Raises only for database errors.
+        """
+        gone = False
+        failure: str | None = None
+        posted = 0
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            row = conn.execute(
+                """SELECT s.delivered_seq, c.domain, c.stage, c.endpoint, c.connected_at
+                         FROM subscriptions s JOIN connections c USING (connection_id)
+                        WHERE s.connection_id = %s AND s.order_id = %s
+                          FOR UPDATE OF s""",
+                (connection_id, order_id),
+            ).fetchone()
+            if row is None:
+                return Delivery(connection_id, order_id, "not_subscribed")
+            # Read after the lock is held: a delivery that committed while we waited has moved
+            # delivered_seq, and this statement's snapshot sees every event committed before it.
+            events = conn.execute(
+                "SELECT * FROM order_events WHERE order_id = %s AND seq > %s ORDER BY seq",
+                (order_id, row["delivered_seq"]),
+            ).fetchall()
+            last = int(row["delivered_seq"])
+            if events:
+                client = management_client(
+                    row["endpoint"] or self.endpoint_for(row["domain"], row["stage"])
+                )
+                for event_row in events:
+                    frame = Event.from_row(event_row).frame()
+                    try:
+                        client.post_to_connection(ConnectionId=connection_id, Data=encode(frame))
+                    except ClientError as exc:
+                        if _is_gone(exc):
+                            gone = True
+                        else:
+                            failure = f"{type(exc).__name__}: {exc.response.get('Error', {})}"
+                        break
+                    except BotoCoreError as exc:  # timeouts, refused connections
+                        failure = type(exc).__name__
+                        break
+                    last = int(event_row["seq"])
+                    posted += 1
+                if posted:
+                    conn.execute(
+                        "UPDATE subscriptions SET delivered_seq = %s"
+                        " WHERE connection_id = %s AND order_id = %s",
+                        (last, connection_id, order_id),
+                    )
+        # The transaction is over: deleting the connection locks its other subscriptions, which
+        # other deliveries may hold; doing it inside our own lock could deadlock with them.
+        if gone:
+            young = datetime.now(UTC) - row["connected_at"] < CONNECT_GRACE
+            if young:
+                return Delivery(connection_id, order_id, "not_ready", posted, last)
+            self.connections.remove(connection_id)
+            logger.info("connection gone; removed", extra={"connection_id": connection_id})
+            return Delivery(connection_id, order_id, "gone", posted, last)
+        if failure:
+            logger.warning(
+                "post failed; frames stay owed",
+                extra={"connection_id": connection_id, "order_id": str(order_id), "error": failure},
+            )
+            return Delivery(connection_id, order_id, "failed", posted, last, failure)
+        return Delivery(connection_id, order_id, "ok", posted, last)
+
+    def deliver_many(self, pairs: Iterable[tuple[str, uuid.UUID]]) -> list[Delivery]:
+        """Deliver to several subscriptions concurrently; a database error becomes `failed`."""
+        todo = list(pairs)
+        if len(todo) == 1:  # the common case: no thread hop
+            return [self.deliver(*todo[0])]
+        futures = [_pool_executor().submit(self.deliver, cid, oid) for cid, oid in todo]
+        results: list[Delivery] = []
+        for (cid, oid), future in zip(todo, futures, strict=True):
+            try:
+                results.append(future.result())
+            except Exception as exc:
+                logger.exception("delivery failed", extra={"connection_id": cid})
+                results.append(Delivery(cid, oid, "failed", error=type(exc).__name__))
+        return results
+
+    def fan_out(self, order_id: uuid.UUID) -> list[Delivery]:
+        """Deliver the order's outstanding events to every connection subscribed to it."""
+        subscribers = self.connections.subscribers(order_id)
+        return self.deliver_many((cid, order_id) for cid in subscribers)
+
+    def subscribe_and_deliver(
+        self,
+        connection_id: str,
+        order_id: uuid.UUID,
+        from_seq: int = 0,
+        *,
+        domain: str | None = None,
+        stage: str | None = None,
+        endpoint: str | None = None,
+    ) -> Delivery:
+        """The `subscribe` route: reset the subscription to `from_seq`, then replay what follows.
+
+        A notification racing with this either runs before our delivery (it posts from
+        `from_seq` on, ours then finds nothing new) or after it (it finds our delivered_seq): no
+        gap, no dup.
+        """
+        self.connections.subscribe(
+            connection_id, order_id, from_seq, domain=domain, stage=stage, endpoint=endpoint
+        )
+        return self.deliver(connection_id, order_id)
 
 
 # -- producers ------------------------------------------------------------------------------------
 
 
-def _send_status_message(body: dict[str, Any], delay_seconds: int = 0) -> None:
-    from engine.queue import sqs_client  # the SQS client the submit path already configures
+class Publisher(Protocol):
+    """What producers tell after a status change commits; delivery itself reads Postgres."""
 
-    cfg = settings()
-    assert cfg.status_queue_url
-    sqs_client(cfg.sqs_endpoint_url).send_message(
-        QueueUrl=cfg.status_queue_url,
-        MessageBody=json.dumps(body, default=str),
-        DelaySeconds=delay_seconds,
-    )
+    def publish(self, event: Event) -> None: ...
+
+    def publish_backlog(self, order_id: uuid.UUID) -> None: ...
 
 
-def publish(event: Event) -> None:
-    """What producers call after a status transition commits (the executor's `publish`).
+class StatusQueue:
+    """The status-events queue: one small trigger message per committed status change.
 
-    The message is only a trigger: notify reads the events from Postgres, so a lost, repeated
-    or reordered message cannot reorder or duplicate frames.
+    The message is only a trigger: notify reads the events from Postgres, so a lost, repeated or
+    reordered message cannot reorder or duplicate frames.
     """
-    if settings().status_queue_url:
-        _send_status_message(event.frame())
-    else:
-        fan_out(event.order_id)
 
+    def __init__(self, url: str, endpoint_url: str | None = None) -> None:
+        self.url = url
+        self.endpoint_url = endpoint_url
 
-def publish_backlog(order_id: uuid.UUID) -> None:
-    """Ask for the order's history to be delivered to its (new) subscribers.
+    @classmethod
+    def from_settings(cls, cfg: Settings) -> StatusQueue:
+        return cls(cfg.require("status_queue_url"), cfg.sqs_endpoint_url)
 
-    Used by `$connect ?orderId=`: a post from inside `$connect` is refused (410), so the backlog
-    goes out from notify shortly after the upgrade completes.
-    """
-    if settings().status_queue_url:
-        _send_status_message(
-            {"orderId": str(order_id), "backlog": True}, delay_seconds=BACKLOG_DELAY_SECONDS
+    def _send(self, body: dict[str, Any], delay_seconds: int = 0) -> None:
+        from engine.queue import sqs_client  # the SQS client the submit path already configures
+
+        sqs_client(self.endpoint_url).send_message(
+            QueueUrl=self.url,
+            MessageBody=json.dumps(body, default=str),
+            DelaySeconds=delay_seconds,
         )
-        return
-    # No queue (local, tests): a background thread plays notify's part, retrying while the
-    # socket is not ready yet.
-    pool = db.pool()
 
-    def later() -> None:
-        for _ in range(20):
-            time.sleep(0.25)
-            try:
-                if not any(d.outcome == "not_ready" for d in fan_out(order_id, pool)):
-                    return
-            except Exception:
-                logger.exception("backlog delivery failed", extra={"order_id": str(order_id)})
-                return
+    def publish(self, event: Event) -> None:
+        self._send({"orderId": str(event.order_id), "seq": event.seq, "status": event.status})
 
-    threading.Thread(target=later, name=f"backlog-{order_id}", daemon=True).start()
+    def publish_backlog(self, order_id: uuid.UUID) -> None:
+        """Ask for the order's history to be delivered to its (new) subscribers.
 
-
-def subscribe_and_deliver(
-    connections: Connections,
-    connection_id: str,
-    order_id: uuid.UUID,
-    from_seq: int = 0,
-    *,
-    domain: str | None = None,
-    stage: str | None = None,
-    endpoint: str | None = None,
-) -> Delivery:
-    """The `subscribe` route: reset the subscription to `from_seq`, then replay what follows.
-
-    A notification racing with this either runs before our delivery (it posts from `from_seq`
-    on, ours then finds nothing new) or after it (it finds our delivered_seq): no gap, no dup.
-    """
-    connections.subscribe(
-        connection_id, order_id, from_seq, domain=domain, stage=stage, endpoint=endpoint
-    )
-    return deliver(connections.pool, connection_id, order_id)
+        Used by `$connect ?orderId=`: a post from inside `$connect` is refused (410), so the
+        backlog goes out from notify shortly after the upgrade completes.
+        """
+        self._send({"orderId": str(order_id), "backlog": True}, delay_seconds=BACKLOG_DELAY_SECONDS)

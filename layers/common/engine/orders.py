@@ -195,38 +195,3 @@ def explorer_link(signature: str, cluster: str, rpc_url: str | None = None) -> s
     if cluster == "mainnet-beta":
         return base
     return f"{base}?cluster={cluster}"
-
-
-def present_order(
-    row: dict[str, Any], events: list[dict[str, Any]], cluster: str, rpc_url: str | None = None
-) -> dict[str, Any]:
-    """The order as the API shows it: request, status, routing, amounts, tx, failure, events."""
-
-    def amount(value: Decimal | None, scale: int = 0) -> str | None:
-        return None if value is None else format(Decimal(value).scaleb(-scale).normalize(), "f")
-
-    decimals_out = row.get("decimals_out") or 0
-
-    signature = row.get("tx_signature")
-    return {
-        "orderId": str(row["id"]),
-        "status": row["status"],
-        "createdAt": row["created_at"].isoformat(),
-        "updatedAt": row["updated_at"].isoformat(),
-        "request": row["request"],
-        "venue": row.get("venue"),
-        "pool": row.get("pool"),
-        "quotes": row.get("quotes") or [],
-        "amountIn": amount(row["amount_in"]),
-        "amountOut": amount(row.get("amount_out"), decimals_out),
-        "minAmountOut": amount(row.get("min_amount_out"), decimals_out),
-        "txHash": signature,
-        "explorerUrl": explorer_link(signature, cluster, rpc_url) if signature else None,
-        "attempts": row.get("attempts", 0),
-        "error": (
-            {"code": row["failure_code"], "message": row["failure_reason"]}
-            if row.get("failure_code")
-            else None
-        ),
-        "events": events,
-    }

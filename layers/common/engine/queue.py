@@ -1,4 +1,4 @@
-"""The orders queue (SQS): hand an order to the executors, and report the queue's health."""
+"""The orders queue (SQS): hand an order to the executors, back off a retry, report the depth."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
-from engine.config import settings
+from engine.config import Settings
 from engine.errors import QueueUnavailable
 
 if TYPE_CHECKING:
@@ -18,50 +18,62 @@ if TYPE_CHECKING:
 
 # Fail fast: a submit that cannot reach the queue must answer within API Gateway's 29 s.
 _CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
+MAX_RETRY_DELAY_SECONDS = 900  # SQS caps a visibility change at 12 h; 15 min is plenty here
 
 
 @lru_cache(maxsize=4)
 def sqs_client(endpoint_url: str | None = None) -> SQSClient:
+    """One SQS client per endpoint per process (botocore clients are thread-safe)."""
     return boto3.client("sqs", endpoint_url=endpoint_url, config=_CLIENT_CONFIG)
 
 
-def _queue_url() -> str:
-    url = settings().orders_queue_url
-    if not url:
-        raise QueueUnavailable("ORDERS_QUEUE_URL is not configured")
-    return url
+class OrdersQueue:
+    def __init__(self, url: str | None, endpoint_url: str | None = None) -> None:
+        self.url = url
+        self.endpoint_url = endpoint_url
 
+    @classmethod
+    def from_settings(cls, cfg: Settings) -> OrdersQueue:
+        return cls(cfg.orders_queue_url, cfg.sqs_endpoint_url)
 
-def enqueue_order(order_id: uuid.UUID) -> str:
-    """Send the order's message; returns the SQS message id or raises QueueUnavailable."""
-    try:
-        reply = sqs_client(settings().sqs_endpoint_url).send_message(
-            QueueUrl=_queue_url(), MessageBody=json.dumps({"orderId": str(order_id)})
+    @property
+    def sqs(self) -> SQSClient:
+        return sqs_client(self.endpoint_url)
+
+    def _url(self) -> str:
+        if not self.url:
+            raise QueueUnavailable("ORDERS_QUEUE_URL is not configured")
+        return self.url
+
+    def enqueue(self, order_id: uuid.UUID) -> str:
+        """Send the order's message; returns the SQS message id or raises QueueUnavailable."""
+        try:
+            reply = self.sqs.send_message(
+                QueueUrl=self._url(), MessageBody=json.dumps({"orderId": str(order_id)})
+            )
+        except QueueUnavailable:
+            raise
+        except Exception as exc:  # botocore raises many types; all mean "not enqueued"
+            raise QueueUnavailable(
+                f"the order queue is unavailable ({type(exc).__name__})"
+            ) from exc
+        return reply["MessageId"]
+
+    def depth(self) -> int:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self._url(), AttributeNames=["ApproximateNumberOfMessages"]
         )
-    except QueueUnavailable:
-        raise
-    except Exception as exc:  # botocore raises many types; all mean "not enqueued"
-        raise QueueUnavailable(f"the order queue is unavailable ({type(exc).__name__})") from exc
-    return reply["MessageId"]
+        return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+    def delay_retry(self, receipt_handle: str, receive_count: int, base_seconds: float) -> int:
+        """SQS has no native backoff: push the message's next delivery out by hand."""
+        delay = retry_delay_seconds(receive_count, base_seconds)
+        self.sqs.change_message_visibility(
+            QueueUrl=self._url(), ReceiptHandle=receipt_handle, VisibilityTimeout=delay
+        )
+        return delay
 
 
-def queue_depth() -> int:
-    attrs = sqs_client(settings().sqs_endpoint_url).get_queue_attributes(
-        QueueUrl=_queue_url(), AttributeNames=["ApproximateNumberOfMessages"]
-    )
-    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
-
-
-def retry_delay_seconds(receive_count: int) -> int:
+def retry_delay_seconds(receive_count: int, base_seconds: float) -> int:
     """Exponential backoff for a transient failure: base * 2^(n-1), capped at 15 minutes."""
-    base = settings().retry_base_seconds
-    return int(min(base * 2 ** max(receive_count - 1, 0), 900))
-
-
-def delay_retry(receipt_handle: str, receive_count: int) -> int:
-    """SQS has no native backoff: push the message's next delivery out by hand."""
-    delay = retry_delay_seconds(receive_count)
-    sqs_client(settings().sqs_endpoint_url).change_message_visibility(
-        QueueUrl=_queue_url(), ReceiptHandle=receipt_handle, VisibilityTimeout=delay
-    )
-    return delay
+    return int(min(base_seconds * 2 ** max(receive_count - 1, 0), MAX_RETRY_DELAY_SECONDS))

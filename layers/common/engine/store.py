@@ -1,7 +1,8 @@
 """Order storage on Postgres: orders, their append-only events, idempotency keys.
 
-Every status change is one guarded UPDATE (it matches only from the expected status) and writes its
-event in the same transaction, so the order row and its history can never disagree.
+Every status change is one guarded UPDATE (it matches only from the expected status) that returns
+the updated row, and writes its event in the same transaction, so the order row and its history
+can never disagree, and a caller never needs to read the order again after changing it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,12 +19,12 @@ from psycopg import Connection
 from psycopg.errors import UniqueViolation
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
-from engine import db
+from engine.db import Pool
 from engine.errors import (
     ApiKeyRevoked,
     IdempotencyConflict,
+    InternalError,
     InvalidRequest,
     TooManyOrdersInFlight,
 )
@@ -47,6 +48,51 @@ SETTABLE = frozenset(
         "failure_reason",
     }
 )
+JSON_COLUMNS = frozenset({"quotes"})
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One row of `orders`, as stored (amounts out are base units of token_out)."""
+
+    id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+    request: dict[str, Any]
+    token_in: str
+    token_out: str
+    mint_in: str
+    mint_out: str
+    amount_in: Decimal
+    slippage: Decimal
+    order_type: str
+    status: Status
+    seq: int
+    request_hash: str
+    idempotency_key: str | None = None
+    enqueued_at: datetime | None = None
+    venue: str | None = None
+    pool: str | None = None
+    quotes: list[dict[str, Any]] = field(default_factory=list)
+    decimals_out: int | None = None
+    amount_out: Decimal | None = None
+    min_amount_out: Decimal | None = None
+    tx_signature: str | None = None
+    last_valid_block_height: int | None = None
+    signed_tx: bytes | None = None
+    attempts: int = 0
+    failure_code: str | None = None
+    failure_reason: str | None = None
+    api_key_id: uuid.UUID | None = None
+
+    @classmethod
+    def from_row(cls, row: DictRow | dict[str, Any]) -> Order:
+        values = {f.name: row[f.name] for f in fields(cls) if f.name in row}
+        values["status"] = Status(values["status"])
+        values["quotes"] = values.get("quotes") or []
+        if values.get("signed_tx") is not None:
+            values["signed_tx"] = bytes(values["signed_tx"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -72,6 +118,14 @@ class Event:
         return cls(row["order_id"], row["seq"], Status(row["status"]), row["at"], row["detail"])
 
 
+@dataclass(frozen=True)
+class Transition:
+    """A committed status change: the order as it now is, and the event that records it."""
+
+    order: Order
+    event: Event
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
@@ -82,17 +136,20 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-class Store:
-    def __init__(self, pool: ConnectionPool[Connection[DictRow]] | None = None) -> None:
-        self._pool = pool
+def _check_settable(fields_: dict[str, Any]) -> dict[str, Any]:
+    bad = set(fields_) - SETTABLE
+    if bad:
+        raise InvalidRequest(f"not settable on an order: {sorted(bad)}")
+    return {name: Jsonb(v) if name in JSON_COLUMNS else v for name, v in fields_.items()}
 
-    @property
-    def pool(self) -> ConnectionPool[Connection[DictRow]]:
-        if self._pool is None:
-            self._pool = db.pool()
-        return self._pool
+
+class Store:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
 
     def migrate(self) -> list[str]:
+        from engine import db
+
         with self.pool.connection() as conn:
             return db.migrate(conn)
 
@@ -107,7 +164,7 @@ class Store:
         request: OrderRequest,
         idempotency_key: str | None = None,
         api_key_id: uuid.UUID | None = None,
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[Order, bool]:
         """Store a new `pending` order with its first event; returns (order, created).
 
         With an idempotency key already used (by the same API key) for the same request, returns
@@ -125,7 +182,6 @@ class Store:
                 "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key"
             )
         fingerprint = request.fingerprint()
-        order_id = uuid.uuid4()
         body = request.to_json()
         try:
             with self.pool.connection() as conn, conn.transaction():
@@ -133,13 +189,14 @@ class Store:
                     existing = self._admit(conn, api_key_id, idempotency_key)
                     if existing is not None:
                         return self._replay(existing, fingerprint), False
-                conn.execute(
+                row = conn.execute(
                     """INSERT INTO orders (id, request, token_in, token_out, mint_in, mint_out,
                          amount_in, slippage, order_type, status, seq, idempotency_key,
                          request_hash, api_key_id)
-                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s,%s)""",
+                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s,%s)
+                       RETURNING *""",
                     (
-                        order_id,
+                        uuid.uuid4(),
                         Jsonb(body),
                         request.token_in.symbol,
                         request.token_out.symbol,
@@ -152,25 +209,26 @@ class Store:
                         fingerprint,
                         api_key_id,
                     ),
-                )
+                ).fetchone()
+                if row is None:  # INSERT ... RETURNING always returns the row
+                    raise InternalError("Postgres did not return the new order")
+                order = Order.from_row(row)
                 conn.execute(
                     "INSERT INTO order_events (order_id, seq, status, detail)"
                     " VALUES (%s, 1, 'pending', %s)",
-                    (order_id, Jsonb({"request": body})),
+                    (order.id, Jsonb({"request": body})),
                 )
         except UniqueViolation:
-            existing = self._by_idempotency_key(idempotency_key, api_key_id)
-            if existing is None:  # the winner released the key in between (enqueue failed)
+            replayed = self._by_idempotency_key(idempotency_key, api_key_id)
+            if replayed is None:  # the winner released the key in between (enqueue failed)
                 return self.create_order(request, idempotency_key, api_key_id)
-            return self._replay(existing, fingerprint), False
-        order = self.get_order(order_id)
-        assert order is not None
+            return self._replay(replayed, fingerprint), False
         return order, True
 
     @staticmethod
     def _admit(
         conn: Connection[DictRow], api_key_id: uuid.UUID, idempotency_key: str | None
-    ) -> dict[str, Any] | None:
+    ) -> Order | None:
         """Under the key's row lock: the order an idempotency key already names, else None once
         the key may create one more order."""
         key = conn.execute(
@@ -185,38 +243,36 @@ class Store:
                 (api_key_id, idempotency_key),
             ).fetchone()
             if row is not None:
-                return dict(row)
+                return Order.from_row(row)
         counted = conn.execute(
             "SELECT count(*) AS n FROM orders"
             " WHERE api_key_id = %s AND status NOT IN ('confirmed', 'failed')",
             (api_key_id,),
         ).fetchone()
-        assert counted is not None
-        if counted["n"] >= key["max_in_flight"]:
+        in_flight = int(counted["n"]) if counted else 0
+        if in_flight >= key["max_in_flight"]:
             raise TooManyOrdersInFlight(
-                f"this API key has {counted['n']} orders in flight, its limit is "
+                f"this API key has {in_flight} orders in flight, its limit is "
                 f"{key['max_in_flight']}; wait for one to confirm or fail"
             )
         return None
 
     @staticmethod
-    def _replay(existing: dict[str, Any], fingerprint: str) -> dict[str, Any]:
-        if existing["request_hash"] != fingerprint:
+    def _replay(existing: Order, fingerprint: str) -> Order:
+        if existing.request_hash != fingerprint:
             raise IdempotencyConflict(
                 "this Idempotency-Key was used for a different order", field="Idempotency-Key"
             )
         return existing
 
-    def _by_idempotency_key(
-        self, key: str | None, api_key_id: uuid.UUID | None
-    ) -> dict[str, Any] | None:
+    def _by_idempotency_key(self, key: str | None, api_key_id: uuid.UUID | None) -> Order | None:
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT * FROM orders WHERE idempotency_key = %s"
                 " AND api_key_id IS NOT DISTINCT FROM %s",
                 (key, api_key_id),
             ).fetchone()
-        return dict(row) if row else None
+        return Order.from_row(row) if row else None
 
     def mark_enqueued(self, order_id: uuid.UUID) -> None:
         with self.pool.connection() as conn:
@@ -225,9 +281,9 @@ class Store:
                 (order_id,),
             )
 
-    def fail_unqueued(self, order_id: uuid.UUID, reason: str) -> Event | None:
+    def fail_unqueued(self, order_id: uuid.UUID, reason: str) -> Transition | None:
         """The queue refused the order: fail it, and free its idempotency key for a retry."""
-        event = self.transition(
+        done = self.transition(
             order_id,
             Status.PENDING,
             Status.FAILED,
@@ -236,7 +292,7 @@ class Store:
         )
         with self.pool.connection() as conn:
             conn.execute("UPDATE orders SET idempotency_key = NULL WHERE id = %s", (order_id,))
-        return event
+        return done
 
     # -- changing status ------------------------------------------------------------------------
 
@@ -249,52 +305,52 @@ class Store:
         detail: dict[str, Any] | None = None,
         fields: dict[str, Any] | None = None,
         where_signature: str | None = None,
-    ) -> Event | None:
-        """Move the order from `expected` to `new` and append the event, atomically.
+    ) -> Transition | None:
+        """Move the order from `expected` to `new` and append the event, atomically, in one
+        round trip; returns the order as updated and the event.
 
-        Returns the event, or None when the order was not in `expected` (somebody else moved it):
-        of two racing transitions from one status exactly one wins. `where_signature` also
-        requires the stored signature, so two executors cannot both replace one transaction.
+        Returns None when the order was not in `expected` (somebody else moved it): of two
+        racing transitions from one status exactly one wins. `where_signature` also requires the
+        stored signature, so two executors cannot both replace one transaction.
         """
         check_transition(expected, new)
-        fields = fields or {}
-        bad = set(fields) - SETTABLE
-        if bad:
-            raise ValueError(f"not settable: {sorted(bad)}")
-        assignments = "".join(f", {name} = %({name})s" for name in fields)
-        params: dict[str, Any] = {
-            name: Jsonb(v) if name == "quotes" else v for name, v in fields.items()
-        }
-        params.update(id=order_id, expected=str(expected), new=str(new), sig=where_signature)
+        params = _check_settable(fields or {})
+        assignments = "".join(f", {name} = %({name})s" for name in params)
+        params.update(
+            id=order_id,
+            expected=str(expected),
+            new=str(new),
+            sig=where_signature,
+            detail=Jsonb({k: _json_value(v) for k, v in (detail or {}).items()}),
+        )
         guard = " AND tx_signature = %(sig)s" if where_signature is not None else ""
-        detail_json = {k: _json_value(v) for k, v in (detail or {}).items()}
-        with self.pool.connection() as conn, conn.transaction():
+        # One statement: the UPDATE's RETURNING feeds the event INSERT, and both rows come back.
+        with self.pool.connection() as conn:
             row = conn.execute(
-                f"""UPDATE orders SET status = %(new)s, seq = seq + 1, updated_at = now()
-                      {assignments}
-                    WHERE id = %(id)s AND status = %(expected)s{guard}
-                    RETURNING seq""",
+                f"""WITH moved AS (
+                      UPDATE orders SET status = %(new)s, seq = seq + 1, updated_at = now()
+                        {assignments}
+                      WHERE id = %(id)s AND status = %(expected)s{guard}
+                      RETURNING *),
+                    logged AS (
+                      INSERT INTO order_events (order_id, seq, status, detail)
+                      SELECT id, seq, status, %(detail)s FROM moved
+                      RETURNING seq AS event_seq, at AS event_at, detail AS event_detail)
+                    SELECT moved.*, logged.* FROM moved, logged""",
                 params,
             ).fetchone()
-            if row is None:
-                return None
-            event_row = conn.execute(
-                "INSERT INTO order_events (order_id, seq, status, detail)"
-                " VALUES (%s, %s, %s, %s) RETURNING *",
-                (order_id, row["seq"], str(new), Jsonb(detail_json)),
-            ).fetchone()
-        assert event_row is not None
-        return Event.from_row(event_row)
+        if row is None:
+            return None
+        order = Order.from_row(row)
+        event = Event(order.id, row["event_seq"], new, row["event_at"], row["event_detail"])
+        return Transition(order, event)
 
     def update_fields(self, order_id: uuid.UUID, expected: Status, fields: dict[str, Any]) -> bool:
         """Set fields without a status change, only while the order is still in `expected`."""
-        bad = set(fields) - SETTABLE
-        if bad or not fields:
-            raise ValueError(f"not settable: {sorted(bad)}")
-        assignments = ", ".join(f"{name} = %({name})s" for name in fields)
-        params: dict[str, Any] = {
-            name: Jsonb(v) if name == "quotes" else v for name, v in fields.items()
-        }
+        if not fields:
+            raise InvalidRequest("no fields to update")
+        params = _check_settable(fields)
+        assignments = ", ".join(f"{name} = %({name})s" for name in params)
         params.update(id=order_id, expected=str(expected))
         with self.pool.connection() as conn:
             cur = conn.execute(
@@ -306,19 +362,19 @@ class Store:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def get_order(self, order_id: uuid.UUID) -> dict[str, Any] | None:
+    def get_order(self, order_id: uuid.UUID) -> Order | None:
         with self.pool.connection() as conn:
             row = conn.execute("SELECT * FROM orders WHERE id = %s", (order_id,)).fetchone()
-        return dict(row) if row else None
+        return Order.from_row(row) if row else None
 
-    def get_owned_order(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> dict[str, Any] | None:
+    def get_owned_order(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> Order | None:
         """The order if this API key created it; None otherwise (unknown or another key's: the
         caller cannot tell which, so ids of other keys' orders leak nothing)."""
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT * FROM orders WHERE id = %s AND api_key_id = %s", (order_id, api_key_id)
             ).fetchone()
-        return dict(row) if row else None
+        return Order.from_row(row) if row else None
 
     def events(self, order_id: uuid.UUID, after_seq: int = 0) -> list[Event]:
         with self.pool.connection() as conn:
@@ -328,9 +384,17 @@ class Store:
             ).fetchall()
         return [Event.from_row(r) for r in rows]
 
+    def latest_event(self, order_id: uuid.UUID) -> Event | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM order_events WHERE order_id = %s ORDER BY seq DESC LIMIT 1",
+                (order_id,),
+            ).fetchone()
+        return Event.from_row(row) if row else None
+
     def list_orders(
         self, limit: int = 20, cursor: str | None = None, api_key_id: uuid.UUID | None = None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[Order], str | None]:
         """Newest first; the cursor is opaque to clients (created_at and id of the last row).
         With `api_key_id`, only that key's orders (what a client may see); without, all."""
         if not (1 <= limit <= MAX_PAGE):
@@ -350,13 +414,13 @@ class Store:
                 f"SELECT * FROM orders{where} ORDER BY created_at DESC, id DESC LIMIT %s",
                 (*params, limit + 1),
             ).fetchall()
-        page = [dict(r) for r in rows[:limit]]
+        page = [Order.from_row(r) for r in rows[:limit]]
         next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
         return page, next_cursor
 
 
-def encode_cursor(row: dict[str, Any]) -> str:
-    raw = json.dumps([row["created_at"].isoformat(), str(row["id"])]).encode()
+def encode_cursor(order: Order) -> str:
+    raw = json.dumps([order.created_at.isoformat(), str(order.id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

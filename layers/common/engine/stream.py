@@ -24,10 +24,10 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from engine import notify
-from engine.connections import Connections
+from engine.connections import Socket
 from engine.errors import EngineError, InvalidRequest, OrderNotFound, Unauthorized
-from engine.intake import accept_order
+from engine.intake import Intake
+from engine.notify import Fanout, Publisher
 from engine.orders import shown
 from engine.store import Store
 
@@ -92,12 +92,6 @@ def authorized_key(event: dict[str, Any]) -> uuid.UUID | None:
         return None
 
 
-def where(ctx: dict[str, Any]) -> dict[str, Any]:
-    """Where a connection is reached: its domain, stage and management API endpoint."""
-    domain, stage = ctx.get("domainName"), ctx.get("stage")
-    return {"domain": domain, "stage": stage, "endpoint": notify.endpoint_for(domain, stage)}
-
-
 def reply(status: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """The Lambda reply to API Gateway (for `$connect`, a non-2xx refuses the upgrade)."""
     out: dict[str, Any] = {"statusCode": status}
@@ -111,11 +105,23 @@ def reply(status: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 class OrderStream:
-    """The routes over one container's store and connection table."""
+    """The routes over one container's store, intake, fan-out and status publisher."""
 
-    def __init__(self, store: Store, connections: Connections) -> None:
+    def __init__(self, store: Store, intake: Intake, fanout: Fanout, publisher: Publisher) -> None:
         self.store = store
-        self.connections = connections
+        self.intake = intake
+        self.fanout = fanout
+        self.connections = fanout.connections
+        self.publisher = publisher
+
+    def where(self, ctx: dict[str, Any]) -> dict[str, Any]:
+        """Where a connection is reached: its domain, stage and management API endpoint."""
+        domain, stage = ctx.get("domainName"), ctx.get("stage")
+        return {
+            "domain": domain,
+            "stage": stage,
+            "endpoint": self.fanout.endpoint_for(domain, stage),
+        }
 
     def _owned(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> None:
         if self.store.get_owned_order(order_id, api_key_id) is None:
@@ -139,11 +145,11 @@ class OrderStream:
                 )
         except EngineError as exc:
             return reply(exc.status, {"error": exc.to_dict()})
-        at = where(ctx)
+        at = self.where(ctx)
         self.connections.add(ctx["connectionId"], idempotency_key=key, api_key_id=api_key_id, **at)
         if order_id is not None:
             self.connections.subscribe(ctx["connectionId"], order_id, 0, **at)
-            notify.publish_backlog(order_id)
+            self.publisher.publish_backlog(order_id)
         return reply(200)
 
     def disconnect(self, connection_id: str) -> None:
@@ -158,14 +164,14 @@ class OrderStream:
         else:
             self.submit(body, event)
 
-    def _caller(self, event: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any] | None]:
+    def _caller(self, event: dict[str, Any]) -> tuple[uuid.UUID, Socket | None]:
         """The frame's API key (the authorizer's context, else the connection row's) and the
         connection row when it had to be read."""
         api_key_id = authorized_key(event)
         row = None
         if api_key_id is None:
             row = self.connections.get(event["requestContext"]["connectionId"])
-            api_key_id = row["api_key_id"] if row else None
+            api_key_id = row.api_key_id if row else None
         if api_key_id is None:
             raise Unauthorized("this connection has no API key; reconnect with one")
         return api_key_id, row
@@ -186,9 +192,9 @@ class OrderStream:
         api_key_id, row = self._caller(event)
         if key is None:
             row = row or self.connections.get(cid)
-            key = row["idempotency_key"] if row else None
-        accepted = accept_order(self.store, body, key, api_key_id)
-        notify.subscribe_and_deliver(self.connections, cid, accepted.order_id, 0, **where(ctx))
+            key = row.idempotency_key if row else None
+        accepted = self.intake.accept(body, key, api_key_id)
+        self.fanout.subscribe_and_deliver(cid, accepted.order_id, 0, **self.where(ctx))
 
     def subscribe(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         ctx = event["requestContext"]
@@ -198,10 +204,11 @@ class OrderStream:
         order_id = parse_order_id(body.get("orderId"))
         from_seq = parse_from_seq(body.get("fromSeq"))
         self._owned(order_id, self._caller(event)[0])
-        notify.subscribe_and_deliver(
-            self.connections, ctx["connectionId"], order_id, from_seq, **where(ctx)
+        self.fanout.subscribe_and_deliver(
+            ctx["connectionId"], order_id, from_seq, **self.where(ctx)
         )
 
     def post_error(self, event: dict[str, Any], exc: EngineError) -> None:
         ctx = event["requestContext"]
-        notify.post_frame(where(ctx)["endpoint"], ctx["connectionId"], {"error": exc.to_dict()})
+        endpoint = self.where(ctx)["endpoint"]
+        self.fanout.post_frame(endpoint, ctx["connectionId"], {"error": exc.to_dict()})

@@ -4,10 +4,8 @@ SOL wrap/unwrap when SOL is a side, and the chosen venue's swap with the order's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from engine.tokens import WSOL_MINT
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.instruction import Instruction
 from solders.message import MessageV0
@@ -26,7 +24,10 @@ from spl.token.instructions import (
 )
 from spl.token.models import CloseAccountParams, SyncNativeParams
 
-from execution.chain import Chain, PermanentChainError
+from engine.errors import PermanentChainError
+from engine.store import Order
+from engine.tokens import WSOL_MINT
+from execution.chain import Chain
 from execution.venues import VENUES
 from execution.wallet import Wallet
 
@@ -42,9 +43,9 @@ class Signed:
     last_valid_block_height: int
 
 
-def chosen_quote(row: dict[str, Any]) -> dict[str, Any]:
-    for q in row["quotes"] or []:
-        if q["pool"] == row["pool"] and q["venue"] == row["venue"]:
+def chosen_quote(order: Order) -> dict[str, Any]:
+    for q in order.quotes:
+        if q["pool"] == order.pool and q["venue"] == order.venue and "skipped" not in q:
             return dict(q)
     raise PermanentChainError("the order has no quote for its chosen pool", "unknown_pool")
 
@@ -97,11 +98,11 @@ def swap_instructions(
     return ixs
 
 
-async def build_swap(
-    chain: Chain, wallet: Wallet, row: dict[str, Any], priority_fee: int
-) -> Signed:
+async def build_swap(chain: Chain, wallet: Wallet, order: Order, priority_fee: int) -> Signed:
     """Sign a fresh transaction for the order's chosen pool with a new blockhash."""
-    quote = chosen_quote(row)
+    if order.min_amount_out is None:
+        raise PermanentChainError("the order has no minimum output yet", "invalid_state")
+    quote = chosen_quote(order)
     venue = VENUES[quote["venue"]]
     pool = Pubkey.from_string(quote["pool"])
     accounts = await chain.accounts([pool])
@@ -109,8 +110,8 @@ async def build_swap(
     if account is None:
         raise PermanentChainError(f"pool {pool} does not exist", "unknown_pool")
     pool_state = venue.decode_pool(bytes(account.data), account.owner, pool)
-    min_out = int(Decimal(row["min_amount_out"]))
-    ixs = swap_instructions(wallet.pubkey, quote, pool_state, min_out, priority_fee, str(row["id"]))
+    min_out = int(order.min_amount_out)
+    ixs = swap_instructions(wallet.pubkey, quote, pool_state, min_out, priority_fee, str(order.id))
     blockhash, last_valid = await chain.latest_blockhash()
     message = MessageV0.try_compile(wallet.pubkey, ixs, [], blockhash)
     return Signed(VersionedTransaction(message, [wallet.signer]), last_valid)

@@ -20,33 +20,17 @@ from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from engine.errors import (
+    AlreadyProcessed,
+    ChainError,
+    PermanentChainError,
+    TransientChainError,
+)
+
 RPC_TIMEOUT_SECONDS = 5.0
 RPC_RETRIES = 2  # in-place retries of one call before the order's attempt is given up
 RPC_BACKOFF_SECONDS = 0.1
 T = TypeVar("T")
-
-
-class ChainError(Exception):
-    """A failure talking to the chain or landing a transaction. `code` is stored on the order."""
-
-    code = "chain_error"
-    transient = True
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-
-
-class TransientChainError(ChainError):
-    """Timeouts, rate limits, a dropped or expired transaction: worth another attempt."""
-
-
-class PermanentChainError(ChainError):
-    """The transaction itself cannot succeed (slippage, funds, bad pool): fail without retry."""
-
-    transient = False
 
 
 @dataclass(frozen=True)
@@ -99,14 +83,15 @@ class Chain:
         """One RPC call, retried in place on a 429, a timeout or a dropped connection (with a
         short exponential backoff), so a brief hiccup does not cost the order a whole attempt.
         What still fails is raised as a TransientChainError for the queue's slower retry."""
-        for attempt in range(RPC_RETRIES + 1):
+        attempt = 0
+        while True:
             try:
                 return await call()
             except (SolanaRpcException, RPCException, httpx2.HTTPError) as exc:
                 if attempt == RPC_RETRIES:
                     raise _classify(exc, doing) from exc
                 await asyncio.sleep(RPC_BACKOFF_SECONDS * 2**attempt)
-        raise AssertionError("unreachable")
+                attempt += 1
 
     async def accounts(self, keys: Sequence[Pubkey]) -> dict[Pubkey, Account | None]:
         """Every account in ONE getMultipleAccounts call (the RPC allows 100 keys)."""
@@ -198,7 +183,3 @@ def transaction_error(text: str) -> ChainError:
     if "AccountNotFound" in text or "InvalidAccountData" in text:
         return PermanentChainError("a pool or account is missing or invalid", "invalid_account")
     return PermanentChainError(f"the transaction failed: {text[:300]}", "transaction_failed")
-
-
-class AlreadyProcessed(TransientChainError):
-    """The same signature already landed; not a failure, the caller looks up its status."""

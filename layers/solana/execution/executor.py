@@ -5,6 +5,9 @@ transaction's signature, bytes and lastValidBlockHeight are stored (status `subm
 the first send, so a crash can never lose track of a transaction that might land; a new one is
 built only once the stored one's blockhash can no longer land (block height past
 lastValidBlockHeight and the signature unknown). That is what makes execution at-most-once.
+
+The order is read once per invocation; every status change returns the order as it now is
+(`Store.transition`), so the executor never reads it again unless a change lost a race.
 """
 
 from __future__ import annotations
@@ -13,30 +16,27 @@ import asyncio
 import json
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from engine.config import Settings
-from engine.orders import Status, explorer_link
-from engine.store import Event, Store
 from psycopg import OperationalError
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from execution import builder, router
-from execution.chain import (
+from engine.config import Settings
+from engine.errors import (
     AlreadyProcessed,
-    Chain,
     ChainError,
     PermanentChainError,
     TransientChainError,
-    error_json,
-    transaction_error,
 )
+from engine.orders import Status, explorer_link
+from engine.store import Event, Order, Store, Transition
+from execution import builder, router
+from execution.chain import Chain, error_json, transaction_error
 from execution.wallet import Wallet
 
 logger = Logger(child=True)
@@ -62,6 +62,10 @@ class Timing:
         return cls(cfg.confirm_poll_seconds, cfg.resend_seconds, cfg.land_timeout_seconds)
 
 
+class Raced(Exception):
+    """Another executor moved the order first; this one stops (its work is not lost)."""
+
+
 class Executor:
     def __init__(
         self,
@@ -77,7 +81,7 @@ class Executor:
         self.wallet = wallet
         self.cfg = cfg
         self.publish = publish or (lambda _e: None)
-        self.timing = timing or Timing()
+        self.timing = timing or Timing.from_settings(cfg)
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -97,125 +101,126 @@ class Executor:
         transient failure would have ended it on the last one). Before `submitted` no
         transaction exists, so it fails with that reason; after, its transaction is followed
         to the end once more, as a last attempt."""
-        row = self.store.get_order(order_id)
-        if row is None:
+        order = self.store.get_order(order_id)
+        if order is None:
             return Outcome("missing")
-        status = Status(row["status"])
-        if status.terminal:
-            return Outcome(str(status))
-        if status is Status.SUBMITTED:
+        if order.status.terminal:
+            return Outcome(str(order.status))
+        if order.status is Status.SUBMITTED:
             return await self.run(order_id, receive_count=self.cfg.max_attempts)
         return self._fail(
-            order_id,
+            order,
             "execution_crashed",
             f"the executor stopped without finishing on {self.cfg.max_attempts} deliveries;"
             " no transaction was sent",
         )
 
     async def _run(self, order_id: uuid.UUID, receive_count: int) -> Outcome:
-        row = self.store.get_order(order_id)
-        if row is None:
+        order = self.store.get_order(order_id)
+        if order is None:
             logger.warning("order not found; dropping message", extra={"order_id": str(order_id)})
             return Outcome("missing")
         if receive_count > 1:
             # A redelivery may follow a crash between a status commit and its publish: publish
             # the latest event again. Delivery is by seq per subscriber, so nobody gets it twice.
-            latest = self.store.events(order_id)[-1:]
-            for event in latest:
-                self._emit(event)
+            latest = self.store.latest_event(order_id)
+            if latest is not None:
+                self._emit(latest)
         try:
-            return await self._advance(row)
-        except PermanentChainError as exc:
-            return self._fail(order_id, exc.code, exc.message)
-        except ChainError as exc:
-            return self._transient(order_id, exc, receive_count)
-
-    async def _advance(self, row: dict[str, Any]) -> Outcome:
-        oid: uuid.UUID = row["id"]
-        status = Status(row["status"])
-        if status.terminal:
-            return Outcome(str(status))
-        if status is Status.PENDING:
-            if not await self._route(row):
-                return Outcome("raced")
-            status = Status.ROUTING
-        if status is Status.ROUTING:
-            if not self._to_building(oid):
-                return Outcome("raced")
-            status = Status.BUILDING
-        if status is Status.BUILDING and not await self._sign_and_record(
-            oid, Status.BUILDING, None
-        ):
+            return await self._advance(order)
+        except Raced:
             return Outcome("raced")
-        return await self._land(oid)
+        except PermanentChainError as exc:
+            return self._fail(self._current(order), exc.code, exc.message)
+        except ChainError as exc:
+            return self._transient(self._current(order), exc, receive_count)
+
+    def _current(self, order: Order) -> Order:
+        """The order as stored now (after a step that may have changed it raised)."""
+        return self.store.get_order(order.id) or order
+
+    async def _advance(self, order: Order) -> Outcome:
+        if order.status.terminal:
+            return Outcome(str(order.status))
+        if order.status is Status.PENDING:
+            order = await self._route(order)
+        if order.status is Status.ROUTING:
+            order = self._to_building(order)
+        if order.status is Status.BUILDING:
+            order = await self._sign_and_record(order, None)
+        return await self._land(order)
+
+    def _moved(self, done: Transition | None) -> Order:
+        """The order after a committed change (published), or Raced when the change lost."""
+        if done is None:
+            raise Raced
+        self._emit(done.event)
+        return done.order
 
     # -- steps ----------------------------------------------------------------------------------
 
-    async def _route(self, row: dict[str, Any]) -> bool:
+    async def _route(self, order: Order) -> Order:
         decision = await router.quote_all_venues(
             self.chain,
             self.cfg.pools,
-            mint_in=row["mint_in"],
-            mint_out=row["mint_out"],
-            amount_in=row["amount_in"],
+            mint_in=order.mint_in,
+            mint_out=order.mint_out,
+            amount_in=order.amount_in,
             priority_fee_micro_lamports=self.cfg.priority_fee_micro_lamports,
         )
         best = decision.best
-        event = self.store.transition(
-            row["id"],
-            Status.PENDING,
-            Status.ROUTING,
-            detail={
-                "quotes": decision.quotes_json(),
-                "venue": best.venue,
-                "pool": best.pool,
-                "amountOut": best.to_json(True)["amountOut"],
-            },
-            fields={
-                "quotes": decision.quotes_json(),
-                "venue": best.venue,
-                "pool": best.pool,
-                "amount_out": best.amount_out_units,
-                "decimals_out": best.decimals_out,
-            },
+        quotes = decision.quotes_json()
+        return self._moved(
+            self.store.transition(
+                order.id,
+                Status.PENDING,
+                Status.ROUTING,
+                detail={
+                    "quotes": quotes,
+                    "venue": best.venue,
+                    "pool": best.pool,
+                    "amountOut": best.to_json(True)["amountOut"],
+                },
+                fields={
+                    "quotes": quotes,
+                    "venue": best.venue,
+                    "pool": best.pool,
+                    "amount_out": best.amount_out_units,
+                    "decimals_out": best.decimals_out,
+                },
+            )
         )
-        self._emit(event)
-        return event is not None
 
-    def _to_building(self, oid: uuid.UUID) -> bool:
-        row = self.store.get_order(oid)
-        assert row is not None
-        min_out = minimum_out(row["amount_out"], row["slippage"])
-        event = self.store.transition(
-            oid,
-            Status.ROUTING,
-            Status.BUILDING,
-            detail={
-                "venue": row["venue"],
-                "pool": row["pool"],
-                "minAmountOut": format(
-                    min_out.scaleb(-(row["decimals_out"] or 0)).normalize(), "f"
-                ),
-            },
-            fields={"min_amount_out": min_out},
+    def _to_building(self, order: Order) -> Order:
+        if order.amount_out is None:
+            raise PermanentChainError("the order was routed without an output", "no_route")
+        min_out = minimum_out(order.amount_out, order.slippage)
+        return self._moved(
+            self.store.transition(
+                order.id,
+                Status.ROUTING,
+                Status.BUILDING,
+                detail={
+                    "venue": order.venue,
+                    "pool": order.pool,
+                    "minAmountOut": format(
+                        min_out.scaleb(-(order.decimals_out or 0)).normalize(), "f"
+                    ),
+                },
+                fields={"min_amount_out": min_out},
+            )
         )
-        self._emit(event)
-        return event is not None
 
-    async def _sign_and_record(
-        self, oid: uuid.UUID, expected: Status, replaces: str | None
-    ) -> bool:
+    async def _sign_and_record(self, order: Order, replaces: str | None) -> Order:
         """Build and sign a fresh transaction and store it (status `submitted`) before any send."""
-        row = self.store.get_order(oid)
-        assert row is not None
-        attempts = int(row["attempts"]) + 1
+        attempts = order.attempts + 1
         if attempts > self.cfg.max_attempts:
             raise PermanentChainError(
                 f"the transaction expired {self.cfg.max_attempts} times without landing",
                 "blockhash_expired",
             )
         signed = await builder.build_swap(
-            self.chain, self.wallet, row, self.cfg.priority_fee_micro_lamports
+            self.chain, self.wallet, order, self.cfg.priority_fee_micro_lamports
         )
         sig = str(signed.transaction.signatures[0])
         detail: dict[str, Any] = {
@@ -226,56 +231,59 @@ class Executor:
         }
         if replaces:
             detail["replaces"] = replaces
-        event = self.store.transition(
-            oid,
-            expected,
-            Status.SUBMITTED,
-            detail=detail,
-            fields={
-                "tx_signature": sig,
-                "last_valid_block_height": signed.last_valid_block_height,
-                "signed_tx": bytes(signed.transaction),
-                "attempts": attempts,
-            },
-            where_signature=replaces,
+        return self._moved(
+            self.store.transition(
+                order.id,
+                order.status,
+                Status.SUBMITTED,
+                detail=detail,
+                fields={
+                    "tx_signature": sig,
+                    "last_valid_block_height": signed.last_valid_block_height,
+                    "signed_tx": bytes(signed.transaction),
+                    "attempts": attempts,
+                },
+                where_signature=replaces,
+            )
         )
-        self._emit(event)
-        return event is not None
 
-    async def _land(self, oid: uuid.UUID) -> Outcome:
+    async def _land(self, order: Order) -> Outcome:
         """Follow the stored transaction to `confirmed`, rebroadcasting the same bytes, and
         replace it only once its blockhash can no longer land."""
         started = time.monotonic()
         last_send = float("-inf")
         while True:
-            row = self.store.get_order(oid)
-            assert row is not None
-            if Status(row["status"]) is not Status.SUBMITTED:
-                return Outcome(row["status"])
-            sig_text: str = row["tx_signature"]
+            sig_text, signed_tx, last_valid = _stored_transaction(order)
             signature = Signature.from_string(sig_text)
             landed = await self.chain.status(signature)
             if landed is not None:
                 if landed.err is not None:
                     exc = transaction_error(json.dumps(error_json(landed.err)))
-                    return self._fail(oid, exc.code, exc.message, expected=Status.SUBMITTED)
+                    return self._fail(order, exc.code, exc.message)
                 if landed.confirmed:
-                    return self._confirm(oid, sig_text, landed.slot)
+                    return self._confirm(order, sig_text, landed.slot)
             else:
                 height = await self.chain.block_height()
-                if height > row["last_valid_block_height"]:
+                if height > last_valid:
                     # Look again after reading the height: only now is "unknown" final.
                     if await self.chain.status(signature) is None:
                         logger.info(
                             "blockhash expired unlanded; rebuilding",
-                            extra={"order_id": str(oid), "signature": sig_text},
+                            extra={"order_id": str(order.id), "signature": sig_text},
                         )
-                        if not await self._sign_and_record(oid, Status.SUBMITTED, sig_text):
-                            return Outcome("raced")
+                        order = await self._sign_and_record(order, sig_text)
                         last_send = float("-inf")
                     continue
                 if time.monotonic() - last_send >= self.timing.resend_seconds:
-                    await self._send(VersionedTransaction.from_bytes(row["signed_tx"]))
+                    if last_send > float("-inf"):
+                        # A rebroadcast: first make sure no other executor has moved the order
+                        # on (a redelivery racing this one) since we last looked.
+                        current = self.store.get_order(order.id)
+                        if current is None or current.tx_signature != sig_text:
+                            raise Raced
+                        if current.status is not Status.SUBMITTED:
+                            return Outcome(str(current.status))
+                    await self._send(VersionedTransaction.from_bytes(signed_tx))
                     last_send = time.monotonic()
             if time.monotonic() - started > self.timing.land_timeout_seconds:
                 raise TransientChainError(
@@ -295,62 +303,60 @@ class Executor:
 
     # -- endings --------------------------------------------------------------------------------
 
-    def _confirm(self, oid: uuid.UUID, sig: str, slot: int) -> Outcome:
-        event = self.store.transition(
-            oid,
+    def _confirm(self, order: Order, sig: str, slot: int) -> Outcome:
+        done = self.store.transition(
+            order.id,
             Status.SUBMITTED,
             Status.CONFIRMED,
             detail={"txHash": sig, "explorerUrl": self._explorer(sig), "slot": slot},
             where_signature=sig,
         )
-        self._emit(event)
-        return Outcome("confirmed" if event else "raced")
+        if done is None:
+            return Outcome("raced")
+        self._emit(done.event)
+        return Outcome("confirmed")
 
-    def _fail(
-        self, oid: uuid.UUID, code: str, message: str, expected: Status | None = None
-    ) -> Outcome:
-        row = self.store.get_order(oid)
-        assert row is not None
-        current = Status(row["status"])
-        if current.terminal:
-            return Outcome(str(current))
+    def _fail(self, order: Order, code: str, message: str) -> Outcome:
+        """End the order `failed` from the status it is in (`order` as last known)."""
+        if order.status.terminal:
+            return Outcome(str(order.status))
         detail: dict[str, Any] = {"error": message, "code": code}
-        if row.get("tx_signature"):
-            detail["txHash"] = row["tx_signature"]
-        event = self.store.transition(
-            oid,
-            expected or current,
+        if order.tx_signature:
+            detail["txHash"] = order.tx_signature
+        done = self.store.transition(
+            order.id,
+            order.status,
             Status.FAILED,
             detail=detail,
             fields={"failure_code": code, "failure_reason": message},
         )
-        self._emit(event)
-        logger.info("order failed", extra={"order_id": str(oid), "code": code})
+        if done is None:  # it moved meanwhile: report where it is
+            current = self.store.get_order(order.id)
+            return Outcome(str(current.status) if current else "missing")
+        self._emit(done.event)
+        logger.info("order failed", extra={"order_id": str(order.id), "code": code})
         return Outcome("failed", reason=message)
 
-    def _transient(self, oid: uuid.UUID, exc: ChainError, receive_count: int) -> Outcome:
+    def _transient(self, order: Order, exc: ChainError, receive_count: int) -> Outcome:
         if receive_count >= self.cfg.max_attempts:
             # The queue will not deliver again (redrive after 3 receives): end it here, with the
             # last reason, so no order sits in a non-terminal status once its message is in the DLQ.
             message = f"{exc.message} (after {receive_count} attempts)"
-            row = self.store.get_order(oid)
-            if row and row["status"] == Status.SUBMITTED and row["tx_signature"]:
+            if order.status is Status.SUBMITTED and order.tx_signature:
                 # We could not see it land; it still might, until its blockhash expires. Say so,
                 # with what a user needs to check it, rather than claim it never executed.
                 message += (
-                    f"; transaction {row['tx_signature']} was sent and could still land until"
-                    f" block height {row['last_valid_block_height']}"
+                    f"; transaction {order.tx_signature} was sent and could still land until"
+                    f" block height {order.last_valid_block_height}"
                 )
-            return self._fail(oid, exc.code, message)
+            return self._fail(order, exc.code, message)
         logger.warning(
             "transient failure; will retry",
-            extra={"order_id": str(oid), "code": exc.code, "attempt": receive_count},
+            extra={"order_id": str(order.id), "code": exc.code, "attempt": receive_count},
         )
         return Outcome("retry", retry=True, reason=exc.message)
 
-    def _emit(self, event: Event | None) -> None:
-        if event is None:
-            return
+    def _emit(self, event: Event) -> None:
         try:
             self.publish(event)
         except Exception:  # a notification failure must never undo a committed status
@@ -360,48 +366,14 @@ class Executor:
         return explorer_link(sig, self.cfg.solana_cluster, self.cfg.solana_rpc_url)
 
 
+def _stored_transaction(order: Order) -> tuple[str, bytes, int]:
+    """The signature, signed bytes and lastValidBlockHeight of a `submitted` order."""
+    if order.tx_signature is None or order.signed_tx is None:
+        raise PermanentChainError("a submitted order has no stored transaction", "invalid_state")
+    return order.tx_signature, order.signed_tx, int(order.last_valid_block_height or 0)
+
+
 def minimum_out(expected_out: Decimal, slippage_pct: Decimal) -> Decimal:
     """Worst acceptable output in base units: floor(expected * (1 - slippage%))."""
     factor = (Decimal(100) - Decimal(slippage_pct)) / Decimal(100)
     return (Decimal(expected_out) * factor).to_integral_value(rounding="ROUND_FLOOR")
-
-
-# One RPC client per event loop: its connections belong to the loop that opened them, and the
-# local poller runs several "containers" (each with its own loop) in one process.
-_chains: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Chain] = weakref.WeakKeyDictionary()
-_store: Store | None = None
-
-
-def _chain_for_this_loop(url: str) -> Chain:
-    loop = asyncio.get_running_loop()
-    chain = _chains.get(loop)
-    if chain is None or chain.url != url:
-        chain = _chains[loop] = Chain(url)
-    return chain
-
-
-async def execute_order(
-    order_id: uuid.UUID, receive_count: int = 1, dead_letter: bool = False
-) -> Outcome:
-    """What functions/execute calls: one order, with the container's store, chain and wallet
-    (`dead_letter`: the message came from the orders DLQ; settle the order)."""
-    global _store
-    from engine import notify
-    from engine.config import settings
-
-    from execution.wallet import load_wallet
-
-    cfg = settings()
-    if _store is None:
-        _store = Store()
-    runner = Executor(
-        _store,
-        _chain_for_this_loop(cfg.solana_rpc_url),
-        load_wallet(),
-        cfg,
-        publish=notify.publish,
-        timing=Timing.from_settings(cfg),
-    )
-    if dead_letter:
-        return await runner.settle_dead_letter(order_id)
-    return await runner.run(order_id, receive_count)

@@ -13,11 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from engine.config import PoolConfig
-from engine.tokens import WSOL_MINT
 from solders.account import Account
 from solders.pubkey import Pubkey
 
+from engine.config import PoolConfig
+from engine.tokens import WSOL_MINT
 from execution.chain import Chain, PermanentChainError
 from execution.venues import VENUES
 

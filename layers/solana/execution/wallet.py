@@ -1,15 +1,20 @@
-"""The signing wallet. Its secret comes from Secrets Manager (cloud) or WALLET_PRIVATE_KEY
-(local) and never leaves this module: the Wallet's repr and str show only the public key."""
+"""The signing wallet. Its secret comes from Secrets Manager (cloud, LocalStack) or
+WALLET_PRIVATE_KEY (a local throwaway key) and never leaves this module: the Wallet's repr and
+str show only the public key."""
 
 from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
 
-from engine.config import settings
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+
+from engine.config import Settings
+from engine.errors import ConfigError
+from engine.secrets import read_secret
+
+WALLET_SECRET_MAX_AGE = 3600
 
 
 class Wallet:
@@ -41,18 +46,20 @@ def parse_secret(secret: str) -> Keypair:
         return Keypair.from_base58_string(text)
     except (ValueError, TypeError):
         # Say nothing of the value: a partly valid secret in a log is still a leak.
-        raise ValueError("the wallet secret is not a base58 key or a 64-byte JSON array") from None
+        raise ConfigError("the wallet secret is not a base58 key or a 64-byte JSON array") from None
 
 
-@lru_cache(maxsize=1)
-def load_wallet() -> Wallet:
-    arn = settings().wallet_secret_arn
-    if arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        value = parameters.get_secret(arn, max_age=3600)
-        return Wallet(parse_secret(value if isinstance(value, str) else value.decode()))
+def load_wallet(cfg: Settings) -> Wallet:
+    """The wallet the settings name: WALLET_SECRET_ARN (Secrets Manager, at
+    SECRETS_ENDPOINT_URL when set), else WALLET_PRIVATE_KEY."""
+    if cfg.wallet_secret_arn:
+        return Wallet(
+            parse_secret(read_secret(cfg.wallet_secret_arn, cfg, max_age=WALLET_SECRET_MAX_AGE))
+        )
     local = os.environ.get("WALLET_PRIVATE_KEY")
     if not local:
-        raise RuntimeError("set WALLET_SECRET_ARN (cloud) or WALLET_PRIVATE_KEY (local)")
+        raise ConfigError(
+            "set WALLET_SECRET_ARN (cloud) or WALLET_PRIVATE_KEY (local)",
+            field="WALLET_SECRET_ARN",
+        )
     return Wallet(parse_secret(local))

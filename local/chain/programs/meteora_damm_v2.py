@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import isqrt
 
-from execution.venues import meteora_damm_v2 as layout
 from solders.account import Account
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
+from execution.venues import meteora_damm_v2 as layout
 from local.chain.programs import (
     ACCOUNT_DISCRIMINATOR_MISMATCH,
     ACCOUNT_NOT_INITIALIZED,

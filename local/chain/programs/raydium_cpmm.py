@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import isqrt
 
-from execution.venues import raydium_cpmm as layout
 from solders.account import Account
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
 
+from execution.venues import raydium_cpmm as layout
 from local.chain.programs import (
     ACCOUNT_DISCRIMINATOR_MISMATCH,
     ACCOUNT_NOT_INITIALIZED,

@@ -1,0 +1,32 @@
+"""Secrets Manager reads (Powertools parameters, cached), at the endpoint the settings name:
+AWS, LocalStack or moto. What is read is never logged or shown."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+from engine.errors import ConfigError
+
+if TYPE_CHECKING:
+    from engine.config import Settings
+
+
+@lru_cache(maxsize=4)
+def _provider(endpoint_url: str | None) -> SecretsProvider:
+    client = boto3.client("secretsmanager", endpoint_url=endpoint_url)
+    return SecretsProvider(boto3_client=client)
+
+
+def read_secret(arn: str, cfg: Settings, *, max_age: int = 300, fresh: bool = False) -> str:
+    """The secret's string value (cached `max_age` seconds; `fresh` bypasses the cache, e.g.
+    after the database refused a rotated password)."""
+    value = _provider(cfg.secrets_endpoint_url).get(arn, max_age=max_age, force_fetch=fresh)
+    if isinstance(value, bytes):
+        return value.decode()
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"the secret {arn} is empty")
+    return value
