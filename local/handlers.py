@@ -18,7 +18,8 @@ def load_module(name: str, instance: str = "") -> ModuleType:
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load functions/{name}/app.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:

@@ -80,7 +80,7 @@ class Settings:
             solana_rpc_url=read.text("SOLANA_RPC_URL") or "https://api.devnet.solana.com",
             solana_cluster=read.choice("SOLANA_CLUSTER", CLUSTERS, "devnet"),
             wallet_secret_arn=read.text("WALLET_SECRET_ARN"),
-            pools=read.parsed("VENUE_POOLS", parse_pools, ()),
+            pools=parse_pools(e.get("VENUE_POOLS") or "[]"),
             priority_fee_micro_lamports=read.number(
                 "PRIORITY_FEE_MICRO_LAMPORTS", int, 1_000, low=0
             ),
@@ -102,13 +102,19 @@ class Settings:
 
 def parse_pools(raw: str) -> tuple[PoolConfig, ...]:
     """VENUE_POOLS: a JSON list of {"venue", "address"}."""
-    items = json.loads(raw)
+    try:
+        items = json.loads(raw)
+    except ValueError as exc:  # json.JSONDecodeError
+        raise ConfigError(f"VENUE_POOLS is not JSON: {exc}", field="VENUE_POOLS") from None
     if not isinstance(items, list):
-        raise ValueError("expected a JSON list")
+        raise ConfigError("VENUE_POOLS must be a JSON list", field="VENUE_POOLS")
     pools = []
     for item in items:
         if not isinstance(item, dict) or item.get("venue") not in VENUE_NAMES:
-            raise ValueError(f"each pool is {{'venue': one of {VENUE_NAMES}, 'address': ...}}")
+            raise ConfigError(
+                f"each of VENUE_POOLS is {{'venue': one of {VENUE_NAMES}, 'address': ...}}",
+                field="VENUE_POOLS",
+            )
         pools.append(PoolConfig(venue=str(item["venue"]), address=str(item["address"])))
     return tuple(pools)
 
@@ -142,12 +148,3 @@ class _Reader:
         if raw not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}", field=name)
         return raw
-
-    def parsed(self, name: str, parse: Callable[[str], T], default: T) -> T:
-        raw = self.env.get(name)
-        if not raw:
-            return default
-        try:
-            return parse(raw)
-        except ValueError as exc:  # json.JSONDecodeError is a ValueError
-            raise ConfigError(f"{name} is not valid: {exc}", field=name) from None

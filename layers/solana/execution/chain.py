@@ -23,6 +23,7 @@ from solders.signature import Signature
 from engine.errors import (
     AlreadyProcessed,
     ChainError,
+    InternalError,
     PermanentChainError,
     TransientChainError,
 )
@@ -96,7 +97,7 @@ class Chain:
     async def accounts(self, keys: Sequence[Pubkey]) -> dict[Pubkey, Account | None]:
         """Every account in ONE getMultipleAccounts call (the RPC allows 100 keys)."""
         if len(keys) > 100:
-            raise ValueError("getMultipleAccounts takes at most 100 keys")
+            raise InternalError("getMultipleAccounts takes at most 100 keys")
         resp = await self._rpc(
             "reading pools",
             lambda: self.client.get_multiple_accounts(list(keys), commitment=Confirmed),
