@@ -1,4 +1,5 @@
-"""A local API Gateway: HTTP API, WebSocket API and the management API on one port (ASGI).
+"""A local API Gateway: HTTP API, WebSocket API and the management API on one port (ASGI),
+one class each (`HttpApi`, `WebSocketApi`, `ManagementApi`), composed by `Gateway`.
 
 - Any HTTP request becomes an HTTP API payload-v2 event for the submit handler.
 - A WebSocket on `/api/orders/execute`, `/` or `/ws` becomes `$connect` (query and headers), one
@@ -152,52 +153,15 @@ def policy_allows(reply: dict[str, Any], arn: str) -> bool:
     return allowed
 
 
-class Gateway:
-    """The gateway's state (open sockets) and its ASGI app (`.app`)."""
+class Invoker:
+    """Calls the functions as Lambda would: in worker threads (each with its own event loop), at
+    most 64 at once, with the authorizer function loaded on first use."""
 
-    def __init__(
-        self,
-        submit_handler: Handler | None = None,
-        ws_handler: Handler | None = None,
-        *,
-        route_keys: Iterable[str] | None = None,
-        selection_expression: str | None = None,
-        stage: str = "local",
-        authorizer_handler: Handler | None = None,
-        auth: bool = True,
-    ) -> None:
-        if submit_handler is None or ws_handler is None:
-            from local.handlers import fresh_handler
-
-            submit_handler = submit_handler or fresh_handler("submit")
-            ws_handler = ws_handler or fresh_handler("ws_connect")
-        self.submit_handler = submit_handler
-        self.ws_handler = ws_handler
-        if route_keys is None or selection_expression is None:
-            route_keys, selection_expression = _template_routes()
-        self.route_keys = tuple(route_keys)
-        self.selection_expression = selection_expression
-        self.stage = stage
-        # Which routes need which authorizer: from the template, like the routes themselves.
-        self.http_auth, self.ws_authorizer = _template_auth() if auth else (None, None)
+    def __init__(self, authorizer_handler: Handler | None = None) -> None:
         self._authorizer_handler = authorizer_handler
-        self._auth_cache: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
-        self.sockets: dict[str, _Socket] = {}
         self._limiter = anyio.CapacityLimiter(64)
-        mgmt = ["/@connections/{connection_id:path}", "/{stage}/@connections/{connection_id:path}"]
-        routes: list[Any] = [
-            Route(p, self.management, methods=["GET", "POST", "DELETE"]) for p in mgmt
-        ]
-        routes += [WebSocketRoute(p, self.websocket) for p in WS_PATHS]
-        routes += [Route("/{path:path}", self.http, methods=HTTP_METHODS)]
-        self.app = Starlette(routes=routes)
-        # Starlette's `path` pattern (`.*`) stops at a newline, so `/api/orders/%0A` would match
-        # no route; API Gateway forwards any path, so any unmatched HTTP request goes to submit.
-        self._unmatched = self.app.router.default
-        self._http_app = request_response(self.http)
-        self.app.router.default = self._fallback
 
-    async def _call(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
+    async def call(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         return await anyio.to_thread.run_sync(
             _invoke, handler, event, name, 29.0, limiter=self._limiter
         )
@@ -209,7 +173,16 @@ class Gateway:
             self._authorizer_handler = fresh_handler(function)
         return self._authorizer_handler
 
-    # -- HTTP API -------------------------------------------------------------------------------
+
+class HttpApi:
+    """The HTTP API: every request becomes a payload-v2 event for the submit function, after the
+    template's authorizer (with its cache) has let it in."""
+
+    def __init__(self, invoker: Invoker, submit_handler: Handler, http_auth: HttpAuth | None):
+        self.invoker = invoker
+        self.submit_handler = submit_handler
+        self.http_auth = http_auth
+        self._auth_cache: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
 
     async def _authorize_http(self, event: dict[str, Any]) -> Response | None:
         """None when the request may go on (its event now carries the authorizer's context);
@@ -226,8 +199,10 @@ class Gateway:
             reply = cached[1]
         else:
             try:
-                reply = await self._call(
-                    self.authorizer(auth.function), http_authorizer_event(event), "authorizer"
+                reply = await self.invoker.call(
+                    self.invoker.authorizer(auth.function),
+                    http_authorizer_event(event),
+                    "authorizer",
                 )
             except Exception:
                 log.exception("authorizer raised")
@@ -241,11 +216,7 @@ class Gateway:
         authorize_http(event, reply.get("context"))
         return None
 
-    async def _fallback(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = self._http_app if scope["type"] == "http" else self._unmatched
-        await app(scope, receive, send)
-
-    async def http(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         headers: dict[str, str] = {}
         for key, value in request.headers.items():  # repeated headers join with "," (payload v2)
             headers[key] = f"{headers[key]},{value}" if key in headers else value
@@ -262,7 +233,7 @@ class Gateway:
         if denied is not None:
             return denied
         try:
-            reply = await self._call(self.submit_handler, event, "submit")
+            reply = await self.invoker.call(self.submit_handler, event, "submit")
         except Exception:
             log.exception("submit handler raised")
             return JSONResponse({"message": "Internal Server Error"}, status_code=500)
@@ -278,7 +249,29 @@ class Gateway:
             response.headers.append("set-cookie", cookie)
         return response
 
-    # -- WebSocket API --------------------------------------------------------------------------
+
+class WebSocketApi:
+    """The WebSocket API: `$connect` (after the template's authorizer), one MESSAGE event per
+    frame on the route the selection expression picks, `$disconnect`; it holds the open sockets
+    the management API posts to."""
+
+    def __init__(
+        self,
+        invoker: Invoker,
+        ws_handler: Handler,
+        *,
+        route_keys: Iterable[str],
+        selection_expression: str,
+        stage: str,
+        ws_authorizer: str | None,
+    ) -> None:
+        self.invoker = invoker
+        self.ws_handler = ws_handler
+        self.route_keys = tuple(route_keys)
+        self.selection_expression = selection_expression
+        self.stage = stage
+        self.ws_authorizer = ws_authorizer
+        self.sockets: dict[str, _Socket] = {}
 
     def _ws_event(self, event_type: str, route: str, cid: str, ws: WebSocket, **kw: Any) -> Any:
         return ws_event(
@@ -298,7 +291,9 @@ class Gateway:
             return None
         auth_event = ws_authorizer_event(connect)
         try:
-            reply = await self._call(self.authorizer(self.ws_authorizer), auth_event, "authorizer")
+            reply = await self.invoker.call(
+                self.invoker.authorizer(self.ws_authorizer), auth_event, "authorizer"
+            )
         except Exception as exc:
             if str(exc) == "Unauthorized":  # a REQUEST authorizer's way to say 401
                 return {"statusCode": 401, "body": json.dumps({"message": "Unauthorized"})}
@@ -309,7 +304,7 @@ class Gateway:
         authorize_ws(connect, str(reply.get("principalId", "")), reply.get("context"))
         return None
 
-    async def websocket(self, ws: WebSocket) -> None:
+    async def handle(self, ws: WebSocket) -> None:
         cid = new_connection_id()
         headers = dict(ws.headers.items())
         connect = self._ws_event(
@@ -318,7 +313,7 @@ class Gateway:
         reply = await self._authorize_ws(connect)
         if reply is None:
             try:
-                reply = await self._call(self.ws_handler, connect, "ws_connect")
+                reply = await self.invoker.call(self.ws_handler, connect, "ws_connect")
             except Exception:
                 log.exception("$connect handler raised")
                 reply = {
@@ -366,7 +361,7 @@ class Gateway:
             if sock.authorizer is not None:
                 event["requestContext"]["authorizer"] = dict(sock.authorizer)
             try:
-                await self._call(self.ws_handler, event, "ws_connect")
+                await self.invoker.call(self.ws_handler, event, "ws_connect")
             except Exception:
                 log.exception("$disconnect handler raised")
 
@@ -392,7 +387,7 @@ class Gateway:
         # Frames of one socket are handled in arrival order (API Gateway gives no order
         # guarantee across concurrent invocations; one at a time keeps local runs predictable).
         try:
-            await self._call(self.ws_handler, event, "ws_connect")
+            await self.invoker.call(self.ws_handler, event, "ws_connect")
         except Exception:
             log.exception("%s handler raised", route)
             if cid in self.sockets:
@@ -406,9 +401,15 @@ class Gateway:
                     ).encode()
                 )
 
-    # -- management API -------------------------------------------------------------------------
 
-    async def management(self, request: Request) -> Response:
+class ManagementApi:
+    """`POST|GET|DELETE /@connections/{id}`: what `apigatewaymanagementapi` calls, on the
+    WebSocket API's open sockets."""
+
+    def __init__(self, sockets: dict[str, _Socket]) -> None:
+        self.sockets = sockets
+
+    async def handle(self, request: Request) -> Response:
         cid = request.path_params["connection_id"]
         sock = self.sockets.get(cid)
         if sock is None:
@@ -441,6 +442,63 @@ class Gateway:
                 "identity": {"sourceIp": sock.source_ip, "userAgent": sock.user_agent},
             }
         )
+
+
+class Gateway:
+    """The three APIs on one port (as the original engine served HTTP and WS on one), as one
+    ASGI app (`.app`)."""
+
+    def __init__(
+        self,
+        submit_handler: Handler | None = None,
+        ws_handler: Handler | None = None,
+        *,
+        route_keys: Iterable[str] | None = None,
+        selection_expression: str | None = None,
+        stage: str = "local",
+        authorizer_handler: Handler | None = None,
+        auth: bool = True,
+    ) -> None:
+        if submit_handler is None or ws_handler is None:
+            from local.handlers import fresh_handler
+
+            submit_handler = submit_handler or fresh_handler("submit")
+            ws_handler = ws_handler or fresh_handler("ws_connect")
+        if route_keys is None or selection_expression is None:
+            route_keys, selection_expression = _template_routes()
+        # Which routes need which authorizer: from the template, like the routes themselves.
+        http_auth, ws_authorizer = _template_auth() if auth else (None, None)
+        invoker = Invoker(authorizer_handler)
+        self.http_api = HttpApi(invoker, submit_handler, http_auth)
+        self.ws_api = WebSocketApi(
+            invoker,
+            ws_handler,
+            route_keys=route_keys,
+            selection_expression=selection_expression,
+            stage=stage,
+            ws_authorizer=ws_authorizer,
+        )
+        self.management_api = ManagementApi(self.ws_api.sockets)
+        mgmt = ["/@connections/{connection_id:path}", "/{stage}/@connections/{connection_id:path}"]
+        routes: list[Any] = [
+            Route(p, self.management_api.handle, methods=["GET", "POST", "DELETE"]) for p in mgmt
+        ]
+        routes += [WebSocketRoute(p, self.ws_api.handle) for p in WS_PATHS]
+        routes += [Route("/{path:path}", self.http_api.handle, methods=HTTP_METHODS)]
+        self.app = Starlette(routes=routes)
+        # Starlette's `path` pattern (`.*`) stops at a newline, so `/api/orders/%0A` would match
+        # no route; API Gateway forwards any path, so any unmatched HTTP request goes to submit.
+        self._unmatched = self.app.router.default
+        self._http_app = request_response(self.http_api.handle)
+        self.app.router.default = self._fallback
+
+    @property
+    def sockets(self) -> dict[str, _Socket]:
+        return self.ws_api.sockets
+
+    async def _fallback(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._http_app if scope["type"] == "http" else self._unmatched
+        await app(scope, receive, send)
 
 
 def _template_routes() -> tuple[tuple[str, ...], str]:
