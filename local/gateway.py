@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,7 @@ from local.apigw import (
 )
 
 if TYPE_CHECKING:
+    from local.metrics import EmfCollector
     from local.template import HttpAuth
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -157,11 +158,16 @@ class Invoker:
     """Calls the functions as Lambda would: in worker threads (each with its own event loop), at
     most 64 at once, with the authorizer function loaded on first use."""
 
-    def __init__(self, authorizer_handler: Handler | None = None) -> None:
+    def __init__(
+        self, authorizer_handler: Handler | None = None, metrics: EmfCollector | None = None
+    ) -> None:
         self._authorizer_handler = authorizer_handler
         self._limiter = anyio.CapacityLimiter(64)
+        self.metrics = metrics  # reads the functions' EMF lines, as CloudWatch would
 
     async def call(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
+        if self.metrics is not None:
+            self.metrics.install()
         return await anyio.to_thread.run_sync(
             _invoke, handler, event, name, 29.0, limiter=self._limiter
         )
@@ -458,6 +464,7 @@ class Gateway:
         stage: str = "local",
         authorizer_handler: Handler | None = None,
         auth: bool = True,
+        metrics: EmfCollector | None = None,
     ) -> None:
         if submit_handler is None or ws_handler is None:
             from local.handlers import fresh_handler
@@ -468,7 +475,7 @@ class Gateway:
             route_keys, selection_expression = _template_routes()
         # Which routes need which authorizer: from the template, like the routes themselves.
         http_auth, ws_authorizer = _template_auth() if auth else (None, None)
-        invoker = Invoker(authorizer_handler)
+        invoker = Invoker(authorizer_handler, metrics)
         self.http_api = HttpApi(invoker, submit_handler, http_auth)
         self.ws_api = WebSocketApi(
             invoker,
@@ -483,6 +490,8 @@ class Gateway:
         routes: list[Any] = [
             Route(p, self.management_api.handle, methods=["GET", "POST", "DELETE"]) for p in mgmt
         ]
+        if metrics is not None:  # the local stack's stand-in for CloudWatch metrics
+            routes.append(Route("/_local/metrics", _metrics_page(metrics), methods=["GET"]))
         routes += [WebSocketRoute(p, self.ws_api.handle) for p in WS_PATHS]
         routes += [Route("/{path:path}", self.http_api.handle, methods=HTTP_METHODS)]
         self.app = Starlette(routes=routes)
@@ -499,6 +508,13 @@ class Gateway:
     async def _fallback(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self._http_app if scope["type"] == "http" else self._unmatched
         await app(scope, receive, send)
+
+
+def _metrics_page(metrics: EmfCollector) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        return JSONResponse({"metrics": metrics.snapshot()})
+
+    return page
 
 
 def _template_routes() -> tuple[tuple[str, ...], str]:

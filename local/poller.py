@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
+    from local.metrics import EmfCollector
+
 Handler = Callable[[dict[str, Any], Any], Any]
 log = logging.getLogger("local.poller")
 DEFAULT_CONCURRENCY = 5  # the number of pollers an SQS event source mapping starts with
@@ -103,6 +105,7 @@ class Poller:
         function_timeout: float = 30.0,
         wait_seconds: int = 1,
         region: str = "us-east-1",
+        metrics: EmfCollector | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -118,6 +121,7 @@ class Poller:
         self.function_timeout = function_timeout
         self.wait_seconds = wait_seconds  # short, so stop() is prompt; polls are still long
         self.region = region
+        self.metrics = metrics  # reads the function's EMF lines, as CloudWatch would
         self._stop = threading.Event()
         self._slots: queue.Queue[int] = queue.Queue()
         for i in range(self.concurrency):
@@ -215,6 +219,8 @@ class Poller:
             asyncio.set_event_loop(self._loops[slot])
             event = sqs_event(messages, self.queue_arn, self.region)
             context = LambdaContext(self.function_name, self.function_timeout)
+            if self.metrics is not None:
+                self.metrics.install()
             self.invocations += 1
             try:
                 reply = self._containers[slot](event, context)

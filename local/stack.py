@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from local.handlers import ROOT
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+    from local.metrics import EmfCollector
 
 log = logging.getLogger("local.stack")
 Stopper = Callable[[], None]
@@ -158,6 +161,7 @@ class Stack:
         self.api_key_file = api_key_file  # where the key is saved for clients (None: nowhere)
         self.api_key = ""  # the key clients send (x-api-key, ?apiKey=), set by start()
         self.run_executor = run_executor  # False: the execute poller runs elsewhere (chaos)
+        self.metrics: EmfCollector | None = None  # the functions' EMF metrics, once started
         self._stoppers: list[tuple[str, Stopper]] = []
 
     def _on_stop(self, name: str, stopper: Stopper) -> None:
@@ -168,6 +172,7 @@ class Stack:
 
         from local import postgres
         from local.gateway import Gateway, serve_in_thread
+        from local.metrics import EmfCollector
         from local.poller import Poller, load_container
         from local.queue import create_queues
 
@@ -213,10 +218,17 @@ class Stack:
         self._on_stop("chain", start_chain(env, self.chain_tick_seconds))
         os.environ.update(env)  # the functions' containers read it when they start
 
-        gateway = serve_in_thread(Gateway().app, self.host, self.port)
+        # The functions print their metrics as EMF lines on stdout, as in Lambda; read them the
+        # way CloudWatch does, and serve them at /_local/metrics.
+        self.metrics = EmfCollector(sys.stdout)
+        self.metrics.install()
+        self._on_stop("metrics", self.metrics.uninstall)
+        gateway = serve_in_thread(Gateway(metrics=self.metrics).app, self.host, self.port)
         self._on_stop("gateway", gateway.stop)
 
-        notify_poller = Poller.from_template(sqs, status.status, "StatusEventsQueue", "notify")
+        notify_poller = Poller.from_template(
+            sqs, status.status, "StatusEventsQueue", "notify", metrics=self.metrics
+        )
         self._on_stop("notify poller", notify_poller.start().stop)
         if not self.run_executor:
             log.info("execute poller not started here (run_executor=False)")
@@ -224,7 +236,7 @@ class Stack:
             override = os.environ.get("LOCAL_EXECUTE_CONCURRENCY")
             kw: dict[str, Any] = {"max_concurrency": int(override)} if override else {}
             execute_poller = Poller.from_template(
-                sqs, orders.orders, "OrdersQueue", "execute", **kw
+                sqs, orders.orders, "OrdersQueue", "execute", metrics=self.metrics, **kw
             )
             self._on_stop("execute poller", execute_poller.start().stop)
             # The template's OrdersDeadLetters event: the same function settles dead letters.
@@ -236,6 +248,7 @@ class Stack:
                 function_name="execute",
                 batch_size=1,
                 max_concurrency=2,
+                metrics=self.metrics,
             )
             self._on_stop("dead-letter poller", dead_letters.start().stop)
         else:
@@ -264,6 +277,8 @@ class Stack:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+    for chatty in ("httpx", "httpx2"):  # one INFO line per RPC request would flood the log
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     stack = Stack(port=int(os.environ.get("PORT", "3000")))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -273,6 +288,7 @@ def main() -> None:
         print(f"HTTP API   {urls['http']}   (POST /api/orders/execute, GET /api/orders/{{id}})")
         print(f"WebSocket  {urls['ws']}")
         print(f"SQS (moto) {urls['sqs']}")
+        print(f"Metrics    {urls['http']}/_local/metrics   (the functions' CloudWatch EMF metrics)")
         where = f" (saved in {stack.api_key_file})" if stack.api_key_file else ""
         print(f"API key    {stack.api_key}{where}: send it as x-api-key (WS: or ?apiKey=)")
         print("Ctrl-C to stop", flush=True)

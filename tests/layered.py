@@ -118,5 +118,8 @@ def run_handler(function: str, events: list[dict[str, Any]], env: dict[str, str]
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+            # What else the function printed: its log lines and its EMF metrics, as CloudWatch
+            # Logs would receive them.
+            result["stdout"] = done.stdout
             return result
     raise AssertionError(f"{function} did not run:\n{done.stdout}\n{done.stderr}")

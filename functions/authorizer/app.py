@@ -11,21 +11,27 @@ from aws_lambda_powertools import Logger
 from engine import db
 from engine.authorizer import MissingIdentity, authorize, is_websocket
 from engine.config import Settings
+from engine.observability import count, metrics, tracer
 
 logger = Logger(service="authorizer")
+tracing = tracer()
 cfg = Settings.from_env()
 pool = db.open_pool(cfg)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@tracing.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     api = "websocket" if is_websocket(event) else "http"
     try:
         reply = authorize(event, pool)
     except MissingIdentity:
         logger.info("no API key", extra={"api": api})
+        count("ApiKeyDenied")
         raise
     allowed = reply.get("isAuthorized") or "context" in reply
+    count("ApiKeyAllowed" if allowed else "ApiKeyDenied")
     key_id = (reply.get("context") or {}).get("apiKeyId")
     logger.info("authorized" if allowed else "denied", extra={"api": api, "api_key_id": key_id})
     return reply

@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from engine import db
 from engine.config import Settings
 from engine.notify import StatusQueue
+from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
 from engine.store import Store
 from execution.chain import Chain
@@ -30,6 +31,7 @@ from execution.executor import Executor, Outcome
 from execution.wallet import load_wallet
 
 logger = Logger(service="execute")
+tracing = tracer()
 # A batch whose every record failed is still a partial-failure reply, not a crashed invocation:
 # the records' own retry delays (ChangeMessageVisibility) then stand.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -69,19 +71,22 @@ def record_handler(record: SQSRecord) -> None:
             "dropping a message that names no order", extra={"message_id": record.message_id}
         )
         return
+    logger.append_keys(order_id=str(order_id))
     receive_count = int(record.attributes.approximate_receive_count or 1)
     dead_letter = record.event_source_arn == cfg.orders_dlq_arn
     outcome = execute(order_id, receive_count, dead_letter)
     logger.info(
         "order step done",
-        extra={"order_id": str(order_id), "outcome": outcome.status, "dead_letter": dead_letter},
+        extra={"outcome": outcome.status, "dead_letter": dead_letter},
     )
     if outcome.retry and not dead_letter:  # a settled dead letter is never retried
         delay = orders.delay_retry(record.receipt_handle, receive_count, cfg.retry_base_seconds)
         raise RetryLater(f"{outcome.reason}; next attempt in {delay}s")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@tracing.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     reply = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

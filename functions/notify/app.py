@@ -23,8 +23,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from engine import db
 from engine.config import Settings
 from engine.notify import Fanout
+from engine.observability import metrics, tracer
 
 logger = Logger(service="notify")
+tracing = tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 cfg = Settings.from_env()
 fanout = Fanout.from_settings(db.open_pool(cfg), cfg)
@@ -45,7 +47,9 @@ def record_handler(record: SQSRecord) -> None:
         raise FramesOwed(f"{len(owed)} subscriber(s) of {order_id} still owed frames")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@tracing.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     reply = process_partial_response(  # {"batchItemFailures": [...]}
         event=event, record_handler=record_handler, processor=processor, context=context

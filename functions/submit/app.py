@@ -23,10 +23,12 @@ from engine import api, db
 from engine.config import Settings
 from engine.errors import EngineError, InvalidRequest
 from engine.intake import Intake
+from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
 from engine.store import Store
 
 logger = Logger(service="submit")
+tracing = tracer()
 cfg = Settings.from_env()
 store = Store(db.open_pool(cfg))
 orders = api.OrdersApi(store, Intake(store, OrdersQueue.from_settings(cfg)), cfg)
@@ -111,6 +113,8 @@ app.openapi = openapi  # type: ignore[method-assign]
 _mangum = Mangum(app, lifespan="off")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@tracing.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _mangum(event, context)  # type: ignore[arg-type]

@@ -16,11 +16,13 @@ from engine.config import Settings
 from engine.errors import EngineError
 from engine.intake import Intake
 from engine.notify import Fanout, StatusQueue
+from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
 from engine.store import Store
 from engine.stream import OrderStream, reply
 
 logger = Logger(service="ws_connect")
+tracing = tracer()
 cfg = Settings.from_env()
 pool = db.open_pool(cfg)
 store = Store(pool)
@@ -32,7 +34,9 @@ stream = OrderStream(
 )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@tracing.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     route = event["requestContext"]["routeKey"]
     if route == "$connect":

@@ -10,6 +10,7 @@ say about it.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -292,3 +293,46 @@ def test_fifty_orders_at_once_all_confirm_and_every_frame_arrives_once(stack: Ru
     )
     assert [(r["status"], r["n"]) for r in rows] == [("confirmed", N_ORDERS)]
     print(f"{N_ORDERS} orders confirmed in {elapsed:.1f}s")
+
+
+def test_the_functions_metrics_are_served_as_cloudwatch_would_read_them(stack: Running) -> None:
+    """Every function prints EMF lines as in Lambda; the stack reads them off stdout and serves
+    them: an order's path shows up as the operator's dashboard would show it."""
+
+    def metrics() -> dict[str, dict[str, Any]]:
+        status, page = http_json("GET", f"{stack.http}/_local/metrics")
+        assert status == 200
+        # One process runs every function locally, so `service` is not theirs: key by the
+        # other dimensions only.
+        return {
+            m["name"]
+            + "".join(f"/{k}={v}" for k, v in sorted(m["dimensions"].items()) if k != "service"): m
+            for m in page["metrics"]
+        }
+
+    before = metrics()
+    accepted = submit_http(stack)
+    with open_ws(accepted["wsUrl"]) as ws:
+        assert follow(ws)[-1]["status"] == "confirmed"
+    bad = {**ORDER, "tokenOut": "So11111111111111111111111111111111111111112", "amountIn": "0.01"}
+    failed = submit_http(stack, {**bad, "tokenIn": "USDC", "amountIn": "99999999"})
+    with open_ws(failed["wsUrl"]) as ws:
+        assert follow(ws)[-1]["status"] == "failed"
+
+    def grew(key: str) -> bool:
+        return metrics().get(key, {}).get("count", 0) > before.get(key, {}).get("count", 0)
+
+    for key in (
+        "OrderConfirmed",
+        "RoutingTime",
+        "BuildingTime",
+        "LandTime",
+        "OrderTime",
+        "OrderFailed",
+        "OrderFailedByCode/code=insufficient_funds",
+        "FramesPosted",
+        "NotifyLag",
+    ):
+        assert wait_until(functools.partial(grew, key), timeout=5), (key, sorted(metrics()))
+    land = metrics()["LandTime"]
+    assert land["unit"] == "Milliseconds" and 0 < land["p50"] < 10_000

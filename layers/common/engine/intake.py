@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from psycopg import OperationalError
 
+from engine import observability
 from engine.errors import QueueUnavailable
 from engine.orders import parse_order_request
 from engine.queue import OrdersQueue
@@ -65,6 +66,7 @@ class Intake:
                 )
                 return Accepted(order_id=order.id, status="pending", created=created)
         if created:  # the reply describes what was accepted; the executor may already be past it
+            observability.count("OrderAccepted")
             return Accepted(order_id=order.id, status="pending", created=True)
         try:
             current = self.store.get_order(order.id)

@@ -34,6 +34,7 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from engine import observability
 from engine.config import Settings
 from engine.connections import Connections
 from engine.db import Pool
@@ -164,8 +165,10 @@ class Fanout:
             raise
         return True
 
-    def deliver(self, connection_id: str, order_id: uuid.UUID) -> Delivery:
-        """Post every event of the order after the subscription's delivered_seq, in order.
+    def deliver(self, connection_id: str, order_id: uuid.UUID, *, live: bool = False) -> Delivery:
+        """Post every event of the order after the subscription's delivered_seq, in order
+        (`live`: a notification of new events, whose lag from commit to post is measured; a
+        replay of history is not).
 
         Holds the subscription's row lock while posting (each post is bounded by POST_CONFIG),
         so concurrent deliveries to one subscription run one after the other and never repeat a
@@ -192,6 +195,7 @@ class Fanout:
                 (order_id, row["delivered_seq"]),
             ).fetchall()
             last = int(row["delivered_seq"])
+            lag: list[float] = []
             if events:
                 client = management_client(
                     row["endpoint"] or self.endpoint_for(row["domain"], row["stage"])
@@ -211,12 +215,18 @@ class Fanout:
                         break
                     last = int(event_row["seq"])
                     posted += 1
+                    if live:
+                        lag.append((datetime.now(UTC) - event_row["at"]).total_seconds())
                 if posted:
                     conn.execute(
                         "UPDATE subscriptions SET delivered_seq = %s"
                         " WHERE connection_id = %s AND order_id = %s",
                         (last, connection_id, order_id),
                     )
+        for seconds in lag:
+            observability.milliseconds("NotifyLag", seconds)
+        if posted:
+            observability.count("FramesPosted", posted)
         # The transaction is over: deleting the connection locks its other subscriptions, which
         # other deliveries may hold; doing it inside our own lock could deadlock with them.
         if gone:
@@ -234,12 +244,14 @@ class Fanout:
             return Delivery(connection_id, order_id, "failed", posted, last, failure)
         return Delivery(connection_id, order_id, "ok", posted, last)
 
-    def deliver_many(self, pairs: Iterable[tuple[str, uuid.UUID]]) -> list[Delivery]:
+    def deliver_many(
+        self, pairs: Iterable[tuple[str, uuid.UUID]], *, live: bool = False
+    ) -> list[Delivery]:
         """Deliver to several subscriptions concurrently; a database error becomes `failed`."""
         todo = list(pairs)
         if len(todo) == 1:  # the common case: no thread hop
-            return [self.deliver(*todo[0])]
-        futures = [_pool_executor().submit(self.deliver, cid, oid) for cid, oid in todo]
+            return [self.deliver(*todo[0], live=live)]
+        futures = [_pool_executor().submit(self.deliver, cid, oid, live=live) for cid, oid in todo]
         results: list[Delivery] = []
         for (cid, oid), future in zip(todo, futures, strict=True):
             try:
@@ -252,7 +264,7 @@ class Fanout:
     def fan_out(self, order_id: uuid.UUID) -> list[Delivery]:
         """Deliver the order's outstanding events to every connection subscribed to it."""
         subscribers = self.connections.subscribers(order_id)
-        return self.deliver_many((cid, order_id) for cid in subscribers)
+        return self.deliver_many(((cid, order_id) for cid in subscribers), live=True)
 
     def subscribe_and_deliver(
         self,

@@ -28,6 +28,7 @@ from engine.errors import (
     InvalidRequest,
     TooManyOrdersInFlight,
 )
+from engine.observability import traced
 from engine.orders import OrderRequest, Status, check_transition
 
 MAX_PAGE = 100
@@ -159,6 +160,7 @@ class Store:
 
     # -- creating -------------------------------------------------------------------------------
 
+    @traced("postgres create_order")
     def create_order(
         self,
         request: OrderRequest,
@@ -274,6 +276,7 @@ class Store:
             ).fetchone()
         return Order.from_row(row) if row else None
 
+    @traced("postgres mark_enqueued")
     def mark_enqueued(self, order_id: uuid.UUID) -> None:
         with self.pool.connection() as conn:
             conn.execute(
@@ -296,6 +299,7 @@ class Store:
 
     # -- changing status ------------------------------------------------------------------------
 
+    @traced("postgres transition")
     def transition(
         self,
         order_id: uuid.UUID,
@@ -362,11 +366,13 @@ class Store:
 
     # -- reading --------------------------------------------------------------------------------
 
+    @traced("postgres get_order")
     def get_order(self, order_id: uuid.UUID) -> Order | None:
         with self.pool.connection() as conn:
             row = conn.execute("SELECT * FROM orders WHERE id = %s", (order_id,)).fetchone()
         return Order.from_row(row) if row else None
 
+    @traced("postgres get_owned_order")
     def get_owned_order(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> Order | None:
         """The order if this API key created it; None otherwise (unknown or another key's: the
         caller cannot tell which, so ids of other keys' orders leak nothing)."""
@@ -376,6 +382,7 @@ class Store:
             ).fetchone()
         return Order.from_row(row) if row else None
 
+    @traced("postgres events")
     def events(self, order_id: uuid.UUID, after_seq: int = 0) -> list[Event]:
         with self.pool.connection() as conn:
             rows = conn.execute(
@@ -384,6 +391,7 @@ class Store:
             ).fetchall()
         return [Event.from_row(r) for r in rows]
 
+    @traced("postgres latest_event")
     def latest_event(self, order_id: uuid.UUID) -> Event | None:
         with self.pool.connection() as conn:
             row = conn.execute(
@@ -392,6 +400,7 @@ class Store:
             ).fetchone()
         return Event.from_row(row) if row else None
 
+    @traced("postgres list_orders")
     def list_orders(
         self, limit: int = 20, cursor: str | None = None, api_key_id: uuid.UUID | None = None
     ) -> tuple[list[Order], str | None]:

@@ -27,6 +27,7 @@ from engine.errors import (
     PermanentChainError,
     TransientChainError,
 )
+from engine.observability import async_span
 
 RPC_TIMEOUT_SECONDS = 5.0
 RPC_RETRIES = 2  # in-place retries of one call before the order's attempt is given up
@@ -87,7 +88,8 @@ class Chain:
         attempt = 0
         while True:
             try:
-                return await call()
+                async with async_span(f"rpc {doing}"):
+                    return await call()
             except (SolanaRpcException, RPCException, httpx2.HTTPError) as exc:
                 if attempt == RPC_RETRIES:
                     raise _classify(exc, doing) from exc

@@ -26,6 +26,7 @@ from psycopg import OperationalError
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
+from engine import observability
 from engine.config import Settings
 from engine.errors import (
     AlreadyProcessed,
@@ -160,6 +161,7 @@ class Executor:
     # -- steps ----------------------------------------------------------------------------------
 
     async def _route(self, order: Order) -> Order:
+        started = time.perf_counter()
         decision = await router.quote_all_venues(
             self.chain,
             self.cfg.pools,
@@ -168,6 +170,7 @@ class Executor:
             amount_in=order.amount_in,
             priority_fee_micro_lamports=self.cfg.priority_fee_micro_lamports,
         )
+        observability.milliseconds("RoutingTime", time.perf_counter() - started)
         best = decision.best
         quotes = decision.quotes_json()
         return self._moved(
@@ -219,9 +222,11 @@ class Executor:
                 f"the transaction expired {self.cfg.max_attempts} times without landing",
                 "blockhash_expired",
             )
+        started = time.perf_counter()
         signed = await builder.build_swap(
             self.chain, self.wallet, order, self.cfg.priority_fee_micro_lamports
         )
+        observability.milliseconds("BuildingTime", time.perf_counter() - started)
         sig = str(signed.transaction.signatures[0])
         detail: dict[str, Any] = {
             "txHash": sig,
@@ -314,6 +319,11 @@ class Executor:
         if done is None:
             return Outcome("raced")
         self._emit(done.event)
+        observability.count("OrderConfirmed")
+        # `order` was last changed when it became `submitted`: from then on it was the chain's.
+        land = (done.event.at - order.updated_at).total_seconds()
+        observability.milliseconds("LandTime", land)
+        observability.milliseconds("OrderTime", (done.event.at - order.created_at).total_seconds())
         return Outcome("confirmed")
 
     def _fail(self, order: Order, code: str, message: str) -> Outcome:
@@ -334,7 +344,9 @@ class Executor:
             current = self.store.get_order(order.id)
             return Outcome(str(current.status) if current else "missing")
         self._emit(done.event)
-        logger.info("order failed", extra={"order_id": str(order.id), "code": code})
+        observability.count("OrderFailed")
+        observability.count_by("OrderFailedByCode", "code", code)
+        logger.info("order failed", extra={"code": code})
         return Outcome("failed", reason=message)
 
     def _transient(self, order: Order, exc: ChainError, receive_count: int) -> Outcome:

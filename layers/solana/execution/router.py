@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from solders.account import Account
 from solders.pubkey import Pubkey
 
+from engine import observability
 from engine.config import PoolConfig
 from engine.tokens import WSOL_MINT
 from execution.chain import Chain, PermanentChainError
@@ -151,6 +152,7 @@ async def quote_all_venues(
             q = venue.quote(state, data, mints[0], units_in)
         except ValueError as exc:  # a pool this venue's math does not cover: quote the others
             logger.warning("pool skipped", extra={"pool": cfg.address, "reason": str(exc)})
+            observability.count_by("QuotesSkipped", "reason", "unsupported")
             continue
         cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
         net = q.amount_out - _cost_in_out_token(cost, mint_in, mint_out, units_in, q.amount_out)
