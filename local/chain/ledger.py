@@ -38,6 +38,8 @@ from solders.transaction_status import (
     TransactionErrorType,
 )
 
+from local.chain.wire import error_to_json
+
 log = logging.getLogger("local.chain")
 
 FEE_PER_SIGNATURE = 5_000  # lamports; the cluster's base fee
@@ -475,8 +477,6 @@ class Ledger:
             return record, depth, "confirmed" if depth >= CONFIRM_AFTER_BLOCKS else "processed"
 
     def txlog(self) -> list[dict[str, Any]]:
-        from local.chain.rpc import error_to_json
-
         with self.lock:
             return [
                 {

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from engine import base58
 from solders.account import Account
 from solders.account_decoder import UiTokenAmount
 from solders.hash import Hash
@@ -57,7 +56,6 @@ from solders.transaction_status import (
     EncodedTransactionWithStatusMeta,
     TransactionConfirmationStatus,
     TransactionErrorFieldless,
-    TransactionErrorType,
     TransactionStatus,
     UiTransactionStatusMeta,
 )
@@ -68,63 +66,23 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from local.chain.ledger import TOKEN_PROGRAM_ID, Ledger, SendError
+from local.chain.wire import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    Json,
+    RpcError,
+)
+from local.chain.wire import config as _config
+from local.chain.wire import decode as _decode
+from local.chain.wire import error_response as _error
+from local.chain.wire import pubkey as _pubkey
+from local.chain.wire import result_of as _result
 
 log = logging.getLogger("local.chain.rpc")
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
 SOLANA_CORE_VERSION = "2.2.0"  # what getVersion reports; the local chain mimics a 2.x validator
-
-Json = dict[str, Any]
-
-
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-def error_to_json(err: TransactionErrorType | None) -> Any:
-    """A TransactionError in the RPC's JSON form, e.g. {"InstructionError":[3,{"Custom":6005}]}.
-
-    (The error classes' own to_json is not the wire form; the simulate result's is.)"""
-    if err is None:
-        return None
-    result = RpcSimulateTransactionResult(err=err, logs=None, accounts=None, units_consumed=None)
-    return json.loads(result.to_json())["err"]
-
-
-def _result(resp: Any) -> Any:
-    return json.loads(resp.to_json())["result"]
-
-
-def _config(params: list[Any], index: int) -> Json:
-    if len(params) > index and isinstance(params[index], dict):
-        return params[index]
-    return {}
-
-
-def _pubkey(value: Any) -> Pubkey:
-    try:
-        return Pubkey.from_string(str(value))
-    except ValueError as exc:
-        raise RpcError(INVALID_PARAMS, f"Invalid param: {exc}") from None
-
-
-def _decode(value: Any, encoding: str) -> bytes:
-    try:
-        if encoding == "base64":
-            return base64.b64decode(str(value))
-        if encoding == "base58":
-            return base58.decode(str(value))
-    except ValueError as exc:
-        raise RpcError(INVALID_PARAMS, f"invalid {encoding} encoding: {exc}") from None
-    raise RpcError(INVALID_PARAMS, f"unsupported encoding: {encoding}")
 
 
 def _transaction(params: list[Any]) -> VersionedTransaction:
@@ -366,13 +324,6 @@ def _ui_amount(data: bytes, decimals: int) -> UiTokenAmount:
         f"{amount / 10**decimals:.{decimals}f}".rstrip("0").rstrip(".") if decimals else str(amount)
     )
     return UiTokenAmount(ui, decimals, str(amount), text)
-
-
-def _error(request_id: Any, code: int, message: str, data: Any = None) -> Json:
-    error: Json = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "error": error, "id": request_id}
 
 
 def create_app(ledger: Ledger) -> ASGIApp:
