@@ -9,9 +9,11 @@ otherwise in the node's JSON as `local.chain.wire`, `parsers` and `transactions`
 Commitment: every read sees the current state (what `processed` sees). `confirmed` and
 `finalized` reads are not held back to older state: the local chain never rolls back, so the only
 difference would be latency. Statuses do carry the real level (processed, then confirmed after
-1 block, finalized after 32), and getBlock serves produced blocks only (not the open slot) and
-refuses `processed` like a node.
+1 block, finalized after 32), getBlock serves produced blocks only (not the open slot) and
+refuses `processed` like a node, and PubSub notifications wait for the level asked for.
 
+The same app answers a WebSocket upgrade with the PubSub server (`local.chain.pubsub`), as a
+validator's RPC port does; the chain also serves PubSub on the next port (see `serve`).
 Browsers may call it: CORS for any origin, including Chrome's private-network preflight.
 
 Also served: `/admin/*` for tests and demos (faults, txlog, advance, pool reserves).
@@ -602,9 +604,13 @@ class Cors:
 
 
 def create_app(ledger: Ledger) -> ASGIApp:
-    """The JSON-RPC app (POST /, single or batch) plus /admin endpoints, with fault injection."""
+    """The JSON-RPC app (POST /, single or batch) plus /admin endpoints, with fault injection;
+    a WebSocket upgrade on any path is the PubSub server."""
+    from local.chain import pubsub
+
     rpc = Rpc(ledger)
     faults = ledger.faults
+    websocket = pubsub.create_endpoint(pubsub.Hub(ledger))
 
     async def jsonrpc(request: Request) -> Response:
         # Faults apply to the RPC endpoint only, never to /admin (tests must reach it).
@@ -659,7 +665,7 @@ def create_app(ledger: Ledger) -> ASGIApp:
             programs.set_pool_reserves(ledger.view(), Pubkey.from_string(body["pool"]), reserves)
         return JSONResponse({"ok": True})
 
-    return Cors(
+    http = Cors(
         Starlette(
             routes=[
                 Route("/", jsonrpc, methods=["POST"]),
@@ -673,3 +679,11 @@ def create_app(ledger: Ledger) -> ASGIApp:
             ]
         )
     )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await websocket(scope, receive, send)
+        else:
+            await http(scope, receive, send)
+
+    return app
