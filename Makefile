@@ -30,8 +30,15 @@ key: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make key NAME=<who> [MAX_IN_FLIGHT=20]" >&2; exit 2; }
 	@$(BIN)/python -m local.keys create --name "$(NAME)" --max-in-flight $(MAX_IN_FLIGHT)
 
-## test: lint, type-check and run every test (real Postgres, moto, the local chain, real sockets)
-test: $(STAMP)
+## tests/js/node_modules: the JS client suite's packages (@solana/web3.js 1.x, @solana/spl-token),
+## exactly as tests/js/package-lock.json pins them
+tests/js/node_modules: tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
+	@touch $@
+
+## test: lint, type-check and run every test (real Postgres, moto, the local chain, real sockets,
+## the JS clients)
+test: $(STAMP) tests/js/node_modules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests
@@ -40,7 +47,7 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) tests/js/node_modules
 	$(BIN)/python -m pytest -q tests/integration
 
 e2e: $(STAMP)

@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,30 +116,63 @@ def dev_api_key(database_url: str, key_file: Path | None = DEV_KEY_FILE) -> str:
     return secret
 
 
-def start_chain(env: dict[str, str], tick_seconds: float | None = None) -> Stopper:
-    """The local Solana chain (JSON-RPC on loopback, a block every 400 ms unless `tick_seconds`
-    says otherwise, seeded wallet and pools) unless SOLANA_RPC_URL names a real one, in which
-    case VENUE_POOLS and WALLET_PRIVATE_KEY must come from the user too."""
+@dataclass(frozen=True)
+class ChainEndpoints:
+    """Where the stack's Solana chain answers: JSON-RPC and the PubSub WebSocket."""
+
+    rpc: str
+    ws: str
+    stop: Stopper
+
+
+def pubsub_url(rpc_url: str) -> str:
+    """The PubSub URL clients derive from an RPC URL: ws(s)://, and an explicit port + 1 (what
+    @solana/web3.js does; a URL without a port keeps the scheme's default port)."""
+    parts = urllib.parse.urlsplit(rpc_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    netloc = parts.netloc
+    if parts.port is not None:
+        netloc = netloc.rsplit(":", 1)[0] + f":{parts.port + 1}"
+    return urllib.parse.urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def start_chain(
+    env: dict[str, str], tick_seconds: float | None = None, port: int | None = None
+) -> ChainEndpoints:
+    """The local Solana chain (a block every 400 ms unless `tick_seconds` says otherwise, seeded
+    wallet and pools) with JSON-RPC on 127.0.0.1:`port` and PubSub on `port` + 1, unless
+    SOLANA_RPC_URL names a real one, in which case VENUE_POOLS and WALLET_PRIVATE_KEY must come
+    from the user too.
+
+    `port` None: LOCAL_CHAIN_PORT, else 8899, as a validator; when it (or the next port) is
+    taken this raises `PortInUse` naming the port and LOCAL_CHAIN_PORT - it never moves to
+    another port, since the user's tools are pointed at this one. 0: a free pair (tests)."""
     if os.environ.get("SOLANA_RPC_URL"):  # the user's choice wins over the template's default
         env["SOLANA_RPC_URL"] = os.environ["SOLANA_RPC_URL"]
         log.info("using SOLANA_RPC_URL=%s", env["SOLANA_RPC_URL"])
-        return lambda: None
-    from local.chain import LocalChain, local_env, serve_in_thread
+        return ChainEndpoints(
+            env["SOLANA_RPC_URL"], pubsub_url(env["SOLANA_RPC_URL"]), lambda: None
+        )
+    from local.chain import LocalChain, local_env, serve
 
     chain = LocalChain.seeded()
+    try:
+        served = serve(chain, port=port)
+    except BaseException:
+        chain.stop()
+        raise
     if tick_seconds is None:
         chain.start_ticker()
     else:
         chain.start_ticker(tick_seconds)
-    url, stop_server = serve_in_thread(chain)
-    env.update(local_env(url))
-    log.info("local Solana chain on %s", url)
+    env.update(local_env(served.rpc_url))
+    log.info("local Solana chain: RPC %s, PubSub %s", served.rpc_url, served.ws_url)
 
     def stop() -> None:
-        stop_server()
+        served.stop()
         chain.stop()
 
-    return stop
+    return ChainEndpoints(served.rpc_url, served.ws_url, stop)
 
 
 class Stack:
@@ -152,6 +186,7 @@ class Stack:
         sqs_endpoint_url: str | None = None,
         run_executor: bool = True,
         api_key_file: Path | None = DEV_KEY_FILE,
+        chain_port: int | None = None,
     ) -> None:
         self.port = port
         self.host = host
@@ -162,6 +197,9 @@ class Stack:
         self.api_key = ""  # the key clients send (x-api-key, ?apiKey=), set by start()
         self.run_executor = run_executor  # False: the execute poller runs elsewhere (chaos)
         self.metrics: EmfCollector | None = None  # the functions' EMF metrics, once started
+        # The local chain's RPC port (PubSub on the next one): None = LOCAL_CHAIN_PORT or 8899,
+        # 0 = a free pair (tests run several stacks in one session).
+        self.chain_port = chain_port
         self._stoppers: list[tuple[str, Stopper]] = []
 
     def _on_stop(self, name: str, stopper: Stopper) -> None:
@@ -215,7 +253,8 @@ class Stack:
             WS_URL=f"ws://{self.host}:{self.port}/api/orders/execute",
             WS_MANAGEMENT_ENDPOINT=base,
         )
-        self._on_stop("chain", start_chain(env, self.chain_tick_seconds))
+        chain = start_chain(env, self.chain_tick_seconds, self.chain_port)
+        self._on_stop("chain", chain.stop)
         os.environ.update(env)  # the functions' containers read it when they start
 
         # The functions print their metrics as EMF lines on stdout, as in Lambda; read them the
@@ -257,6 +296,8 @@ class Stack:
             "http": base,
             "ws": env["WS_URL"],
             "sqs": sqs_endpoint,
+            "solana_rpc": chain.rpc,
+            "solana_ws": chain.ws,
             "orders_queue": orders.orders,
             "status_queue": status.status,
             "database": database_url.rsplit("@", 1)[-1],  # no credentials in the log
@@ -274,25 +315,34 @@ class Stack:
         db.close_all()
 
 
-def main() -> None:
+def main(stop: threading.Event | None = None) -> None:
+    """`make run`: start the stack, print where everything answers, run until Ctrl-C/SIGTERM
+    (or until `stop` is set)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
     for chatty in ("httpx", "httpx2"):  # one INFO line per RPC request would flood the log
         logging.getLogger(chatty).setLevel(logging.WARNING)
     stack = Stack(port=int(os.environ.get("PORT", "3000")))
-    stop = threading.Event()
+    stop = stop or threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from local.chain import PortInUse
+
     try:
         urls = stack.start()
         print(f"HTTP API   {urls['http']}   (POST /api/orders/execute, GET /api/orders/{{id}})")
         print(f"WebSocket  {urls['ws']}")
         print(f"SQS (moto) {urls['sqs']}")
+        print(f"Solana RPC {urls['solana_rpc']}")
+        print(f"Solana WS  {urls['solana_ws']}")
         print(f"Metrics    {urls['http']}/_local/metrics   (the functions' CloudWatch EMF metrics)")
         where = f" (saved in {stack.api_key_file})" if stack.api_key_file else ""
         print(f"API key    {stack.api_key}{where}: send it as x-api-key (WS: or ?apiKey=)")
         print("Ctrl-C to stop", flush=True)
         stop.wait()
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     finally:
         stack.stop()
 

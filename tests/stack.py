@@ -80,6 +80,7 @@ def isolated_stack(
     os.environ["DATABASE_URL"] = base_url  # the server the stack creates its database on
     database_url = str(psycopg.conninfo.make_conninfo(base_url, dbname=name))
     options.setdefault("chain_tick_seconds", BLOCK_SECONDS)
+    options.setdefault("chain_port", 0)  # never the fixed 8899: stacks run side by side
     stack = Stack(free_port(), database=name, api_key_file=None, **options)
     try:
         urls = stack.start()

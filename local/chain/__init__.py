@@ -1,10 +1,13 @@
-"""A local Solana chain: LiteSVM behind a Solana JSON-RPC server, with blocks, statuses, fees,
-simulated DEX programs (Raydium CPMM, Meteora DAMM v2) and injectable faults.
+"""A local Solana chain: LiteSVM behind a Solana JSON-RPC server and a PubSub WebSocket server,
+with blocks, statuses, fees, history, simulated DEX programs (Raydium CPMM, Meteora DAMM v2) and
+injectable faults.
 
     chain = LocalChain.seeded()           # wallet, USDC, WSOL, two SOL/USDC pools
     client = client_for(chain)            # solana-py AsyncClient served in-process
-    url, stop = serve_in_thread(chain)    # or over a real socket (uvicorn)
-    env = local_env(url)                  # what the engine needs to trade on it
+    served = serve(chain)                 # RPC on LOCAL_CHAIN_PORT (8899), PubSub on 8900
+    served = serve(chain, port=0)         # ... or on a free pair of ports (tests)
+    url, stop = serve_in_thread(chain)    # the same on a free pair, as (RPC url, stop)
+    env = local_env(served.rpc_url)       # what the engine needs to trade on it
 
 Blocks only advance when told (`chain.advance(n)`) unless a ticker runs
 (`chain.start_ticker(0.4)`); `create_app()` - the local stack's entry point - starts one.
@@ -13,11 +16,14 @@ Blocks only advance when told (`chain.advance(n)`) unless a ticker runs
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -33,17 +39,25 @@ from local.chain.rpc import create_app as _create_rpc_app
 from local.chain.seed import POOLS, USDC_MINT, WALLET
 
 __all__ = [
+    "DEFAULT_PORT",
     "POOLS",
+    "PORT_ENV",
     "USDC_MINT",
     "WALLET",
     "LocalChain",
+    "PortInUse",
+    "Served",
+    "chain_port",
     "client_for",
     "create_app",
     "local_env",
+    "serve",
     "serve_in_thread",
 ]
 
 TICK_SECONDS = 0.4  # a block every 400 ms, like a real cluster's slot time
+DEFAULT_PORT = 8899  # a validator's RPC port; its PubSub WebSocket is on the next one
+PORT_ENV = "LOCAL_CHAIN_PORT"
 
 
 class LocalChain:
@@ -123,33 +137,118 @@ def client_for(chain: LocalChain, timeout: float = 10) -> AsyncClient:
     return client
 
 
-def serve_in_thread(
-    chain: LocalChain, host: str = "127.0.0.1", port: int = 0
-) -> tuple[str, Callable[[], None]]:
-    """Serve `chain.app` under uvicorn in a daemon thread; returns (url, stop)."""
+class PortInUse(RuntimeError):
+    """A port the chain must serve on is taken (it never moves to another one by itself)."""
+
+
+def chain_port() -> int:
+    """LOCAL_CHAIN_PORT, else 8899: the RPC port (the PubSub WebSocket takes the next one)."""
+    raw = os.environ.get(PORT_ENV, "")
+    try:
+        port = int(raw) if raw else DEFAULT_PORT
+    except ValueError:
+        raise ValueError(f"{PORT_ENV} must be a port number, not {raw!r}") from None
+    if not 0 <= port <= 65534:
+        raise ValueError(f"{PORT_ENV} must be between 0 and 65534 (it and the next port are used)")
+    return port
+
+
+@dataclass(frozen=True)
+class Served:
+    """A chain served over sockets: JSON-RPC at `rpc_url` (which also takes WebSocket upgrades)
+    and the PubSub WebSocket at `ws_url`, on the next port, where web3.js looks for it."""
+
+    rpc_url: str
+    ws_url: str
+    stop: Callable[[], None]
+
+
+def _socket(host: str) -> socket.socket:
     # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets whose proto
     # says TCP, and without it every response waits ~40 ms (Nagle vs delayed ACK).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(chain.app, lifespan="off", log_level="warning"))
+    return sock
+
+
+def _bind(host: str, port: int, what: str) -> socket.socket:
+    sock = _socket(host)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise PortInUse(
+                f"port {port} on {host} ({what}) is already in use: stop what is listening "
+                f"there, or set {PORT_ENV} to another port (the chain serves JSON-RPC on "
+                f"{PORT_ENV} and PubSub on {PORT_ENV} + 1)"
+            ) from exc
+        raise
+    return sock
+
+
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """Sockets for the RPC port and the PubSub port right after it; port 0: any free pair."""
+    if port != 0:
+        rpc = _bind(host, port, f"{PORT_ENV}, the JSON-RPC port")
+        try:
+            return rpc, _bind(host, port + 1, f"{PORT_ENV} + 1, the PubSub WebSocket port")
+        except BaseException:
+            rpc.close()
+            raise
+    for _ in range(100):
+        rpc = _bind(host, 0, "an ephemeral port")
+        bound = rpc.getsockname()[1]
+        if bound < 65535:
+            pubsub = _socket(host)
+            try:
+                pubsub.bind((host, bound + 1))
+                return rpc, pubsub
+            except OSError:
+                pubsub.close()
+        rpc.close()
+    raise PortInUse(f"found no two free consecutive ports on {host}")
+
+
+def serve(chain: LocalChain, host: str = "127.0.0.1", port: int | None = None) -> Served:
+    """Serve `chain.app` under uvicorn in a daemon thread: JSON-RPC (and WebSocket upgrades) on
+    `port`, the PubSub WebSocket on `port` + 1. `port` None: LOCAL_CHAIN_PORT, else 8899, and a
+    clear PortInUse error when either is taken; 0: a free pair (tests, so runs never collide)."""
+    rpc_sock, pubsub_sock = _bind_pair(host, chain_port() if port is None else port)
+    bound = rpc_sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(chain.app, lifespan="off", log_level="warning", ws_ping_interval=None)
+    )
     thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"local-chain-{bound}", daemon=True
+        target=server.run,
+        kwargs={"sockets": [rpc_sock, pubsub_sock]},
+        name=f"local-chain-{bound}",
+        daemon=True,
     )
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
+            rpc_sock.close()
+            pubsub_sock.close()
             raise RuntimeError("the local chain's RPC server did not start")
         time.sleep(0.02)
 
     def stop() -> None:
         server.should_exit = True
         thread.join(timeout=10)
-        sock.close()
+        rpc_sock.close()
+        pubsub_sock.close()
 
-    return f"http://{host}:{bound}", stop
+    return Served(f"http://{host}:{bound}", f"ws://{host}:{bound + 1}", stop)
+
+
+def serve_in_thread(
+    chain: LocalChain, host: str = "127.0.0.1", port: int = 0
+) -> tuple[str, Callable[[], None]]:
+    """`serve` on a free pair of ports (unless `port` says otherwise); returns (RPC url, stop)."""
+    served = serve(chain, host, port)
+    return served.rpc_url, served.stop
 
 
 def local_env(rpc_url: str) -> dict[str, str]:

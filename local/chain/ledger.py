@@ -1,21 +1,28 @@
 """The local chain's ledger: LiteSVM for accounts and the native programs, plus everything a
-validator adds on top that LiteSVM lacks: blocks (slot / block height), a blockhash window of
-150 blocks, signature statuses that move processed -> confirmed -> finalized, duplicate
-detection, fees, and atomic execution of transactions that call the simulated DEX programs
-(`local.chain.programs`, run in Python because no DEX binary can be had here).
+validator adds on top that LiteSVM lacks: blocks (slot / block height, blockhash, parent, block
+time), a blockhash window of 150 blocks, signature statuses that move processed -> confirmed ->
+finalized, duplicate detection, fees, a history of the last LOCAL_CHAIN_HISTORY_SLOTS slots
+(blocks, transactions with their metas, signatures by address, prioritization fees), a faucet,
+and atomic execution of transactions that call the simulated DEX programs (`local.chain.programs`,
+run in Python because no DEX binary can be had here).
 
 Every public method takes one lock: the ticker thread, the ASGI app and tests may call in at
-once, and LiteSVM itself is not meant to be shared between threads.
+once, and LiteSVM itself is not meant to be shared between threads. Listeners (the PubSub server)
+are told about received and landed transactions, written accounts and new slots while the lock
+is held, so what they see is consistent with the ledger at that instant.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import math
+import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,11 +31,13 @@ from solders.account import Account
 from solders.compute_budget import ID as COMPUTE_BUDGET_ID
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.message import Message, MessageV0, MessageV1
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
+from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import (
@@ -37,6 +46,8 @@ from solders.transaction_status import (
     TransactionErrorInstructionError,
     TransactionErrorType,
 )
+
+from local.chain.wire import error_to_json
 
 log = logging.getLogger("local.chain")
 
@@ -48,11 +59,21 @@ DEFAULT_UNITS_PER_INSTRUCTION = 200_000
 MAX_COMPUTE_UNITS = 1_400_000
 # Units reported for one simulated DEX instruction: the Python programs cost no compute, but the
 # engine sizes its compute-unit limit from simulations, so report something of the real order.
-DEX_INSTRUCTION_UNITS = 40_000
+DEX_INSTRUCTION_UNITS = 40_000  # unless the program says otherwise (its `compute_units`)
+COMPUTE_BUDGET_INSTRUCTION_UNITS = 150  # what the runtime charges per compute-budget instruction
 GENESIS_HEIGHT = 1
+SLOT_SECONDS = 0.4  # block times advance 400 ms per slot, a real cluster's slot time
+# Blocks, transactions and signatures-by-address kept for the RPC's history methods.
+HISTORY_SLOTS = 10_000
+HISTORY_SLOTS_ENV = "LOCAL_CHAIN_HISTORY_SLOTS"
+PRIORITY_FEE_SLOTS = 150  # a node's prioritization-fee cache holds the last 150 blocks
+FAUCET_LAMPORTS = 500_000_000 * 1_000_000_000  # what requestAirdrop hands out from
 
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+TOKEN_2022_PROGRAM_ID = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
 WSOL_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
+# A fixed public seed: the faucet (and the node identity) exist only on this machine's chain.
+FAUCET_KEYPAIR = Keypair.from_seed(hashlib.sha256(b"local-chain/faucet").digest())
 
 # Errors after which a real validator never includes the transaction in a block: no status,
 # no fee. Everything else lands with its error and pays the fee.
@@ -152,6 +173,9 @@ class Faults:
     timeout_rate: float = 0.0  # share of RPC requests that hang for hang_seconds
     drop_rate: float = 0.0  # share of sends accepted and never landed
     expire_rate: float = 0.0  # share of sends dropped while the cluster jumps 151 blocks
+    # Congestion: getRecentPrioritizationFees reports at least this many micro-lamports per CU
+    # for every slot, whatever the landed transactions paid.
+    priority_fee_level: int = 0
     seed: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _random: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
@@ -167,6 +191,7 @@ class Faults:
         "timeout_rate",
         "drop_rate",
         "expire_rate",
+        "priority_fee_level",
         "seed",
     )
     FLOATS = frozenset(
@@ -194,6 +219,7 @@ class Faults:
             timeout_rate=0.0,
             drop_rate=0.0,
             expire_rate=0.0,
+            priority_fee_level=0,
         )
 
     def snapshot(self) -> dict[str, float]:
@@ -234,6 +260,18 @@ class Outcome:
     accounts: list[Account | None] = field(default_factory=list)  # simulate's post-state
 
 
+@dataclass(frozen=True)
+class TokenBalance:
+    """A token account named by a transaction, before or after it (a meta's token balances)."""
+
+    account_index: int
+    mint: Pubkey
+    owner: Pubkey
+    program_id: Pubkey
+    amount: int
+    decimals: int
+
+
 @dataclass
 class TxRecord:
     signature: Signature
@@ -248,6 +286,48 @@ class TxRecord:
     post_balances: list[int]
     dex_instructions: list[dict[str, Any]]
     kind: str = "transaction"  # | "airdrop"
+    pre_token_balances: list[TokenBalance] = field(default_factory=list)
+    post_token_balances: list[TokenBalance] = field(default_factory=list)
+    unit_price: int = 0  # micro-lamports per compute unit (SetComputeUnitPrice)
+    writable: list[Pubkey] = field(default_factory=list)  # the accounts it write-locked
+    # The written accounts right after it ran, for PubSub's processed-level notifications;
+    # dropped once its block is finalized (nothing needs them after that).
+    post_accounts: dict[Pubkey, Account | None] = field(default_factory=dict)
+
+    @property
+    def account_keys(self) -> list[Pubkey]:
+        return list(self.transaction.message.account_keys) if self.transaction else []
+
+
+@dataclass
+class Block:
+    """One slot's block. Transactions land in the newest (open) block; it is produced - and
+    served by getBlock - once the next slot begins."""
+
+    slot: int
+    height: int
+    parent_slot: int
+    blockhash: Hash
+    previous_blockhash: Hash
+    time: int  # unix timestamp (see Ledger.slot_time)
+    records: list[TxRecord] = field(default_factory=list)
+    # Every account written in this slot with its state at the end of the slot, for PubSub's
+    # confirmed/finalized notifications; dropped once the block is finalized.
+    writes: dict[Pubkey, Account | None] = field(default_factory=dict)
+
+
+class LedgerListener(Protocol):
+    """Told, with the ledger's lock held, what happens on the chain (the PubSub server)."""
+
+    def transaction_received(self, signature: Signature) -> None: ...
+
+    def transaction_landed(self, record: TxRecord) -> None: ...
+
+    def accounts_written(self, slot: int, writes: Mapping[Pubkey, Account | None]) -> None: ...
+
+    def slot_advanced(
+        self, block: Block, confirmed: Block | None, finalized: Block | None, root: int
+    ) -> None: ...
 
 
 class SendError(Exception):
@@ -298,6 +378,30 @@ def _compute_budget(instructions: Sequence[Instruction]) -> tuple[int, int]:
     return min(limit, MAX_COMPUTE_UNITS), price
 
 
+def writable_keys(message: Message | MessageV0 | MessageV1) -> list[Pubkey]:
+    """The static account keys the message write-locks, from its header."""
+    keys = list(message.account_keys)
+    header = message.header
+    signed = header.num_required_signatures
+    writable_signed = signed - header.num_readonly_signed_accounts
+    writable_unsigned = len(keys) - header.num_readonly_unsigned_accounts
+    return [k for i, k in enumerate(keys) if i < writable_signed or signed <= i < writable_unsigned]
+
+
+def history_slots_setting() -> int:
+    """LOCAL_CHAIN_HISTORY_SLOTS (default 10,000): how many recent slots the RPC remembers."""
+    raw = os.environ.get(HISTORY_SLOTS_ENV, "")
+    try:
+        value = int(raw) if raw else HISTORY_SLOTS
+    except ValueError:
+        raise ValueError(
+            f"{HISTORY_SLOTS_ENV} must be a whole number of slots, not {raw!r}"
+        ) from None
+    if value < 1:
+        raise ValueError(f"{HISTORY_SLOTS_ENV} must be at least 1")
+    return value
+
+
 def _decompile(message: Message | MessageV0 | MessageV1) -> list[Instruction]:
     """The message's instructions with full account metas (no address lookup tables here)."""
     keys = list(message.account_keys)
@@ -327,7 +431,9 @@ def _remap(err: TransactionErrorType, offset_map: Sequence[int]) -> TransactionE
 class Ledger:
     """LiteSVM plus blocks, statuses and the DEX programs. Thread-safe."""
 
-    def __init__(self, programs: Mapping[Pubkey, Program] | None = None) -> None:
+    def __init__(
+        self, programs: Mapping[Pubkey, Program] | None = None, history_slots: int | None = None
+    ) -> None:
         self.lock = threading.RLock()
         # Blockhash check OFF: LiteSVM only knows its newest blockhash; we keep the 150-block
         # window ourselves. History 0: we detect duplicates ourselves, and the segments we run for
@@ -345,10 +451,21 @@ class Ledger:
         self.records: dict[Signature, TxRecord] = {}
         self.log: list[TxRecord] = []
         self.delayed: list[tuple[int, VersionedTransaction]] = []
+        self.history_slots = history_slots if history_slots is not None else history_slots_setting()
+        self.blocks: dict[int, Block] = {}  # slot -> block, oldest first
+        self._slot_at_height: dict[int, int] = {}
+        self._by_address: dict[Pubkey, deque[Signature]] = {}
+        self.transaction_count = 0  # landed without error since genesis (getEpochInfo)
+        self.listeners: list[LedgerListener] = []
+        self.genesis_time = int(time.time())
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
         self._create_mint(WSOL_MINT, decimals=9)
+        self.svm.set_account(
+            FAUCET_KEYPAIR.pubkey(), Account(FAUCET_LAMPORTS, b"", SYSTEM_PROGRAM_ID, False, 0)
+        )
         self._issue_blockhash()
+        self._open_block(parent_slot=GENESIS_HEIGHT - 1, previous=Hash.default())
 
     # ------------------------------------------------------------------------------ accounts
     def _create_mint(self, mint: Pubkey, decimals: int) -> None:
@@ -364,8 +481,12 @@ class Ledger:
             return account if account is not None and account.lamports > 0 else None
 
     def set_account(self, key: Pubkey, account: Account) -> None:
+        """Write an account out of band (seeding, tests); PubSub subscribers see the write."""
         with self.lock:
             self.svm.set_account(key, account)
+            state = self.get_account(key)
+            self.blocks[self.slot].writes[key] = state
+            self._tell("accounts_written", self.slot, {key: state})
 
     def view(self) -> SvmView:
         return SvmView(self.svm)
@@ -379,29 +500,37 @@ class Ledger:
             return self.svm.minimum_balance_for_rent_exemption(size)
 
     def airdrop(self, key: Pubkey, lamports: int) -> Signature:
+        """requestAirdrop: a System transfer from the faucet, landed now (a real transaction, so
+        getTransaction, getSignaturesForAddress and subscriptions see it)."""
         with self.lock:
-            before = self.balance(key)
-            result = self.svm.airdrop(key, lamports)
-            if isinstance(result, FailedTransactionMetadata):
-                raise SendError(f"airdrop failed: {result.err()}", code=-32603)
-            sig = result.signature()
-            self._record(
-                TxRecord(
-                    sig,
-                    self.slot,
-                    self.height,
-                    None,
-                    list(result.logs()),
-                    0,
-                    0,
-                    None,
-                    [before],
-                    [self.balance(key)],
-                    [],
-                    kind="airdrop",
-                )
-            )
-            return sig
+            faucet = FAUCET_KEYPAIR.pubkey()
+            instructions = [
+                transfer(TransferParams(from_pubkey=faucet, to_pubkey=key, lamports=lamports))
+            ]
+            tx = self._faucet_transaction(instructions)
+            # The same airdrop twice in one slot would be the same signature (a duplicate):
+            # a compute-unit limit that differs makes it a different transaction.
+            bump = 0
+            while tx.signatures[0] in self.records:
+                bump += 1
+                limit = (DEFAULT_UNITS_PER_INSTRUCTION - bump).to_bytes(4, "little")
+                budget = Instruction(COMPUTE_BUDGET_ID, b"\x02" + limit, [])
+                tx = self._faucet_transaction([budget, *instructions])
+            outcome = self.simulate(tx, sig_verify=True)
+            if outcome.err is not None:
+                raise SendError(f"airdrop failed: {describe(outcome.err)}", code=-32603)
+            self._land(tx, kind="airdrop")
+            return tx.signatures[0]
+
+    def _faucet_transaction(self, instructions: list[Instruction]) -> VersionedTransaction:
+        message = Message.new_with_blockhash(
+            instructions, FAUCET_KEYPAIR.pubkey(), self.svm.latest_blockhash()
+        )
+        return VersionedTransaction(message, [FAUCET_KEYPAIR])
+
+    def faucets(self) -> list[Pubkey]:
+        """Accounts holding the chain's undistributed lamports (getSupply's non-circulating)."""
+        return [FAUCET_KEYPAIR.pubkey(), self.svm.airdrop_pubkey()]
 
     # ------------------------------------------------------------------------------ blocks
     def _issue_blockhash(self) -> None:
@@ -416,15 +545,81 @@ class Ledger:
         """Produce `blocks` blocks; returns the new block height."""
         with self.lock:
             for _ in range(blocks):
+                previous = self.blocks[self.slot]
                 self.height += 1
                 self.slot += 1
                 self.svm.warp_to_slot(self.slot)
                 self._issue_blockhash()
+                block = self._open_block(parent_slot=previous.slot, previous=previous.blockhash)
+                self._forget_old_slots()
+                confirmed = self.block_at_height(self.height - CONFIRM_AFTER_BLOCKS)
+                finalized = self.block_at_height(self.height - FINALIZE_AFTER_BLOCKS)
+                self._tell("slot_advanced", block, confirmed, finalized, self.root_slot)
+                if finalized is not None:
+                    finalized.writes = {}
+                    for record in finalized.records:
+                        record.post_accounts = {}
                 due = [tx for at, tx in self.delayed if at <= self.height]
                 self.delayed = [(at, tx) for at, tx in self.delayed if at > self.height]
                 for tx in due:
                     self._land(tx)
             return self.height
+
+    def _open_block(self, parent_slot: int, previous: Hash) -> Block:
+        block = Block(
+            slot=self.slot,
+            height=self.height,
+            parent_slot=parent_slot,
+            blockhash=self.svm.latest_blockhash(),
+            previous_blockhash=previous,
+            time=self.slot_time(self.slot),
+        )
+        self.blocks[self.slot] = block
+        self._slot_at_height[self.height] = self.slot
+        return block
+
+    def _forget_old_slots(self) -> None:
+        """Keep the last `history_slots` slots of blocks, transactions and signatures."""
+        while len(self.blocks) > self.history_slots:
+            slot = next(iter(self.blocks))
+            old = self.blocks.pop(slot)
+            self._slot_at_height.pop(old.height, None)
+            for record in old.records:
+                self.records.pop(record.signature, None)
+                for key in record.account_keys:
+                    signatures = self._by_address.get(key)
+                    while signatures and signatures[0] not in self.records:
+                        signatures.popleft()
+                    if not signatures:
+                        self._by_address.pop(key, None)
+
+    def block_at_height(self, height: int) -> Block | None:
+        slot = self._slot_at_height.get(height)
+        return self.blocks.get(slot) if slot is not None else None
+
+    @property
+    def root_slot(self) -> int:
+        """The newest finalized (rooted) slot; 0 (genesis) until a block is 32 deep."""
+        rooted = self.block_at_height(self.height - FINALIZE_AFTER_BLOCKS)
+        return rooted.slot if rooted is not None else 0
+
+    @property
+    def confirmed_slot(self) -> int:
+        confirmed = self.block_at_height(self.height - CONFIRM_AFTER_BLOCKS)
+        return confirmed.slot if confirmed is not None else 0
+
+    @property
+    def first_available_slot(self) -> int:
+        return next(iter(self.blocks))
+
+    # ------------------------------------------------------------------------------ time
+    def slot_time(self, slot: int) -> int:
+        """The unix timestamp of `slot`: the genesis wall-clock time plus 400 ms per slot.
+
+        The one place block times come from (getBlockTime, getBlock, getTransaction,
+        getSignaturesForAddress): when the ledger keeps a real Clock sysvar, return its
+        unix_timestamp for the slot here instead."""
+        return self.genesis_time + int((slot - GENESIS_HEIGHT) * SLOT_SECONDS)
 
     def latest_blockhash(self) -> tuple[Hash, int]:
         with self.lock:
@@ -458,10 +653,47 @@ class Ledger:
             ticker.join(timeout=5)
         self._ticker = None
 
+    # ------------------------------------------------------------------------------ listeners
+    def _tell(self, event: str, *args: Any) -> None:
+        for listener in list(self.listeners):
+            try:
+                getattr(listener, event)(*args)
+            except Exception:  # a subscriber's bug must not stop the chain
+                log.exception("ledger listener failed on %s", event)
+
     # ------------------------------------------------------------------------------ statuses
     def _record(self, record: TxRecord) -> None:
         self.records[record.signature] = record
         self.log.append(record)
+        block = self.blocks[record.slot]
+        block.records.append(record)
+        block.writes.update(record.post_accounts)
+        for key in dict.fromkeys(record.account_keys):
+            self._by_address.setdefault(key, deque()).append(record.signature)
+        if record.err is None:
+            self.transaction_count += 1
+        self._tell("transaction_landed", record)
+
+    def signatures_for_address(
+        self,
+        address: Pubkey,
+        *,
+        before: Signature | None = None,
+        until: Signature | None = None,
+        limit: int = 1000,
+    ) -> list[TxRecord]:
+        """Landed transactions naming `address`, newest first (getSignaturesForAddress)."""
+        with self.lock:
+            found: list[TxRecord] = []
+            started = before is None
+            for sig in reversed(self._by_address.get(address, ())):
+                if not started:
+                    started = sig == before
+                    continue
+                if sig == until or len(found) >= limit:
+                    break
+                found.append(self.records[sig])
+            return found
 
     def status(self, sig: Signature) -> tuple[TxRecord, int | None, str] | None:
         """(record, confirmations, "processed" | "confirmed" | "finalized") or None."""
@@ -475,8 +707,6 @@ class Ledger:
             return record, depth, "confirmed" if depth >= CONFIRM_AFTER_BLOCKS else "processed"
 
     def txlog(self) -> list[dict[str, Any]]:
-        from local.chain.rpc import error_to_json
-
         with self.lock:
             return [
                 {
@@ -496,6 +726,31 @@ class Ledger:
         priority = math.ceil(limit * price / 1_000_000)
         return FEE_PER_SIGNATURE * message.header.num_required_signatures + priority
 
+    def recent_prioritization_fees(self, accounts: Sequence[Pubkey]) -> list[tuple[int, int]]:
+        """(slot, micro-lamports per CU) for each of the last 150 produced blocks, as a node's
+        prioritization-fee cache answers: the lowest price any successful transaction in the
+        block paid, raised to the lowest price paid by the transactions that write-locked each
+        of `accounts` (the fee to land a transaction locking all of them), and never below the
+        `priority_fee_level` fault (congestion)."""
+        with self.lock:
+            floor = self.faults.priority_fee_level
+            produced = []
+            for slot in reversed(self.blocks):  # newest first; stop after 150 produced ones
+                if slot < self.slot:
+                    produced.append(self.blocks[slot])
+                if len(produced) == PRIORITY_FEE_SLOTS:
+                    break
+            out = []
+            for block in reversed(produced):
+                landed = [r for r in block.records if r.err is None and r.kind == "transaction"]
+                fee = min((r.unit_price for r in landed), default=0)
+                for key in accounts:
+                    locking = [r.unit_price for r in landed if key in r.writable]
+                    if locking:
+                        fee = max(fee, min(locking))
+                out.append((block.slot, max(fee, floor)))
+            return out
+
     # ------------------------------------------------------------------------------ sending
     def send(self, tx: VersionedTransaction, *, skip_preflight: bool = False) -> Signature:
         """sendTransaction: preflight (unless skipped), then land it now or after a delay.
@@ -507,6 +762,7 @@ class Ledger:
         with self.lock:
             sig = tx.signatures[0]
             message = tx.message
+            self._tell("transaction_received", sig)
             if sig in self.records:
                 if skip_preflight:
                     return sig
@@ -541,17 +797,19 @@ class Ledger:
             self._land(tx)
             return sig
 
-    def _land(self, tx: VersionedTransaction) -> None:
+    def _land(self, tx: VersionedTransaction, kind: str = "transaction") -> None:
         """Execute for real and record the status (unless a validator would drop it)."""
         sig = tx.signatures[0]
         if sig in self.records or not self.blockhash_valid(tx.message.recent_blockhash):
             return
         keys = list(tx.message.account_keys)
         pre = [self.balance(k) for k in keys]
+        pre_tokens = self._token_balances(keys)
         outcome = self._execute(tx, sig_verify=True)
         if not outcome.landed:
             log.info("transaction %s dropped: %s", sig, outcome.err)
             return
+        writable = writable_keys(tx.message)
         self._record(
             TxRecord(
                 sig,
@@ -565,8 +823,41 @@ class Ledger:
                 pre,
                 [self.balance(k) for k in keys],
                 self._dex_instructions(tx),
+                kind=kind,
+                pre_token_balances=pre_tokens,
+                post_token_balances=self._token_balances(keys),
+                unit_price=_compute_budget(_decompile(tx.message))[1],
+                writable=writable,
+                post_accounts={k: self.get_account(k) for k in writable},
             )
         )
+
+    def _token_balances(self, keys: Sequence[Pubkey]) -> list[TokenBalance]:
+        """The initialized SPL Token / Token-2022 accounts among `keys`, as a meta lists them."""
+        found = []
+        for index, key in enumerate(keys):
+            account = self.get_account(key)
+            if account is None or account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+                continue
+            data = bytes(account.data)
+            is_account = len(data) == 165 or (len(data) > 165 and data[165] == 2)
+            if not is_account or data[108] == 0:
+                continue
+            mint = Pubkey.from_bytes(data[0:32])
+            mint_account = self.get_account(mint)
+            if mint_account is None or len(mint_account.data) < 82:
+                continue
+            found.append(
+                TokenBalance(
+                    index,
+                    mint,
+                    Pubkey.from_bytes(data[32:64]),
+                    account.owner,
+                    int.from_bytes(data[64:72], "little"),
+                    bytes(mint_account.data)[44],
+                )
+            )
+        return found
 
     def _dex_instructions(self, tx: VersionedTransaction) -> list[dict[str, Any]]:
         return [
@@ -672,7 +963,7 @@ class Ledger:
                             f"Program {ix.program_id} invoke [1]",
                             f"Program {ix.program_id} success",
                         ]
-                        units += 150
+                        units += COMPUTE_BUDGET_INSTRUCTION_UNITS
                         continue
                     segment.append((index, ix))
                     continue
@@ -684,7 +975,7 @@ class Ledger:
                     segment = []
                 if ix is not None:
                     logs += self._run_dex(index, ix)
-                    units += DEX_INSTRUCTION_UNITS
+                    units += self.dex_units(ix.program_id)
         except SegmentFailed as failed:
             self._restore(snapshot)
             self._charge(payer, fee)
@@ -742,6 +1033,11 @@ class Ledger:
             meta = result.meta()
             raise SegmentFailed(_remap(result.err(), indexes), list(meta.logs()))
         return list(result.logs()), result.compute_units_consumed(), result.fee()
+
+    def dex_units(self, program_id: Pubkey) -> int:
+        """Compute units one simulated DEX instruction reports: the program's own figure (its
+        `compute_units` attribute) when it gives one, else DEX_INSTRUCTION_UNITS."""
+        return int(getattr(self.programs[program_id], "compute_units", DEX_INSTRUCTION_UNITS))
 
     def _run_dex(self, index: int, ix: Instruction) -> list[str]:
         Meta, ProgramError = program_types()

@@ -1,13 +1,20 @@
 """The local chain's Solana JSON-RPC 2.0 server (ASGI), so solana-py's AsyncClient - the engine's
-production client - runs against it unchanged.
+production client - and the clients users bring (@solana/web3.js, the explorer) run against it
+unchanged.
 
-Results are serialised through `solders.rpc.responses` classes: solana-py parses replies with the
-same classes, so what it reads is exactly what it expects from a real node.
+Results are built with `solders.rpc.responses` classes where solders has one (solana-py parses
+replies with the same classes, so what it reads is exactly what it expects from a real node), and
+otherwise in the node's JSON as `local.chain.wire`, `parsers` and `transactions` render it.
 
 Commitment: every read sees the current state (what `processed` sees). `confirmed` and
 `finalized` reads are not held back to older state: the local chain never rolls back, so the only
 difference would be latency. Statuses do carry the real level (processed, then confirmed after
-1 block, finalized after 32).
+1 block, finalized after 32), getBlock serves produced blocks only (not the open slot) and
+refuses `processed` like a node, and PubSub notifications wait for the level asked for.
+
+The same app answers a WebSocket upgrade with the PubSub server (`local.chain.pubsub`), as a
+validator's RPC port does; the chain also serves PubSub on the next port (see `serve`).
+Browsers may call it: CORS for any origin, including Chrome's private-network preflight.
 
 Also served: `/admin/*` for tests and demos (faults, txlog, advance, pool reserves).
 """
@@ -16,33 +23,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from solders.account import Account
 from solders.account_decoder import UiTokenAmount
 from solders.hash import Hash
+from solders.keypair import Keypair
 from solders.message import Message, MessageV0, MessageV1, from_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.rpc.responses import (
-    GetAccountInfoResp,
     GetBalanceResp,
     GetBlockHeightResp,
     GetFeeForMessageResp,
     GetLatestBlockhashResp,
     GetMinimumBalanceForRentExemptionResp,
-    GetMultipleAccountsResp,
     GetSignatureStatusesResp,
     GetSlotResp,
     GetTokenAccountBalanceResp,
-    GetTokenAccountsByOwnerResp,
-    GetTransactionResp,
     GetVersionResp,
     RequestAirdropResp,
     RpcBlockhash,
-    RpcKeyedAccount,
     RpcResponseContext,
     RpcSimulateTransactionResult,
     RpcVersionInfo,
@@ -52,98 +55,78 @@ from solders.rpc.responses import (
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import (
-    EncodedConfirmedTransactionWithStatusMeta,
-    EncodedTransactionWithStatusMeta,
     TransactionConfirmationStatus,
     TransactionErrorFieldless,
-    TransactionErrorType,
     TransactionStatus,
-    UiTransactionStatusMeta,
 )
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as AsgiMessage
 
-from engine import base58
-from local.chain.ledger import TOKEN_PROGRAM_ID, Ledger, SendError
+from local.chain import parsers
+from local.chain import transactions as txjson
+from local.chain.ledger import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, Ledger, SendError
+from local.chain.wire import (
+    BLOCK_CLEANED_UP,
+    BLOCK_NOT_AVAILABLE,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    Json,
+    RpcError,
+    account_encoding,
+    account_filters,
+    config,
+    data_slice,
+    decode,
+    encode_account,
+    error_response,
+    matches_all,
+    pubkey,
+    result_of,
+    ui_token_amount,
+)
 
 log = logging.getLogger("local.chain.rpc")
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
 SOLANA_CORE_VERSION = "2.2.0"  # what getVersion reports; the local chain mimics a 2.x validator
-
-Json = dict[str, Any]
-
-
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-def error_to_json(err: TransactionErrorType | None) -> Any:
-    """A TransactionError in the RPC's JSON form, e.g. {"InstructionError":[3,{"Custom":6005}]}.
-
-    (The error classes' own to_json is not the wire form; the simulate result's is.)"""
-    if err is None:
-        return None
-    result = RpcSimulateTransactionResult(err=err, logs=None, accounts=None, units_consumed=None)
-    return json.loads(result.to_json())["err"]
-
-
-def _result(resp: Any) -> Any:
-    return json.loads(resp.to_json())["result"]
-
-
-def _config(params: list[Any], index: int) -> Json:
-    if len(params) > index and isinstance(params[index], dict):
-        return params[index]
-    return {}
-
-
-def _pubkey(value: Any) -> Pubkey:
-    try:
-        return Pubkey.from_string(str(value))
-    except ValueError as exc:
-        raise RpcError(INVALID_PARAMS, f"Invalid param: {exc}") from None
-
-
-def _decode(value: Any, encoding: str) -> bytes:
-    try:
-        if encoding == "base64":
-            return base64.b64decode(str(value))
-        if encoding == "base58":
-            return base58.decode(str(value))
-    except ValueError as exc:
-        raise RpcError(INVALID_PARAMS, f"invalid {encoding} encoding: {exc}") from None
-    raise RpcError(INVALID_PARAMS, f"unsupported encoding: {encoding}")
+MIN_CONTEXT_SLOT_NOT_REACHED = -32016
+MAX_MULTIPLE_ACCOUNTS = 100
+MAX_PRIORITIZATION_FEE_ACCOUNTS = 128
+MAX_SIGNATURES_LIMIT = 1000
+MAX_BLOCKS_RANGE = 500_000
+TOKEN_LARGEST_ACCOUNTS = 20
+# Fixed public seeds: this chain's identity and genesis never change between runs, so a browser
+# or wallet that remembered the cluster still recognises it.
+IDENTITY = Keypair.from_seed(hashlib.sha256(b"local-chain/identity").digest()).pubkey()
+GENESIS_HASH = Hash(hashlib.sha256(b"local-chain/genesis").digest())
 
 
 def _transaction(params: list[Any]) -> VersionedTransaction:
     if not params:
         raise RpcError(INVALID_PARAMS, "Invalid params: missing transaction")
     # The JSON-RPC default encoding is base58 (deprecated but still the default).
-    raw = _decode(params[0], _config(params, 1).get("encoding", "base58"))
+    raw = decode(params[0], config(params, 1).get("encoding", "base58"))
     try:
         return VersionedTransaction.from_bytes(raw)
     except ValueError as exc:
         raise RpcError(INVALID_PARAMS, f"failed to deserialize transaction: {exc}") from None
 
 
-def _simulate_result(
-    outcome_err: Any, logs: list[str], units: int, accounts: list[Account | None] | None = None
-) -> RpcSimulateTransactionResult:
+def _simulate_result(outcome_err: Any, logs: list[str], units: int) -> RpcSimulateTransactionResult:
     return RpcSimulateTransactionResult(
-        err=outcome_err, logs=logs, accounts=accounts, units_consumed=units
+        err=outcome_err, logs=logs, accounts=None, units_consumed=units
     )
+
+
+def _no_processed(cfg: Json) -> None:
+    if cfg.get("commitment") == "processed":
+        raise RpcError(INVALID_PARAMS, "Method does not support commitment below `confirmed`")
 
 
 class Rpc:
@@ -154,16 +137,33 @@ class Rpc:
         self.methods: dict[str, Callable[[list[Any]], Any]] = {
             "getAccountInfo": self.get_account_info,
             "getMultipleAccounts": self.get_multiple_accounts,
+            "getProgramAccounts": self.get_program_accounts,
             "getBalance": self.get_balance,
             "getLatestBlockhash": self.get_latest_blockhash,
             "getBlockHeight": self.get_block_height,
             "getSlot": self.get_slot,
+            "getEpochInfo": self.get_epoch_info,
+            "getEpochSchedule": self.get_epoch_schedule,
+            "getGenesisHash": lambda _params: str(GENESIS_HASH),
+            "getIdentity": lambda _params: {"identity": str(IDENTITY)},
+            "getBlockTime": self.get_block_time,
+            "getBlock": self.get_block,
+            "getBlocks": self.get_blocks,
+            "getBlocksWithLimit": self.get_blocks_with_limit,
+            "getFirstAvailableBlock": lambda _params: self.ledger.first_available_slot,
+            "minimumLedgerSlot": lambda _params: self.ledger.first_available_slot,
+            "getTransactionCount": lambda _params: self.ledger.transaction_count,
             "sendTransaction": self.send_transaction,
             "simulateTransaction": self.simulate_transaction,
             "getSignatureStatuses": self.get_signature_statuses,
+            "getSignaturesForAddress": self.get_signatures_for_address,
             "getTransaction": self.get_transaction,
             "getTokenAccountBalance": self.get_token_account_balance,
             "getTokenAccountsByOwner": self.get_token_accounts_by_owner,
+            "getTokenLargestAccounts": self.get_token_largest_accounts,
+            "getTokenSupply": self.get_token_supply,
+            "getSupply": self.get_supply,
+            "getRecentPrioritizationFees": self.get_recent_prioritization_fees,
             "requestAirdrop": self.request_airdrop,
             "getHealth": lambda _params: "ok",
             "getVersion": self.get_version,
@@ -173,24 +173,32 @@ class Rpc:
         }
 
     def context(self) -> RpcResponseContext:
-        return RpcResponseContext(self.ledger.slot)
+        return RpcResponseContext(self.ledger.slot, SOLANA_CORE_VERSION)
+
+    def wrap(self, value: Any) -> Json:
+        """An RpcResponse: {"context": {"apiVersion", "slot"}, "value": value}."""
+        return {
+            "context": {"apiVersion": SOLANA_CORE_VERSION, "slot": self.ledger.slot},
+            "value": value,
+        }
 
     def call(self, request: Any) -> Json:
         """One JSON-RPC request object -> one response object."""
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
-            return _error(None, INVALID_REQUEST, "Invalid request")
+            return error_response(None, INVALID_REQUEST, "Invalid request")
         request_id = request.get("id")
         params = request.get("params") or []
         method = self.methods.get(request["method"])
         if method is None:
-            return _error(request_id, METHOD_NOT_FOUND, "Method not found")
+            return error_response(request_id, METHOD_NOT_FOUND, "Method not found")
         if not isinstance(params, list):
-            return _error(request_id, INVALID_PARAMS, "Invalid params: expected an array")
+            return error_response(request_id, INVALID_PARAMS, "Invalid params: expected an array")
         try:
             with self.ledger.lock:
+                self._check_min_context_slot(params)
                 result = method(params)
         except RpcError as exc:
-            return _error(request_id, exc.code, exc.message, exc.data)
+            return error_response(request_id, exc.code, exc.message, exc.data)
         except SendError as exc:
             data = None
             if exc.outcome is not None:
@@ -198,85 +206,252 @@ class Rpc:
                 data = json.loads(
                     _simulate_result(outcome.err, outcome.logs, outcome.units).to_json()
                 )
-            return _error(request_id, exc.code, exc.message, data)
-        except (ValueError, IndexError, TypeError) as exc:
-            return _error(request_id, INVALID_PARAMS, f"Invalid params: {exc}")
+            return error_response(request_id, exc.code, exc.message, data)
+        except (ValueError, IndexError, TypeError, KeyError) as exc:
+            return error_response(request_id, INVALID_PARAMS, f"Invalid params: {exc}")
         return {"jsonrpc": "2.0", "result": result, "id": request_id}
 
+    def _check_min_context_slot(self, params: list[Any]) -> None:
+        for item in params:
+            wanted = item.get("minContextSlot") if isinstance(item, dict) else None
+            if wanted is not None and int(wanted) > self.ledger.slot:
+                raise RpcError(
+                    MIN_CONTEXT_SLOT_NOT_REACHED,
+                    "Minimum context slot has not been reached",
+                    {"contextSlot": self.ledger.slot},
+                )
+
     # ------------------------------------------------------------------------------ accounts
-    def _check_encoding(self, config: Json) -> None:
-        encoding = config.get("encoding", "base64")
-        if encoding not in ("base64", "base58", "binary"):
-            # jsonParsed / base64+zstd are not offered: the engine never asks for them.
-            raise RpcError(INVALID_PARAMS, f"unsupported account encoding {encoding!r}")
+    def _encode(self, account: Any, cfg: Json, default: str = "binary") -> Json | None:
+        if account is None:
+            return None
+        return encode_account(
+            account,
+            account_encoding(cfg, default),
+            slice_=data_slice(cfg),
+            lookup=self.ledger.get_account,
+        )
 
     def get_account_info(self, params: list[Any]) -> Any:
-        self._check_encoding(_config(params, 1))
-        account = self.ledger.get_account(_pubkey(params[0]))
-        return _result(GetAccountInfoResp(account, self.context()))
+        cfg = config(params, 1)
+        return self.wrap(self._encode(self.ledger.get_account(pubkey(params[0])), cfg))
 
     def get_multiple_accounts(self, params: list[Any]) -> Any:
-        self._check_encoding(_config(params, 1))
-        keys = [_pubkey(k) for k in params[0]]
-        if len(keys) > 100:
-            raise RpcError(INVALID_PARAMS, "Too many inputs provided; max 100")
-        accounts = [self.ledger.get_account(k) for k in keys]
-        return _result(GetMultipleAccountsResp(accounts, self.context()))
+        cfg = config(params, 1)
+        keys = [pubkey(k) for k in params[0]]
+        if len(keys) > MAX_MULTIPLE_ACCOUNTS:
+            raise RpcError(INVALID_PARAMS, f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
+        return self.wrap([self._encode(self.ledger.get_account(k), cfg) for k in keys])
+
+    def get_program_accounts(self, params: list[Any]) -> Any:
+        program = pubkey(params[0])
+        cfg = config(params, 1)
+        filters = account_filters(cfg.get("filters"))
+        found = []
+        for key, account in self.ledger.svm.get_program_accounts(program):
+            if account.lamports == 0 or not matches_all(filters, bytes(account.data)):
+                continue
+            found.append({"account": self._encode(account, cfg), "pubkey": str(key)})
+        return self.wrap(found) if cfg.get("withContext") else found
 
     def get_balance(self, params: list[Any]) -> Any:
-        return _result(GetBalanceResp(self.ledger.balance(_pubkey(params[0])), self.context()))
+        return result_of(GetBalanceResp(self.ledger.balance(pubkey(params[0])), self.context()))
 
-    def get_token_account_balance(self, params: list[Any]) -> Any:
-        key = _pubkey(params[0])
+    def _token_account(self, key: Pubkey) -> tuple[bytes, int]:
         account = self.ledger.get_account(key)
-        if account is None or account.owner != TOKEN_PROGRAM_ID or len(account.data) != 165:
+        if account is None or account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
             raise RpcError(INVALID_PARAMS, "Invalid param: not a Token account")
         data = bytes(account.data)
-        mint = self.ledger.get_account(Pubkey.from_bytes(data[0:32]))
-        decimals = bytes(mint.data)[44] if mint is not None else 0
-        return _result(GetTokenAccountBalanceResp(_ui_amount(data, decimals), self.context()))
+        if not (len(data) == 165 or (len(data) > 165 and data[165] == 2)):
+            raise RpcError(INVALID_PARAMS, "Invalid param: not a Token account")
+        decimals = parsers.mint_decimals(self.ledger.get_account, Pubkey.from_bytes(data[0:32]))
+        if decimals is None:
+            raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+        return data, decimals
+
+    def get_token_account_balance(self, params: list[Any]) -> Any:
+        data, decimals = self._token_account(pubkey(params[0]))
+        amount = int.from_bytes(data[64:72], "little")
+        ui = ui_token_amount(amount, decimals)
+        value = UiTokenAmount(ui["uiAmount"], decimals, ui["amount"], ui["uiAmountString"])
+        return result_of(GetTokenAccountBalanceResp(value, self.context()))
 
     def get_token_accounts_by_owner(self, params: list[Any]) -> Any:
-        owner = _pubkey(params[0])
-        selector = _config(params, 1)
-        self._check_encoding(_config(params, 2))
-        mint = _pubkey(selector["mint"]) if "mint" in selector else None
-        program = _pubkey(selector.get("programId", str(TOKEN_PROGRAM_ID)))
+        owner = pubkey(params[0])
+        selector = config(params, 1)
+        cfg = config(params, 2)
+        mint = pubkey(selector["mint"]) if "mint" in selector else None
+        if mint is not None:
+            mint_account = self.ledger.get_account(mint)
+            if mint_account is None:
+                raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+            program = mint_account.owner
+        elif "programId" in selector:
+            program = pubkey(selector["programId"])
+        else:
+            raise RpcError(INVALID_PARAMS, "Invalid params: mint or programId required")
+        if program not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+            raise RpcError(INVALID_PARAMS, "Invalid param: unrecognized Token program id")
         found = []
         for key, account in self.ledger.svm.get_program_accounts(program):
             data = bytes(account.data)
-            if account.lamports == 0 or len(data) != 165 or data[32:64] != bytes(owner):
+            if account.lamports == 0 or len(data) < 165 or data[32:64] != bytes(owner):
                 continue
+            if len(data) > 165 and data[165] != 2:
+                continue  # a Token-2022 mint, not an account
             if mint is not None and data[0:32] != bytes(mint):
                 continue
-            found.append(RpcKeyedAccount(key, account))
-        return _result(GetTokenAccountsByOwnerResp(found, self.context()))
+            found.append({"account": self._encode(account, cfg), "pubkey": str(key)})
+        return self.wrap(found)
+
+    def get_token_largest_accounts(self, params: list[Any]) -> Any:
+        mint = pubkey(params[0])
+        mint_account = self.ledger.get_account(mint)
+        decimals = parsers.mint_decimals(self.ledger.get_account, mint)
+        if mint_account is None or decimals is None:
+            raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+        holders = []
+        for key, account in self.ledger.svm.get_program_accounts(mint_account.owner):
+            data = bytes(account.data)
+            if account.lamports == 0 or len(data) < 165 or data[0:32] != bytes(mint):
+                continue
+            if len(data) > 165 and data[165] != 2:
+                continue
+            holders.append((int.from_bytes(data[64:72], "little"), str(key)))
+        holders.sort(key=lambda h: (-h[0], h[1]))
+        return self.wrap(
+            [
+                {"address": address, **ui_token_amount(amount, decimals)}
+                for amount, address in holders[:TOKEN_LARGEST_ACCOUNTS]
+            ]
+        )
+
+    def get_token_supply(self, params: list[Any]) -> Any:
+        mint = pubkey(params[0])
+        account = self.ledger.get_account(mint)
+        if account is None or parsers.mint_decimals(self.ledger.get_account, mint) is None:
+            raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+        data = bytes(account.data)
+        return self.wrap(ui_token_amount(int.from_bytes(data[36:44], "little"), data[44]))
+
+    def get_supply(self, params: list[Any]) -> Any:
+        """Lamports held by every account of the System, Token and Token-2022 programs and the
+        simulated DEX programs; the faucets' balances are the non-circulating supply."""
+        cfg = config(params, 0)
+        owners = [Pubkey.default(), TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID, *self.ledger.programs]
+        total = sum(
+            account.lamports
+            for owner in owners
+            for _key, account in self.ledger.svm.get_program_accounts(owner)
+        )
+        faucets = self.ledger.faucets()
+        non_circulating = sum(self.ledger.balance(k) for k in faucets)
+        listed = [] if cfg.get("excludeNonCirculatingAccountsList") else [str(k) for k in faucets]
+        return self.wrap(
+            {
+                "circulating": total - non_circulating,
+                "nonCirculating": non_circulating,
+                "nonCirculatingAccounts": listed,
+                "total": total,
+            }
+        )
 
     def get_minimum_balance(self, params: list[Any]) -> Any:
-        return _result(
+        return result_of(
             GetMinimumBalanceForRentExemptionResp(self.ledger.rent_exempt_minimum(int(params[0])))
         )
 
     def request_airdrop(self, params: list[Any]) -> Any:
-        return _result(RequestAirdropResp(self.ledger.airdrop(_pubkey(params[0]), int(params[1]))))
+        sig = self.ledger.airdrop(pubkey(params[0]), int(params[1]))
+        return result_of(RequestAirdropResp(sig))
 
     # ------------------------------------------------------------------------------ blocks
     def get_latest_blockhash(self, params: list[Any]) -> Any:
         blockhash, last_valid = self.ledger.latest_blockhash()
-        return _result(GetLatestBlockhashResp(RpcBlockhash(blockhash, last_valid), self.context()))
+        return result_of(
+            GetLatestBlockhashResp(RpcBlockhash(blockhash, last_valid), self.context())
+        )
 
     def get_block_height(self, params: list[Any]) -> Any:
-        return _result(GetBlockHeightResp(self.ledger.height))
+        return result_of(GetBlockHeightResp(self.ledger.height))
 
     def get_slot(self, params: list[Any]) -> Any:
-        return _result(GetSlotResp(self.ledger.slot))
+        return result_of(GetSlotResp(self.ledger.slot))
+
+    def get_epoch_info(self, params: list[Any]) -> Any:
+        schedule = self.ledger.svm.get_epoch_schedule()
+        epoch, index = schedule.get_epoch_and_slot_index(self.ledger.slot)
+        return {
+            "absoluteSlot": self.ledger.slot,
+            "blockHeight": self.ledger.height,
+            "epoch": epoch,
+            "slotIndex": index,
+            "slotsInEpoch": schedule.get_slots_in_epoch(epoch),
+            "transactionCount": self.ledger.transaction_count,
+        }
+
+    def get_epoch_schedule(self, params: list[Any]) -> Any:
+        schedule = self.ledger.svm.get_epoch_schedule()
+        return {
+            "firstNormalEpoch": schedule.first_normal_epoch,
+            "firstNormalSlot": schedule.first_normal_slot,
+            "leaderScheduleSlotOffset": schedule.leader_schedule_slot_offset,
+            "slotsPerEpoch": schedule.slots_per_epoch,
+            "warmup": schedule.warmup,
+        }
+
+    def _produced_block(self, slot: int) -> Any:
+        """A produced block (the open slot is still filling), or the node's error for it."""
+        ledger = self.ledger
+        if slot < ledger.first_available_slot:
+            raise RpcError(
+                BLOCK_CLEANED_UP,
+                f"Block {slot} cleaned up, does not exist on node. First available block: "
+                f"{ledger.first_available_slot}",
+            )
+        block = ledger.blocks.get(slot)
+        if block is None or slot >= ledger.slot:
+            raise RpcError(BLOCK_NOT_AVAILABLE, f"Block not available for slot {slot}")
+        return block
+
+    def get_block_time(self, params: list[Any]) -> Any:
+        return self._produced_block(int(params[0])).time
+
+    def get_block(self, params: list[Any]) -> Any:
+        cfg = config(params, 1)
+        if len(params) > 1 and isinstance(params[1], str):
+            cfg = {"encoding": params[1]}  # the deprecated positional encoding
+        _no_processed(cfg)
+        block = self._produced_block(int(params[0]))
+        rewards = cfg.get("rewards")
+        return txjson.block(
+            block,
+            txjson.transaction_encoding(cfg),
+            str(cfg.get("transactionDetails") or "full"),
+            txjson.max_version(cfg),
+            True if rewards is None else bool(rewards),  # a node includes them unless told not to
+        )
+
+    def _produced_slots(self, start: int, end: int) -> list[int]:
+        if end - start > MAX_BLOCKS_RANGE:
+            raise RpcError(INVALID_PARAMS, f"Slot range too large; max {MAX_BLOCKS_RANGE}")
+        return [s for s in self.ledger.blocks if start <= s <= end and s < self.ledger.slot]
+
+    def get_blocks(self, params: list[Any]) -> Any:
+        start = int(params[0])
+        end = int(params[1]) if len(params) > 1 and not isinstance(params[1], dict) else None
+        return self._produced_slots(start, end if end is not None else self.ledger.slot)
+
+    def get_blocks_with_limit(self, params: list[Any]) -> Any:
+        start, limit = int(params[0]), int(params[1])
+        return self._produced_slots(start, self.ledger.slot)[:limit]
 
     def is_blockhash_valid(self, params: list[Any]) -> Any:
         valid = self.ledger.blockhash_valid(Hash.from_string(str(params[0])))
-        return {"context": {"slot": self.ledger.slot}, "value": valid}
+        return self.wrap(valid)
 
     def get_version(self, params: list[Any]) -> Any:
-        return _result(GetVersionResp(RpcVersionInfo(SOLANA_CORE_VERSION, 0)))
+        return result_of(GetVersionResp(RpcVersionInfo(SOLANA_CORE_VERSION, 0)))
 
     def get_fee_for_message(self, params: list[Any]) -> Any:
         raw = base64.b64decode(str(params[0]))
@@ -285,31 +460,64 @@ class Rpc:
         except ValueError as exc:
             raise RpcError(INVALID_PARAMS, f"failed to deserialize message: {exc}") from None
         fee = self.ledger.fee_for(message)
-        return _result(GetFeeForMessageResp(fee, self.context()))
+        return result_of(GetFeeForMessageResp(fee, self.context()))
+
+    def get_recent_prioritization_fees(self, params: list[Any]) -> Any:
+        keys = [pubkey(k) for k in (params[0] if params else [])]
+        if len(keys) > MAX_PRIORITIZATION_FEE_ACCOUNTS:
+            raise RpcError(
+                INVALID_PARAMS, f"Too many inputs provided; max {MAX_PRIORITIZATION_FEE_ACCOUNTS}"
+            )
+        return [
+            {"prioritizationFee": fee, "slot": slot}
+            for slot, fee in self.ledger.recent_prioritization_fees(keys)
+        ]
 
     # ------------------------------------------------------------------------------ transactions
     def send_transaction(self, params: list[Any]) -> Any:
         tx = _transaction(params)
-        skip = bool(_config(params, 1).get("skipPreflight", False))
+        skip = bool(config(params, 1).get("skipPreflight", False))
         # maxRetries is ignored: the local chain lands or drops on the spot.
-        return _result(SendTransactionResp(self.ledger.send(tx, skip_preflight=skip)))
+        return result_of(SendTransactionResp(self.ledger.send(tx, skip_preflight=skip)))
 
     def simulate_transaction(self, params: list[Any]) -> Any:
         tx = _transaction(params)
-        config = _config(params, 1)
-        addresses = [_pubkey(a) for a in (config.get("accounts") or {}).get("addresses", [])]
-        if not config.get("replaceRecentBlockhash") and not self.ledger.blockhash_valid(
-            tx.message.recent_blockhash
-        ):
+        cfg = config(params, 1)
+        sig_verify = bool(cfg.get("sigVerify", False))
+        replace = bool(cfg.get("replaceRecentBlockhash", False))
+        if sig_verify and replace:
+            raise RpcError(INVALID_PARAMS, "sigVerify may not be used with replaceRecentBlockhash")
+        accounts_cfg = cfg.get("accounts") or None
+        addresses: list[Pubkey] = []
+        encoding = "base64"
+        if accounts_cfg is not None:
+            addresses = [pubkey(a) for a in accounts_cfg.get("addresses", [])]
+            encoding = account_encoding(accounts_cfg, "base64")
+            if encoding in ("binary", "base58"):
+                raise RpcError(INVALID_PARAMS, "base58 encoding not supported")
+        if not replace and not self.ledger.blockhash_valid(tx.message.recent_blockhash):
             result = _simulate_result(TransactionErrorFieldless.BlockhashNotFound, [], 0)
             # The stub omits `context`, which the runtime class takes (and solana-py needs).
-            return _result(SimulateTransactionResp(result, self.context()))  # type: ignore[call-arg]
-        outcome = self.ledger.simulate(
-            tx, sig_verify=bool(config.get("sigVerify", False)), addresses=addresses
-        )
-        accounts = outcome.accounts if config.get("accounts") else None
-        result = _simulate_result(outcome.err, outcome.logs, outcome.units, accounts)
-        return _result(SimulateTransactionResp(result, self.context()))  # type: ignore[call-arg]
+            return result_of(SimulateTransactionResp(result, self.context()))  # type: ignore[call-arg]
+        # With replaceRecentBlockhash the message is run as if it named the latest blockhash
+        # (the local chain executes with LiteSVM's blockhash check off, so it runs as it is).
+        outcome = self.ledger.simulate(tx, sig_verify=sig_verify, addresses=addresses)
+        value = json.loads(_simulate_result(outcome.err, outcome.logs, outcome.units).to_json())
+        if accounts_cfg is not None:
+            value["accounts"] = (
+                None
+                if outcome.err is not None
+                else [self._encode(a, {"encoding": encoding}, "base64") for a in outcome.accounts]
+            )
+        if replace:
+            blockhash, last_valid = self.ledger.latest_blockhash()
+            value["replacementBlockhash"] = {
+                "blockhash": str(blockhash),
+                "lastValidBlockHeight": last_valid,
+            }
+        if cfg.get("innerInstructions"):
+            value["innerInstructions"] = []
+        return self.wrap(value)
 
     def get_signature_statuses(self, params: list[Any]) -> Any:
         statuses: list[TransactionStatus | None] = []
@@ -325,60 +533,84 @@ class Rpc:
                 continue
             record, confirmations, level = found
             statuses.append(
-                TransactionStatus(
-                    record.slot,
-                    confirmations,
-                    None,
-                    record.err,
-                    levels[level],
-                )
+                TransactionStatus(record.slot, confirmations, None, record.err, levels[level])
             )
-        return _result(GetSignatureStatusesResp(statuses, self.context()))
+        return result_of(GetSignatureStatusesResp(statuses, self.context()))
+
+    def get_signatures_for_address(self, params: list[Any]) -> Any:
+        address = pubkey(params[0])
+        cfg = config(params, 1)
+        limit = int(cfg.get("limit") or MAX_SIGNATURES_LIMIT)
+        if not 1 <= limit <= MAX_SIGNATURES_LIMIT:
+            raise RpcError(INVALID_PARAMS, f"Invalid limit; max {MAX_SIGNATURES_LIMIT}")
+        before = Signature.from_string(cfg["before"]) if cfg.get("before") else None
+        until = Signature.from_string(cfg["until"]) if cfg.get("until") else None
+        records = self.ledger.signatures_for_address(
+            address, before=before, until=until, limit=limit
+        )
+        return [txjson.signature_info(self.ledger, r) for r in records]
 
     def get_transaction(self, params: list[Any]) -> Any:
+        cfg = config(params, 1)
+        if len(params) > 1 and isinstance(params[1], str):
+            cfg = {"encoding": params[1]}  # the deprecated positional encoding
+        _no_processed(cfg)
         found = self.ledger.status(Signature.from_string(str(params[0])))
         if found is None or found[0].transaction is None:
             return None
-        record = found[0]
-        tx = record.transaction
-        assert tx is not None
-        meta = UiTransactionStatusMeta(
-            record.err,
-            record.fee,
-            record.pre_balances,
-            record.post_balances,
-            log_messages=record.logs,
-            compute_units_consumed=record.units,
+        return txjson.confirmed_transaction(
+            self.ledger, found[0], txjson.transaction_encoding(cfg), txjson.max_version(cfg)
         )
-        version = 0 if isinstance(tx.message, MessageV0) else "legacy"
-        encoded = EncodedConfirmedTransactionWithStatusMeta(
-            record.slot,
-            EncodedTransactionWithStatusMeta(tx, meta, version),  # type: ignore[arg-type]
-            block_time=None,
-        )
-        return _result(GetTransactionResp(encoded))
 
 
-def _ui_amount(data: bytes, decimals: int) -> UiTokenAmount:
-    amount = int.from_bytes(data[64:72], "little")
-    ui = amount / 10**decimals
-    text = (
-        f"{amount / 10**decimals:.{decimals}f}".rstrip("0").rstrip(".") if decimals else str(amount)
-    )
-    return UiTokenAmount(ui, decimals, str(amount), text)
+# ---------------------------------------------------------------------------------- CORS
+class Cors:
+    """Lets a browser page on any origin call the RPC (the explorer's custom-cluster view):
+    answers preflights - including Chrome's private-network one, since the page is public and
+    this chain is on loopback - and marks every response as readable by any origin."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-def _error(request_id: Any, code: int, message: str, data: Any = None) -> Json:
-    error: Json = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "error": error, "id": request_id}
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            allowed = headers.get("access-control-request-headers", "content-type")
+            reply = {
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+                "Access-Control-Allow-Headers": allowed,
+                "Access-Control-Max-Age": "86400",
+                "Vary": "Origin",
+            }
+            if headers.get("access-control-request-private-network", "").lower() == "true":
+                reply["Access-Control-Allow-Private-Network"] = "true"
+            await Response(status_code=200, headers=reply)(scope, receive, send)
+            return
+
+        async def send_with_cors(message: AsgiMessage) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"access-control-allow-origin", b"*"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
 
 
 def create_app(ledger: Ledger) -> ASGIApp:
-    """The JSON-RPC app (POST /, single or batch) plus /admin endpoints, with fault injection."""
+    """The JSON-RPC app (POST /, single or batch) plus /admin endpoints, with fault injection;
+    a WebSocket upgrade on any path is the PubSub server."""
+    from local.chain import pubsub
+
     rpc = Rpc(ledger)
     faults = ledger.faults
+    websocket = pubsub.create_endpoint(pubsub.Hub(ledger))
 
     async def jsonrpc(request: Request) -> Response:
         # Faults apply to the RPC endpoint only, never to /admin (tests must reach it).
@@ -396,10 +628,10 @@ def create_app(ledger: Ledger) -> ASGIApp:
         try:
             body = json.loads(await request.body())
         except ValueError:
-            return JSONResponse(_error(None, PARSE_ERROR, "Parse error"))
+            return JSONResponse(error_response(None, PARSE_ERROR, "Parse error"))
         if isinstance(body, list):
             if not body:
-                return JSONResponse(_error(None, INVALID_REQUEST, "Invalid request"))
+                return JSONResponse(error_response(None, INVALID_REQUEST, "Invalid request"))
             return JSONResponse([rpc.call(item) for item in body])
         return JSONResponse(rpc.call(body))
 
@@ -433,15 +665,25 @@ def create_app(ledger: Ledger) -> ASGIApp:
             programs.set_pool_reserves(ledger.view(), Pubkey.from_string(body["pool"]), reserves)
         return JSONResponse({"ok": True})
 
-    return Starlette(
-        routes=[
-            Route("/", jsonrpc, methods=["POST"]),
-            Route("/", health, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
-            Route("/admin/faults", get_faults, methods=["GET"]),
-            Route("/admin/faults", set_faults, methods=["POST"]),
-            Route("/admin/txlog", txlog, methods=["GET"]),
-            Route("/admin/advance", advance, methods=["POST"]),
-            Route("/admin/pool_reserves", pool_reserves, methods=["POST"]),
-        ]
+    http = Cors(
+        Starlette(
+            routes=[
+                Route("/", jsonrpc, methods=["POST"]),
+                Route("/", health, methods=["GET"]),
+                Route("/health", health, methods=["GET"]),
+                Route("/admin/faults", get_faults, methods=["GET"]),
+                Route("/admin/faults", set_faults, methods=["POST"]),
+                Route("/admin/txlog", txlog, methods=["GET"]),
+                Route("/admin/advance", advance, methods=["POST"]),
+                Route("/admin/pool_reserves", pool_reserves, methods=["POST"]),
+            ]
+        )
     )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await websocket(scope, receive, send)
+        else:
+            await http(scope, receive, send)
+
+    return app

@@ -1,0 +1,81 @@
+"""The clients users point at an RPC endpoint, against the local chain: tests/js/clients.mjs
+drives a seeded chain (on a free pair of ports, PubSub on RPC + 1) with @solana/web3.js 1.x and
+@solana/spl-token from npm, pinned by tests/js/package-lock.json (`make tests/js/node_modules`
+installs them; `make test` does it first)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from solders.signature import Signature
+
+from local.chain import LocalChain, serve
+
+JS = Path(__file__).resolve().parents[1] / "js"
+CHECKS = [
+    "airdrop confirmed through signatureSubscribe",
+    "sendAndConfirmTransaction of a SOL transfer, seen by onAccountChange and onLogs",
+    "onSignature before sending a signed transaction",
+    "spl-token: createMint, getOrCreateAssociatedTokenAccount, mintTo, transfer",
+    "getParsedTransaction of a legacy SOL transfer",
+    "getParsedTransaction of an spl-token transfer",
+    "v0 transaction: send, confirm, getParsedTransaction, simulate",
+    "explorer reads: epoch, accounts, signatures, blocks, fees, supply",
+    "Token-2022 mint and account with extensions, read back jsonParsed",
+    "onSlotChange and onRootChange",
+]
+
+
+def run_clients(rpc_url: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any], str]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    if not (JS / "node_modules" / "@solana" / "web3.js").is_dir():
+        pytest.skip("the JS clients are not installed: make tests/js/node_modules")
+    done = subprocess.run(
+        [node, str(JS / "clients.mjs"), rpc_url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=JS,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    checks = {line["check"]: line for line in lines if "check" in line}
+    summary = lines[-1] if lines else {}
+    return checks, summary, done.stderr
+
+
+def test_web3js_and_spl_token_against_the_local_chain() -> None:
+    chain = LocalChain.seeded()
+    served = serve(chain, port=0)
+    chain.start_ticker(0.05)
+    try:
+        checks, summary, stderr = run_clients(served.rpc_url)
+    finally:
+        served.stop()
+        chain.stop()
+    failed = {name: c.get("error") for name, c in checks.items() if not c["ok"]}
+    assert not failed, f"{failed}\n{stderr[-2000:]}"
+    assert list(checks) == CHECKS, stderr[-2000:]
+    assert summary == {"done": True, "failed": 0}
+
+    # What the clients saw is what the ledger holds.
+    transfer = checks[CHECKS[1]]
+    record = chain.ledger.records[Signature.from_string(transfer["signature"])]
+    assert record.err is None and record.kind == "transaction"
+    assert transfer["accountChangeLamports"] == 100_000_000
+    assert transfer["logsSignature"] == transfer["signature"]
+    assert transfer["accountChangeSlot"] == record.slot
+    tokens = checks[CHECKS[3]]
+    assert tokens["destinationAmount"] == "250000"
+    assert chain.ledger.records[Signature.from_string(tokens["signature"])].err is None
+    v0 = checks[CHECKS[6]]
+    assert v0["version"] == 0 and v0["unitsConsumed"] > 0 and v0["replacementBlockhash"]
+    token_2022 = checks[CHECKS[8]]
+    assert token_2022["mintExtensions"] == ["transferFeeConfig", "metadataPointer"]
+    assert token_2022["accountExtensions"] == ["immutableOwner", "transferFeeAmount"]
