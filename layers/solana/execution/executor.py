@@ -35,6 +35,7 @@ from execution.chain import (
     PermanentChainError,
     TransientChainError,
     error_json,
+    instruction_program_ids,
     transaction_error,
 )
 from execution.wallet import Wallet
@@ -257,7 +258,10 @@ class Executor:
             landed = await self.chain.status(signature)
             if landed is not None:
                 if landed.err is not None:
-                    exc = transaction_error(json.dumps(error_json(landed.err)))
+                    exc = transaction_error(
+                        json.dumps(error_json(landed.err)),
+                        instruction_program_ids(bytes(row["signed_tx"])),
+                    )
                     return self._fail(oid, exc.code, exc.message, expected=Status.SUBMITTED)
                 if landed.confirmed:
                     return self._confirm(oid, sig_text, landed.slot)
