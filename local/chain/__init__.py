@@ -1,7 +1,7 @@
 """A local Solana chain: LiteSVM behind a Solana JSON-RPC server, with blocks, statuses, fees,
 simulated DEX programs (Raydium CPMM, Meteora DAMM v2) and injectable faults.
 
-    chain = LocalChain.seeded()           # wallet, USDC, WSOL, two SOL/USDC pools
+    chain = LocalChain.seeded()           # wallet, USDC, WSOL, SOL/USDC and T22/USDC pools
     client = client_for(chain)            # solana-py AsyncClient served in-process
     url, stop = serve_in_thread(chain)    # or over a real socket (uvicorn)
     env = local_env(url)                  # what the engine needs to trade on it
@@ -30,10 +30,12 @@ from starlette.types import ASGIApp
 from local.chain import seed
 from local.chain.ledger import Faults, Ledger
 from local.chain.rpc import create_app as _create_rpc_app
-from local.chain.seed import POOLS, USDC_MINT, WALLET
+from local.chain.seed import POOLS, T22_MINT, T22_POOLS, USDC_MINT, WALLET
 
 __all__ = [
     "POOLS",
+    "T22_MINT",
+    "T22_POOLS",
     "USDC_MINT",
     "WALLET",
     "LocalChain",
@@ -158,7 +160,11 @@ def local_env(rpc_url: str) -> dict[str, str]:
         "SOLANA_RPC_URL": rpc_url,
         "SOLANA_CLUSTER": "custom",
         "VENUE_POOLS": json.dumps(
-            [{"venue": venue, "address": str(pool)} for venue, pool in POOLS.items()]
+            [
+                {"venue": venue, "address": str(pool)}
+                for pools in (POOLS, T22_POOLS)
+                for venue, pool in pools.items()
+            ]
         ),
         # A throwaway key from a fixed public seed (local/chain/seed.py), valid only on this
         # machine's local chain: fine to have in code, never a real wallet.

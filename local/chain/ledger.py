@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from solders.account import Account
+from solders.clock import Clock
 from solders.compute_budget import ID as COMPUTE_BUDGET_ID
+from solders.epoch_schedule import EpochSchedule
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.litesvm import LiteSVM
@@ -33,6 +35,7 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import (
     InstructionErrorCustom,
+    InstructionErrorFieldless,
     TransactionErrorFieldless,
     TransactionErrorInstructionError,
     TransactionErrorType,
@@ -50,6 +53,11 @@ MAX_COMPUTE_UNITS = 1_400_000
 # engine sizes its compute-unit limit from simulations, so report something of the real order.
 DEX_INSTRUCTION_UNITS = 40_000
 GENESIS_HEIGHT = 1
+# The cluster clock: 400 ms a slot from the ledger's creation (wall time), mainnet's epochs of
+# 432,000 slots without warmup. Programs read it through the Clock sysvar (open times,
+# activation points, fee schedulers, volatility decay, Token-2022 epoch fees).
+MS_PER_SLOT = 400
+SLOTS_PER_EPOCH = 432_000
 
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 WSOL_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
@@ -81,8 +89,17 @@ class SvmView:
     """The DEX programs' window onto LiteSVM's accounts (reads and writes go straight through;
     the ledger snapshots every account the transaction names beforehand, for rollback)."""
 
-    def __init__(self, svm: LiteSVM) -> None:
+    def __init__(
+        self,
+        svm: LiteSVM,
+        instructions: Sequence[Any] | None = None,
+        instruction_index: int = 0,
+    ) -> None:
         self.svm = svm
+        # What the instructions sysvar holds for the executing DEX instruction (programs that
+        # introspect the transaction, e.g. DAMM v2's rate limiter, read these).
+        self.instructions = instructions
+        self.instruction_index = instruction_index
 
     def get(self, key: Pubkey) -> Account | None:
         account = self.svm.get_account(key)
@@ -92,6 +109,15 @@ class SvmView:
 
     def set(self, key: Pubkey, account: Account) -> None:
         self.svm.set_account(key, account)
+
+
+class _IntrospectedInstruction:
+    """One top-level instruction as the instructions sysvar shows it to a program."""
+
+    def __init__(self, ix: Instruction) -> None:
+        self.program_id: Pubkey = ix.program_id
+        self.accounts: tuple[Pubkey, ...] = tuple(m.pubkey for m in ix.accounts)
+        self.data: bytes = bytes(ix.data)
 
 
 @dataclass(frozen=True)
@@ -341,6 +367,9 @@ class Ledger:
         self.faults = Faults()
         self.height = GENESIS_HEIGHT
         self.slot = GENESIS_HEIGHT
+        self.genesis_time = int(time.time())
+        self.svm.set_epoch_schedule(EpochSchedule.without_warmup())
+        self._set_clock()
         self.blockhashes: dict[Hash, int] = {}
         self.records: dict[Signature, TxRecord] = {}
         self.log: list[TxRecord] = []
@@ -403,6 +432,42 @@ class Ledger:
             )
             return sig
 
+    # ------------------------------------------------------------------------------ clock
+    def _set_clock(self) -> None:
+        """The Clock sysvar for the current slot (LiteSVM's warp only moves the slot)."""
+        epoch = self.slot // SLOTS_PER_EPOCH
+        now = self.genesis_time + (self.slot - GENESIS_HEIGHT) * MS_PER_SLOT // 1000
+        epoch_start = now - (self.slot - epoch * SLOTS_PER_EPOCH) * MS_PER_SLOT // 1000
+        self.svm.set_clock(
+            Clock(
+                slot=self.slot,
+                epoch_start_timestamp=epoch_start,
+                epoch=epoch,
+                leader_schedule_epoch=epoch + 1,
+                unix_timestamp=now,
+            )
+        )
+
+    def clock(self) -> Clock:
+        with self.lock:
+            return self.svm.get_clock()
+
+    def shift_time(self, seconds: int) -> None:
+        """Move the cluster's wall clock by `seconds` (as if the chain had started that much
+        earlier or later): how tests reach an open time or a fee scheduler's next period
+        without producing thousands of blocks."""
+        with self.lock:
+            self.genesis_time += seconds
+            self._set_clock()
+
+    def warp_slots(self, slots: int) -> None:
+        """Jump `slots` slots ahead (time follows at 400 ms a slot) without producing blocks:
+        epochs change this way (a Token-2022 mint's newer transfer fee takes effect)."""
+        with self.lock:
+            self.slot += slots
+            self.svm.warp_to_slot(self.slot)
+            self._set_clock()
+
     # ------------------------------------------------------------------------------ blocks
     def _issue_blockhash(self) -> None:
         self.svm.expire_blockhash()
@@ -419,6 +484,7 @@ class Ledger:
                 self.height += 1
                 self.slot += 1
                 self.svm.warp_to_slot(self.slot)
+                self._set_clock()
                 self._issue_blockhash()
                 due = [tx for at, tx in self.delayed if at <= self.height]
                 self.delayed = [(at, tx) for at, tx in self.delayed if at > self.height]
@@ -683,7 +749,7 @@ class Ledger:
                     segment_fees += seg_fee
                     segment = []
                 if ix is not None:
-                    logs += self._run_dex(index, ix)
+                    logs += self._run_dex(index, ix, instructions)
                     units += DEX_INSTRUCTION_UNITS
         except SegmentFailed as failed:
             self._restore(snapshot)
@@ -743,21 +809,27 @@ class Ledger:
             raise SegmentFailed(_remap(result.err(), indexes), list(meta.logs()))
         return list(result.logs()), result.compute_units_consumed(), result.fee()
 
-    def _run_dex(self, index: int, ix: Instruction) -> list[str]:
+    def _run_dex(
+        self, index: int, ix: Instruction, instructions: Sequence[Instruction] = ()
+    ) -> list[str]:
         Meta, ProgramError = program_types()
         program = self.programs[ix.program_id]
         metas = [Meta(m.pubkey, m.is_signer, m.is_writable) for m in ix.accounts]
         head = [f"Program {ix.program_id} invoke [1]"]
+        context = [_IntrospectedInstruction(i) for i in instructions] or None
+        view = SvmView(self.svm, context, index)
         try:
-            logs = program.process(self.view(), metas, bytes(ix.data))
+            logs = program.process(view, metas, bytes(ix.data))
         except ProgramError as exc:
+            builtin = getattr(exc, "builtin", None)
+            if builtin:  # a runtime error (IncorrectProgramId, ...), not a custom one
+                error: Any = getattr(InstructionErrorFieldless, builtin)
+                last = f"Program {ix.program_id} failed: {exc.message}"
+            else:
+                error = InstructionErrorCustom(exc.code)
+                last = f"Program {ix.program_id} failed: custom program error: {exc.code:#x}"
             raise SegmentFailed(
-                TransactionErrorInstructionError(index, InstructionErrorCustom(exc.code)),
-                [
-                    *head,
-                    *exc.logs,
-                    f"Program {ix.program_id} failed: custom program error: {exc.code:#x}",
-                ],
+                TransactionErrorInstructionError(index, error), [*head, *exc.logs, last]
             ) from exc
         return [*head, *logs, f"Program {ix.program_id} success"]
 
