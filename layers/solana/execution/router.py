@@ -25,7 +25,14 @@ from solders.account import Account
 from solders.pubkey import Pubkey
 
 from execution.chain import Chain, PermanentChainError
-from execution.venues import SYSVAR_CLOCK, VENUES, Clock, PoolNotTradable, VenueError
+from execution.venues import (
+    SYSVAR_CLOCK,
+    VENUES,
+    Clock,
+    PoolNotTradable,
+    SkipCode,
+    VenueError,
+)
 
 logger = Logger(child=True)
 BASE_FEE_LAMPORTS = 5_000  # one signature
@@ -49,6 +56,8 @@ class VenueQuote:
     net_out_units: int
     decimals_in: int
     decimals_out: int
+    transfer_fee_in_units: int = 0  # Token-2022 fees the mints withhold, in each side's units
+    transfer_fee_out_units: int = 0
 
     def to_json(self, chosen: bool) -> dict[str, Any]:
         return {
@@ -66,6 +75,8 @@ class VenueQuote:
             "priceImpactPct": round(self.price_impact_pct, 6),
             "txCostLamports": self.tx_cost_lamports,
             "netOutUnits": str(self.net_out_units),
+            "transferFeeInUnits": str(self.transfer_fee_in_units),
+            "transferFeeOutUnits": str(self.transfer_fee_out_units),
             "chosen": chosen,
         }
 
@@ -80,7 +91,7 @@ class SkippedPool:
 
     venue: str
     pool: str
-    code: str  # execution.venues.SKIP_CODES
+    code: SkipCode
     message: str
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -225,6 +236,8 @@ async def quote_all_venues(
                 net,
                 dec_in,
                 dec_out,
+                q.transfer_fee_in,
+                q.transfer_fee_out,
             )
         )
     if not quotes:

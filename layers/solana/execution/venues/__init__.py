@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
@@ -29,13 +29,10 @@ from solders.pubkey import Pubkey
 SYSVAR_CLOCK = Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")
 CLOCK_LEN = 40
 
-SKIP_CODES = (
-    "not_open",
-    "disabled",
-    "unsupported_token_extension",
-    "no_output",
-    "below_min_liquidity",
-)
+SkipCode = Literal[
+    "not_open", "disabled", "unsupported_token_extension", "no_output", "below_min_liquidity"
+]
+SKIP_CODES: tuple[SkipCode, ...] = get_args(SkipCode)
 
 
 class VenueError(Exception):
@@ -70,11 +67,9 @@ class PoolNotTradable(Exception):
     `below_min_liquidity`. `detail` may also carry `programError` (the program's own error name
     that the swap would fail with)."""
 
-    def __init__(self, code: str, message: str, **detail: Any) -> None:
-        if code not in SKIP_CODES:
-            raise ValueError(f"unknown skip code {code!r}")
+    def __init__(self, code: SkipCode, message: str, **detail: Any) -> None:
         super().__init__(message)
-        self.code = code
+        self.code: SkipCode = code
         self.message = message
         self.detail: dict[str, Any] = detail
 
@@ -178,6 +173,7 @@ __all__ = [
     "NotAPool",
     "PoolNotTradable",
     "Quote",
+    "SkipCode",
     "Venue",
     "VenueError",
     "iso_utc",

@@ -40,6 +40,7 @@ from execution.venues import (
     NotAPool,
     PoolNotTradable,
     Quote,
+    SkipCode,
     iso_utc,
 )
 from execution.venues import token_2022 as t22
@@ -229,7 +230,7 @@ class ProgramFailure(Exception):
     router's skip code for it (a pool state no swap gets through is `disabled`; amounts the
     curve cannot carry are `below_min_liquidity`)."""
 
-    def __init__(self, name: str, skip: str = "below_min_liquidity") -> None:
+    def __init__(self, name: str, skip: SkipCode = "below_min_liquidity") -> None:
         super().__init__(name)
         self.name = name
         self.skip = skip
