@@ -4,18 +4,22 @@ path trades the Token-2022 pools exactly at its quotes."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from engine import config
 from engine.orders import parse_order_request
 from engine.store import Store
-from execution.chain import Chain, classify_send_error
+from execution.chain import Chain, PermanentChainError, classify_send_error
 from execution.executor import Executor, Timing
 from execution.venues import VENUES, Clock
 from execution.wallet import Wallet
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.core import RPCException
 from solders.hash import Hash
@@ -432,3 +436,132 @@ async def test_an_order_only_closed_pools_could_fill_fails_no_route(
     assert outcome.status == "failed" and row is not None
     assert row["failure_code"] == "no_route"
     assert "not_open" in row["failure_reason"] and str(early) in row["failure_reason"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The property on the whole local chain: the engine's route, quote and transaction, executed by
+# LiteSVM (System, ATA, Token, Token-2022 for real) and the simulated program, pay the quote.
+# ---------------------------------------------------------------------------------------------
+TRADES = [
+    ("raydium_cpmm", "T22", "USDC"),
+    ("raydium_cpmm", "USDC", "T22"),
+    ("meteora_damm_v2", "T22", "USDC"),
+    ("meteora_damm_v2", "USDC", "T22"),
+    ("raydium_cpmm", "SOL", "USDC"),
+    ("meteora_damm_v2", "SOL", "USDC"),
+]
+
+
+def _fund(chain: LocalChain, user: Keypair) -> None:
+    """Real ATA-program accounts for `user`, funded by real TransferChecked instructions from
+    the seeded wallet (Token-2022 withholds its fee on the T22 one)."""
+    from spl.token.instructions import transfer_checked
+    from spl.token.models import TransferCheckedParams
+
+    chain.ledger.airdrop(user.pubkey(), 10 * 10**9)
+    ixs = []
+    for mint, program, amount in (
+        (USDC_MINT, TOKEN_PROGRAM_ID, 6_000 * 10**6),
+        (T22_MINT, TOKEN_2022_PROGRAM_ID, 6_000 * 10**6),
+    ):
+        ixs.append(create_idempotent_associated_token_account(WALLET, user.pubkey(), mint, program))
+        ixs.append(
+            transfer_checked(
+                TransferCheckedParams(
+                    program_id=program,
+                    source=get_associated_token_address(WALLET, mint, program),
+                    mint=mint,
+                    dest=get_associated_token_address(user.pubkey(), mint, program),
+                    owner=WALLET,
+                    amount=amount,
+                    decimals=6,
+                )
+            )
+        )
+    blockhash, _ = chain.ledger.latest_blockhash()
+    chain.ledger.send(VersionedTransaction.from_bytes(sign(ixs, blockhash)))
+
+
+def _token_amount(chain: LocalChain, owner: Pubkey, mint: Pubkey, program: Pubkey) -> int:
+    from local.chain.programs.token import TokenAccount
+
+    account = chain.ledger.get_account(get_associated_token_address(owner, mint, program))
+    return TokenAccount.unpack(bytes(account.data)).amount if account is not None else 0
+
+
+async def _trade(
+    chain: LocalChain, user: Keypair, venue: str, pair: tuple[str, str], units: int
+) -> None:
+    from engine.config import PoolConfig
+    from execution import builder, router
+
+    mints = {"SOL": WSOL_MINT, "USDC": USDC_MINT, "T22": T22_MINT}
+    decimals = {"SOL": 9, "USDC": 6, "T22": 6}
+    mint_in, mint_out = mints[pair[0]], mints[pair[1]]
+    pool = (T22_POOLS if "T22" in pair else POOLS)[venue]
+    client = Chain("http://local-chain", client_for(chain))
+    try:
+        decision = await router.quote_all_venues(
+            client,
+            [PoolConfig(venue, str(pool))],
+            mint_in=str(mint_in),
+            mint_out=str(mint_out),
+            amount_in=Decimal(units).scaleb(-decimals[pair[0]]),
+            priority_fee_micro_lamports=0,
+        )
+        quote = decision.best.to_json(True)
+        account = chain.ledger.get_account(pool)
+        assert account is not None
+        state = VENUES[venue].decode_pool(bytes(account.data), account.owner, pool)
+        amount_out = decision.best.amount_out_units
+        ixs = builder.swap_instructions(user.pubkey(), quote, state, amount_out, 0, "property")
+        program_out = Pubkey.from_string(quote["tokenProgramOut"])
+        before = _token_amount(chain, user.pubkey(), mint_out, program_out)
+        blockhash = (await client.client.get_latest_blockhash()).value.blockhash
+        message = MessageV0.try_compile(user.pubkey(), ixs, [], blockhash)
+        await client.send(bytes(VersionedTransaction(message, [user])))
+        after = _token_amount(chain, user.pubkey(), mint_out, program_out)
+        assert after - before == amount_out  # the minimum out was the quote itself
+        event(f"swapped on {venue} {'/'.join(pair)}")
+    finally:
+        await client.close()
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    trade=st.sampled_from(TRADES),
+    units=st.integers(1_000, 5_000 * 10**6),
+    hours=st.integers(0, 48),
+    blocks=st.integers(0, 40),
+)
+def test_the_local_chain_pays_the_engines_quote(
+    trade: tuple[str, str, str], units: int, hours: int, blocks: int
+) -> None:
+    import asyncio
+
+    chain = LocalChain.seeded()
+    user = Keypair()
+    _fund(chain, user)
+    chain.ledger.shift_time(hours * 3_600)  # fee schedulers, the rate limiter's window
+    chain.advance(blocks)
+    if trade[1] == "SOL":
+        units = units // 1_000  # 0.000001 to 5 SOL
+    venue, *pair = trade
+    try:
+        asyncio.run(_trade(chain, user, venue, (pair[0], pair[1]), max(units, 1)))
+    except PermanentChainError as refused:
+        assert refused.code == "amount_too_small"  # a dust trade buys nothing: refused, not sent
+    # A second trade at a later point sees the state the first one wrote.
+    chain.advance(blocks + 1)
+    with contextlib.suppress(PermanentChainError):
+        asyncio.run(
+            _trade(
+                chain,
+                user,
+                venue,
+                (pair[1], pair[0]) if pair[0] != "SOL" else (pair[0], pair[1]),
+                max(units // 3, 1),
+            )
+        )
