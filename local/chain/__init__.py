@@ -2,7 +2,7 @@
 with blocks, statuses, fees, history, simulated DEX programs (Raydium CPMM, Meteora DAMM v2) and
 injectable faults.
 
-    chain = LocalChain.seeded()           # wallet, USDC, WSOL, two SOL/USDC pools
+    chain = LocalChain.seeded()           # wallet, USDC, WSOL, SOL/USDC and T22/USDC pools
     client = client_for(chain)            # solana-py AsyncClient served in-process
     served = serve(chain)                 # RPC on LOCAL_CHAIN_PORT (8899), PubSub on 8900
     served = serve(chain, port=0)         # ... or on a free pair of ports (tests)
@@ -36,12 +36,14 @@ from starlette.types import ASGIApp
 from local.chain import seed
 from local.chain.ledger import Faults, Ledger
 from local.chain.rpc import create_app as _create_rpc_app
-from local.chain.seed import POOLS, USDC_MINT, WALLET
+from local.chain.seed import POOLS, T22_MINT, T22_POOLS, USDC_MINT, WALLET
 
 __all__ = [
     "DEFAULT_PORT",
     "POOLS",
     "PORT_ENV",
+    "T22_MINT",
+    "T22_POOLS",
     "USDC_MINT",
     "WALLET",
     "LocalChain",
@@ -257,7 +259,11 @@ def local_env(rpc_url: str) -> dict[str, str]:
         "SOLANA_RPC_URL": rpc_url,
         "SOLANA_CLUSTER": "custom",
         "VENUE_POOLS": json.dumps(
-            [{"venue": venue, "address": str(pool)} for venue, pool in POOLS.items()]
+            [
+                {"venue": venue, "address": str(pool)}
+                for pools in (POOLS, T22_POOLS)
+                for venue, pool in pools.items()
+            ]
         ),
         # A throwaway key from a fixed public seed (local/chain/seed.py), valid only on this
         # machine's local chain: fine to have in code, never a real wallet.

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from solders.account import Account
+from solders.clock import Clock
 from solders.compute_budget import ID as COMPUTE_BUDGET_ID
+from solders.epoch_schedule import EpochSchedule
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
@@ -42,6 +44,7 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import (
     InstructionErrorCustom,
+    InstructionErrorFieldless,
     TransactionErrorFieldless,
     TransactionErrorInstructionError,
     TransactionErrorType,
@@ -62,12 +65,17 @@ MAX_COMPUTE_UNITS = 1_400_000
 DEX_INSTRUCTION_UNITS = 40_000  # unless the program says otherwise (its `compute_units`)
 COMPUTE_BUDGET_INSTRUCTION_UNITS = 150  # what the runtime charges per compute-budget instruction
 GENESIS_HEIGHT = 1
-SLOT_SECONDS = 0.4  # block times advance 400 ms per slot, a real cluster's slot time
 # Blocks, transactions and signatures-by-address kept for the RPC's history methods.
 HISTORY_SLOTS = 10_000
 HISTORY_SLOTS_ENV = "LOCAL_CHAIN_HISTORY_SLOTS"
 PRIORITY_FEE_SLOTS = 150  # a node's prioritization-fee cache holds the last 150 blocks
 FAUCET_LAMPORTS = 500_000_000 * 1_000_000_000  # what requestAirdrop hands out from
+# The cluster clock: 400 ms a slot from the ledger's creation (wall time), mainnet's epochs of
+# 432,000 slots without warmup. Programs read it through the Clock sysvar (open times,
+# activation points, fee schedulers, volatility decay, Token-2022 epoch fees), and block times
+# come from it too (Ledger.slot_time).
+MS_PER_SLOT = 400
+SLOTS_PER_EPOCH = 432_000
 
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 TOKEN_2022_PROGRAM_ID = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
@@ -102,8 +110,17 @@ class SvmView:
     """The DEX programs' window onto LiteSVM's accounts (reads and writes go straight through;
     the ledger snapshots every account the transaction names beforehand, for rollback)."""
 
-    def __init__(self, svm: LiteSVM) -> None:
+    def __init__(
+        self,
+        svm: LiteSVM,
+        instructions: Sequence[Any] | None = None,
+        instruction_index: int = 0,
+    ) -> None:
         self.svm = svm
+        # What the instructions sysvar holds for the executing DEX instruction (programs that
+        # introspect the transaction, e.g. DAMM v2's rate limiter, read these).
+        self.instructions = instructions
+        self.instruction_index = instruction_index
 
     def get(self, key: Pubkey) -> Account | None:
         account = self.svm.get_account(key)
@@ -113,6 +130,15 @@ class SvmView:
 
     def set(self, key: Pubkey, account: Account) -> None:
         self.svm.set_account(key, account)
+
+
+class _IntrospectedInstruction:
+    """One top-level instruction as the instructions sysvar shows it to a program."""
+
+    def __init__(self, ix: Instruction) -> None:
+        self.program_id: Pubkey = ix.program_id
+        self.accounts: tuple[Pubkey, ...] = tuple(m.pubkey for m in ix.accounts)
+        self.data: bytes = bytes(ix.data)
 
 
 @dataclass(frozen=True)
@@ -447,6 +473,9 @@ class Ledger:
         self.faults = Faults()
         self.height = GENESIS_HEIGHT
         self.slot = GENESIS_HEIGHT
+        self.genesis_time = int(time.time())
+        self.svm.set_epoch_schedule(EpochSchedule.without_warmup())
+        self._set_clock()
         self.blockhashes: dict[Hash, int] = {}
         self.records: dict[Signature, TxRecord] = {}
         self.log: list[TxRecord] = []
@@ -457,7 +486,6 @@ class Ledger:
         self._by_address: dict[Pubkey, deque[Signature]] = {}
         self.transaction_count = 0  # landed without error since genesis (getEpochInfo)
         self.listeners: list[LedgerListener] = []
-        self.genesis_time = int(time.time())
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
         self._create_mint(WSOL_MINT, decimals=9)
@@ -532,6 +560,42 @@ class Ledger:
         """Accounts holding the chain's undistributed lamports (getSupply's non-circulating)."""
         return [FAUCET_KEYPAIR.pubkey(), self.svm.airdrop_pubkey()]
 
+    # ------------------------------------------------------------------------------ clock
+    def _set_clock(self) -> None:
+        """The Clock sysvar for the current slot (LiteSVM's warp only moves the slot)."""
+        epoch = self.slot // SLOTS_PER_EPOCH
+        now = self.slot_time(self.slot)
+        epoch_start = now - (self.slot - epoch * SLOTS_PER_EPOCH) * MS_PER_SLOT // 1000
+        self.svm.set_clock(
+            Clock(
+                slot=self.slot,
+                epoch_start_timestamp=epoch_start,
+                epoch=epoch,
+                leader_schedule_epoch=epoch + 1,
+                unix_timestamp=now,
+            )
+        )
+
+    def clock(self) -> Clock:
+        with self.lock:
+            return self.svm.get_clock()
+
+    def shift_time(self, seconds: int) -> None:
+        """Move the cluster's wall clock by `seconds` (as if the chain had started that much
+        earlier or later): how tests reach an open time or a fee scheduler's next period
+        without producing thousands of blocks."""
+        with self.lock:
+            self.genesis_time += seconds
+            self._set_clock()
+
+    def warp_slots(self, slots: int) -> None:
+        """Jump `slots` slots ahead (time follows at 400 ms a slot) without producing blocks:
+        epochs change this way (a Token-2022 mint's newer transfer fee takes effect)."""
+        with self.lock:
+            self.slot += slots
+            self.svm.warp_to_slot(self.slot)
+            self._set_clock()
+
     # ------------------------------------------------------------------------------ blocks
     def _issue_blockhash(self) -> None:
         self.svm.expire_blockhash()
@@ -549,6 +613,7 @@ class Ledger:
                 self.height += 1
                 self.slot += 1
                 self.svm.warp_to_slot(self.slot)
+                self._set_clock()
                 self._issue_blockhash()
                 block = self._open_block(parent_slot=previous.slot, previous=previous.blockhash)
                 self._forget_old_slots()
@@ -614,12 +679,10 @@ class Ledger:
 
     # ------------------------------------------------------------------------------ time
     def slot_time(self, slot: int) -> int:
-        """The unix timestamp of `slot`: the genesis wall-clock time plus 400 ms per slot.
-
-        The one place block times come from (getBlockTime, getBlock, getTransaction,
-        getSignaturesForAddress): when the ledger keeps a real Clock sysvar, return its
-        unix_timestamp for the slot here instead."""
-        return self.genesis_time + int((slot - GENESIS_HEIGHT) * SLOT_SECONDS)
+        """The unix timestamp of `slot`: the genesis wall-clock time plus 400 ms per slot (moved
+        by `shift_time`). The one place times come from: the Clock sysvar the programs read, and
+        the block times of getBlockTime, getBlock, getTransaction, getSignaturesForAddress."""
+        return self.genesis_time + (slot - GENESIS_HEIGHT) * MS_PER_SLOT // 1000
 
     def latest_blockhash(self) -> tuple[Hash, int]:
         with self.lock:
@@ -974,7 +1037,7 @@ class Ledger:
                     segment_fees += seg_fee
                     segment = []
                 if ix is not None:
-                    logs += self._run_dex(index, ix)
+                    logs += self._run_dex(index, ix, instructions)
                     units += self.dex_units(ix.program_id)
         except SegmentFailed as failed:
             self._restore(snapshot)
@@ -1039,21 +1102,27 @@ class Ledger:
         `compute_units` attribute) when it gives one, else DEX_INSTRUCTION_UNITS."""
         return int(getattr(self.programs[program_id], "compute_units", DEX_INSTRUCTION_UNITS))
 
-    def _run_dex(self, index: int, ix: Instruction) -> list[str]:
+    def _run_dex(
+        self, index: int, ix: Instruction, instructions: Sequence[Instruction] = ()
+    ) -> list[str]:
         Meta, ProgramError = program_types()
         program = self.programs[ix.program_id]
         metas = [Meta(m.pubkey, m.is_signer, m.is_writable) for m in ix.accounts]
         head = [f"Program {ix.program_id} invoke [1]"]
+        context = [_IntrospectedInstruction(i) for i in instructions] or None
+        view = SvmView(self.svm, context, index)
         try:
-            logs = program.process(self.view(), metas, bytes(ix.data))
+            logs = program.process(view, metas, bytes(ix.data))
         except ProgramError as exc:
+            builtin = getattr(exc, "builtin", None)
+            if builtin:  # a runtime error (IncorrectProgramId, ...), not a custom one
+                error: Any = getattr(InstructionErrorFieldless, builtin)
+                last = f"Program {ix.program_id} failed: {exc.message}"
+            else:
+                error = InstructionErrorCustom(exc.code)
+                last = f"Program {ix.program_id} failed: custom program error: {exc.code:#x}"
             raise SegmentFailed(
-                TransactionErrorInstructionError(index, InstructionErrorCustom(exc.code)),
-                [
-                    *head,
-                    *exc.logs,
-                    f"Program {ix.program_id} failed: custom program error: {exc.code:#x}",
-                ],
+                TransactionErrorInstructionError(index, error), [*head, *exc.logs, last]
             ) from exc
         return [*head, *logs, f"Program {ix.program_id} success"]
 

@@ -1,5 +1,13 @@
-"""The local chain's fixed starting state: the engine wallet, devnet USDC, WSOL and two SOL/USDC
-pools (one per venue), all at fixed addresses so the engine's configuration never changes.
+"""The local chain's fixed starting state: the engine wallet, devnet USDC, WSOL, two SOL/USDC
+pools (one per venue), a Token-2022 mint with a 1 % transfer fee (`T22_MINT`) and a T22/USDC
+pool on each venue (`T22_POOLS`), all at fixed addresses so the engine's configuration never
+changes.
+
+The pools exercise what real pools carry: the DAMM v2 SOL/USDC pool has the dynamic fee on and
+a linear fee scheduler (0.50 % falling to 0.25 % over 40 hours from the chain's start); the
+DAMM v2 T22/USDC pool has the dynamic fee and the rate limiter (buys of T22 above 1,000 USDC pay
+more for the first 12 hours), which needs the instructions sysvar in the swap; the CPMM T22/USDC
+pool has mainnet's index-0 protocol, fund and creator fee rates with the creator fee on.
 
 Every keypair here comes from a fixed, public 32-byte seed. They are throwaway keys for a chain
 that only exists on this machine: publishing them is deliberate and harmless.
@@ -9,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 from solders.account import Account
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from spl.token.constants import TOKEN_2022_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
 from local.chain.ledger import TOKEN_PROGRAM_ID, WSOL_MINT, Ledger, programs_module
@@ -49,6 +59,38 @@ POOL_RESERVES: dict[str, tuple[int, int]] = {
 }
 
 
+# A Token-2022 mint with a TransferFeeConfig: 1 % (100 bps), a maximum fee no trade reaches.
+T22_MINT = _keypair("mint/T22").pubkey()
+T22_DECIMALS = 6
+T22_FEE_BPS = 100
+T22_MAX_FEE = 10**15
+WALLET_T22 = 10_000 * 10**T22_DECIMALS
+WALLET_T22_ATA = get_associated_token_address(WALLET, T22_MINT, TOKEN_2022_PROGRAM_ID)
+T22_POOLS: dict[str, Pubkey] = {
+    "raydium_cpmm": _keypair("pool/raydium_cpmm/T22-USDC").pubkey(),
+    "meteora_damm_v2": _keypair("pool/meteora_damm_v2/T22-USDC").pubkey(),
+}
+# (T22 reserve, USDC reserve): 1.00 and 1.01 USDC per T22.
+T22_POOL_RESERVES: dict[str, tuple[int, int]] = {
+    "raydium_cpmm": (100_000 * 10**T22_DECIMALS, 100_000 * 10**USDC_DECIMALS),
+    "meteora_damm_v2": (100_000 * 10**T22_DECIMALS, 101_000 * 10**USDC_DECIMALS),
+}
+# Token-2022 extension numbers used here (token-2022 ExtensionType).
+_EXT_TRANSFER_FEE_CONFIG = 1
+_EXT_TRANSFER_FEE_AMOUNT = 2
+_EXT_IMMUTABLE_OWNER = 7
+# DAMM v2 dynamic fee as on mainnet's SOL/USDC pool (shared/fixtures/damm_v2/CGPx...).
+DYNAMIC_FEE = {
+    "bin_step": 1,
+    "filter_period": 10,
+    "decay_period": 120,
+    "reduction_factor": 5_000,
+    "variable_fee_control": 239,
+    "max_volatility_accumulator": 14_460_000,
+}
+SCHEDULER_PERIOD_SECONDS = 4 * 3600
+
+
 def pack_mint(decimals: int, supply: int = 0, authority: Pubkey | None = None) -> bytes:
     """An SPL Token Mint (82 bytes)."""
     data = bytearray(82)
@@ -75,6 +117,25 @@ def token_amount(data: bytes) -> int:
     return int.from_bytes(data[64:72], "little")
 
 
+def pack_t22_mint(authority: Pubkey) -> bytes:
+    """The T22 mint: an 82-byte base, padding to 165, AccountType::Mint, TransferFeeConfig
+    (no authorities, nothing withheld, the same fee in its older and newer slots)."""
+    fee = (0).to_bytes(8, "little") + T22_MAX_FEE.to_bytes(8, "little")
+    fee += T22_FEE_BPS.to_bytes(2, "little")
+    config = bytes(64) + bytes(8) + fee + fee
+    tlv = _EXT_TRANSFER_FEE_CONFIG.to_bytes(2, "little") + len(config).to_bytes(2, "little")
+    base = pack_mint(T22_DECIMALS, supply=10**15, authority=authority)
+    return base + bytes(165 - 82) + bytes([1]) + tlv + config
+
+
+def pack_t22_account(mint: Pubkey, owner: Pubkey, amount: int) -> bytes:
+    """A Token-2022 associated token account of a transfer-fee mint, as the ATA program makes
+    it: AccountType::Account, ImmutableOwner, TransferFeeAmount (nothing withheld)."""
+    tlv = _EXT_IMMUTABLE_OWNER.to_bytes(2, "little") + (0).to_bytes(2, "little")
+    tlv += _EXT_TRANSFER_FEE_AMOUNT.to_bytes(2, "little") + (8).to_bytes(2, "little") + bytes(8)
+    return pack_token_account(mint, owner, amount) + bytes([2]) + tlv
+
+
 def apply(ledger: Ledger) -> None:
     """Write the seed into `ledger` (a fresh one)."""
     mint_authority = _keypair("usdc-mint-authority").pubkey()
@@ -99,10 +160,24 @@ def apply(ledger: Ledger) -> None:
             0,
         ),
     )
+    t22_authority = _keypair("t22-mint-authority").pubkey()
+    t22_mint = pack_t22_mint(t22_authority)
+    ledger.set_account(
+        T22_MINT,
+        Account(
+            ledger.rent_exempt_minimum(len(t22_mint)), t22_mint, TOKEN_2022_PROGRAM_ID, False, 0
+        ),
+    )
+    t22_ata = pack_t22_account(T22_MINT, WALLET, WALLET_T22)
+    ledger.set_account(
+        WALLET_T22_ATA,
+        Account(ledger.rent_exempt_minimum(len(t22_ata)), t22_ata, TOKEN_2022_PROGRAM_ID, False, 0),
+    )
     programs = programs_module()
     if not hasattr(programs, "create_pool"):
         log.warning("local.chain.programs has no create_pool: the local chain has no pools")
         return
+    start = ledger.clock().unix_timestamp
     with ledger.lock:
         view = ledger.view()
         for venue, pool in POOLS.items():
@@ -118,4 +193,68 @@ def apply(ledger: Ledger) -> None:
                 reserve_a=sol,
                 reserve_b=usdc,
                 fee_rate_ppm=FEE_RATE_PPM,
+                **_sol_usdc_options(venue, start),
             )
+        for venue, pool in T22_POOLS.items():
+            t22, usdc = T22_POOL_RESERVES[venue]
+            programs.create_pool(
+                view,
+                venue,
+                pool=pool,
+                mint_a=T22_MINT,
+                mint_b=USDC_MINT,
+                decimals_a=T22_DECIMALS,
+                decimals_b=USDC_DECIMALS,
+                reserve_a=t22,
+                reserve_b=usdc,
+                fee_rate_ppm=FEE_RATE_PPM,
+                **_t22_options(venue, start),
+            )
+
+
+def _sol_usdc_options(venue: str, start: int) -> dict[str, Any]:
+    if venue != "meteora_damm_v2":
+        return {}
+    # Linear fee scheduler by timestamp from the chain's start: 0.50 % falling by 0.025 % every
+    # 4 hours to 0.25 %; the cliff fee is fee_rate_ppm's job, so it is passed as the base fee.
+    return {
+        "activation_type": 1,
+        "activation_point": start,
+        "base_fee": {
+            "cliff_fee_numerator": 5_000_000,
+            "base_fee_mode": 0,
+            "number_of_period": 10,
+            "period_frequency": SCHEDULER_PERIOD_SECONDS,
+            "reduction_factor": 250_000,
+        },
+        "dynamic_fee": dict(DYNAMIC_FEE, last_update_timestamp=start),
+    }
+
+
+def _t22_options(venue: str, start: int) -> dict[str, Any]:
+    if venue == "raydium_cpmm":
+        # AmmConfig index 0 on mainnet: 0.25 % trade fee, 12 % / 4 % of it to protocol / fund,
+        # a 0.05 % creator fee; this pool charges it on the input side.
+        return {
+            "protocol_fee_rate": 120_000,
+            "fund_fee_rate": 40_000,
+            "creator_fee_rate": 500,
+            "enable_creator_fee": True,
+            "creator_fee_on": 0,
+            "open_time": start,
+        }
+    # Rate limiter (collect fee mode OnlyB, so it applies to buys of T22 with USDC): 0.25 %,
+    # plus 0.1 % for every 1,000 USDC above the first, at most 5 %, for 12 hours.
+    return {
+        "collect_fee_mode": 1,
+        "activation_type": 1,
+        "activation_point": start,
+        "base_fee": {
+            "base_fee_mode": 2,
+            "fee_increment_bps": 10,
+            "max_limiter_duration": 12 * 3600,
+            "max_fee_bps": 500,
+            "reference_amount": 1_000 * 10**USDC_DECIMALS,
+        },
+        "dynamic_fee": dict(DYNAMIC_FEE, last_update_timestamp=start),
+    }

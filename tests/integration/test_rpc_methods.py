@@ -37,8 +37,8 @@ from local.chain import LocalChain, client_for, seed
 from local.chain.ledger import (
     BLOCKHASH_VALID_BLOCKS,
     HISTORY_SLOTS,
+    MS_PER_SLOT,
     PRIORITY_FEE_SLOTS,
-    SLOT_SECONDS,
     Ledger,
     history_slots_setting,
 )
@@ -131,9 +131,11 @@ async def test_epoch_identity_genesis_through_solana_py(
     info = (await client.get_epoch_info()).value
     schedule = (await client.get_epoch_schedule()).value
     assert info.absolute_slot == chain.ledger.slot and info.block_height == chain.ledger.height
-    # LiteSVM's epoch schedule (warm-up epochs of 32, 64, ... slots): slot 41 is in epoch 1.
-    assert schedule.warmup and schedule.slots_per_epoch == 432_000
-    assert (info.epoch, info.slot_index, info.slots_in_epoch) == (1, 41 - 32, 64)
+    # Mainnet's schedule without warm-up, as the ledger's Clock sysvar counts epochs (what
+    # Token-2022 reads for its epoch fees): slot 41 is in epoch 0.
+    assert not schedule.warmup and schedule.slots_per_epoch == 432_000
+    assert (info.epoch, info.slot_index, info.slots_in_epoch) == (0, 41, 432_000)
+    assert info.epoch == chain.ledger.clock().epoch
     assert info.transaction_count == chain.ledger.transaction_count >= 1  # the seed's airdrop
     genesis = (await client.get_genesis_hash()).value
     assert genesis == (await client.get_genesis_hash()).value  # fixed across calls and runs
@@ -147,7 +149,7 @@ async def test_block_time_is_400_ms_a_slot(chain: LocalChain, client: AsyncClien
     t0 = (await client.get_block_time(first)).value
     t1 = (await client.get_block_time(first + 5)).value
     assert t0 is not None and t1 is not None
-    assert t1 - t0 == int(5 * SLOT_SECONDS)
+    assert t1 - t0 == 5 * MS_PER_SLOT // 1000
     assert abs(t0 - chain.ledger.genesis_time) <= 1
 
 

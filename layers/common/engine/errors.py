@@ -14,6 +14,8 @@ on; `status` is the HTTP status the API answers with when it reaches a client.
     +-- ConfigError           500        a setting is missing or malformed (config)
     +-- IllegalTransition     500        a status change the state machine forbids: a bug (orders)
     +-- InternalError         500        something that cannot happen did (store)
+    +-- VenueError            (execution.venues) an account is not what a venue can read
+    +-- PoolNotTradable       (execution.venues) a pool its program would refuse now (skip code)
     +-- ChainError                       executing an order failed; `code` is stored on the order
         +-- TransientChainError          worth another attempt: RPC 429/timeouts/outages, an
         |   +-- AlreadyProcessed         expired blockhash, no confirmation in time (execution)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -131,7 +132,7 @@ class Chain:
             try:
                 await self.client.send_raw_transaction(raw_tx, opts=opts)
             except RPCException as exc:  # the node answered: its verdict is not retried here
-                raise classify_send_error(exc) from exc
+                raise classify_send_error(exc, instruction_program_ids(raw_tx)) from exc
 
         await self._rpc("sending the transaction", send_once)
 
@@ -154,8 +155,10 @@ class Chain:
         )
 
 
-def classify_send_error(exc: RPCException) -> ChainError:
-    """Sort a sendTransaction JSON-RPC error (-32002 preflight failure, ...) by what it means."""
+def classify_send_error(exc: RPCException, program_ids: Sequence[str] | None = None) -> ChainError:
+    """Sort a sendTransaction JSON-RPC error (-32002 preflight failure, ...) by what it means.
+    `program_ids` (the transaction's instruction program ids) let a custom error be decoded by
+    the program that raised it when the logs do not say."""
     payload = exc.args[0] if exc.args else None
     to_json = getattr(payload, "to_json", None)
     text = to_json() if callable(to_json) else str(payload)
@@ -165,24 +168,362 @@ def classify_send_error(exc: RPCException) -> ChainError:
         return TransientChainError(
             "the blockhash expired before the transaction landed", "blockhash_expired"
         )
-    return transaction_error(text)
+    return transaction_error(text, program_ids)
 
 
-def transaction_error(text: str) -> ChainError:
-    """A landed or simulated transaction's error, as a typed, permanent reason."""
-    from execution.venues import slippage_error_codes
+# ------------------------------------------------------------------------------ failure reasons
+# A custom error number means nothing without the program that raised it: 6002 is DAMM v2's
+# ExceededSlippage but CPMM's EmptySupply, and 1 is the token programs' InsufficientFunds but the
+# System program's ResultWithNegativeLamports. The tables name each program's errors.
+SYSTEM_PROGRAM = "11111111111111111111111111111111"
+TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
+ASSOCIATED_TOKEN_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"
 
-    for code in slippage_error_codes():
-        if f'"Custom":{code}' in text.replace(" ", "") or f"Custom({code})" in text:
-            return PermanentChainError(
-                "the price moved beyond the order's slippage", "slippage_exceeded"
-            )
-    if (
-        "InsufficientFunds" in text
-        or "insufficient funds" in text.lower()
-        or 'Custom":1}' in text.replace(" ", "")
-    ):
-        return PermanentChainError("the wallet has insufficient funds", "insufficient_funds")
-    if "AccountNotFound" in text or "InvalidAccountData" in text:
-        return PermanentChainError("a pool or account is missing or invalid", "invalid_account")
-    return PermanentChainError(f"the transaction failed: {text[:300]}", "transaction_failed")
+# spl-token / token-2022 TokenError, numbered from 0 in declaration order (interface/src/error.rs;
+# the first 20 are the same in both programs).
+TOKEN_ERRORS = [
+    "NotRentExempt",
+    "InsufficientFunds",
+    "InvalidMint",
+    "MintMismatch",
+    "OwnerMismatch",
+    "FixedSupply",
+    "AlreadyInUse",
+    "InvalidNumberOfProvidedSigners",
+    "InvalidNumberOfRequiredSigners",
+    "UninitializedState",
+    "NativeNotSupported",
+    "NonNativeHasBalance",
+    "InvalidInstruction",
+    "InvalidState",
+    "Overflow",
+    "AuthorityTypeNotSupported",
+    "MintCannotFreeze",
+    "AccountFrozen",
+    "MintDecimalsMismatch",
+    "NonNativeNotSupported",
+    "ExtensionTypeMismatch",
+    "ExtensionBaseMismatch",
+    "ExtensionAlreadyInitialized",
+    "ConfidentialTransferAccountHasBalance",
+    "ConfidentialTransferAccountNotApproved",
+    "ConfidentialTransferDepositsAndTransfersDisabled",
+    "ConfidentialTransferElGamalPubkeyMismatch",
+    "ConfidentialTransferBalanceMismatch",
+    "MintHasSupply",
+    "NoAuthorityExists",
+    "TransferFeeExceedsMaximum",
+    "MintRequiredForTransfer",
+    "FeeMismatch",
+    "FeeParametersMismatch",
+    "ImmutableOwner",
+    "AccountHasWithheldTransferFees",
+    "NoMemo",
+    "NonTransferable",
+    "NonTransferableNeedsImmutableOwnership",
+    "MaximumPendingBalanceCreditCounterExceeded",
+    "MaximumDepositAmountExceeded",
+    "CpiGuardSettingsLocked",
+    "CpiGuardTransferBlocked",
+    "CpiGuardBurnBlocked",
+    "CpiGuardCloseAccountBlocked",
+    "CpiGuardApproveBlocked",
+    "CpiGuardSetAuthorityBlocked",
+    "CpiGuardOwnerChangeBlocked",
+    "ExtensionNotFound",
+    "NonConfidentialTransfersDisabled",
+    "ConfidentialTransferFeeAccountHasWithheldFee",
+    "InvalidExtensionCombination",
+    "InvalidLengthForAlloc",
+    "AccountDecryption",
+    "ProofGeneration",
+    "InvalidProofInstructionOffset",
+    "HarvestToMintDisabled",
+    "SplitProofContextStateAccountsNotSupported",
+    "NotEnoughProofContextStateAccounts",
+    "MalformedCiphertext",
+    "CiphertextArithmeticFailed",
+    "PedersenCommitmentMismatch",
+    "RangeProofLengthMismatch",
+    "IllegalBitLength",
+    "FeeCalculation",
+    "IllegalMintBurnConversion",
+    "InvalidScale",
+    "MintPaused",
+    "PendingBalanceNonZero",
+]
+# solana-system-interface SystemError.
+SYSTEM_ERRORS = [
+    "AccountAlreadyInUse",
+    "ResultWithNegativeLamports",
+    "InvalidProgramId",
+    "InvalidAccountDataLength",
+    "MaxSeedLengthExceeded",
+    "AddressWithSeedMismatch",
+    "NonceNoRecentBlockhashes",
+    "NonceBlockhashNotExpired",
+    "NonceUnexpectedBlockhashValue",
+]
+# anchor-lang ErrorCode: the framework's own errors, shared by every Anchor program.
+ANCHOR_ERRORS: dict[int, str] = {
+    100: "InstructionMissing",
+    101: "InstructionFallbackNotFound",
+    102: "InstructionDidNotDeserialize",
+    103: "InstructionDidNotSerialize",
+    **{
+        2000 + i: name
+        for i, name in enumerate(
+            [
+                "ConstraintMut",
+                "ConstraintHasOne",
+                "ConstraintSigner",
+                "ConstraintRaw",
+                "ConstraintOwner",
+                "ConstraintRentExempt",
+                "ConstraintSeeds",
+                "ConstraintExecutable",
+                "ConstraintState",
+                "ConstraintAssociated",
+                "ConstraintAssociatedInit",
+                "ConstraintClose",
+                "ConstraintAddress",
+                "ConstraintZero",
+                "ConstraintTokenMint",
+                "ConstraintTokenOwner",
+                "ConstraintMintMintAuthority",
+                "ConstraintMintFreezeAuthority",
+                "ConstraintMintDecimals",
+                "ConstraintSpace",
+                "ConstraintAccountIsNone",
+                "ConstraintTokenTokenProgram",
+                "ConstraintMintTokenProgram",
+                "ConstraintAssociatedTokenTokenProgram",
+            ]
+        )
+    },
+    **{
+        2500 + i: name
+        for i, name in enumerate(
+            [
+                "RequireViolated",
+                "RequireEqViolated",
+                "RequireKeysEqViolated",
+                "RequireNeqViolated",
+                "RequireKeysNeqViolated",
+                "RequireGtViolated",
+                "RequireGteViolated",
+            ]
+        )
+    },
+    **{
+        3000 + i: name
+        for i, name in enumerate(
+            [
+                "AccountDiscriminatorAlreadySet",
+                "AccountDiscriminatorNotFound",
+                "AccountDiscriminatorMismatch",
+                "AccountDidNotDeserialize",
+                "AccountDidNotSerialize",
+                "AccountNotEnoughKeys",
+                "AccountNotMutable",
+                "AccountOwnedByWrongProgram",
+                "InvalidProgramId",
+                "InvalidProgramExecutable",
+                "AccountNotSigner",
+                "AccountNotSystemOwned",
+                "AccountNotInitialized",
+                "AccountNotProgramData",
+                "AccountNotAssociatedTokenAccount",
+                "AccountSysvarMismatch",
+                "AccountReallocExceedsLimit",
+                "AccountDuplicateReallocs",
+            ]
+        )
+    },
+    4100: "DeclaredProgramIdMismatch",
+    4101: "TryingToInitPayerAsProgramAccount",
+    4102: "InvalidNumericConversion",
+    5000: "Deprecated",
+}
+# Error names that mean something to the order, per code the order fails with.
+_SLIPPAGE = "slippage_exceeded"
+_FUNDS = "insufficient_funds"
+_NOT_TRADABLE = "pool_not_tradable"
+_ACCOUNT = "invalid_account"
+_FAILED = "transaction_failed"
+_TOKEN_CODES = {
+    "InsufficientFunds": _FUNDS,
+    "InvalidMint": _ACCOUNT,
+    "MintMismatch": _ACCOUNT,
+    "OwnerMismatch": _ACCOUNT,
+    "UninitializedState": _ACCOUNT,
+    "AccountFrozen": _ACCOUNT,
+    "MintDecimalsMismatch": _ACCOUNT,
+    "NonTransferable": _NOT_TRADABLE,
+    "MintPaused": _NOT_TRADABLE,
+}
+_DEX_CODES = {
+    "ExceededSlippage": _SLIPPAGE,
+    "NotApproved": _NOT_TRADABLE,  # CPMM: swaps disabled or before open_time
+    "PoolDisabled": _NOT_TRADABLE,  # DAMM v2: disabled or before activation_point
+    "InvalidVault": _ACCOUNT,
+    "InsufficientVault": _NOT_TRADABLE,
+    "InvalidActivationType": _NOT_TRADABLE,
+    "PriceRangeViolation": _NOT_TRADABLE,
+}
+# Builtin (non-custom) instruction errors, in the RPC's JSON spelling.
+_BUILTIN_CODES = {
+    "InsufficientFunds": _FUNDS,
+    "IncorrectProgramId": _ACCOUNT,
+    "InvalidAccountData": _ACCOUNT,
+    "InvalidAccountOwner": _ACCOUNT,
+    "AccountNotFound": _ACCOUNT,
+    "UninitializedAccount": _ACCOUNT,
+    "NotEnoughAccountKeys": _ACCOUNT,
+    "MissingRequiredSignature": _ACCOUNT,
+    "ReadonlyDataModified": _ACCOUNT,
+    "ExternalAccountDataModified": _ACCOUNT,
+    "UnsupportedSysvar": _ACCOUNT,
+}
+_TOP_LEVEL_CODES = {
+    "InsufficientFundsForFee": _FUNDS,
+    "InsufficientFundsForRent": _FUNDS,
+    "AccountNotFound": _ACCOUNT,
+    "ProgramAccountNotFound": _ACCOUNT,
+    "InvalidAccountForFee": _ACCOUNT,
+}
+_MESSAGES = {
+    _SLIPPAGE: "the price moved beyond the order's slippage",
+    _FUNDS: "the wallet has insufficient funds",
+    _NOT_TRADABLE: "the pool refused the swap",
+    _ACCOUNT: "a pool or account is missing or invalid",
+    _FAILED: "the transaction failed",
+}
+_INSTRUCTION_ERROR = re.compile(
+    r'"InstructionError"\s*:\s*\[\s*(\d+)\s*,\s*(?:\{\s*"(\w+)"\s*:\s*(\d+)\s*\}|"(\w+)")'
+)
+_INSTRUCTION_ERROR_DEBUG = re.compile(r"InstructionError\(\s*(\d+)\s*,\s*(?:Custom\((\d+)\)|(\w+))")
+_FAILED_LOG = re.compile(r"Program (\w+) failed: custom program error: 0x([0-9a-fA-F]+)")
+
+
+@dataclass(frozen=True)
+class ProgramErrors:
+    """How one program numbers its custom errors."""
+
+    label: str
+    names: dict[int, str]
+    anchor: bool  # an Anchor program: framework errors below 6000, its own from 6000
+    codes: dict[str, str]  # error name -> order failure code
+
+
+def _programs() -> dict[str, ProgramErrors]:
+    from execution.venues import meteora_damm_v2, raydium_cpmm
+
+    token = ProgramErrors("SPL Token", dict(enumerate(TOKEN_ERRORS[:20])), False, _TOKEN_CODES)
+    token_2022 = ProgramErrors("Token-2022", dict(enumerate(TOKEN_ERRORS)), False, _TOKEN_CODES)
+    system = ProgramErrors(
+        "System", dict(enumerate(SYSTEM_ERRORS)), False, {"ResultWithNegativeLamports": _FUNDS}
+    )
+    ata = ProgramErrors("Associated Token", {0: "InvalidOwner"}, False, {"InvalidOwner": _ACCOUNT})
+    cpmm = ProgramErrors("Raydium CPMM", raydium_cpmm.ERRORS, True, _DEX_CODES)
+    damm = ProgramErrors("Meteora DAMM v2", meteora_damm_v2.ERRORS, True, _DEX_CODES)
+    table = {
+        SYSTEM_PROGRAM: system,
+        TOKEN_PROGRAM: token,
+        TOKEN_2022_PROGRAM: token_2022,
+        ASSOCIATED_TOKEN_PROGRAM: ata,
+    }
+    table.update({str(p): cpmm for p in raydium_cpmm.PROGRAM_IDS})
+    table.update({str(p): damm for p in meteora_damm_v2.PROGRAM_IDS})
+    return table
+
+
+_TABLE: dict[str, ProgramErrors] = {}
+
+
+def _program_table() -> dict[str, ProgramErrors]:
+    if not _TABLE:
+        _TABLE.update(_programs())
+    return _TABLE
+
+
+def instruction_program_ids(raw_tx: bytes) -> list[str]:
+    """The program id of each top-level instruction of a signed transaction, by index."""
+    from solders.transaction import VersionedTransaction
+
+    message = VersionedTransaction.from_bytes(raw_tx).message
+    keys = list(message.account_keys)
+    return [str(keys[ix.program_id_index]) for ix in message.instructions]
+
+
+def _raiser(
+    index: int, code: int, program_ids: Sequence[str] | None, text: str
+) -> tuple[str | None, ProgramErrors | None]:
+    """The program that raised custom error `code` in instruction `index`: the innermost one
+    that logged `failed: custom program error: 0x<code>` (a token CPI inside a swap), else the
+    instruction's own program, else (a swap program returning a token program's small code
+    from its CPI) the token program."""
+    table = _program_table()
+    for program, hex_code in _FAILED_LOG.findall(text):
+        if int(hex_code, 16) == code:
+            return program, table.get(program)
+    top = program_ids[index] if program_ids is not None and index < len(program_ids) else None
+    errors = table.get(top) if top else None
+    if errors is not None and errors.anchor and code < 100:
+        return TOKEN_PROGRAM, table[TOKEN_PROGRAM]  # no Anchor program returns such a code
+    return top, errors
+
+
+def _custom_error(
+    index: int, code: int, program_ids: Sequence[str] | None, text: str
+) -> ChainError:
+    program, errors = _raiser(index, code, program_ids, text)
+    if errors is None:
+        where = f"program {program}" if program else "an unknown program"
+        return PermanentChainError(
+            f"the transaction failed: {where} returned custom error {code} (instruction {index})",
+            _FAILED,
+        )
+    name = errors.names.get(code)
+    if name is None and errors.anchor:
+        name = ANCHOR_ERRORS.get(code)
+        # Constraint (2000s) and account (3000s) errors: an account is not what was expected.
+        account_error = 2000 <= code < 2500 or 3000 <= code < 4000
+        order_code = _ACCOUNT if name and account_error else _FAILED
+    else:
+        order_code = errors.codes.get(name or "", _FAILED)
+    label = f"{errors.label} {name or 'error'} ({code})"
+    return PermanentChainError(f"{_MESSAGES[order_code]}: {label}", order_code)
+
+
+def transaction_error(text: str, program_ids: Sequence[str] | None = None) -> ChainError:
+    """A landed or simulated transaction's error, as a typed, permanent reason.
+
+    `text` holds the error in the RPC's JSON form (`{"InstructionError":[3,{"Custom":6005}]}`),
+    possibly within a whole preflight failure (whose logs then name the failing program).
+    `program_ids` are the transaction's top-level instruction program ids by index
+    (`instruction_program_ids`); with neither them nor logs a custom error cannot be decoded."""
+    found = _INSTRUCTION_ERROR.search(text)
+    if found:
+        index = int(found.group(1))
+        if found.group(2) == "Custom":
+            return _custom_error(index, int(found.group(3)), program_ids, text)
+        builtin = found.group(4) or found.group(2) or ""
+    else:
+        debug = _INSTRUCTION_ERROR_DEBUG.search(text)
+        if debug and debug.group(2) is not None:
+            return _custom_error(int(debug.group(1)), int(debug.group(2)), program_ids, text)
+        builtin = debug.group(3) if debug else ""
+        index = int(debug.group(1)) if debug else -1
+    if builtin:
+        order_code = _BUILTIN_CODES.get(builtin, _FAILED)
+        return PermanentChainError(
+            f"{_MESSAGES[order_code]}: {builtin} (instruction {index})", order_code
+        )
+    for name, order_code in _TOP_LEVEL_CODES.items():
+        if name in text:
+            return PermanentChainError(f"{_MESSAGES[order_code]}: {name}", order_code)
+    if "insufficient funds" in text.lower():
+        return PermanentChainError(_MESSAGES[_FUNDS], _FUNDS)
+    return PermanentChainError(f"the transaction failed: {text[:300]}", _FAILED)

@@ -37,7 +37,7 @@ from engine.errors import (
 from engine.orders import Status, explorer_link
 from engine.store import Event, Order, Store, Transition
 from execution import builder, router
-from execution.chain import Chain, error_json, transaction_error
+from execution.chain import Chain, error_json, instruction_program_ids, transaction_error
 from execution.wallet import Wallet
 
 logger = Logger(child=True)
@@ -263,7 +263,9 @@ class Executor:
             landed = await self.chain.status(signature)
             if landed is not None:
                 if landed.err is not None:
-                    exc = transaction_error(json.dumps(error_json(landed.err)))
+                    exc = transaction_error(
+                        json.dumps(error_json(landed.err)), instruction_program_ids(signed_tx)
+                    )
                     return self._fail(order, exc.code, exc.message)
                 if landed.confirmed:
                     return self._confirm(order, sig_text, landed.slot)

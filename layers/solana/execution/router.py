@@ -1,14 +1,20 @@
 """Routing: quote every configured pool of every venue and pick the best net output.
 
-All pools, their vaults and fee configs, and both mints are read in ONE getMultipleAccounts call.
-The addresses a pool depends on (vaults, config) never change for a pool, so they are learnt
-once per container; only the first quote after a cold start needs a second call to learn them.
+All pools, their vaults and fee configs, both mints and the Clock sysvar are read in ONE
+getMultipleAccounts call, so every pool is quoted at the same slot, timestamp and epoch (open
+times, activation points, fee schedulers, volatility decay and Token-2022 transfer fees all read
+the clock). The addresses a pool depends on (vaults, config) never change for a pool, so they
+are learnt once per container; only the first quote after a cold start needs a second call.
+
+A pool its program would refuse right now (not open yet, disabled, an unmodelled Token-2022
+extension, no output, too little liquidity) is never chosen: it appears in the decision's quotes
+as `{"venue", "pool", "skipped": code, "message", ...detail}` instead of numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +26,14 @@ from engine import observability
 from engine.config import PoolConfig
 from engine.tokens import WSOL_MINT
 from execution.chain import Chain, PermanentChainError
-from execution.venues import VENUES
+from execution.venues import (
+    SYSVAR_CLOCK,
+    VENUES,
+    Clock,
+    PoolNotTradable,
+    SkipCode,
+    VenueError,
+)
 
 logger = Logger(child=True)
 BASE_FEE_LAMPORTS = 5_000  # one signature
@@ -44,6 +57,8 @@ class VenueQuote:
     net_out_units: int
     decimals_in: int
     decimals_out: int
+    transfer_fee_in_units: int = 0  # Token-2022 fees the mints withhold, in each side's units
+    transfer_fee_out_units: int = 0
 
     def to_json(self, chosen: bool) -> dict[str, Any]:
         return {
@@ -61,6 +76,8 @@ class VenueQuote:
             "priceImpactPct": round(self.price_impact_pct, 6),
             "txCostLamports": self.tx_cost_lamports,
             "netOutUnits": str(self.net_out_units),
+            "transferFeeInUnits": str(self.transfer_fee_in_units),
+            "transferFeeOutUnits": str(self.transfer_fee_out_units),
             "chosen": chosen,
         }
 
@@ -70,12 +87,37 @@ def _units(value: int, decimals: int) -> str:
 
 
 @dataclass(frozen=True)
+class SkippedPool:
+    """A configured pool of the pair that its program would refuse now (never chosen)."""
+
+    venue: str
+    pool: str
+    code: SkipCode
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.detail,
+            "venue": self.venue,
+            "pool": self.pool,
+            "skipped": self.code,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
 class Decision:
     quotes: list[VenueQuote]
     best: VenueQuote
+    skipped: list[SkippedPool] = field(default_factory=list)
+    clock: Clock | None = None
 
     def quotes_json(self) -> list[dict[str, Any]]:
-        return [q.to_json(q is self.best) for q in self.quotes]
+        """Every pool of the pair: the quoted ones with numbers, then the skipped ones."""
+        return [q.to_json(q is self.best) for q in self.quotes] + [
+            s.to_json() for s in self.skipped
+        ]
 
 
 def tx_cost_lamports(compute_units: int, priority_fee_micro_lamports: int) -> int:
@@ -98,7 +140,7 @@ async def _read(
 ) -> dict[Pubkey, Account | None]:
     pool_keys = [Pubkey.from_string(p.address) for p in pools]
     deps = [k for pk in pool_keys for k in _dependents.get(pk, [])]
-    keys = list(dict.fromkeys([*pool_keys, *deps, *mints]))
+    keys = list(dict.fromkeys([*pool_keys, *deps, *mints, SYSVAR_CLOCK]))
     accounts = await chain.accounts(keys)
     missing: list[Pubkey] = []
     for cfg, pk in zip(pools, pool_keys, strict=True):
@@ -106,7 +148,11 @@ async def _read(
         if account is None:
             continue
         venue = VENUES[cfg.venue]
-        needed = venue.dependent_accounts(venue.decode_pool(bytes(account.data), account.owner, pk))
+        try:
+            state = venue.decode_pool(bytes(account.data), account.owner, pk)
+        except VenueError:
+            continue  # not a pool of this venue: quote_all_venues says so
+        needed = venue.dependent_accounts(state)
         if _dependents.get(pk) != needed:
             _dependents[pk] = needed
             missing.extend(k for k in needed if k not in accounts)
@@ -124,11 +170,22 @@ async def quote_all_venues(
     amount_in: Decimal,
     priority_fee_micro_lamports: int,
 ) -> Decision:
+    """Quote `amount_in` of `mint_in` on every configured pool of the pair at the cluster's
+    current clock, in one getMultipleAccounts round trip once warm.
+
+    Raises PermanentChainError: `unknown_mint` (a mint does not exist), `invalid_amount` (more
+    decimals than the mint has), `invalid_account` (no Clock sysvar), `amount_too_small`
+    (every pool of the pair would pay nothing), `no_route` (no pool of the pair can trade now;
+    the message lists each pool's reason)."""
     mints = [Pubkey.from_string(mint_in), Pubkey.from_string(mint_out)]
     accounts = await _read(chain, pools, mints)
     mint_accounts = [accounts.get(m) for m in mints]
     if any(a is None for a in mint_accounts):
         raise PermanentChainError("a token mint does not exist on this cluster", "unknown_mint")
+    clock_account = accounts.get(SYSVAR_CLOCK)
+    if clock_account is None:
+        raise PermanentChainError("the cluster returned no Clock sysvar", "invalid_account")
+    clock = Clock.from_account_data(bytes(clock_account.data))
     dec_in, dec_out = (bytes(a.data)[MINT_DECIMALS_OFFSET] for a in mint_accounts if a)
     prog_in, prog_out = (str(a.owner) for a in mint_accounts if a)
     scaled = Decimal(amount_in).scaleb(dec_in)
@@ -138,6 +195,8 @@ async def quote_all_venues(
         )
     units_in = int(scaled)
     quotes: list[VenueQuote] = []
+    skipped: list[SkippedPool] = []
+    unusable: list[str] = []  # configured for the pair but not readable as a pool
     data = {k: bytes(a.data) for k, a in accounts.items() if a is not None}
     for cfg in pools:
         venue = VENUES[cfg.venue]
@@ -149,10 +208,18 @@ async def quote_all_venues(
             state = venue.decode_pool(bytes(account.data), account.owner, pk)
             if {str(m) for m in venue.pool_mints(state)} != {mint_in, mint_out}:
                 continue
-            q = venue.quote(state, data, mints[0], units_in)
-        except ValueError as exc:  # a pool this venue's math does not cover: quote the others
-            logger.warning("pool skipped", extra={"pool": cfg.address, "reason": str(exc)})
-            observability.count_by("QuotesSkipped", "reason", "unsupported")
+            q = venue.quote(state, data, mints[0], units_in, clock)
+        except PoolNotTradable as exc:
+            logger.info(
+                "pool skipped", extra={"pool": cfg.address, "code": exc.code, "reason": str(exc)}
+            )
+            observability.count_by("QuotesSkipped", "reason", exc.code)
+            skipped.append(SkippedPool(cfg.venue, cfg.address, exc.code, exc.message, exc.detail))
+            continue
+        except VenueError as exc:  # configured as this venue but not readable as its pool
+            logger.warning("pool unusable", extra={"pool": cfg.address, "reason": str(exc)})
+            observability.count_by("QuotesSkipped", "reason", "unusable")
+            unusable.append(f"{cfg.address}: {exc}")
             continue
         cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
         net = q.amount_out - _cost_in_out_token(cost, mint_in, mint_out, units_in, q.amount_out)
@@ -172,11 +239,18 @@ async def quote_all_venues(
                 net,
                 dec_in,
                 dec_out,
+                q.transfer_fee_in,
+                q.transfer_fee_out,
             )
         )
     if not quotes:
+        if skipped and all(s.code == "no_output" for s in skipped):
+            raise PermanentChainError("the order is too small to buy anything", "amount_too_small")
+        reasons = [f"{s.venue} {s.pool}: {s.code} ({s.message})" for s in skipped] + unusable
+        if reasons:
+            raise PermanentChainError(
+                "no configured pool can trade this pair now: " + "; ".join(reasons), "no_route"
+            )
         raise PermanentChainError("no configured pool trades this pair", "no_route")
     best = max(quotes, key=lambda q: q.net_out_units)
-    if best.amount_out_units <= 0:
-        raise PermanentChainError("the order is too small to buy anything", "amount_too_small")
-    return Decision(quotes, best)
+    return Decision(quotes, best, skipped, clock)

@@ -1,136 +1,522 @@
-"""Meteora DAMM v2 (cp-amm) `swap` (exact in), executed in Python for the local chain.
+"""Meteora DAMM v2 (cp-amm 0.2.x) `swap` (exact in), executed in Python for the local chain.
 
-Follows damm-v2 programs/cp-amm/src: instructions/swap/ix_swap.rs (account checks),
-ix_p_swap.rs (handler), swap_exact_in.rs (slippage), state/pool.rs
-(get_swap_result_from_exact_input, apply_swap_result), state/fee.rs (FeeMode, fee split) and
-curve.rs. Simulated: static base fee, collect fee modes BothToken and OnlyB, no referral account,
-no dynamic fee, no Token-2022 transfer fees, no activation-point clock (local pools start active).
+Ported from MeteoraAg/damm-v2 release 0.2.1, programs/cp-amm/src, independently of the engine's
+quoting code:
+- entrypoint.rs and instructions/swap/ix_swap.rs `validate_p_accounts`: the pinocchio fast path
+  with its own checks and order (pool authority address, pool owner / writable / discriminator,
+  vaults has_one, each token account writable and token-owned, each vault owned by its token
+  program (ConstraintTokenTokenProgram), mints matching the vaults and token-owned, payer signer,
+  token programs SPL Token or Token-2022, event authority, referral account);
+- ix_p_swap.rs `p_handle_swap`: access (status, activation point or the whitelisted vault's
+  pre-activation), the layout upgrade, the rate limiter's single-swap check through the
+  instructions sysvar, `update_pre_swap`, the fee mode, `process_swap_exact_in`,
+  `apply_swap_result` (with `update_post_swap`), the TransferChecked CPIs, the event CPI;
+- state/pool.rs, state/fee.rs, base_fee/*.rs, math/fee_math.rs, liquidity_handler/*.rs: the
+  fee and curve math; utils/token.rs: the transfer fee excluded amounts.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from math import isqrt
+from typing import Any
 
 from solders.account import Account
 from solders.pubkey import Pubkey
-from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
-from execution.venues import meteora_damm_v2 as layout
 from local.chain.programs import (
     ACCOUNT_DISCRIMINATOR_MISMATCH,
+    ACCOUNT_DISCRIMINATOR_NOT_FOUND,
+    ACCOUNT_NOT_ENOUGH_KEYS,
     ACCOUNT_NOT_INITIALIZED,
+    ACCOUNT_NOT_MUTABLE,
     ACCOUNT_NOT_SIGNER,
     ACCOUNT_OWNED_BY_WRONG_PROGRAM,
     CONSTRAINT_ADDRESS,
     CONSTRAINT_HAS_ONE,
-    CONSTRAINT_MUT,
     CONSTRAINT_SEEDS,
     CONSTRAINT_TOKEN_MINT,
+    CONSTRAINT_TOKEN_TOKEN_PROGRAM,
+    INSTRUCTION_DID_NOT_DESERIALIZE,
+    INSTRUCTION_FALLBACK_NOT_FOUND,
+    INVALID_PROGRAM_ID,
+    SYSVAR_INSTRUCTIONS,
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
+    TOKEN_PROGRAMS,
     AccountsView,
     Meta,
+    Pending,
+    ProgramError,
+    Transfer,
     anchor_error,
-    apply_token_moves,
-    check_transfer,
-    load_token_account,
-    swap_args,
+    builtin_error,
+    read_clock,
+    token_transfer,
+    transaction_instructions,
+    transfer_fee_of,
     with_data,
 )
 from local.chain.programs.token import (
     TokenAccount,
+    account_extensions_for_mint,
     rent_exempt_lamports,
     token_account,
     with_amount,
 )
 
 PROGRAM_ID = Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG")
-Q128 = 1 << 128
+SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
+
+
+def _disc(preimage: str) -> bytes:
+    return hashlib.sha256(preimage.encode()).digest()[:8]
+
+
+SWAP = _disc("global:swap")
+SWAP2 = _disc("global:swap2")
+POOL_DISC = _disc("account:Pool")
+SWAP_IX_ACCOUNTS = 14
+
 FEE_DENOMINATOR = 1_000_000_000
-LOCAL_PROTOCOL_FEE_PERCENT = 20  # constants.rs PROTOCOL_FEE_PERCENT
-LOCAL_REFERRAL_FEE_PERCENT = 20  # constants.rs HOST_FEE_PERCENT
-LOCAL_COLLECT_FEE_MODE = layout.COLLECT_FEE_ONLY_B  # fees in token B (USDC for SOL/USDC)
-LOCAL_POOL_VERSION = 1
+MAX_BASIS_POINT = 10_000
+ONE_Q64 = 1 << 64
+U64 = (1 << 64) - 1
+U128 = (1 << 128) - 1
+U256 = (1 << 256) - 1
+SLOT_BUFFER = 9000  # constants.rs activation (not the `local` feature)
+TIME_BUFFER = 3600
+MAX_FEE_BY_VERSION = {0: 500_000_000, 1: 990_000_000}
+
+# error.rs PoolError numbers (6000 + declaration index)
+MATH_OVERFLOW = 6000
+EXCEEDED_SLIPPAGE = 6002
+POOL_DISABLED = 6003
+AMOUNT_IS_ZERO = 6006
+TYPE_CAST_FAILED = 6007
+INVALID_ACTIVATION_TYPE = 6010
+PRICE_RANGE_VIOLATION = 6015
+INVALID_BASE_FEE_MODE = 6047
+FAIL_TO_VALIDATE_SINGLE_SWAP = 6049
+UNDETERMINED = 6051
+INVALID_POOL_VERSION = 6052
+ERROR_TEXT = {
+    MATH_OVERFLOW: ("MathOverflow", "Math operation overflow"),
+    EXCEEDED_SLIPPAGE: ("ExceededSlippage", "Exceeded slippage tolerance"),
+    POOL_DISABLED: ("PoolDisabled", "Pool disabled"),
+    AMOUNT_IS_ZERO: ("AmountIsZero", "Amount is zero"),
+    TYPE_CAST_FAILED: ("TypeCastFailed", "Type cast error"),
+    INVALID_ACTIVATION_TYPE: ("InvalidActivationType", "Invalid activation type"),
+    PRICE_RANGE_VIOLATION: ("PriceRangeViolation", "Trade is over price range"),
+    INVALID_BASE_FEE_MODE: ("InvalidBaseFeeMode", "Invalid base fee mode"),
+    FAIL_TO_VALIDATE_SINGLE_SWAP: (
+        "FailToValidateSingleSwapInstruction",
+        "Fail to validate single swap instruction in rate limiter",
+    ),
+    UNDETERMINED: ("UndeterminedError", "Undetermined error"),
+    INVALID_POOL_VERSION: ("InvalidPoolVersion", "Invalid pool version"),
+}
 
 
-def _uint(data: bytes | bytearray, offset: int, size: int) -> int:
-    return int.from_bytes(data[offset : offset + size], "little")
+class Fail(Exception):
+    """A PoolError (or a panic, code None) raised inside the math."""
+
+    def __init__(self, code: int | None) -> None:
+        super().__init__(code)
+        self.code = code
 
 
-def _put(data: bytearray, offset: int, size: int, value: int) -> None:
-    data[offset : offset + size] = value.to_bytes(size, "little")
+def _c(value: int, limit: int, code: int = MATH_OVERFLOW) -> int:
+    """A checked result: negative or above `limit` fails with `code`."""
+    if value < 0 or value > limit:
+        raise Fail(code)
+    return value
 
 
-def _mul_div(x: int, y: int, denominator: int, round_up: bool) -> int:
-    """u128x128_math::mul_div_u256."""
-    product = x * y
-    return -(-product // denominator) if round_up else product // denominator
+# ---------------------------------------------------------------------------------- layout
+def _layout() -> dict[str, tuple[int, int]]:
+    """Pool's repr(C) fields (state/pool.rs, state/fee.rs), offsets after the discriminator."""
+    spec: list[tuple[str, int]] = [
+        ("base_fee_info", 32),
+        ("base_fee_padding", 8),
+        ("protocol_fee_percent", 1),
+        ("fees_padding_0", 1),
+        ("referral_fee_percent", 1),
+        ("fees_padding_1", 3),
+        ("compounding_fee_bps", 2),
+        ("dyn_initialized", 1),
+        ("dyn_padding", 7),
+        ("dyn_max_volatility_accumulator", 4),
+        ("dyn_variable_fee_control", 4),
+        ("dyn_bin_step", 2),
+        ("dyn_filter_period", 2),
+        ("dyn_decay_period", 2),
+        ("dyn_reduction_factor", 2),
+        ("dyn_last_update_timestamp", 8),
+        ("dyn_bin_step_u128", 16),
+        ("dyn_sqrt_price_reference", 16),
+        ("dyn_volatility_accumulator", 16),
+        ("dyn_volatility_reference", 16),
+        ("init_sqrt_price", 16),
+        ("token_a_mint", 32),
+        ("token_b_mint", 32),
+        ("token_a_vault", 32),
+        ("token_b_vault", 32),
+        ("whitelisted_vault", 32),
+        ("padding_0", 32),
+        ("liquidity", 16),
+        ("padding_1", 16),
+        ("protocol_a_fee", 8),
+        ("protocol_b_fee", 8),
+        ("padding_2", 16),
+        ("sqrt_min_price", 16),
+        ("sqrt_max_price", 16),
+        ("sqrt_price", 16),
+        ("activation_point", 8),
+        ("activation_type", 1),
+        ("pool_status", 1),
+        ("token_a_flag", 1),
+        ("token_b_flag", 1),
+        ("collect_fee_mode", 1),
+        ("pool_type", 1),
+        ("fee_version", 1),
+        ("padding_3", 1),
+        ("fee_a_per_liquidity", 32),
+        ("fee_b_per_liquidity", 32),
+        ("permanent_lock_liquidity", 16),
+        ("total_lp_a_fee", 16),
+        ("total_lp_b_fee", 16),
+        ("total_protocol_a_fee", 8),
+        ("total_protocol_b_fee", 8),
+        ("metrics_padding_0", 16),
+        ("total_position", 8),
+        ("metrics_padding", 8),
+        ("creator", 32),
+        ("token_a_amount", 8),
+        ("token_b_amount", 8),
+        ("layout_version", 1),
+        ("padding_4", 7),
+        ("padding_5", 24),
+        ("reward_infos", 384),
+    ]
+    out: dict[str, tuple[int, int]] = {}
+    at = 8
+    for name, size in spec:
+        out[name] = (at, size)
+        at += size
+    if at != 8 + 1104:
+        raise RuntimeError(f"Pool layout adds up to {at - 8} bytes, not 1104")
+    return out
 
 
-def _delta_amount_a(lower: int, upper: int, liquidity: int, round_up: bool) -> int:
-    """curve.rs get_delta_amount_a_unsigned: L * (upper - lower) / (lower * upper)."""
-    return _mul_div(liquidity, upper - lower, lower * upper, round_up)
+LAYOUT = _layout()
+POOL_LEN = 8 + 1104
+# BaseFeeInfo.data: cliff u64 @0, base_fee_mode u8 @8, padding, then per mode (base_fee/*.rs
+# Pod-aligned structs): time scheduler number_of_period u16 @14, period_frequency u64 @16,
+# reduction_factor u64 @24; rate limiter fee_increment_bps u16 @14, max_limiter_duration u32
+# @16, max_fee_bps u32 @20, reference_amount u64 @24; market cap number_of_period u16 @14,
+# sqrt_price_step_bps u32 @16, scheduler_expiration_duration u32 @20, reduction_factor u64 @24.
+BASE_FIELDS = {
+    "cliff_fee_numerator": (0, 8),
+    "base_fee_mode": (8, 1),
+    "number_of_period": (14, 2),
+    "period_frequency": (16, 8),
+    "reduction_factor": (24, 8),
+    "fee_increment_bps": (14, 2),
+    "max_limiter_duration": (16, 4),
+    "max_fee_bps": (20, 4),
+    "reference_amount": (24, 8),
+    "sqrt_price_step_bps": (16, 4),
+    "scheduler_expiration_duration": (20, 4),
+}
 
 
-def _delta_amount_b(lower: int, upper: int, liquidity: int, round_up: bool) -> int:
-    """curve.rs get_delta_amount_b_unsigned: L * (upper - lower) >> 128."""
-    product = liquidity * (upper - lower)
-    return -(-product // Q128) if round_up else product >> 128
+class PoolData:
+    """Named fields over a Pool account's bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = bytearray(data)
+
+    def __getitem__(self, name: str) -> int:
+        if name in BASE_FIELDS:
+            at, size = BASE_FIELDS[name]
+            at += LAYOUT["base_fee_info"][0]
+        else:
+            at, size = LAYOUT[name]
+        return int.from_bytes(self.data[at : at + size], "little")
+
+    def __setitem__(self, name: str, value: int) -> None:
+        if name in BASE_FIELDS:
+            at, size = BASE_FIELDS[name]
+            at += LAYOUT["base_fee_info"][0]
+        else:
+            at, size = LAYOUT[name]
+        self.data[at : at + size] = value.to_bytes(size, "little")
+
+    def key(self, name: str) -> Pubkey:
+        at, _ = LAYOUT[name]
+        return Pubkey.from_bytes(bytes(self.data[at : at + 32]))
+
+    def put_key(self, name: str, key: Pubkey) -> None:
+        at, _ = LAYOUT[name]
+        self.data[at : at + 32] = bytes(key)
 
 
-def _next_sqrt_price_from_input(sqrt_price: int, liquidity: int, amount: int, a_for_b: bool) -> int:
-    if a_for_b:  # get_next_sqrt_price_from_amount_a_rounding_up
-        if amount == 0:
-            return sqrt_price
-        return _mul_div(liquidity, sqrt_price, liquidity + amount * sqrt_price, round_up=True)
-    # get_next_sqrt_price_from_amount_b_rounding_down
-    return sqrt_price + (amount << 128) // liquidity
+# ---------------------------------------------------------------------------------- fee math
+def q64_pow(base: int, exp: int) -> int:
+    """fee_math.rs pow: base^exp in Q64.64 (its None is MathOverflow)."""
+    if exp == 0:
+        return ONE_Q64
+    invert = exp < 0
+    exp = abs(exp)
+    if exp >= 0x80000:
+        raise Fail(MATH_OVERFLOW)
+    b = base
+    if b >= ONE_Q64:
+        b = U128 // b
+        invert = not invert
+    result = ONE_Q64
+    bit = 1
+    while bit <= 0x40000:
+        if exp & bit:
+            result = _c(result * b, U128) >> 64
+        bit <<= 1
+        if bit <= 0x40000:
+            b = _c(b * b, U128) >> 64
+    if result == 0:
+        raise Fail(MATH_OVERFLOW)
+    return U128 // result if invert else result
 
 
-def _initialize_amounts(
-    sqrt_min: int, sqrt_max: int, sqrt_price: int, liquidity: int
-) -> tuple[int, int]:
-    """curve.rs get_initialize_amounts: what the vaults must hold for this price and liquidity."""
-    return (
-        _delta_amount_a(sqrt_price, sqrt_max, liquidity, round_up=True),
-        _delta_amount_b(sqrt_min, sqrt_price, liquidity, round_up=True),
-    )
+def fee_in_period(cliff: int, reduction: int, period: int) -> int:
+    if reduction == 0:
+        return cliff
+    base = _c(ONE_Q64 - (reduction << 64) // MAX_BASIS_POINT, U128)
+    fee = _c(q64_pow(base, period) * cliff, U128) >> 64
+    return _c(fee, U64, TYPE_CAST_FAILED)
 
 
-def _price_and_liquidity(reserve_a: int, reserve_b: int) -> tuple[int, int]:
-    """Full-range sqrt price (Q64.64) and liquidity whose initialize amounts fit the reserves."""
-    if reserve_a <= 0 or reserve_b <= 0:
-        raise ValueError("both reserves must be positive")
-    lo, hi = layout.MIN_SQRT_PRICE, layout.MAX_SQRT_PRICE
-    sqrt_price = isqrt((reserve_b << 128) // reserve_a)
-    if not lo < sqrt_price < hi:
-        raise ValueError("the reserves' price is outside DAMM v2's sqrt price range")
-    # Invert both delta formulas and keep the smaller liquidity, so neither side is short.
-    from_a = reserve_a * sqrt_price * hi // (hi - sqrt_price)
-    from_b = (reserve_b << 128) // (sqrt_price - lo)
-    liquidity = min(from_a, from_b)
-    while liquidity > 0:
-        need_a, need_b = _initialize_amounts(lo, hi, sqrt_price, liquidity)
-        if need_a <= reserve_a and need_b <= reserve_b:
-            return sqrt_price, liquidity
-        liquidity -= max(1, liquidity >> 64)  # rounding up can overshoot by a hair
-    raise ValueError("the reserves are too small for a pool")
+def fee_by_period(pool: PoolData, period: int, linear: bool) -> int:
+    period = min(period, pool["number_of_period"])
+    cliff = pool["cliff_fee_numerator"]
+    if linear:
+        return _c(cliff - _c(pool["reduction_factor"] * period, U64), U64)
+    return fee_in_period(cliff, pool["reduction_factor"], period)
+
+
+def to_numerator(bps: int) -> int:
+    return _c(bps * FEE_DENOMINATOR // MAX_BASIS_POINT, U64, TYPE_CAST_FAILED)
+
+
+def rate_limiter_active(pool: PoolData, point: int, a_to_b: bool) -> bool:
+    fields = ("reference_amount", "max_limiter_duration", "max_fee_bps", "fee_increment_bps")
+    if all(pool[f] == 0 for f in fields) or a_to_b:
+        return False
+    start = pool["activation_point"]
+    return start <= point <= start + pool["max_limiter_duration"]
+
+
+def rate_limiter_numerator(pool: PoolData, amount: int) -> int:
+    cliff, reference = pool["cliff_fee_numerator"], pool["reference_amount"]
+    if amount <= reference:
+        return cliff
+    max_numerator = to_numerator(pool["max_fee_bps"])
+    if reference == 0:
+        raise Fail(None)  # div_rem by zero: a panic
+    steps, rest = divmod(amount - reference, reference)
+    increment = to_numerator(pool["fee_increment_bps"])
+    if increment == 0:
+        raise Fail(MATH_OVERFLOW)
+    max_index = _c(max_numerator - cliff, U64) // increment
+    if steps < max_index:
+        first = reference * (cliff + cliff * steps + increment * steps * (steps + 1) // 2)
+        total = first + rest * (cliff + increment * (steps + 1))
+    else:
+        first = reference * (
+            cliff + cliff * max_index + increment * max_index * (max_index + 1) // 2
+        )
+        total = first + ((steps - max_index) * reference + rest) * max_numerator
+    fee = _c((total + FEE_DENOMINATOR - 1) // FEE_DENOMINATOR, U64, TYPE_CAST_FAILED)
+    return _c((fee * FEE_DENOMINATOR + amount - 1) // amount, U64, TYPE_CAST_FAILED)
+
+
+def base_numerator(pool: PoolData, point: int, a_to_b: bool, amount: int) -> int:
+    mode = pool["base_fee_mode"]
+    start = pool["activation_point"]
+    if mode in (0, 1):  # FeeTimeScheduler{Linear,Exponential}
+        if pool["period_frequency"] == 0:
+            return pool["cliff_fee_numerator"]
+        if point < start:
+            period = pool["number_of_period"]
+        else:
+            period = (point - start) // pool["period_frequency"]
+        return fee_by_period(pool, period, mode == 0)
+    if mode == 2:  # RateLimiter
+        if rate_limiter_active(pool, point, a_to_b):
+            return rate_limiter_numerator(pool, amount)
+        return pool["cliff_fee_numerator"]
+    if mode in (3, 4):  # FeeMarketCapScheduler{Linear,Exponential}
+        expires = _c(start + pool["scheduler_expiration_duration"], U64)
+        periods = pool["number_of_period"]
+        if point > expires or point < start:
+            period = periods
+        else:
+            init, now = pool["init_sqrt_price"], pool["sqrt_price"]
+            if now <= init:
+                period = 0
+            else:
+                if init == 0 or pool["sqrt_price_step_bps"] == 0:
+                    raise Fail(MATH_OVERFLOW)
+                period = (now - init) * MAX_BASIS_POINT // init // pool["sqrt_price_step_bps"]
+                period = min(period, periods)
+        return fee_by_period(pool, period, mode == 3)
+    raise Fail(INVALID_BASE_FEE_MODE)
+
+
+def variable_numerator(pool: PoolData) -> int:
+    if not pool["dyn_initialized"]:
+        return 0
+    squared = _c(pool["dyn_volatility_accumulator"] * pool["dyn_bin_step"], U128) ** 2
+    _c(squared, U128, TYPE_CAST_FAILED)
+    scaled = _c(squared * pool["dyn_variable_fee_control"], U128)
+    return _c(scaled + 99_999_999_999, U128) // 100_000_000_000
+
+
+def trade_fee_numerator(pool: PoolData, point: int, a_to_b: bool, amount: int) -> int:
+    if pool["fee_version"] not in MAX_FEE_BY_VERSION:
+        raise Fail(INVALID_POOL_VERSION)
+    total = _c(variable_numerator(pool) + base_numerator(pool, point, a_to_b, amount), U128)
+    return min(_c(total, U64, TYPE_CAST_FAILED), MAX_FEE_BY_VERSION[pool["fee_version"]])
+
+
+def split(pool: PoolData, fee: int, referral: bool) -> dict[str, int]:
+    protocol = fee * pool["protocol_fee_percent"] // 100
+    trading = fee - protocol
+    compounding = trading * pool["compounding_fee_bps"] // MAX_BASIS_POINT
+    referral_fee = protocol * pool["referral_fee_percent"] // 100 if referral else 0
+    return {
+        "claiming": trading - compounding,
+        "compounding": compounding,
+        "protocol": protocol - referral_fee,
+        "referral": referral_fee,
+    }
+
+
+def take_fee(
+    pool: PoolData, amount: int, numerator: int, referral: bool
+) -> tuple[int, dict[str, int]]:
+    fee = (amount * numerator + FEE_DENOMINATOR - 1) // FEE_DENOMINATOR
+    return _c(amount - fee, U64), split(pool, fee, referral)
+
+
+# ---------------------------------------------------------------------------------- curves
+def _mul_div_256(x: int, y: int, d: int, up: bool) -> int:
+    if d == 0:
+        raise Fail(MATH_OVERFLOW)
+    q, r = divmod(x * y, d)
+    return _c(q + (1 if up and r else 0), U256)
+
+
+def amount_a_delta(lower: int, upper: int, liquidity: int, up: bool) -> int:
+    if lower * upper == 0:
+        raise Fail(None)  # assert!(denominator > 0)
+    return _c(_mul_div_256(liquidity, upper - lower, lower * upper, up), U64)
+
+
+def amount_b_delta(lower: int, upper: int, liquidity: int, up: bool) -> int:
+    product = liquidity * _c(upper - lower, U128)
+    q, r = divmod(product, 1 << 128)
+    return _c(q + (1 if up and r else 0), U64)
+
+
+def concentrated(pool: PoolData, amount: int, a_to_b: bool) -> tuple[int, int]:
+    price, liquidity = pool["sqrt_price"], pool["liquidity"]
+    if price == 0 or liquidity == 0:
+        raise Fail(None)  # asserts in get_next_sqrt_price_from_input
+    if a_to_b:
+        nxt = (
+            price
+            if amount == 0
+            else _mul_div_256(liquidity, price, liquidity + amount * price, True)
+        )
+        nxt = _c(nxt, U128, TYPE_CAST_FAILED)
+        if nxt < pool["sqrt_min_price"]:
+            raise Fail(PRICE_RANGE_VIOLATION)
+        return amount_b_delta(nxt, price, liquidity, False), nxt
+    nxt = _c(price + (amount << 128) // liquidity, U128, TYPE_CAST_FAILED)
+    if nxt > pool["sqrt_max_price"]:
+        raise Fail(PRICE_RANGE_VIOLATION)
+    return amount_a_delta(price, nxt, liquidity, False), nxt
+
+
+def compounding(pool: PoolData, amount: int, a_to_b: bool) -> int:
+    a, b = pool["token_a_amount"], pool["token_b_amount"]
+    reserve_in, reserve_out = (a, b) if a_to_b else (b, a)
+    denominator = _c(reserve_in + amount, U64)
+    if denominator == 0:
+        raise Fail(MATH_OVERFLOW)
+    return reserve_out * amount // denominator
+
+
+def sqrt_price_of_amounts(a: int, b: int) -> int:
+    if a == 0:
+        raise Fail(MATH_OVERFLOW)
+    return _c(isqrt((b << 128) // a), U128, TYPE_CAST_FAILED)
+
+
+def delta_bin_id(bin_step_u128: int, price_a: int, price_b: int) -> int:
+    upper, lower = max(price_a, price_b), min(price_a, price_b)
+    if lower == 0:
+        raise Fail(MATH_OVERFLOW)
+    ratio = _c((upper << 64) // lower, U128, MATH_OVERFLOW)
+    if bin_step_u128 == 0:
+        raise Fail(MATH_OVERFLOW)
+    return (ratio - ONE_Q64) // bin_step_u128 * 2
 
 
 class MeteoraDammV2Program:
     def __init__(self, program_id: Pubkey) -> None:
         self.program_id: Pubkey = program_id
-        self.pool_authority = Pubkey.find_program_address([layout.POOL_AUTHORITY_SEED], program_id)[
-            0
-        ]
-        self.event_authority = Pubkey.find_program_address(
-            [layout.EVENT_AUTHORITY_SEED], program_id
-        )[0]
+        self.pool_authority = Pubkey.find_program_address([b"pool_authority"], program_id)[0]
+        self.event_authority = Pubkey.find_program_address([b"__event_authority"], program_id)[0]
+
+    def _fail(self, logs: list[str], code: int | None) -> ProgramError:
+        if code is None:
+            return builtin_error([*logs, "Program log: panicked"], "ProgramFailedToComplete")
+        name, message = ERROR_TEXT.get(code, (str(code), "program error"))
+        return anchor_error(logs, code, name, message)
+
+    def _token_account(self, view: AccountsView, meta: Meta, logs: list[str]) -> Account:
+        """validate_mut_token_account."""
+        if not meta.is_writable:
+            raise anchor_error(logs, ACCOUNT_NOT_MUTABLE)
+        account = view.get(meta.pubkey)
+        if account is None:
+            raise anchor_error(logs, ACCOUNT_NOT_INITIALIZED)
+        if account.owner not in TOKEN_PROGRAMS:
+            raise anchor_error(logs, ACCOUNT_OWNED_BY_WRONG_PROGRAM)
+        return account
 
     def process(self, view: AccountsView, accounts: Sequence[Meta], data: bytes) -> list[str]:
-        logs = ["Program log: Instruction: Swap"]
-        amount_in, minimum_amount_out = swap_args(
-            data, accounts, layout.SWAP_DISCRIMINATOR, 14, logs
-        )
+        if data[:8] not in (SWAP, SWAP2):
+            # Only the swap's fast path is simulated; Anchor's fallback knows no other here.
+            raise anchor_error([], INSTRUCTION_FALLBACK_NOT_FOUND)
+        if len(accounts) < SWAP_IX_ACCOUNTS:
+            raise anchor_error([], ACCOUNT_NOT_ENOUGH_KEYS)
+        if data[:8] == SWAP2:
+            if len(data) < 25:
+                raise anchor_error([], INSTRUCTION_DID_NOT_DESERIALIZE)
+            if data[24] != 0:  # partial fill and exact out are not simulated here
+                logs = ["Program log: Instruction: Swap2", "Program log: only ExactIn is simulated"]
+                raise anchor_error(logs, 6018, "InvalidInput", "Invalid input")
+            logs = ["Program log: Instruction: Swap2"]
+        else:
+            if len(data) < 24:
+                raise anchor_error([], INSTRUCTION_DID_NOT_DESERIALIZE)
+            logs = ["Program log: Instruction: Swap"]
+        amount_in = int.from_bytes(data[8:16], "little")
+        minimum_out = int.from_bytes(data[16:24], "little")
         (
             authority,
             pool_meta,
@@ -138,273 +524,335 @@ class MeteoraDammV2Program:
             user_out_meta,
             vault_a_meta,
             vault_b_meta,
-            mint_a,
-            mint_b,
+            mint_a_meta,
+            mint_b_meta,
             payer,
             program_a,
             program_b,
-            referral,
+            referral_meta,
             event_authority,
             _program,
-        ) = accounts[:14]
+        ) = accounts[:SWAP_IX_ACCOUNTS]
+        remaining = accounts[SWAP_IX_ACCOUNTS:]
 
+        # validate_p_accounts
         if authority.pubkey != self.pool_authority:
-            raise anchor_error(
-                logs,
-                CONSTRAINT_ADDRESS,
-                "ConstraintAddress",
-                "An address constraint was violated",
-                "pool_authority",
-            )
+            raise anchor_error(logs, CONSTRAINT_ADDRESS)
         pool_account = view.get(pool_meta.pubkey)
-        if pool_account is None:
-            raise anchor_error(
-                logs,
-                ACCOUNT_NOT_INITIALIZED,
-                "AccountNotInitialized",
-                "The program expected this account to be already initialized",
-                "pool",
-            )
-        if pool_account.owner != self.program_id:
-            raise anchor_error(
-                logs,
-                ACCOUNT_OWNED_BY_WRONG_PROGRAM,
-                "AccountOwnedByWrongProgram",
-                "The given account is owned by a different program than expected",
-                "pool",
-            )
-        pool_data = bytearray(bytes(pool_account.data))
-        if pool_data[:8] != layout.POOL_DISCRIMINATOR:
-            raise anchor_error(
-                logs,
-                ACCOUNT_DISCRIMINATOR_MISMATCH,
-                "AccountDiscriminatorMismatch",
-                "Account discriminator did not match what was expected",
-                "pool",
-            )
-        pool = layout.decode(bytes(pool_data), self.program_id, pool_meta.pubkey)
-        if vault_a_meta.pubkey != pool.token_a_vault or vault_b_meta.pubkey != pool.token_b_vault:
-            raise anchor_error(
-                logs,
-                CONSTRAINT_HAS_ONE,
-                "ConstraintHasOne",
-                "A has one constraint was violated",
-                "pool",
-            )
-        for meta, name in (
-            (pool_meta, "pool"),
-            (user_in_meta, "input_token_account"),
-            (user_out_meta, "output_token_account"),
-            (vault_a_meta, "token_a_vault"),
-            (vault_b_meta, "token_b_vault"),
-        ):
-            if not meta.is_writable:
-                raise anchor_error(
-                    logs, CONSTRAINT_MUT, "ConstraintMut", "A mut constraint was violated", name
-                )
-        user_in_account, user_in = load_token_account(
-            view, user_in_meta, logs, "input_token_account"
-        )
-        user_out_account, user_out = load_token_account(
-            view, user_out_meta, logs, "output_token_account"
-        )
-        vault_a_account, vault_a = load_token_account(view, vault_a_meta, logs, "token_a_vault")
-        vault_b_account, vault_b = load_token_account(view, vault_b_meta, logs, "token_b_vault")
-        if mint_a.pubkey != vault_a.mint or mint_b.pubkey != vault_b.mint:
-            raise anchor_error(
-                logs,
-                CONSTRAINT_TOKEN_MINT,
-                "ConstraintTokenMint",
-                "A token mint constraint was violated",
-                "token_a_mint",
-            )
+        if pool_account is None or pool_account.owner != self.program_id:
+            raise anchor_error(logs, ACCOUNT_OWNED_BY_WRONG_PROGRAM)
+        if not pool_meta.is_writable:
+            raise anchor_error(logs, ACCOUNT_NOT_MUTABLE)
+        raw = bytes(pool_account.data)
+        if len(raw) < 8:
+            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_NOT_FOUND)
+        if raw[:8] != POOL_DISC:
+            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_MISMATCH)
+        pool = PoolData(raw)
+        if vault_a_meta.pubkey != pool.key("token_a_vault"):
+            raise anchor_error(logs, CONSTRAINT_HAS_ONE)
+        if vault_b_meta.pubkey != pool.key("token_b_vault"):
+            raise anchor_error(logs, CONSTRAINT_HAS_ONE)
+        user_in_account = self._token_account(view, user_in_meta, logs)
+        self._token_account(view, user_out_meta, logs)
+        vault_accounts = []
+        for vault_meta, program_meta in ((vault_a_meta, program_a), (vault_b_meta, program_b)):
+            vault = self._token_account(view, vault_meta, logs)
+            if vault.owner != program_meta.pubkey:
+                raise anchor_error(logs, CONSTRAINT_TOKEN_TOKEN_PROGRAM)
+            vault_accounts.append(vault)
+        mint_accounts = []
+        for vault, mint_meta in zip(vault_accounts, (mint_a_meta, mint_b_meta), strict=True):
+            if bytes(vault.data)[:32] != bytes(mint_meta.pubkey):
+                raise anchor_error(logs, CONSTRAINT_TOKEN_MINT)
+            mint = view.get(mint_meta.pubkey)
+            if mint is None or mint.owner not in TOKEN_PROGRAMS:  # Mint::check_owner
+                raise anchor_error(logs, ACCOUNT_OWNED_BY_WRONG_PROGRAM)
+            mint_accounts.append(mint)
         if not payer.is_signer:
-            raise anchor_error(
-                logs,
-                ACCOUNT_NOT_SIGNER,
-                "AccountNotSigner",
-                "The given account did not sign",
-                "payer",
-            )
+            raise anchor_error(logs, ACCOUNT_NOT_SIGNER)
+        for program_meta in (program_a, program_b):
+            if program_meta.pubkey not in (TOKEN_PROGRAM, TOKEN_2022_PROGRAM):
+                raise anchor_error(logs, INVALID_PROGRAM_ID)
         if event_authority.pubkey != self.event_authority:
-            raise anchor_error(
-                logs,
-                CONSTRAINT_SEEDS,
-                "ConstraintSeeds",
-                "A seeds constraint was violated",
-                "event_authority",
-            )
-        if referral.pubkey != self.program_id:
-            raise anchor_error(
-                [*logs, "Program log: referral accounts are not simulated on the local chain"],
-                layout.INVALID_INPUT,
-                "InvalidInput",
-                "Invalid input",
-            )
+            raise anchor_error(logs, CONSTRAINT_SEEDS)
+        has_referral = referral_meta.pubkey != self.program_id
+        if has_referral:
+            self._token_account(view, referral_meta, logs)
 
-        if pool.pool_status != layout.POOL_STATUS_ENABLED:
-            raise anchor_error(logs, layout.POOL_DISABLED, "PoolDisabled", "Pool disabled")
+        try:
+            return self._swap(
+                view,
+                pool,
+                pool_account,
+                accounts,
+                remaining,
+                amount_in,
+                minimum_out,
+                has_referral,
+                user_in_account,
+                mint_accounts,
+                logs,
+            )
+        except Fail as failure:
+            raise self._fail(logs, failure.code) from None
+
+    def _swap(
+        self,
+        view: AccountsView,
+        pool: PoolData,
+        pool_account: Account,
+        accounts: Sequence[Meta],
+        remaining: Sequence[Meta],
+        amount_in: int,
+        minimum_out: int,
+        has_referral: bool,
+        user_in_account: Account,
+        mint_accounts: list[Account],
+        logs: list[str],
+    ) -> list[str]:
+        pool_meta, user_in_meta, user_out_meta = accounts[1], accounts[2], accounts[3]
+        vault_a_meta, vault_b_meta, mint_a_meta, mint_b_meta = accounts[4:8]
+        payer, program_a, program_b, referral_meta = (
+            accounts[8],
+            accounts[9],
+            accounts[10],
+            accounts[11],
+        )
+        clock = read_clock(view, logs)
+
+        # Access: PermissionlessActionAccess::can_swap.
+        kind = pool["activation_type"]
+        if kind == 0:
+            point, buffer = clock.slot, SLOT_BUFFER
+        elif kind == 1:
+            point, buffer = clock.unix_timestamp % (1 << 64), TIME_BUFFER
+        else:
+            raise Fail(INVALID_ACTIVATION_TYPE)
+        start = pool["activation_point"]
+        if pool["pool_status"] != 0:
+            raise Fail(POOL_DISABLED)
+        if payer.pubkey == pool.key("whitelisted_vault"):
+            allowed = point >= (start - buffer if start >= buffer else 0)
+        else:
+            allowed = point >= start
+        if not allowed:
+            raise Fail(POOL_DISABLED)
+
+        # update_layout_version_if_needed
+        layout = pool["layout_version"]
+        if layout not in (0, 1):
+            raise Fail(TYPE_CAST_FAILED)
+        if pool["collect_fee_mode"] not in (0, 1, 2):
+            raise Fail(TYPE_CAST_FAILED)
+        if layout == 0:
+            if pool["collect_fee_mode"] != 2:
+                pool["token_a_amount"] = amount_a_delta(
+                    pool["sqrt_price"], pool["sqrt_max_price"], pool["liquidity"], True
+                )
+                pool["token_b_amount"] = amount_b_delta(
+                    pool["sqrt_min_price"], pool["sqrt_price"], pool["liquidity"], True
+                )
+            pool["layout_version"] = 1
+
+        user_in = TokenAccount.unpack(bytes(user_in_account.data))
+        a_to_b = bytes(user_in.mint) == bytes(mint_a_meta.pubkey)
         if amount_in == 0:
-            raise anchor_error(logs, layout.AMOUNT_IS_ZERO, "AmountIsZero", "Amount is zero")
-        # ix_p_swap.rs get_trade_direction: by the input account's mint.
-        a_to_b = user_in.mint == pool.token_a_mint
-        if pool.collect_fee_mode == layout.COLLECT_FEE_BOTH_TOKEN:
-            fees_on_input, fees_on_token_a = False, not a_to_b
-        elif pool.collect_fee_mode == layout.COLLECT_FEE_ONLY_B:
-            fees_on_input, fees_on_token_a = not a_to_b, False
-        else:
-            raise anchor_error(
-                logs,
-                layout.INVALID_COLLECT_FEE_MODE,
-                "InvalidCollectFeeMode",
-                "Invalid collect fee mode",
-            )
-        fee_numerator = self._fee_numerator(pool_data, logs)
+            raise Fail(AMOUNT_IS_ZERO)
 
-        def split(amount: int) -> tuple[int, int, int, int]:
-            """get_fee_on_amount: (amount after fee, lp fee, protocol fee, partner fee)."""
-            trading_fee = -(-amount * fee_numerator // FEE_DENOMINATOR)
-            protocol_fee = trading_fee * pool.protocol_fee_percent // 100
-            partner_fee = (
-                protocol_fee * pool.partner_fee_percent // 100
-                if pool.partner != Pubkey.default()
-                else 0
-            )
-            return (
-                amount - trading_fee,
-                trading_fee - protocol_fee,
-                protocol_fee - partner_fee,
-                partner_fee,
-            )
+        if pool["base_fee_mode"] == 2 and rate_limiter_active(pool, point, a_to_b):
+            self._single_swap_check(view, pool_meta.pubkey, remaining, logs)
 
-        fees = (0, 0, 0)
-        curve_in = amount_in
+        timestamp = clock.unix_timestamp % (1 << 64)
+        if pool["dyn_initialized"]:  # update_pre_swap: update_references
+            elapsed = max(timestamp - pool["dyn_last_update_timestamp"], 0)
+            if elapsed >= pool["dyn_filter_period"]:
+                pool["dyn_sqrt_price_reference"] = pool["sqrt_price"]
+                if elapsed < pool["dyn_decay_period"]:
+                    reference = _c(
+                        pool["dyn_volatility_accumulator"] * pool["dyn_reduction_factor"], U128
+                    )
+                    pool["dyn_volatility_reference"] = reference // MAX_BASIS_POINT
+                else:
+                    pool["dyn_volatility_reference"] = 0
+
+        mode = pool["collect_fee_mode"]
+        fees_on_input = mode in (1, 2) and not a_to_b
+        fees_on_token_a = mode == 0 and not a_to_b
+        mint_in, mint_out = (mint_a_meta, mint_b_meta) if a_to_b else (mint_b_meta, mint_a_meta)
+
+        # process_swap_exact_in
+        excluded_in = amount_in - transfer_fee_of(view, mint_in.pubkey, amount_in, clock.epoch)
+        if excluded_in <= 0:
+            raise Fail(AMOUNT_IS_ZERO)
+        numerator = trade_fee_numerator(pool, point, a_to_b, excluded_in)
+        fees = {"claiming": 0, "compounding": 0, "protocol": 0, "referral": 0}
+        curve_in = excluded_in
         if fees_on_input:
-            curve_in, *rest = split(amount_in)
-            fees = (rest[0], rest[1], rest[2])
-        sqrt_price, liquidity = pool.sqrt_price, pool.liquidity
-        next_sqrt_price = _next_sqrt_price_from_input(sqrt_price, liquidity, curve_in, a_to_b)
-        if a_to_b:
-            if next_sqrt_price < pool.sqrt_min_price:
-                raise anchor_error(
-                    logs,
-                    layout.PRICE_RANGE_VIOLATION,
-                    "PriceRangeViolation",
-                    "Trade is over price range",
-                )
-            output = _delta_amount_b(next_sqrt_price, sqrt_price, liquidity, round_up=False)
+            curve_in, fees = take_fee(pool, excluded_in, numerator, has_referral)
+        if mode == 2:
+            out, next_price = compounding(pool, curve_in, a_to_b), 0
         else:
-            if next_sqrt_price > pool.sqrt_max_price:
-                raise anchor_error(
-                    logs,
-                    layout.PRICE_RANGE_VIOLATION,
-                    "PriceRangeViolation",
-                    "Trade is over price range",
-                )
-            output = _delta_amount_a(sqrt_price, next_sqrt_price, liquidity, round_up=False)
-        if output > layout.U64_MAX:
-            raise anchor_error(
-                logs, layout.MATH_OVERFLOW, "MathOverflow", "Math operation overflow"
-            )
+            out, next_price = concentrated(pool, curve_in, a_to_b)
         if not fees_on_input:
-            output, *rest = split(output)
-            fees = (rest[0], rest[1], rest[2])
-        if output < minimum_amount_out:
-            raise anchor_error(
-                logs, layout.EXCEEDED_SLIPPAGE, "ExceededSlippage", "Exceeded slippage tolerance"
+            out, fees = take_fee(pool, out, numerator, has_referral)
+        out_after_fee = out - transfer_fee_of(view, mint_out.pubkey, out, clock.epoch)
+        if out_after_fee < minimum_out:
+            raise Fail(EXCEEDED_SLIPPAGE)
+
+        # apply_swap_result
+        old_price = pool["sqrt_price"]
+        if pool["liquidity"] == 0:
+            raise Fail(MATH_OVERFLOW)
+        growth = (fees["claiming"] << 128) // pool["liquidity"]
+        trading = fees["claiming"] + fees["compounding"]
+        side = "a" if fees_on_token_a else "b"
+        pool[f"protocol_{side}_fee"] = _c(pool[f"protocol_{side}_fee"] + fees["protocol"], U64)
+        pool[f"fee_{side}_per_liquidity"] = _c(pool[f"fee_{side}_per_liquidity"] + growth, U256)
+        pool[f"total_lp_{side}_fee"] = _c(pool[f"total_lp_{side}_fee"] + trading, U128)
+        pool[f"total_protocol_{side}_fee"] = _c(
+            pool[f"total_protocol_{side}_fee"] + fees["protocol"], U64
+        )
+        leaving = out if fees_on_input else out + trading + fees["protocol"] + fees["referral"]
+        into, outof = (
+            ("token_a_amount", "token_b_amount") if a_to_b else ("token_b_amount", "token_a_amount")
+        )
+        pool[into] = _c(pool[into] + curve_in, U64)
+        pool[outof] = _c(pool[outof] - leaving, U64)
+        pool["token_b_amount"] = _c(pool["token_b_amount"] + fees["compounding"], U64)
+        if mode == 2:
+            next_price = sqrt_price_of_amounts(pool["token_a_amount"], pool["token_b_amount"])
+        pool["sqrt_price"] = next_price
+        if pool["dyn_initialized"]:  # update_post_swap
+            step = pool["dyn_bin_step_u128"]
+            delta = delta_bin_id(step, next_price, pool["dyn_sqrt_price_reference"])
+            accumulator = pool["dyn_volatility_reference"] + delta * MAX_BASIS_POINT
+            pool["dyn_volatility_accumulator"] = min(
+                _c(accumulator, U128), pool["dyn_max_volatility_accumulator"]
             )
+            if delta_bin_id(step, old_price, next_price) > 0:
+                pool["dyn_last_update_timestamp"] = timestamp
 
-        user_in_vault = (vault_a, vault_a_meta, vault_a_account, program_a, mint_a)
-        user_out_vault = (vault_b, vault_b_meta, vault_b_account, program_b, mint_b)
-        if not a_to_b:
-            user_in_vault, user_out_vault = user_out_vault, user_in_vault
-        in_vault, in_vault_meta, in_vault_account, in_program, in_mint = user_in_vault
-        out_vault, out_vault_meta, out_vault_account, out_program, out_mint = user_out_vault
-        transfer_in_logs = check_transfer(
-            logs, in_program.pubkey, user_in, in_vault, in_mint.pubkey, payer.pubkey, amount_in
+        # The transfers: the whole amount in from the user, the output from the pool, then the
+        # referral's share of the fee from the vault of the fee's token.
+        pending = Pending(view)
+        vault_in, vault_out = (
+            (vault_a_meta, vault_b_meta) if a_to_b else (vault_b_meta, vault_a_meta)
         )
-        transfer_out_logs = check_transfer(
-            [*logs, *transfer_in_logs],
-            out_program.pubkey,
-            out_vault,
-            user_out,
-            out_mint.pubkey,
-            self.pool_authority,
-            output,
-        )
-
-        self._apply_swap_result(pool_data, next_sqrt_price, liquidity, fees, fees_on_token_a)
-        apply_token_moves(
-            view,
-            (
-                (user_in_meta.pubkey, user_in_account, -amount_in),
-                (in_vault_meta.pubkey, in_vault_account, amount_in),
-                (out_vault_meta.pubkey, out_vault_account, -output),
-                (user_out_meta.pubkey, user_out_account, output),
+        program_in, program_out = (program_a, program_b) if a_to_b else (program_b, program_a)
+        mint_data = {
+            m.pubkey: bytes(a.data)
+            for m, a in zip((mint_a_meta, mint_b_meta), mint_accounts, strict=True)
+        }
+        transfers = [
+            Transfer(
+                program_in.pubkey,
+                user_in_meta.pubkey,
+                mint_in.pubkey,
+                vault_in.pubkey,
+                payer.pubkey,
+                amount_in,
+                mint_data[mint_in.pubkey][44],
             ),
-        )
-        view.set(pool_meta.pubkey, with_data(pool_account, bytes(pool_data)))
+            Transfer(
+                program_out.pubkey,
+                vault_out.pubkey,
+                mint_out.pubkey,
+                user_out_meta.pubkey,
+                self.pool_authority,
+                out,
+                mint_data[mint_out.pubkey][44],
+            ),
+        ]
+        if has_referral:
+            fee_vault, fee_mint, fee_program = (
+                (vault_a_meta, mint_a_meta, program_a)
+                if fees_on_token_a
+                else (vault_b_meta, mint_b_meta, program_b)
+            )
+            transfers.append(
+                Transfer(
+                    fee_program.pubkey,
+                    fee_vault.pubkey,
+                    fee_mint.pubkey,
+                    referral_meta.pubkey,
+                    self.pool_authority,
+                    fees["referral"],
+                    mint_data[fee_mint.pubkey][44],
+                )
+            )
+        cpi_logs: list[str] = []
+        for transfer in transfers:
+            cpi_logs += token_transfer(pending, transfer, clock.epoch, [*logs, *cpi_logs])
+        pending.set(pool_meta.pubkey, with_data(pool_account, bytes(pool.data)))
+        pending.commit()
         # emit_cpi!: the EvtSwap2 event is a self-invocation signed by the event authority.
-        event_logs = [f"Program {self.program_id} invoke [2]", f"Program {self.program_id} success"]
-        return [*logs, *transfer_in_logs, *transfer_out_logs, *event_logs]
+        event = [f"Program {self.program_id} invoke [2]", f"Program {self.program_id} success"]
+        return [*logs, *cpi_logs, *event]
 
-    def _fee_numerator(self, pool_data: bytearray, logs: list[str]) -> int:
-        """The base fee numerator, capped by the pool version's maximum (fee.rs, constants.rs)."""
-        if pool_data[layout.DYNAMIC_FEE_INITIALIZED_OFFSET]:
-            raise anchor_error(
-                [*logs, "Program log: the dynamic fee is not simulated on the local chain"],
-                layout.INVALID_INPUT,
-                "InvalidInput",
-                "Invalid input",
-            )
-        mode = pool_data[layout.BASE_FEE_MODE_OFFSET]
-        period_frequency = _uint(pool_data, layout.PERIOD_FREQUENCY_OFFSET, 8)
-        if mode not in layout.BASE_FEE_TIME_SCHEDULER_MODES or period_frequency != 0:
-            raise anchor_error(
-                [*logs, "Program log: only a static base fee is simulated on the local chain"],
-                layout.INVALID_INPUT,
-                "InvalidInput",
-                "Invalid input",
-            )
-        cap = layout.MAX_FEE_NUMERATOR_BY_VERSION.get(pool_data[layout.VERSION_OFFSET])
-        if cap is None:
-            raise anchor_error(
-                logs, layout.INVALID_POOL_VERSION, "InvalidPoolVersion", "Invalid pool version"
-            )
-        return min(_uint(pool_data, layout.CLIFF_FEE_NUMERATOR_OFFSET, 8), cap)
-
-    @staticmethod
-    def _apply_swap_result(
-        pool_data: bytearray,
-        next_sqrt_price: int,
-        liquidity: int,
-        fees: tuple[int, int, int],
-        fees_on_token_a: bool,
+    def _single_swap_check(
+        self, view: AccountsView, pool: Pubkey, remaining: Sequence[Meta], logs: list[str]
     ) -> None:
-        """pool.rs apply_swap_result: new price, protocol/partner fees owed, LP fee growth."""
-        lp_fee, protocol_fee, partner_fee = fees
-        _put(pool_data, layout.SQRT_PRICE_OFFSET, 16, next_sqrt_price)
-        if fees_on_token_a:
-            protocol_at, partner_at = layout.PROTOCOL_A_FEE_OFFSET, layout.PARTNER_A_FEE_OFFSET
-            per_liquidity_at, metric_lp_at = (
-                layout.FEE_A_PER_LIQUIDITY_OFFSET,
-                layout.METRICS_OFFSET,
-            )
-        else:
-            protocol_at, partner_at = layout.PROTOCOL_B_FEE_OFFSET, layout.PARTNER_B_FEE_OFFSET
-            per_liquidity_at, metric_lp_at = (
-                layout.FEE_B_PER_LIQUIDITY_OFFSET,
-                layout.METRICS_OFFSET + 16,
-            )
-        _put(pool_data, protocol_at, 8, _uint(pool_data, protocol_at, 8) + protocol_fee)
-        _put(pool_data, partner_at, 8, _uint(pool_data, partner_at, 8) + partner_fee)
-        growth = (lp_fee << layout.LIQUIDITY_SCALE) // liquidity  # shl_div_256, rounding down
-        per_liquidity = (_uint(pool_data, per_liquidity_at, 32) + growth) % (1 << 256)
-        _put(pool_data, per_liquidity_at, 32, per_liquidity)
-        _put(pool_data, metric_lp_at, 16, _uint(pool_data, metric_lp_at, 16) + lp_fee)
+        """ix_p_swap.rs validate_single_swap_instruction, for a top-level swap."""
+        if not remaining:
+            raise Fail(FAIL_TO_VALIDATE_SINGLE_SWAP)
+        if remaining[0].pubkey != SYSVAR_INSTRUCTIONS:
+            raise builtin_error(logs, "UnsupportedSysvar")
+        instructions, current = transaction_instructions(view)
+        for instruction in instructions[:current]:
+            if instruction.program_id != self.program_id:
+                if pool in instruction.accounts:
+                    logs.append("Program log: Multiple swaps not allowed")
+                    raise Fail(FAIL_TO_VALIDATE_SINGLE_SWAP)
+            elif instruction.data[:8] in (SWAP, SWAP2) and instruction.accounts[1:2] == (pool,):
+                raise Fail(FAIL_TO_VALIDATE_SINGLE_SWAP)
 
 
 PROGRAM: MeteoraDammV2Program = MeteoraDammV2Program(PROGRAM_ID)
+
+
+# ---------------------------------------------------------------------------------- creation
+def _delta_a_up(lower: int, upper: int, liquidity: int) -> int:
+    return -(-liquidity * (upper - lower) // (lower * upper))
+
+
+def _delta_b_up(lower: int, upper: int, liquidity: int) -> int:
+    return -(-liquidity * (upper - lower) >> 128)
+
+
+def price_and_liquidity(reserve_a: int, reserve_b: int, lo: int, hi: int) -> tuple[int, int]:
+    """A sqrt price (Q64.64) and the largest liquidity whose initial amounts (curve.rs
+    get_initialize_amounts, rounded up) fit the reserves, over [lo, hi]."""
+    if reserve_a <= 0 or reserve_b <= 0:
+        raise ValueError("both reserves must be positive")
+    sqrt_price = isqrt((reserve_b << 128) // reserve_a)
+    if not lo < sqrt_price < hi:
+        raise ValueError("the reserves' price is outside the pool's sqrt price range")
+    from_a = reserve_a * sqrt_price * hi // (hi - sqrt_price)
+    from_b = (reserve_b << 128) // (sqrt_price - lo)
+    liquidity = min(from_a, from_b)
+    while liquidity > 0:
+        if (
+            _delta_a_up(sqrt_price, hi, liquidity) <= reserve_a
+            and _delta_b_up(lo, sqrt_price, liquidity) <= reserve_b
+        ):
+            return sqrt_price, liquidity
+        liquidity -= max(1, liquidity >> 64)  # rounding up can overshoot by a hair
+    raise ValueError("the reserves are too small for a pool")
+
+
+MIN_SQRT_PRICE = 4295048016
+MAX_SQRT_PRICE = 79226673521066979257578248091
+
+
+def _tracked_amounts(
+    collect_fee_mode: int, a: int, b: int, sqrt_price: int, liquidity: int, lo: int, hi: int
+) -> tuple[int, int]:
+    """token_a_amount / token_b_amount (layout V1): the compounding pool's reserves, or the
+    concentrated curve's initial amounts (get_initial_pool_information, rounded up)."""
+    if collect_fee_mode == 2:
+        return a, b
+    return _delta_a_up(sqrt_price, hi, liquidity), _delta_b_up(lo, sqrt_price, liquidity)
 
 
 def create_pool(
@@ -418,76 +866,144 @@ def create_pool(
     reserve_a: int,
     reserve_b: int,
     fee_rate_ppm: int,
+    collect_fee_mode: int = 1,
+    base_fee: dict[str, int] | None = None,
+    dynamic_fee: dict[str, int] | None = None,
+    activation_type: int = 1,
+    activation_point: int = 0,
+    pool_status: int = 0,
+    fee_version: int = 1,
+    protocol_fee_percent: int = 20,
+    referral_fee_percent: int = 20,
+    compounding_fee_bps: int = 0,
+    sqrt_price_range: tuple[int, int] = (MIN_SQRT_PRICE, MAX_SQRT_PRICE),
+    layout_version: int = 1,
+    **unknown: Any,
 ) -> None:
-    """A full-range, static-fee pool; token A and B keep the caller's order (the program does not
-    sort them). Decimals are not part of the pool account."""
+    """A pool as the initialize instructions leave it; tokens A and B keep the caller's order.
+
+    `fee_rate_ppm` (parts per million) is the cliff fee; `base_fee` adds BaseFeeInfo fields
+    (`base_fee_mode`, `number_of_period`, `period_frequency`, `reduction_factor`, ...);
+    `dynamic_fee` sets the DynamicFeeStruct (`bin_step`, `filter_period`, `decay_period`,
+    `reduction_factor`, `variable_fee_control`, `max_volatility_accumulator`, and optionally the
+    state `volatility_accumulator`, ...); collect fee mode 2 (compounding) uses x * y = k on the
+    tracked token amounts. Decimals are not part of the pool account."""
+    if unknown:
+        raise TypeError(f"unknown DAMM v2 pool options: {sorted(unknown)}")
     program_id = PROGRAM.program_id
-    sqrt_price, liquidity = _price_and_liquidity(reserve_a, reserve_b)
+    state = PoolData(bytes(POOL_LEN))
+    state.data[:8] = POOL_DISC
+    state["cliff_fee_numerator"] = fee_rate_ppm * 1000  # ppm -> parts per billion
+    for name, value in (base_fee or {}).items():
+        state[name] = value
+    state["protocol_fee_percent"] = protocol_fee_percent
+    state["referral_fee_percent"] = referral_fee_percent
+    state["compounding_fee_bps"] = compounding_fee_bps
+    if dynamic_fee is not None:
+        state["dyn_initialized"] = 1
+        bin_step = dynamic_fee.get("bin_step", 1)
+        state["dyn_bin_step"] = bin_step
+        state["dyn_bin_step_u128"] = (bin_step << 64) // MAX_BASIS_POINT
+        for name, value in dynamic_fee.items():
+            state[f"dyn_{name}"] = value
     programs = []
     for mint in (mint_a, mint_b):
-        mint_account = view.get(mint)
-        programs.append(mint_account.owner if mint_account is not None else None)
-    token_programs = [p if p is not None else TOKEN_PROGRAM_ID for p in programs]
+        account = view.get(mint)
+        programs.append(account.owner if account is not None else TOKEN_PROGRAM)
 
     def vault_of(mint: Pubkey) -> Pubkey:
-        return Pubkey.find_program_address(
-            [layout.TOKEN_VAULT_SEED, bytes(mint), bytes(pool)], program_id
-        )[0]
+        return Pubkey.find_program_address([b"token_vault", bytes(mint), bytes(pool)], program_id)[
+            0
+        ]
 
     vault_a, vault_b = vault_of(mint_a), vault_of(mint_b)
-    data = bytearray(layout.POOL_LEN)
-    data[:8] = layout.POOL_DISCRIMINATOR
-    # fee_rate_ppm is parts per million; DAMM v2 numerators are parts per billion.
-    _put(data, layout.CLIFF_FEE_NUMERATOR_OFFSET, 8, fee_rate_ppm * 1000)
-    data[layout.PROTOCOL_FEE_PERCENT_OFFSET] = LOCAL_PROTOCOL_FEE_PERCENT
-    data[layout.REFERRAL_FEE_PERCENT_OFFSET] = LOCAL_REFERRAL_FEE_PERCENT
-    for offset, key in (
-        (layout.TOKEN_A_MINT_OFFSET, mint_a),
-        (layout.TOKEN_B_MINT_OFFSET, mint_b),
-        (layout.TOKEN_A_VAULT_OFFSET, vault_a),
-        (layout.TOKEN_B_VAULT_OFFSET, vault_b),
+    for name, key in (
+        ("token_a_mint", mint_a),
+        ("token_b_mint", mint_b),
+        ("token_a_vault", vault_a),
+        ("token_b_vault", vault_b),
     ):
-        data[offset : offset + 32] = bytes(key)
-    _put(data, layout.LIQUIDITY_OFFSET, 16, liquidity)
-    _put(data, layout.SQRT_MIN_PRICE_OFFSET, 16, layout.MIN_SQRT_PRICE)
-    _put(data, layout.SQRT_MAX_PRICE_OFFSET, 16, layout.MAX_SQRT_PRICE)
-    _put(data, layout.SQRT_PRICE_OFFSET, 16, sqrt_price)
-    data[layout.TOKEN_A_FLAG_OFFSET] = int(token_programs[0] == TOKEN_2022_PROGRAM_ID)
-    data[layout.TOKEN_B_FLAG_OFFSET] = int(token_programs[1] == TOKEN_2022_PROGRAM_ID)
-    data[layout.COLLECT_FEE_MODE_OFFSET] = LOCAL_COLLECT_FEE_MODE
-    data[layout.POOL_TYPE_OFFSET] = 1  # Customizable: created with its own parameters
-    data[layout.VERSION_OFFSET] = LOCAL_POOL_VERSION
-    view.set(pool, Account(rent_exempt_lamports(len(data)), bytes(data), program_id, False, 0))
-    view.set(vault_a, token_account(mint_a, PROGRAM.pool_authority, reserve_a, token_programs[0]))
-    view.set(vault_b, token_account(mint_b, PROGRAM.pool_authority, reserve_b, token_programs[1]))
+        state.put_key(name, key)
+    if collect_fee_mode == 2:
+        # CompoundingLiquidity: sqrt price from the amounts, liquidity sqrt(a * b) << 64.
+        sqrt_price = isqrt((reserve_b << 128) // reserve_a)
+        liquidity = isqrt(reserve_a * reserve_b << 128)
+        lo, hi = 0, U128
+    else:
+        lo, hi = sqrt_price_range
+        sqrt_price, liquidity = price_and_liquidity(reserve_a, reserve_b, lo, hi)
+    state["liquidity"] = liquidity
+    state["sqrt_min_price"], state["sqrt_max_price"] = lo, hi
+    state["sqrt_price"] = sqrt_price
+    state["init_sqrt_price"] = sqrt_price
+    state["dyn_sqrt_price_reference"] = state["dyn_sqrt_price_reference"] or (
+        sqrt_price if dynamic_fee is not None else 0
+    )
+    state["activation_point"] = activation_point
+    state["activation_type"] = activation_type
+    state["pool_status"] = pool_status
+    state["token_a_flag"] = int(programs[0] == TOKEN_2022_PROGRAM)
+    state["token_b_flag"] = int(programs[1] == TOKEN_2022_PROGRAM)
+    state["collect_fee_mode"] = collect_fee_mode
+    state["pool_type"] = 1  # Customizable: created with its own parameters
+    state["fee_version"] = fee_version
+    state["token_a_amount"], state["token_b_amount"] = _tracked_amounts(
+        collect_fee_mode, reserve_a, reserve_b, sqrt_price, liquidity, lo, hi
+    )
+    state["layout_version"] = layout_version
+    view.set(pool, Account(rent_exempt_lamports(POOL_LEN), bytes(state.data), program_id, False, 0))
+    for vault, mint, program, reserve in (
+        (vault_a, mint_a, programs[0], reserve_a),
+        (vault_b, mint_b, programs[1], reserve_b),
+    ):
+        mint_account = view.get(mint)
+        extensions = account_extensions_for_mint(bytes(mint_account.data)) if mint_account else []
+        view.set(
+            vault, token_account(mint, PROGRAM.pool_authority, reserve, program, extensions or None)
+        )
 
 
 def set_pool_reserves(
     view: AccountsView, pool: Pubkey, reserve_a_for_mint: dict[Pubkey, int]
 ) -> None:
-    """New reserves: recompute sqrt price and liquidity from them and set the vault balances."""
+    """New reserves: recompute sqrt price and liquidity (and the tracked token amounts) from
+    them and set the vault balances."""
     account = view.get(pool)
     if account is None:
         raise ValueError(f"pool {pool} does not exist")
-    state = layout.decode(bytes(account.data), account.owner, pool)
-    unknown = set(reserve_a_for_mint) - {state.token_a_mint, state.token_b_mint}
+    state = PoolData(bytes(account.data))
+    mints = (state.key("token_a_mint"), state.key("token_b_mint"))
+    vaults = (state.key("token_a_vault"), state.key("token_b_vault"))
+    unknown = set(reserve_a_for_mint) - set(mints)
     if unknown:
         raise ValueError(f"mints {unknown} are not in pool {pool}")
-    vault_accounts = [view.get(state.token_a_vault), view.get(state.token_b_vault)]
+    vault_accounts = [view.get(v) for v in vaults]
     if vault_accounts[0] is None or vault_accounts[1] is None:
         raise ValueError(f"a vault of pool {pool} does not exist")
     current = [TokenAccount.unpack(bytes(v.data)).amount for v in vault_accounts if v is not None]
-    reserve_a = reserve_a_for_mint.get(state.token_a_mint, current[0])
-    reserve_b = reserve_a_for_mint.get(state.token_b_mint, current[1])
-    sqrt_price, liquidity = _price_and_liquidity(reserve_a, reserve_b)
-    data = bytearray(bytes(account.data))
-    _put(data, layout.SQRT_PRICE_OFFSET, 16, sqrt_price)
-    _put(data, layout.LIQUIDITY_OFFSET, 16, liquidity)
-    view.set(
-        pool,
-        Account(
-            account.lamports, bytes(data), account.owner, account.executable, account.rent_epoch
-        ),
+    reserve_a = reserve_a_for_mint.get(mints[0], current[0])
+    reserve_b = reserve_a_for_mint.get(mints[1], current[1])
+    if state["collect_fee_mode"] == 2:
+        sqrt_price = isqrt((reserve_b << 128) // reserve_a)
+        liquidity = isqrt(reserve_a * reserve_b << 128)
+    else:
+        sqrt_price, liquidity = price_and_liquidity(
+            reserve_a, reserve_b, state["sqrt_min_price"], state["sqrt_max_price"]
+        )
+    state["sqrt_price"] = sqrt_price
+    state["liquidity"] = liquidity
+    state["token_a_amount"], state["token_b_amount"] = _tracked_amounts(
+        state["collect_fee_mode"],
+        reserve_a,
+        reserve_b,
+        sqrt_price,
+        liquidity,
+        state["sqrt_min_price"],
+        state["sqrt_max_price"],
     )
-    view.set(state.token_a_vault, with_amount(vault_accounts[0], reserve_a))
-    view.set(state.token_b_vault, with_amount(vault_accounts[1], reserve_b))
+    view.set(pool, with_data(account, bytes(state.data)))
+    view.set(vaults[0], with_amount(vault_accounts[0], reserve_a))
+    view.set(vaults[1], with_amount(vault_accounts[1], reserve_b))
+
+
+__all__ = ["PROGRAM", "PROGRAM_ID", "create_pool", "set_pool_reserves"]

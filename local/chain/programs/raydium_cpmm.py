@@ -1,23 +1,34 @@
 """Raydium CPMM `swap_base_input`, executed in Python for the local chain.
 
-Follows raydium-cp-swap programs/cp-swap/src/instructions/swap_base_input.rs: the Anchor account
-constraints, the swap-disabled bit, CurveCalculator::swap_base_input (curve/fees.rs and
-curve/constant_product.rs), the zero-output and slippage requires, and the protocol/fund fee
-accrual. Token-2022 transfer fees and the observation (TWAP) update are not simulated.
+Ported from raydium-io/raydium-cp-swap (master), programs/cp-swap/src, independently of the
+engine's quoting code:
+- instructions/swap_base_input.rs: the `Swap` accounts as Anchor checks them (every account is
+  deserialized in field order: Signer, Account<AmmConfig>, AccountLoader<PoolState>,
+  InterfaceAccount<TokenAccount>, Interface<TokenInterface>, InterfaceAccount<Mint>,
+  AccountLoader<ObservationState>; then the constraints in field order: seeds, address, mut,
+  raw), then the handler: NotApproved while swaps are disabled or before `open_time`, the input
+  transfer fee off before the curve, the output transfer fee off before the zero-output and
+  slippage requires, the fee accrual, the constant-product check, the two TransferChecked CPIs;
+- states/pool.rs (PoolState, packed), states/config.rs (AmmConfig), curve/calculator.rs and
+  curve/fees.rs (trade, creator, protocol and fund fees);
+- utils/token.rs get_transfer_fee.
+The observation (TWAP) account is checked but its ring buffer is not updated.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from math import isqrt
+from typing import Any
 
 from solders.account import Account
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
 
-from execution.venues import raydium_cpmm as layout
 from local.chain.programs import (
     ACCOUNT_DISCRIMINATOR_MISMATCH,
+    ACCOUNT_DISCRIMINATOR_NOT_FOUND,
     ACCOUNT_NOT_INITIALIZED,
     ACCOUNT_NOT_SIGNER,
     ACCOUNT_OWNED_BY_WRONG_PROGRAM,
@@ -25,63 +36,243 @@ from local.chain.programs import (
     CONSTRAINT_MUT,
     CONSTRAINT_RAW,
     CONSTRAINT_SEEDS,
+    INVALID_PROGRAM_ID,
     REQUIRE_GT_VIOLATED,
+    REQUIRE_GTE_VIOLATED,
+    TOKEN_PROGRAMS,
     AccountsView,
     Meta,
+    Pending,
+    Transfer,
     anchor_error,
-    apply_token_moves,
-    check_transfer,
+    builtin_error,
+    load_mint,
     load_token_account,
+    read_clock,
     swap_args,
+    token_transfer,
+    transfer_fee_of,
     with_data,
 )
 from local.chain.programs.token import (
+    TokenAccount,
+    account_extensions_for_mint,
     rent_exempt_lamports,
     token_account,
     with_amount,
 )
 
 PROGRAM_ID = Pubkey.from_string("DRaycpLY18LhpbydsBWbVJtxpNv9oXPgjRSfpF2bWpYb")  # devnet
+FEE_RATE_DENOMINATOR = 1_000_000
+U64 = (1 << 64) - 1
+U128 = (1 << 128) - 1
+Q32 = 1 << 32
+
+
+def _disc(preimage: str) -> bytes:
+    return hashlib.sha256(preimage.encode()).digest()[:8]
+
+
+SWAP_BASE_INPUT = _disc("global:swap_base_input")
+POOL_STATE_DISC = _disc("account:PoolState")
+AMM_CONFIG_DISC = _disc("account:AmmConfig")
+OBSERVATION_DISC = _disc("account:ObservationState")
+AUTH_SEED = b"vault_and_lp_mint_auth_seed"
+AMM_CONFIG_SEED = b"amm_config"
+POOL_VAULT_SEED = b"pool_vault"
+POOL_LP_MINT_SEED = b"pool_lp_mint"
+OBSERVATION_SEED = b"observation"
 OBSERVATION_STATE_LEN = 4075  # 8 + bool + u16 + pubkey + 100 x 40-byte observations + [u64; 4]
-FEE_DENOMINATOR = 1_000_000
+
+# error.rs ErrorCode numbers (6000 + declaration index)
+NOT_APPROVED = 6000
+EXCEEDED_SLIPPAGE = 6005
+ZERO_TRADING_TOKENS = 6006
+INVALID_VAULT = 6008
+MATH_OVERFLOW = 6011
+INSUFFICIENT_VAULT = 6012
+INVALID_FEE_MODEL = 6013
 
 
-def _u64(data: bytes | bytearray, offset: int) -> int:
-    return int.from_bytes(data[offset : offset + 8], "little")
+def _fields(spec: Sequence[tuple[str, int]]) -> dict[str, tuple[int, int]]:
+    """Offsets of a repr(packed) struct (after the 8-byte discriminator)."""
+    out: dict[str, tuple[int, int]] = {}
+    at = 8
+    for name, size in spec:
+        out[name] = (at, size)
+        at += size
+    out["__len__"] = (at, 0)
+    return out
 
 
-def _put_u64(data: bytearray, offset: int, value: int) -> None:
-    data[offset : offset + 8] = value.to_bytes(8, "little")
+POOL = _fields(
+    [
+        *[
+            (name, 32)
+            for name in [
+                "amm_config",
+                "pool_creator",
+                "token_0_vault",
+                "token_1_vault",
+                "lp_mint",
+                "token_0_mint",
+                "token_1_mint",
+                "token_0_program",
+                "token_1_program",
+                "observation_key",
+            ]
+        ],
+        ("auth_bump", 1),
+        ("status", 1),
+        ("lp_mint_decimals", 1),
+        ("mint_0_decimals", 1),
+        ("mint_1_decimals", 1),
+        ("lp_supply", 8),
+        ("protocol_fees_token_0", 8),
+        ("protocol_fees_token_1", 8),
+        ("fund_fees_token_0", 8),
+        ("fund_fees_token_1", 8),
+        ("open_time", 8),
+        ("recent_epoch", 8),
+        ("creator_fee_on", 1),
+        ("enable_creator_fee", 1),
+        ("padding1", 6),
+        ("creator_fees_token_0", 8),
+        ("creator_fees_token_1", 8),
+        ("padding", 8 * 28),
+    ]
+)
+CONFIG = _fields(
+    [
+        ("bump", 1),
+        ("disable_create_pool", 1),
+        ("index", 2),
+        ("trade_fee_rate", 8),
+        ("protocol_fee_rate", 8),
+        ("fund_fee_rate", 8),
+        ("create_pool_fee", 8),
+        ("protocol_owner", 32),
+        ("fund_owner", 32),
+        ("creator_fee_rate", 8),
+        ("padding", 8 * 15),
+    ]
+)
+POOL_LEN = POOL["__len__"][0]
+CONFIG_LEN = CONFIG["__len__"][0]
+assert POOL_LEN == 637 and CONFIG_LEN == 236
 
 
-def _swap_base_input(
-    amount_in: int,
-    reserve_in: int,
-    reserve_out: int,
+class Struct:
+    """Named little-endian fields over an account's bytes."""
+
+    def __init__(self, layout: dict[str, tuple[int, int]], data: bytes) -> None:
+        self.layout = layout
+        self.data = bytearray(data)
+
+    def uint(self, name: str) -> int:
+        at, size = self.layout[name]
+        return int.from_bytes(self.data[at : at + size], "little")
+
+    def key(self, name: str) -> Pubkey:
+        at, _ = self.layout[name]
+        return Pubkey.from_bytes(bytes(self.data[at : at + 32]))
+
+    def put(self, name: str, value: int | Pubkey) -> None:
+        at, size = self.layout[name]
+        raw = bytes(value) if isinstance(value, Pubkey) else value.to_bytes(size, "little")
+        self.data[at : at + size] = raw
+
+
+def _ceil_div(amount: int, numerator: int, denominator: int) -> int | None:
+    if denominator == 0:
+        return None
+    return (amount * numerator + denominator - 1) // denominator
+
+
+def _floor_div(amount: int, numerator: int, denominator: int) -> int | None:
+    if denominator == 0:
+        return None
+    return amount * numerator // denominator
+
+
+def curve_swap_base_input(
+    input_amount: int,
+    input_vault: int,
+    output_vault: int,
     trade_rate: int,
+    creator_rate: int,
     protocol_rate: int,
     fund_rate: int,
-) -> tuple[int, int, int, int]:
-    """(amount_out, trade_fee, protocol_fee, fund_fee) as CurveCalculator computes them."""
-    trade_fee = (amount_in * trade_rate + FEE_DENOMINATOR - 1) // FEE_DENOMINATOR  # ceil_div
-    protocol_fee = trade_fee * protocol_rate // FEE_DENOMINATOR  # floor_div
-    fund_fee = trade_fee * fund_rate // FEE_DENOMINATOR
-    source_less_fees = amount_in - trade_fee
-    # ConstantProductCurve::swap_base_input_without_fees
-    amount_out = source_less_fees * reserve_out // (reserve_in + source_less_fees)
-    return amount_out, trade_fee, protocol_fee, fund_fee
+    creator_on_input: bool,
+) -> dict[str, int] | None:
+    """CurveCalculator::swap_base_input (None is the program's ZeroTradingTokens)."""
+    creator_fee = 0
+    if creator_on_input:
+        total_fee = _ceil_div(input_amount, trade_rate + creator_rate, FEE_RATE_DENOMINATOR)
+        if total_fee is None:
+            return None
+        split = _floor_div(total_fee, creator_rate, trade_rate + creator_rate)
+        if split is None:
+            return None
+        creator_fee = split
+        trade_fee = total_fee - creator_fee
+        less_fees = input_amount - total_fee
+    else:
+        fee = _ceil_div(input_amount, trade_rate, FEE_RATE_DENOMINATOR)
+        if fee is None:
+            return None
+        trade_fee = fee
+        less_fees = input_amount - trade_fee
+    if less_fees < 0:
+        return None
+    protocol_fee = trade_fee * protocol_rate // FEE_RATE_DENOMINATOR
+    fund_fee = trade_fee * fund_rate // FEE_RATE_DENOMINATOR
+    swapped = less_fees * output_vault // (input_vault + less_fees)
+    if creator_on_input:
+        output = swapped
+    else:
+        fee = _ceil_div(swapped, creator_rate, FEE_RATE_DENOMINATOR)
+        if fee is None or swapped < fee:
+            return None
+        creator_fee = fee
+        output = swapped - creator_fee
+    if output_vault < swapped:
+        return None
+    return {
+        "new_input_vault": input_vault + less_fees,
+        "new_output_vault": output_vault - swapped,
+        "output": output,
+        "trade_fee": trade_fee,
+        "protocol_fee": protocol_fee,
+        "fund_fee": fund_fee,
+        "creator_fee": creator_fee,
+    }
 
 
 class RaydiumCpmmProgram:
     def __init__(self, program_id: Pubkey) -> None:
         self.program_id: Pubkey = program_id
-        self.authority = Pubkey.find_program_address([layout.AUTH_SEED], program_id)[0]
+        self.authority = Pubkey.find_program_address([AUTH_SEED], program_id)[0]
+
+    def _load_program_account(
+        self, view: AccountsView, meta: Meta, disc: bytes, logs: list[str], name: str
+    ) -> Account:
+        """Account<T> / AccountLoader<T>: initialized, owned by this program, discriminator."""
+        account = view.get(meta.pubkey)
+        if account is None:
+            raise anchor_error(logs, ACCOUNT_NOT_INITIALIZED, account=name)
+        if account.owner != self.program_id:
+            raise anchor_error(logs, ACCOUNT_OWNED_BY_WRONG_PROGRAM, account=name)
+        data = bytes(account.data)
+        if len(data) < 8:
+            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_NOT_FOUND, account=name)
+        if data[:8] != disc:
+            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_MISMATCH, account=name)
+        return account
 
     def process(self, view: AccountsView, accounts: Sequence[Meta], data: bytes) -> list[str]:
         logs = ["Program log: Instruction: SwapBaseInput"]
-        amount_in, minimum_amount_out = swap_args(
-            data, accounts, layout.SWAP_BASE_INPUT_DISCRIMINATOR, 13, logs
-        )
+        amount_in, minimum_amount_out = swap_args(data, accounts, SWAP_BASE_INPUT, 13, logs)
         (
             payer,
             authority,
@@ -98,235 +289,207 @@ class RaydiumCpmmProgram:
             observation,
         ) = accounts[:13]
 
+        # Deserialization, field by field.
         if not payer.is_signer:
-            raise anchor_error(
-                logs,
-                ACCOUNT_NOT_SIGNER,
-                "AccountNotSigner",
-                "The given account did not sign",
-                "payer",
-            )
+            raise anchor_error(logs, ACCOUNT_NOT_SIGNER, account="payer")
+        config_account = self._load_program_account(
+            view, amm_config, AMM_CONFIG_DISC, logs, "amm_config"
+        )
+        pool_account = self._load_program_account(
+            view, pool_meta, POOL_STATE_DISC, logs, "pool_state"
+        )
+        load_token_account(view, user_in_meta, logs, "input_token_account")
+        load_token_account(view, user_out_meta, logs, "output_token_account")
+        _, vault_in = load_token_account(view, vault_in_meta, logs, "input_vault")
+        _, vault_out = load_token_account(view, vault_out_meta, logs, "output_vault")
+        for meta, name in (
+            (program_in, "input_token_program"),
+            (program_out, "output_token_program"),
+        ):
+            if meta.pubkey not in TOKEN_PROGRAMS:  # Interface<TokenInterface>
+                raise anchor_error(logs, INVALID_PROGRAM_ID, account=name)
+        mint_in_account = load_mint(view, mint_in, logs, "input_token_mint")
+        mint_out_account = load_mint(view, mint_out, logs, "output_token_mint")
+        self._load_program_account(view, observation, OBSERVATION_DISC, logs, "observation_state")
+
+        # Constraints, field by field.
+        pool = Struct(POOL, bytes(pool_account.data))
+        config = Struct(CONFIG, bytes(config_account.data))
         if authority.pubkey != self.authority:
-            raise anchor_error(
-                logs,
-                CONSTRAINT_SEEDS,
-                "ConstraintSeeds",
-                "A seeds constraint was violated",
-                "authority",
-            )
+            raise anchor_error(logs, CONSTRAINT_SEEDS, account="authority")
+        if amm_config.pubkey != pool.key("amm_config"):
+            raise anchor_error(logs, CONSTRAINT_ADDRESS, account="amm_config")
         for meta, name in (
             (pool_meta, "pool_state"),
             (user_in_meta, "input_token_account"),
             (user_out_meta, "output_token_account"),
-            (vault_in_meta, "input_vault"),
-            (vault_out_meta, "output_vault"),
-            (observation, "observation_state"),
         ):
             if not meta.is_writable:
-                raise anchor_error(
-                    logs, CONSTRAINT_MUT, "ConstraintMut", "A mut constraint was violated", name
-                )
-
-        pool_account = view.get(pool_meta.pubkey)
-        if pool_account is None:
-            raise anchor_error(
-                logs,
-                ACCOUNT_NOT_INITIALIZED,
-                "AccountNotInitialized",
-                "The program expected this account to be already initialized",
-                "pool_state",
-            )
-        if pool_account.owner != self.program_id:
-            raise anchor_error(
-                logs,
-                ACCOUNT_OWNED_BY_WRONG_PROGRAM,
-                "AccountOwnedByWrongProgram",
-                "The given account is owned by a different program than expected",
-                "pool_state",
-            )
-        pool_data = bytearray(bytes(pool_account.data))
-        if pool_data[:8] != layout.POOL_STATE_DISCRIMINATOR:
-            raise anchor_error(
-                logs,
-                ACCOUNT_DISCRIMINATOR_MISMATCH,
-                "AccountDiscriminatorMismatch",
-                "Account discriminator did not match what was expected",
-                "pool_state",
-            )
-        pool = layout.VENUE.decode_pool(bytes(pool_data), self.program_id, pool_meta.pubkey)
-
-        if amm_config.pubkey != pool.amm_config:
-            raise anchor_error(
-                logs,
-                CONSTRAINT_ADDRESS,
-                "ConstraintAddress",
-                "An address constraint was violated",
-                "amm_config",
-            )
-        config_account = view.get(amm_config.pubkey)
-        if config_account is None or config_account.owner != self.program_id:
-            raise anchor_error(
-                logs,
-                ACCOUNT_OWNED_BY_WRONG_PROGRAM,
-                "AccountOwnedByWrongProgram",
-                "The given account is owned by a different program than expected",
-                "amm_config",
-            )
-        config_data = bytes(config_account.data)
-        trade_rate = _u64(config_data, layout.TRADE_FEE_RATE_OFFSET)
-        protocol_rate = _u64(config_data, layout.PROTOCOL_FEE_RATE_OFFSET)
-        fund_rate = _u64(config_data, layout.FUND_FEE_RATE_OFFSET)
-
-        user_in_account, user_in = load_token_account(
-            view, user_in_meta, logs, "input_token_account"
-        )
-        user_out_account, user_out = load_token_account(
-            view, user_out_meta, logs, "output_token_account"
-        )
-        vault_in_account, vault_in = load_token_account(view, vault_in_meta, logs, "input_vault")
-        vault_out_account, vault_out = load_token_account(
-            view, vault_out_meta, logs, "output_vault"
-        )
-        pool_vaults = (pool.token_0_vault, pool.token_1_vault)
+                raise anchor_error(logs, CONSTRAINT_MUT, account=name)
+        vaults = (pool.key("token_0_vault"), pool.key("token_1_vault"))
         for meta, name in ((vault_in_meta, "input_vault"), (vault_out_meta, "output_vault")):
-            if meta.pubkey not in pool_vaults:
-                raise anchor_error(
-                    logs, CONSTRAINT_RAW, "ConstraintRaw", "A raw constraint was violated", name
-                )
+            if not meta.is_writable:
+                raise anchor_error(logs, CONSTRAINT_MUT, account=name)
+            if meta.pubkey not in vaults:
+                raise anchor_error(logs, CONSTRAINT_RAW, account=name)
         if mint_in.pubkey != vault_in.mint:
-            raise anchor_error(
-                logs,
-                CONSTRAINT_ADDRESS,
-                "ConstraintAddress",
-                "An address constraint was violated",
-                "input_token_mint",
-            )
+            raise anchor_error(logs, CONSTRAINT_ADDRESS, account="input_token_mint")
         if mint_out.pubkey != vault_out.mint:
-            raise anchor_error(
-                logs,
-                CONSTRAINT_ADDRESS,
-                "ConstraintAddress",
-                "An address constraint was violated",
-                "output_token_mint",
-            )
-        if observation.pubkey != pool.observation_key:
-            raise anchor_error(
-                logs,
-                CONSTRAINT_ADDRESS,
-                "ConstraintAddress",
-                "An address constraint was violated",
-                "observation_state",
-            )
+            raise anchor_error(logs, CONSTRAINT_ADDRESS, account="output_token_mint")
+        if not observation.is_writable:
+            raise anchor_error(logs, CONSTRAINT_MUT, account="observation_state")
+        if observation.pubkey != pool.key("observation_key"):
+            raise anchor_error(logs, CONSTRAINT_ADDRESS, account="observation_state")
 
-        # The cluster clock is not visible here; local pools open at time 0.
-        if pool.status & layout.SWAP_DISABLED_BIT:
-            raise anchor_error(logs, layout.NOT_APPROVED, "NotApproved", "Not approved")
-        if amount_in == 0:
-            raise anchor_error(
-                logs,
-                REQUIRE_GT_VIOLATED,
-                "RequireGtViolated",
-                "A require_gt expression was violated",
-            )
-        if (
-            vault_in_meta.pubkey == pool.token_0_vault
-            and vault_out_meta.pubkey == pool.token_1_vault
-        ):
+        # The handler.
+        clock = read_clock(view, logs)
+        block_timestamp = clock.unix_timestamp % (1 << 64)  # `as u64`
+        if pool.uint("status") & (1 << 2) or block_timestamp < pool.uint("open_time"):
+            raise anchor_error(logs, NOT_APPROVED, "NotApproved", "Not approved")
+        transfer_fee_in = transfer_fee_of(view, mint_in.pubkey, amount_in, clock.epoch)
+        actual_in = max(amount_in - transfer_fee_in, 0)
+        if actual_in <= 0:
+            raise anchor_error(logs, REQUIRE_GT_VIOLATED)
+
+        if vault_in_meta.pubkey == vaults[0] and vault_out_meta.pubkey == vaults[1]:
             zero_for_one = True
-        elif (
-            vault_in_meta.pubkey == pool.token_1_vault
-            and vault_out_meta.pubkey == pool.token_0_vault
-        ):
+        elif vault_in_meta.pubkey == vaults[1] and vault_out_meta.pubkey == vaults[0]:
             zero_for_one = False
         else:
-            raise anchor_error(logs, layout.INVALID_VAULT, "InvalidVault", "invaild vault")
-
-        owed_0 = (
-            _u64(pool_data, layout.PROTOCOL_FEES_TOKEN_0_OFFSET)
-            + _u64(pool_data, layout.FUND_FEES_TOKEN_0_OFFSET)
-            + _u64(pool_data, layout.CREATOR_FEES_TOKEN_0_OFFSET)
+            raise anchor_error(logs, INVALID_VAULT, "InvalidVault", "invaild vault")
+        side_in, side_out = ("0", "1") if zero_for_one else ("1", "0")
+        owed = {
+            side: sum(
+                pool.uint(f"{kind}_fees_token_{side}") for kind in ("protocol", "fund", "creator")
+            )
+            for side in ("0", "1")
+        }
+        if owed["0"] > U64 or owed["1"] > U64:
+            raise anchor_error(logs, MATH_OVERFLOW, "MathOverflow", "Math overflow")
+        reserve_in = vault_in.amount - owed[side_in]
+        reserve_out = vault_out.amount - owed[side_out]
+        if reserve_in < 0 or reserve_out < 0:
+            raise anchor_error(logs, INSUFFICIENT_VAULT, "InsufficientVault", "Insufficient vault")
+        if reserve_in == 0 or reserve_out == 0:
+            # token_price_x32 divides by each side: a panic.
+            raise builtin_error(
+                [*logs, "Program log: panicked: attempt to divide by zero"],
+                "ProgramFailedToComplete",
+            )
+        fee_on = pool.uint("creator_fee_on")
+        if fee_on == 0:
+            creator_on_input = True
+        elif fee_on in (1, 2):
+            creator_on_input = zero_for_one if fee_on == 1 else not zero_for_one
+        else:
+            raise anchor_error(logs, INVALID_FEE_MODEL, "InvalidFeeModel", "Invalid fee model")
+        constant_before = reserve_in * reserve_out
+        creator_rate = config.uint("creator_fee_rate") if pool.uint("enable_creator_fee") else 0
+        result = curve_swap_base_input(
+            actual_in,
+            reserve_in,
+            reserve_out,
+            config.uint("trade_fee_rate"),
+            creator_rate,
+            config.uint("protocol_fee_rate"),
+            config.uint("fund_fee_rate"),
+            creator_on_input,
         )
-        owed_1 = (
-            _u64(pool_data, layout.PROTOCOL_FEES_TOKEN_1_OFFSET)
-            + _u64(pool_data, layout.FUND_FEES_TOKEN_1_OFFSET)
-            + _u64(pool_data, layout.CREATOR_FEES_TOKEN_1_OFFSET)
-        )
-        owed_in, owed_out = (owed_0, owed_1) if zero_for_one else (owed_1, owed_0)
-        reserve_in = vault_in.amount - owed_in
-        reserve_out = vault_out.amount - owed_out
-        amount_out, _, protocol_fee, fund_fee = _swap_base_input(
-            amount_in, reserve_in, reserve_out, trade_rate, protocol_rate, fund_rate
-        )
-        if amount_out == 0:
+        if result is None:
             raise anchor_error(
                 logs,
-                REQUIRE_GT_VIOLATED,
-                "RequireGtViolated",
-                "A require_gt expression was violated",
+                ZERO_TRADING_TOKENS,
+                "ZeroTradingTokens",
+                "Given pool token amount results in zero trading tokens",
             )
-        if amount_out < minimum_amount_out:
+        amount_out = result["output"]
+        transfer_fee_out = transfer_fee_of(view, mint_out.pubkey, amount_out, clock.epoch)
+        received = amount_out - transfer_fee_out
+        if received <= 0:
+            raise anchor_error(logs, REQUIRE_GT_VIOLATED)
+        if received < minimum_amount_out:
             raise anchor_error(
-                logs, layout.EXCEEDED_SLIPPAGE, "ExceededSlippage", "Exceeds desired slippage limit"
+                logs, EXCEEDED_SLIPPAGE, "ExceededSlippage", "Exceeds desired slippage limit"
             )
+        # update_fees: protocol and fund fees on the input side; the creator fee on its side.
+        for kind, side in (
+            ("protocol", side_in),
+            ("fund", side_in),
+            ("creator", side_in if creator_on_input else side_out),
+        ):
+            name = f"{kind}_fees_token_{side}"
+            pool.put(name, pool.uint(name) + result[f"{kind}_fee"])
+        if result["new_input_vault"] * result["new_output_vault"] < constant_before:
+            raise anchor_error(logs, REQUIRE_GTE_VIOLATED)
 
-        transfer_in_logs = check_transfer(
-            logs, program_in.pubkey, user_in, vault_in, mint_in.pubkey, payer.pubkey, amount_in
-        )
-        transfer_out_logs = check_transfer(
-            [*logs, *transfer_in_logs],
-            program_out.pubkey,
-            vault_out,
-            user_out,
-            mint_out.pubkey,
-            self.authority,
-            amount_out,
-        )
-
-        fees_offsets = (
-            (layout.PROTOCOL_FEES_TOKEN_0_OFFSET, layout.FUND_FEES_TOKEN_0_OFFSET)
-            if zero_for_one
-            else (layout.PROTOCOL_FEES_TOKEN_1_OFFSET, layout.FUND_FEES_TOKEN_1_OFFSET)
-        )
-        _put_u64(pool_data, fees_offsets[0], _u64(pool_data, fees_offsets[0]) + protocol_fee)
-        _put_u64(pool_data, fees_offsets[1], _u64(pool_data, fees_offsets[1]) + fund_fee)
-
-        # Everything is checked: write.
-        moves = (
-            (user_in_meta.pubkey, user_in_account, -amount_in),
-            (vault_in_meta.pubkey, vault_in_account, amount_in),
-            (vault_out_meta.pubkey, vault_out_account, -amount_out),
-            (user_out_meta.pubkey, user_out_account, amount_out),
-        )
-        apply_token_moves(view, moves)
-        view.set(pool_meta.pubkey, with_data(pool_account, bytes(pool_data)))
-        return [*logs, *transfer_in_logs, *transfer_out_logs]
+        pending = Pending(view)
+        cpi_logs: list[str] = []
+        for transfer in (
+            Transfer(
+                program_in.pubkey,
+                user_in_meta.pubkey,
+                mint_in.pubkey,
+                vault_in_meta.pubkey,
+                payer.pubkey,
+                amount_in,
+                bytes(mint_in_account.data)[44],
+            ),
+            Transfer(
+                program_out.pubkey,
+                vault_out_meta.pubkey,
+                mint_out.pubkey,
+                user_out_meta.pubkey,
+                self.authority,
+                amount_out,
+                bytes(mint_out_account.data)[44],
+            ),
+        ):
+            if transfer.amount == 0:
+                continue  # transfer_from_*: nothing to move
+            cpi_logs += token_transfer(pending, transfer, clock.epoch, [*logs, *cpi_logs])
+        pool.put("recent_epoch", clock.epoch)
+        pending.set(pool_meta.pubkey, with_data(pool_account, bytes(pool.data)))
+        pending.commit()
+        return [*logs, *cpi_logs]
 
 
 PROGRAM: RaydiumCpmmProgram = RaydiumCpmmProgram(PROGRAM_ID)
 
 
-def _config_for_fee(view: AccountsView, program_id: Pubkey, fee_rate_ppm: int) -> Pubkey:
-    """The AmmConfig at seeds ["amm_config", index u16 BE] with this trade fee, created at the
-    first free index if none has it (on Raydium, pools of one fee tier share a config too)."""
+def config_for(
+    view: AccountsView,
+    program_id: Pubkey,
+    trade_fee_rate: int,
+    protocol_fee_rate: int = 0,
+    fund_fee_rate: int = 0,
+    creator_fee_rate: int = 0,
+) -> Pubkey:
+    """The AmmConfig at seeds ["amm_config", index u16 BE] with these rates, created at the
+    first free index if none has them (on Raydium, pools of one fee tier share a config too)."""
+    wanted = {
+        "trade_fee_rate": trade_fee_rate,
+        "protocol_fee_rate": protocol_fee_rate,
+        "fund_fee_rate": fund_fee_rate,
+        "creator_fee_rate": creator_fee_rate,
+    }
     for index in range(1 << 16):
         address = Pubkey.find_program_address(
-            [layout.AMM_CONFIG_SEED, index.to_bytes(2, "big")], program_id
+            [AMM_CONFIG_SEED, index.to_bytes(2, "big")], program_id
         )[0]
         existing = view.get(address)
         if existing is not None:
-            if _u64(bytes(existing.data), layout.TRADE_FEE_RATE_OFFSET) == fee_rate_ppm:
+            config = Struct(CONFIG, bytes(existing.data))
+            if all(config.uint(name) == value for name, value in wanted.items()):
                 return address
             continue
-        data = bytearray(layout.AMM_CONFIG_LEN)
-        data[:8] = layout.AMM_CONFIG_DISCRIMINATOR
-        data[layout.CONFIG_INDEX_OFFSET : layout.CONFIG_INDEX_OFFSET + 2] = index.to_bytes(
-            2, "little"
-        )
-        _put_u64(data, layout.TRADE_FEE_RATE_OFFSET, fee_rate_ppm)
-        # Protocol and fund shares stay 0 locally: every fee remains with the liquidity.
+        config = Struct(CONFIG, bytes(CONFIG_LEN))
+        config.data[:8] = AMM_CONFIG_DISC
+        config.put("index", index)
+        for name, value in wanted.items():
+            config.put(name, value)
         view.set(
             address,
-            Account(rent_exempt_lamports(len(data)), bytes(data), program_id, False, 0),
+            Account(rent_exempt_lamports(CONFIG_LEN), bytes(config.data), program_id, False, 0),
         )
         return address
     raise ValueError("no free AmmConfig index")
@@ -335,6 +498,13 @@ def _config_for_fee(view: AccountsView, program_id: Pubkey, fee_rate_ppm: int) -
 def _token_program_of(view: AccountsView, mint: Pubkey) -> Pubkey:
     account = view.get(mint)
     return account.owner if account is not None else TOKEN_PROGRAM_ID
+
+
+def _vault(view: AccountsView, mint: Pubkey, owner: Pubkey, amount: int) -> Account:
+    """A pool vault as create_token_account makes it: the mint's required extensions."""
+    mint_account = view.get(mint)
+    extensions = account_extensions_for_mint(bytes(mint_account.data)) if mint_account else []
+    return token_account(mint, owner, amount, _token_program_of(view, mint), extensions or None)
 
 
 def create_pool(
@@ -348,59 +518,77 @@ def create_pool(
     reserve_a: int,
     reserve_b: int,
     fee_rate_ppm: int,
+    open_time: int = 0,
+    status: int = 0,
+    protocol_fee_rate: int = 0,
+    fund_fee_rate: int = 0,
+    creator_fee_rate: int = 0,
+    enable_creator_fee: bool = False,
+    creator_fee_on: int = 0,
+    fees_owed: dict[str, int] | None = None,
+    **unknown: Any,
 ) -> None:
+    """A pool as `initialize` leaves it, plus the options: `open_time` (unix seconds),
+    `status` bits, the config's protocol / fund / creator rates (parts per million),
+    `enable_creator_fee` and `creator_fee_on` (0 both, 1 token 0, 2 token 1), and fees already
+    owed (`fees_owed`, e.g. {"protocol_fees_token_0": 5}) on top of the reserves in the vaults."""
+    if unknown:
+        raise TypeError(f"unknown Raydium CPMM pool options: {sorted(unknown)}")
     program_id = PROGRAM.program_id
     # initialize.rs requires token_0_mint < token_1_mint, compared as bytes.
-    if bytes(mint_a) < bytes(mint_b):
-        (mint_0, dec_0, res_0), (mint_1, dec_1, res_1) = (
-            (mint_a, decimals_a, reserve_a),
-            (mint_b, decimals_b, reserve_b),
-        )
-    else:
-        (mint_0, dec_0, res_0), (mint_1, dec_1, res_1) = (
-            (mint_b, decimals_b, reserve_b),
-            (mint_a, decimals_a, reserve_a),
-        )
-    config = _config_for_fee(view, program_id, fee_rate_ppm)
-    authority, auth_bump = Pubkey.find_program_address([layout.AUTH_SEED], program_id)
+    sides = sorted(
+        ((mint_a, decimals_a, reserve_a), (mint_b, decimals_b, reserve_b)),
+        key=lambda side: bytes(side[0]),
+    )
+    (mint_0, dec_0, res_0), (mint_1, dec_1, res_1) = sides
+    config = config_for(
+        view, program_id, fee_rate_ppm, protocol_fee_rate, fund_fee_rate, creator_fee_rate
+    )
+    authority, auth_bump = Pubkey.find_program_address([AUTH_SEED], program_id)
 
     def pda(*seeds: bytes) -> Pubkey:
         return Pubkey.find_program_address(list(seeds), program_id)[0]
 
-    vault_0 = pda(layout.POOL_VAULT_SEED, bytes(pool), bytes(mint_0))
-    vault_1 = pda(layout.POOL_VAULT_SEED, bytes(pool), bytes(mint_1))
-    lp_mint = pda(layout.POOL_LP_MINT_SEED, bytes(pool))
-    observation = pda(layout.OBSERVATION_SEED, bytes(pool))
-    program_0 = _token_program_of(view, mint_0)
-    program_1 = _token_program_of(view, mint_1)
-
-    data = bytearray(layout.POOL_STATE_LEN)
-    data[:8] = layout.POOL_STATE_DISCRIMINATOR
-    for offset, key in (
-        (layout.AMM_CONFIG_OFFSET, config),
-        (layout.POOL_CREATOR_OFFSET, authority),
-        (layout.TOKEN_0_VAULT_OFFSET, vault_0),
-        (layout.TOKEN_1_VAULT_OFFSET, vault_1),
-        (layout.LP_MINT_OFFSET, lp_mint),
-        (layout.TOKEN_0_MINT_OFFSET, mint_0),
-        (layout.TOKEN_1_MINT_OFFSET, mint_1),
-        (layout.TOKEN_0_PROGRAM_OFFSET, program_0),
-        (layout.TOKEN_1_PROGRAM_OFFSET, program_1),
-        (layout.OBSERVATION_KEY_OFFSET, observation),
+    vault_0 = pda(POOL_VAULT_SEED, bytes(pool), bytes(mint_0))
+    vault_1 = pda(POOL_VAULT_SEED, bytes(pool), bytes(mint_1))
+    observation = pda(OBSERVATION_SEED, bytes(pool))
+    state = Struct(POOL, bytes(POOL_LEN))
+    state.data[:8] = POOL_STATE_DISC
+    for name, value in (
+        ("amm_config", config),
+        ("pool_creator", authority),
+        ("token_0_vault", vault_0),
+        ("token_1_vault", vault_1),
+        ("lp_mint", pda(POOL_LP_MINT_SEED, bytes(pool))),
+        ("token_0_mint", mint_0),
+        ("token_1_mint", mint_1),
+        ("token_0_program", _token_program_of(view, mint_0)),
+        ("token_1_program", _token_program_of(view, mint_1)),
+        ("observation_key", observation),
     ):
-        data[offset : offset + 32] = bytes(key)
-    data[layout.AUTH_BUMP_OFFSET] = auth_bump
-    data[layout.LP_MINT_DECIMALS_OFFSET] = 9
-    data[layout.MINT_0_DECIMALS_OFFSET] = dec_0
-    data[layout.MINT_1_DECIMALS_OFFSET] = dec_1
-    _put_u64(data, layout.LP_SUPPLY_OFFSET, isqrt(res_0 * res_1))
-    view.set(pool, Account(rent_exempt_lamports(len(data)), bytes(data), program_id, False, 0))
-
-    view.set(vault_0, token_account(mint_0, authority, res_0, program_0))
-    view.set(vault_1, token_account(mint_1, authority, res_1, program_1))
+        state.put(name, value)
+    state.put("auth_bump", auth_bump)
+    state.put("status", status)
+    state.put("lp_mint_decimals", 9)
+    state.put("mint_0_decimals", dec_0)
+    state.put("mint_1_decimals", dec_1)
+    state.put("lp_supply", isqrt(res_0 * res_1))
+    state.put("open_time", open_time)
+    state.put("creator_fee_on", creator_fee_on)
+    state.put("enable_creator_fee", int(enable_creator_fee))
+    owed = dict(fees_owed or {})
+    for owed_name, owed_amount in owed.items():
+        state.put(owed_name, owed_amount)
+    view.set(pool, Account(rent_exempt_lamports(POOL_LEN), bytes(state.data), program_id, False, 0))
+    for side, vault, mint, reserve in (
+        ("0", vault_0, mint_0, res_0),
+        ("1", vault_1, mint_1, res_1),
+    ):
+        extra = sum(v for k, v in owed.items() if k.endswith(f"_token_{side}"))
+        view.set(vault, _vault(view, mint, authority, reserve + extra))
 
     obs = bytearray(OBSERVATION_STATE_LEN)
-    obs[:8] = layout.OBSERVATION_STATE_DISCRIMINATOR
+    obs[:8] = OBSERVATION_DISC
     obs[8] = 1  # initialized
     obs[11:43] = bytes(pool)  # pool_id, after initialized (bool) and observation_index (u16)
     view.set(observation, Account(rent_exempt_lamports(len(obs)), bytes(obs), program_id, False, 0))
@@ -413,12 +601,14 @@ def set_pool_reserves(
     account = view.get(pool)
     if account is None:
         raise ValueError(f"pool {pool} does not exist")
-    state = layout.VENUE.decode_pool(bytes(account.data), account.owner, pool)
-    sides = (
-        (state.token_0_mint, state.token_0_vault, state.fees_owed(0)),
-        (state.token_1_mint, state.token_1_vault, state.fees_owed(1)),
-    )
-    unknown = set(reserve_a_for_mint) - {state.token_0_mint, state.token_1_mint}
+    state = Struct(POOL, bytes(account.data))
+    sides = []
+    for side in ("0", "1"):
+        owed = sum(
+            state.uint(f"{kind}_fees_token_{side}") for kind in ("protocol", "fund", "creator")
+        )
+        sides.append((state.key(f"token_{side}_mint"), state.key(f"token_{side}_vault"), owed))
+    unknown = set(reserve_a_for_mint) - {mint for mint, _, _ in sides}
     if unknown:
         raise ValueError(f"mints {unknown} are not in pool {pool}")
     updated: list[tuple[Pubkey, Account]] = []
@@ -431,3 +621,6 @@ def set_pool_reserves(
         updated.append((vault, with_amount(vault_account, reserve_a_for_mint[mint] + owed)))
     for vault, vault_account in updated:
         view.set(vault, vault_account)
+
+
+__all__ = ["PROGRAM", "PROGRAM_ID", "TokenAccount", "create_pool", "set_pool_reserves"]

@@ -1,6 +1,16 @@
-"""SPL Token account and mint layouts (spl-token state.rs), and the token moves a swap makes.
+"""SPL Token and Token-2022 account and mint layouts, as the token programs store them, and the
+Token-2022 transfer fee (the program side: written from solana-program/token-2022, independent
+of the engine's quoting code).
 
-COption fields are a u32 tag (0 = None, 1 = Some) followed by the value, always full width.
+- `state.rs`: Account (165 bytes), Mint (82 bytes). COption fields are a u32 tag (0 = None,
+  1 = Some) followed by the value, always full width.
+- `extension/mod.rs`: an account with extensions keeps its base state, is padded to 165 bytes
+  (a mint) and carries an AccountType byte at 165 (1 mint, 2 account), then TLV entries (u16
+  type, u16 length, value) until a zero type.
+- `extension/transfer_fee/mod.rs`: TransferFeeConfig (authorities, withheld amount, older and
+  newer TransferFee {epoch u64, maximum_fee u64, basis points u16}); `calculate_fee` is
+  ceil(amount * bps / 10_000) capped at maximum_fee; TransferFeeAmount (u64 withheld) on every
+  account of a mint with the fee.
 """
 
 from __future__ import annotations
@@ -21,12 +31,29 @@ STATE_UNINITIALIZED = 0
 STATE_INITIALIZED = 1
 STATE_FROZEN = 2
 
+ACCOUNT_TYPE_MINT = 1
+ACCOUNT_TYPE_ACCOUNT = 2
+
+# token-2022 ExtensionType numbers this module reads or writes.
+EXT_TRANSFER_FEE_CONFIG = 1
+EXT_TRANSFER_FEE_AMOUNT = 2
+EXT_IMMUTABLE_OWNER = 7
+EXT_NON_TRANSFERABLE_ACCOUNT = 13
+EXT_TRANSFER_HOOK = 14
+EXT_PAUSABLE = 26
+
 # spl-token TokenError discriminants, returned as custom program errors.
 INSUFFICIENT_FUNDS = 1
 MINT_MISMATCH = 3
 OWNER_MISMATCH = 4
 UNINITIALIZED_STATE = 9
+INVALID_STATE = 13
 ACCOUNT_FROZEN = 17
+MINT_DECIMALS_MISMATCH = 18
+NON_TRANSFERABLE = 37
+MINT_PAUSED = 67
+
+MAX_FEE_BASIS_POINTS = 10_000
 
 _ZERO_KEY = bytes(32)
 
@@ -46,6 +73,33 @@ def _pack_option_key(key: Pubkey | None) -> bytes:
 def _unpack_option_key(data: bytes, offset: int) -> Pubkey | None:
     (tag,) = struct.unpack_from("<I", data, offset)
     return Pubkey.from_bytes(data[offset + 4 : offset + 36]) if tag else None
+
+
+def tlv_entries(data: bytes) -> list[tuple[int, int, int]]:
+    """(type, value offset, length) of each extension after the AccountType byte at 165."""
+    entries: list[tuple[int, int, int]] = []
+    at = TOKEN_ACCOUNT_LEN + 1
+    while at + 4 <= len(data):
+        kind, length = struct.unpack_from("<HH", data, at)
+        if kind == 0:
+            break
+        entries.append((kind, at + 4, length))
+        at += 4 + length
+    return entries
+
+
+def extension(data: bytes, kind: int) -> bytes | None:
+    for found, offset, length in tlv_entries(data):
+        if found == kind:
+            return data[offset : offset + length]
+    return None
+
+
+def pack_tlv(account_type: int, entries: list[tuple[int, bytes]]) -> bytes:
+    out = bytes([account_type])
+    for kind, value in entries:
+        out += struct.pack("<HH", kind, len(value)) + value
+    return out
 
 
 @dataclass(frozen=True)
@@ -75,7 +129,8 @@ class TokenAccount:
             + struct.pack("<Q", self.delegated_amount)
             + _pack_option_key(self.close_authority)
         )
-        assert len(data) == TOKEN_ACCOUNT_LEN
+        if len(data) != TOKEN_ACCOUNT_LEN:
+            raise RuntimeError("a token account packs to 165 bytes")
         return data
 
     @classmethod
@@ -96,6 +151,20 @@ class TokenAccount:
 
 
 @dataclass(frozen=True)
+class TransferFee:
+    epoch: int
+    maximum_fee: int
+    basis_points: int
+
+    def calculate_fee(self, amount: int) -> int:
+        if self.basis_points == 0 or amount == 0:
+            return 0
+        numerator = amount * self.basis_points
+        raw = (numerator + MAX_FEE_BASIS_POINTS - 1) // MAX_FEE_BASIS_POINTS
+        return min(raw, self.maximum_fee)
+
+
+@dataclass(frozen=True)
 class Mint:
     decimals: int
     supply: int = 0
@@ -109,7 +178,8 @@ class Mint:
             + struct.pack("<QBB", self.supply, self.decimals, int(self.is_initialized))
             + _pack_option_key(self.freeze_authority)
         )
-        assert len(data) == MINT_LEN
+        if len(data) != MINT_LEN:
+            raise RuntimeError("a mint packs to 82 bytes")
         return data
 
     @classmethod
@@ -126,31 +196,98 @@ class Mint:
         )
 
 
+def transfer_fee_config_value(
+    older: TransferFee, newer: TransferFee, withheld: int = 0, authority: Pubkey | None = None
+) -> bytes:
+    """A TransferFeeConfig extension's 108 bytes."""
+    key = bytes(authority) if authority is not None else _ZERO_KEY
+    return (
+        key
+        + key
+        + struct.pack("<Q", withheld)
+        + struct.pack("<QQH", older.epoch, older.maximum_fee, older.basis_points)
+        + struct.pack("<QQH", newer.epoch, newer.maximum_fee, newer.basis_points)
+    )
+
+
+def mint_2022(mint: Mint, extensions: list[tuple[int, bytes]]) -> bytes:
+    """A Token-2022 mint: the base, padding to 165, the Mint account type, the extensions."""
+    if not extensions:
+        return mint.pack()
+    return (
+        mint.pack() + bytes(TOKEN_ACCOUNT_LEN - MINT_LEN) + pack_tlv(ACCOUNT_TYPE_MINT, extensions)
+    )
+
+
+def epoch_transfer_fee(mint_data: bytes, epoch: int) -> TransferFee | None:
+    """TransferFeeConfig::get_epoch_fee, or None when the mint has no transfer fee."""
+    if len(mint_data) <= MINT_LEN:
+        return None
+    value = extension(mint_data, EXT_TRANSFER_FEE_CONFIG)
+    if value is None:
+        return None
+    older = TransferFee(*struct.unpack_from("<QQH", value, 72))
+    newer = TransferFee(*struct.unpack_from("<QQH", value, 90))
+    return newer if epoch >= newer.epoch else older
+
+
+def account_extensions_for_mint(mint_data: bytes) -> list[tuple[int, bytes]]:
+    """ExtensionType::get_required_init_account_extensions for the mint's extensions (the ones
+    this module knows: a transfer fee needs TransferFeeAmount)."""
+    if len(mint_data) <= MINT_LEN:
+        return []
+    kinds = {kind for kind, _, _ in tlv_entries(mint_data)}
+    return [(EXT_TRANSFER_FEE_AMOUNT, bytes(8))] if EXT_TRANSFER_FEE_CONFIG in kinds else []
+
+
 def token_account(
-    mint: Pubkey, owner: Pubkey, amount: int, program_id: Pubkey = TOKEN_PROGRAM_ID
+    mint: Pubkey,
+    owner: Pubkey,
+    amount: int,
+    program_id: Pubkey = TOKEN_PROGRAM_ID,
+    extensions: list[tuple[int, bytes]] | None = None,
 ) -> Account:
     """A new initialized token account; for the native mint, a wrapped-SOL account whose
-    lamports are the rent reserve plus the amount, as SyncNative would leave it."""
+    lamports are the rent reserve plus the amount, as SyncNative would leave it. A Token-2022
+    account with `extensions` carries them after its AccountType byte."""
+    tail = pack_tlv(ACCOUNT_TYPE_ACCOUNT, extensions) if extensions else b""
+    rent = rent_exempt_lamports(TOKEN_ACCOUNT_LEN + len(tail))
     if mint == NATIVE_MINT:
-        state = TokenAccount(mint, owner, amount, is_native=TOKEN_ACCOUNT_RENT)
-        lamports = TOKEN_ACCOUNT_RENT + amount
+        state = TokenAccount(mint, owner, amount, is_native=rent)
+        lamports = rent + amount
     else:
         state = TokenAccount(mint, owner, amount)
-        lamports = TOKEN_ACCOUNT_RENT
-    return Account(lamports=lamports, data=state.pack(), owner=program_id)
+        lamports = rent
+    return Account(lamports=lamports, data=state.pack() + tail, owner=program_id)
 
 
-def with_amount(account: Account, amount: int) -> Account:
-    """The token account with a new balance; a wrapped-SOL account's lamports follow it, since
-    the token program moves lamports along with the amount for native accounts."""
-    state = TokenAccount.unpack(bytes(account.data))
+def with_amount(account: Account, amount: int, withheld_delta: int = 0) -> Account:
+    """The token account with a new balance (and `withheld_delta` more withheld in its
+    TransferFeeAmount extension); a wrapped-SOL account's lamports follow the amount, since the
+    token program moves lamports along with it for native accounts."""
+    data = bytearray(bytes(account.data))
+    state = TokenAccount.unpack(bytes(data))
     lamports = account.lamports
     if state.is_native is not None:
         lamports += amount - state.amount
+    data[:TOKEN_ACCOUNT_LEN] = replace(state, amount=amount).pack()
+    if withheld_delta:
+        for kind, offset, length in tlv_entries(bytes(data)):
+            if kind == EXT_TRANSFER_FEE_AMOUNT and length >= 8:
+                withheld = int.from_bytes(data[offset : offset + 8], "little") + withheld_delta
+                data[offset : offset + 8] = withheld.to_bytes(8, "little")
+                break
+        else:
+            raise ValueError("the account has no TransferFeeAmount extension")
     return Account(
         lamports=lamports,
-        data=replace(state, amount=amount).pack() + bytes(account.data)[TOKEN_ACCOUNT_LEN:],
+        data=bytes(data),
         owner=account.owner,
         executable=account.executable,
         rent_epoch=account.rent_epoch,
     )
+
+
+def withheld_amount(data: bytes) -> int:
+    value = extension(data, EXT_TRANSFER_FEE_AMOUNT)
+    return int.from_bytes(value[:8], "little") if value is not None else 0

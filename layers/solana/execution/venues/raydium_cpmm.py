@@ -1,9 +1,19 @@
 """Raydium CPMM (CP-Swap): pool decoding, exact-input quotes and the `swap_base_input` instruction.
 
-Layouts and math follow raydium-io/raydium-cp-swap: programs/cp-swap/src/states/pool.rs
-(PoolState, packed, 637 bytes with its discriminator), states/config.rs (AmmConfig),
-curve/fees.rs (trade fee rounded up, protocol and fund fees rounded down, denominator 1e6),
-curve/constant_product.rs and instructions/swap_base_input.rs.
+Ported from raydium-io/raydium-cp-swap (master), programs/cp-swap/src:
+- states/pool.rs: `PoolState` (repr packed, 637 bytes with its discriminator), the status bits,
+  `open_time`, `vault_amount_without_fee` (protocol, fund and creator fees owed are not the
+  curve's), `is_creator_fee_on_input` per `creator_fee_on` (0 both tokens: always the input;
+  1 only token 0; 2 only token 1), `adjust_creator_fee_rate` (0 unless `enable_creator_fee`);
+- states/config.rs: `AmmConfig` (rates over 1,000,000; `creator_fee_rate` after the owners);
+- curve/calculator.rs `swap_base_input` and curve/fees.rs: trade fee (and, on the input side, the
+  creator fee) taken as ceil(amount * (trade + creator rate) / 1e6) and split by floor division;
+  an output-side creator fee is ceil(output * creator rate / 1e6); protocol and fund fees floor;
+- instructions/swap_base_input.rs: NotApproved while swaps are disabled or before `open_time`
+  (block timestamp), the input transfer fee off before the curve (saturating), the output's
+  transfer fee off before the `amount_received > 0` and minimum-output checks;
+- utils/token.rs: `get_transfer_fee` (0 for SPL Token mints) and `is_supported_mint`;
+- error.rs: `ErrorCode`, numbered from 6000 in declaration order.
 """
 
 from __future__ import annotations
@@ -15,13 +25,28 @@ from dataclasses import dataclass
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from execution.venues import Quote
+from execution.venues import (
+    BadAccount,
+    Clock,
+    InvalidAmount,
+    MintNotInPool,
+    MissingAccount,
+    NotAPool,
+    PoolNotTradable,
+    Quote,
+    iso_utc,
+)
+from execution.venues import token_2022 as t22
 
 
 def _anchor_discriminator(preimage: str) -> bytes:
     return hashlib.sha256(preimage.encode()).digest()[:8]
 
 
+PROGRAM_IDS = (
+    Pubkey.from_string("CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C"),  # mainnet
+    Pubkey.from_string("DRaycpLY18LhpbydsBWbVJtxpNv9oXPgjRSfpF2bWpYb"),  # devnet
+)
 POOL_STATE_DISCRIMINATOR = _anchor_discriminator("account:PoolState")
 AMM_CONFIG_DISCRIMINATOR = _anchor_discriminator("account:AmmConfig")
 OBSERVATION_STATE_DISCRIMINATOR = _anchor_discriminator("account:ObservationState")
@@ -51,15 +76,15 @@ FUND_FEES_TOKEN_0_OFFSET = 357
 FUND_FEES_TOKEN_1_OFFSET = 365
 OPEN_TIME_OFFSET = 373
 RECENT_EPOCH_OFFSET = 381
-# Creator-fee fields were carved out of the padding in later program versions; older pools have
-# zeros here, which reads as "creator fee disabled, nothing owed".
+# The creator-fee fields were carved out of the padding (release "support creator fee"); older
+# pools have zeros here: creator fee disabled, nothing owed, creator_fee_on = both tokens.
 CREATOR_FEE_ON_OFFSET = 389
 ENABLE_CREATOR_FEE_OFFSET = 390
 CREATOR_FEES_TOKEN_0_OFFSET = 397
 CREATOR_FEES_TOKEN_1_OFFSET = 405
 
-# AmmConfig byte offsets (states/config.rs): bump u8, disable_create_pool bool, index u16, then
-# the u64 rates; creator_fee_rate follows the two owner pubkeys.
+# AmmConfig byte offsets (states/config.rs): bump u8, disable_create_pool bool, index u16, the
+# u64 rates and create fee, the protocol and fund owners, then creator_fee_rate.
 AMM_CONFIG_LEN = 236
 CONFIG_INDEX_OFFSET = 10
 TRADE_FEE_RATE_OFFSET = 12
@@ -73,6 +98,12 @@ CREATOR_FEE_RATE_OFFSET = 108
 FEE_RATE_DENOMINATOR = 1_000_000
 SWAP_DISABLED_BIT = 1 << 2  # PoolStatusBitIndex::Swap
 TOKEN_ACCOUNT_AMOUNT_OFFSET = 64
+TOKEN_ACCOUNT_LEN = 165
+U64_MAX = (1 << 64) - 1
+
+CREATOR_FEE_ON_BOTH = 0
+CREATOR_FEE_ON_TOKEN_0 = 1
+CREATOR_FEE_ON_TOKEN_1 = 2
 
 AUTH_SEED = b"vault_and_lp_mint_auth_seed"
 AMM_CONFIG_SEED = b"amm_config"
@@ -80,11 +111,43 @@ POOL_VAULT_SEED = b"pool_vault"
 POOL_LP_MINT_SEED = b"pool_lp_mint"
 OBSERVATION_SEED = b"observation"
 
-# error.rs: Anchor numbers #[error_code] variants from 6000 in declaration order.
-NOT_APPROVED = 6000
-EXCEEDED_SLIPPAGE = 6005
-ZERO_TRADING_TOKENS = 6006
-INVALID_VAULT = 6008
+# error.rs ErrorCode: Anchor numbers #[error_code] variants from 6000 in declaration order.
+ERRORS: dict[int, str] = {
+    6000 + i: name
+    for i, name in enumerate(
+        (
+            "NotApproved",
+            "InvalidOwner",
+            "EmptySupply",
+            "InvalidInput",
+            "IncorrectLpMint",
+            "ExceededSlippage",
+            "ZeroTradingTokens",
+            "NotSupportMint",
+            "InvalidVault",
+            "InitLpAmountTooLess",
+            "TransferFeeCalculateNotMatch",
+            "MathOverflow",
+            "InsufficientVault",
+            "InvalidFeeModel",
+            "NoFeeCollect",
+        )
+    )
+}
+ERROR = {name: code for code, name in ERRORS.items()}
+NOT_APPROVED = ERROR["NotApproved"]
+EXCEEDED_SLIPPAGE = ERROR["ExceededSlippage"]
+ZERO_TRADING_TOKENS = ERROR["ZeroTradingTokens"]
+INVALID_VAULT = ERROR["InvalidVault"]
+INSUFFICIENT_VAULT = ERROR["InsufficientVault"]
+INVALID_FEE_MODEL = ERROR["InvalidFeeModel"]
+
+# utils/token.rs is_supported_mint lists TransferFeeConfig, MetadataPointer, TokenMetadata,
+# InterestBearingConfig and ScaledUiAmount. The last two rescale the amounts users see, which
+# the engine's decimal amounts do not model, so pools with them are refused.
+ACCEPTED_EXTENSIONS = frozenset(
+    t22.EXTENSION[name] for name in ("TransferFeeConfig", "MetadataPointer", "TokenMetadata")
+)
 
 
 def _u64(data: bytes, offset: int) -> int:
@@ -116,6 +179,7 @@ class PoolState:
     fund_fees_token_0: int
     fund_fees_token_1: int
     open_time: int
+    creator_fee_on: int
     enable_creator_fee: bool
     creator_fees_token_0: int
     creator_fees_token_1: int
@@ -130,6 +194,21 @@ class PoolState:
             return self.protocol_fees_token_0 + self.fund_fees_token_0 + self.creator_fees_token_0
         return self.protocol_fees_token_1 + self.fund_fees_token_1 + self.creator_fees_token_1
 
+    def is_creator_fee_on_input(self, zero_for_one: bool) -> bool:
+        """pool.rs is_creator_fee_on_input; an unknown mode fails the swap (InvalidFeeModel)."""
+        if self.creator_fee_on == CREATOR_FEE_ON_BOTH:
+            return True
+        if self.creator_fee_on == CREATOR_FEE_ON_TOKEN_0:
+            return zero_for_one
+        if self.creator_fee_on == CREATOR_FEE_ON_TOKEN_1:
+            return not zero_for_one
+        raise PoolNotTradable(
+            "disabled",
+            f"pool {self.address} has creator_fee_on {self.creator_fee_on}: swaps fail with "
+            "InvalidFeeModel",
+            programError="InvalidFeeModel",
+        )
+
 
 @dataclass(frozen=True)
 class AmmConfig:
@@ -139,13 +218,27 @@ class AmmConfig:
     creator_fee_rate: int
 
 
+@dataclass(frozen=True)
+class SwapResult:
+    """curve/calculator.rs SwapResult (the fields a quote needs)."""
+
+    input_amount_less_fees: int  # what the curve receives
+    output_amount_swapped: int  # what leaves the curve
+    output_amount: int  # what the vault transfers (output creator fee deducted)
+    trade_fee: int
+    creator_fee: int
+    protocol_fee: int
+    fund_fee: int
+    creator_fee_on_input: bool
+
+
 def authority(program_id: Pubkey) -> Pubkey:
     return Pubkey.find_program_address([AUTH_SEED], program_id)[0]
 
 
 def decode_amm_config(data: bytes) -> AmmConfig:
     if len(data) < AMM_CONFIG_LEN or data[:8] != AMM_CONFIG_DISCRIMINATOR:
-        raise ValueError("not a Raydium CPMM AmmConfig account")
+        raise BadAccount("not a Raydium CPMM AmmConfig account")
     return AmmConfig(
         trade_fee_rate=_u64(data, TRADE_FEE_RATE_OFFSET),
         protocol_fee_rate=_u64(data, PROTOCOL_FEE_RATE_OFFSET),
@@ -155,82 +248,211 @@ def decode_amm_config(data: bytes) -> AmmConfig:
 
 
 def token_account_amount(data: bytes) -> int:
-    if len(data) < TOKEN_ACCOUNT_AMOUNT_OFFSET + 8:
-        raise ValueError("not an SPL token account")
+    if len(data) < TOKEN_ACCOUNT_LEN:
+        raise BadAccount("not an SPL token account")
     return _u64(data, TOKEN_ACCOUNT_AMOUNT_OFFSET)
+
+
+def decode(data: bytes, owner: Pubkey, address: Pubkey) -> PoolState:
+    if len(data) < POOL_STATE_LEN or data[:8] != POOL_STATE_DISCRIMINATOR:
+        raise NotAPool(f"{address} is not a Raydium CPMM PoolState account")
+    return PoolState(
+        address=address,
+        program_id=owner,
+        amm_config=_key(data, AMM_CONFIG_OFFSET),
+        token_0_vault=_key(data, TOKEN_0_VAULT_OFFSET),
+        token_1_vault=_key(data, TOKEN_1_VAULT_OFFSET),
+        token_0_mint=_key(data, TOKEN_0_MINT_OFFSET),
+        token_1_mint=_key(data, TOKEN_1_MINT_OFFSET),
+        token_0_program=_key(data, TOKEN_0_PROGRAM_OFFSET),
+        token_1_program=_key(data, TOKEN_1_PROGRAM_OFFSET),
+        observation_key=_key(data, OBSERVATION_KEY_OFFSET),
+        auth_bump=data[AUTH_BUMP_OFFSET],
+        status=data[STATUS_OFFSET],
+        mint_0_decimals=data[MINT_0_DECIMALS_OFFSET],
+        mint_1_decimals=data[MINT_1_DECIMALS_OFFSET],
+        protocol_fees_token_0=_u64(data, PROTOCOL_FEES_TOKEN_0_OFFSET),
+        protocol_fees_token_1=_u64(data, PROTOCOL_FEES_TOKEN_1_OFFSET),
+        fund_fees_token_0=_u64(data, FUND_FEES_TOKEN_0_OFFSET),
+        fund_fees_token_1=_u64(data, FUND_FEES_TOKEN_1_OFFSET),
+        open_time=_u64(data, OPEN_TIME_OFFSET),
+        creator_fee_on=data[CREATOR_FEE_ON_OFFSET],
+        enable_creator_fee=data[ENABLE_CREATOR_FEE_OFFSET] != 0,
+        creator_fees_token_0=_u64(data, CREATOR_FEES_TOKEN_0_OFFSET),
+        creator_fees_token_1=_u64(data, CREATOR_FEES_TOKEN_1_OFFSET),
+    )
+
+
+def _ceil_div(amount: int, numerator: int, denominator: int) -> int:
+    return (amount * numerator + denominator - 1) // denominator
+
+
+def swap_base_input(
+    input_amount: int,
+    input_vault_amount: int,
+    output_vault_amount: int,
+    config: AmmConfig,
+    creator_fee_rate: int,
+    creator_fee_on_input: bool,
+) -> SwapResult | None:
+    """CurveCalculator::swap_base_input; None where the program's Option is None (its
+    ZeroTradingTokens)."""
+    trade_rate = config.trade_fee_rate
+    if creator_fee_on_input:
+        total_fee = _ceil_div(input_amount, trade_rate + creator_fee_rate, FEE_RATE_DENOMINATOR)
+        if trade_rate + creator_fee_rate == 0:
+            return None  # split_creator_fee divides by the summed rates
+        creator_fee = total_fee * creator_fee_rate // (trade_rate + creator_fee_rate)
+        trade_fee = total_fee - creator_fee
+        less_fees = input_amount - total_fee
+    else:
+        trade_fee = _ceil_div(input_amount, trade_rate, FEE_RATE_DENOMINATOR)
+        creator_fee = 0
+        less_fees = input_amount - trade_fee
+    if less_fees < 0:
+        return None
+    protocol_fee = trade_fee * config.protocol_fee_rate // FEE_RATE_DENOMINATOR
+    fund_fee = trade_fee * config.fund_fee_rate // FEE_RATE_DENOMINATOR
+    # ConstantProductCurve::swap_base_input_without_fees
+    swapped = less_fees * output_vault_amount // (input_vault_amount + less_fees)
+    if creator_fee_on_input:
+        output = swapped
+    else:
+        creator_fee = _ceil_div(swapped, creator_fee_rate, FEE_RATE_DENOMINATOR)
+        output = swapped - creator_fee
+        if output < 0:
+            return None
+    return SwapResult(
+        less_fees,
+        swapped,
+        output,
+        trade_fee,
+        creator_fee,
+        protocol_fee,
+        fund_fee,
+        creator_fee_on_input,
+    )
 
 
 class RaydiumCpmm:
     compute_units = 60_000
 
     def decode_pool(self, data: bytes, owner: Pubkey, address: Pubkey) -> PoolState:
-        if len(data) < POOL_STATE_LEN or data[:8] != POOL_STATE_DISCRIMINATOR:
-            raise ValueError("not a Raydium CPMM PoolState account")
-        return PoolState(
-            address=address,
-            program_id=owner,
-            amm_config=_key(data, AMM_CONFIG_OFFSET),
-            token_0_vault=_key(data, TOKEN_0_VAULT_OFFSET),
-            token_1_vault=_key(data, TOKEN_1_VAULT_OFFSET),
-            token_0_mint=_key(data, TOKEN_0_MINT_OFFSET),
-            token_1_mint=_key(data, TOKEN_1_MINT_OFFSET),
-            token_0_program=_key(data, TOKEN_0_PROGRAM_OFFSET),
-            token_1_program=_key(data, TOKEN_1_PROGRAM_OFFSET),
-            observation_key=_key(data, OBSERVATION_KEY_OFFSET),
-            auth_bump=data[AUTH_BUMP_OFFSET],
-            status=data[STATUS_OFFSET],
-            mint_0_decimals=data[MINT_0_DECIMALS_OFFSET],
-            mint_1_decimals=data[MINT_1_DECIMALS_OFFSET],
-            protocol_fees_token_0=_u64(data, PROTOCOL_FEES_TOKEN_0_OFFSET),
-            protocol_fees_token_1=_u64(data, PROTOCOL_FEES_TOKEN_1_OFFSET),
-            fund_fees_token_0=_u64(data, FUND_FEES_TOKEN_0_OFFSET),
-            fund_fees_token_1=_u64(data, FUND_FEES_TOKEN_1_OFFSET),
-            open_time=_u64(data, OPEN_TIME_OFFSET),
-            enable_creator_fee=data[ENABLE_CREATOR_FEE_OFFSET] != 0,
-            creator_fees_token_0=_u64(data, CREATOR_FEES_TOKEN_0_OFFSET),
-            creator_fees_token_1=_u64(data, CREATOR_FEES_TOKEN_1_OFFSET),
-        )
+        return decode(data, owner, address)
 
     def dependent_accounts(self, state: PoolState) -> list[Pubkey]:
+        # The mints are read too, by the router (it needs their decimals and programs).
         return [state.amm_config, state.token_0_vault, state.token_1_vault]
 
     def pool_mints(self, state: PoolState) -> tuple[Pubkey, Pubkey]:
         return (state.token_0_mint, state.token_1_mint)
 
     def quote(
-        self, state: PoolState, data_by_pubkey: dict[Pubkey, bytes], mint_in: Pubkey, amount_in: int
+        self,
+        state: PoolState,
+        data_by_pubkey: dict[Pubkey, bytes],
+        mint_in: Pubkey,
+        amount_in: int,
+        clock: Clock,
     ) -> Quote:
-        if amount_in < 0:
-            raise ValueError("amount_in must not be negative")
-        if not state.swap_enabled:
-            raise ValueError("the pool has swaps disabled")
-        if state.enable_creator_fee:
-            # The creator fee changes the curve input or output depending on creator_fee_on;
-            # quoting it without porting that logic would over-quote.
-            raise ValueError("unsupported: Raydium CPMM pool with the creator fee enabled")
+        """What `swap_base_input(amount_in, 0)` would pay the user at `clock`."""
+        if not 0 < amount_in <= U64_MAX:
+            raise InvalidAmount(f"amount_in {amount_in} is not a u64 greater than zero")
         if mint_in == state.token_0_mint:
-            index_in, vault_in, vault_out = 0, state.token_0_vault, state.token_1_vault
+            zero_for_one = True
+            vault_in, vault_out = state.token_0_vault, state.token_1_vault
+            mint_out = state.token_1_mint
         elif mint_in == state.token_1_mint:
-            index_in, vault_in, vault_out = 1, state.token_1_vault, state.token_0_vault
+            zero_for_one = False
+            vault_in, vault_out = state.token_1_vault, state.token_0_vault
+            mint_out = state.token_0_mint
         else:
-            raise ValueError(f"mint {mint_in} is not in pool {state.address}")
-        missing = [k for k in (state.amm_config, vault_in, vault_out) if k not in data_by_pubkey]
+            raise MintNotInPool(f"mint {mint_in} is not in pool {state.address}")
+        if not state.swap_enabled:
+            raise PoolNotTradable(
+                "disabled",
+                f"pool {state.address} has swaps disabled (status {state.status})",
+                programError="NotApproved",
+            )
+        if clock.unix_timestamp < state.open_time:
+            raise PoolNotTradable(
+                "not_open",
+                f"pool {state.address} opens at {iso_utc(state.open_time)}",
+                opensAt=iso_utc(state.open_time),
+                programError="NotApproved",
+            )
+        needed = (state.amm_config, vault_in, vault_out, mint_in, mint_out)
+        missing = [str(k) for k in needed if k not in data_by_pubkey]
         if missing:
-            raise ValueError(f"accounts needed to quote are missing: {missing}")
+            raise MissingAccount(f"accounts needed to quote are missing: {missing}")
         config = decode_amm_config(data_by_pubkey[state.amm_config])
-        reserve_in = token_account_amount(data_by_pubkey[vault_in]) - state.fees_owed(index_in)
-        reserve_out = token_account_amount(data_by_pubkey[vault_out]) - state.fees_owed(
-            1 - index_in
+        mints = {m: t22.parse_mint(data_by_pubkey[m]) for m in (mint_in, mint_out)}
+        for mint, info in mints.items():
+            t22.require_supported(mint, info, ACCEPTED_EXTENSIONS, "Raydium CPMM")
+
+        transfer_fee_in = mints[mint_in].transfer_fee_for(clock.epoch, amount_in)
+        actual_in = max(amount_in - transfer_fee_in, 0)  # saturating_sub
+        if actual_in == 0:
+            raise PoolNotTradable(
+                "no_output",
+                "nothing is left to swap after the input's transfer fee",
+                programError="RequireGtViolated",
+            )
+        index_in = 0 if zero_for_one else 1
+        vault_amounts = (
+            token_account_amount(data_by_pubkey[vault_in]),
+            token_account_amount(data_by_pubkey[vault_out]),
         )
-        if reserve_in <= 0 or reserve_out <= 0:
-            raise ValueError("the pool has no liquidity")
-        trade_fee = -(-amount_in * config.trade_fee_rate // FEE_RATE_DENOMINATOR)
-        net_in = amount_in - trade_fee
-        amount_out = net_in * reserve_out // (reserve_in + net_in)
-        # At the spot price net_in would buy net_in * reserve_out / reserve_in; the curve gives
-        # that times reserve_in / (reserve_in + net_in), so the shortfall is this fraction.
-        impact = 100.0 * net_in / (reserve_in + net_in) if net_in > 0 else 0.0
-        return Quote(amount_out=amount_out, fee_amount=trade_fee, price_impact_pct=impact)
+        reserve_in = vault_amounts[0] - state.fees_owed(index_in)
+        reserve_out = vault_amounts[1] - state.fees_owed(1 - index_in)
+        if reserve_in < 0 or reserve_out < 0:
+            raise PoolNotTradable(
+                "below_min_liquidity",
+                f"pool {state.address} owes more fees than its vaults hold",
+                programError="InsufficientVault",
+            )
+        if reserve_in == 0 or reserve_out == 0:
+            # token_price_x32 divides by each reserve: the program panics on an empty one.
+            raise PoolNotTradable("below_min_liquidity", f"pool {state.address} is empty")
+        creator_on_input = state.is_creator_fee_on_input(zero_for_one)
+        creator_rate = config.creator_fee_rate if state.enable_creator_fee else 0
+        result = swap_base_input(
+            actual_in, reserve_in, reserve_out, config, creator_rate, creator_on_input
+        )
+        if result is None:
+            raise PoolNotTradable(
+                "disabled",
+                f"pool {state.address}'s fee rates make every swap fail (ZeroTradingTokens)",
+                programError="ZeroTradingTokens",
+            )
+        transfer_fee_out = mints[mint_out].transfer_fee_for(clock.epoch, result.output_amount)
+        received = result.output_amount - transfer_fee_out
+        if received <= 0:
+            raise PoolNotTradable(
+                "no_output",
+                f"{amount_in} units buy nothing from pool {state.address}",
+                programError="RequireGtViolated",
+            )
+        fee = result.trade_fee + (result.creator_fee if creator_on_input else 0)
+        if not creator_on_input and result.output_amount_swapped:
+            # The output-side creator fee in input units at this trade's own average rate.
+            fee += result.creator_fee * actual_in // result.output_amount_swapped
+        net = result.input_amount_less_fees
+        # At the spot price net would buy net * reserve_out / reserve_in; the curve gives that
+        # times reserve_in / (reserve_in + net), so the shortfall is this fraction.
+        impact = 100.0 * net / (reserve_in + net) if net > 0 else 0.0
+        return Quote(
+            amount_out=received,
+            fee_amount=fee,
+            price_impact_pct=impact,
+            transfer_fee_in=transfer_fee_in,
+            transfer_fee_out=transfer_fee_out,
+            notes={
+                "tradeFeeRate": config.trade_fee_rate,
+                "creatorFeeRate": creator_rate,
+                "creatorFeeOnInput": creator_on_input,
+            },
+        )
 
     def swap_instruction(
         self,
@@ -251,7 +473,7 @@ class RaydiumCpmm:
             program_in, program_out = state.token_1_program, state.token_0_program
             mint_out = state.token_0_mint
         else:
-            raise ValueError(f"mint {mint_in} is not in pool {state.address}")
+            raise MintNotInPool(f"mint {mint_in} is not in pool {state.address}")
         accounts = [
             AccountMeta(user, is_signer=True, is_writable=False),
             AccountMeta(authority(state.program_id), is_signer=False, is_writable=False),

@@ -1,0 +1,175 @@
+"""Token-2022 mints as the swap programs see them: the TLV extensions after the base mint, the
+transfer fee in force for an epoch, and which extensions a venue can be quoted with.
+
+Sources (solana-program/token-2022, interface/src): `state.rs` (Mint: 82 bytes), `extension/
+mod.rs` (an extended mint is padded to the 165-byte account length, then one AccountType byte,
+then TLV entries of u16 type, u16 length, value; a zero type ends the list; `ExtensionType`
+numbering), `extension/transfer_fee/mod.rs` (`TransferFeeConfig`, `TransferFee::calculate_fee`:
+ceil(amount * bps / 10_000) capped at maximum_fee; the newer fee applies from its epoch on).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from solders.pubkey import Pubkey
+
+from execution.venues import BadAccount, PoolNotTradable
+
+MINT_LEN = 82
+BASE_ACCOUNT_LEN = 165
+ACCOUNT_TYPE_MINT = 1
+MINT_DECIMALS_OFFSET = 44
+MAX_FEE_BASIS_POINTS = 10_000
+
+# ExtensionType, numbered in declaration order (interface/src/extension/mod.rs).
+EXTENSION_NAMES: tuple[str, ...] = (
+    "Uninitialized",
+    "TransferFeeConfig",
+    "TransferFeeAmount",
+    "MintCloseAuthority",
+    "ConfidentialTransferMint",
+    "ConfidentialTransferAccount",
+    "DefaultAccountState",
+    "ImmutableOwner",
+    "MemoTransfer",
+    "NonTransferable",
+    "InterestBearingConfig",
+    "CpiGuard",
+    "PermanentDelegate",
+    "NonTransferableAccount",
+    "TransferHook",
+    "TransferHookAccount",
+    "ConfidentialTransferFeeConfig",
+    "ConfidentialTransferFeeAmount",
+    "MetadataPointer",
+    "TokenMetadata",
+    "GroupPointer",
+    "TokenGroup",
+    "GroupMemberPointer",
+    "TokenGroupMember",
+    "ConfidentialMintBurn",
+    "ScaledUiAmount",
+    "Pausable",
+    "PausableAccount",
+    "PermissionedBurn",
+)
+EXTENSION = {name: number for number, name in enumerate(EXTENSION_NAMES)}
+TRANSFER_FEE_CONFIG = EXTENSION["TransferFeeConfig"]
+TRANSFER_HOOK = EXTENSION["TransferHook"]
+TRANSFER_FEE_CONFIG_LEN = 108  # 2 x 32-byte authorities, u64 withheld, 2 x TransferFee (18)
+
+
+def extension_name(number: int) -> str:
+    return EXTENSION_NAMES[number] if number < len(EXTENSION_NAMES) else f"Unknown({number})"
+
+
+@dataclass(frozen=True)
+class TransferFee:
+    epoch: int
+    maximum_fee: int
+    basis_points: int
+
+    def fee(self, pre_fee_amount: int) -> int:
+        """`TransferFee::calculate_fee`."""
+        if self.basis_points == 0 or pre_fee_amount == 0:
+            return 0
+        raw = -(-pre_fee_amount * self.basis_points // MAX_FEE_BASIS_POINTS)
+        return min(raw, self.maximum_fee)
+
+
+@dataclass(frozen=True)
+class TransferFeeConfig:
+    withheld_amount: int
+    older: TransferFee
+    newer: TransferFee
+
+    def epoch_fee(self, epoch: int) -> TransferFee:
+        """`get_epoch_fee`: the newer fee from its epoch on, the older one before."""
+        return self.newer if epoch >= self.newer.epoch else self.older
+
+
+@dataclass(frozen=True)
+class MintInfo:
+    decimals: int
+    extensions: tuple[tuple[int, bytes], ...]  # (type, value) in TLV order
+    transfer_fee: TransferFeeConfig | None
+
+    @property
+    def extension_types(self) -> tuple[int, ...]:
+        return tuple(kind for kind, _ in self.extensions)
+
+    def transfer_fee_for(self, epoch: int, amount: int) -> int:
+        """The fee the token program withholds when `amount` moves in `epoch` (0 without
+        the extension; an SPL Token mint never has it)."""
+        if self.transfer_fee is None:
+            return 0
+        return self.transfer_fee.epoch_fee(epoch).fee(amount)
+
+    def transfer_hook_is_inert(self) -> bool:
+        """A TransferHook extension with neither a program nor an authority calls nothing."""
+        for kind, value in self.extensions:
+            if kind == TRANSFER_HOOK:
+                return value[:64] == bytes(64)
+        return True
+
+
+def _transfer_fee(value: bytes, offset: int) -> TransferFee:
+    epoch, maximum_fee, basis_points = struct.unpack_from("<QQH", value, offset)
+    return TransferFee(epoch, maximum_fee, basis_points)
+
+
+def parse_mint(data: bytes) -> MintInfo:
+    """An SPL Token or Token-2022 mint account's data."""
+    if len(data) < MINT_LEN:
+        raise BadAccount(f"a mint holds at least {MINT_LEN} bytes, this one {len(data)}")
+    decimals = data[MINT_DECIMALS_OFFSET]
+    if len(data) == MINT_LEN:
+        return MintInfo(decimals, (), None)
+    if len(data) <= BASE_ACCOUNT_LEN or data[BASE_ACCOUNT_LEN] != ACCOUNT_TYPE_MINT:
+        raise BadAccount("an extended Token-2022 mint must carry the Mint account type at 165")
+    extensions: list[tuple[int, bytes]] = []
+    fee_config: TransferFeeConfig | None = None
+    at = BASE_ACCOUNT_LEN + 1
+    while at + 4 <= len(data):
+        kind, length = struct.unpack_from("<HH", data, at)
+        if kind == 0:  # the rest is zero padding
+            break
+        value = data[at + 4 : at + 4 + length]
+        if len(value) != length:
+            raise BadAccount(f"the mint's {extension_name(kind)} extension is truncated")
+        extensions.append((kind, value))
+        if kind == TRANSFER_FEE_CONFIG:
+            if length < TRANSFER_FEE_CONFIG_LEN:
+                raise BadAccount("the mint's TransferFeeConfig is too short")
+            withheld = struct.unpack_from("<Q", value, 64)[0]
+            fee_config = TransferFeeConfig(
+                withheld, _transfer_fee(value, 72), _transfer_fee(value, 90)
+            )
+        at += 4 + length
+    return MintInfo(decimals, tuple(extensions), fee_config)
+
+
+def require_supported(
+    mint: Pubkey,
+    info: MintInfo,
+    accepted: Collection[int],
+    venue: str,
+    inert_transfer_hook: bool = False,
+) -> None:
+    """Raise PoolNotTradable(`unsupported_token_extension`) for the first extension of `mint`
+    outside `accepted` (an inert TransferHook passes when `inert_transfer_hook`)."""
+    for kind in info.extension_types:
+        if kind in accepted:
+            continue
+        if kind == TRANSFER_HOOK and inert_transfer_hook and info.transfer_hook_is_inert():
+            continue
+        name = extension_name(kind)
+        raise PoolNotTradable(
+            "unsupported_token_extension",
+            f"mint {mint} has the Token-2022 extension {name}, which {venue} quotes do not model",
+            extension=name,
+            mint=str(mint),
+        )
