@@ -80,8 +80,9 @@ def list_orders(
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
+    status: Annotated[str | None, Query(**api.STATUS_FILTER_DOCS)] = None,
 ) -> dict[str, Any]:
-    return api.order_page(limit, cursor, caller)
+    return api.order_page(limit, cursor, caller, status)
 
 
 @app.get("/health", **api.HEALTH_DOCS)

@@ -16,7 +16,7 @@ from engine import queue
 from engine.config import settings
 from engine.errors import InvalidRequest, OrderNotFound, Unauthorized
 from engine.intake import Accepted, accept_order
-from engine.orders import present_order
+from engine.orders import Status, present_order
 from engine.store import Store
 
 MAX_BODY_BYTES = 64 * 1024
@@ -82,8 +82,10 @@ def order_detail(order_id: uuid.UUID, api_key_id: uuid.UUID) -> dict[str, Any]:
     return present_order(row, events, cfg.solana_cluster, cfg.solana_rpc_url)
 
 
-def order_page(limit: int, cursor: str | None, api_key_id: uuid.UUID) -> dict[str, Any]:
-    rows, next_cursor = _store.list_orders(limit, cursor, api_key_id)
+def order_page(
+    limit: int, cursor: str | None, api_key_id: uuid.UUID, status: str | None = None
+) -> dict[str, Any]:
+    rows, next_cursor = _store.list_orders(limit, cursor, api_key_id, status)
     cfg = settings()
     orders = [present_order(r, [], cfg.solana_cluster, cfg.solana_rpc_url) for r in rows]
     for o in orders:
@@ -335,6 +337,10 @@ LIST_DOCS: dict[str, Any] = {
     "response_model": None,
     "responses": {200: {"model": OrderPage}, **_ERRORS, **_AUTH_ERRORS},
     "openapi_extra": _SECURED,
+}
+STATUS_FILTER_DOCS: dict[str, Any] = {
+    "description": "only orders in this status now (400 on `status` for an unknown one)",
+    "json_schema_extra": {"enum": [s.value for s in Status]},
 }
 HEALTH_DOCS: dict[str, Any] = {
     "summary": "Database, queue and RPC health",
