@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean
+.PHONY: run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
+	vendor
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +16,26 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 	@touch $@
 
+# Swagger UI's files for /docs, from npm's swagger-ui-dist (pinned in vendor/package-lock.json),
+# copied into the common layer's source (git-ignored) so `sam build` ships them. --ignore-scripts:
+# a dependency's postinstall only reports analytics.
+SWAGGER_UI := layers/common/engine/static/swagger-ui
+SWAGGER_FILES := swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css \
+	favicon-32x32.png LICENSE NOTICE
+VENDORED := $(SWAGGER_UI)/.installed
+
+$(VENDORED): vendor/package.json vendor/package-lock.json
+	npm ci --prefix vendor --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf $(SWAGGER_UI) && mkdir -p $(SWAGGER_UI)
+	cp $(addprefix vendor/node_modules/swagger-ui-dist/,$(SWAGGER_FILES)) $(SWAGGER_UI)/
+	sed -i '/^\/\*# sourceMappingURL=/d' $(SWAGGER_UI)/swagger-ui.css  # the map does not ship
+	@touch $@
+
+## vendor: Swagger UI's files for /docs (npm's swagger-ui-dist), into the common layer
+vendor: $(VENDORED)
+
 ## run: start the local stack (gateway, queue, pollers, Postgres, local chain) on 127.0.0.1:$(PORT)
-run: $(STAMP)
+run: $(STAMP) $(VENDORED)
 	PORT=$(PORT) $(BIN)/python -m local.stack
 
 ## demo: submit an order to the running stack and print its live status stream
@@ -31,7 +50,7 @@ key: $(STAMP)
 	@$(BIN)/python -m local.keys create --name "$(NAME)" --max-in-flight $(MAX_IN_FLIGHT)
 
 ## test: lint, type-check and run every test (real Postgres, moto, the local chain, real sockets)
-test: $(STAMP)
+test: $(STAMP) $(VENDORED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests
@@ -40,10 +59,10 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) $(VENDORED)
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(VENDORED)
 	$(BIN)/python -m pytest -q tests/e2e
 
 ## chaos: faults at scale (also part of make test): a faulty RPC under 500 orders, killed executors
@@ -56,7 +75,7 @@ lint: $(STAMP)
 	$(BIN)/mypy layers local functions bench tests
 
 ## template: cfn-lint, checkov, sam validate --lint and sam build, offline (tools in .tools/)
-template:
+template: $(VENDORED)
 	bash scripts/install-sam-tools.sh
 	.tools/sam/bin/cfn-lint template.yaml
 	.tools/checkov/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download

@@ -5,8 +5,10 @@ What API Gateway documents, and this reproduces in front of the local gateway's 
   gateway itself, before any route or authorizer: 204 with the configured origins, methods,
   headers and max age;
 - any other request that carries `Origin` gets the configured CORS headers added to whatever
-  answers it (the function, or the authorizer's 401/403), and CORS headers the function set
-  itself are dropped: with a CorsConfiguration, API Gateway ignores the integration's;
+  answers it, and CORS headers the function set itself are dropped: with a CorsConfiguration,
+  API Gateway ignores the integration's. (AWS documents this for the integration's replies;
+  whether its authorizer's 401/403 carry the headers is not documented. Here they do, so a
+  page on another origin can tell a refused key from a network error.)
 - without `Origin`, nothing changes.
 An origin matches `*`, an exact entry, or an entry ending in `*` (`https://*`) as a prefix. An
 origin that matches nothing gets no CORS headers (a preflight still gets its 204), so the browser

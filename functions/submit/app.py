@@ -1,4 +1,5 @@
-"""HTTP API: submit an order, read one, list them, health. FastAPI behind Mangum (payload v2).
+"""HTTP API: submit an order, read one, list them, health; the console and the API docs
+(`engine.console`). FastAPI behind Mangum (payload v2).
 
 Order routes act for the API key the gateway's Lambda authorizer let in (`api.caller`): orders
 are created for it, and only its own orders can be read or listed.
@@ -12,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from engine import api
+from engine import api, console
 from engine.errors import EngineError, InvalidRequest
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,8 +23,15 @@ from psycopg import OperationalError
 from starlette.exceptions import HTTPException
 
 logger = Logger(service="submit")
-app = FastAPI(title="Solana order execution engine", version="0.1.0", **api.OPENAPI_DOCS)
+app = FastAPI(
+    title="Solana order execution engine",
+    version="0.1.0",
+    docs_url=None,  # console.mount serves /docs with Swagger UI's files from the layer, not a CDN
+    redoc_url=None,
+    **api.OPENAPI_DOCS,
+)
 app.add_middleware(api.BodyLimit)
+console.mount(app)
 
 
 def _caller(request: Request) -> uuid.UUID:
