@@ -8,7 +8,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
-	vendor
+	vendor browser browser-deps screenshot
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,29 @@ $(VENDORED): vendor/package.json vendor/package-lock.json
 ## vendor: Swagger UI's files for /docs (npm's swagger-ui-dist), into the common layer
 vendor: $(VENDORED)
 
+# The browser test's needs: Debian's chromium (installed when missing and we are root) and
+# playwright-core from tests/browser/package-lock.json. Where neither can be had, the test skips.
+BROWSER_STAMP := tests/browser/node_modules/.installed
+
+browser-deps: $(BROWSER_STAMP)
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+	      || echo "could not install chromium: the browser test will skip"; \
+	  else echo "no /usr/bin/chromium and not root: the browser test will skip"; fi; }
+
+$(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## browser: the console's browser test (headless Chromium against a local stack)
+browser: $(STAMP) $(VENDORED) browser-deps
+	$(BIN)/python -m pytest -q -s tests/browser
+
+## screenshot: the browser test, saving the page to docs/console.png (the README's picture)
+screenshot: $(STAMP) $(VENDORED) browser-deps
+	CONSOLE_SCREENSHOT=docs/console.png $(BIN)/python -m pytest -q tests/browser
+
 ## run: start the local stack (gateway, queue, pollers, Postgres, local chain) on 127.0.0.1:$(PORT)
 run: $(STAMP) $(VENDORED)
 	PORT=$(PORT) $(BIN)/python -m local.stack
@@ -50,7 +73,7 @@ key: $(STAMP)
 	@$(BIN)/python -m local.keys create --name "$(NAME)" --max-in-flight $(MAX_IN_FLIGHT)
 
 ## test: lint, type-check and run every test (real Postgres, moto, the local chain, real sockets)
-test: $(STAMP) $(VENDORED)
+test: $(STAMP) $(VENDORED) browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests

@@ -1,0 +1,98 @@
+"""The console in headless Chromium against a whole local stack (tests/browser/console.mjs).
+
+Needs Debian's chromium (`/usr/bin/chromium`) and playwright-core (tests/browser/package-lock.json);
+`make test` (or `make browser-deps`) installs both where it can. Where they are missing the
+test skips and says which. It saves the page to build/console.png (git-ignored: every run
+differs); `make screenshot` runs it with CONSOLE_SCREENSHOT=docs/console.png, the README's picture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from engine import db, keys
+
+from tests.stack import Running, isolated_stack
+
+pytestmark = pytest.mark.browser
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOT = Path(os.environ.get("CONSOLE_SCREENSHOT", ROOT / "build" / "console.png")).resolve()
+
+
+def missing() -> str | None:
+    """Why the browser test cannot run here, or None."""
+    if not CHROMIUM.is_file():
+        return f"no browser at {CHROMIUM} (make browser-deps installs Debian's chromium as root)"
+    if shutil.which("node") is None:
+        return "no node on PATH (the test drives chromium with playwright-core)"
+    if not (HERE / "node_modules" / "playwright-core").is_dir():
+        return "playwright-core is not installed (make browser-deps: npm ci --prefix tests/browser)"
+    if not (ROOT / "layers/common/engine/static/swagger-ui/swagger-ui-bundle.js").is_file():
+        return "Swagger UI's files are not vendored (make vendor)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def stack(pg_base_url: str) -> Iterator[Running]:
+    reason = missing()
+    if reason:
+        pytest.skip(reason)  # before starting a stack for nothing
+    with isolated_stack(pg_base_url, f"orders_browser_{uuid.uuid4().hex[:10]}") as running:
+        yield running
+
+
+def test_console_in_a_browser(stack: Running) -> None:
+    pool = db.pool(stack.database_url)
+    revoked, revoked_secret = keys.create_key("revoked in the browser test", pool=pool)
+    keys.revoke(revoked.id, pool=pool)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "BASE_URL": stack.http,
+        "API_KEY": stack.api_key,
+        "REVOKED_KEY": revoked_secret,
+        "SCREENSHOT": str(SCREENSHOT),
+        "CHROMIUM": str(CHROMIUM),
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        ["node", str(HERE / "console.mjs")],
+        env=env,
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    print(f"\nbrowser test: {time.monotonic() - started:.1f} s")
+    for line in lines:
+        print(json.dumps(line)[:240])
+    assert done.returncode == 0 and lines and lines[-1].get("ok") is True, (
+        done.stdout[-4000:] + done.stderr[-4000:]
+    )
+    checks = {line["check"] for line in lines if "check" in line}
+    assert {
+        "missing key",
+        "wrong key",
+        "revoked key",
+        "order confirmed",
+        "reconnect resumed",
+        "history",
+        "chart",
+        "field error",
+        "docs",
+        "offline",
+    } <= checks
+    assert SCREENSHOT.is_file() and SCREENSHOT.stat().st_size > 10_000
