@@ -2,18 +2,24 @@
 // running local stack. Run by tests/browser/test_console.py, which starts the stack and passes:
 //   BASE_URL      the stack's HTTP URL          API_KEY      its key
 //   REVOKED_KEY   a key revoked in its database  SCREENSHOT   where to save the page (PNG)
+//   REVOKE_LATER_KEY  a key the test revokes while the page uses it: the script prints
+//                     {"check":"revoke now"} and waits for a line "revoked" on stdin
 // Every request to anything but the stack is aborted and counted: the console and /docs must
 // work offline (no CDN). Prints one JSON line per check, then {"ok": true|false, ...}.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const BASE = process.env.BASE_URL;
 const KEY = process.env.API_KEY;
 const REVOKED = process.env.REVOKED_KEY;
 const SCREENSHOT = process.env.SCREENSHOT;
+const REVOKE_LATER = process.env.REVOKE_LATER_KEY;
+const stdin = createInterface({ input: process.stdin });
+const stdinLines = stdin[Symbol.asyncIterator]();
 const EXECUTABLE = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -59,6 +65,7 @@ async function main() {
     console.log(JSON.stringify({ ok: false, error: String(error.stack || error), errors, offsite }));
     process.exitCode = 1;
   } finally {
+    stdin.close();
     await context.close();
     rmSync(profile, { recursive: true, force: true });
   }
@@ -175,6 +182,23 @@ async function run(page) {
   if (SCREENSHOT) {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     log("screenshot", { path: SCREENSHOT });
+  }
+
+  // A key revoked while in use: the HTTP authorizer's cached answer still lets it read for a
+  // while, but the WebSocket upgrade is refused at once and no order can be created.
+  if (REVOKE_LATER) {
+    await useKey(page, REVOKE_LATER);
+    await keyStatus(page, /Key accepted/);
+    await page.waitForFunction(() => document.querySelector("#stream-state").dataset.state === "live");
+    log("revoke now");
+    const { value } = await stdinLines.next();
+    expect(value && value.trim() === "revoked", `the test revoked the key (${value})`);
+    await useKey(page, REVOKE_LATER); // reconnects the stream: its upgrade is refused now
+    const refused = await keyStatus(page, /live stream could not connect/);
+    await page.fill("#field-amountIn", "0.01");
+    await page.click("#order-submit");
+    const revokedStatus = await keyStatus(page, /was revoked \(403\)/);
+    log("revoked while in use", { refused, revokedStatus, stream: await page.textContent("#stream-state") });
   }
 
   // /docs renders Swagger UI from the stack's own files.

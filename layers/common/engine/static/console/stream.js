@@ -93,7 +93,9 @@ export class Stream {
       this.socket = null;
       if (!this.wasOpen) this.failures += 1;
       const pending = [...this.following].some((id) => !this.handlers.isDone(id));
-      if (this.failures >= GIVE_UP_AFTER) {
+      // An upgrade refused (401/403) looks like any failed connect to a page: the app asks
+      // the HTTP API about the key to say which it was.
+      if (this.failures >= GIVE_UP_AFTER || (!this.wasOpen && !pending)) {
         this.handlers.onState("refused");
         return;
       }
@@ -101,8 +103,6 @@ export class Stream {
         this.handlers.onState("closed");
         return;
       }
-      // An upgrade refused at once (401/403) looks like any failed connect to a page: the
-      // app asks the HTTP API about the key to say which it was.
       if (!this.wasOpen) this.handlers.onState("reconnecting", "failed");
       else this.handlers.onState("reconnecting");
       const delay = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)];
