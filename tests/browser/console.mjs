@@ -7,9 +7,10 @@
 // Every request to anything but the stack is aborted and counted: the console and /docs must
 // work offline (no CDN). Prints one JSON line per check, then {"ok": true|false, ...}.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -178,6 +179,20 @@ async function run(page) {
   const focused = await page.evaluate(() => document.activeElement.id);
   expect(invalid === "true" && focused === "field-amountIn", `the field is marked and focused (${invalid}, ${focused})`);
   log("field error", { fieldError });
+
+  // Accessibility: axe-core's WCAG 2.1 A/AA rules over the filled page (evaluated through the
+  // devtools protocol, which the page's CSP does not apply to).
+  const axeSource = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "node_modules/axe-core/axe.min.js"), "utf8");
+  await page.evaluate(axeSource);
+  const audit = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
+    return {
+      passed: result.passes.length,
+      violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })),
+    };
+  });
+  expect(audit.passed > 10 && audit.violations.length === 0, `axe-core WCAG 2.1 AA: ${JSON.stringify(audit)}`);
+  log("accessibility", audit);
 
   if (SCREENSHOT) {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -1,9 +1,10 @@
 """The console in headless Chromium against a whole local stack (tests/browser/console.mjs).
 
-Needs Debian's chromium (`/usr/bin/chromium`) and playwright-core (tests/browser/package-lock.json);
-`make test` (or `make browser-deps`) installs both where it can. Where they are missing the
-test skips and says which. It saves the page to build/console.png (git-ignored: every run
-differs); `make screenshot` runs it with CONSOLE_SCREENSHOT=docs/console.png, the README's picture.
+Needs Debian's chromium (`/usr/bin/chromium`), and playwright-core and axe-core from
+tests/browser/package-lock.json; `make test` (or `make browser-deps`) installs them where it can.
+Where they are missing the test skips and says which. It saves the page to build/console.png
+(git-ignored: every run differs); `make screenshot` saves it to docs/console.png instead, the
+README's picture.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def test_console_in_a_browser(stack: Running) -> None:
         "history",
         "chart",
         "field error",
+        "accessibility",
         "revoked while in use",
         "docs",
         "offline",
