@@ -147,3 +147,20 @@ def test_the_static_routes_stay_out_of_the_openapi_document(submit: Any) -> None
         "/health",
     }
     assert get(submit, "/redoc")["statusCode"] == 404  # FastAPI's, which loads from a CDN
+
+
+def test_the_sample_events_get_the_page_and_a_gzipped_script(submit: Any) -> None:
+    events = Path(__file__).resolve().parents[2] / "events"
+
+    def sample(name: str) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads((events / f"{name}.json").read_text())
+        reply: dict[str, Any] = submit(event, LambdaContext("submit"))
+        return reply
+
+    page = sample("submit_console_page")
+    assert page["statusCode"] == 200 and page["headers"]["content-encoding"] == "gzip"
+    assert b"console/app.js" in gzip.decompress(base64.b64decode(page["body"]))
+    asset = sample("submit_console_asset")
+    assert asset["statusCode"] == 200 and asset["isBase64Encoded"]
+    script = gzip.decompress(base64.b64decode(asset["body"]))
+    assert script == (CONSOLE / "app.js").read_bytes()

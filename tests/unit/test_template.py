@@ -362,7 +362,15 @@ def test_websocket_events(name: str, route: str, event_type: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["submit_post_order", "submit_get_order", "submit_list_orders", "submit_health"]
+    "name",
+    [
+        "submit_post_order",
+        "submit_get_order",
+        "submit_list_orders",
+        "submit_health",
+        "submit_console_page",
+        "submit_console_asset",
+    ],
 )
 def test_http_events_are_payload_v2_for_a_declared_route(name: str) -> None:
     event = json.loads((ROOT / "events" / f"{name}.json").read_text())
