@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean
+.PHONY: run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
+	vendor browser browser-deps screenshot
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +16,49 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 	@touch $@
 
+# Swagger UI's files for /docs, from npm's swagger-ui-dist (pinned in vendor/package-lock.json),
+# copied into the common layer's source (git-ignored) so `sam build` ships them. --ignore-scripts:
+# a dependency's postinstall only reports analytics.
+SWAGGER_UI := layers/common/engine/static/swagger-ui
+SWAGGER_FILES := swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css \
+	favicon-32x32.png LICENSE NOTICE
+VENDORED := $(SWAGGER_UI)/.installed
+
+$(VENDORED): vendor/package.json vendor/package-lock.json
+	npm ci --prefix vendor --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf $(SWAGGER_UI) && mkdir -p $(SWAGGER_UI)
+	cp $(addprefix vendor/node_modules/swagger-ui-dist/,$(SWAGGER_FILES)) $(SWAGGER_UI)/
+	sed -i '/^\/\*# sourceMappingURL=/d' $(SWAGGER_UI)/swagger-ui.css  # the map does not ship
+	@touch $@
+
+## vendor: Swagger UI's files for /docs (npm's swagger-ui-dist), into the common layer
+vendor: $(VENDORED)
+
+# The browser test's needs: Debian's chromium (installed when missing and we are root) and
+# playwright-core from tests/browser/package-lock.json. Where neither can be had, the test skips.
+BROWSER_STAMP := tests/browser/node_modules/.installed
+
+browser-deps: $(BROWSER_STAMP)
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+	      || echo "could not install chromium: the browser test will skip"; \
+	  else echo "no /usr/bin/chromium and not root: the browser test will skip"; fi; }
+
+$(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## browser: the console's browser test (headless Chromium against a local stack)
+browser: $(STAMP) $(VENDORED) browser-deps
+	$(BIN)/python -m pytest -q -s tests/browser
+
+## screenshot: the browser test, saving the page to docs/console.png (the README's picture)
+screenshot: $(STAMP) $(VENDORED) browser-deps
+	CONSOLE_SCREENSHOT=docs/console.png $(BIN)/python -m pytest -q tests/browser
+
 ## run: start the local stack (gateway, queue, pollers, Postgres, local chain) on 127.0.0.1:$(PORT)
-run: $(STAMP)
+run: $(STAMP) $(VENDORED)
 	PORT=$(PORT) $(BIN)/python -m local.stack
 
 ## demo: submit an order to the running stack and print its live status stream
@@ -37,8 +79,8 @@ tests/js/node_modules: tests/js/package-lock.json
 	@touch $@
 
 ## test: lint, type-check and run every test (real Postgres, moto, the local chain, real sockets,
-## the JS clients)
-test: $(STAMP) tests/js/node_modules
+## the JS clients, the console in headless Chromium)
+test: $(STAMP) $(VENDORED) tests/js/node_modules browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests
@@ -47,10 +89,10 @@ test: $(STAMP) tests/js/node_modules
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP) tests/js/node_modules
+integration: $(STAMP) $(VENDORED) tests/js/node_modules
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(VENDORED)
 	$(BIN)/python -m pytest -q tests/e2e
 
 ## chaos: faults at scale (also part of make test): a faulty RPC under 500 orders, killed executors
@@ -63,7 +105,7 @@ lint: $(STAMP)
 	$(BIN)/mypy layers local functions bench tests
 
 ## template: cfn-lint, checkov, sam validate --lint and sam build, offline (tools in .tools/)
-template:
+template: $(VENDORED)
 	bash scripts/install-sam-tools.sh
 	.tools/sam/bin/cfn-lint template.yaml
 	.tools/checkov/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download

@@ -48,6 +48,7 @@ from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from local import cors
 from local.apigw import (
     LambdaContext,
     authorize_http,
@@ -494,7 +495,8 @@ class Gateway:
             routes.append(Route("/_local/metrics", _metrics_page(metrics), methods=["GET"]))
         routes += [WebSocketRoute(p, self.ws_api.handle) for p in WS_PATHS]
         routes += [Route("/{path:path}", self.http_api.handle, methods=HTTP_METHODS)]
-        self.app = Starlette(routes=routes)
+        # CORS as API Gateway applies the template's CorsConfiguration (preflights, headers).
+        self.app = Starlette(routes=routes, middleware=cors.middleware())
         # Starlette's `path` pattern (`.*`) stops at a newline, so `/api/orders/%0A` would match
         # no route; API Gateway forwards any path, so any unmatched HTTP request goes to submit.
         self._unmatched = self.app.router.default

@@ -253,9 +253,50 @@ def ws_connect_authorizer(template: dict[str, Any] | None = None) -> str | None:
 
 
 def route_matches(template_path: str, path: str) -> bool:
-    """Does a request path match an HTTP API route path (`/api/orders/{orderId}`)?"""
+    """Does a request path match an HTTP API route path (`/api/orders/{orderId}`)? A greedy
+    last variable (`/console/{proxy+}`) matches one or more segments, as API Gateway's does."""
     want, got = template_path.strip("/").split("/"), path.strip("/").split("/")
+    if want[-1].startswith("{") and want[-1].endswith("+}"):
+        fixed, rest = want[:-1], got[len(want) - 1 :]
+        return (
+            len(got) >= len(want)
+            and all(rest)
+            and route_matches("/".join(fixed), "/".join(got[: len(fixed)]))
+        )
     return len(want) == len(got) and all(
         w == g or (w.startswith("{") and w.endswith("}") and g)
         for w, g in zip(want, got, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class HttpCors:
+    """The HttpApi's CorsConfiguration, which API Gateway itself answers and applies."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    expose_headers: tuple[str, ...]
+    max_age: int | None
+    allow_credentials: bool
+
+
+def http_cors(template: dict[str, Any] | None = None) -> HttpCors | None:
+    """The HttpApi's `CorsConfiguration` (None when it has none)."""
+    doc = template if template is not None else load_template()
+    cors = resource("HttpApi", doc).get("Properties", {}).get("CorsConfiguration")
+    if not cors:
+        return None
+
+    def names(key: str) -> tuple[str, ...]:
+        return tuple(str(v) for v in resolve(cors.get(key), doc) or [])
+
+    max_age = resolve(cors.get("MaxAge"), doc)
+    return HttpCors(
+        allow_origins=names("AllowOrigins"),
+        allow_methods=tuple(m.upper() for m in names("AllowMethods")),
+        allow_headers=tuple(h.lower() for h in names("AllowHeaders")),
+        expose_headers=tuple(h.lower() for h in names("ExposeHeaders")),
+        max_age=None if max_age is None else int(max_age),
+        allow_credentials=bool(resolve(cors.get("AllowCredentials"), doc)),
     )

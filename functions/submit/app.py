@@ -1,4 +1,5 @@
-"""HTTP API: submit an order, read one, list them, health. FastAPI behind Mangum (payload v2).
+"""HTTP API: submit an order, read one, list them, health; the console and the API docs
+(`engine.console`). FastAPI behind Mangum (payload v2).
 
 Order routes act for the API key the gateway's Lambda authorizer let in (`api.caller`): orders
 are created for it, and only its own orders can be read or listed.
@@ -19,7 +20,7 @@ from mangum import Mangum
 from psycopg import OperationalError
 from starlette.exceptions import HTTPException
 
-from engine import api, db
+from engine import api, console, db
 from engine.config import Settings
 from engine.errors import EngineError, InvalidRequest
 from engine.intake import Intake
@@ -32,8 +33,15 @@ tracing = tracer()
 cfg = Settings.from_env()
 store = Store(db.open_pool(cfg))
 orders = api.OrdersApi(store, Intake(store, OrdersQueue.from_settings(cfg)), cfg)
-app = FastAPI(title="Solana order execution engine", version="0.1.0", **api.OPENAPI_DOCS)
+app = FastAPI(
+    title="Solana order execution engine",
+    version="0.1.0",
+    docs_url=None,  # console.mount serves /docs with Swagger UI's files from the layer, not a CDN
+    redoc_url=None,
+    **api.OPENAPI_DOCS,
+)
 app.add_middleware(api.BodyLimit)
+console.mount(app, cfg)
 
 
 def _caller(request: Request) -> uuid.UUID:
@@ -90,8 +98,9 @@ def list_orders(
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
+    status: Annotated[str | None, Query(**api.STATUS_FILTER_DOCS)] = None,
 ) -> dict[str, Any]:
-    return orders.order_page(limit, cursor, caller)
+    return orders.order_page(limit, cursor, caller, status)
 
 
 @app.get("/health", **api.HEALTH_DOCS)

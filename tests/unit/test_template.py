@@ -12,6 +12,7 @@ from local.template import (
     function_environment,
     function_id,
     http_auth,
+    http_cors,
     http_routes,
     load_template,
     queue_settings,
@@ -113,6 +114,9 @@ def test_http_api_routes_reach_submit(tpl: dict[str, Any]) -> None:
         ("GET", "/health"): "SubmitFunction",
         ("GET", "/openapi.json"): "SubmitFunction",
         ("GET", "/docs"): "SubmitFunction",
+        ("GET", "/docs/{proxy+}"): "SubmitFunction",
+        ("GET", "/"): "SubmitFunction",
+        ("GET", "/console/{proxy+}"): "SubmitFunction",
     }
     api = resource("HttpApi", tpl)["Properties"]
     assert api["DefaultRouteSettings"] == {
@@ -137,15 +141,41 @@ def test_http_api_default_authorizer_is_the_api_key_lambda(tpl: dict[str, Any]) 
     assert 0 < ttl <= 300  # short: a revoked key's cached "yes" must not live long
     settings = http_auth(tpl)
     assert settings is not None and settings.function == "authorizer"
-    # Only health and the API's documents are public; every order route needs the key.
-    public = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
+    # Only health, the API's documents and the console's static files are public; every
+    # order route needs the key.
+    public = {
+        ("GET", "/health"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/{proxy+}"),
+        ("GET", "/"),
+        ("GET", "/console/{proxy+}"),
+    }
     assert settings.public_routes == public
     private = {p for _, p in set(http_routes(tpl)) - public}
     assert private == {"/api/orders/execute", "/api/orders/{orderId}", "/api/orders"}
-    cors = resource("HttpApi", tpl)["Properties"]["CorsConfiguration"]
-    assert "x-api-key" in cors["AllowHeaders"]
     assert route_matches("/api/orders/{orderId}", "/api/orders/abc")
     assert not route_matches("/api/orders/{orderId}", "/api/orders")
+
+
+def test_greedy_route_paths_match_one_or_more_segments() -> None:
+    assert route_matches("/console/{proxy+}", "/console/app.js")
+    assert route_matches("/console/{proxy+}", "/console/modules/timeline.js")
+    assert not route_matches("/console/{proxy+}", "/console")
+    assert not route_matches("/console/{proxy+}", "/console/")
+    assert not route_matches("/console/{proxy+}", "/api/orders")
+    assert not route_matches("/docs/{proxy+}", "/docsx/a.js")
+    assert route_matches("/{proxy+}", "/anything/at/all")
+    assert route_matches("/", "/") and not route_matches("/", "/x")
+
+
+def test_http_api_cors_allows_what_a_browser_client_sends(tpl: dict[str, Any]) -> None:
+    cors = http_cors(tpl)
+    assert cors is not None
+    assert set(cors.allow_methods) == {"GET", "POST", "DELETE", "OPTIONS"}
+    assert set(cors.allow_headers) == {"content-type", "idempotency-key", "x-api-key"}
+    assert "idempotent-replayed" in cors.expose_headers
+    assert cors.allow_origins == ("*",) and not cors.allow_credentials
 
 
 def test_websocket_connect_runs_the_authorizer(tpl: dict[str, Any]) -> None:
@@ -318,7 +348,15 @@ def test_websocket_events(name: str, route: str, event_type: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["submit_post_order", "submit_get_order", "submit_list_orders", "submit_health"]
+    "name",
+    [
+        "submit_post_order",
+        "submit_get_order",
+        "submit_list_orders",
+        "submit_health",
+        "submit_console_page",
+        "submit_console_asset",
+    ],
 )
 def test_http_events_are_payload_v2_for_a_declared_route(name: str) -> None:
     event = json.loads((ROOT / "events" / f"{name}.json").read_text())

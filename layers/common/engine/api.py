@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.config import Settings
 from engine.errors import InvalidRequest, OrderNotFound, Unauthorized
 from engine.intake import Accepted, Intake
-from engine.orders import explorer_link
+from engine.orders import Status, explorer_link
 from engine.store import Order, Store
 
 MAX_BODY_BYTES = 64 * 1024
@@ -106,8 +106,10 @@ class OrdersApi:
         events = [e.frame() for e in self.store.events(order_id)]
         return present_order(order, events, self.cfg.solana_cluster, self.cfg.solana_rpc_url)
 
-    def order_page(self, limit: int, cursor: str | None, api_key_id: uuid.UUID) -> dict[str, Any]:
-        orders, next_cursor = self.store.list_orders(limit, cursor, api_key_id)
+    def order_page(
+        self, limit: int, cursor: str | None, api_key_id: uuid.UUID, status: str | None = None
+    ) -> dict[str, Any]:
+        orders, next_cursor = self.store.list_orders(limit, cursor, api_key_id, status)
         shown = [
             present_order(o, [], self.cfg.solana_cluster, self.cfg.solana_rpc_url) for o in orders
         ]
@@ -359,6 +361,10 @@ LIST_DOCS: dict[str, Any] = {
     "response_model": None,
     "responses": {200: {"model": OrderPage}, **_ERRORS, **_AUTH_ERRORS},
     "openapi_extra": _SECURED,
+}
+STATUS_FILTER_DOCS: dict[str, Any] = {
+    "description": "only orders in this status now (400 on `status` for an unknown one)",
+    "json_schema_extra": {"enum": [s.value for s in Status]},
 }
 HEALTH_DOCS: dict[str, Any] = {
     "summary": "Database, queue and RPC health",

@@ -402,10 +402,16 @@ class Store:
 
     @traced("postgres list_orders")
     def list_orders(
-        self, limit: int = 20, cursor: str | None = None, api_key_id: uuid.UUID | None = None
+        self,
+        limit: int = 20,
+        cursor: str | None = None,
+        api_key_id: uuid.UUID | None = None,
+        status: str | None = None,
     ) -> tuple[list[Order], str | None]:
         """Newest first; the cursor is opaque to clients (created_at and id of the last row).
-        With `api_key_id`, only that key's orders (what a client may see); without, all."""
+        With `api_key_id`, only that key's orders (what a client may see); without, all. With
+        `status` (one of `Status`; anything else is InvalidRequest on `status`), only orders in
+        that status now. A cursor carries no filter: pass the same `status` with it."""
         if not (1 <= limit <= MAX_PAGE):
             raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", field="limit")
         conditions: list[str] = []
@@ -413,6 +419,9 @@ class Store:
         if api_key_id is not None:
             conditions.append("api_key_id = %s")
             params.append(api_key_id)
+        if status is not None:
+            conditions.append("status = %s")
+            params.append(parse_status(status))
         if cursor:
             after = decode_cursor(cursor)
             conditions.append("(created_at, id) < (%s, %s)")
@@ -426,6 +435,15 @@ class Store:
         page = [Order.from_row(r) for r in rows[:limit]]
         next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
         return page, next_cursor
+
+
+def parse_status(value: str) -> Status:
+    """A status a client names (a filter), or InvalidRequest on `status` listing the known ones."""
+    try:
+        return Status(value)
+    except ValueError:
+        known = ", ".join(s.value for s in Status)
+        raise InvalidRequest(f"status must be one of: {known}", field="status") from None
 
 
 def encode_cursor(order: Order) -> str:

@@ -1,0 +1,170 @@
+// One order's timeline: a list item per status frame, in seq order, with its time, the time
+// since the previous status and what that status carries. Items are added, never rebuilt, so
+// the live region announces each new status once.
+
+import { clock, duration, el, epochMs, short, token } from "./format.js";
+
+/** The list for `order`, created once and kept on it (`order.view`). */
+export function timelineView(order) {
+  if (!order.view) {
+    order.view = { list: el("ol", { class: "timeline", "aria-label": `Status events of order ${order.id}` }), items: new Map() };
+  }
+  return order.view.list;
+}
+
+/** Add `frame` (already checked new) to the order's list, at its seq's place. */
+export function addFrame(order, frame) {
+  const list = timelineView(order);
+  const item = eventItem(frame, order);
+  const after = [...order.view.items.keys()].filter((seq) => seq > frame.seq).sort((a, b) => a - b);
+  const before = after.length ? order.view.items.get(after[0]) : null;
+  list.insertBefore(item, before);
+  order.view.items.set(frame.seq, item);
+  refreshDeltas(order);
+}
+
+function refreshDeltas(order) {
+  const seqs = [...order.view.items.keys()].sort((a, b) => a - b);
+  let previous = null;
+  for (const seq of seqs) {
+    const frame = order.frames.get(seq);
+    const slot = order.view.items.get(seq).querySelector(".delta");
+    const gap = previous && previous.seq !== seq - 1;
+    if (previous && !gap) {
+      const ms = epochMs(frame.at) - epochMs(previous.at);
+      slot.textContent = `+${duration(ms)}`;
+      slot.setAttribute("aria-label", `${duration(ms)} after ${previous.status}`);
+    } else {
+      slot.textContent = gap ? "(earlier events loading)" : "";
+      slot.removeAttribute("aria-label");
+    }
+    previous = frame;
+  }
+}
+
+function eventItem(frame, order) {
+  return el(
+    "li",
+    { class: `event status-${frame.status}`, "data-seq": frame.seq, "data-status": frame.status },
+    el(
+      "div",
+      { class: "event-head" },
+      el("span", { class: `badge status-${frame.status}`, text: frame.status }),
+      el("time", { datetime: frame.at, title: frame.at, text: clock(frame.at) }),
+      el("span", { class: "delta" }),
+      el("span", { class: "seq", "aria-label": `event ${frame.seq}`, text: `#${frame.seq}` }),
+    ),
+    details(frame, order),
+  );
+}
+
+const SHOWN = new Set(["orderId", "seq", "status", "at"]);
+
+function details(frame, order) {
+  const body = el("div", { class: "event-body" });
+  const request = order.request || frame.request || {};
+  switch (frame.status) {
+    case "pending":
+      if (frame.request) body.append(el("p", { text: describeRequest(frame.request) }));
+      break;
+    case "routing":
+      body.append(quotesTable(frame, request));
+      break;
+    case "building":
+      if (frame.minAmountOut) {
+        body.append(el("p", {}, "Minimum out (slippage applied): ",
+          el("strong", { class: "min-out", text: `${frame.minAmountOut} ${token(request.tokenOut)}` })));
+      }
+      break;
+    case "submitted":
+    case "confirmed":
+      body.append(txLine(frame));
+      if (frame.filled && typeof frame.filled === "object") body.append(filledList(frame.filled));
+      break;
+    case "failed":
+      body.append(el("p", { class: "failure" },
+        el("code", { text: frame.code || (frame.error && frame.error.code) || "failed" }), ": ",
+        typeof frame.error === "object" && frame.error ? frame.error.message : frame.error || "no reason given"));
+      if (frame.txHash) body.append(txLine(frame));
+      break;
+    default: {
+      const extra = Object.entries(frame).filter(([k]) => !SHOWN.has(k));
+      if (extra.length) body.append(keyValues(Object.fromEntries(extra)));
+    }
+  }
+  return body;
+}
+
+export function describeRequest(request) {
+  const slippage = request.slippage !== undefined && request.slippage !== null ? `, slippage ${request.slippage} %` : "";
+  const type = request.orderType && request.orderType !== "market" ? `${request.orderType} ` : "";
+  return `${type}${request.amountIn} ${token(request.tokenIn)} → ${token(request.tokenOut)}${slippage}`;
+}
+
+function quotesTable(frame, request) {
+  const quotes = Array.isArray(frame.quotes) ? frame.quotes : [];
+  if (!quotes.length) return el("p", { text: frame.venue ? `Venue: ${frame.venue}` : "No quotes in this frame." });
+  const rows = quotes.map((q) => {
+    const chosen = q.chosen === true;
+    if (q.skipped) {
+      return el("tr", { class: "skipped" },
+        el("th", { scope: "row", text: q.venue || short(q.pool) }),
+        el("td", { colspan: 5 }, "skipped: ", el("code", { text: q.skipped }), skipReason(q)));
+    }
+    return el("tr", { class: chosen ? "chosen" : "" },
+      el("th", { scope: "row" }, q.venue || short(q.pool), chosen ? el("span", { class: "chosen-mark", text: " ✓ chosen" }) : ""),
+      el("td", { class: "num", text: q.amountOut ?? "" }),
+      el("td", { class: "num", text: q.feeUnits ?? "" }),
+      el("td", { class: "num", text: q.priceImpactPct !== undefined ? `${q.priceImpactPct} %` : "" }),
+      el("td", { class: "num", text: q.txCostLamports ?? "" }),
+      el("td", { class: "num", text: netOut(q) }));
+  });
+  return el("table", { class: "quotes" },
+    el("caption", { text: `Quotes (${token(request.tokenIn)} → ${token(request.tokenOut)}); the chosen venue is marked` }),
+    el("thead", {}, el("tr", {},
+      el("th", { scope: "col", text: "Venue" }), el("th", { scope: "col", text: "Out" }),
+      el("th", { scope: "col", text: "Fee (units)" }), el("th", { scope: "col", text: "Impact" }),
+      el("th", { scope: "col", text: "Tx cost (lamports)" }), el("th", { scope: "col", text: "Net out" }))),
+    el("tbody", {}, rows));
+}
+
+/** Net output in token units: netOutUnits scaled as amountOut is to amountOutUnits. */
+function netOut(q) {
+  const units = Number(q.amountOutUnits);
+  const amount = Number(q.amountOut);
+  const net = Number(q.netOutUnits);
+  if (!units || !Number.isFinite(amount) || !Number.isFinite(net)) return q.netOutUnits ?? "";
+  return String(Number(((net * amount) / units).toPrecision(10)));
+}
+
+function skipReason(q) {
+  const extra = Object.entries(q).filter(([k]) => !["venue", "pool", "skipped", "chosen"].includes(k));
+  if (!extra.length) return "";
+  return ` (${extra.map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")})`;
+}
+
+function txLine(frame) {
+  const line = el("p", { class: "tx" }, "Transaction: ");
+  if (frame.explorerUrl) {
+    line.append(el("a", { href: frame.explorerUrl, target: "_blank", rel: "noopener noreferrer", class: "tx-link", title: frame.txHash },
+      short(frame.txHash, 8, 8)));
+  } else {
+    line.append(el("code", { title: frame.txHash, text: short(frame.txHash, 8, 8) }));
+  }
+  if (frame.slot !== undefined) line.append(`, slot ${frame.slot}`);
+  if (frame.attempt > 1) line.append(`, attempt ${frame.attempt}`);
+  if (frame.replaces) line.append(el("span", {}, ", replaces ", el("code", { text: short(frame.replaces, 8, 8) })));
+  return line;
+}
+
+function filledList(filled) {
+  return el("div", { class: "filled" }, el("p", { class: "filled-title", text: "Filled" }), keyValues(filled));
+}
+
+function keyValues(object) {
+  const list = el("dl", { class: "kv" });
+  for (const [key, value] of Object.entries(object)) {
+    list.append(el("dt", { text: key }), el("dd", { text: typeof value === "object" ? JSON.stringify(value) : String(value) }));
+  }
+  return list;
+}
