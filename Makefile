@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
+.PHONY: check run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
 	vendor browser browser-deps screenshot
 
 $(STAMP): pyproject.toml
@@ -85,6 +85,14 @@ test: $(STAMP) $(VENDORED) tests/js/node_modules browser-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests
 	$(BIN)/python -m pytest -q
+
+## check: the quick loop for day-to-day work (under 90 s): lint, types, unit tests, and the
+## integration tests that start no emulator (real Postgres and the local chain, in-process)
+check: $(STAMP) $(VENDORED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers local functions bench tests
+	$(BIN)/python -m pytest -q -m "not emulator and not e2e and not chaos" tests/unit tests/integration
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -80,6 +80,21 @@ def smoke_failures(results: dict[str, Any]) -> list[str]:
     return problems
 
 
+def smoke_report(results: dict[str, Any]) -> int:
+    """Print the smoke run's line per concurrency and what failed; the exit status."""
+    problems = smoke_failures(results)
+    for run in results.get("e2e", []):
+        t = run["throughput"]
+        print(
+            f"smoke, concurrency {run['concurrency']}: {t['confirmed']}/{t['submitted']}"
+            f" confirmed, {t['orders_per_second']:.1f} orders/s, lost {t['lost']}"
+            f"{_lost(t)}, dup frames {t['duplicated']}"
+        )
+    for problem in problems:
+        print(f"SMOKE FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str, str]] = []
     runs = results["e2e"]
@@ -288,17 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     if args.smoke:
-        problems = smoke_failures(results)
-        for run in results.get("e2e", []):
-            t = run["throughput"]
-            print(
-                f"smoke, concurrency {run['concurrency']}: {t['confirmed']}/{t['submitted']}"
-                f" confirmed, {t['orders_per_second']:.1f} orders/s, lost {t['lost']}"
-                f"{_lost(t)}, dup frames {t['duplicated']}"
-            )
-        for problem in problems:
-            print(f"SMOKE FAILED: {problem}", file=sys.stderr)
-        return 1 if problems else 0
+        return smoke_report(results)
     if skip:
         print(json.dumps(results, indent=1, default=str))
         return 0

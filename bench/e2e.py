@@ -33,7 +33,8 @@ class StackProcess:
     def command(self, line: str, expect: str) -> None:
         stdin: IO[str] | None = self.proc.stdin
         stdout: IO[str] | None = self.proc.stdout
-        assert stdin is not None and stdout is not None
+        assert stdin is not None
+        assert stdout is not None
         stdin.write(line + "\n")
         stdin.flush()
         while True:

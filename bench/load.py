@@ -162,24 +162,13 @@ async def run(
             for _ in todo:
                 t = await submit_one()
                 if sequential and t is not None:
-                    try:
-                        await asyncio.wait_for(t.done.wait(), min(30.0, timeout / 10))
-                    except TimeoutError:
-                        # A stuck order is a finding, not a crash: it is counted as lost (with
-                        # its last status) and the run goes on with the next one.
-                        continue
+                    # A stuck order is a finding, not a crash: it is counted as lost (with its
+                    # last status) and the run goes on with the next one.
+                    await _wait_terminal([t], min(30.0, timeout / 10))
 
         started = time.time()
         await asyncio.gather(*(worker() for _ in range(1 if sequential else in_flight)))
-        deadline = time.monotonic() + timeout
-        for t in list(tracked.values()):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                await asyncio.wait_for(t.done.wait(), remaining)
-            except TimeoutError:
-                break
+        await _wait_terminal(list(tracked.values()), timeout)
         # Frames that would be duplicates arrive after the terminal one: give them a moment.
         await asyncio.sleep(0.5)
         ends = [term[1] for t in tracked.values() if (term := t.terminal)]
@@ -188,6 +177,21 @@ async def run(
     for f in followers:
         await f.close()
     return RunResult(tracked, started, finished, errors, submit_errors)
+
+
+async def _wait_terminal(orders: list[Tracked], timeout: float) -> bool:
+    """Wait up to `timeout` seconds in all for every order's terminal frame; False if some
+    order is still without one."""
+    deadline = time.monotonic() + timeout
+    for t in orders:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            await asyncio.wait_for(t.done.wait(), remaining)
+        except TimeoutError:
+            return False
+    return True
 
 
 def summary(result: RunResult) -> dict[str, Any]:

@@ -100,8 +100,8 @@ def instrument() -> None:
 
         return wrapper
 
-    router.quote_all_venues = timed_async(router.quote_all_venues, "routing")  # type: ignore[assignment]
-    builder.build_swap = timed_async(builder.build_swap, "building")  # type: ignore[assignment]
+    router.quote_all_venues = timed_async(router.quote_all_venues, "routing")
+    builder.build_swap = timed_async(builder.build_swap, "building")
     Store.transition = timed(Store.transition, "db_write")  # type: ignore[method-assign]
     Store.get_order = timed(Store.get_order, "db_read")  # type: ignore[method-assign]
     StatusQueue.publish = timed(StatusQueue.publish, "publish")  # type: ignore[method-assign]

@@ -80,16 +80,23 @@ class EmfCollector(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
-        self.out.write(text)
+        """Lines pass through to `out`, but for EMF lines: those become metrics (served at
+        /_local/metrics), as CloudWatch takes them out of the log stream."""
         pending: str = getattr(self._lines, "text", "") + text
         *complete, rest = pending.split("\n")
         self._lines.text = rest
         for line in complete:
             if line.startswith('{"_aws"'):
                 self._record(line)
+            else:
+                self.out.write(line + "\n")
         return len(text)
 
     def flush(self) -> None:
+        pending = getattr(self._lines, "text", "")
+        if pending and not pending.startswith('{"_aws"'):
+            self.out.write(pending)
+            self._lines.text = ""
         self.out.flush()
 
     def _record(self, line: str) -> None:
@@ -128,8 +135,10 @@ class EmfCollector(io.TextIOBase):
 
     def total(self, name: str, **dimensions: str) -> float:
         """The sum of a metric over every dimension set that includes `dimensions`."""
-        return sum(
-            m["sum"]
-            for m in self.snapshot()
-            if m["name"] == name and dimensions.items() <= m["dimensions"].items()
+        return float(
+            sum(
+                m["sum"]
+                for m in self.snapshot()
+                if m["name"] == name and dimensions.items() <= m["dimensions"].items()
+            )
         )

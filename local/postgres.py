@@ -41,7 +41,8 @@ def server_url(data_dir: Path | None = None) -> str:
 
     path = data_dir or Path(os.environ.get("PGSERVER_DIR", ".local-data/pgserver"))
     path.mkdir(parents=True, exist_ok=True)
-    _embedded = pgserver.get_server(str(path.resolve()), cleanup_mode="stop")
+    # get_server is re-exported by pgserver without being declared public: mypy cannot see it.
+    _embedded = pgserver.get_server(str(path.resolve()), cleanup_mode="stop")  # type: ignore[attr-defined]
     return str(_embedded.get_uri())
 
 

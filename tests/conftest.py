@@ -118,3 +118,16 @@ def private_orders_queue(orders_queue: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("ORDERS_QUEUE_URL", urls.orders)
     yield urls.orders
     monkeypatch.undo()
+
+
+# Fixtures that start an emulated AWS service for the session (moto's server now; LocalStack
+# takes about 20 s to start): a test that uses one is not part of `make check`'s quick loop.
+EMULATOR_FIXTURES = frozenset(
+    {"moto_server", "orders_queue", "status_queue", "private_orders_queue"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if EMULATOR_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.emulator)

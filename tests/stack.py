@@ -134,7 +134,8 @@ def rpc(stack: Running, method: str, params: list[Any]) -> Any:
     status, reply = http_json(
         "POST", stack.rpc, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
     )
-    assert status == 200 and "error" not in reply, reply
+    assert status == 200, reply
+    assert "error" not in reply, reply
     return reply["result"]
 
 
@@ -181,9 +182,10 @@ def assert_full_stream(frames: list[dict[str, Any]], order_id: str | None = None
     assert len({f["orderId"] for f in frames}) == 1
     if order_id is not None:
         assert frames[0]["orderId"] == order_id
-    assert frames[-1]["txHash"] and frames[-1]["txHash"] == frames[-2]["txHash"]
+    assert frames[-1]["txHash"]
+    assert frames[-1]["txHash"] == frames[-2]["txHash"]
 
 
 def query(stack: Running, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     with psycopg.connect(stack.database_url, row_factory=dict_row, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, params).fetchall()

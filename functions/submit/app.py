@@ -126,4 +126,5 @@ _mangum = Mangum(app, lifespan="off")
 @tracing.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _mangum(event, context)  # type: ignore[arg-type]
+    reply: dict[str, Any] = _mangum(event, context)
+    return reply

@@ -356,6 +356,15 @@ class LedgerListener(Protocol):
     ) -> None: ...
 
 
+@dataclass
+class _Run:
+    """What a transaction with DEX instructions has done so far."""
+
+    logs: list[str] = field(default_factory=list)
+    units: int = 0
+    segment_fees: int = 0
+
+
 class SendError(Exception):
     """A sendTransaction refused the way a real RPC refuses it (JSON-RPC error)."""
 
@@ -1012,56 +1021,58 @@ class Ledger:
         if self.balance(payer) < fee:
             return Outcome(TransactionErrorFieldless.InsufficientFundsForFee, [], 0, 0, False)
         snapshot = self._snapshot(list(message.account_keys))
-        logs: list[str] = []
-        units = 0
-        segment_fees = 0
+        run = _Run()
         try:
-            segment: list[tuple[int, Instruction]] = []
-            for index, ix in enumerate([*instructions, None]):
-                if ix is not None and ix.program_id not in self.programs:
-                    if ix.program_id == COMPUTE_BUDGET_ID:
-                        # Read for the fee above; a no-op at run time, so not re-run here (it
-                        # would make LiteSVM charge a priority fee per segment).
-                        logs += [
-                            f"Program {ix.program_id} invoke [1]",
-                            f"Program {ix.program_id} success",
-                        ]
-                        units += COMPUTE_BUDGET_INSTRUCTION_UNITS
-                        continue
-                    segment.append((index, ix))
-                    continue
-                if segment:
-                    seg_logs, seg_units, seg_fee = self._run_segment(payer, segment)
-                    logs += seg_logs
-                    units += seg_units
-                    segment_fees += seg_fee
-                    segment = []
-                if ix is not None:
-                    logs += self._run_dex(index, ix, instructions)
-                    units += self.dex_units(ix.program_id)
+            self._run_instructions(payer, instructions, run)
         except SegmentFailed as failed:
             self._restore(snapshot)
             self._charge(payer, fee)
-            return Outcome(failed.err, logs + failed.logs, units, fee, True)
+            return Outcome(failed.err, run.logs + failed.logs, run.units, fee, True)
         except BaseException:
             # A bug in a simulated program must not leave half a swap behind.
             self._restore(snapshot)
             raise
         # Undo what the segments took and take the real fee once.
-        paid = self.balance(payer) + segment_fees - fee
-        if paid < 0:
+        paid = self.balance(payer) + run.segment_fees - fee
+        account = self.svm.get_account(payer)
+        if paid < 0 or account is None:
             self._restore(snapshot)
             self._charge(payer, fee)
             return Outcome(
-                TransactionErrorFieldless.InsufficientFundsForFee, logs, units, fee, True
+                TransactionErrorFieldless.InsufficientFundsForFee, run.logs, run.units, fee, True
             )
-        account = self.svm.get_account(payer)
-        assert account is not None
         self.svm.set_account(
             payer,
             Account(paid, account.data, account.owner, account.executable, account.rent_epoch),
         )
-        return Outcome(None, logs, units, fee, True)
+        return Outcome(None, run.logs, run.units, fee, True)
+
+    def _run_instructions(self, payer: Pubkey, instructions: list[Instruction], run: _Run) -> None:
+        """Each run of native instructions as one LiteSVM segment, each DEX instruction in
+        Python, in order; what ran is recorded in `run` (SegmentFailed stops it)."""
+        segment: list[tuple[int, Instruction]] = []
+        for index, ix in enumerate([*instructions, None]):
+            if ix is not None and ix.program_id not in self.programs:
+                if ix.program_id == COMPUTE_BUDGET_ID:
+                    # Read for the fee above; a no-op at run time, so not re-run here (it
+                    # would make LiteSVM charge a priority fee per segment).
+                    run.logs += [
+                        f"Program {ix.program_id} invoke [1]",
+                        f"Program {ix.program_id} success",
+                    ]
+                    run.units += COMPUTE_BUDGET_INSTRUCTION_UNITS
+                else:
+                    segment.append((index, ix))
+                continue
+            if segment:
+                seg_logs, seg_units, seg_fee = self._run_segment(payer, segment)
+                run.logs += seg_logs
+                run.units += seg_units
+                run.segment_fees += seg_fee
+                segment = []
+            if ix is not None:
+                run.logs += self._run_dex(index, ix, instructions)
+                run.units += self.dex_units(ix.program_id)
 
     def _charge(self, payer: Pubkey, fee: int) -> None:
         account = self.svm.get_account(payer)

@@ -69,7 +69,7 @@ from starlette.types import Message as AsgiMessage
 
 from local.chain import parsers
 from local.chain import transactions as txjson
-from local.chain.ledger import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, Ledger, SendError
+from local.chain.ledger import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, Faults, Ledger, SendError
 from local.chain.wire import (
     BLOCK_CLEANED_UP,
     BLOCK_NOT_AVAILABLE,
@@ -603,82 +603,100 @@ class Cors:
         await self.app(scope, receive, send_with_cors)
 
 
+async def _inject_faults(faults: Faults) -> JSONResponse | None:
+    """What the fault knobs do to one RPC request (never to /admin: tests must reach it)."""
+    if faults.latency_ms > 0:
+        await asyncio.sleep(faults.latency_ms / 1000)
+    if faults.take_rate_limit():
+        return JSONResponse(
+            {"jsonrpc": "2.0", "error": {"code": 429, "message": "Too many requests"}},
+            status_code=429,
+        )
+    if faults.take_timeout():
+        # Longer than the client waits; afterwards the request is served as usual (a slow
+        # node that still processes the request is what makes timeouts dangerous).
+        await asyncio.sleep(faults.hang_seconds)
+    return None
+
+
+class _Endpoints:
+    """The HTTP side: JSON-RPC on `POST /` (single or batch), health, and `/admin/*`."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.rpc = Rpc(ledger)
+        self.faults = ledger.faults
+
+    async def jsonrpc(self, request: Request) -> Response:
+        injected = await _inject_faults(self.faults)
+        if injected is not None:
+            return injected
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse(error_response(None, PARSE_ERROR, "Parse error"))
+        if not isinstance(body, list):
+            return JSONResponse(self.rpc.call(body))
+        if not body:
+            return JSONResponse(error_response(None, INVALID_REQUEST, "Invalid request"))
+        return JSONResponse([self.rpc.call(item) for item in body])
+
+    async def health(self, request: Request) -> Response:
+        return Response("ok")
+
+    async def get_faults(self, request: Request) -> Response:
+        return JSONResponse(self.faults.snapshot())
+
+    async def set_faults(self, request: Request) -> Response:
+        try:
+            self.faults.update(**(await request.json()))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.faults.snapshot())
+
+    async def txlog(self, request: Request) -> Response:
+        return JSONResponse(self.ledger.txlog())
+
+    async def advance(self, request: Request) -> Response:
+        body = await request.json() if await request.body() else {}
+        height = self.ledger.advance(int(body.get("blocks", 1)))
+        return JSONResponse({"blockHeight": height, "slot": self.ledger.slot})
+
+    async def pool_reserves(self, request: Request) -> Response:
+        body = await request.json()
+        from local.chain import programs
+
+        reserves = {Pubkey.from_string(m): int(v) for m, v in body["reserves"].items()}
+        with self.ledger.lock:
+            programs.set_pool_reserves(
+                self.ledger.view(), Pubkey.from_string(body["pool"]), reserves
+            )
+        return JSONResponse({"ok": True})
+
+    def app(self) -> ASGIApp:
+        return Cors(
+            Starlette(
+                routes=[
+                    Route("/", self.jsonrpc, methods=["POST"]),
+                    Route("/", self.health, methods=["GET"]),
+                    Route("/health", self.health, methods=["GET"]),
+                    Route("/admin/faults", self.get_faults, methods=["GET"]),
+                    Route("/admin/faults", self.set_faults, methods=["POST"]),
+                    Route("/admin/txlog", self.txlog, methods=["GET"]),
+                    Route("/admin/advance", self.advance, methods=["POST"]),
+                    Route("/admin/pool_reserves", self.pool_reserves, methods=["POST"]),
+                ]
+            )
+        )
+
+
 def create_app(ledger: Ledger) -> ASGIApp:
     """The JSON-RPC app (POST /, single or batch) plus /admin endpoints, with fault injection;
     a WebSocket upgrade on any path is the PubSub server."""
     from local.chain import pubsub
 
-    rpc = Rpc(ledger)
-    faults = ledger.faults
     websocket = pubsub.create_endpoint(pubsub.Hub(ledger))
-
-    async def jsonrpc(request: Request) -> Response:
-        # Faults apply to the RPC endpoint only, never to /admin (tests must reach it).
-        if faults.latency_ms > 0:
-            await asyncio.sleep(faults.latency_ms / 1000)
-        if faults.take_rate_limit():
-            return JSONResponse(
-                {"jsonrpc": "2.0", "error": {"code": 429, "message": "Too many requests"}},
-                status_code=429,
-            )
-        if faults.take_timeout():
-            # Longer than the client waits; afterwards the request is served as usual (a slow
-            # node that still processes the request is what makes timeouts dangerous).
-            await asyncio.sleep(faults.hang_seconds)
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return JSONResponse(error_response(None, PARSE_ERROR, "Parse error"))
-        if isinstance(body, list):
-            if not body:
-                return JSONResponse(error_response(None, INVALID_REQUEST, "Invalid request"))
-            return JSONResponse([rpc.call(item) for item in body])
-        return JSONResponse(rpc.call(body))
-
-    async def health(request: Request) -> Response:
-        return Response("ok")
-
-    async def get_faults(request: Request) -> Response:
-        return JSONResponse(faults.snapshot())
-
-    async def set_faults(request: Request) -> Response:
-        try:
-            faults.update(**(await request.json()))
-        except (ValueError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(faults.snapshot())
-
-    async def txlog(request: Request) -> Response:
-        return JSONResponse(ledger.txlog())
-
-    async def advance(request: Request) -> Response:
-        body = await request.json() if await request.body() else {}
-        height = ledger.advance(int(body.get("blocks", 1)))
-        return JSONResponse({"blockHeight": height, "slot": ledger.slot})
-
-    async def pool_reserves(request: Request) -> Response:
-        body = await request.json()
-        from local.chain import programs
-
-        reserves = {Pubkey.from_string(m): int(v) for m, v in body["reserves"].items()}
-        with ledger.lock:
-            programs.set_pool_reserves(ledger.view(), Pubkey.from_string(body["pool"]), reserves)
-        return JSONResponse({"ok": True})
-
-    http = Cors(
-        Starlette(
-            routes=[
-                Route("/", jsonrpc, methods=["POST"]),
-                Route("/", health, methods=["GET"]),
-                Route("/health", health, methods=["GET"]),
-                Route("/admin/faults", get_faults, methods=["GET"]),
-                Route("/admin/faults", set_faults, methods=["POST"]),
-                Route("/admin/txlog", txlog, methods=["GET"]),
-                Route("/admin/advance", advance, methods=["POST"]),
-                Route("/admin/pool_reserves", pool_reserves, methods=["POST"]),
-            ]
-        )
-    )
+    http = _Endpoints(ledger).app()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":

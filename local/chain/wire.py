@@ -77,7 +77,7 @@ def result_of(resp: Any) -> Any:
 def config(params: Sequence[Any], index: int) -> Json:
     """The configuration object at `params[index]`, or {} when absent."""
     if len(params) > index and isinstance(params[index], dict):
-        return params[index]
+        return dict(params[index])
     return {}
 
 

@@ -80,7 +80,9 @@ def test_console_in_a_browser(stack: Running) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert node.stdin is not None and node.stdout is not None and node.stderr is not None
+    assert node.stdin is not None
+    assert node.stdout is not None
+    assert node.stderr is not None
     lines: list[dict[str, Any]] = []
     try:
         for raw in node.stdout:
@@ -99,9 +101,10 @@ def test_console_in_a_browser(stack: Running) -> None:
     print(f"\nbrowser test: {time.monotonic() - started:.1f} s")
     for line in lines:
         print(json.dumps(line)[:240])
-    assert node.returncode == 0 and lines and lines[-1].get("ok") is True, (
-        json.dumps(lines[-3:])[-4000:] + errors[-4000:]
-    )
+    report = json.dumps(lines[-3:])[-4000:] + errors[-4000:]
+    assert node.returncode == 0, report
+    assert lines, report
+    assert lines[-1].get("ok") is True, report
     checks = {line["check"] for line in lines if "check" in line}
     assert {
         "missing key",
@@ -117,4 +120,5 @@ def test_console_in_a_browser(stack: Running) -> None:
         "docs",
         "offline",
     } <= checks
-    assert SCREENSHOT.is_file() and SCREENSHOT.stat().st_size > 10_000
+    assert SCREENSHOT.is_file()
+    assert SCREENSHOT.stat().st_size > 10_000

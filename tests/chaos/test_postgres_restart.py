@@ -39,7 +39,8 @@ class Restartable:
     def __init__(self, path: Path) -> None:
         import pgserver
 
-        self.server = pgserver.get_server(str(path), cleanup_mode="stop")
+        # get_server is re-exported by pgserver without being declared public.
+        self.server = pgserver.get_server(str(path), cleanup_mode="stop")  # type: ignore[attr-defined]
         self.url = str(self.server.get_uri())
 
     def started_at(self) -> Any:

@@ -75,7 +75,8 @@ def test_a_key_revoked_inside_the_cache_window_creates_nothing(
     keys.revoke(key.id, pool=db.pool(database_url))
     assert request(stack, "GET", "/api/orders", secret)[0] == 200  # the cached answer
     status, body = request(stack, "POST", "/api/orders/execute", secret, ORDER)
-    assert status == 403 and body["error"]["code"] == "api_key_revoked"
+    assert status == 403
+    assert body["error"]["code"] == "api_key_revoked"
 
 
 def test_websocket_upgrade_wants_a_key(stack: Served, two_keys: Any) -> None:
@@ -107,10 +108,12 @@ def test_one_key_cannot_see_anothers_orders(stack: Served, two_keys: Any) -> Non
     status, theirs = request(
         stack, "POST", "/api/orders/execute", bob, ORDER, **{"Idempotency-Key": idem}
     )
-    assert status == 202 and theirs["orderId"] != mine["orderId"]  # same Idempotency-Key
+    assert status == 202
+    assert theirs["orderId"] != mine["orderId"]
 
     status, body = request(stack, "GET", f"/api/orders/{theirs['orderId']}", alice)
-    assert status == 404 and body["error"]["code"] == "order_not_found"
+    assert status == 404
+    assert body["error"]["code"] == "order_not_found"
     status, page = request(stack, "GET", "/api/orders?limit=100", alice)
     assert [o["orderId"] for o in page["orders"]] == [mine["orderId"]]
 
@@ -128,4 +131,5 @@ def test_in_flight_limit_over_http(stack: Served, database_url: str) -> None:
     _, secret = keys.create_key("small", max_in_flight=1, pool=db.pool(database_url))
     assert request(stack, "POST", "/api/orders/execute", secret, ORDER)[0] == 202
     status, body = request(stack, "POST", "/api/orders/execute", secret, ORDER)
-    assert status == 429 and body["error"]["code"] == "too_many_orders_in_flight"
+    assert status == 429
+    assert body["error"]["code"] == "too_many_orders_in_flight"

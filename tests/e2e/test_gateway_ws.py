@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from engine.config import Settings
@@ -108,7 +108,8 @@ def post_order(served: Served, body: dict[str, Any]) -> dict[str, Any]:
 def submit_ws(ws: ClientConnection) -> uuid.UUID:
     ws.send(json.dumps(ORDER))
     [pending] = frames(ws, 1)
-    assert pending["status"] == "pending" and pending["seq"] == 1
+    assert pending["status"] == "pending"
+    assert pending["seq"] == 1
     return uuid.UUID(pending["orderId"])
 
 
@@ -161,7 +162,8 @@ def test_late_subscriber_and_reconnect_replay_without_gap_or_dup(
         advance(store, order_id, 2, 4)
         assert [f["seq"] for f in frames(late, 2)] == [4, 5]
         assert [f["seq"] for f in frames(again, 2)] == [4, 5]
-        assert quiet(late) and quiet(again, 0.1)
+        assert quiet(late)
+        assert quiet(again, 0.1)
     finally:
         late.close()
         again.close()
@@ -225,7 +227,7 @@ def test_boto3_management_api_reaches_a_real_client(stack: Served, store: Store)
         assert frames(ws, 1) == [{"hi": "there"}]
         assert api.get_connection(ConnectionId=cid)["Identity"]["SourceIp"] == "127.0.0.1"
         api.delete_connection(ConnectionId=cid)
-        with pytest.raises(Exception):  # noqa: B017 - the server closed it: any close error
+        with pytest.raises(ConnectionClosed):  # the server closed it
             frames(ws, 1, timeout=3)
         assert wait_until(lambda: Connections(store.pool).get(cid) is None, 5)
     finally:

@@ -70,7 +70,8 @@ def test_http_submit_then_follow_with_order_id_to_a_landed_swap(stack: Running) 
     # The chain itself knows the signature, landed without error.
     statuses = rpc(stack, "getSignatureStatuses", [[tx], {"searchTransactionHistory": True}])
     [status] = statuses["value"]
-    assert status is not None and status["err"] is None
+    assert status is not None
+    assert status["err"] is None
     assert status["confirmationStatus"] in ("confirmed", "finalized")
 
     order = get_order(stack, order_id)
@@ -78,7 +79,8 @@ def test_http_submit_then_follow_with_order_id_to_a_landed_swap(stack: Running) 
     assert order["txHash"] == tx
     assert order["venue"] == routing["venue"]
     assert {q["venue"] for q in order["quotes"]} == VENUES
-    assert order["amountOut"] is not None and Decimal(order["amountOut"]) > 0
+    assert order["amountOut"] is not None
+    assert Decimal(order["amountOut"]) > 0
     assert [(e["seq"], e["status"]) for e in order["events"]] == [
         (f["seq"], f["status"]) for f in frames
     ]
@@ -320,7 +322,7 @@ def test_the_functions_metrics_are_served_as_cloudwatch_would_read_them(stack: R
         assert follow(ws)[-1]["status"] == "failed"
 
     def grew(key: str) -> bool:
-        return metrics().get(key, {}).get("count", 0) > before.get(key, {}).get("count", 0)
+        return bool(metrics().get(key, {}).get("count", 0) > before.get(key, {}).get("count", 0))
 
     for key in (
         "OrderConfirmed",
@@ -335,4 +337,5 @@ def test_the_functions_metrics_are_served_as_cloudwatch_would_read_them(stack: R
     ):
         assert wait_until(functools.partial(grew, key), timeout=5), (key, sorted(metrics()))
     land = metrics()["LandTime"]
-    assert land["unit"] == "Milliseconds" and 0 < land["p50"] < 10_000
+    assert land["unit"] == "Milliseconds"
+    assert 0 < land["p50"] < 10_000

@@ -83,26 +83,30 @@ def finish(store: Store, order_id: uuid.UUID, status: Status = Status.CONFIRMED)
 def test_create_verify_revoke_list(database_url: str, store: Store) -> None:
     pool = db.pool(database_url)
     key, secret = keys.create_key("alice", 7, pool=pool)
-    assert secret.startswith("oek_") and len(secret) >= 40
-    assert key.prefix == secret[: keys.PREFIX_CHARS] and key.max_in_flight == 7
+    assert secret.startswith("oek_")
+    assert len(secret) >= 40
+    assert key.prefix == secret[: keys.PREFIX_CHARS]
+    assert key.max_in_flight == 7
     assert keys.verify(secret, pool=pool) == key
     with pool.connection() as conn:
         row = conn.execute("SELECT * FROM api_keys WHERE id = %s", (key.id,)).fetchone()
-    assert row is not None and bytes(row["key_hash"]) == keys.key_hash(secret)
+    assert row is not None
+    assert bytes(row["key_hash"]) == keys.key_hash(secret)
     assert secret not in json.dumps(row, default=str)  # only the hash is stored
-    assert secret not in repr(key) and keys.key_hash(secret).hex() not in repr(key)
+    assert secret not in repr(key)
+    assert keys.key_hash(secret).hex() not in repr(key)
     for wrong in (secret + "x", secret[:-1], "", None, 12, "oek_" + "A" * 10_000):
         assert keys.verify(wrong, pool=pool) is None
     assert key.id in {k.id for k in keys.list_keys(pool=pool)}
-    assert keys.revoke(key.id, pool=pool) and keys.revoke(key.id, pool=pool)  # idempotent
+    assert keys.revoke(key.id, pool=pool)
+    assert keys.revoke(key.id, pool=pool)
     assert keys.verify(secret, pool=pool) is None
     assert not keys.revoke(uuid.uuid4(), pool=pool)
     assert keys.ensure_key(secret, "again", pool=pool).revoked  # known, and stays revoked
     fresh = "oek_local-" + uuid.uuid4().hex
     made = keys.ensure_key(fresh, "dev", 3, pool=pool)
-    assert (
-        keys.ensure_key(fresh, "dev", pool=pool) == made and keys.verify(fresh, pool=pool) == made
-    )
+    assert keys.ensure_key(fresh, "dev", pool=pool) == made
+    assert keys.verify(fresh, pool=pool) == made
 
 
 # -- the authorizer -------------------------------------------------------------------------------
@@ -256,7 +260,8 @@ def test_in_flight_limit_is_429_and_frees_when_orders_finish(
     assert over["json"]["error"]["code"] == "too_many_orders_in_flight"
     # An idempotent replay creates nothing, so the limit does not apply to it.
     replay = call(as_k, "POST", "/api/orders/execute", ORDER, idempotency_key=f"k0-{key.id}")
-    assert replay["statusCode"] == 202 and replay["json"]["orderId"] == ids[0]
+    assert replay["statusCode"] == 202
+    assert replay["json"]["orderId"] == ids[0]
     c = cid()  # over WebSocket: an error frame
     connect(as_key(raw_ws, key.id), c)
     send(raw_ws, c, ORDER)
@@ -291,7 +296,8 @@ def test_a_revoked_key_creates_nothing_even_inside_the_authorizer_cache(
     key, _ = new_key()
     keys.revoke(key.id, pool=db.pool(database_url))
     reply = call(as_key(raw_submit, key.id), "POST", "/api/orders/execute", ORDER)
-    assert reply["statusCode"] == 403 and reply["json"]["error"]["code"] == "api_key_revoked"
+    assert reply["statusCode"] == 403
+    assert reply["json"]["error"]["code"] == "api_key_revoked"
 
 
 # -- the management command -----------------------------------------------------------------------
@@ -319,8 +325,11 @@ def test_cli_creates_a_key_that_works_and_shows_it_once(
     fields = dict(line.split(None, 1) for line in made.stdout.splitlines() if " " in line)
     secret = fields["key"].strip()
     key = keys.verify(secret, pool=db.pool(database_url))
-    assert key is not None and key.name == "cli user" and key.max_in_flight == 5
-    assert str(key.id) in made.stdout and "cannot be shown again" in made.stderr
+    assert key is not None
+    assert key.name == "cli user"
+    assert key.max_in_flight == 5
+    assert str(key.id) in made.stdout
+    assert "cannot be shown again" in made.stderr
 
     # It works end to end: the authorizer lets it in, and submit acts for it.
     reply = authorize(http_auth_event(secret))
@@ -333,10 +342,12 @@ def test_cli_creates_a_key_that_works_and_shows_it_once(
 
     listed = cli(database_url, "list")
     revoked = cli(database_url, "revoke", str(key.id))
-    assert revoked.returncode == 0 and keys.verify(secret, pool=db.pool(database_url)) is None
+    assert revoked.returncode == 0
+    assert keys.verify(secret, pool=db.pool(database_url)) is None
     assert cli(database_url, "revoke", str(uuid.uuid4())).returncode == 1
     # Shown once: the listing names it by id and prefix only; no log line holds it or its hash.
-    assert str(key.id) in listed.stdout and key.prefix in listed.stdout
+    assert str(key.id) in listed.stdout
+    assert key.prefix in listed.stdout
     out = capfd.readouterr()
     outputs = [listed.stdout, listed.stderr, revoked.stdout, revoked.stderr, made.stderr]
     everything = "\n".join([*outputs, out.out, out.err, caplog.text])

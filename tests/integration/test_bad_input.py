@@ -144,9 +144,12 @@ def order_count(store: Store) -> int:
 
 
 def assert_error(error: Any, field: str | None) -> None:
-    assert isinstance(error, dict) and set(error) <= {"code", "message", "field"}
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error, dict)
+    assert set(error) <= {"code", "message", "field"}
+    assert isinstance(error["code"], str)
+    assert error["code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
     if field is not None:
         assert error.get("field") == field
 
@@ -193,7 +196,8 @@ def test_http_wrong_content_type_is_a_clear_4xx(
     assert 400 <= reply["statusCode"] < 500
     assert reply["json"]["error"]["code"] == "unsupported_media_type"
     assert "application/json" in reply["json"]["error"]["message"]
-    assert order_count(store) == before and queued_ids(orders_queue) == []
+    assert order_count(store) == before
+    assert queued_ids(orders_queue) == []
 
 
 @pytest.mark.parametrize(
@@ -214,13 +218,15 @@ def test_http_body_over_64_kib_is_413(
     assert reply["statusCode"] == 413
     assert_error(reply["json"]["error"], None)
     assert reply["json"]["error"]["code"] == "payload_too_large"
-    assert order_count(store) == before and queued_ids(orders_queue) == []
+    assert order_count(store) == before
+    assert queued_ids(orders_queue) == []
 
 
 def test_http_non_utf8_body_is_400(submit: Any, store: Store) -> None:
     before = order_count(store)
     reply = http_post(submit, b'{"tokenIn": "\xff\xfe"}')
-    assert reply["statusCode"] == 400 and reply["json"]["error"]["code"] == "invalid_request"
+    assert reply["statusCode"] == 400
+    assert reply["json"]["error"]["code"] == "invalid_request"
     assert order_count(store) == before
 
 
@@ -230,7 +236,8 @@ def test_http_non_utf8_body_is_400(submit: Any, store: Store) -> None:
 )
 def test_http_edge_values_inside_the_rules_are_accepted(submit: Any, fields: Any) -> None:
     reply = http_post(submit, body(**fields).encode())
-    assert reply["statusCode"] == 202 and reply["json"]["status"] == "pending"
+    assert reply["statusCode"] == 202
+    assert reply["json"]["status"] == "pending"
 
 
 # -- WebSocket ------------------------------------------------------------------------------------
@@ -280,7 +287,8 @@ def test_ws_frame_over_64_kib_gets_an_error_frame(
     before = order_count(store)
     frame = ws_send_checked(handler, c, text)
     assert frame["error"]["code"] == "payload_too_large"
-    assert order_count(store) == before and queued_ids(orders_queue) == []
+    assert order_count(store) == before
+    assert queued_ids(orders_queue) == []
 
 
 @pytest.mark.parametrize(
@@ -358,6 +366,7 @@ def test_ws_any_frame_gets_one_reply_and_only_valid_orders_are_stored(
         assert_error(frame["error"], None)
         assert order_count(store) == before
     else:  # a valid order: stored and followed on this connection
-        assert frame["status"] == "pending" and frame["seq"] == 1
+        assert frame["status"] == "pending"
+        assert frame["seq"] == 1
         assert order_count(store) == before + 1
         assert store.get_order(uuid.UUID(frame["orderId"])) is not None

@@ -39,7 +39,8 @@ def test_a_taken_rpc_port_is_an_error_naming_the_port_and_the_variable() -> None
         with pytest.raises(PortInUse) as raised:
             serve(chain, port=port)
     message = str(raised.value)
-    assert f"port {port}" in message and "LOCAL_CHAIN_PORT" in message
+    assert f"port {port}" in message
+    assert "LOCAL_CHAIN_PORT" in message
 
 
 def test_a_taken_pubsub_port_is_an_error_too() -> None:
@@ -50,7 +51,8 @@ def test_a_taken_pubsub_port_is_an_error_too() -> None:
     assert f"port {port + 1}" in str(raised.value)
     assert "LOCAL_CHAIN_PORT + 1" in str(raised.value)
     served = serve(chain, port=port)  # the RPC socket was released: the pair is usable again
-    assert served.rpc_url.endswith(f":{port}") and served.ws_url.endswith(f":{port + 1}")
+    assert served.rpc_url.endswith(f":{port}")
+    assert served.ws_url.endswith(f":{port + 1}")
     served.stop()
 
 
@@ -110,7 +112,7 @@ def test_make_run_prints_the_solana_urls(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(stack, "Stack", _FakeStack)
-    monkeypatch.setattr(stack.signal, "signal", lambda *_args: None)
+    monkeypatch.setattr("local.stack.signal.signal", lambda *_args: None)
     done = threading.Event()
     done.set()
     stack.main(done)
@@ -127,7 +129,7 @@ def test_make_run_stops_with_the_port_error(
             raise PortInUse("port 8899 on 127.0.0.1 (LOCAL_CHAIN_PORT, the JSON-RPC port) ...")
 
     monkeypatch.setattr(stack, "Stack", Taken)
-    monkeypatch.setattr(stack.signal, "signal", lambda *_args: None)
+    monkeypatch.setattr("local.stack.signal.signal", lambda *_args: None)
     with pytest.raises(SystemExit) as exited:
         stack.main(threading.Event())
     assert exited.value.code == 1

@@ -42,7 +42,8 @@ def test_the_page_is_public_html_with_a_strict_script_policy(submit: Any) -> Non
     assert reply["statusCode"] == 200
     assert reply["headers"]["content-type"].startswith("text/html")
     csp = reply["headers"]["content-security-policy"]
-    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
     html = reply["bytes"].decode()
     assert 'src="console/app.js"' in html
     # Every script, style and icon comes from this API: no CDN, nothing absolute.
@@ -86,9 +87,11 @@ def test_an_etag_makes_a_reload_a_304_and_gzip_is_used_when_accepted(submit: Any
     first = get(submit, "/console/app.js")
     etag = first["headers"]["etag"]
     again = get(submit, "/console/app.js", if_none_match=etag)
-    assert again["statusCode"] == 304 and again["bytes"] == b""
+    assert again["statusCode"] == 304
+    assert again["bytes"] == b""
     zipped = get(submit, "/console/app.js", accept_encoding="gzip, br")
-    assert zipped["headers"]["content-encoding"] == "gzip" and zipped["isBase64Encoded"]
+    assert zipped["headers"]["content-encoding"] == "gzip"
+    assert zipped["isBase64Encoded"]
     assert gzip.decompress(zipped["bytes"]) == first["bytes"]
     assert len(zipped["bytes"]) < len(first["bytes"]) / 2
 
@@ -99,7 +102,8 @@ def test_config_names_the_websocket_api_and_the_statuses(
     monkeypatch.setenv("WS_URL", "wss://ws.example.test/prod")
     reply = get(fresh_handler("submit"), "/console/config.json")  # a container of this env
     monkeypatch.undo()
-    assert reply["statusCode"] == 200 and reply["headers"]["cache-control"] == "no-store"
+    assert reply["statusCode"] == 200
+    assert reply["headers"]["cache-control"] == "no-store"
     body = json.loads(reply["bytes"])
     assert body["wsUrl"] == "wss://ws.example.test/prod"
     assert body["statuses"] == [s.value for s in Status]
@@ -114,7 +118,8 @@ def test_docs_are_swagger_ui_from_this_api_not_a_cdn(submit: Any) -> None:
     html = page["bytes"].decode()
     assert '<script src="/docs/swagger-ui-bundle.js">' in html
     assert 'href="/docs/swagger-ui.css"' in html
-    assert "cdn" not in html.lower() and "https://" not in html
+    assert "cdn" not in html.lower()
+    assert "https://" not in html
     assert '"validatorUrl": null' in html  # no badge fetched from validator.swagger.io
     bundle = get(submit, "/docs/swagger-ui-bundle.js", accept_encoding="gzip")
     assert bundle["statusCode"] == 200
@@ -131,7 +136,8 @@ def test_docs_say_what_to_run_when_swagger_ui_is_missing(
 ) -> None:
     monkeypatch.setattr(console, "SWAGGER_UI", tmp_path)
     page = get(submit, "/docs")
-    assert page["statusCode"] == 503 and b"make vendor" in page["bytes"]
+    assert page["statusCode"] == 503
+    assert b"make vendor" in page["bytes"]
 
 
 def test_the_static_routes_stay_out_of_the_openapi_document(submit: Any) -> None:
@@ -154,9 +160,11 @@ def test_the_sample_events_get_the_page_and_a_gzipped_script(submit: Any) -> Non
         return reply
 
     page = sample("submit_console_page")
-    assert page["statusCode"] == 200 and page["headers"]["content-encoding"] == "gzip"
+    assert page["statusCode"] == 200
+    assert page["headers"]["content-encoding"] == "gzip"
     assert b"console/app.js" in gzip.decompress(base64.b64decode(page["body"]))
     asset = sample("submit_console_asset")
-    assert asset["statusCode"] == 200 and asset["isBase64Encoded"]
+    assert asset["statusCode"] == 200
+    assert asset["isBase64Encoded"]
     script = gzip.decompress(base64.b64decode(asset["body"]))
     assert script == (CONSOLE / "app.js").read_bytes()

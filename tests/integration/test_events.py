@@ -104,10 +104,12 @@ def test_authorizer_samples(env: str, database_url: str) -> None:
     assert http == {"isAuthorized": True, "context": {"apiKeyId": str(key.id)}}
 
     event = sample("authorizer_ws_connect")
-    assert event["type"] == "REQUEST" and event["methodArn"].endswith("/$connect")
+    assert event["type"] == "REQUEST"
+    assert event["methodArn"].endswith("/$connect")
     assert event["requestContext"]["routeKey"] == "$connect"
     ws = invoke("authorizer", event)
-    assert ws["principalId"] == str(key.id) and ws["context"] == {"apiKeyId": str(key.id)}
+    assert ws["principalId"] == str(key.id)
+    assert ws["context"] == {"apiKeyId": str(key.id)}
     assert ws["policyDocument"]["Statement"] == [
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
     ]
@@ -150,13 +152,15 @@ def test_websocket_samples(env: str, store: Store) -> None:
     cid = default["requestContext"]["connectionId"]
     assert invoke("ws_connect", default)["statusCode"] == 200
     frames = posted_frames(cid)
-    assert frames and frames[0]["status"] == "pending"
+    assert frames
+    assert frames[0]["status"] == "pending"
     assert store.get_order(uuid.UUID(frames[0]["orderId"])) is not None
 
     subscribe = sample("ws_subscribe")  # an unknown order: an error frame, socket stays open
     assert invoke("ws_connect", subscribe)["statusCode"] == 200
     errors = [f for f in posted_frames(subscribe["requestContext"]["connectionId"]) if "error" in f]
-    assert errors and errors[-1]["error"]["code"] == "order_not_found"
+    assert errors
+    assert errors[-1]["error"]["code"] == "order_not_found"
 
     assert invoke("ws_connect", sample("ws_disconnect"))["statusCode"] == 200
 

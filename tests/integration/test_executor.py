@@ -129,7 +129,8 @@ async def test_an_order_confirms_with_both_quotes_and_the_best_chosen(
     assert routing["venue"] == "meteora_damm_v2"  # 151 USDC/SOL beats 150
 
     order = store.get_order(oid)
-    assert order is not None and order.status == "confirmed"
+    assert order is not None
+    assert order.status == "confirmed"
     [swap] = landed_swaps(chain)
     assert swap["signature"] == order.tx_signature
     # The wallet got exactly the quoted output and paid the amount in plus the fee: the WSOL
@@ -149,7 +150,9 @@ async def test_the_router_picks_whichever_venue_pays_more(
     oid = new_order(store)
     assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
     order = store.get_order(oid)
-    assert order is not None and order.venue == better and order.pool == str(POOLS[better])
+    assert order is not None
+    assert order.venue == better
+    assert order.pool == str(POOLS[better])
     [swap] = landed_swaps(chain)
     assert str(POOLS[better]) in swap["dexInstructions"][0]["accounts"]
 
@@ -178,12 +181,15 @@ async def test_slippage_exceeded_fails_with_a_typed_reason_and_no_retry(
     usdc_before = chain.token_balance(WALLET, USDC_MINT)
     oid = new_order(store)
     outcome = await Runner(store, chain, cfg, on_event=move_price).run(oid)
-    assert outcome.status == "failed" and not outcome.retry
+    assert outcome.status == "failed"
+    assert not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order.failure_code == "slippage_exceeded"
+    assert order is not None
+    assert order.failure_code == "slippage_exceeded"
     assert "slippage" in (order.failure_reason or "")
     assert store.events(oid)[-1].detail["code"] == "slippage_exceeded"
-    assert landed_swaps(chain) == [] and chain.token_balance(WALLET, USDC_MINT) == usdc_before
+    assert landed_swaps(chain) == []
+    assert chain.token_balance(WALLET, USDC_MINT) == usdc_before
 
 
 async def test_insufficient_funds_fail_at_once(
@@ -191,9 +197,11 @@ async def test_insufficient_funds_fail_at_once(
 ) -> None:
     oid = new_order(store, amountIn="500")  # the wallet holds 100 SOL
     outcome = await Runner(store, chain, cfg).run(oid)
-    assert outcome.status == "failed" and not outcome.retry
+    assert outcome.status == "failed"
+    assert not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order.failure_code == "insufficient_funds"
+    assert order is not None
+    assert order.failure_code == "insufficient_funds"
     assert landed_swaps(chain) == []
 
 
@@ -202,9 +210,11 @@ async def test_a_mint_the_cluster_lacks_fails_at_once(
 ) -> None:
     oid = new_order(store, tokenOut="9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin")
     outcome = await Runner(store, chain, cfg).run(oid)
-    assert outcome.status == "failed" and not outcome.retry
+    assert outcome.status == "failed"
+    assert not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order.failure_code == "unknown_mint"
+    assert order is not None
+    assert order.failure_code == "unknown_mint"
     assert statuses(store, oid) == ["pending", "failed"]
 
 
@@ -230,7 +240,8 @@ async def test_a_crash_after_any_step_then_redelivery_leaves_exactly_one_swap(
     with pytest.raises(Crash):
         await first.run(oid, receive_count=1)
     before = store.get_order(oid)
-    assert before is not None and before.status != "confirmed"
+    assert before is not None
+    assert before.status != "confirmed"
 
     second = Runner(store, chain, cfg)
     outcome = await second.run(oid, receive_count=2)  # the redelivery
@@ -250,7 +261,8 @@ async def test_a_redelivered_confirmed_order_does_nothing(
     assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
     events = len(store.events(oid))
     assert (await Runner(store, chain, cfg).run(oid, receive_count=2)).status == "confirmed"
-    assert len(store.events(oid)) == events and len(landed_swaps(chain)) == 1
+    assert len(store.events(oid)) == events
+    assert len(landed_swaps(chain)) == 1
 
 
 async def test_a_brief_rate_limit_is_absorbed_without_losing_an_attempt(
@@ -259,7 +271,8 @@ async def test_a_brief_rate_limit_is_absorbed_without_losing_an_attempt(
     oid = new_order(store)
     chain.faults.update(rate_limit_next=2)  # two 429s in a row: retried in place
     assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
-    assert chain.faults.rate_limit_next == 0 and len(landed_swaps(chain)) == 1
+    assert chain.faults.rate_limit_next == 0
+    assert len(landed_swaps(chain)) == 1
 
 
 async def test_rate_limits_are_retried_then_succeed(
@@ -269,9 +282,12 @@ async def test_rate_limits_are_retried_then_succeed(
     chain.faults.update(rate_limit_next=3)  # outlasts the in-place retries of one call
     runner = Runner(store, chain, cfg)
     outcome = await runner.run(oid, receive_count=1)
-    assert outcome.retry and outcome.status == "retry" and "rate limited" in (outcome.reason or "")
+    assert outcome.retry
+    assert outcome.status == "retry"
+    assert "rate limited" in (outcome.reason or "")
     order = store.get_order(oid)
-    assert order is not None and order.status == "pending"  # nothing half-done
+    assert order is not None
+    assert order.status == "pending"
     assert (await runner.run(oid, receive_count=2)).status == "confirmed"
     assert len(landed_swaps(chain)) == 1
 
@@ -285,7 +301,8 @@ async def test_timeouts_are_retried_then_succeed(
     chain.faults.update(timeout_next=6, hang_seconds=1.0)
     runner = Runner(store, chain, cfg, rpc_timeout=0.2)
     outcome = await runner.run(oid, receive_count=1)
-    assert outcome.retry and "timed out" in (outcome.reason or "")
+    assert outcome.retry
+    assert "timed out" in (outcome.reason or "")
     assert (await runner.run(oid, receive_count=2)).status == "confirmed"
     assert len(landed_swaps(chain)) == 1
 
@@ -327,8 +344,10 @@ async def test_a_blockhash_that_keeps_expiring_fails_after_three_attempts(
     outcome = await Runner(store, chain, cfg).run(oid)
     assert outcome.status == "failed"
     order = store.get_order(oid)
-    assert order is not None and order.failure_code == "blockhash_expired"
-    assert len(signatures(store, oid)) == 3 and landed_swaps(chain) == []
+    assert order is not None
+    assert order.failure_code == "blockhash_expired"
+    assert len(signatures(store, oid)) == 3
+    assert landed_swaps(chain) == []
 
 
 async def test_three_transient_failures_end_failed_with_the_last_reason(
@@ -340,9 +359,11 @@ async def test_three_transient_failures_end_failed_with_the_last_reason(
     for receive_count in (1, 2):
         assert (await runner.run(oid, receive_count)).retry
     outcome = await runner.run(oid, receive_count=3)  # the queue will not deliver a 4th time
-    assert outcome.status == "failed" and not outcome.retry
+    assert outcome.status == "failed"
+    assert not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order.status == "failed"
+    assert order is not None
+    assert order.status == "failed"
     assert order.failure_code == "rpc_rate_limited"
     assert "after 3 attempts" in (order.failure_reason or "")
 
@@ -409,7 +430,8 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
         message_id, reply = deliver(wait=1)
         assert reply == {"batchItemFailures": [{"itemIdentifier": message_id}]}
         order = store.get_order(oid)
-        assert order is not None and order.status == "pending"
+        assert order is not None
+        assert order.status == "pending"
         backed_off = time.monotonic()
         assert sqs.receive_message(QueueUrl=private_orders_queue).get("Messages", []) == []
 
@@ -417,7 +439,8 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
         assert time.monotonic() - backed_off >= 1.5
         assert reply == {"batchItemFailures": []}
         order = store.get_order(oid)
-        assert order is not None and order.status == "confirmed"
+        assert order is not None
+        assert order.status == "confirmed"
     finally:
         monkeypatch.undo()
 
@@ -434,8 +457,10 @@ async def test_giving_up_on_a_sent_transaction_says_it_may_still_land(
     chain.faults.clear()
     assert outcome.status == "failed"
     order = store.get_order(oid)
-    assert order is not None and order.failure_code == "rpc_rate_limited"
-    assert order.tx_signature and order.tx_signature in (order.failure_reason or "")
+    assert order is not None
+    assert order.failure_code == "rpc_rate_limited"
+    assert order.tx_signature
+    assert order.tx_signature in (order.failure_reason or "")
     assert f"block height {order.last_valid_block_height}" in (order.failure_reason or "")
 
 
@@ -450,9 +475,11 @@ async def test_a_dead_letter_before_any_send_fails_the_order_with_a_reason(
     with pytest.raises(Crash):
         await Runner(store, chain, cfg, on_event=crash_on_building).run(oid)
     outcome = await Runner(store, chain, cfg).executor.settle_dead_letter(oid)
-    assert outcome.status == "failed" and not outcome.retry
+    assert outcome.status == "failed"
+    assert not outcome.retry
     order = store.get_order(oid)
-    assert order is not None and order.failure_code == "execution_crashed"
+    assert order is not None
+    assert order.failure_code == "execution_crashed"
     assert "no transaction was sent" in (order.failure_reason or "")
     assert landed_swaps(chain) == []
 
@@ -473,7 +500,8 @@ async def test_a_dead_letter_after_the_send_follows_its_transaction_to_the_end(
         await first.run(oid)
     outcome = await Runner(store, chain, cfg).executor.settle_dead_letter(oid)
     assert outcome.status == "confirmed"
-    assert len(landed_swaps(chain)) == 1 and len(signatures(store, oid)) == 1
+    assert len(landed_swaps(chain)) == 1
+    assert len(signatures(store, oid)) == 1
 
 
 def test_the_execute_function_settles_what_the_redrive_moved_to_the_dlq(
@@ -512,5 +540,6 @@ def test_the_execute_function_settles_what_the_redrive_moved_to_the_dlq(
     )
     assert reply == {"batchItemFailures": []}
     order = store.get_order(oid)
-    assert order is not None and order.status == "failed"
+    assert order is not None
+    assert order.status == "failed"
     assert order.failure_code == "execution_crashed"

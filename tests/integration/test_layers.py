@@ -96,7 +96,8 @@ def test_submit_serves_every_route_without_the_solana_layer(
     )
     accepted, refused, listed, health = replies(result)
     assert accepted["statusCode"] == 202, accepted
-    assert refused["statusCode"] == 400 and '"field":"tokenOut"' in refused["body"], refused
+    assert refused["statusCode"] == 400, refused
+    assert '"field":"tokenOut"' in refused["body"], refused
     page = json.loads(listed["body"])
     created = json.loads(accepted["body"])["orderId"]
     assert any(o["orderId"] == created and o["request"]["mintOut"] == mint for o in page["orders"])
@@ -125,7 +126,8 @@ def test_ws_connect_serves_every_route_without_the_solana_layer(
         environment,
     )
     connected, submitted, disconnected = replies(result)
-    assert connected["statusCode"] == 200 and submitted["statusCode"] == 200
+    assert connected["statusCode"] == 200
+    assert submitted["statusCode"] == 200
     assert disconnected["statusCode"] == 200
     assert not SOLANA_MODULES & set(result["modules"]), result["modules"]
 

@@ -30,6 +30,7 @@ from local.chain.ledger import (
     FEE_PER_SIGNATURE,
     FINALIZE_AFTER_BLOCKS,
     TOKEN_PROGRAM_ID,
+    WSOL_MINT,
     AccountsView,
     Ledger,
     program_types,
@@ -76,17 +77,22 @@ async def test_sol_transfer_lands_and_moves_balances(
     assert (await client.get_balance(to)).value == 10**9
     assert (await client.get_balance(WALLET)).value == before - 10**9 - FEE_PER_SIGNATURE
     status = (await client.get_signature_statuses([sig])).value[0]
-    assert status is not None and status.err is None
+    assert status is not None
+    assert status.err is None
     tx = (await client.get_transaction(sig, max_supported_transaction_version=0)).value
-    assert tx is not None and tx.transaction.meta is not None
+    assert tx is not None
+    assert tx.transaction.meta is not None
     assert tx.transaction.meta.fee == FEE_PER_SIGNATURE
     accounts = (await client.get_multiple_accounts([to, Keypair().pubkey()])).value
-    assert accounts[0] is not None and accounts[0].lamports == 10**9 and accounts[1] is None
+    assert accounts[0] is not None
+    assert accounts[0].lamports == 10**9
+    assert accounts[1] is None
 
 
 async def test_seeded_wallet_holds_usdc(chain: LocalChain, client: AsyncClient) -> None:
     balance = (await client.get_token_account_balance(seed.WALLET_USDC_ATA)).value
-    assert balance.amount == str(seed.WALLET_USDC) and balance.decimals == 6
+    assert balance.amount == str(seed.WALLET_USDC)
+    assert balance.decimals == 6
     assert chain.token_balance(WALLET, USDC_MINT) == seed.WALLET_USDC
     env = local_env("http://x")
     assert env["SOLANA_CLUSTER"] == "custom"
@@ -132,7 +138,9 @@ async def test_engine_chain_reads_statuses(chain: LocalChain, client: AsyncClien
     sig = (await client.send_raw_transaction(raw)).value
     chain.advance(1)
     landed = await Chain("http://local-chain", client).status(sig)
-    assert landed is not None and landed.confirmed and landed.err is None
+    assert landed is not None
+    assert landed.confirmed
+    assert landed.err is None
 
 
 async def test_expired_blockhash_is_rejected(chain: LocalChain, client: AsyncClient) -> None:
@@ -169,7 +177,8 @@ async def test_rate_limit_then_recovers(chain: LocalChain, client: AsyncClient) 
     with pytest.raises(SolanaRpcException) as raised:
         await client.get_block_height()
     cause = raised.value.__cause__
-    assert isinstance(cause, httpx2.HTTPStatusError) and cause.response.status_code == 429
+    assert isinstance(cause, httpx2.HTTPStatusError)
+    assert cause.response.status_code == 429
     assert (await client.get_block_height()).value >= 1
 
 
@@ -250,7 +259,8 @@ async def test_preflight_failure_has_the_rpc_shape(client: AsyncClient) -> None:
     payload = failure.to_json()
     assert '"InstructionError":[0,{"Custom":1}]' in payload.replace(" ", "")
     assert failure.message.startswith("Transaction simulation failed")
-    assert failure.data.logs and failure.data.units_consumed is not None
+    assert failure.data.logs
+    assert failure.data.units_consumed is not None
     assert classify_send_error(raised.value).code == "insufficient_funds"
 
 
@@ -259,7 +269,8 @@ async def test_failure_without_preflight_lands_with_err_and_fee(client: AsyncCli
     raw = sign([pay(Keypair().pubkey(), 10**15)], await blockhash(client))
     sig = (await client.send_raw_transaction(raw, opts=SKIP)).value
     status = (await client.get_signature_statuses([sig])).value[0]
-    assert status is not None and status.err is not None
+    assert status is not None
+    assert status.err is not None
     assert (await client.get_balance(WALLET)).value == before - FEE_PER_SIGNATURE
 
 
@@ -269,8 +280,10 @@ async def test_simulate_returns_requested_accounts_and_changes_nothing(
     to = Keypair().pubkey()
     tx = VersionedTransaction.from_bytes(sign([pay(to, 10**6)], await blockhash(client)))
     sim = (await client.simulate_transaction(tx, accounts_addresses=[to])).value
-    assert sim.err is None and sim.accounts is not None
-    assert sim.accounts[0] is not None and sim.accounts[0].lamports == 10**6
+    assert sim.err is None
+    assert sim.accounts is not None
+    assert sim.accounts[0] is not None
+    assert sim.accounts[0].lamports == 10**6
     assert (await client.get_balance(to)).value == 0
 
 
@@ -282,7 +295,8 @@ async def test_batch_and_unknown_method(chain: LocalChain) -> None:
             {"jsonrpc": "2.0", "id": 2, "method": "nope"},
         ]
         replies = (await http.post("/", json=batch)).json()
-        assert replies[0]["result"] == chain.height and replies[1]["error"]["code"] == -32601
+        assert replies[0]["result"] == chain.height
+        assert replies[1]["error"]["code"] == -32601
         assert (await http.post("/admin/advance", json={"blocks": 3})).json()["blockHeight"] == 4
         assert (await http.post("/admin/faults", json={"latency_ms": 1})).status_code == 200
         assert chain.faults.latency_ms == 1
@@ -315,7 +329,8 @@ class ToySwap:
             raise program_error(6005, ["Program log: exceeds desired slippage limit"])
         user_token = view.get(accounts[1].pubkey)
         vault = view.get(accounts[2].pubkey)
-        assert user_token is not None and vault is not None
+        assert user_token is not None
+        assert vault is not None
         have = seed.token_amount(bytes(user_token.data))
         if have < amount:
             raise program_error(1, ["Program log: insufficient funds"])
@@ -386,7 +401,8 @@ async def test_python_program_failure_rolls_back_everything_but_the_fee(
 
         sig = (await client.send_raw_transaction(raw, opts=SKIP)).value
         status = (await client.get_signature_statuses([sig])).value[0]
-        assert status is not None and status.err is not None
+        assert status is not None
+        assert status.err is not None
         fee = FEE_PER_SIGNATURE + limit * price // 1_000_000
         assert toy_chain.sol_balance(WALLET) == before_sol - fee
         assert toy_chain.sol_balance(to) == 0
@@ -440,8 +456,6 @@ def cpmm_swap_sol_for_usdc(chain: LocalChain, amount_in: int, min_out: int) -> l
     from spl.token.instructions import create_idempotent_associated_token_account, sync_native
     from spl.token.models import SyncNativeParams
 
-    from local.chain.ledger import WSOL_MINT
-
     pool = POOLS["raydium_cpmm"]
     account = chain.ledger.get_account(pool)
     assert account is not None
@@ -488,7 +502,8 @@ async def test_cpmm_swap_moves_sol_and_usdc(chain: LocalChain, client: AsyncClie
     ixs = cpmm_swap_sol_for_usdc(chain, 10**9, 1)
     sig = (await client.send_raw_transaction(sign(ixs, await blockhash(client)))).value
     status = (await client.get_signature_statuses([sig])).value[0]
-    assert status is not None and status.err is None
+    assert status is not None
+    assert status.err is None
     assert chain.token_balance(WALLET, USDC_MINT) > before_usdc + 140 * 10**6  # ~149 USDC
     assert chain.sol_balance(WALLET) < before_sol - 10**9
     assert len([e for e in chain.txlog() if e["signature"] == str(sig)]) == 1
@@ -500,7 +515,7 @@ async def test_cpmm_swap_with_too_high_min_out_is_atomic(
 ) -> None:
     before_sol = chain.sol_balance(WALLET)
     before_usdc = chain.token_balance(WALLET, USDC_MINT)
-    wsol = get_associated_token_address(WALLET, seed.WSOL_MINT)
+    wsol = get_associated_token_address(WALLET, WSOL_MINT)
     ixs = cpmm_swap_sol_for_usdc(chain, 10**9, 10**12)
     raw = sign(ixs, await blockhash(client))
     with pytest.raises(RPCException) as raised:
@@ -509,7 +524,8 @@ async def test_cpmm_swap_with_too_high_min_out_is_atomic(
 
     sig = (await client.send_raw_transaction(raw, opts=SKIP)).value
     status = (await client.get_signature_statuses([sig])).value[0]
-    assert status is not None and status.err is not None
+    assert status is not None
+    assert status.err is not None
     assert chain.sol_balance(WALLET) == before_sol - FEE_PER_SIGNATURE
     assert chain.token_balance(WALLET, USDC_MINT) == before_usdc
     assert chain.ledger.get_account(wsol) is None  # the ATA created earlier in the tx is gone

@@ -62,7 +62,8 @@ def test_status_filter_pages_with_the_cursor(submit: Any, store: Store) -> None:
     newest_first = [str(o) for o in reversed(made) if o != made[2]]
 
     first, cursor = listed(submit, "status=pending&limit=2")
-    assert first == newest_first[:2] and cursor
+    assert first == newest_first[:2]
+    assert cursor
     second, cursor = listed(submit, f"status=pending&limit=2&cursor={cursor}")
     assert second == newest_first[2:4]
     assert cursor is None  # exactly 4 pending: no empty page after the last
@@ -73,15 +74,18 @@ def test_an_unknown_status_is_400_on_the_status_field(submit: Any, value: str) -
     reply = call(submit, "GET", f"/api/orders?status={value}")
     assert reply["statusCode"] == 400
     error = reply["json"]["error"]
-    assert error["code"] == "invalid_request" and error["field"] == "status"
-    assert "pending" in error["message"] and "confirmed" in error["message"]
+    assert error["code"] == "invalid_request"
+    assert error["field"] == "status"
+    assert "pending" in error["message"]
+    assert "confirmed" in error["message"]
 
 
 def test_the_filter_is_documented_with_the_known_statuses(submit: Any) -> None:
     spec = call(submit, "GET", "/openapi.json")["json"]
     params = spec["paths"]["/api/orders"]["get"]["parameters"]
     [status] = [p for p in params if p["name"] == "status"]
-    assert status["in"] == "query" and not status.get("required", False)
+    assert status["in"] == "query"
+    assert not status.get("required", False)
     assert status["schema"]["enum"] == [s.value for s in Status]
 
 

@@ -50,7 +50,8 @@ def test_partial_failures_are_retried_then_dead_lettered(moto_server: str) -> No
     def handler(event: dict[str, Any], _ctx: Any) -> dict[str, Any]:
         failures = []
         for record in SQSEvent(event).records:  # the event parses as a real SQS event
-            assert record.event_source == "aws:sqs" and record.event_source_arn.endswith(url[-13:])
+            assert record.event_source == "aws:sqs"
+            assert record.event_source_arn.endswith(url[-13:])
             count_ = int(record.attributes.approximate_receive_count)
             seen.append((record.body, count_, record.message_id))
             if record.body == "bad":

@@ -130,10 +130,12 @@ async def test_epoch_identity_genesis_through_solana_py(
     chain.advance(40)
     info = (await client.get_epoch_info()).value
     schedule = (await client.get_epoch_schedule()).value
-    assert info.absolute_slot == chain.ledger.slot and info.block_height == chain.ledger.height
+    assert info.absolute_slot == chain.ledger.slot
+    assert info.block_height == chain.ledger.height
     # Mainnet's schedule without warm-up, as the ledger's Clock sysvar counts epochs (what
     # Token-2022 reads for its epoch fees): slot 41 is in epoch 0.
-    assert not schedule.warmup and schedule.slots_per_epoch == 432_000
+    assert not schedule.warmup
+    assert schedule.slots_per_epoch == 432_000
     assert (info.epoch, info.slot_index, info.slots_in_epoch) == (0, 41, 432_000)
     assert info.epoch == chain.ledger.clock().epoch
     assert info.transaction_count == chain.ledger.transaction_count >= 1  # the seed's airdrop
@@ -148,7 +150,8 @@ async def test_block_time_is_400_ms_a_slot(chain: LocalChain, client: AsyncClien
     chain.advance(10)
     t0 = (await client.get_block_time(first)).value
     t1 = (await client.get_block_time(first + 5)).value
-    assert t0 is not None and t1 is not None
+    assert t0 is not None
+    assert t1 is not None
     assert t1 - t0 == 5 * MS_PER_SLOT // 1000
     assert abs(t0 - chain.ledger.genesis_time) <= 1
 
@@ -175,7 +178,8 @@ async def test_get_block_details_and_commitment(
             transaction_details=TransactionDetails.Signatures,
         )
     ).value
-    assert sigs.signatures == [sig, v0] and sigs.transactions is None
+    assert sigs.signatures == [sig, v0]
+    assert sigs.transactions is None
     accounts = (
         await rpc(
             http,
@@ -190,7 +194,8 @@ async def test_get_block_details_and_commitment(
         "writable": True,
     }
     none = (await rpc(http, "getBlock", [slot, {"transactionDetails": "none"}]))["result"]
-    assert "transactions" not in none and "signatures" not in none
+    assert "transactions" not in none
+    assert "signatures" not in none
     no_version = await rpc(http, "getBlock", [slot])
     assert no_version["error"]["code"] == -32015  # a v0 transaction in the block
     processed = await rpc(http, "getBlock", [slot, {"commitment": "processed"}])
@@ -259,9 +264,12 @@ async def test_get_transaction_legacy_and_v0_in_every_encoding(
     typed = (
         await client.get_transaction(legacy, "jsonParsed", max_supported_transaction_version=0)
     ).value
-    assert typed is not None and typed.slot == chain.ledger.records[legacy].slot
+    assert typed is not None
+    assert typed.slot == chain.ledger.records[legacy].slot
     meta = typed.transaction.meta
-    assert meta is not None and meta.fee == 5000 and meta.compute_units_consumed
+    assert meta is not None
+    assert meta.fee == 5000
+    assert meta.compute_units_consumed
     assert typed.block_time == chain.ledger.blocks[typed.slot].time
 
     parsed = (await rpc(http, "getTransaction", [str(legacy), {"encoding": "jsonParsed"}]))[
@@ -272,7 +280,8 @@ async def test_get_transaction_legacy_and_v0_in_every_encoding(
     assert create["program"] == "spl-associated-token-account"
     assert create["parsed"]["type"] == "createIdempotent"
     assert create["parsed"]["info"]["wallet"] == str(owner)
-    assert move["program"] == "spl-token" and move["parsed"]["type"] == "transferChecked"
+    assert move["program"] == "spl-token"
+    assert move["parsed"]["type"] == "transferChecked"
     assert move["parsed"]["info"]["tokenAmount"]["uiAmountString"] == "2.5"
     pre = {b["owner"]: b["uiTokenAmount"]["amount"] for b in parsed["meta"]["preTokenBalances"]}
     post = {b["owner"]: b["uiTokenAmount"]["amount"] for b in parsed["meta"]["postTokenBalances"]}
@@ -280,9 +289,11 @@ async def test_get_transaction_legacy_and_v0_in_every_encoding(
     assert post[str(owner)] == "2500000"
     assert post[str(WALLET.pubkey())] == str(seed.WALLET_USDC - 2_500_000)
     balance = parsed["meta"]["postTokenBalances"][0]
-    assert balance["programId"] == str(TOKEN_PROGRAM_ID) and balance["mint"] == str(seed.USDC_MINT)
+    assert balance["programId"] == str(TOKEN_PROGRAM_ID)
+    assert balance["mint"] == str(seed.USDC_MINT)
     assert "loadedAddresses" not in parsed["meta"]  # parsed keys carry their source instead
-    assert parsed["meta"]["innerInstructions"] == [] and parsed["meta"]["status"] == {"Ok": None}
+    assert parsed["meta"]["innerInstructions"] == []
+    assert parsed["meta"]["status"] == {"Ok": None}
 
     as_json = (await rpc(http, "getTransaction", [str(legacy), "json"]))["result"]
     assert as_json["meta"]["loadedAddresses"] == {"readonly": [], "writable": []}
@@ -372,13 +383,15 @@ async def test_program_accounts_filters_slices_encodings(
             ],
         )
     )["result"]
-    assert with_context["context"]["slot"] == chain.ledger.slot and len(with_context["value"]) == 1
+    assert with_context["context"]["slot"] == chain.ledger.slot
+    assert len(with_context["value"]) == 1
     too_big = await rpc(
         http,
         "getProgramAccounts",
         [str(TOKEN_PROGRAM_ID), {"encoding": "base58", "filters": [{"dataSize": 165}]}],
     )
-    assert too_big["error"]["code"] == -32600 and "base 58" in too_big["error"]["message"]
+    assert too_big["error"]["code"] == -32600
+    assert "base 58" in too_big["error"]["message"]
     too_many = await rpc(
         http, "getProgramAccounts", [str(TOKEN_PROGRAM_ID), {"filters": [{"dataSize": 1}] * 5}]
     )
@@ -394,11 +407,13 @@ async def test_account_info_json_parsed_and_binary_encodings(
     assert parsed["type"] == "account"
     assert parsed["info"]["owner"] == str(WALLET.pubkey())
     assert parsed["info"]["tokenAmount"]["uiAmountString"] == "10000"
-    assert parsed["info"]["isNative"] is False and parsed["info"]["state"] == "initialized"
+    assert parsed["info"]["isNative"] is False
+    assert parsed["info"]["state"] == "initialized"
     mint = (await rpc(http, "getAccountInfo", [str(seed.USDC_MINT), {"encoding": "jsonParsed"}]))[
         "result"
     ]["value"]
-    assert mint["data"]["program"] == "spl-token" and mint["data"]["space"] == 82
+    assert mint["data"]["program"] == "spl-token"
+    assert mint["data"]["space"] == 82
     assert mint["data"]["parsed"]["info"]["supply"] == str(10**15)
     wallet = (
         await rpc(http, "getAccountInfo", [str(WALLET.pubkey()), {"encoding": "jsonParsed"}])
@@ -416,7 +431,8 @@ async def test_account_info_json_parsed_and_binary_encodings(
     many = (
         await client.get_multiple_accounts_json_parsed([seed.USDC_MINT, Keypair().pubkey()])
     ).value
-    assert many[0] is not None and many[1] is None
+    assert many[0] is not None
+    assert many[1] is None
 
 
 @pytest.mark.skipif(shutil.which("zstd") is None, reason="no zstd command to decode with")
@@ -434,7 +450,8 @@ async def test_token_largest_accounts_supply_and_token_supply(
         land(chain, usdc_to(Keypair().pubkey(), amount + i * 0))
     largest = (await client.get_token_largest_accounts(seed.USDC_MINT)).value
     amounts = [int(a.amount.amount) for a in largest]
-    assert amounts == sorted(amounts, reverse=True) and amounts[-3:] == [9, 3, 1]
+    assert amounts == sorted(amounts, reverse=True)
+    assert amounts[-3:] == [9, 3, 1]
     assert (await client.get_token_supply(seed.USDC_MINT)).value.amount == str(10**15)
     supply = (await client.get_supply()).value
     assert supply.total == supply.circulating + supply.non_circulating
@@ -463,15 +480,18 @@ async def test_recent_prioritization_fees_per_slot_and_per_account(
         return {f.slot: f.prioritization_fee for f in fees}
 
     everything = by_slot((await client.get_recent_prioritization_fees()).value)
-    assert everything[busy] == 100 and everything[quiet] == 70  # the block's lowest price
+    assert everything[busy] == 100
+    assert everything[quiet] == 70
     assert chain.ledger.slot not in everything  # the open slot is not a block yet
     hot_fees = by_slot((await client.get_recent_prioritization_fees([hot])).value)
-    assert hot_fees[busy] == 5_000 and hot_fees[quiet] == 70  # to write-lock `hot`
+    assert hot_fees[busy] == 5_000
+    assert hot_fees[quiet] == 70
     assert by_slot((await client.get_recent_prioritization_fees([cold])).value)[busy] == 100
 
     chain.faults.update(priority_fee_level=250_000)  # congestion
     congested = by_slot((await client.get_recent_prioritization_fees([hot])).value)
-    assert congested[busy] == 250_000 and congested[quiet] == 250_000
+    assert congested[busy] == 250_000
+    assert congested[quiet] == 250_000
     chain.faults.clear()
     assert by_slot((await client.get_recent_prioritization_fees([hot])).value)[quiet] == 70
 
@@ -602,4 +622,5 @@ def test_account_data_is_a_real_token_account() -> None:
     """Guard for the parsers' fixed offsets: the seed's packing is the SPL layout."""
     data = seed.pack_token_account(seed.USDC_MINT, WALLET.pubkey(), 5)
     account = Account(2_039_280, data, TOKEN_PROGRAM_ID, False, 0)
-    assert len(account.data) == 165 and bytes(account.data)[108] == 1
+    assert len(account.data) == 165
+    assert bytes(account.data)[108] == 1

@@ -23,7 +23,9 @@ def request(amount: str = "0.01") -> OrderRequest:
 
 def test_new_order_is_pending_with_its_first_event(store: Store) -> None:
     order, created = store.create_order(request())
-    assert created and order.status == "pending" and order.seq == 1
+    assert created
+    assert order.status == "pending"
+    assert order.seq == 1
     [event] = store.events(order.id)
     assert (event.seq, event.status) == (1, Status.PENDING)
     assert event.frame()["request"]["amountIn"] == "0.01"
@@ -81,7 +83,9 @@ def test_transitions_follow_the_arrows_and_number_events(store: Store) -> None:
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert [e.status for e in events][-1] == Status.CONFIRMED
     row = store.get_order(oid)
-    assert row and row.status == "confirmed" and row.venue == "raydium_cpmm"
+    assert row
+    assert row.status == "confirmed"
+    assert row.venue == "raydium_cpmm"
     assert [e.seq for e in store.events(oid, after_seq=3)] == [4, 5]
 
 
@@ -89,7 +93,8 @@ def test_illegal_transition_is_refused_and_changes_nothing(store: Store) -> None
     order, _ = store.create_order(request())
     with pytest.raises(IllegalTransition):
         store.transition(order.id, Status.PENDING, Status.CONFIRMED)
-    assert (current := store.get_order(order.id)) and current.status == "pending"
+    assert (current := store.get_order(order.id))
+    assert current.status == "pending"
     assert len(store.events(order.id)) == 1
 
 
@@ -123,7 +128,8 @@ def test_racing_transitions_from_one_status_exactly_one_wins(store: Store) -> No
         winners = [r for r in results if r is not None]
         assert len(winners) == 1
         events = store.events(order.id)
-        assert [e.seq for e in events] == [1, 2] and events[1].status == winners[0].event.status
+        assert [e.seq for e in events] == [1, 2]
+        assert events[1].status == winners[0].event.status
 
 
 def test_events_are_append_only(store: Store, database_url: str) -> None:
@@ -138,7 +144,9 @@ def test_same_idempotency_key_same_body_is_the_same_order(store: Store) -> None:
     key = f"k-{uuid.uuid4()}"
     first, created1 = store.create_order(request(), key)
     second, created2 = store.create_order(request(), key)
-    assert created1 and not created2 and first.id == second.id
+    assert created1
+    assert not created2
+    assert first.id == second.id
 
 
 def test_same_idempotency_key_other_body_conflicts(store: Store) -> None:
@@ -164,7 +172,8 @@ def test_racing_submits_with_one_key_make_one_order(store: Store) -> None:
         count = conn.execute(
             "SELECT count(*) AS n FROM orders WHERE idempotency_key = %s", (key,)
         ).fetchone()
-    assert count and count["n"] == 1
+    assert count
+    assert count["n"] == 1
 
 
 def test_overlong_idempotency_key_is_refused(store: Store) -> None:

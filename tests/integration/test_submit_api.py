@@ -74,7 +74,9 @@ def test_submit_stores_then_enqueues_and_replies_202(
     assert body["status"] == "pending"
     order_id = uuid.UUID(body["orderId"])
     row = store.get_order(order_id)
-    assert row and row.status == "pending" and row.enqueued_at is not None
+    assert row
+    assert row.status == "pending"
+    assert row.enqueued_at is not None
     assert queued_ids(orders_queue) == [body["orderId"]]
 
 
@@ -83,21 +85,25 @@ def test_get_order_shows_request_status_and_events(submit: Any) -> None:
     reply = call(submit, "GET", f"/api/orders/{order_id}")
     assert reply["statusCode"] == 200
     detail = reply["json"]
-    assert detail["orderId"] == order_id and detail["status"] == "pending"
-    assert detail["request"]["tokenIn"] == "SOL" and detail["amountIn"] == "0.01"
+    assert detail["orderId"] == order_id
+    assert detail["status"] == "pending"
+    assert detail["request"]["tokenIn"] == "SOL"
+    assert detail["amountIn"] == "0.01"
     assert [e["status"] for e in detail["events"]] == ["pending"]
     assert detail["events"][0]["seq"] == 1
 
 
 def test_unknown_order_is_404_and_malformed_id_is_400(submit: Any) -> None:
     missing = call(submit, "GET", f"/api/orders/{uuid.uuid4()}")
-    assert missing["statusCode"] == 404 and missing["json"]["error"]["code"] == "order_not_found"
+    assert missing["statusCode"] == 404
+    assert missing["json"]["error"]["code"] == "order_not_found"
     bad = call(submit, "GET", "/api/orders/not-a-uuid")
-    assert bad["statusCode"] == 400 and bad["json"]["error"]["field"] == "orderId"
+    assert bad["statusCode"] == 400
+    assert bad["json"]["error"]["field"] == "orderId"
 
 
 @pytest.mark.parametrize(
-    "body,field",
+    ("body", "field"),
     [
         ({**ORDER, "amountIn": "-1"}, "amountIn"),
         ({**ORDER, "slippage": 51}, "slippage"),
@@ -120,7 +126,8 @@ def test_invalid_orders_get_400_naming_the_field_and_store_nothing(
 @pytest.mark.parametrize("raw", [b"{", b"[1,2]", b"\xff\xfe", b'{"amountIn": NaN}', b""])
 def test_malformed_json_is_400(submit: Any, raw: bytes) -> None:
     reply = call(submit, "POST", "/api/orders/execute", raw)
-    assert reply["statusCode"] == 400 and "error" in reply["json"]
+    assert reply["statusCode"] == 400
+    assert "error" in reply["json"]
 
 
 def test_wrong_content_type_is_refused(submit: Any) -> None:
@@ -178,11 +185,13 @@ def test_enqueue_failure_fails_the_order_with_a_reason_and_frees_the_key(
     assert reply["json"]["error"]["code"] == "queue_unavailable"
     page, _ = store.list_orders(limit=1)
     failed = page[0]
-    assert failed.status == "failed" and failed.failure_code == "queue_unavailable"
+    assert failed.status == "failed"
+    assert failed.failure_code == "queue_unavailable"
     assert [e.status for e in store.events(failed.id)] == ["pending", "failed"]
     # The key was released: the client's retry, now that the queue is back, is accepted.
     retry = call(submit, "POST", "/api/orders/execute", ORDER, idempotency_key=key)
-    assert retry["statusCode"] == 202 and retry["json"]["orderId"] != str(failed.id)
+    assert retry["statusCode"] == 202
+    assert retry["json"]["orderId"] != str(failed.id)
 
 
 def test_list_orders_newest_first_with_cursor_and_bounded_limit(submit: Any) -> None:
@@ -197,12 +206,14 @@ def test_list_orders_newest_first_with_cursor_and_bounded_limit(submit: Any) -> 
 
 def test_health_reports_database_and_queue(submit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     ok = call(submit, "GET", "/health")
-    assert ok["statusCode"] == 200 and ok["json"]["checks"]["queue"]["ok"] is True
+    assert ok["statusCode"] == 200
+    assert ok["json"]["checks"]["queue"]["ok"] is True
     monkeypatch.setenv("ORDERS_QUEUE_URL", "http://127.0.0.1:9/000000000000/nothing")
     monkeypatch.setenv("SQS_ENDPOINT_URL", "http://127.0.0.1:9")
     down = call(restarted(submit), "GET", "/health")
     monkeypatch.undo()
-    assert down["statusCode"] == 503 and down["json"]["checks"]["queue"]["ok"] is False
+    assert down["statusCode"] == 503
+    assert down["json"]["checks"]["queue"]["ok"] is False
     assert down["json"]["checks"]["database"]["ok"] is True
 
 
@@ -211,7 +222,8 @@ def test_health_reports_the_rpc(submit: Any, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SOLANA_RPC_URL", "http://127.0.0.1:9")
     down = call(restarted(submit), "GET", "/health")
     monkeypatch.undo()
-    assert down["statusCode"] == 503 and down["json"]["checks"]["rpc"]["ok"] is False
+    assert down["statusCode"] == 503
+    assert down["json"]["checks"]["rpc"]["ok"] is False
     assert "127.0.0.1" not in json.dumps(down["json"])  # RPC URLs can carry API keys
 
 
@@ -223,4 +235,5 @@ def test_openapi_is_served(submit: Any) -> None:
 
 def test_unknown_route_is_a_json_404(submit: Any) -> None:
     reply = call(submit, "GET", "/nope")
-    assert reply["statusCode"] == 404 and reply["json"]["error"]["code"] == "not_found"
+    assert reply["statusCode"] == 404
+    assert reply["json"]["error"]["code"] == "not_found"

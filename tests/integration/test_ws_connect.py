@@ -95,7 +95,8 @@ def test_connect_and_disconnect(handler: Any, store: Store) -> None:
     c = cid()
     assert connect(handler, c)["statusCode"] == 200
     row = Connections(store.pool).get(c)
-    assert row is not None and row.stage == "local"
+    assert row is not None
+    assert row.stage == "local"
     assert call(handler, ws_event("DISCONNECT", "$disconnect", c))["statusCode"] == 200
     assert Connections(store.pool).get(c) is None
 
@@ -132,7 +133,8 @@ def test_submit_over_ws_streams_on_the_same_connection(handler: Any, store: Stor
     connect(handler, c)
     assert send(handler, c, ORDER)["statusCode"] == 200
     [pending] = posted(c)
-    assert pending["status"] == "pending" and pending["seq"] == 1
+    assert pending["status"] == "pending"
+    assert pending["seq"] == 1
     order_id = uuid.UUID(pending["orderId"])
     assert store.get_order(order_id) is not None
     assert Connections(store.pool).subscribers(order_id) == [c]
@@ -145,7 +147,8 @@ def test_idempotency_key_in_the_frame_or_the_connect_header(handler: Any, store:
     send(handler, c, {**ORDER, "idempotencyKey": key})
     send(handler, c, {**ORDER, "idempotencyKey": key})
     frames = posted(c)
-    assert len(frames) == 2 and frames[0]["orderId"] == frames[1]["orderId"]  # one order
+    assert len(frames) == 2
+    assert frames[0]["orderId"] == frames[1]["orderId"]
 
     h = cid()
     connect(handler, h, headers={"Idempotency-Key": key})

@@ -69,7 +69,8 @@ def test_slippage_messages_keep_saying_slippage() -> None:
 def test_a_token_error_inside_a_swap_is_the_token_programs() -> None:
     # Without logs: a small code from an Anchor swap can only be its token CPI's.
     error = transaction_error(custom(7, 1), swap_tx(DAMM))
-    assert error.code == "insufficient_funds" and "SPL Token InsufficientFunds (1)" in error.message
+    assert error.code == "insufficient_funds"
+    assert "SPL Token InsufficientFunds (1)" in error.message
     # With logs (a preflight failure): the innermost failing program says which.
     logs = [
         f"Program {DAMM} invoke [1]",
@@ -79,7 +80,8 @@ def test_a_token_error_inside_a_swap_is_the_token_programs() -> None:
     ]
     text = json.dumps({"err": {"InstructionError": [7, {"Custom": 17}]}, "logs": logs})
     frozen = transaction_error(text)
-    assert frozen.code == "invalid_account" and "Token-2022 AccountFrozen (17)" in frozen.message
+    assert frozen.code == "invalid_account"
+    assert "Token-2022 AccountFrozen (17)" in frozen.message
 
 
 def test_system_and_token_insufficient_funds() -> None:
@@ -103,7 +105,8 @@ def test_a_preflight_failure_names_its_program_from_the_logs() -> None:
         },
     }
     error = transaction_error(json.dumps(payload))
-    assert error.code == "slippage_exceeded" and "DAMM v2 ExceededSlippage" in error.message
+    assert error.code == "slippage_exceeded"
+    assert "DAMM v2 ExceededSlippage" in error.message
 
 
 def test_an_unattributable_custom_error_is_not_guessed() -> None:
@@ -125,7 +128,8 @@ def test_an_unattributable_custom_error_is_not_guessed() -> None:
 )
 def test_runtime_instruction_errors(builtin: str, order_code: str) -> None:
     error = transaction_error(json.dumps({"InstructionError": [7, builtin]}), swap_tx(CPMM))
-    assert error.code == order_code and builtin in error.message
+    assert error.code == order_code
+    assert builtin in error.message
 
 
 def test_transaction_level_errors() -> None:

@@ -17,7 +17,8 @@ def test_defaults_and_values_are_read() -> None:
             "CONFIRM_POLL_SECONDS": "0.05",
         }
     )
-    assert cfg.db_pool_max == 2 and cfg.solana_cluster == "custom"
+    assert cfg.db_pool_max == 2
+    assert cfg.solana_cluster == "custom"
     assert cfg.pools == (PoolConfig("raydium_cpmm", "P1"),)
     assert cfg.confirm_poll_seconds == 0.05
     assert Settings.from_env({}).max_attempts == 3
@@ -38,7 +39,8 @@ def test_defaults_and_values_are_read() -> None:
 def test_a_bad_variable_is_named(env: dict[str, str], field: str) -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env(env)
-    assert info.value.field == field and field in info.value.message
+    assert info.value.field == field
+    assert field in info.value.message
 
 
 def test_a_required_setting_that_is_missing_is_named() -> None:

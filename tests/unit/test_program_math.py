@@ -275,11 +275,13 @@ def test_constant_product_swap_rounding(
     constant_product_swap_rounding (no fee: the curve alone)."""
     config = cpmm.AmmConfig(0, 0, 0, 0)
     engine = cpmm.swap_base_input(source, swap_source, swap_destination, config, 0, False)
-    assert engine is not None and engine.output_amount_swapped == expected
+    assert engine is not None
+    assert engine.output_amount_swapped == expected
     program = cpmm_program.curve_swap_base_input(
         source, swap_source, swap_destination, 0, 0, 0, 0, False
     )
-    assert program is not None and program["output"] == expected
+    assert program is not None
+    assert program["output"] == expected
     # test_truncation: the invariant never decreases.
     assert (swap_source + source) * (swap_destination - expected) >= swap_source * swap_destination
 

@@ -14,8 +14,9 @@ from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
 
 from engine.config import PoolConfig
+from engine.errors import PermanentChainError
 from execution import router
-from execution.chain import Chain, PermanentChainError
+from execution.chain import Chain
 from execution.venues import SYSVAR_CLOCK, Clock
 from local.chain.programs import create_pool
 from local.chain.programs.token import MINT_LEN, NATIVE_MINT, Mint, rent_exempt_lamports
@@ -95,7 +96,9 @@ async def test_one_round_trip_once_warm_with_the_clock_and_mints_in_it() -> None
     decision = await _quote(chain, pools)
     assert len(chain.calls) == 1
     [keys] = chain.calls
-    assert SYSVAR_CLOCK in keys and NATIVE_MINT in keys and USDC in keys
+    assert SYSVAR_CLOCK in keys
+    assert NATIVE_MINT in keys
+    assert USDC in keys
     assert {Pubkey.from_string(p.address) for p in pools} <= set(keys)
     assert decision.clock == CLOCK
     assert {q.venue for q in decision.quotes} == {"raydium_cpmm", "meteora_damm_v2"}
@@ -131,8 +134,10 @@ async def test_pools_that_cannot_trade_are_listed_with_their_reason_and_never_ch
         "opensAt": "2027-01-15T09:00:00Z",
         "programError": "NotApproved",
     }
-    assert off["skipped"] == "disabled" and off["programError"] == "PoolDisabled"
-    assert "amountOutUnits" not in later and "netOutUnits" not in off
+    assert off["skipped"] == "disabled"
+    assert off["programError"] == "PoolDisabled"
+    assert "amountOutUnits" not in later
+    assert "netOutUnits" not in off
 
 
 async def test_nothing_tradable_is_no_route_with_every_reason() -> None:
@@ -145,8 +150,10 @@ async def test_nothing_tradable_is_no_route_with_every_reason() -> None:
     with pytest.raises(PermanentChainError) as failed:
         await _quote(chain, pools)
     assert failed.value.code == "no_route"
-    assert "not_open" in failed.value.message and "disabled" in failed.value.message
-    assert pools[0].address in failed.value.message and pools[1].address in failed.value.message
+    assert "not_open" in failed.value.message
+    assert "disabled" in failed.value.message
+    assert pools[0].address in failed.value.message
+    assert pools[1].address in failed.value.message
 
 
 async def test_an_order_too_small_for_every_pool_is_amount_too_small() -> None:

@@ -140,7 +140,8 @@ def test_http_api_default_authorizer_is_the_api_key_lambda(tpl: dict[str, Any]) 
     ttl = resolve(spec["Identity"]["ReauthorizeEvery"], tpl)
     assert 0 < ttl <= 300  # short: a revoked key's cached "yes" must not live long
     settings = http_auth(tpl)
-    assert settings is not None and settings.function == "authorizer"
+    assert settings is not None
+    assert settings.function == "authorizer"
     # Only health, the API's documents and the console's static files are public; every
     # order route needs the key.
     public = {
@@ -166,7 +167,8 @@ def test_greedy_route_paths_match_one_or_more_segments() -> None:
     assert not route_matches("/console/{proxy+}", "/api/orders")
     assert not route_matches("/docs/{proxy+}", "/docsx/a.js")
     assert route_matches("/{proxy+}", "/anything/at/all")
-    assert route_matches("/", "/") and not route_matches("/", "/x")
+    assert route_matches("/", "/")
+    assert not route_matches("/", "/x")
 
 
 def test_http_api_cors_allows_what_a_browser_client_sends(tpl: dict[str, Any]) -> None:
@@ -175,7 +177,8 @@ def test_http_api_cors_allows_what_a_browser_client_sends(tpl: dict[str, Any]) -
     assert set(cors.allow_methods) == {"GET", "POST", "DELETE", "OPTIONS"}
     assert set(cors.allow_headers) == {"content-type", "idempotency-key", "x-api-key"}
     assert "idempotent-replayed" in cors.expose_headers
-    assert cors.allow_origins == ("*",) and not cors.allow_credentials
+    assert cors.allow_origins == ("*",)
+    assert not cors.allow_credentials
 
 
 def test_websocket_connect_runs_the_authorizer(tpl: dict[str, Any]) -> None:
@@ -239,7 +242,8 @@ def test_functions_connect_through_the_proxy(tpl: dict[str, Any]) -> None:
 
 def test_wallet_secret_has_no_value_and_only_execute_reads_it(tpl: dict[str, Any]) -> None:
     secret = resource("WalletSecret", tpl)["Properties"]
-    assert "SecretString" not in secret and "GenerateSecretString" not in secret
+    assert "SecretString" not in secret
+    assert "GenerateSecretString" not in secret
     for name in FUNCTIONS:
         reads = [
             v["SecretArn"]
@@ -342,7 +346,8 @@ def test_outputs(tpl: dict[str, Any]) -> None:
 )
 def test_websocket_events(name: str, route: str, event_type: str) -> None:
     ctx = json.loads((ROOT / "events" / f"{name}.json").read_text())["requestContext"]
-    assert ctx["routeKey"] == route and ctx["eventType"] == event_type
+    assert ctx["routeKey"] == route
+    assert ctx["eventType"] == event_type
     for key in ("connectionId", "domainName", "stage", "apiId"):
         assert ctx[key], key
 
@@ -417,7 +422,8 @@ def test_the_dashboard_and_alarms_watch_the_metrics_the_code_emits(tpl: dict[str
     }
     assert watched == {"OrderFailed", "OrderConfirmed"} <= names
     land = resource("LandTimeAlarm", tpl)["Properties"]
-    assert land["MetricName"] == "LandTime" and land["Namespace"] == observability.NAMESPACE
+    assert land["MetricName"] == "LandTime"
+    assert land["Namespace"] == observability.NAMESPACE
     env = tpl["Globals"]["Function"]["Environment"]["Variables"]
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == observability.NAMESPACE
     assert tpl["Globals"]["Function"]["Tracing"] == "Active"

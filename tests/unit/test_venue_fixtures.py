@@ -58,7 +58,8 @@ MINTS = {WSOL: Mint(decimals=9).pack(), PUMP: Mint(decimals=6).pack()}
 
 def cpmm_state(data: bytes | None = None) -> cpmm.PoolState:
     owner, raw = ACCOUNTS[POOL]
-    return CPMM.decode_pool(data if data is not None else raw, owner, POOL)
+    state: cpmm.PoolState = CPMM.decode_pool(data if data is not None else raw, owner, POOL)
+    return state
 
 
 def cpmm_data() -> dict[Pubkey, bytes]:
@@ -73,7 +74,8 @@ def test_a_real_pool_decodes_to_the_accounts_it_names() -> None:
     assert (pool.token_0_mint, pool.token_1_mint) == (WSOL, PUMP)
     assert (pool.token_0_program, pool.token_1_program) == (TOKEN, TOKEN_2022)
     assert (pool.mint_0_decimals, pool.mint_1_decimals) == (9, 6)
-    assert pool.open_time == OPEN_TIME and pool.swap_enabled
+    assert pool.open_time == OPEN_TIME
+    assert pool.swap_enabled
     assert (pool.enable_creator_fee, pool.creator_fee_on) == (False, 0)
     assert CPMM.pool_mints(pool) == (WSOL, PUMP)
     assert set(CPMM.dependent_accounts(pool)) == {CONFIG, WSOL_VAULT, PUMP_VAULT}
@@ -237,19 +239,23 @@ def test_real_damm_pools_name_their_own_vaults(name: str) -> None:
 def test_real_damm_pools_decode_with_the_0_2_layout(name: str) -> None:
     state = damm_state(name)
     raw = damm_raw(name)
-    assert len(raw) == damm.POOL_LEN and raw[:8] == damm.POOL_DISCRIMINATOR
+    assert len(raw) == damm.POOL_LEN
+    assert raw[:8] == damm.POOL_DISCRIMINATOR
     assert state.sqrt_min_price <= state.sqrt_price <= state.sqrt_max_price
-    assert (
-        state.sqrt_min_price >= damm.MIN_SQRT_PRICE and state.sqrt_max_price <= damm.MAX_SQRT_PRICE
-    )
+    assert state.sqrt_min_price >= damm.MIN_SQRT_PRICE
+    assert state.sqrt_max_price <= damm.MAX_SQRT_PRICE
     assert (state.pool_status, state.activation_type, state.collect_fee_mode) == (0, 1, 1)
-    assert state.fee_version == 0 and state.layout_version == 0
+    assert state.fee_version == 0
+    assert state.layout_version == 0
     assert (state.protocol_fee_percent, state.referral_fee_percent) == (20, 20)
-    assert state.compounding_fee_bps == 0 and state.init_sqrt_price == 0
+    assert state.compounding_fee_bps == 0
+    assert state.init_sqrt_price == 0
     # The dynamic fee is on with Meteora's defaults; bin_step_u128 = bin_step << 64 / 10_000
     # (constants.rs BIN_STEP_BPS_U128_DEFAULT), which pins the DynamicFeeStruct offsets.
     dyn = state.dynamic_fee
-    assert dyn.enabled and dyn.bin_step == 1 and dyn.bin_step_u128 == 1_844_674_407_370_955
+    assert dyn.enabled
+    assert dyn.bin_step == 1
+    assert dyn.bin_step_u128 == 1_844_674_407_370_955
     assert (dyn.filter_period, dyn.decay_period, dyn.reduction_factor) == (10, 120, 5_000)
     assert dyn.max_volatility_accumulator == 14_460_000
     # A pre-0.2.0 partner key sits in padding_0 (offset 328); the current layout ignores it.

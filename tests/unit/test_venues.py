@@ -482,15 +482,18 @@ def test_cpmm_instruction_layout() -> None:
     state = chain.state()
     keys = [m.pubkey for m in ix.accounts]
     assert len(keys) == 13
-    assert keys[0] == USER and ix.accounts[0].is_signer
+    assert keys[0] == USER
+    assert ix.accounts[0].is_signer
     assert keys[1] == Pubkey.find_program_address([b"vault_and_lp_mint_auth_seed"], CPMM_ID)[0]
-    assert keys[2] == state.amm_config and keys[3] == POOL
+    assert keys[2] == state.amm_config
+    assert keys[3] == POOL
     assert keys[4:6] == [ATA_A, ATA_B]
     sol_vault = state.token_0_vault if state.token_0_mint == NATIVE_MINT else state.token_1_vault
     assert keys[6] == sol_vault
     assert keys[8] == keys[9] == TOKEN_PROGRAM_ID
     assert keys[10:12] == [NATIVE_MINT, USDC]
-    assert keys[12] == state.observation_key and ix.accounts[12].is_writable
+    assert keys[12] == state.observation_key
+    assert ix.accounts[12].is_writable
 
 
 def test_damm_v2_instruction_layout() -> None:
@@ -503,11 +506,14 @@ def test_damm_v2_instruction_layout() -> None:
     keys = [m.pubkey for m in ix.accounts]
     assert len(keys) == 14  # no rate limiter: no instructions sysvar
     assert keys[0] == Pubkey.find_program_address([b"pool_authority"], DAMM_ID)[0]
-    assert keys[1] == POOL and keys[2:4] == [ATA_B, ATA_A]
+    assert keys[1] == POOL
+    assert keys[2:4] == [ATA_B, ATA_A]
     assert keys[4:8] == [state.token_a_vault, state.token_b_vault, NATIVE_MINT, USDC]
-    assert keys[8] == USER and ix.accounts[8].is_signer
+    assert keys[8] == USER
+    assert ix.accounts[8].is_signer
     assert keys[9] == keys[10] == TOKEN_PROGRAM_ID
-    assert keys[11] == DAMM_ID and not ix.accounts[11].is_writable  # no referral
+    assert keys[11] == DAMM_ID
+    assert not ix.accounts[11].is_writable
     assert keys[12] == Pubkey.find_program_address([b"__event_authority"], DAMM_ID)[0]
     assert keys[13] == DAMM_ID
 
@@ -534,7 +540,8 @@ def test_damm_v2_rate_limiter_swap_carries_the_instructions_sysvar() -> None:
     assert len(ix.accounts) == 15
     sysvar = ix.accounts[14]
     assert str(sysvar.pubkey) == "Sysvar1nstructions1111111111111111111111111"
-    assert not sysvar.is_writable and not sysvar.is_signer
+    assert not sysvar.is_writable
+    assert not sysvar.is_signer
     quoted = chain.quote(USDC, 5 * 10**9)
     chain.run(ix)
     assert chain.balance(ATA_A) == quoted
@@ -566,8 +573,8 @@ def test_decode_rejects_wrong_discriminator(venue: str) -> None:
     data[0] ^= 0xFF
     with pytest.raises(NotAPool):
         VENUES[venue].decode_pool(bytes(data), chain.view.accounts[POOL].owner, POOL)
+    other = VENUE_NAMES[1 - VENUE_NAMES.index(venue)]
     with pytest.raises(NotAPool):  # another venue's pool is not this venue's
-        other = VENUE_NAMES[1 - VENUE_NAMES.index(venue)]
         VENUES[other].decode_pool(bytes(chain.view.accounts[POOL].data), DAMM_ID, POOL)
 
 

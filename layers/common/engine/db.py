@@ -103,7 +103,7 @@ def migrate(conn: Connection[DictRow]) -> list[str]:
             version = f.name.removesuffix(".sql")
             if version in done:
                 continue
-            conn.execute(f.read_text())  # type: ignore[arg-type]
+            conn.execute(f.read_text())
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied.append(version)
     return applied

@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -122,6 +122,49 @@ class Delivery:
 # -- producers ------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Posting:
+    """The progress of posting one subscription's outstanding frames."""
+
+    last: int  # the last seq posted (the subscription's delivered_seq to store)
+    posted: int = 0
+    gone: bool = False  # the socket answered 410
+    failure: str | None = None  # another error: the frames stay owed
+    lag: list[float] = field(default_factory=list)
+
+    def post(
+        self,
+        client: ApiGatewayManagementApiClient,
+        connection_id: str,
+        events: list[Any],
+        live: bool,
+    ) -> None:
+        """Post `events` in order until one fails."""
+        for event_row in events:
+            frame = Event.from_row(event_row).frame()
+            try:
+                client.post_to_connection(ConnectionId=connection_id, Data=encode(frame))
+            except ClientError as exc:
+                if _is_gone(exc):
+                    self.gone = True
+                else:
+                    self.failure = f"{type(exc).__name__}: {exc.response.get('Error', {})}"
+                return
+            except BotoCoreError as exc:  # timeouts, refused connections
+                self.failure = type(exc).__name__
+                return
+            self.last = int(event_row["seq"])
+            self.posted += 1
+            if live:
+                self.lag.append((datetime.now(UTC) - event_row["at"]).total_seconds())
+
+    def report(self) -> None:
+        for seconds in self.lag:
+            observability.milliseconds("NotifyLag", seconds)
+        if self.posted:
+            observability.count("FramesPosted", self.posted)
+
+
 def _pool_executor() -> ThreadPoolExecutor:
     global _executor
     with _client_lock:
@@ -174,9 +217,6 @@ class Fanout:
         so concurrent deliveries to one subscription run one after the other and never repeat a
         frame. Raises only for database errors.
         """
-        gone = False
-        failure: str | None = None
-        posted = 0
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
             row = conn.execute(
@@ -194,55 +234,42 @@ class Fanout:
                 "SELECT * FROM order_events WHERE order_id = %s AND seq > %s ORDER BY seq",
                 (order_id, row["delivered_seq"]),
             ).fetchall()
-            last = int(row["delivered_seq"])
-            lag: list[float] = []
+            posting = _Posting(last=int(row["delivered_seq"]))
             if events:
-                client = management_client(
-                    row["endpoint"] or self.endpoint_for(row["domain"], row["stage"])
+                endpoint = row["endpoint"] or self.endpoint_for(row["domain"], row["stage"])
+                posting.post(management_client(endpoint), connection_id, events, live)
+            if posting.posted:
+                conn.execute(
+                    "UPDATE subscriptions SET delivered_seq = %s"
+                    " WHERE connection_id = %s AND order_id = %s",
+                    (posting.last, connection_id, order_id),
                 )
-                for event_row in events:
-                    frame = Event.from_row(event_row).frame()
-                    try:
-                        client.post_to_connection(ConnectionId=connection_id, Data=encode(frame))
-                    except ClientError as exc:
-                        if _is_gone(exc):
-                            gone = True
-                        else:
-                            failure = f"{type(exc).__name__}: {exc.response.get('Error', {})}"
-                        break
-                    except BotoCoreError as exc:  # timeouts, refused connections
-                        failure = type(exc).__name__
-                        break
-                    last = int(event_row["seq"])
-                    posted += 1
-                    if live:
-                        lag.append((datetime.now(UTC) - event_row["at"]).total_seconds())
-                if posted:
-                    conn.execute(
-                        "UPDATE subscriptions SET delivered_seq = %s"
-                        " WHERE connection_id = %s AND order_id = %s",
-                        (last, connection_id, order_id),
-                    )
-        for seconds in lag:
-            observability.milliseconds("NotifyLag", seconds)
-        if posted:
-            observability.count("FramesPosted", posted)
+        posting.report()
+        return self._outcome(connection_id, order_id, row["connected_at"], posting)
+
+    def _outcome(
+        self, connection_id: str, order_id: uuid.UUID, connected_at: datetime, posting: _Posting
+    ) -> Delivery:
         # The transaction is over: deleting the connection locks its other subscriptions, which
         # other deliveries may hold; doing it inside our own lock could deadlock with them.
-        if gone:
-            young = datetime.now(UTC) - row["connected_at"] < CONNECT_GRACE
-            if young:
-                return Delivery(connection_id, order_id, "not_ready", posted, last)
+        done = (posting.posted, posting.last)
+        if posting.gone:
+            if datetime.now(UTC) - connected_at < CONNECT_GRACE:
+                return Delivery(connection_id, order_id, "not_ready", *done)
             self.connections.remove(connection_id)
             logger.info("connection gone; removed", extra={"connection_id": connection_id})
-            return Delivery(connection_id, order_id, "gone", posted, last)
-        if failure:
+            return Delivery(connection_id, order_id, "gone", *done)
+        if posting.failure:
             logger.warning(
                 "post failed; frames stay owed",
-                extra={"connection_id": connection_id, "order_id": str(order_id), "error": failure},
+                extra={
+                    "connection_id": connection_id,
+                    "order_id": str(order_id),
+                    "error": posting.failure,
+                },
             )
-            return Delivery(connection_id, order_id, "failed", posted, last, failure)
-        return Delivery(connection_id, order_id, "ok", posted, last)
+            return Delivery(connection_id, order_id, "failed", *done, posting.failure)
+        return Delivery(connection_id, order_id, "ok", *done)
 
     def deliver_many(
         self, pairs: Iterable[tuple[str, uuid.UUID]], *, live: bool = False

@@ -32,7 +32,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -67,6 +67,12 @@ def tracing_enabled() -> bool:
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not disabled
 
 
+class Tracing(Protocol):
+    """The part of Powertools' Tracer the functions use."""
+
+    def capture_lambda_handler(self, lambda_handler: F) -> F: ...
+
+
 class _Off:
     """The Tracer's surface we use, doing nothing (tracing off)."""
 
@@ -78,13 +84,18 @@ class _Off:
 
 
 @lru_cache(maxsize=1)
-def tracer() -> Any:
+def tracer() -> Tracing:
     """The process's Tracer (Powertools), or the stand-in when tracing is off."""
     if not tracing_enabled():
         return _Off()
     from aws_lambda_powertools import Tracer
 
-    return Tracer()
+    return cast(Tracing, Tracer())
+
+
+def _provider() -> Any:
+    """The Tracer's X-Ray provider (subsegments); only called while tracing is on."""
+    return tracer().provider  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -92,7 +103,7 @@ def span(name: str) -> Iterator[None]:
     if not tracing_enabled():
         yield
         return
-    with tracer().provider.in_subsegment(name):
+    with _provider().in_subsegment(name):
         yield
 
 
@@ -101,7 +112,7 @@ async def async_span(name: str) -> AsyncIterator[None]:
     if not tracing_enabled():
         yield
         return
-    async with tracer().provider.in_subsegment_async(name):
+    async with _provider().in_subsegment_async(name):
         yield
 
 
@@ -113,7 +124,7 @@ def traced(name: str) -> Callable[[F], F]:
         def call(*args: Any, **kwargs: Any) -> Any:
             if not tracing_enabled():
                 return fn(*args, **kwargs)
-            with tracer().provider.in_subsegment(name):
+            with _provider().in_subsegment(name):
                 return fn(*args, **kwargs)
 
         return call  # type: ignore[return-value]

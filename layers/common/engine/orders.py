@@ -165,25 +165,31 @@ def parse_order_request(body: Any) -> OrderRequest:
     if token_in.mint == token_out.mint:
         raise InvalidRequest("tokenIn and tokenOut must differ", field="tokenOut")
 
-    amount = _decimal(body["amountIn"], "amountIn")
-    if amount <= 0:
-        raise InvalidRequest("amountIn must be greater than 0", field="amountIn")
-    exponent = amount.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > token_in.decimals:
-        raise InvalidRequest(
-            f"amountIn has more than {token_in.decimals} decimal places for {token_in.symbol}",
-            field="amountIn",
-        )
-    if amount.scaleb(token_in.decimals) > U64_MAX:
-        raise InvalidRequest("amountIn is too large", field="amountIn")
-
+    amount = parse_amount(body["amountIn"], token_in, "amountIn")
     raw_slippage = body.get("slippage")
     slippage = DEFAULT_SLIPPAGE if raw_slippage is None else _decimal(raw_slippage, "slippage")
     if not (0 < slippage <= MAX_SLIPPAGE):
         raise InvalidRequest(
             "slippage is a percentage greater than 0 and at most 50", field="slippage"
         )
-    return OrderRequest(token_in, token_out, amount.normalize(), slippage.normalize(), "market")
+    return OrderRequest(token_in, token_out, amount, slippage.normalize(), "market")
+
+
+def parse_amount(value: Any, token: Token, field: str) -> Decimal:
+    """A positive amount of `token` in token units, with no more decimals than it has and no
+    more base units than a u64 holds."""
+    amount = _decimal(value, field)
+    if amount <= 0:
+        raise InvalidRequest(f"{field} must be greater than 0", field=field)
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > token.decimals:
+        raise InvalidRequest(
+            f"{field} has more than {token.decimals} decimal places for {token.symbol}",
+            field=field,
+        )
+    if amount.scaleb(token.decimals) > U64_MAX:
+        raise InvalidRequest(f"{field} is too large", field=field)
+    return amount.normalize()
 
 
 def explorer_link(signature: str, cluster: str, rpc_url: str | None = None) -> str:

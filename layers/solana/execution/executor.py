@@ -269,34 +269,35 @@ class Executor:
                     return self._fail(order, exc.code, exc.message)
                 if landed.confirmed:
                     return self._confirm(order, sig_text, landed.slot)
-            else:
-                height = await self.chain.block_height()
-                if height > last_valid:
-                    # Look again after reading the height: only now is "unknown" final.
-                    if await self.chain.status(signature) is None:
-                        logger.info(
-                            "blockhash expired unlanded; rebuilding",
-                            extra={"order_id": str(order.id), "signature": sig_text},
-                        )
-                        order = await self._sign_and_record(order, sig_text)
-                        last_send = float("-inf")
-                    continue
-                if time.monotonic() - last_send >= self.timing.resend_seconds:
-                    if last_send > float("-inf"):
-                        # A rebroadcast: first make sure no other executor has moved the order
-                        # on (a redelivery racing this one) since we last looked.
-                        current = self.store.get_order(order.id)
-                        if current is None or current.tx_signature != sig_text:
-                            raise Raced
-                        if current.status is not Status.SUBMITTED:
-                            return Outcome(str(current.status))
-                    await self._send(VersionedTransaction.from_bytes(signed_tx))
-                    last_send = time.monotonic()
+            elif await self.chain.block_height() > last_valid:
+                # Look again after reading the height: only now is "unknown" final.
+                if await self.chain.status(signature) is None:
+                    logger.info("blockhash expired unlanded; rebuilding", extra={"sig": sig_text})
+                    order = await self._sign_and_record(order, sig_text)
+                    last_send = float("-inf")
+                continue
+            elif time.monotonic() - last_send >= self.timing.resend_seconds:
+                moved = None if last_send == float("-inf") else self._moved_on(order, sig_text)
+                if moved is not None:
+                    return moved
+                await self._send(VersionedTransaction.from_bytes(signed_tx))
+                last_send = time.monotonic()
             if time.monotonic() - started > self.timing.land_timeout_seconds:
                 raise TransientChainError(
                     "the transaction did not confirm in time", "confirmation_timeout"
                 )
             await asyncio.sleep(self.timing.poll_seconds)
+
+    def _moved_on(self, order: Order, sig_text: str) -> Outcome | None:
+        """Before a rebroadcast: has another executor (a redelivery racing this one) moved the
+        order on since we last looked? Its outcome if so (Raced if it replaced the transaction),
+        else None."""
+        current = self.store.get_order(order.id)
+        if current is None or current.tx_signature != sig_text:
+            raise Raced
+        if current.status is not Status.SUBMITTED:
+            return Outcome(str(current.status))
+        return None
 
     async def _send(self, tx: VersionedTransaction) -> None:
         try:

@@ -24,8 +24,9 @@ from solders.pubkey import Pubkey
 
 from engine import observability
 from engine.config import PoolConfig
+from engine.errors import PermanentChainError
 from engine.tokens import WSOL_MINT
-from execution.chain import Chain, PermanentChainError
+from execution.chain import Chain
 from execution.venues import (
     SYSVAR_CLOCK,
     VENUES,
@@ -179,78 +180,122 @@ async def quote_all_venues(
     the message lists each pool's reason)."""
     mints = [Pubkey.from_string(mint_in), Pubkey.from_string(mint_out)]
     accounts = await _read(chain, pools, mints)
-    mint_accounts = [accounts.get(m) for m in mints]
-    if any(a is None for a in mint_accounts):
-        raise PermanentChainError("a token mint does not exist on this cluster", "unknown_mint")
-    clock_account = accounts.get(SYSVAR_CLOCK)
-    if clock_account is None:
-        raise PermanentChainError("the cluster returned no Clock sysvar", "invalid_account")
-    clock = Clock.from_account_data(bytes(clock_account.data))
-    dec_in, dec_out = (bytes(a.data)[MINT_DECIMALS_OFFSET] for a in mint_accounts if a)
-    prog_in, prog_out = (str(a.owner) for a in mint_accounts if a)
-    scaled = Decimal(amount_in).scaleb(dec_in)
-    if scaled != scaled.to_integral_value():
-        raise PermanentChainError(
-            f"amountIn has more decimal places than the mint's {dec_in}", "invalid_amount"
-        )
-    units_in = int(scaled)
+    pair = _Pair.read(accounts, mints, amount_in)
     quotes: list[VenueQuote] = []
     skipped: list[SkippedPool] = []
     unusable: list[str] = []  # configured for the pair but not readable as a pool
     data = {k: bytes(a.data) for k, a in accounts.items() if a is not None}
     for cfg in pools:
-        venue = VENUES[cfg.venue]
-        pk = Pubkey.from_string(cfg.address)
-        account = accounts.get(pk)
+        account = accounts.get(Pubkey.from_string(cfg.address))
         if account is None:
             continue
         try:
-            state = venue.decode_pool(bytes(account.data), account.owner, pk)
-            if {str(m) for m in venue.pool_mints(state)} != {mint_in, mint_out}:
-                continue
-            q = venue.quote(state, data, mints[0], units_in, clock)
+            quote = _quote_pool(cfg, account, data, pair, priority_fee_micro_lamports)
         except PoolNotTradable as exc:
             logger.info(
                 "pool skipped", extra={"pool": cfg.address, "code": exc.code, "reason": str(exc)}
             )
             observability.count_by("QuotesSkipped", "reason", exc.code)
             skipped.append(SkippedPool(cfg.venue, cfg.address, exc.code, exc.message, exc.detail))
-            continue
         except VenueError as exc:  # configured as this venue but not readable as its pool
             logger.warning("pool unusable", extra={"pool": cfg.address, "reason": str(exc)})
             observability.count_by("QuotesSkipped", "reason", "unusable")
             unusable.append(f"{cfg.address}: {exc}")
-            continue
-        cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
-        net = q.amount_out - _cost_in_out_token(cost, mint_in, mint_out, units_in, q.amount_out)
-        quotes.append(
-            VenueQuote(
-                cfg.venue,
-                cfg.address,
-                mint_in,
-                mint_out,
-                prog_in,
-                prog_out,
-                units_in,
-                q.amount_out,
-                q.fee_amount,
-                float(q.price_impact_pct),
-                cost,
-                net,
-                dec_in,
-                dec_out,
-                q.transfer_fee_in,
-                q.transfer_fee_out,
-            )
-        )
+        else:
+            if quote is not None:
+                quotes.append(quote)
     if not quotes:
-        if skipped and all(s.code == "no_output" for s in skipped):
-            raise PermanentChainError("the order is too small to buy anything", "amount_too_small")
-        reasons = [f"{s.venue} {s.pool}: {s.code} ({s.message})" for s in skipped] + unusable
-        if reasons:
-            raise PermanentChainError(
-                "no configured pool can trade this pair now: " + "; ".join(reasons), "no_route"
-            )
-        raise PermanentChainError("no configured pool trades this pair", "no_route")
+        raise _no_route(skipped, unusable)
     best = max(quotes, key=lambda q: q.net_out_units)
-    return Decision(quotes, best, skipped, clock)
+    return Decision(quotes, best, skipped, pair.clock)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """What every pool's quote shares: the two mints as the chain has them, the clock, and the
+    amount in base units."""
+
+    mint_in: Pubkey
+    mint_out: Pubkey
+    decimals_in: int
+    decimals_out: int
+    program_in: str
+    program_out: str
+    units_in: int
+    clock: Clock
+
+    @classmethod
+    def read(
+        cls, accounts: dict[Pubkey, Account | None], mints: list[Pubkey], amount_in: Decimal
+    ) -> _Pair:
+        account_in, account_out = (accounts.get(m) for m in mints)
+        if account_in is None or account_out is None:
+            raise PermanentChainError("a token mint does not exist on this cluster", "unknown_mint")
+        clock_account = accounts.get(SYSVAR_CLOCK)
+        if clock_account is None:
+            raise PermanentChainError("the cluster returned no Clock sysvar", "invalid_account")
+        dec_in = bytes(account_in.data)[MINT_DECIMALS_OFFSET]
+        scaled = Decimal(amount_in).scaleb(dec_in)
+        if scaled != scaled.to_integral_value():
+            raise PermanentChainError(
+                f"amountIn has more decimal places than the mint's {dec_in}", "invalid_amount"
+            )
+        return cls(
+            mints[0],
+            mints[1],
+            dec_in,
+            bytes(account_out.data)[MINT_DECIMALS_OFFSET],
+            str(account_in.owner),
+            str(account_out.owner),
+            int(scaled),
+            Clock.from_account_data(bytes(clock_account.data)),
+        )
+
+
+def _quote_pool(
+    cfg: PoolConfig,
+    account: Account,
+    data: dict[Pubkey, bytes],
+    pair: _Pair,
+    priority_fee_micro_lamports: int,
+) -> VenueQuote | None:
+    """The pool's quote, net of the transaction's cost; None when it is not a pool of the pair.
+    Raises PoolNotTradable or VenueError."""
+    venue = VENUES[cfg.venue]
+    state = venue.decode_pool(bytes(account.data), account.owner, Pubkey.from_string(cfg.address))
+    if set(venue.pool_mints(state)) != {pair.mint_in, pair.mint_out}:
+        return None
+    q = venue.quote(state, data, pair.mint_in, pair.units_in, pair.clock)
+    mint_in, mint_out = str(pair.mint_in), str(pair.mint_out)
+    cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
+    net = q.amount_out - _cost_in_out_token(cost, mint_in, mint_out, pair.units_in, q.amount_out)
+    return VenueQuote(
+        cfg.venue,
+        cfg.address,
+        mint_in,
+        mint_out,
+        pair.program_in,
+        pair.program_out,
+        pair.units_in,
+        q.amount_out,
+        q.fee_amount,
+        float(q.price_impact_pct),
+        cost,
+        net,
+        pair.decimals_in,
+        pair.decimals_out,
+        q.transfer_fee_in,
+        q.transfer_fee_out,
+    )
+
+
+def _no_route(skipped: list[SkippedPool], unusable: list[str]) -> PermanentChainError:
+    """Why no pool could quote: every pool too small to pay anything, or each pool's reason."""
+    if skipped and all(s.code == "no_output" for s in skipped):
+        return PermanentChainError("the order is too small to buy anything", "amount_too_small")
+    reasons = [f"{s.venue} {s.pool}: {s.code} ({s.message})" for s in skipped] + unusable
+    if reasons:
+        return PermanentChainError(
+            "no configured pool can trade this pair now: " + "; ".join(reasons), "no_route"
+        )
+    return PermanentChainError("no configured pool trades this pair", "no_route")

@@ -493,6 +493,7 @@ def set_pool_reserves(
 
 __all__ = [
     "PROGRAMS",
+    "TOKEN_PROGRAMS",
     "AccountsView",
     "Meta",
     "Program",

@@ -159,7 +159,8 @@ CONFIG = _fields(
 )
 POOL_LEN = POOL["__len__"][0]
 CONFIG_LEN = CONFIG["__len__"][0]
-assert POOL_LEN == 637 and CONFIG_LEN == 236
+assert POOL_LEN == 637
+assert CONFIG_LEN == 236
 
 
 class Struct:

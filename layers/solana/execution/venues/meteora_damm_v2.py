@@ -448,12 +448,21 @@ def pow_q64(base: int, exp: int) -> int | None:
     if exp >= MAX_EXPONENTIAL:
         return None
     squared = base
-    result = ONE_Q64
-    if squared >= result:
+    if squared >= ONE_Q64:
         if squared == 0:
             return None
         squared = U128_MAX // squared
         invert = not invert
+    result = _pow_by_squaring(squared, exp)
+    if not result:  # None (overflow) or 0 are both Rust's None
+        return None
+    return U128_MAX // result if invert else result
+
+
+def _pow_by_squaring(squared: int, exp: int) -> int | None:
+    """The loop of fee_math.rs `pow`: result *= squared^(2^bit) for each set bit of `exp`,
+    every product checked against u128 as Rust's checked_mul."""
+    result = ONE_Q64
     for bit in range(19):  # 0x1 .. 0x40000
         if bit:
             squared = squared * squared
@@ -465,10 +474,6 @@ def pow_q64(base: int, exp: int) -> int | None:
             if product > U128_MAX:
                 return None
             result = product >> RESOLUTION
-    if result == 0:
-        return None
-    if invert:
-        result = U128_MAX // result
     return result
 
 
@@ -862,6 +867,39 @@ class MeteoraDammV2:
                 programError=failure.name,
             ) from None
 
+    @staticmethod
+    def _direction(state: PoolState, mint_in: Pubkey) -> tuple[bool, Pubkey]:
+        """(a_to_b, the output mint) for a swap of `mint_in`."""
+        if mint_in == state.token_a_mint:
+            return True, state.token_b_mint
+        if mint_in == state.token_b_mint:
+            return False, state.token_a_mint
+        raise MintNotInPool(f"mint {mint_in} is not in pool {state.address}")
+
+    @staticmethod
+    def _mints(
+        data_by_pubkey: dict[Pubkey, bytes], wanted: tuple[Pubkey, Pubkey]
+    ) -> dict[Pubkey, t22.MintInfo]:
+        """Both mints, parsed, each with extensions the program accepts (else not tradable)."""
+        missing = [str(m) for m in wanted if m not in data_by_pubkey]
+        if missing:
+            raise MissingAccount(f"the mints are needed to quote: {missing}")
+        mints = {m: t22.parse_mint(data_by_pubkey[m]) for m in wanted}
+        for mint, info in mints.items():
+            t22.require_supported(
+                mint, info, ACCEPTED_EXTENSIONS, "Meteora DAMM v2", inert_transfer_hook=True
+            )
+        return mints
+
+    @staticmethod
+    def _fee_in_input_units(result: SwapResult, excluded_in: int) -> int:
+        if result.fees_on_input:
+            return result.fees.total
+        if result.curve_output:
+            # The output-side fee in input units at this trade's own average rate.
+            return result.fees.total * excluded_in // result.curve_output
+        return 0
+
     def _quote(
         self,
         state: PoolState,
@@ -872,12 +910,7 @@ class MeteoraDammV2:
     ) -> Quote:
         if not 0 < amount_in <= U64_MAX:
             raise InvalidAmount(f"amount_in {amount_in} is not a u64 greater than zero")
-        if mint_in == state.token_a_mint:
-            a_to_b, mint_out = True, state.token_b_mint
-        elif mint_in == state.token_b_mint:
-            a_to_b, mint_out = False, state.token_a_mint
-        else:
-            raise MintNotInPool(f"mint {mint_in} is not in pool {state.address}")
+        a_to_b, mint_out = self._direction(state, mint_in)
         point = current_point(state, clock)
         if state.pool_status != POOL_STATUS_ENABLED:
             raise PoolNotTradable(
@@ -887,14 +920,7 @@ class MeteoraDammV2:
             )
         if point < state.activation_point:
             raise self._not_open(state, clock)
-        missing = [str(m) for m in (mint_in, mint_out) if m not in data_by_pubkey]
-        if missing:
-            raise MissingAccount(f"the mints are needed to quote: {missing}")
-        mints = {m: t22.parse_mint(data_by_pubkey[m]) for m in (mint_in, mint_out)}
-        for mint, info in mints.items():
-            t22.require_supported(
-                mint, info, ACCEPTED_EXTENSIONS, "Meteora DAMM v2", inert_transfer_hook=True
-            )
+        mints = self._mints(data_by_pubkey, (mint_in, mint_out))
         # update_pre_swap moves the volatility references at this timestamp (the fee of this
         # swap reads the accumulator, which only the previous swaps moved).
         state = dataclasses.replace(
@@ -918,16 +944,9 @@ class MeteoraDammV2:
             raise PoolNotTradable(
                 "no_output", f"{amount_in} units buy nothing from pool {state.address}"
             )
-        if result.fees_on_input:
-            fee_in_input_units = result.fees.total
-        elif result.curve_output:
-            # The output-side fee in input units at this trade's own average rate.
-            fee_in_input_units = result.fees.total * excluded_in // result.curve_output
-        else:
-            fee_in_input_units = 0
         return Quote(
             amount_out=received,
-            fee_amount=fee_in_input_units,
+            fee_amount=self._fee_in_input_units(result, excluded_in),
             price_impact_pct=self._impact(state, result, a_to_b),
             transfer_fee_in=transfer_fee_in,
             transfer_fee_out=transfer_fee_out,

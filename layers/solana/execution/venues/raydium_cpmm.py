@@ -347,27 +347,18 @@ class RaydiumCpmm:
     def pool_mints(self, state: PoolState) -> tuple[Pubkey, Pubkey]:
         return (state.token_0_mint, state.token_1_mint)
 
-    def quote(
-        self,
-        state: PoolState,
-        data_by_pubkey: dict[Pubkey, bytes],
-        mint_in: Pubkey,
-        amount_in: int,
-        clock: Clock,
-    ) -> Quote:
-        """What `swap_base_input(amount_in, 0)` would pay the user at `clock`."""
-        if not 0 < amount_in <= U64_MAX:
-            raise InvalidAmount(f"amount_in {amount_in} is not a u64 greater than zero")
+    @staticmethod
+    def _direction(state: PoolState, mint_in: Pubkey) -> tuple[bool, Pubkey, Pubkey, Pubkey]:
+        """(zero_for_one, input vault, output vault, output mint) for a swap of `mint_in`."""
         if mint_in == state.token_0_mint:
-            zero_for_one = True
-            vault_in, vault_out = state.token_0_vault, state.token_1_vault
-            mint_out = state.token_1_mint
-        elif mint_in == state.token_1_mint:
-            zero_for_one = False
-            vault_in, vault_out = state.token_1_vault, state.token_0_vault
-            mint_out = state.token_0_mint
-        else:
-            raise MintNotInPool(f"mint {mint_in} is not in pool {state.address}")
+            return True, state.token_0_vault, state.token_1_vault, state.token_1_mint
+        if mint_in == state.token_1_mint:
+            return False, state.token_1_vault, state.token_0_vault, state.token_0_mint
+        raise MintNotInPool(f"mint {mint_in} is not in pool {state.address}")
+
+    @staticmethod
+    def _check_tradable(state: PoolState, clock: Clock) -> None:
+        """swap_base_input's first requires: the swap status bit, then the open time."""
         if not state.swap_enabled:
             raise PoolNotTradable(
                 "disabled",
@@ -381,6 +372,20 @@ class RaydiumCpmm:
                 opensAt=iso_utc(state.open_time),
                 programError="NotApproved",
             )
+
+    def quote(
+        self,
+        state: PoolState,
+        data_by_pubkey: dict[Pubkey, bytes],
+        mint_in: Pubkey,
+        amount_in: int,
+        clock: Clock,
+    ) -> Quote:
+        """What `swap_base_input(amount_in, 0)` would pay the user at `clock`."""
+        if not 0 < amount_in <= U64_MAX:
+            raise InvalidAmount(f"amount_in {amount_in} is not a u64 greater than zero")
+        zero_for_one, vault_in, vault_out, mint_out = self._direction(state, mint_in)
+        self._check_tradable(state, clock)
         needed = (state.amm_config, vault_in, vault_out, mint_in, mint_out)
         missing = [str(k) for k in needed if k not in data_by_pubkey]
         if missing:
