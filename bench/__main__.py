@@ -19,6 +19,13 @@ from pathlib import Path
 from typing import Any
 
 SEED_TARGET_PER_MINUTE = 100  # the original engine: 100 orders/minute with 10 concurrent
+# The targets (issue "Benchmarks that run, an engine that adds little to the chain"): what the
+# engine adds to one order, and how close a burst comes to what this machine allows.
+OVERHEAD_P50_MS = 15
+OVERHEAD_P99_MS = 40
+IDEAL_RATIO = 0.8
+SUBMIT_IMPORT_MS = 400
+EXECUTE_IMPORT_MS = 800
 MB = 1_000_000
 
 
@@ -95,30 +102,52 @@ def smoke_report(results: dict[str, Any]) -> int:
     return 1 if problems else 0
 
 
+def _throughput_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The burst at one concurrency: throughput against the machine's ideal, and the calls one
+    order costs."""
+    t = r["throughput"]
+    cpu_text = ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items())
+    ideal = r["ideal"]
+    whole = t["lost"] == 0 and t["duplicated"] == 0 and t["confirmed"] == t["submitted"]
+    ok = whole and ideal["ratio"] >= IDEAL_RATIO
+    calls = r["calls_per_order"]
+    return [
+        (
+            f"throughput, SQS concurrency {r['concurrency']}",
+            f"{t['orders_per_second']:.1f} orders/s = {ideal['ratio']:.0%} of the ideal "
+            f"{ideal['orders_per_second']:.1f}/s ({t['confirmed']}/{t['submitted']} confirmed in "
+            f"{t['seconds']:.1f} s; failed {t['failed']}, lost {t['lost']}{_lost(t)}, dup "
+            f"frames {t['duplicated']}; cores busy: {cpu_text})",
+            f">= {IDEAL_RATIO:.0%} of the ideal, all confirmed, 0 lost, 0 dup",
+            _met(ok),
+        ),
+        (
+            "  ideal = min(concurrency / one order's latency, cores / CPU per order)",
+            f"min({r['concurrency']} / {ideal['latency_ms']:.0f} ms = "
+            f"{ideal['by_latency']:.1f}/s, {ideal['cores']} / {ideal['cpu_ms_per_order']:.1f} ms"
+            f" = {ideal['by_cpu']:.1f}/s)",
+            "",
+            "",
+        ),
+        (
+            "  calls per order (SQS, Postgres, RPC)",
+            f"SQS {calls.get('sqs (all)', 0):.1f}, Postgres {calls.get('postgres (all)', 0):.1f},"
+            f" RPC {calls.get('rpc (all)', 0):.1f}: "
+            + ", ".join(
+                f"{k} {v:.2f}" for k, v in calls.items() if "(all)" not in k and k != "postgres"
+            ),
+            "",
+            "",
+        ),
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str, str]] = []
     runs = results["e2e"]
     best = max(runs, key=lambda r: r["throughput"]["orders_per_second"])
     for r in runs:
-        t = r["throughput"]
-        cpu = r["cpu"]
-        cpu_text = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
-        lost_text = _lost(t)
-        rows.append(
-            (
-                f"throughput, SQS concurrency {r['concurrency']}",
-                f"{t['orders_per_second']:.1f} orders/s ({t['confirmed']}/{t['submitted']} "
-                f"confirmed in {t['seconds']:.1f} s; failed {t['failed']}, lost {t['lost']}"
-                f"{lost_text}, dup frames {t['duplicated']}; cores busy: {cpu_text})",
-                ">= 200/s, all confirmed, 0 lost, 0 dup",
-                _met(
-                    t["orders_per_second"] >= 200
-                    and t["lost"] == 0
-                    and t["duplicated"] == 0
-                    and t["confirmed"] == t["submitted"]
-                ),
-            )
-        )
+        rows += _throughput_rows(r)
     c10 = next((r for r in runs if r["concurrency"] == 10), runs[0])
     ours_per_min = c10["throughput"]["orders_per_second"] * 60
     rows.append(
@@ -145,8 +174,8 @@ def table(results: dict[str, Any]) -> str:
             (
                 f"engine overhead/order (one at a time, n={int(o['n'])})",
                 f"p50 {_ms(o['p50'])}, p95 {_ms(o['p95'])}, p99 {_ms(o['p99'])}",
-                "p50 <= 15 ms, p99 <= 60 ms",
-                _met(o["p50"] <= 15 and o["p99"] <= 60),
+                f"p50 <= {OVERHEAD_P50_MS} ms, p99 <= {OVERHEAD_P99_MS} ms",
+                _met(o["p50"] <= OVERHEAD_P50_MS and o["p99"] <= OVERHEAD_P99_MS),
             )
         )
         for key, label in (
@@ -182,7 +211,7 @@ def table(results: dict[str, Any]) -> str:
     cold = q["in_process"]["cold"]
     rows.append(("  first quote in a container", f"{cold['requests']} round trips", "", ""))
     imports = results["imports"]
-    limits = {"submit": 300, "execute": 800}
+    limits = {"submit": SUBMIT_IMPORT_MS, "execute": EXECUTE_IMPORT_MS}
     for name in ("submit", "ws_connect", "execute", "notify", "authorizer"):
         i = imports[name]
         limit = limits.get(name)
@@ -300,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                         timeout=60.0 if args.smoke else 300.0,
                     )
                 )
+        e2e.share_single_order_latency(results["e2e"])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     if args.smoke:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -226,6 +227,49 @@ def breakdown(
     return {k: percentiles(v) for k, v in series.items()}
 
 
+def calls_per_order(before: dict[str, int], after: dict[str, int], orders: int) -> dict[str, float]:
+    """Calls the engine made per order during a run, by kind, and the totals per service."""
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    per = {k: v / max(orders, 1) for k, v in sorted(delta.items()) if v}
+    for service in ("sqs", "postgres", "rpc"):
+        per[f"{service} (all)"] = sum(v for k, v in per.items() if k.split(":")[0] == service)
+    return per
+
+
+def ideal(run: dict[str, Any]) -> dict[str, float]:
+    """The throughput this machine could reach at this concurrency: the lower of
+    `concurrency / one order's latency` (submit -> confirmed frame, alone: the overhead run's
+    p50) and `cores / CPU one order costs across every process` (engine and emulators, measured
+    in the burst)."""
+    cores = os.cpu_count() or 1
+    cpu_seconds = sum(run["cpu_ms_per_order"].values()) / 1000
+    by_cpu = cores / cpu_seconds if cpu_seconds > 0 else math.inf
+    latency = run.get("overhead", {}).get("total", {}).get("p50", math.nan) / 1000
+    by_latency = run["concurrency"] / latency if latency > 0 else math.inf
+    best = min(by_cpu, by_latency)
+    measured = run["throughput"]["orders_per_second"]
+    return {
+        "cores": cores,
+        "cpu_ms_per_order": cpu_seconds * 1000,
+        "by_cpu": by_cpu,
+        "latency_ms": latency * 1000,
+        "by_latency": by_latency,
+        "orders_per_second": best,
+        "ratio": measured / best if best and math.isfinite(best) else math.nan,
+    }
+
+
+def share_single_order_latency(runs: list[dict[str, Any]]) -> None:
+    """One order's latency alone is measured once (the first run's overhead samples); the
+    other concurrencies' ideals use it too."""
+    measured = next((r["overhead"] for r in runs if r.get("overhead")), None)
+    if measured is None:
+        return
+    for r in runs:
+        if not r.get("overhead"):
+            r["ideal"] = ideal({**r, "overhead": measured})
+
+
 def run_concurrency(
     concurrency: int,
     *,
@@ -274,6 +318,7 @@ def run_concurrency(
             out["overhead"] = breakdown(seq, events, stack.timings())
             out["overhead_check"] = seq.check()
         cpu_before = stack.cpu_seconds()
+        calls_before = stack.timings()["calls"]
         burst = asyncio.run(
             load.run(
                 base,
@@ -295,7 +340,10 @@ def run_concurrency(
             for name in cpu_before
         }
         events = order_events(stack.database, list(burst.orders))
-        out["under_load"] = breakdown(burst, events, stack.timings())
+        timings = stack.timings()
+        out["under_load"] = breakdown(burst, events, timings)
+        out["calls_per_order"] = calls_per_order(calls_before, timings["calls"], len(burst.orders))
+        out["ideal"] = ideal(out)
         out["db"] = db_counts(stack.database)
     finally:
         stack.stop()

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -30,6 +31,46 @@ BENCH_DB = "orders_bench"
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_order", default=None)
 marks: dict[str, dict[str, float]] = defaultdict(dict)
 durations: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+# Calls the engine made, by kind (`sqs:SendMessage`, `postgres`, `rpc:reading pools`, ...):
+# totals since start; the client takes differences around a run.
+calls: dict[str, int] = defaultdict(int)
+_calls_lock = threading.Lock()
+
+
+def _count(kind: str) -> None:
+    with _calls_lock:
+        calls[kind] += 1
+
+
+def count_calls() -> None:
+    """Count every SQS call (a botocore event on the default session, which every client the
+    stack and the functions create comes from), every Postgres statement and every Solana RPC
+    call (one per attempt), across the whole process."""
+    import boto3
+    import psycopg
+
+    from execution.chain import Chain
+
+    boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    if session is not None:
+        session.events.register("before-call.sqs", lambda model, **_: _count(f"sqs:{model.name}"))
+    execute = psycopg.Connection.execute
+
+    @functools.wraps(execute)
+    def counted_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _count("postgres")
+        return execute(self, *args, **kwargs)
+
+    psycopg.Connection.execute = counted_execute  # type: ignore[method-assign]
+    rpc = Chain._rpc
+
+    @functools.wraps(rpc)
+    async def counted_rpc(self: Chain, doing: str, call: Any) -> Any:
+        _count(f"rpc:{doing}")
+        return await rpc(self, doing, call)
+
+    Chain._rpc = counted_rpc  # type: ignore[method-assign]
 
 
 def _add(oid: str | None, phase: str, seconds: float) -> None:
@@ -157,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_blockhash_lifetime(args.tick)
     fresh_database(args.database)
     instrument()
+    count_calls()
     stack = Stack(
         port=args.port,
         database=args.database,
@@ -171,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
             command = line.strip()
             if command == "dump":
                 with open(args.timings, "w") as f:
-                    json.dump({"marks": marks, "durations": durations}, f)
+                    with _calls_lock:
+                        counted = dict(calls)
+                    json.dump({"marks": marks, "durations": durations, "calls": counted}, f)
                 print("DUMPED", flush=True)
             elif command == "stop":
                 break

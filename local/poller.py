@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 Handler = Callable[[dict[str, Any], Any], Any]
 log = logging.getLogger("local.poller")
 DEFAULT_CONCURRENCY = 5  # the number of pollers an SQS event source mapping starts with
+MAX_RECEIVE = 10  # ReceiveMessage and DeleteMessageBatch take at most 10
 
 
 def load_container(name: str, index: int) -> Handler:
@@ -133,6 +134,8 @@ class Poller:
         self._thread: threading.Thread | None = None
         self.invocations = 0
         self.errors = 0
+        self.receives = 0
+        self._deleter = _Deleter(sqs, queue_url)
 
     @classmethod
     def from_template(
@@ -165,6 +168,7 @@ class Poller:
             workers = list(self._workers)
         for w in workers:
             w.join(timeout)
+        self._deleter.close(timeout)
         for loop in self._loops.values():
             if not loop.is_running():
                 loop.close()
@@ -173,35 +177,59 @@ class Poller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                slot = self._slots.get(timeout=0.2)
-            except queue.Empty:
+            slots = self._free_slots()
+            if not slots:
                 continue  # every slot busy: do not receive what nobody can run
+            # As the mapping's pollers do: one ReceiveMessage for every free slot (up to 10
+            # messages), then one invocation per batch of `batch_size`.
+            want = min(MAX_RECEIVE, len(slots) * self.batch_size)
             try:
                 messages = self.sqs.receive_message(
                     QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=self.batch_size,
+                    MaxNumberOfMessages=want,
                     WaitTimeSeconds=self.wait_seconds,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
             except Exception:
                 log.exception("receive from %s failed", self.queue_url)
-                self._slots.put(slot)
+                self._return(slots)
                 self._stop.wait(1.0)
                 continue
-            if not messages:
-                self._slots.put(slot)
-                continue
-            worker = threading.Thread(
-                target=self._invoke,
-                args=(slot, messages),
-                name=f"{self.function_name}-{slot}",
-                daemon=True,
-            )
-            with self._lock:
-                self._workers.add(worker)
-            worker.start()
+            self.receives += 1
+            batches = [
+                messages[i : i + self.batch_size] for i in range(0, len(messages), self.batch_size)
+            ]
+            for slot, batch in zip(slots, batches, strict=False):
+                self._start(slot, batch)
+            self._return(slots[len(batches) :])
+
+    def _free_slots(self) -> list[int]:
+        """Every free slot (waiting a moment for one when none is free)."""
+        try:
+            slots = [self._slots.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                slots.append(self._slots.get_nowait())
+            except queue.Empty:
+                return slots
+
+    def _return(self, slots: list[int]) -> None:
+        for slot in slots:
+            self._slots.put(slot)
+
+    def _start(self, slot: int, messages: list[MessageTypeDef]) -> None:
+        worker = threading.Thread(
+            target=self._invoke,
+            args=(slot, messages),
+            name=f"{self.function_name}-{slot}",
+            daemon=True,
+        )
+        with self._lock:
+            self._workers.add(worker)
+        worker.start()
 
     def _invoke(self, slot: int, messages: list[MessageTypeDef]) -> None:
         try:
@@ -237,15 +265,53 @@ class Poller:
             self._slots.put(slot)
 
     def _delete(self, messages: list[MessageTypeDef], failed: set[str]) -> None:
-        done = [m for m in messages if m["MessageId"] not in failed]
-        for i in range(0, len(done), 10):
-            chunk = done[i : i + 10]
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)
-                ],
-            )
+        """Hand the batch's successes to the deleter (failures stay, to reappear)."""
+        done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._deleter.add(done)
+
+
+class _Deleter:
+    """Deletes processed messages in DeleteMessageBatch calls of up to 10: what finishes while
+    a delete is in flight goes with the next one. `close()` deletes what is left."""
+
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.calls = 0
+        self._cond = threading.Condition()
+        self._handles: list[str] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="sqs-deleter", daemon=True)
+        self._thread.start()
+
+    def add(self, handles: list[str]) -> None:
+        with self._cond:
+            self._handles += handles
+            self._cond.notify()
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._handles and not self._closed:
+                    self._cond.wait()
+                if not self._handles:
+                    return
+                chunk, self._handles = self._handles[:MAX_RECEIVE], self._handles[MAX_RECEIVE:]
+            try:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(chunk)],
+                )
+                self.calls += 1
+            except Exception:  # the messages reappear after their visibility timeout
+                log.exception("delete from %s failed", self.queue_url)
 
 
 def _failed_ids(reply: Any, messages: list[MessageTypeDef]) -> set[str]:

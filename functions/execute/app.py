@@ -88,7 +88,12 @@ def record_handler(record: SQSRecord) -> None:
 @tracing.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    reply = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    try:
+        reply = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        # Status triggers go out in the background while the order moves on; none may be left
+        # unsent when Lambda freezes the container after this returns.
+        status_queue.flush()
     return dict(reply)

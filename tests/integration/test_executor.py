@@ -279,7 +279,9 @@ async def test_rate_limits_are_retried_then_succeed(
     store: Store, chain: LocalChain, cfg: config.Settings
 ) -> None:
     oid = new_order(store)
-    chain.faults.update(rate_limit_next=3)  # outlasts the in-place retries of one call
+    # Routing makes two calls at once (the quotes and a blockhash), each retried twice in
+    # place: six 429s in a row outlast both.
+    chain.faults.update(rate_limit_next=6)
     runner = Runner(store, chain, cfg)
     outcome = await runner.run(oid, receive_count=1)
     assert outcome.retry
@@ -297,8 +299,9 @@ async def test_timeouts_are_retried_then_succeed(
 ) -> None:
     oid = new_order(store)
     # solana-py retries a transport error once by itself, and the engine twice more in place:
-    # six hangs make one attempt fail.
-    chain.faults.update(timeout_next=6, hang_seconds=1.0)
+    # six hangs make one call fail; routing makes two calls at once (quotes and a blockhash),
+    # so twelve make the attempt fail.
+    chain.faults.update(timeout_next=12, hang_seconds=1.0)
     runner = Runner(store, chain, cfg, rpc_timeout=0.2)
     outcome = await runner.run(oid, receive_count=1)
     assert outcome.retry
@@ -426,7 +429,7 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
         return got[0]["MessageId"], reply
 
     try:
-        chain.faults.update(rate_limit_next=3)
+        chain.faults.update(rate_limit_next=6)  # both of routing's concurrent calls fail
         message_id, reply = deliver(wait=1)
         assert reply == {"batchItemFailures": [{"itemIdentifier": message_id}]}
         order = store.get_order(oid)

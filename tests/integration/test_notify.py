@@ -259,7 +259,41 @@ def test_publish_with_a_status_queue_only_enqueues_a_trigger(
     order_id = new_order(store)
     done = store.transition(order_id, Status.PENDING, Status.ROUTING, detail={"venue": "x"})
     assert done is not None
-    StatusQueue(url, moto_server).publish(done.event)
+    triggers = StatusQueue(url, moto_server)
+    triggers.publish(done.event)
+    assert triggers.flush()
     [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
     # Only what names the change: notify reads the frames themselves from Postgres.
     assert json.loads(message["Body"]) == {"orderId": str(order_id), "seq": 2, "status": "routing"}
+
+
+def test_triggers_of_changes_that_follow_each_other_share_sends(
+    store: Store, moto_server: str
+) -> None:
+    """Ten orders moving three steps each, published as fast as the executor commits them: the
+    changes that commit while a send is in flight ride on the next batch, and once flushed every
+    order's latest change has been announced."""
+    sqs = boto3.client("sqs", endpoint_url=moto_server)
+    url = sqs.create_queue(QueueName=f"status-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    triggers = StatusQueue(url, moto_server)
+    orders = [new_order(store) for _ in range(10)]
+    for oid in orders:
+        for i in range(3):
+            current = Status.PENDING if i == 0 else PATH[i - 1]
+            done = store.transition(oid, current, PATH[i])
+            assert done is not None
+            triggers.publish(done.event)
+    assert triggers.flush()
+    received: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        received += [json.loads(m["Body"]) for m in batch]
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+            ],
+        )
+    latest = {t["orderId"]: t["seq"] for t in sorted(received, key=lambda t: t["seq"])}
+    assert latest == {str(oid): 4 for oid in orders}  # submitted is each order's 4th event
+    assert len(received) < 30  # fewer messages than changes
+    assert triggers.sends < 30  # and fewer SendMessageBatch calls still

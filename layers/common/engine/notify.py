@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,7 @@ from engine.store import Event
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 logger = Logger(child=True)
 
@@ -327,36 +329,117 @@ class Publisher(Protocol):
 
 
 class StatusQueue:
-    """The status-events queue: one small trigger message per committed status change.
+    """The status-events queue: a small trigger message per order whose status changed.
 
     The message is only a trigger: notify reads the events from Postgres, so a lost, repeated or
-    reordered message cannot reorder or duplicate frames.
+    reordered message cannot reorder or duplicate frames, and one trigger covers every change of
+    the order committed before it was sent. So `publish` only notes the order and returns at
+    once; a sender thread sends the notes in `SendMessageBatch` calls (up to 10 orders each),
+    and changes that commit while a send is in flight ride on the next one. Sending is off the
+    order's critical path; `flush()` waits until every note published so far is sent, and a
+    handler calls it before it returns (a Lambda is frozen once its handler returns: nothing
+    may be left to send then).
     """
+
+    BATCH = 10  # SendMessageBatch's limit
+    SEND_ATTEMPTS = 3
 
     def __init__(self, url: str, endpoint_url: str | None = None) -> None:
         self.url = url
         self.endpoint_url = endpoint_url
+        self._cond = threading.Condition()
+        self._pending: dict[str, dict[str, Any]] = {}  # order id -> its latest trigger
+        self._sending = 0  # triggers taken by the sender and not yet sent
+        self._sender: threading.Thread | None = None
+        self.sends = 0  # SendMessageBatch calls made (the bench counts them)
 
     @classmethod
     def from_settings(cls, cfg: Settings) -> StatusQueue:
         return cls(cfg.require("status_queue_url"), cfg.sqs_endpoint_url)
 
-    def _send(self, body: dict[str, Any], delay_seconds: int = 0) -> None:
+    def publish(self, event: Event) -> None:
+        order_id = str(event.order_id)
+        trigger: dict[str, Any] = {"orderId": order_id, "seq": event.seq, "status": event.status}
+        with self._cond:
+            self._pending[order_id] = trigger
+            if self._sender is None or not self._sender.is_alive():
+                self._sender = threading.Thread(
+                    target=self._send_forever, name="status-triggers", daemon=True
+                )
+                self._sender.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every trigger published so far has been sent (or given up on); False if
+        `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._sending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    logger.warning(
+                        "status triggers still unsent at flush",
+                        extra={"unsent": len(self._pending) + self._sending},
+                    )
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _send_forever(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                batch = list(self._pending.values())[: self.BATCH]
+                for trigger in batch:
+                    del self._pending[trigger["orderId"]]
+                self._sending = len(batch)
+            try:
+                self._send(batch)
+            finally:
+                with self._cond:
+                    self._sending = 0
+                    self._cond.notify_all()
+
+    def _send(self, batch: list[dict[str, Any]]) -> None:
+        """One SendMessageBatch, its failed entries retried; what still fails is logged (its
+        frames go out with the order's next trigger, or a redelivery's republish)."""
         from engine.queue import sqs_client  # the SQS client the submit path already configures
 
-        sqs_client(self.endpoint_url).send_message(
-            QueueUrl=self.url,
-            MessageBody=json.dumps(body, default=str),
-            DelaySeconds=delay_seconds,
-        )
-
-    def publish(self, event: Event) -> None:
-        self._send({"orderId": str(event.order_id), "seq": event.seq, "status": event.status})
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "MessageBody": json.dumps(t, separators=(",", ":"))}
+            for i, t in enumerate(batch)
+        ]
+        for attempt in range(self.SEND_ATTEMPTS):
+            try:
+                reply = sqs_client(self.endpoint_url).send_message_batch(
+                    QueueUrl=self.url,
+                    Entries=entries,
+                )
+            except (BotoCoreError, ClientError) as exc:
+                if attempt == self.SEND_ATTEMPTS - 1:
+                    logger.exception("status triggers not sent", extra={"error": str(exc)})
+                    return
+                continue
+            finally:
+                self.sends += 1
+            failed = {f["Id"] for f in reply.get("Failed", [])}
+            entries = [e for e in entries if e["Id"] in failed]
+            if not entries:
+                return
+        logger.warning("status triggers not sent", extra={"unsent": len(entries)})
 
     def publish_backlog(self, order_id: uuid.UUID) -> None:
         """Ask for the order's history to be delivered to its (new) subscribers.
 
         Used by `$connect ?orderId=`: a post from inside `$connect` is refused (410), so the
-        backlog goes out from notify shortly after the upgrade completes.
+        backlog goes out from notify shortly after the upgrade completes. Sent at once: the
+        `$connect` reply waits for it, and no later change of the order would carry it.
         """
-        self._send({"orderId": str(order_id), "backlog": True}, delay_seconds=BACKLOG_DELAY_SECONDS)
+        from engine.queue import sqs_client
+
+        sqs_client(self.endpoint_url).send_message(
+            QueueUrl=self.url,
+            MessageBody=json.dumps({"orderId": str(order_id), "backlog": True}),
+            DelaySeconds=BACKLOG_DELAY_SECONDS,
+        )

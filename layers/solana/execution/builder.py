@@ -3,10 +3,12 @@ SOL wrap/unwrap when SOL is a side, and the chosen venue's swap with the order's
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
+from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
@@ -98,20 +100,46 @@ def swap_instructions(
     return ixs
 
 
-async def build_swap(chain: Chain, wallet: Wallet, order: Order, priority_fee: int) -> Signed:
-    """Sign a fresh transaction for the order's chosen pool with a new blockhash."""
+@dataclass(frozen=True)
+class Prepared:
+    """What routing already read for this order, so building need not read it again: the
+    chosen pool's decoded state and a recent blockhash with its lastValidBlockHeight."""
+
+    pool_state: Any
+    blockhash: Hash
+    last_valid_block_height: int
+
+
+async def build_swap(
+    chain: Chain,
+    wallet: Wallet,
+    order: Order,
+    priority_fee: int,
+    prepared: Prepared | None = None,
+) -> Signed:
+    """Sign a fresh transaction for the order's chosen pool: with what routing `prepared`, or
+    (a resumed order, a replacement after expiry) the pool and a blockhash read now."""
     if order.min_amount_out is None:
         raise PermanentChainError("the order has no minimum output yet", "invalid_state")
     quote = chosen_quote(order)
+    if prepared is None:
+        prepared = await _read_pool_and_blockhash(chain, quote)
+    min_out = int(order.min_amount_out)
+    ixs = swap_instructions(
+        wallet.pubkey, quote, prepared.pool_state, min_out, priority_fee, str(order.id)
+    )
+    message = MessageV0.try_compile(wallet.pubkey, ixs, [], prepared.blockhash)
+    return Signed(VersionedTransaction(message, [wallet.signer]), prepared.last_valid_block_height)
+
+
+async def _read_pool_and_blockhash(chain: Chain, quote: dict[str, Any]) -> Prepared:
     venue = VENUES[quote["venue"]]
     pool = Pubkey.from_string(quote["pool"])
-    accounts = await chain.accounts([pool])
+    accounts, (blockhash, last_valid) = await asyncio.gather(
+        chain.accounts([pool]), chain.latest_blockhash()
+    )
     account = accounts[pool]
     if account is None:
         raise PermanentChainError(f"pool {pool} does not exist", "unknown_pool")
-    pool_state = venue.decode_pool(bytes(account.data), account.owner, pool)
-    min_out = int(order.min_amount_out)
-    ixs = swap_instructions(wallet.pubkey, quote, pool_state, min_out, priority_fee, str(order.id))
-    blockhash, last_valid = await chain.latest_blockhash()
-    message = MessageV0.try_compile(wallet.pubkey, ixs, [], blockhash)
-    return Signed(VersionedTransaction(message, [wallet.signer]), last_valid)
+    state = venue.decode_pool(bytes(account.data), account.owner, pool)
+    return Prepared(state, blockhash, last_valid)

@@ -83,6 +83,9 @@ class Executor:
         self.cfg = cfg
         self.publish = publish or (lambda _e: None)
         self.timing = timing or Timing.from_settings(cfg)
+        # What routing read for the order it routed (its pool state and a blockhash), for the
+        # build that follows in the same invocation; a resumed order reads them afresh.
+        self._prepared: tuple[uuid.UUID, builder.Prepared] | None = None
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -162,15 +165,24 @@ class Executor:
 
     async def _route(self, order: Order) -> Order:
         started = time.perf_counter()
-        decision = await router.quote_all_venues(
-            self.chain,
-            self.cfg.pools,
-            mint_in=order.mint_in,
-            mint_out=order.mint_out,
-            amount_in=order.amount_in,
-            priority_fee_micro_lamports=self.cfg.priority_fee_micro_lamports,
+        # The blockhash the swap will carry is fetched alongside the quotes: one round trip
+        # less before the transaction can be signed.
+        decision, (blockhash, last_valid) = await asyncio.gather(
+            router.quote_all_venues(
+                self.chain,
+                self.cfg.pools,
+                mint_in=order.mint_in,
+                mint_out=order.mint_out,
+                amount_in=order.amount_in,
+                priority_fee_micro_lamports=self.cfg.priority_fee_micro_lamports,
+            ),
+            self.chain.latest_blockhash(),
         )
         observability.milliseconds("RoutingTime", time.perf_counter() - started)
+        self._prepared = (
+            order.id,
+            builder.Prepared(decision.best_state, blockhash, last_valid),
+        )
         best = decision.best
         quotes = decision.quotes_json()
         return self._moved(
@@ -223,8 +235,12 @@ class Executor:
                 "blockhash_expired",
             )
         started = time.perf_counter()
+        prepared = None
+        if replaces is None and self._prepared is not None and self._prepared[0] == order.id:
+            prepared = self._prepared[1]
+        self._prepared = None
         signed = await builder.build_swap(
-            self.chain, self.wallet, order, self.cfg.priority_fee_micro_lamports
+            self.chain, self.wallet, order, self.cfg.priority_fee_micro_lamports, prepared
         )
         observability.milliseconds("BuildingTime", time.perf_counter() - started)
         sig = str(signed.transaction.signatures[0])

@@ -113,6 +113,13 @@ class Decision:
     best: VenueQuote
     skipped: list[SkippedPool] = field(default_factory=list)
     clock: Clock | None = None
+    # The decoded pool states the quotes were computed from (pool address -> state), so the
+    # swap can be built from the very state that was quoted without reading the pool again.
+    states: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_state(self) -> Any:
+        return self.states.get(self.best.pool)
 
     def quotes_json(self) -> list[dict[str, Any]]:
         """Every pool of the pair: the quoted ones with numbers, then the skipped ones."""
@@ -182,6 +189,7 @@ async def quote_all_venues(
     accounts = await _read(chain, pools, mints)
     pair = _Pair.read(accounts, mints, amount_in)
     quotes: list[VenueQuote] = []
+    states: dict[str, Any] = {}
     skipped: list[SkippedPool] = []
     unusable: list[str] = []  # configured for the pair but not readable as a pool
     data = {k: bytes(a.data) for k, a in accounts.items() if a is not None}
@@ -203,11 +211,12 @@ async def quote_all_venues(
             unusable.append(f"{cfg.address}: {exc}")
         else:
             if quote is not None:
-                quotes.append(quote)
+                quotes.append(quote[0])
+                states[cfg.address] = quote[1]
     if not quotes:
         raise _no_route(skipped, unusable)
     best = max(quotes, key=lambda q: q.net_out_units)
-    return Decision(quotes, best, skipped, pair.clock)
+    return Decision(quotes, best, skipped, pair.clock, states)
 
 
 @dataclass(frozen=True)
@@ -258,9 +267,9 @@ def _quote_pool(
     data: dict[Pubkey, bytes],
     pair: _Pair,
     priority_fee_micro_lamports: int,
-) -> VenueQuote | None:
-    """The pool's quote, net of the transaction's cost; None when it is not a pool of the pair.
-    Raises PoolNotTradable or VenueError."""
+) -> tuple[VenueQuote, Any] | None:
+    """The pool's quote, net of the transaction's cost, and its decoded state; None when it is
+    not a pool of the pair. Raises PoolNotTradable or VenueError."""
     venue = VENUES[cfg.venue]
     state = venue.decode_pool(bytes(account.data), account.owner, Pubkey.from_string(cfg.address))
     if set(venue.pool_mints(state)) != {pair.mint_in, pair.mint_out}:
@@ -269,7 +278,7 @@ def _quote_pool(
     mint_in, mint_out = str(pair.mint_in), str(pair.mint_out)
     cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
     net = q.amount_out - _cost_in_out_token(cost, mint_in, mint_out, pair.units_in, q.amount_out)
-    return VenueQuote(
+    quote = VenueQuote(
         cfg.venue,
         cfg.address,
         mint_in,
@@ -287,6 +296,7 @@ def _quote_pool(
         q.transfer_fee_in,
         q.transfer_fee_out,
     )
+    return quote, state
 
 
 def _no_route(skipped: list[SkippedPool], unusable: list[str]) -> PermanentChainError:
