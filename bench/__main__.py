@@ -338,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=1, default=str))
         return 0
     print(table(results))
+    if results.get("e2e"):
+        from bench import cost
+
+        print()
+        print("What an order costs in AWS (bench/cost.py, from this run's per-order figures):")
+        print(cost.report(cost.measured_from(results), cost.DEFAULT_LAND_SECONDS))
     return 0
 
 

@@ -236,6 +236,28 @@ def calls_per_order(before: dict[str, int], after: dict[str, int], orders: int) 
     return per
 
 
+def functions_per_order(
+    before: dict[str, Any], after: dict[str, Any], orders: int
+) -> dict[str, Any]:
+    """Per order during a run: each function's invocations and their billed milliseconds, and
+    the bytes of log and EMF lines the functions wrote (what CloudWatch Logs would ingest)."""
+    n = max(orders, 1)
+    invocations = {}
+    for name, (count, seconds) in after.get("invocations", {}).items():
+        count0, seconds0 = before.get("invocations", {}).get(name, (0, 0.0))
+        if count - count0:
+            invocations[name] = {
+                "invocations": (count - count0) / n,
+                "ms": 1000 * (seconds - seconds0) / n,
+            }
+    logged = {
+        kind: (after.get("log_bytes", {}).get(kind, 0) - before.get("log_bytes", {}).get(kind, 0))
+        / n
+        for kind in ("log", "emf")
+    }
+    return {"functions": invocations, "log_bytes": logged}
+
+
 def ideal(run: dict[str, Any]) -> dict[str, float]:
     """The throughput this machine could reach at this concurrency: the lower of
     `concurrency / one order's latency` (submit -> confirmed frame, alone: the overhead run's
@@ -318,7 +340,8 @@ def run_concurrency(
             out["overhead"] = breakdown(seq, events, stack.timings())
             out["overhead_check"] = seq.check()
         cpu_before = stack.cpu_seconds()
-        calls_before = stack.timings()["calls"]
+        before = stack.timings()
+        calls_before = before["calls"]
         burst = asyncio.run(
             load.run(
                 base,
@@ -344,6 +367,7 @@ def run_concurrency(
         out["under_load"] = breakdown(burst, events, timings)
         out["calls_per_order"] = calls_per_order(calls_before, timings["calls"], len(burst.orders))
         out["ideal"] = ideal(out)
+        out["functions_per_order"] = functions_per_order(before, timings, len(burst.orders))
         out["db"] = db_counts(stack.database)
     finally:
         stack.stop()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextvars
 import functools
+import io
 import json
 import logging
 import os
@@ -71,6 +72,62 @@ def count_calls() -> None:
         return await rpc(self, doing, call)
 
     Chain._rpc = counted_rpc  # type: ignore[method-assign]
+    if session is not None:  # frames posted to WebSocket connections (WebSocket API messages)
+        session.events.register(
+            "before-call.apigatewaymanagementapi",
+            lambda model, **_: _count(f"wsapi:{model.name}"),
+        )
+
+
+# Handler invocations and the time they took, per function: the cost model's GB-seconds.
+invocations: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+
+
+class _LogSink(io.TextIOBase):
+    """Where the functions' log lines end in the bench (the stack's EMF reader in front of it
+    counts them, as CloudWatch Logs would ingest them): nowhere."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def _invoked(function: str, seconds: float) -> None:
+    with _calls_lock:
+        entry = invocations[function]
+        entry[0] += 1
+        entry[1] += seconds
+
+
+def time_invocations() -> None:
+    """Time every handler invocation the gateway and the pollers make, per function."""
+    from local import gateway
+    from local.poller import Poller
+
+    invoke = gateway._invoke
+
+    @functools.wraps(invoke)
+    def timed_invoke(handler: Any, event: dict[str, Any], name: str, timeout: float) -> Any:
+        started = time.perf_counter()
+        try:
+            return invoke(handler, event, name, timeout)
+        finally:
+            _invoked(name, time.perf_counter() - started)
+
+    gateway._invoke = timed_invoke
+    poll_invoke = Poller._invoke
+
+    @functools.wraps(poll_invoke)
+    def timed_poll_invoke(self: Poller, slot: int, messages: Any) -> None:
+        started = time.perf_counter()
+        try:
+            poll_invoke(self, slot, messages)
+        finally:
+            _invoked(self.function_name, time.perf_counter() - started)
+
+    Poller._invoke = timed_poll_invoke  # type: ignore[method-assign]
 
 
 def _add(oid: str | None, phase: str, seconds: float) -> None:
@@ -183,8 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DB_POOL_MAX"] = str(args.db_pool or args.concurrency + 10)
     # The bench's key may have every order of a run in flight at once.
     os.environ.setdefault("LOCAL_API_KEY_MAX_IN_FLIGHT", "1000000")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The functions log at the template's level (INFO), as in the cloud; their output is
+    # counted by the stack's EMF reader (what CloudWatch Logs would ingest, for the cost model)
+    # and dropped, so the pipe to the bench carries only this protocol.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+    protocol = sys.stdout
+    sys.stdout = _LogSink()
 
     from local.stack import Stack
 
@@ -199,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     fresh_database(args.database)
     instrument()
     count_calls()
+    time_invocations()
     stack = Stack(
         port=args.port,
         database=args.database,
@@ -207,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         api_key_file=None,  # the key goes to the client on stdout, not to .local-data
     )
     urls = {**stack.start(), "api_key": stack.api_key}
-    print("READY " + json.dumps(urls), flush=True)
+    print("READY " + json.dumps(urls), file=protocol, flush=True)
     try:
         for line in sys.stdin:
             command = line.strip()
@@ -215,8 +277,19 @@ def main(argv: list[str] | None = None) -> int:
                 with open(args.timings, "w") as f:
                     with _calls_lock:
                         counted = dict(calls)
-                    json.dump({"marks": marks, "durations": durations, "calls": counted}, f)
-                print("DUMPED", flush=True)
+                        invoked = {k: list(v) for k, v in invocations.items()}
+                    logged = stack.metrics.bytes_seen() if stack.metrics else {}
+                    json.dump(
+                        {
+                            "marks": marks,
+                            "durations": durations,
+                            "calls": counted,
+                            "invocations": invoked,
+                            "log_bytes": logged,
+                        },
+                        f,
+                    )
+                print("DUMPED", file=protocol, flush=True)
             elif command == "stop":
                 break
     finally:

@@ -63,6 +63,7 @@ class EmfCollector(io.TextIOBase):
         self._lines = threading.local()  # each thread's partial line (print writes in pieces)
         self._lock = threading.Lock()
         self._series: dict[tuple[str, str, tuple[tuple[str, str], ...]], Series] = {}
+        self._bytes = {"log": 0, "emf": 0}  # what CloudWatch Logs would ingest, by kind
 
     def install(self) -> None:
         """Be the process's stdout (again): called before each invocation, since a test runner
@@ -86,7 +87,10 @@ class EmfCollector(io.TextIOBase):
         *complete, rest = pending.split("\n")
         self._lines.text = rest
         for line in complete:
-            if line.startswith('{"_aws"'):
+            kind = "emf" if line.startswith('{"_aws"') else "log"
+            with self._lock:
+                self._bytes[kind] += len(line) + 1
+            if kind == "emf":
                 self._record(line)
             else:
                 self.out.write(line + "\n")
@@ -119,6 +123,11 @@ class EmfCollector(io.TextIOBase):
                                 key, Series(str(metric.get("Unit", "None")))
                             )
                             series.add(float(value))
+
+    def bytes_seen(self) -> dict[str, int]:
+        """Bytes of log lines and of EMF lines seen so far (CloudWatch Logs ingests both)."""
+        with self._lock:
+            return dict(self._bytes)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every metric seen: namespace, name, dimensions and its aggregate."""
