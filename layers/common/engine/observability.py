@@ -14,6 +14,8 @@
 What each metric means (namespace `SolanaOrderEngine`, dimension `service`):
   OrderConfirmed, OrderFailed (Count)       an order's final status, from the executor
   OrderFailedByCode (Count, dim `code`)     the failure code of each failed order
+  InternalError (Count)                     an unexpected exception while executing (a bug;
+                                            the order ends `internal_error`, the trace is logged)
   RoutingTime, BuildingTime (Milliseconds)  time spent quoting, and building + signing
   LandTime (Milliseconds)                   `submitted` -> `confirmed` (the chain's part)
   OrderTime (Milliseconds)                  order created -> `confirmed`

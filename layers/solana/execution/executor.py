@@ -99,6 +99,52 @@ class Executor:
             return Outcome(
                 "retry", retry=True, reason=f"database unavailable ({type(exc).__name__})"
             )
+        except Exception as exc:  # a bug: no order may wait on one (issue: hardening, round 2)
+            logger.exception("unexpected error while executing", extra={"order_id": str(order_id)})
+            observability.count("InternalError")
+            return await self._after_bug(order_id, exc)
+
+    async def _after_bug(self, order_id: uuid.UUID, exc: Exception) -> Outcome:
+        """End an order an unexpected exception stopped: `failed` with `internal_error` at once
+        when no signed transaction is stored; otherwise the stored transaction may have been
+        sent, so it is followed to its end first (landed: confirmed or failed as it landed;
+        expired unlanded: internal_error). Anything that goes wrong here leaves the message for
+        redelivery, as a transient failure does."""
+        message = f"the engine hit an unexpected error ({type(exc).__name__}); no swap was made"
+        try:
+            order = self.store.get_order(order_id)
+            if order is None or order.status.terminal:
+                return Outcome(str(order.status) if order else "missing")
+            if order.status is not Status.SUBMITTED:
+                return self._fail(order, "internal_error", message)
+            return await self._follow_to_end(order, message)
+        except Exception:
+            logger.exception("settling after an unexpected error failed; will retry")
+            return Outcome("retry", retry=True, reason=f"unexpected error ({type(exc).__name__})")
+
+    async def _follow_to_end(self, order: Order, expired_message: str) -> Outcome:
+        """Watch the stored transaction, without sending or rebuilding, until it lands (its
+        result decides) or its blockhash expires unlanded (`internal_error`)."""
+        sig_text, signed_tx, last_valid = _stored_transaction(order)
+        signature = Signature.from_string(sig_text)
+        started = time.monotonic()
+        while time.monotonic() - started <= self.timing.land_timeout_seconds:
+            landed = await self.chain.status(signature)
+            if landed is not None and landed.err is not None:
+                exc = transaction_error(
+                    json.dumps(error_json(landed.err)), instruction_program_ids(signed_tx)
+                )
+                return self._fail(order, exc.code, exc.message)
+            if landed is not None and landed.confirmed:
+                return self._confirm(order, sig_text, landed.slot)
+            if (
+                landed is None
+                and await self.chain.block_height() > last_valid
+                and await self.chain.status(signature) is None  # again: only now is it final
+            ):
+                return self._fail(order, "internal_error", expired_message)
+            await asyncio.sleep(self.timing.poll_seconds)
+        raise TransientChainError("the transaction did not confirm in time", "confirmation_timeout")
 
     async def settle_dead_letter(self, order_id: uuid.UUID) -> Outcome:
         """An order whose message reached the DLQ: its executor died on every receive (a
