@@ -7,9 +7,7 @@ are created for it, and only its own orders can be read or listed.
 
 from __future__ import annotations
 
-import json
 import uuid
-from decimal import Decimal
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -20,9 +18,9 @@ from mangum import Mangum
 from psycopg import OperationalError
 from starlette.exceptions import HTTPException
 
-from engine import api, console, db
+from engine import api, console, db, payloads
 from engine.config import Settings
-from engine.errors import EngineError, InvalidRequest
+from engine.errors import EngineError
 from engine.intake import Intake
 from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
@@ -77,12 +75,7 @@ async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
 async def execute_order(
     request: Request, caller: Caller, idempotency_key: Annotated[str | None, Header()] = None
 ) -> JSONResponse:
-    if "json" not in request.headers.get("content-type", "application/json"):
-        raise InvalidRequest("Content-Type must be application/json", code="unsupported_media_type")
-    try:
-        body = json.loads(await request.body(), parse_float=Decimal, parse_constant=api.no_nan)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested ~1000 deep
-        raise InvalidRequest("the request body is not valid JSON") from None
+    body = payloads.read_body(request.headers.get("content-type"), await request.body())
     accepted = orders.accept(body, idempotency_key, caller)
     headers = {} if accepted.created else {"Idempotent-Replayed": "true"}
     return JSONResponse(orders.accepted_reply(accepted), status_code=202, headers=headers)

@@ -132,6 +132,15 @@ BAD: list[tuple[str, str, str | None]] = [
     ("empty object", "{}", "tokenIn"),
     ("truncated", body()[:-1], None),
     ("nested 5000 deep", "[" * 5000 + "]" * 5000, None),
+    # a key twice: other readers of the same bytes (proxies, logs) may take the first value
+    (
+        "duplicate amountIn",
+        '{"tokenIn":"SOL","tokenOut":"USDC","amountIn":"0.0001","amountIn":"999999"}',
+        "amountIn",
+    ),
+    ("duplicate tokenOut", body()[:-1] + ', "tokenOut": "SOL"}', "tokenOut"),
+    ("duplicate key nested", body(extra=Raw('{"a": 1, "a": 2}')), "a"),
+    ("duplicate key in a list", body(extra=Raw('[{"b": 1, "b": 1}]')), "b"),
     ("nested object 2000 deep", '{"a":' * 2000 + "1" + "}" * 2000, None),
 ]
 
@@ -157,7 +166,7 @@ def assert_error(error: Any, field: str | None) -> None:
 # -- HTTP -----------------------------------------------------------------------------------------
 
 
-def http_post(submit: Any, raw: bytes, content_type: str = "application/json") -> Any:
+def http_post(submit: Any, raw: bytes, content_type: str | None = "application/json") -> Any:
     return call(submit, "POST", "/api/orders/execute", raw, content_type=content_type)
 
 
@@ -185,6 +194,11 @@ def test_http_bad_body_is_400_and_changes_nothing(
             "multipart/form-data; boundary=b",
         ),
         (json.dumps(ORDER).encode(), "application/xml"),
+        (json.dumps(ORDER).encode(), "text/notjson"),
+        (json.dumps(ORDER).encode(), "application/jsonp"),
+        (json.dumps(ORDER).encode(), "application/json; charset=latin-1"),
+        (json.dumps(ORDER).encode(), "application/json; charset=utf-16"),
+        (json.dumps(ORDER).encode(), "text/json"),
     ],
 )
 def test_http_wrong_content_type_is_a_clear_4xx(
@@ -193,7 +207,7 @@ def test_http_wrong_content_type_is_a_clear_4xx(
     queued_ids(orders_queue)
     before = order_count(store)
     reply = http_post(submit, raw, content_type)
-    assert 400 <= reply["statusCode"] < 500
+    assert reply["statusCode"] == 415
     assert reply["json"]["error"]["code"] == "unsupported_media_type"
     assert "application/json" in reply["json"]["error"]["message"]
     assert order_count(store) == before
@@ -220,6 +234,38 @@ def test_http_body_over_64_kib_is_413(
     assert reply["json"]["error"]["code"] == "payload_too_large"
     assert order_count(store) == before
     assert queued_ids(orders_queue) == []
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,  # no Content-Type at all
+        "application/json",
+        "Application/JSON; charset=UTF-8",
+        "application/json;charset=utf8",
+        "application/vnd.api+json",
+        "application/x-www-form-urlencoded",  # what `curl -d '{...}'` sends
+    ],
+)
+def test_http_json_bodies_are_read_under_these_content_types(
+    submit: Any, content_type: str | None
+) -> None:
+    reply = http_post(submit, json.dumps(ORDER).encode(), content_type)
+    assert reply["statusCode"] == 202, reply["json"]
+    assert reply["json"]["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [json.dumps(ORDER).encode("utf-16"), json.dumps(ORDER).encode("utf-32"), b"\xef\xbb\xbf{}"],
+    ids=["utf-16", "utf-32", "utf-8 bom"],
+)
+def test_http_bodies_in_other_encodings_are_400(submit: Any, store: Store, raw: bytes) -> None:
+    before = order_count(store)
+    reply = http_post(submit, raw)
+    assert reply["statusCode"] == 400
+    assert reply["json"]["error"]["code"] == "invalid_request"
+    assert order_count(store) == before
 
 
 def test_http_non_utf8_body_is_400(submit: Any, store: Store) -> None:

@@ -20,6 +20,7 @@ import pytest
 from solders.pubkey import Pubkey
 
 from engine import config
+from engine.api import present_order
 from engine.orders import Status, parse_order_request
 from engine.store import Event, Store
 from execution.chain import Chain
@@ -203,6 +204,48 @@ async def test_insufficient_funds_fail_at_once(
     assert order is not None
     assert order.failure_code == "insufficient_funds"
     assert landed_swaps(chain) == []
+    # Nothing landed: the order names no transaction, no explorer link and no output.
+    shown = present_order(order, [], cfg.solana_cluster, cfg.explorer_custom_url)
+    assert shown["status"] == "failed"
+    assert shown["txHash"] is None
+    assert shown["explorerUrl"] is None
+    assert shown["amountOut"] is None
+    assert shown["slot"] is None
+    assert "txHash" not in store.events(oid)[-1].detail
+    assert shown["quotes"]  # what was expected stays visible
+
+
+async def test_a_transaction_that_lands_with_an_error_stays_on_the_failed_order(
+    store: Store, chain: LocalChain, cfg: config.Settings
+) -> None:
+    """Preflight passes, then the price moves before the transaction lands: it lands failed,
+    and the user paid its fee, so the order names it (txHash, explorer link, slot)."""
+    chain.faults.update(landing_delay_blocks=3)
+    runner = Runner(store, chain, cfg)
+    send = runner.client.send
+
+    async def send_then_move_price(raw: bytes) -> None:
+        await send(raw)  # preflight passed; the transaction waits to land
+        for pool in POOLS.values():
+            chain.set_pool_reserves(pool, {WSOL: 1_000 * SOL, USDC_MINT: 140_000 * USDC})
+
+    runner.client.send = send_then_move_price  # type: ignore[method-assign,assignment]
+    oid = new_order(store)
+    outcome = await runner.run(oid)
+    assert outcome.status == "failed"
+    order = store.get_order(oid)
+    assert order is not None
+    assert order.failure_code == "slippage_exceeded"
+    [landed] = [t for t in chain.txlog() if t["signature"] == order.tx_signature]
+    assert landed["err"] is not None
+    shown = present_order(order, [], cfg.solana_cluster, cfg.explorer_custom_url)
+    assert shown["txHash"] == order.tx_signature
+    assert shown["explorerUrl"].startswith(f"https://explorer.solana.com/tx/{order.tx_signature}")
+    assert shown["slot"] == landed["slot"]
+    assert shown["amountOut"] is None
+    failed = store.events(oid)[-1].detail
+    assert failed["txHash"] == order.tx_signature
+    assert failed["slot"] == landed["slot"]
 
 
 async def test_a_mint_the_cluster_lacks_fails_at_once(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -31,7 +32,7 @@ def restarted(submit: Any) -> Any:
     return as_key(fresh_handler("submit"), submit.api_key_id)
 
 
-def call(handler: Any, method: str, path: str, body: Any = None, **headers: str) -> Any:
+def call(handler: Any, method: str, path: str, body: Any = None, **headers: str | None) -> Any:
     raw = (
         body
         if isinstance(body, bytes)
@@ -41,6 +42,7 @@ def call(handler: Any, method: str, path: str, body: Any = None, **headers: str)
         "content-type": "application/json",
         **{k.replace("_", "-"): v for k, v in headers.items()},
     }
+    hdrs = {k: v for k, v in hdrs.items() if v is not None}  # content_type=None: no header
     path, _, query = path.partition("?")
     event = http_event(method, path, headers=hdrs, body=raw, query=query)
     ensure_event_loop()  # a test's worker thread is a container of its own
@@ -132,7 +134,7 @@ def test_malformed_json_is_400(submit: Any, raw: bytes) -> None:
 
 def test_wrong_content_type_is_refused(submit: Any) -> None:
     reply = call(submit, "POST", "/api/orders/execute", ORDER, content_type="text/plain")
-    assert reply["statusCode"] == 400
+    assert reply["statusCode"] == 415
     assert reply["json"]["error"]["code"] == "unsupported_media_type"
 
 
@@ -202,6 +204,28 @@ def test_list_orders_newest_first_with_cursor_and_bounded_limit(submit: Any) -> 
     assert rest["orders"][0]["orderId"] == ids[0]
     assert call(submit, "GET", "/api/orders?limit=1000")["statusCode"] == 400
     assert call(submit, "GET", "/api/orders?cursor=%%%")["statusCode"] == 400
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 1000 + b"]" * 1000,  # the probe's: a RecursionError in the decoder was a 500
+        b'{"a": 1, "a": 2}',
+        b'["2026-01-01T00:00:00+00:00", "00000000-0000-0000-0000-000000000000", 1]',
+        b"\xff\xfe",
+        b"[NaN, 1]",
+    ],
+    ids=["nested", "duplicate key", "three items", "not utf-8", "nan"],
+)
+def test_a_cursor_we_did_not_make_is_400_on_cursor(submit: Any, raw: bytes) -> None:
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    reply = call(submit, "GET", f"/api/orders?cursor={cursor}")
+    assert reply["statusCode"] == 400
+    assert reply["json"]["error"] == {
+        "code": "invalid_request",
+        "message": "cursor is not valid",
+        "field": "cursor",
+    }
 
 
 def test_health_reports_database_and_queue(submit: Any, monkeypatch: pytest.MonkeyPatch) -> None:

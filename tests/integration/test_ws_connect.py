@@ -199,6 +199,11 @@ def test_subscribe_replays_after_from_seq(handler: Any, store: Store) -> None:
     assert [f["seq"] for f in posted(c)] == [3, 4]
     send(handler, c, {"action": "subscribe", "orderId": order_id}, "subscribe")  # fromSeq 0
     assert [f["seq"] for f in posted(c)] == [3, 4, 1, 2, 3, 4]
+    top = {"action": "subscribe", "orderId": order_id, "fromSeq": 2**31 - 1}
+    assert send(handler, c, top, "subscribe")["statusCode"] == 200  # the largest: nothing after
+    assert len(posted(c)) == 6
+    send(handler, c, {**top, "fromSeq": 2**31}, "subscribe")  # the probe's: on its own order
+    assert posted(c)[-1]["error"]["field"] == "fromSeq"
 
 
 @pytest.mark.parametrize(
@@ -209,6 +214,11 @@ def test_subscribe_replays_after_from_seq(handler: Any, store: Store) -> None:
         ({"action": "subscribe", "orderId": str(uuid.uuid4())}, "order_not_found", "orderId"),
         ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": -1}, None, "fromSeq"),
         ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": "1"}, None, "fromSeq"),
+        # beyond the 32-bit seq columns: was "Internal server error"
+        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": 2**31}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": 2**63}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": 10**30}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": 1.5}, None, "fromSeq"),
         ({"action": "subscribe", "orderId": str(uuid.uuid4()), "extra": 1}, None, "extra"),
     ],
 )

@@ -13,16 +13,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.config import Settings
-from engine.errors import InvalidRequest, OrderNotFound, Unauthorized
+from engine.errors import OrderNotFound, Unauthorized
 from engine.intake import Accepted, Intake
 from engine.orders import Status, explorer_link
 from engine.store import Order, Store
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-def no_nan(token: str) -> Any:
-    raise InvalidRequest(f"{token} is not a number this API accepts")
 
 
 # -- replies --------------------------------------------------------------------------------------
@@ -44,7 +40,7 @@ def _unauthorized() -> uuid.UUID:
 
 
 def present_order(
-    order: Order, events: list[dict[str, Any]], cluster: str, rpc_url: str | None = None
+    order: Order, events: list[dict[str, Any]], cluster: str, custom_url: str | None = None
 ) -> dict[str, Any]:
     """The order as the API shows it: request, status, routing, amounts, tx, failure, events."""
 
@@ -52,7 +48,11 @@ def present_order(
         return None if value is None else format(Decimal(value).scaleb(-scale).normalize(), "f")
 
     decimals_out = order.decimals_out or 0
-    signature = order.tx_signature
+    # A failed order shows a transaction only if it landed (with an error: the user paid its
+    # fee), and no output: nothing came out of it. The quotes still show what was expected.
+    failed = order.status is Status.FAILED
+    signature = None if failed and order.landed_slot is None else order.tx_signature
+    amount_out = None if failed else order.amount_out
     return {
         "orderId": str(order.id),
         "status": str(order.status),
@@ -63,10 +63,11 @@ def present_order(
         "pool": order.pool,
         "quotes": order.quotes,
         "amountIn": amount(order.amount_in),
-        "amountOut": amount(order.amount_out, decimals_out),
+        "amountOut": amount(amount_out, decimals_out),
         "minAmountOut": amount(order.min_amount_out, decimals_out),
         "txHash": signature,
-        "explorerUrl": explorer_link(signature, cluster, rpc_url) if signature else None,
+        "explorerUrl": explorer_link(signature, cluster, custom_url) if signature else None,
+        "slot": order.landed_slot,
         "attempts": order.attempts,
         "error": (
             {"code": order.failure_code, "message": order.failure_reason}
@@ -104,14 +105,15 @@ class OrdersApi:
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
         events = [e.frame() for e in self.store.events(order_id)]
-        return present_order(order, events, self.cfg.solana_cluster, self.cfg.solana_rpc_url)
+        return present_order(order, events, self.cfg.solana_cluster, self.cfg.explorer_custom_url)
 
     def order_page(
         self, limit: int, cursor: str | None, api_key_id: uuid.UUID, status: str | None = None
     ) -> dict[str, Any]:
         orders, next_cursor = self.store.list_orders(limit, cursor, api_key_id, status)
         shown = [
-            present_order(o, [], self.cfg.solana_cluster, self.cfg.solana_rpc_url) for o in orders
+            present_order(o, [], self.cfg.solana_cluster, self.cfg.explorer_custom_url)
+            for o in orders
         ]
         for o in shown:
             del o["events"]  # the list is a summary; the detail route has the history

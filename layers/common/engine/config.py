@@ -7,11 +7,13 @@ server, the local gateway or LocalStack.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from engine.errors import ConfigError
 
@@ -46,6 +48,9 @@ class Settings:
     ws_management_endpoint: str | None = None
     solana_rpc_url: str = "https://api.devnet.solana.com"
     solana_cluster: str = "devnet"  # "devnet" | "testnet" | "mainnet-beta" | "custom"
+    # The RPC URL explorer links name for a custom cluster (it reaches every client, so never
+    # a provider URL with a key in it); by default the RPC URL only when it is a loopback one.
+    explorer_rpc_url: str | None = None
     wallet_secret_arn: str | None = None
     pools: tuple[PoolConfig, ...] = field(default_factory=tuple)
     priority_fee_micro_lamports: int = 1_000
@@ -79,6 +84,7 @@ class Settings:
             ws_management_endpoint=read.text("WS_MANAGEMENT_ENDPOINT"),
             solana_rpc_url=read.text("SOLANA_RPC_URL") or "https://api.devnet.solana.com",
             solana_cluster=read.choice("SOLANA_CLUSTER", CLUSTERS, "devnet"),
+            explorer_rpc_url=read.text("EXPLORER_RPC_URL"),
             wallet_secret_arn=read.text("WALLET_SECRET_ARN"),
             pools=parse_pools(e.get("VENUE_POOLS") or "[]"),
             priority_fee_micro_lamports=read.number(
@@ -91,6 +97,14 @@ class Settings:
             land_timeout_seconds=read.number("LAND_TIMEOUT_SECONDS", float, 90.0, low=0.1),
             status_queue_url=read.text("STATUS_QUEUE_URL"),
         )
+
+    @property
+    def explorer_custom_url(self) -> str | None:
+        """The RPC URL an explorer link may carry (`customUrl`): EXPLORER_RPC_URL, else the
+        RPC URL when it is a loopback address (the local chain), else none."""
+        if self.explorer_rpc_url:
+            return self.explorer_rpc_url
+        return self.solana_rpc_url if is_loopback_url(self.solana_rpc_url) else None
 
     def require(self, name: str) -> str:
         """A setting this function cannot work without (e.g. `orders_queue_url`)."""
@@ -148,3 +162,14 @@ class _Reader:
         if raw not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}", field=name)
         return raw
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for http(s)://localhost... and loopback IPs (127.0.0.0/8, ::1)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -9,6 +9,7 @@ on; `status` is the HTTP status the API answers with when it reaches a client.
     |   +-- OrderNotFound         404    unknown order, or another key's (api, stream)
     |   +-- IdempotencyConflict   409    an Idempotency-Key reused for another body (store)
     |   +-- TooManyOrdersInFlight 429    the key's in-flight limit (store)
+    |   +-- UnsupportedMediaType  415    a body not read as UTF-8 JSON (payloads)
     +-- ServiceUnavailable (503)         a dependency is down; retry later
     |   +-- QueueUnavailable             the orders queue refused the order (queue, intake)
     +-- ConfigError           500        a setting is missing or malformed (config)
@@ -74,6 +75,13 @@ class ApiKeyRevoked(RequestError):
 
     code = "api_key_revoked"
     status = 403
+
+
+class UnsupportedMediaType(RequestError):
+    """The body's Content-Type (or charset) is not one this API reads as JSON."""
+
+    code = "unsupported_media_type"
+    status = 415
 
 
 class OrderNotFound(RequestError):

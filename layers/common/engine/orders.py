@@ -192,12 +192,14 @@ def parse_amount(value: Any, token: Token, field: str) -> Decimal:
     return amount.normalize()
 
 
-def explorer_link(signature: str, cluster: str, rpc_url: str | None = None) -> str:
+def explorer_link(signature: str, cluster: str, custom_url: str | None = None) -> str:
+    """The Solana Explorer page of a transaction. `custom_url` is the RPC URL the link may
+    name for a custom cluster (Settings.explorer_custom_url: never a provider URL)."""
     base = f"https://explorer.solana.com/tx/{signature}"
-    if cluster == "custom" and rpc_url:
+    if cluster == "custom" and custom_url:
         from urllib.parse import quote
 
-        return f"{base}?cluster=custom&customUrl={quote(rpc_url, safe='')}"
+        return f"{base}?cluster=custom&customUrl={quote(custom_url, safe='')}"
     if cluster == "mainnet-beta":
         return base
     return f"{base}?cluster={cluster}"

@@ -20,6 +20,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from engine import payloads
 from engine.db import Pool
 from engine.errors import (
     ApiKeyRevoked,
@@ -44,6 +45,7 @@ SETTABLE = frozenset(
         "tx_signature",
         "last_valid_block_height",
         "signed_tx",
+        "landed_slot",
         "attempts",
         "failure_code",
         "failure_reason",
@@ -81,6 +83,7 @@ class Order:
     tx_signature: str | None = None
     last_valid_block_height: int | None = None
     signed_tx: bytes | None = None
+    landed_slot: int | None = None
     attempts: int = 0
     failure_code: str | None = None
     failure_reason: str | None = None
@@ -454,7 +457,7 @@ def encode_cursor(order: Order) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, ident = json.loads(raw)
+        created, ident = payloads.loads(raw, "cursor")
         return datetime.fromisoformat(created), uuid.UUID(ident)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, InvalidRequest) as exc:  # any cursor we did not make
         raise InvalidRequest("cursor is not valid", field="cursor") from exc

@@ -21,9 +21,9 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from decimal import Decimal
 from typing import Any
 
+from engine import payloads
 from engine.connections import Socket
 from engine.errors import EngineError, InvalidRequest, OrderNotFound, Unauthorized
 from engine.intake import Intake
@@ -32,14 +32,11 @@ from engine.orders import shown
 from engine.store import Store
 
 SUBSCRIBE_FIELDS = frozenset({"action", "orderId", "fromSeq"})
+MAX_SEQ = 2**31 - 1  # event seq and delivered_seq are Postgres integers
 MAX_FRAME_BYTES = 64 * 1024  # as the HTTP body limit (API Gateway itself allows 128 KB messages)
 
 
 # -- parsing --------------------------------------------------------------------------------------
-
-
-def _no_nan(token: str) -> Any:
-    raise InvalidRequest(f"{token} is not a number this API accepts")
 
 
 def parse_frame(event: dict[str, Any]) -> dict[str, Any]:
@@ -48,12 +45,12 @@ def parse_frame(event: dict[str, Any]) -> dict[str, Any]:
     size = len(raw) * 3 // 4 if event.get("isBase64Encoded") else len(raw.encode(errors="replace"))
     if size > MAX_FRAME_BYTES:
         raise InvalidRequest(f"the frame is over {MAX_FRAME_BYTES} bytes", code="payload_too_large")
-    try:
-        if event.get("isBase64Encoded"):
-            raw = base64.b64decode(raw).decode("utf-8", errors="replace")
-        body = json.loads(raw, parse_float=Decimal, parse_constant=_no_nan)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested ~1000 deep
-        raise InvalidRequest("the frame is not valid JSON") from None
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(raw)
+        except ValueError:
+            raise InvalidRequest("the frame is not valid base64") from None
+    body = payloads.loads(raw, "the frame")
     if not isinstance(body, dict):
         raise InvalidRequest("a frame must be a JSON object")
     return body
@@ -71,8 +68,8 @@ def parse_order_id(value: Any) -> uuid.UUID:
 def parse_from_seq(value: Any) -> int:
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequest("fromSeq must be an integer >= 0", field="fromSeq")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        raise InvalidRequest(f"fromSeq must be an integer from 0 to {MAX_SEQ}", field="fromSeq")
     return value
 
 

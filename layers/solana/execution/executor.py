@@ -134,7 +134,7 @@ class Executor:
                 exc = transaction_error(
                     json.dumps(error_json(landed.err)), instruction_program_ids(signed_tx)
                 )
-                return self._fail(order, exc.code, exc.message)
+                return self._fail(order, exc.code, exc.message, landed_slot=landed.slot)
             if landed is not None and landed.confirmed:
                 return self._confirm(order, sig_text, landed.slot)
             if (
@@ -328,7 +328,7 @@ class Executor:
                     exc = transaction_error(
                         json.dumps(error_json(landed.err)), instruction_program_ids(signed_tx)
                     )
-                    return self._fail(order, exc.code, exc.message)
+                    return self._fail(order, exc.code, exc.message, landed_slot=landed.slot)
                 if landed.confirmed:
                     return self._confirm(order, sig_text, landed.slot)
             elif await self.chain.block_height() > last_valid:
@@ -379,6 +379,7 @@ class Executor:
             Status.SUBMITTED,
             Status.CONFIRMED,
             detail={"txHash": sig, "explorerUrl": self._explorer(sig), "slot": slot},
+            fields={"landed_slot": slot},
             where_signature=sig,
         )
         if done is None:
@@ -391,19 +392,24 @@ class Executor:
         observability.milliseconds("OrderTime", (done.event.at - order.created_at).total_seconds())
         return Outcome("confirmed")
 
-    def _fail(self, order: Order, code: str, message: str) -> Outcome:
-        """End the order `failed` from the status it is in (`order` as last known)."""
+    def _fail(
+        self, order: Order, code: str, message: str, landed_slot: int | None = None
+    ) -> Outcome:
+        """End the order `failed` from the status it is in (`order` as last known). Its
+        transaction is named only if it landed (`landed_slot`: failed on chain, fee paid)."""
         if order.status.terminal:
             return Outcome(str(order.status))
         detail: dict[str, Any] = {"error": message, "code": code}
-        if order.tx_signature:
-            detail["txHash"] = order.tx_signature
+        fields: dict[str, Any] = {"failure_code": code, "failure_reason": message}
+        if order.tx_signature and landed_slot is not None:
+            detail |= {
+                "txHash": order.tx_signature,
+                "explorerUrl": self._explorer(order.tx_signature),
+                "slot": landed_slot,
+            }
+            fields["landed_slot"] = landed_slot
         done = self.store.transition(
-            order.id,
-            order.status,
-            Status.FAILED,
-            detail=detail,
-            fields={"failure_code": code, "failure_reason": message},
+            order.id, order.status, Status.FAILED, detail=detail, fields=fields
         )
         if done is None:  # it moved meanwhile: report where it is
             current = self.store.get_order(order.id)
@@ -440,7 +446,7 @@ class Executor:
             logger.exception("publishing a status event failed")
 
     def _explorer(self, sig: str) -> str:
-        return explorer_link(sig, self.cfg.solana_cluster, self.cfg.solana_rpc_url)
+        return explorer_link(sig, self.cfg.solana_cluster, self.cfg.explorer_custom_url)
 
 
 def _stored_transaction(order: Order) -> tuple[str, bytes, int]:
