@@ -38,11 +38,11 @@ def call(handler: Any, method: str, path: str, body: Any = None, **headers: str 
         if isinstance(body, bytes)
         else (json.dumps(body).encode() if body is not None else b"")
     )
-    hdrs = {
+    given = {
         "content-type": "application/json",
         **{k.replace("_", "-"): v for k, v in headers.items()},
     }
-    hdrs = {k: v for k, v in hdrs.items() if v is not None}  # content_type=None: no header
+    hdrs = {k: v for k, v in given.items() if v is not None}  # content_type=None: no header
     path, _, query = path.partition("?")
     event = http_event(method, path, headers=hdrs, body=raw, query=query)
     ensure_event_loop()  # a test's worker thread is a container of its own
