@@ -8,6 +8,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: check run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
+	first-key db-provision lock-layers destroy \
 	vendor browser browser-deps screenshot
 
 $(STAMP): pyproject.toml
@@ -128,9 +129,36 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke
 
-## deploy: build and deploy to AWS with your credentials (asks for parameters the first time)
+## deploy: build and deploy to AWS with your credentials (asks for parameters the first time,
+## saves them in samconfig.toml). The deploy migrates the database and makes the first API key.
 deploy: template
 	.tools/sam/bin/sam deploy --guided
+
+# The deployed stack's name (sam deploy --guided saves it in samconfig.toml) and an output of it.
+STACK ?= $(shell sed -n 's/^stack_name = "\(.*\)"/\1/p' samconfig.toml 2>/dev/null | head -1)
+stack-output = $(shell aws cloudformation describe-stacks --stack-name "$(STACK)" \
+	--query "Stacks[0].Outputs[?OutputKey=='$(1)'].OutputValue" --output text)
+
+## first-key: print the first API key the deploy made (from its secret; aws CLI, your credentials)
+first-key:
+	@test -n "$(STACK)" || { echo "no stack: run make deploy, or pass STACK=<name>" >&2; exit 2; }
+	@aws secretsmanager get-secret-value --secret-id "$(call stack-output,FirstApiKeySecretArn)" \
+	  --query SecretString --output text
+
+## db-provision: run the deploy's database step again (migrations, role logins, first key)
+db-provision:
+	@test -n "$(STACK)" || { echo "no stack: run make deploy, or pass STACK=<name>" >&2; exit 2; }
+	aws lambda invoke --function-name "$(call stack-output,MigrateFunctionName)" \
+	  --cli-binary-format raw-in-base64-out --payload '{}' /dev/stdout
+
+## lock-layers: pin both layers' packages to one version each (layers/constraints.txt)
+lock-layers: $(STAMP)
+	bash scripts/lock-layers.sh
+
+## destroy: delete the stack (the database leaves a final snapshot; the wallet secret is kept)
+destroy:
+	@test -n "$(STACK)" || { echo "no stack: pass STACK=<name>" >&2; exit 2; }
+	.tools/sam/bin/sam delete --stack-name "$(STACK)"
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -80,6 +80,19 @@ def _install(name: str, requirements: str) -> Path:
     return target
 
 
+def _requirements(path: Path) -> str:
+    """The file's requirements for `pip -r /dev/stdin`: a `-c` constraints file (relative to the
+    file, as pip reads it) made absolute, with its hash, so a new lock installs anew."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith("-c "):
+            constraints = (path.parent / line[3:].strip()).resolve()
+            digest = hashlib.sha256(constraints.read_bytes()).hexdigest()[:12]
+            line = f"-c {constraints}  # {digest}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def function_layers(function: str) -> list[str]:
     """Logical ids of the layers the template gives `function` (Globals first, as SAM merges)."""
     doc = load_template()
@@ -96,7 +109,7 @@ def import_path(function: str) -> list[str]:
     for layer in function_layers(function):
         content = ROOT / str(resource(layer, doc)["Properties"]["ContentUri"])
         paths.append(str(content))
-        paths.append(str(_install(layer, (content / "requirements.txt").read_text())))
+        paths.append(str(_install(layer, _requirements(content / "requirements.txt"))))
     paths.append(str(_install("runtime", RUNTIME_REQUIREMENTS)))
     return paths
 

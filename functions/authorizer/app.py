@@ -9,8 +9,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from engine import db
-from engine.authorizer import MissingIdentity, authorize, is_websocket
+from engine.authorizer import authorize, is_websocket
 from engine.config import Settings
+from engine.errors import Unauthorized
 from engine.observability import count, metrics, tracer
 
 logger = Logger(service="authorizer")
@@ -26,7 +27,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     api = "websocket" if is_websocket(event) else "http"
     try:
         reply = authorize(event, pool)
-    except MissingIdentity:
+    except Unauthorized:  # re-raised as is: its type and message are what API Gateway reads
         logger.info("no API key", extra={"api": api})
         count("ApiKeyDenied")
         raise

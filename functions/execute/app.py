@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -22,6 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from engine import db
 from engine.config import Settings
+from engine.errors import EngineError
 from engine.notify import StatusQueue
 from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
@@ -43,6 +46,8 @@ status_queue = StatusQueue.from_settings(cfg)
 loop = asyncio.new_event_loop()
 chain = Chain(cfg.solana_rpc_url)
 _executor: Executor | None = None
+BALANCE_EVERY_SECONDS = 60.0
+_balance_reported_at = -BALANCE_EVERY_SECONDS
 
 
 class RetryLater(Exception):
@@ -84,6 +89,23 @@ def record_handler(record: SQSRecord) -> None:
         raise RetryLater(f"{outcome.reason}; next attempt in {delay}s")
 
 
+def report_wallet_balance() -> None:
+    """The WalletBalance metric (SOL), at most once a minute per container: one RPC call, after
+    the batch, never failing it (a balance unread now is read after the next batch)."""
+    global _balance_reported_at
+    if time.monotonic() - _balance_reported_at < BALANCE_EVERY_SECONDS:
+        return
+    try:
+        pubkey = load_wallet(cfg).pubkey  # cached by the secrets provider
+        account = loop.run_until_complete(chain.accounts([pubkey])).get(pubkey)
+    except EngineError as exc:
+        logger.warning("wallet balance not read", extra={"error": exc.code})
+        return
+    _balance_reported_at = time.monotonic()
+    lamports = account.lamports if account is not None else 0
+    metrics.add_metric(name="WalletBalance", unit=MetricUnit.NoUnit, value=lamports / 1e9)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracing.capture_lambda_handler
 @metrics.log_metrics
@@ -96,4 +118,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Status triggers go out in the background while the order moves on; none may be left
         # unsent when Lambda freezes the container after this returns.
         status_queue.flush()
+    report_wallet_balance()
     return dict(reply)

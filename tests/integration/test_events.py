@@ -179,6 +179,7 @@ def test_samples_parse_as_powertools_models() -> None:
         APIGatewayWebSocketConnectEventModel,
         APIGatewayWebSocketDisconnectEventModel,
         APIGatewayWebSocketMessageEventModel,
+        CloudFormationCustomResourceCreateModel,
         SqsModel,
     )
 
@@ -191,6 +192,7 @@ def test_samples_parse_as_powertools_models() -> None:
         "ws_default": APIGatewayWebSocketMessageEventModel,
         "ws_subscribe": APIGatewayWebSocketMessageEventModel,
         "_sqs": SqsModel,
+        "migrate_custom_resource": CloudFormationCustomResourceCreateModel,
     }
     for path in sorted(Path(EVENTS).glob("*.json")):
         model = next(m for key, m in models.items() if key in path.stem)

@@ -11,7 +11,6 @@ import psycopg
 import pytest
 
 from engine import db
-from engine.config import Settings
 from engine.errors import IdempotencyConflict, IllegalTransition, InvalidRequest
 from engine.orders import OrderRequest, Status, parse_order_request
 from engine.store import Store
@@ -53,22 +52,6 @@ def test_migrations_apply_on_an_empty_database(pg_base_url: str) -> None:
             }
             assert {"orders", "order_events", "connections"} <= tables
     finally:
-        postgres.drop_database(pg_base_url, url)
-
-
-def test_cloud_containers_migrate_on_first_connection(pg_base_url: str) -> None:
-    """In the cloud nothing runs migrations by hand: DB_AUTO_MIGRATE makes the first pool do it."""
-    from local import postgres
-
-    url = postgres.create_database(pg_base_url, "orders_auto")
-    cfg = Settings.from_env({"DATABASE_URL": url, "DB_AUTO_MIGRATE": "true"})
-    try:
-        Store(db.open_pool(cfg)).create_order(request())  # would fail on a schema-less database
-        with psycopg.connect(url) as conn:
-            assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1,)
-    finally:
-        db.pool(url).close()
-        db._pools.pop(url, None)
         postgres.drop_database(pg_base_url, url)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,14 @@ from local.template import (
 ROOT = Path(__file__).resolve().parents[2]
 ORDER_ID = "0b6a4c3e-5f1d-4c7a-9a43-2d3c7e6b1f00"
 FUNCTIONS = ("submit", "ws_connect", "execute", "notify", "authorizer")
+# Each function's database login: its own role's secret (migrations/005_function_roles.sql).
+DB_SECRETS = {
+    "submit": "SubmitDbSecret",
+    "ws_connect": "WsConnectDbSecret",
+    "execute": "ExecuteDbSecret",
+    "notify": "NotifyDbSecret",
+    "authorizer": "AuthorizerDbSecret",
+}
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +105,14 @@ def test_execute_settles_dead_letters(tpl: dict[str, Any]) -> None:
 def test_websocket_api_routes(tpl: dict[str, Any]) -> None:
     assert ws_route_selection_expression(tpl) == "$request.body.action"
     assert set(ws_routes(tpl)) == {"$connect", "$disconnect", "$default", "subscribe"}
-    assert _of_type(tpl, "AWS::ApiGatewayV2::Deployment")
+    # Every later route or integration change reaches the stage: AutoDeploy, not a Deployment
+    # resource that CloudFormation creates once and never again.
+    assert not _of_type(tpl, "AWS::ApiGatewayV2::Deployment")
     (stage,) = _of_type(tpl, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["AutoDeploy"] is True
+    assert "DeploymentId" not in stage["Properties"]
+    routes = _of_type(tpl, "AWS::ApiGatewayV2::Route")
+    assert set(stage["DependsOn"]) == set(routes)  # its first deployment has every route
     settings = stage["Properties"]["DefaultRouteSettings"]
     assert settings["ThrottlingRateLimit"] == {"Ref": "WsThrottlingRateLimit"}
     assert settings["ThrottlingBurstLimit"] == {"Ref": "WsThrottlingBurstLimit"}
@@ -204,16 +219,13 @@ def test_websocket_connect_runs_the_authorizer(tpl: dict[str, Any]) -> None:
     assert "/authorizers/${WsAuthorizer}" in perm["SourceArn"]["Fn::Sub"]
 
 
-def test_authorizer_reads_only_the_database(tpl: dict[str, Any]) -> None:
+def test_authorizer_reads_only_its_own_database_login(tpl: dict[str, Any]) -> None:
     assert _policy_templates(tpl, "authorizer") == [
-        (
-            "AWSSecretsManagerGetSecretValuePolicy",
-            {"SecretArn": {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}},
-        )
+        ("AWSSecretsManagerGetSecretValuePolicy", {"SecretArn": {"Ref": "AuthorizerDbSecret"}})
     ]
     assert _statements(tpl, "authorizer") == []
     assert set(function_environment("authorizer", tpl)) == {
-        "DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_POOL_MAX", "DB_AUTO_MIGRATE",
+        "DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_POOL_MAX",
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
     }  # fmt: skip
@@ -227,9 +239,6 @@ def test_database_password_is_managed_by_rds(tpl: dict[str, Any]) -> None:
     assert str(db["EngineVersion"]).startswith("16.")
     assert not any("password" in p.lower() for p in tpl["Parameters"])
     proxy = resource("DbProxy", tpl)["Properties"]
-    assert proxy["Auth"][0]["SecretArn"] == {
-        "Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]
-    }
     assert proxy["RequireTLS"] is True
 
 
@@ -240,10 +249,83 @@ def test_functions_connect_through_the_proxy(tpl: dict[str, Any]) -> None:
         assert env["POWERTOOLS_SERVICE_NAME"] == name
 
 
+def test_each_function_logs_in_as_its_own_role_and_reads_no_other_login(
+    tpl: dict[str, Any],
+) -> None:
+    """Only the migrate function (the owner) reads the master secret; each other function reads
+    its own role's secret, and the proxy authenticates every one of them."""
+    master = {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    logins = {name: {"Ref": secret} for name, secret in DB_SECRETS.items()}
+    for name in FUNCTIONS:
+        assert function_environment(name, tpl)["DB_SECRET_ARN"] == logins[name], name
+        reads = [
+            v["SecretArn"]
+            for k, v in _policy_templates(tpl, name)
+            if k == "AWSSecretsManagerGetSecretValuePolicy"
+        ]
+        others = [*logins.values(), master]
+        others.remove(logins[name])
+        assert logins[name] in reads, name
+        assert not [r for r in reads if r in others], name
+        statements = json.dumps(_statements(tpl, name))
+        assert "MasterUserSecret" not in statements, name
+    for name, secret in DB_SECRETS.items():
+        generated = resource(secret, tpl)["Properties"]["GenerateSecretString"]
+        assert json.loads(generated["SecretStringTemplate"]) == {"username": f"engine_{name}"}
+        assert generated["GenerateStringKey"] == "password"
+    migrate = function_environment("migrate", tpl)
+    assert migrate["DB_SECRET_ARN"] == master
+    assert "DB_SECRET_ARN" not in tpl["Globals"]["Function"]["Environment"]["Variables"]
+    proxy = resource("DbProxy", tpl)["Properties"]
+    proxied = sorted(json.dumps(a["SecretArn"], sort_keys=True) for a in proxy["Auth"])
+    assert proxied == sorted(json.dumps(x, sort_keys=True) for x in [master, *logins.values()])
+    for auth in proxy["Auth"]:
+        assert (auth["AuthScheme"], auth["IAMAuth"]) == ("SECRETS", "DISABLED")
+    readable = resource("DbProxyRole", tpl)["Properties"]["Policies"][0]["PolicyDocument"]
+    assert len(readable["Statement"][0]["Resource"]) == 1 + len(DB_SECRETS)
+
+
+def test_migrations_run_once_per_deploy_as_the_owner(tpl: dict[str, Any]) -> None:
+    """No function migrates on first connection; a custom resource runs the migrate function
+    whenever the layer that carries the migrations (or the set of role logins) changes."""
+    for name in (*FUNCTIONS, "migrate"):
+        assert "DB_AUTO_MIGRATE" not in function_environment(name, tpl), name
+    schema = resource("DatabaseSchema", tpl)
+    assert schema["Type"].startswith("Custom::")
+    assert schema["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
+    assert schema["Properties"]["CommonLayer"] == {"Ref": "CommonLayer"}
+    assert schema["DependsOn"] == ["DbProxyTargetGroup"]  # the proxy can reach the database
+    env = function_environment("migrate", tpl)
+    roles = env["DB_ROLE_SECRETS"]["Fn::Sub"]
+    assert json.loads(re.sub(r"\$\{(\w+)\}", r"\1", roles)) == {
+        f"engine_{name}": secret for name, secret in DB_SECRETS.items()
+    }
+    for secret in DB_SECRETS.values():  # a new login re-runs the step
+        assert f"${{{secret}}}" in schema["Properties"]["Roles"]["Fn::Sub"]
+    assert env["FIRST_API_KEY_SECRET_ARN"] == {"Ref": "FirstApiKeySecret"}
+    first = resource("FirstApiKeySecret", tpl)["Properties"]
+    assert "SecretString" not in first
+    assert "GenerateSecretString" not in first  # the key's format is the engine's: oek_...
+    assert tpl["Outputs"]["FirstApiKeySecretArn"]["Value"] == {"Ref": "FirstApiKeySecret"}
+
+
 def test_wallet_secret_has_no_value_and_only_execute_reads_it(tpl: dict[str, Any]) -> None:
     secret = resource("WalletSecret", tpl)["Properties"]
     assert "SecretString" not in secret
     assert "GenerateSecretString" not in secret
+    # The secret itself refuses every reader but the execute role, whatever IAM policies say.
+    [policy] = _of_type(tpl, "AWS::SecretsManager::ResourcePolicy").values()
+    assert policy["Properties"]["SecretId"] == {"Ref": "WalletSecret"}
+    assert policy["Properties"]["BlockPublicPolicy"] is True
+    [deny] = policy["Properties"]["ResourcePolicy"]["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == (
+        "Deny",
+        "*",
+        "secretsmanager:GetSecretValue",
+    )
+    assert deny["Condition"] == {
+        "StringNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["ExecuteFunctionRole", "Arn"]}}
+    }
     for name in FUNCTIONS:
         reads = [
             v["SecretArn"]
@@ -280,14 +362,15 @@ def test_least_privilege_sends_and_connections(tpl: dict[str, Any]) -> None:
 
 def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
     known = {
-        "DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_POOL_MAX", "DB_AUTO_MIGRATE",
+        "DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_POOL_MAX",
+        "DB_ROLE_SECRETS", "FIRST_API_KEY_SECRET_ARN",
         "ORDERS_QUEUE_URL", "ORDERS_DLQ_ARN",
         "STATUS_QUEUE_URL", "WS_URL", "WS_MANAGEMENT_ENDPOINT", "SOLANA_RPC_URL",
         "SOLANA_CLUSTER", "WALLET_SECRET_ARN", "VENUE_POOLS", "PRIORITY_FEE_MICRO_LAMPORTS",
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
     }  # fmt: skip
-    for name in FUNCTIONS:
+    for name in (*FUNCTIONS, "migrate"):
         assert set(function_environment(name, tpl)) <= known, name
     assert function_environment("execute", tpl)["SOLANA_RPC_URL"] == "https://api.devnet.solana.com"
     assert json.loads(function_environment("execute", tpl)["VENUE_POOLS"]) == []
@@ -308,8 +391,21 @@ def test_execute_has_the_solana_layer(tpl: dict[str, Any]) -> None:
 def test_vpc_and_egress_are_explicit(tpl: dict[str, Any]) -> None:
     params = tpl["Parameters"]
     assert params["PrivateSubnetIds"]["Type"] == "List<AWS::EC2::Subnet::Id>"
-    assert "NAT gateway" in params["PrivateSubnetIds"]["Description"]
+    assert "MUST route 0.0.0.0/0 to a NAT gateway" in params["PrivateSubnetIds"]["Description"]
     assert "NAT gateway" in tpl["Description"]
+    # VPC endpoints only save NAT charges: SQS and Secrets Manager, never execute-api (the
+    # WebSocket API is public: from inside the VPC post_to_connection would get 403).
+    assert "PrivateSubnetEgress" not in params
+    assert params["VpcEndpoints"]["Default"] == "none"
+    endpoints = _of_type(tpl, "AWS::EC2::VPCEndpoint")
+    assert {
+        e["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1] for e in endpoints.values()
+    } == {
+        "sqs",
+        "secretsmanager",
+    }
+    assert all(e["Condition"] == "CreateVpcEndpoints" for e in endpoints.values())
+    assert "execute-api" not in json.dumps(endpoints)
     vpc = tpl["Globals"]["Function"]["VpcConfig"]
     assert vpc["SubnetIds"] == {"Ref": "PrivateSubnetIds"}
     assert resource("Database", tpl)["Properties"]["DeletionProtection"] == {
@@ -427,3 +523,133 @@ def test_the_dashboard_and_alarms_watch_the_metrics_the_code_emits(tpl: dict[str
     env = tpl["Globals"]["Function"]["Environment"]["Variables"]
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == observability.NAMESPACE
     assert tpl["Globals"]["Function"]["Tracing"] == "Active"
+
+
+def test_websocket_access_logs_never_fail_a_fresh_account(tpl: dict[str, Any]) -> None:
+    """WebSocket stage logs need API Gateway's account-level CloudWatch role, which a fresh
+    account lacks: off by default; created (and kept) only when asked."""
+    param = tpl["Parameters"]["WebSocketAccessLogs"]
+    assert param["Default"] == "off"
+    assert set(param["AllowedValues"]) == {"off", "account-role-exists", "create-account-role"}
+    (stage,) = _of_type(tpl, "AWS::ApiGatewayV2::Stage").values()
+    logs = stage["Properties"]["AccessLogSettings"]["Fn::If"]
+    assert logs[0] == "WsAccessLogsOn"
+    assert logs[2] == {"Ref": "AWS::NoValue"}
+    assert tpl["Conditions"]["WsAccessLogsOn"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "WebSocketAccessLogs"}, "off"]}]
+    }
+    account = resource("ApiGatewayAccount", tpl)
+    assert account["Condition"] == "CreateApiGatewayLogsRole"
+    assert account["Properties"]["CloudWatchRoleArn"] == {
+        "Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]
+    }
+    assert account["DeletionPolicy"] == resource("ApiGatewayLogsRole", tpl)["DeletionPolicy"]
+    assert account["DeletionPolicy"] == "Retain"
+    assert "AccessLogSettings" in resource("HttpApi", tpl)["Properties"]  # HTTP: no role needed
+
+
+def test_execute_reserves_what_both_its_mappings_may_use(tpl: dict[str, Any]) -> None:
+    """A throttled SQS invocation counts as a receive: execute's reserved concurrency covers the
+    sum of its two mappings' maxima for every allowed ExecuteMaxConcurrency."""
+    events = resource("ExecuteFunction", tpl)["Properties"]["Events"]
+    assert events["Orders"]["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {
+        "Ref": "ExecuteMaxConcurrency"
+    }
+    dead = events["OrdersDeadLetters"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    reserved = resource("ExecuteFunction", tpl)["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {
+        "Fn::FindInMap": ["ExecuteReserved", {"Ref": "ExecuteMaxConcurrency"}, "Reserved"]
+    }
+    allowed = tpl["Parameters"]["ExecuteMaxConcurrency"]["AllowedValues"]
+    assert tpl["Parameters"]["ExecuteMaxConcurrency"]["Default"] in allowed
+    table = tpl["Mappings"]["ExecuteReserved"]
+    assert set(table) == set(allowed)
+    for value in allowed:
+        assert 2 <= int(value) <= 1000  # what ScalingConfig accepts
+        assert table[value]["Reserved"] == int(value) + dead
+    assert queue_settings("OrdersQueue", tpl).max_receive_count == 3  # the user's requirement
+
+
+def test_notify_concurrency_is_capped(tpl: dict[str, Any]) -> None:
+    qs = queue_settings("StatusEventsQueue", tpl)
+    assert qs.max_concurrency == resolve({"Ref": "NotifyMaxConcurrency"}, tpl) == 5
+
+
+def test_the_proxy_name_fits_any_stack_name(tpl: dict[str, Any]) -> None:
+    """RDS Proxy names: 1-60 letters, digits, single hyphens, starting with a letter, not ending
+    with one. Built from the stack id's last UUID group (12 hex digits), never the stack name."""
+    name = resource("DbProxy", tpl)["Properties"]["DBProxyName"]
+    assert "AWS::StackName" not in json.dumps(name)
+    joiner, (prefix, select) = name["Fn::Join"]
+    assert select == {
+        "Fn::Select": [
+            4,
+            {
+                "Fn::Split": [
+                    "-",
+                    {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+                ]
+            },
+        ]
+    }
+    stack_id = (
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/"
+        + "x" * 128
+        + ("/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")
+    )
+    built = joiner.join([prefix, stack_id.split("/")[2].split("-")[4]])
+    assert re.fullmatch(r"[A-Za-z](?!.*--)[A-Za-z0-9-]{0,58}[A-Za-z0-9]", built), built
+
+
+def test_alarms_watch_the_queue_the_functions_the_proxy_and_the_wallet(
+    tpl: dict[str, Any],
+) -> None:
+    from engine import observability
+
+    alarms = {k: v["Properties"] for k, v in _of_type(tpl, "AWS::CloudWatch::Alarm").items()}
+    age = alarms["OrdersAgeAlarm"]
+    assert (age["Namespace"], age["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    assert age["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["OrdersQueue", "QueueName"]}
+    for alarm, metric in (
+        ("FunctionErrorsAlarm", "Errors"),
+        ("FunctionThrottlesAlarm", "Throttles"),
+    ):
+        watched = {
+            m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+            for m in alarms[alarm]["Metrics"]
+            if "MetricStat" in m and m["MetricStat"]["Metric"]["MetricName"] == metric
+        }
+        assert watched == {function_id(n, tpl) for n in (*FUNCTIONS, "migrate")}, alarm
+    for alarm in ("DbProxyConnectionsAlarm", "DbProxyPinnedAlarm"):
+        assert alarms[alarm]["Namespace"] == "AWS/RDS"
+        assert alarms[alarm]["Dimensions"] == [{"Name": "ProxyName", "Value": {"Ref": "DbProxy"}}]
+    wallet = alarms["WalletLowBalanceAlarm"]
+    assert (wallet["Namespace"], wallet["MetricName"]) == (observability.NAMESPACE, "WalletBalance")
+    assert "WalletBalance" in (observability.__doc__ or "")
+    assert wallet["ComparisonOperator"] == "LessThanThreshold"
+    assert wallet["Threshold"] == {"Ref": "WalletLowBalanceSol"}
+    for name, props in alarms.items():  # every alarm reaches the operator's topic
+        assert props["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }, name
+
+
+def test_both_layers_install_under_one_constraints_file() -> None:
+    """Lambda unpacks both of execute's layers into one /opt/python: a package both ship must be
+    the same version in each, so both resolve against layers/constraints.txt."""
+    pins = {}
+    for line in (ROOT / "layers" / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.lower().replace("_", "-")] = version
+    for layer in ("common", "solana"):
+        lines = (ROOT / "layers" / layer / "requirements.txt").read_text().splitlines()
+        assert "-c ../constraints.txt" in lines, layer
+        for line in lines:
+            if line and not line.startswith(("#", "-c")):
+                name = re.split(r"[=<>\[ ;#]", line, maxsplit=1)[0].lower().replace("_", "-")
+                assert name in pins, (layer, name)
+    # The packages both layers bring (the issue's examples, and python-dateutil, which the
+    # Solana client's arrow would take to 4.x while botocore needs 2.x) have one pin each.
+    assert {"pydantic", "anyio", "typing-extensions", "python-dateutil"} <= set(pins)
+    assert pins["python-dateutil"].startswith("2.")

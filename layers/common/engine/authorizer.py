@@ -6,8 +6,10 @@ wants. `functions/authorizer` serves both APIs with one handler:
 - WebSocket API `$connect` (a REQUEST authorizer; its event has `methodArn`): an IAM policy that
   allows or denies `execute-api:Invoke` on that ARN, with `principalId` and `context`. The key
   comes from `?apiKey=` (browsers cannot set headers on a WebSocket) or the `x-api-key` header.
-  With neither, the authorizer fails with the message "Unauthorized", which API Gateway turns
-  into 401 (the WebSocket authorizer has no identity source, so it cannot answer 401 itself).
+  With neither, the function fails with `Unauthorized`, whose message is exactly
+  "Unauthorized": AWS documents that error as a Lambda authorizer's way to have API Gateway
+  answer 401 (the WebSocket authorizer has no identity source, so it cannot answer 401
+  itself). A key that is wrong or revoked gets a Deny policy, which API Gateway answers 403.
 
 The context carries `apiKeyId` only: never the key or its hash.
 """
@@ -18,16 +20,19 @@ from typing import Any
 
 from engine import keys
 from engine.db import Pool
+from engine.errors import Unauthorized
 
 API_KEY_HEADER = "x-api-key"
 API_KEY_QUERY = "apiKey"
 
 
-class MissingIdentity(Exception):
-    """Raised as "Unauthorized": a REQUEST authorizer's way to make API Gateway answer 401."""
+# The message API Gateway matches: the Lambda error {"errorType": "Unauthorized",
+# "errorMessage": "Unauthorized"} is the documented 401, any other error is a 500.
+UNAUTHORIZED = "Unauthorized"
 
-    def __init__(self) -> None:
-        super().__init__("Unauthorized")
+
+def missing_key() -> Unauthorized:
+    return Unauthorized(UNAUTHORIZED)
 
 
 def is_websocket(event: dict[str, Any]) -> bool:
@@ -47,10 +52,11 @@ def presented_key(event: dict[str, Any]) -> str | None:
 
 
 def authorize(event: dict[str, Any], pool: Pool) -> dict[str, Any]:
-    """The authorizer's reply for either API (raises MissingIdentity: see the module doc)."""
+    """The authorizer's reply for either API (raises `Unauthorized` for a WebSocket `$connect`
+    without a key: see the module doc)."""
     secret = presented_key(event)
     if secret is None and is_websocket(event):
-        raise MissingIdentity
+        raise missing_key()
     key = keys.verify(secret, pool=pool) if secret is not None else None
     if is_websocket(event):
         return websocket_policy(event["methodArn"], key)

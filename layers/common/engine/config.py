@@ -38,8 +38,11 @@ class Settings:
     db_port: int = 5432
     db_name: str = "orders"
     db_pool_max: int = 4
-    db_auto_migrate: bool = False
     db_pool_timeout: float = 5.0
+    # The migrate function's (the owner's): each function role's login secret, as JSON
+    # {role: secret ARN}, and the secret that holds the first API key (engine/provision.py).
+    db_role_secrets: str | None = None
+    first_api_key_secret_arn: str | None = None
     orders_queue_url: str | None = None
     orders_dlq_arn: str | None = None
     sqs_endpoint_url: str | None = None
@@ -74,8 +77,9 @@ class Settings:
             db_port=read.number("DB_PORT", int, 5432, low=1),
             db_name=read.text("DB_NAME") or "orders",
             db_pool_max=read.number("DB_POOL_MAX", int, 4, low=1),
-            db_auto_migrate=read.flag("DB_AUTO_MIGRATE"),
             db_pool_timeout=read.number("DB_POOL_TIMEOUT", float, 5.0, low=0.1),
+            db_role_secrets=read.text("DB_ROLE_SECRETS"),
+            first_api_key_secret_arn=read.text("FIRST_API_KEY_SECRET_ARN"),
             orders_queue_url=read.text("ORDERS_QUEUE_URL"),
             orders_dlq_arn=read.text("ORDERS_DLQ_ARN"),
             sqs_endpoint_url=read.text("SQS_ENDPOINT_URL"),
@@ -141,9 +145,6 @@ class _Reader:
 
     def text(self, name: str) -> str | None:
         return self.env.get(name) or None
-
-    def flag(self, name: str) -> bool:
-        return (self.env.get(name) or "").lower() in ("1", "true", "yes")
 
     def number(self, name: str, kind: Callable[[str], T], default: T, *, low: float) -> T:
         raw = self.env.get(name)

@@ -4,7 +4,8 @@ on; `status` is the HTTP status the API answers with when it reaches a client.
     EngineError                          base: code, status, message, field
     +-- RequestError (4xx)               the caller's request cannot be served; nothing changed
     |   +-- InvalidRequest        400    bad input (orders, api, stream); `field` names it
-    |   +-- Unauthorized          401    no API key reached the handler (api, stream)
+    |   +-- Unauthorized          401    no API key reached the handler (api, stream), or
+    |                                    none came to the WS authorizer (raised as "Unauthorized")
     |   +-- ApiKeyRevoked         403    the key was revoked (store, at order creation)
     |   +-- OrderNotFound         404    unknown order, or another key's (api, stream)
     |   +-- IdempotencyConflict   409    an Idempotency-Key reused for another body (store)

@@ -24,6 +24,9 @@ What each metric means (namespace `SolanaOrderEngine`, dimension `service`):
   FramesPosted (Count)                      frames the notify function posted
   OrderAccepted (Count)                     orders the submit and ws_connect functions stored
   ApiKeyAllowed, ApiKeyDenied (Count)       the authorizer's answers
+  WalletBalance (None: SOL)                 the signing wallet's balance, from the execute
+                                            function after a batch, at most once a minute per
+                                            container (WalletLowBalanceAlarm watches it)
 """
 
 from __future__ import annotations

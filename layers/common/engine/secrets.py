@@ -12,13 +12,19 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from engine.errors import ConfigError
 
 if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
     from engine.config import Settings
 
 
 @lru_cache(maxsize=4)
+def _client(endpoint_url: str | None) -> SecretsManagerClient:
+    return boto3.client("secretsmanager", endpoint_url=endpoint_url)
+
+
+@lru_cache(maxsize=4)
 def _provider(endpoint_url: str | None) -> SecretsProvider:
-    client = boto3.client("secretsmanager", endpoint_url=endpoint_url)
-    return SecretsProvider(boto3_client=client)
+    return SecretsProvider(boto3_client=_client(endpoint_url))
 
 
 def read_secret(arn: str, cfg: Settings, *, max_age: int = 300, fresh: bool = False) -> str:
@@ -30,3 +36,19 @@ def read_secret(arn: str, cfg: Settings, *, max_age: int = 300, fresh: bool = Fa
     if not isinstance(value, str) or not value:
         raise ConfigError(f"the secret {arn} is empty")
     return value
+
+
+def secret_value_or_none(arn: str, cfg: Settings) -> str | None:
+    """The secret's current value, uncached; None when it has none yet (a secret the template
+    created empty, for a value made after deploy)."""
+    client = _client(cfg.secrets_endpoint_url)
+    try:
+        value = client.get_secret_value(SecretId=arn).get("SecretString")
+    except client.exceptions.ResourceNotFoundException:  # the secret has no AWSCURRENT value
+        return None
+    return value or None
+
+
+def write_secret(arn: str, value: str, cfg: Settings) -> None:
+    """Store a new current value in the secret (a new version; the old one becomes AWSPREVIOUS)."""
+    _client(cfg.secrets_endpoint_url).put_secret_value(SecretId=arn, SecretString=value)
