@@ -18,9 +18,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from engine import keys
 from engine.config import Settings
 from engine.connections import Connections
-from engine.notify import StatusQueue
+from engine.notify import REVOKED_MESSAGE, StatusQueue
 from engine.orders import Status
 from engine.store import Store
 from local.gateway import Gateway, Served, serve_in_thread
@@ -232,3 +233,53 @@ def test_boto3_management_api_reaches_a_real_client(stack: Served, store: Store)
         assert wait_until(lambda: Connections(store.pool).get(cid) is None, 5)
     finally:
         ws.close()
+
+
+def open_as(stack: Served, secret: str, path: str = "/api/orders/execute") -> ClientConnection:
+    url = ws_url(stack, path)
+    return connect(url, open_timeout=5, additional_headers={"x-api-key": secret}).__enter__()
+
+
+def closed_with_revocation(ws: ClientConnection) -> bool:
+    """The socket's last frame says the key was revoked, and then the server closes it."""
+    [last] = frames(ws, 1)
+    assert last == {"error": {"code": "api_key_revoked", "message": REVOKED_MESSAGE}}
+    with pytest.raises(ConnectionClosed):
+        frames(ws, 1, timeout=3)
+    return True
+
+
+def test_revoking_a_key_closes_its_open_sockets(stack: Served, store: Store) -> None:
+    key, secret = keys.create_key("revoked while connected", pool=store.pool)
+    following, idle = open_as(stack, secret), open_as(stack, secret, "/")
+    bystander = open_ws(ws_url(stack))  # another key's socket
+    try:
+        order_id = submit_ws(following)
+        assert keys.revoke(key.id, pool=store.pool)
+        assert keys.close_sockets(key.id, pool=store.pool) == 2  # what `revoke` runs
+        assert closed_with_revocation(following)
+        assert closed_with_revocation(idle)
+        assert Connections(store.pool).of_key(key.id) == []
+        advance(store, order_id, 0, 1)  # the order goes on; nobody of that key hears of it
+        submit_ws(bystander)
+    finally:
+        for ws in (following, idle, bystander):
+            ws.close()
+
+
+def test_a_revoked_keys_socket_gets_no_more_frames(stack: Served, store: Store) -> None:
+    """The sockets were not closed at revocation (the command could not reach the management
+    API): the next delivery checks the key and closes the socket instead of replaying."""
+    key, secret = keys.create_key("revoked, sockets left open", pool=store.pool)
+    following, asking = open_as(stack, secret), open_as(stack, secret)
+    try:
+        order_id = submit_ws(following)
+        assert keys.revoke(key.id, pool=store.pool)
+        advance(store, order_id, 0, 2)  # two status events: neither reaches the socket
+        assert closed_with_revocation(following)
+        # A frame on another of its sockets: the answer is the last one.
+        asking.send(json.dumps({"action": "subscribe", "orderId": str(order_id)}))
+        assert closed_with_revocation(asking)
+    finally:
+        following.close()
+        asking.close()

@@ -52,13 +52,21 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("subscriptions", "SELECT"),
     },
 }  # fmt: skip
-# ...and the single columns some may update (a row lock needs UPDATE on one column).
-COLUMN_UPDATES: dict[str, set[tuple[str, str]]] = {
+# ...and the single columns some may update (a row lock needs UPDATE on one column) or read
+# (notify: whether a connection's key is revoked, and nothing else of the key).
+COLUMN_GRANTS: dict[str, set[tuple[str, str, str]]] = {
     "engine_authorizer": set(),
-    "engine_submit": {("api_keys", "created_at")},
-    "engine_ws_connect": {("api_keys", "created_at"), ("subscriptions", "delivered_seq")},
+    "engine_submit": {("api_keys", "created_at", "UPDATE")},
+    "engine_ws_connect": {
+        ("api_keys", "created_at", "UPDATE"),
+        ("subscriptions", "delivered_seq", "UPDATE"),
+    },
     "engine_execute": set(),
-    "engine_notify": {("subscriptions", "delivered_seq")},
+    "engine_notify": {
+        ("subscriptions", "delivered_seq", "UPDATE"),
+        ("api_keys", "id", "SELECT"),
+        ("api_keys", "revoked_at", "SELECT"),
+    },
 }
 # Statements no function role may run.
 NOBODY = [
@@ -97,6 +105,7 @@ REFUSED: dict[str, list[str]] = {
     "engine_notify": [
         "SELECT * FROM orders",
         "SELECT * FROM api_keys",
+        "SELECT key_hash FROM api_keys",
         "UPDATE orders SET status = 'failed'",
         "INSERT INTO order_events (order_id, seq, status) VALUES (gen_random_uuid(), 1, 'x')",
         "INSERT INTO connections (connection_id) VALUES ('x')",
@@ -169,22 +178,24 @@ def grants(conn: psycopg.Connection[Any], role: str) -> tuple[set[Any], set[Any]
         )
     }
     columns = {
-        (r[0], r[1])
+        (r[0], r[1], r[2])
         for r in conn.execute(
-            "SELECT table_name, column_name FROM information_schema.column_privileges"
-            " WHERE grantee = %s AND table_schema = 'public' AND privilege_type = 'UPDATE'",
+            "SELECT table_name, column_name, privilege_type"
+            " FROM information_schema.column_privileges"
+            " WHERE grantee = %s AND table_schema = 'public'"
+            " AND privilege_type IN ('SELECT', 'UPDATE')",
             (role,),
         )
-        if (r[0], "UPDATE") not in tables
+        if (r[0], r[2]) not in tables
     }
     return tables, columns
 
 
 def test_the_server_reports_exactly_the_listed_grants(database_url: str) -> None:
-    assert set(TABLES) == set(COLUMN_UPDATES) == set(FUNCTION_ROLES)
+    assert set(TABLES) == set(COLUMN_GRANTS) == set(FUNCTION_ROLES)
     with psycopg.connect(database_url) as conn:
         for role in FUNCTION_ROLES:
-            assert grants(conn, role) == (TABLES[role], COLUMN_UPDATES[role]), role
+            assert grants(conn, role) == (TABLES[role], COLUMN_GRANTS[role]), role
             can_login_elsewhere = conn.execute(
                 "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls"
                 " FROM pg_roles WHERE rolname = %s",

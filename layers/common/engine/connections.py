@@ -17,6 +17,8 @@ from psycopg.errors import ForeignKeyViolation
 from engine.db import Pool
 from engine.errors import OrderNotFound
 
+_COLUMNS = "connection_id, connected_at, domain, stage, endpoint, idempotency_key, api_key_id"
+
 
 @dataclass(frozen=True)
 class Socket:
@@ -58,11 +60,17 @@ class Connections:
     def get(self, connection_id: str) -> Socket | None:
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT connection_id, connected_at, domain, stage, endpoint, idempotency_key,"
-                " api_key_id FROM connections WHERE connection_id = %s",
-                (connection_id,),
+                f"SELECT {_COLUMNS} FROM connections WHERE connection_id = %s", (connection_id,)
             ).fetchone()
         return Socket(**row) if row else None
+
+    def of_key(self, api_key_id: uuid.UUID) -> list[Socket]:
+        """The open connections acting for an API key."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM connections WHERE api_key_id = %s", (api_key_id,)
+            ).fetchall()
+        return [Socket(**row) for row in rows]
 
     def remove(self, connection_id: str) -> bool:
         """Forget a connection and (cascade) its subscriptions; True if it was there."""

@@ -192,7 +192,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     else:
         print(f"revoked {args.id}")
+        closed = close_sockets(args.id, pool=pool)
+        print(f"closed {closed} open WebSocket connection(s) of the key")
     return 0
+
+
+def close_sockets(key_id: uuid.UUID, *, pool: Pool) -> int:
+    """Close a revoked key's open WebSocket connections through the management API (each
+    connection row knows its endpoint; WS_MANAGEMENT_ENDPOINT overrides it). Any a failure
+    leaves open are closed at their next delivery or frame, which check the key."""
+    from engine.notify import Fanout  # boto3: only for this command
+
+    return Fanout.from_settings(pool, Settings.from_env()).close_key(key_id)
 
 
 if __name__ == "__main__":

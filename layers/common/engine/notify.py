@@ -34,6 +34,8 @@ import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from psycopg import Connection
+from psycopg.rows import DictRow
 
 from engine import observability
 from engine.config import Settings
@@ -65,6 +67,7 @@ CONNECT_GRACE = timedelta(seconds=10)
 BACKLOG_DELAY_SECONDS = 1
 # How long a delivery may wait for another delivery of the same subscription.
 LOCK_TIMEOUT = "15s"
+REVOKED_MESSAGE = "this connection's API key was revoked; the connection is closed"
 
 _client_lock = threading.Lock()
 _clients: dict[str, ApiGatewayManagementApiClient] = {}
@@ -106,7 +109,8 @@ def _is_gone(exc: ClientError) -> bool:
 
 @dataclass(frozen=True)
 class Delivery:
-    """What one `deliver` did. outcome: ok | gone | not_ready | not_subscribed | failed."""
+    """What one `deliver` did. outcome: ok | gone | not_ready | not_subscribed | failed |
+    revoked (the connection's API key was revoked: nothing posted, the socket closed)."""
 
     connection_id: str
     order_id: uuid.UUID
@@ -217,37 +221,82 @@ class Fanout:
 
         Holds the subscription's row lock while posting (each post is bounded by POST_CONFIG),
         so concurrent deliveries to one subscription run one after the other and never repeat a
-        frame. Raises only for database errors.
+        frame. A connection whose API key is revoked gets nothing more: it is closed. Raises
+        only for database errors.
         """
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
             row = conn.execute(
-                """SELECT s.delivered_seq, c.domain, c.stage, c.endpoint, c.connected_at
+                """SELECT s.delivered_seq, c.domain, c.stage, c.endpoint, c.connected_at,
+                          k.revoked_at
                          FROM subscriptions s JOIN connections c USING (connection_id)
+                         LEFT JOIN api_keys k ON k.id = c.api_key_id
                         WHERE s.connection_id = %s AND s.order_id = %s
                           FOR UPDATE OF s""",
                 (connection_id, order_id),
             ).fetchone()
             if row is None:
                 return Delivery(connection_id, order_id, "not_subscribed")
-            # Read after the lock is held: a delivery that committed while we waited has moved
-            # delivered_seq, and this statement's snapshot sees every event committed before it.
-            events = conn.execute(
-                "SELECT * FROM order_events WHERE order_id = %s AND seq > %s ORDER BY seq",
-                (order_id, row["delivered_seq"]),
-            ).fetchall()
+            endpoint = row["endpoint"] or self.endpoint_for(row["domain"], row["stage"])
             posting = _Posting(last=int(row["delivered_seq"]))
-            if events:
-                endpoint = row["endpoint"] or self.endpoint_for(row["domain"], row["stage"])
-                posting.post(management_client(endpoint), connection_id, events, live)
-            if posting.posted:
-                conn.execute(
-                    "UPDATE subscriptions SET delivered_seq = %s"
-                    " WHERE connection_id = %s AND order_id = %s",
-                    (posting.last, connection_id, order_id),
-                )
+            if row["revoked_at"] is None:
+                self._post_owed(conn, endpoint, connection_id, order_id, posting, live)
+        if row["revoked_at"] is not None:  # outside the lock, as a gone connection's removal
+            self.close(endpoint, connection_id)
+            return Delivery(connection_id, order_id, "revoked")
         posting.report()
         return self._outcome(connection_id, order_id, row["connected_at"], posting)
+
+    def _post_owed(
+        self,
+        conn: Connection[DictRow],
+        endpoint: str,
+        connection_id: str,
+        order_id: uuid.UUID,
+        posting: _Posting,
+        live: bool,
+    ) -> None:
+        """Post the events after `posting.last` and store how far it got (under the row lock)."""
+        # Read after the lock is held: a delivery that committed while we waited has moved
+        # delivered_seq, and this statement's snapshot sees every event committed before it.
+        events = conn.execute(
+            "SELECT * FROM order_events WHERE order_id = %s AND seq > %s ORDER BY seq",
+            (order_id, posting.last),
+        ).fetchall()
+        if events:
+            posting.post(management_client(endpoint), connection_id, events, live)
+        if posting.posted:
+            conn.execute(
+                "UPDATE subscriptions SET delivered_seq = %s"
+                " WHERE connection_id = %s AND order_id = %s",
+                (posting.last, connection_id, order_id),
+            )
+
+    def close(self, endpoint: str, connection_id: str, reason: str = REVOKED_MESSAGE) -> None:
+        """Close a connection from our side: a last error frame saying why, then the management
+        API's DELETE (API Gateway closes the socket), then forget it. A socket already gone is
+        simply forgotten."""
+        client = management_client(endpoint)
+        frame = {"error": {"code": "api_key_revoked", "message": reason}}
+        try:
+            client.post_to_connection(ConnectionId=connection_id, Data=encode(frame))
+            client.delete_connection(ConnectionId=connection_id)
+        except ClientError as exc:
+            if not _is_gone(exc):
+                logger.warning("closing a connection failed", extra={"error": str(exc)})
+        except BotoCoreError as exc:
+            logger.warning("closing a connection failed", extra={"error": type(exc).__name__})
+        self.connections.remove(connection_id)
+        logger.info("connection closed", extra={"connection_id": connection_id})
+
+    def close_key(self, api_key_id: uuid.UUID) -> int:
+        """Close every open connection of a (revoked) API key; how many there were."""
+        sockets = self.connections.of_key(api_key_id)
+        for sock in sockets:
+            self.close(
+                sock.endpoint or self.endpoint_for(sock.domain, sock.stage), sock.connection_id
+            )
+        return len(sockets)
 
     def _outcome(
         self, connection_id: str, order_id: uuid.UUID, connected_at: datetime, posting: _Posting

@@ -385,6 +385,14 @@ class Store:
             ).fetchone()
         return Order.from_row(row) if row else None
 
+    def key_revoked(self, api_key_id: uuid.UUID) -> bool:
+        """True if the API key is revoked (or unknown)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT revoked_at FROM api_keys WHERE id = %s", (api_key_id,)
+            ).fetchone()
+        return row is None or row["revoked_at"] is not None
+
     @traced("postgres events")
     def events(self, order_id: uuid.UUID, after_seq: int = 0) -> list[Event]:
         with self.pool.connection() as conn:

@@ -25,9 +25,15 @@ from typing import Any
 
 from engine import payloads
 from engine.connections import Socket
-from engine.errors import EngineError, InvalidRequest, OrderNotFound, Unauthorized
+from engine.errors import (
+    ApiKeyRevoked,
+    EngineError,
+    InvalidRequest,
+    OrderNotFound,
+    Unauthorized,
+)
 from engine.intake import Intake
-from engine.notify import Fanout, Publisher
+from engine.notify import REVOKED_MESSAGE, Fanout, Publisher
 from engine.orders import shown
 from engine.store import Store
 
@@ -123,6 +129,8 @@ class OrderStream:
     def _owned(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> None:
         if self.store.get_owned_order(order_id, api_key_id) is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
+        if self.store.key_revoked(api_key_id):  # a socket opened before its key was revoked
+            raise ApiKeyRevoked(REVOKED_MESSAGE)
 
     def connect(self, event: dict[str, Any]) -> dict[str, Any]:
         """`$connect`: record the connection and its key; with `?orderId=`, follow that order."""
@@ -206,6 +214,10 @@ class OrderStream:
         )
 
     def post_error(self, event: dict[str, Any], exc: EngineError) -> None:
+        """The error frame; for a revoked key's frame, the last one: the socket is closed."""
         ctx = event["requestContext"]
         endpoint = self.where(ctx)["endpoint"]
-        self.fanout.post_frame(endpoint, ctx["connectionId"], {"error": exc.to_dict()})
+        if isinstance(exc, ApiKeyRevoked):
+            self.fanout.close(endpoint, ctx["connectionId"], REVOKED_MESSAGE)
+        else:
+            self.fanout.post_frame(endpoint, ctx["connectionId"], {"error": exc.to_dict()})
