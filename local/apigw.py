@@ -36,18 +36,9 @@ def http_event(
     """An HTTP API (payload format 2.0) event, as API Gateway sends it to a Lambda. With
     `api_key_id`, as it arrives after the Lambda authorizer let that key in."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
-    if body and "content-length" not in lowered:
-        lowered["content-length"] = str(len(body))
     params: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         params[key] = f"{params[key]},{value}" if key in params else value
-    text_body: str | None = None
-    encoded = False
-    if body:
-        try:
-            text_body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            text_body, encoded = base64.b64encode(body).decode(), True
     when, epoch = _now()
     event: dict[str, Any] = {
         "version": "2.0",
@@ -75,11 +66,25 @@ def http_event(
             "time": when,
             "timeEpoch": epoch,
         },
-        "body": text_body,
-        "isBase64Encoded": encoded,
     }
+    with_body(event, body)
     if api_key_id is not None:
         authorize_http(event, {"apiKeyId": str(api_key_id)})
+    return event
+
+
+def with_body(event: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """Put a request's body into its HTTP API event (text, or base64 when it is not UTF-8)."""
+    text_body: str | None = None
+    encoded = False
+    if body:
+        event["headers"].setdefault("content-length", str(len(body)))
+        try:
+            text_body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text_body, encoded = base64.b64encode(body).decode(), True
+    event["body"] = text_body
+    event["isBase64Encoded"] = encoded
     return event
 
 

@@ -14,9 +14,15 @@ one class each (`HttpApi`, `WebSocketApi`, `ManagementApi`), composed by `Gatewa
   `requestContext.authorizer.lambda` (HTTP), `requestContext.authorizer` (every WS event of the
   connection). HTTP answers are cached per `x-api-key` for the template's TTL, as API Gateway
   caches them (so a revoked key still passes for that long; creating orders checks the key).
-- `POST|GET|DELETE /@connections/{id}` (also under `/{stage}/`) is the management API, so boto3's
-  `apigatewaymanagementapi` client with `endpoint_url=http://127.0.0.1:PORT` reaches the sockets.
-  Its SigV4 headers are accepted and not checked.
+- `POST|GET|DELETE /{secret}/@connections/{id}` is the management API, so boto3's
+  `apigatewaymanagementapi` client with `endpoint_url=http://127.0.0.1:PORT/{secret}`
+  (`Gateway.management_endpoint(base)`) reaches the sockets: only from a loopback address and
+  only with the stack's secret (made per gateway), so neither another host nor a web page the
+  user visits can push frames into a client's socket. Its SigV4 headers are not checked.
+- What a public endpoint must withstand, as API Gateway does: a request's head must arrive within
+  `head_timeout` and its body within `body_timeout` (slow clients cannot hold connections); the
+  body's size is checked and the caller authorized before the body is read (10 MB at most, API
+  Gateway's limit); no redirect is ever built from the Host header.
 
 Handlers run in worker threads, each with its own event loop (Mangum needs one), so a handler that
 posts back to this gateway never blocks the loop that serves the post.
@@ -27,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import fnmatch
+import ipaddress
 import json
 import logging
 import os
@@ -40,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import h11
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -47,6 +55,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from local import cors
 from local.apigw import (
@@ -56,6 +65,7 @@ from local.apigw import (
     ensure_event_loop,
     http_authorizer_event,
     http_event,
+    with_body,
     ws_authorizer_event,
     ws_event,
 )
@@ -70,6 +80,9 @@ log = logging.getLogger("local.gateway")
 WS_PATHS = ("/api/orders/execute", "/ws", "/")
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame limit
 MAX_POST_BYTES = 128 * 1024  # and its message limit, which post_to_connection also enforces
+MAX_HTTP_BODY_BYTES = 10 * 1024 * 1024  # HTTP API's payload limit
+HEAD_TIMEOUT = 10.0  # seconds for a request line and headers to arrive
+BODY_TIMEOUT = 10.0  # seconds for a request body to arrive
 HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 DEFAULT_ROUTES = ("$connect", "$disconnect", "$default", "subscribe")
 DEFAULT_SELECTION = "$request.body.action"
@@ -136,6 +149,45 @@ def _error_frame(code: str, message: str) -> str:
     return json.dumps({"error": {"code": code, "message": message}})
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse({"message": "Request Entity Too Large"}, status_code=413)
+
+
+class _BodyRefused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _declared_length(headers: dict[str, str]) -> int:
+    """The Content-Length a request declares (0 if none; a malformed one counts as too big)."""
+    value = headers.get("content-length", "0")
+    return int(value) if value.isdigit() else MAX_HTTP_BODY_BYTES + 1
+
+
+async def _read_body(request: Request, timeout: float) -> bytes:
+    """The request body, read in chunks: at most MAX_HTTP_BODY_BYTES (whatever was declared)
+    and within `timeout` seconds, else _BodyRefused with API Gateway's answer."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_HTTP_BODY_BYTES:
+                    raise _BodyRefused(_too_large())
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _BodyRefused(JSONResponse({"message": "Request Timeout"}, status_code=408)) from None
+    return b"".join(chunks)
+
+
 def policy_allows(reply: dict[str, Any], arn: str) -> bool:
     """Does an authorizer's IAM policy allow `execute-api:Invoke` on `arn`? (A Deny wins.)"""
     allowed = False
@@ -185,10 +237,17 @@ class HttpApi:
     """The HTTP API: every request becomes a payload-v2 event for the submit function, after the
     template's authorizer (with its cache) has let it in."""
 
-    def __init__(self, invoker: Invoker, submit_handler: Handler, http_auth: HttpAuth | None):
+    def __init__(
+        self,
+        invoker: Invoker,
+        submit_handler: Handler,
+        http_auth: HttpAuth | None,
+        body_timeout: float = BODY_TIMEOUT,
+    ):
         self.invoker = invoker
         self.submit_handler = submit_handler
         self.http_auth = http_auth
+        self.body_timeout = body_timeout
         self._auth_cache: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
 
     async def _authorize_http(self, event: dict[str, Any]) -> Response | None:
@@ -227,18 +286,24 @@ class HttpApi:
         headers: dict[str, str] = {}
         for key, value in request.headers.items():  # repeated headers join with "," (payload v2)
             headers[key] = f"{headers[key]},{value}" if key in headers else value
+        if _declared_length(headers) > MAX_HTTP_BODY_BYTES:
+            return _too_large()
         event = http_event(
             request.method,
             request.url.path,
             headers=headers,
             query=request.url.query,
-            body=await request.body(),
             source_ip=request.client.host if request.client else "127.0.0.1",
             domain=request.url.hostname or "127.0.0.1",
         )
+        # Who is asking is settled before the body is read: nobody unauthorized makes us hold it.
         denied = await self._authorize_http(event)
         if denied is not None:
             return denied
+        try:
+            with_body(event, await _read_body(request, self.body_timeout))
+        except _BodyRefused as refused:
+            return refused.response
         try:
             reply = await self.invoker.call(self.submit_handler, event, "submit")
         except Exception:
@@ -413,10 +478,19 @@ class ManagementApi:
     """`POST|GET|DELETE /@connections/{id}`: what `apigatewaymanagementapi` calls, on the
     WebSocket API's open sockets."""
 
-    def __init__(self, sockets: dict[str, _Socket]) -> None:
+    def __init__(self, sockets: dict[str, _Socket], secret: str) -> None:
         self.sockets = sockets
+        self.secret = secret
+
+    def _allowed(self, request: Request) -> bool:
+        """Loopback callers with the stack's secret only (the functions; tests)."""
+        host = request.client.host if request.client else ""
+        given = request.path_params.get("secret", "")
+        return _is_loopback(host) and secrets.compare_digest(given.encode(), self.secret.encode())
 
     async def handle(self, request: Request) -> Response:
+        if not self._allowed(request):
+            return JSONResponse({"message": "Forbidden"}, status_code=403)
         cid = request.path_params["connection_id"]
         sock = self.sockets.get(cid)
         if sock is None:
@@ -466,6 +540,8 @@ class Gateway:
         authorizer_handler: Handler | None = None,
         auth: bool = True,
         metrics: EmfCollector | None = None,
+        management_secret: str | None = None,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         if submit_handler is None or ws_handler is None:
             from local.handlers import fresh_handler
@@ -477,7 +553,7 @@ class Gateway:
         # Which routes need which authorizer: from the template, like the routes themselves.
         http_auth, ws_authorizer = _template_auth() if auth else (None, None)
         invoker = Invoker(authorizer_handler, metrics)
-        self.http_api = HttpApi(invoker, submit_handler, http_auth)
+        self.http_api = HttpApi(invoker, submit_handler, http_auth, body_timeout)
         self.ws_api = WebSocketApi(
             invoker,
             ws_handler,
@@ -486,10 +562,14 @@ class Gateway:
             stage=stage,
             ws_authorizer=ws_authorizer,
         )
-        self.management_api = ManagementApi(self.ws_api.sockets)
-        mgmt = ["/@connections/{connection_id:path}", "/{stage}/@connections/{connection_id:path}"]
+        self.management_secret = management_secret or secrets.token_urlsafe(24)
+        self.management_api = ManagementApi(self.ws_api.sockets, self.management_secret)
         routes: list[Any] = [
-            Route(p, self.management_api.handle, methods=["GET", "POST", "DELETE"]) for p in mgmt
+            Route(
+                "/{secret}/@connections/{connection_id:path}",
+                self.management_api.handle,
+                methods=["GET", "POST", "DELETE"],
+            )
         ]
         if metrics is not None:  # the local stack's stand-in for CloudWatch metrics
             routes.append(Route("/_local/metrics", _metrics_page(metrics), methods=["GET"]))
@@ -497,6 +577,8 @@ class Gateway:
         routes += [Route("/{path:path}", self.http_api.handle, methods=HTTP_METHODS)]
         # CORS as API Gateway applies the template's CorsConfiguration (preflights, headers).
         self.app = Starlette(routes=routes, middleware=cors.middleware())
+        # Starlette would answer `/health/` with a redirect built from the Host header.
+        self.app.router.redirect_slashes = False
         # Starlette's `path` pattern (`.*`) stops at a newline, so `/api/orders/%0A` would match
         # no route; API Gateway forwards any path, so any unmatched HTTP request goes to submit.
         self._unmatched = self.app.router.default
@@ -506,6 +588,10 @@ class Gateway:
     @property
     def sockets(self) -> dict[str, _Socket]:
         return self.ws_api.sockets
+
+    def management_endpoint(self, base_url: str) -> str:
+        """What WS_MANAGEMENT_ENDPOINT must be for this gateway served at `base_url`."""
+        return f"{base_url}/{self.management_secret}"
 
     async def _fallback(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self._http_app if scope["type"] == "http" else self._unmatched
@@ -558,7 +644,56 @@ class Served:
         self.thread.join(timeout)
 
 
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Served:
+class _HeadTimedH11(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request's head: from the connection's
+    start (or the first byte of a kept-alive connection's next request) the request line and
+    headers must be complete within `head_timeout`, else the connection is closed. Without it a
+    client sending half a request holds a connection forever (slowloris)."""
+
+    head_timeout = HEAD_TIMEOUT
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch_head()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_watching()
+        super().connection_lost(exc)
+
+    def _watch_head(self) -> None:
+        waiting = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+        if not waiting:
+            self._stop_watching()
+        elif self._head_timer is None and self.timeout_keep_alive_task is None:
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_expired)
+
+    def _stop_watching(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_expired(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.info("closing a connection whose request head did not arrive in time")
+            self.transport.close()
+
+
+def _server_config(app: Any, head_timeout: float, **kw: Any) -> uvicorn.Config:
+    protocol = type("HeadTimedH11", (_HeadTimedH11,), {"head_timeout": head_timeout})
+    return uvicorn.Config(
+        app, lifespan="off", log_level="warning", ws_ping_interval=None, http=protocol, **kw
+    )
+
+
+def serve_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, head_timeout: float = HEAD_TIMEOUT
+) -> Served:
     """Run `app` under uvicorn in a daemon thread; returns once it accepts connections."""
     # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets whose proto
     # says TCP, and without it every response waits ~40 ms (Nagle vs delayed ACK).
@@ -566,8 +701,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Served:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws_ping_interval=None)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(_server_config(app, head_timeout))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{bound_port}", daemon=True
     )
@@ -583,7 +717,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Served:
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     port = int(os.environ.get("PORT", "3000"))
-    uvicorn.run(Gateway().app, host="127.0.0.1", port=port, lifespan="off")
+    uvicorn.Server(_server_config(Gateway().app, HEAD_TIMEOUT, host="127.0.0.1", port=port)).run()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -244,6 +245,7 @@ class Stack:
         status = create_status_queues(sqs, prefix=prefix)
 
         base = f"http://{self.host}:{self.port}"
+        management_secret = secrets.token_urlsafe(24)
         dlq_arn = sqs.get_queue_attributes(QueueUrl=orders.dlq, AttributeNames=["QueueArn"])
         env.update(
             ORDERS_QUEUE_URL=orders.orders,
@@ -251,7 +253,8 @@ class Stack:
             STATUS_QUEUE_URL=status.status,
             SQS_ENDPOINT_URL=sqs_endpoint,
             WS_URL=f"ws://{self.host}:{self.port}/api/orders/execute",
-            WS_MANAGEMENT_ENDPOINT=base,
+            # The management API answers loopback callers with this stack's secret only.
+            WS_MANAGEMENT_ENDPOINT=f"{base}/{management_secret}",
         )
         chain = start_chain(env, self.chain_tick_seconds, self.chain_port)
         self._on_stop("chain", chain.stop)
@@ -262,7 +265,11 @@ class Stack:
         self.metrics = EmfCollector(sys.stdout)
         self.metrics.install()
         self._on_stop("metrics", self.metrics.uninstall)
-        gateway = serve_in_thread(Gateway(metrics=self.metrics).app, self.host, self.port)
+        gateway = serve_in_thread(
+            Gateway(metrics=self.metrics, management_secret=management_secret).app,
+            self.host,
+            self.port,
+        )
         self._on_stop("gateway", gateway.stop)
 
         notify_poller = Poller.from_template(

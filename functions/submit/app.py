@@ -36,9 +36,11 @@ app = FastAPI(
     version="0.1.0",
     docs_url=None,  # console.mount serves /docs with Swagger UI's files from the layer, not a CDN
     redoc_url=None,
+    redirect_slashes=False,  # a redirect would be built from the Host header
     **api.OPENAPI_DOCS,
 )
 app.add_middleware(api.BodyLimit)
+app.add_middleware(api.HeadAsGet)
 console.mount(app, cfg)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ ENV_KEYS = ("WS_MANAGEMENT_ENDPOINT", "WS_URL", "STATUS_QUEUE_URL")
 
 
 KEY = {"x-api-key": ""}  # the session's API key, set by the `stack` fixture
+LIMITS_SECONDS = 1.5  # the gateway's head and body read timeouts here (10 s by default)
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +48,14 @@ def stack(database_url: str, moto_server: str, orders_queue: str, api_key: Any) 
     status = create_status_queues(sqs, prefix=f"e2e{uuid.uuid4().hex[:6]}")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    secret = secrets.token_urlsafe(16)
     os.environ.update(  # before the gateway starts its functions' containers
-        WS_MANAGEMENT_ENDPOINT=base,
+        WS_MANAGEMENT_ENDPOINT=f"{base}/{secret}",
         WS_URL=base.replace("http", "ws") + "/api/orders/execute",
         STATUS_QUEUE_URL=status.status,
     )
-    served = serve_in_thread(Gateway().app, port=port)
+    gateway = Gateway(management_secret=secret, body_timeout=LIMITS_SECONDS)
+    served = serve_in_thread(gateway.app, port=port, head_timeout=LIMITS_SECONDS)
     poller = Poller.from_template(sqs, status.status, "StatusEventsQueue", "notify").start()
     yield served
     poller.stop()
@@ -205,7 +209,7 @@ def test_closed_connections_are_cleaned_up(stack: Served, store: Store) -> None:
 
     # A connection whose $disconnect never arrived: the next notify gets 410 and removes it.
     lost = "lost" + uuid.uuid4().hex[:8]
-    conns.add(lost, endpoint=stack.url)
+    conns.add(lost, endpoint=os.environ["WS_MANAGEMENT_ENDPOINT"])
     conns.subscribe(lost, order_id)
     with store.pool.connection() as conn:
         conn.execute(
@@ -223,7 +227,9 @@ def test_boto3_management_api_reaches_a_real_client(stack: Served, store: Store)
     try:
         frames(ws, 1)
         [cid] = Connections(store.pool).subscribers(uuid.UUID(accepted["orderId"]))
-        api = boto3.client("apigatewaymanagementapi", endpoint_url=stack.url)
+        api = boto3.client(
+            "apigatewaymanagementapi", endpoint_url=os.environ["WS_MANAGEMENT_ENDPOINT"]
+        )
         api.post_to_connection(ConnectionId=cid, Data=json.dumps({"hi": "there"}).encode())
         assert frames(ws, 1) == [{"hi": "there"}]
         assert api.get_connection(ConnectionId=cid)["Identity"]["SourceIp"] == "127.0.0.1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -225,7 +226,7 @@ def test_a_closed_connection_is_removed_by_the_next_notify(stack: Running) -> No
             conn.execute(
                 "INSERT INTO connections (connection_id, endpoint, connected_at)"
                 " VALUES (%s, %s, now() - interval '1 minute')",
-                (lost, stack.http),
+                (lost, os.environ["WS_MANAGEMENT_ENDPOINT"]),
             )
             conn.execute(
                 "INSERT INTO subscriptions (connection_id, order_id) VALUES (%s, %s)",

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from websockets.sync.client import ClientConnection, connect
 
 from engine import notify
@@ -33,6 +34,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.ids: dict[str, str] = {}
+        self.endpoint = ""  # the gateway's management API, once it serves
 
     def __call__(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         ctx = event["requestContext"]
@@ -46,6 +48,7 @@ def gateway(database_url: str) -> Iterator[tuple[Served, Recorder]]:
     recorder = Recorder()
     gw = Gateway(lambda e, c: {"statusCode": 404}, recorder, auth=False)  # no authorizer here
     served = serve_in_thread(gw.app)
+    recorder.endpoint = gw.management_endpoint(served.url)
     yield served, recorder
     served.stop()
 
@@ -60,7 +63,7 @@ class Client:
             served.url.replace("http", "ws") + f"/?tag={tag}"
         ).__enter__()
         self.id = recorder.ids[tag]
-        connections.add(self.id, endpoint=served.url)
+        connections.add(self.id, endpoint=recorder.endpoint)
 
     def frames(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         return [json.loads(self.ws.recv(timeout=timeout)) for _ in range(n)]
@@ -120,12 +123,12 @@ def test_frames_in_order_once(store: Store, clients: Any) -> None:
 def test_gone_connection_is_deleted_young_one_is_not_ready(
     store: Store, gateway: tuple[Served, Recorder]
 ) -> None:
-    served, _ = gateway
+    _, recorder = gateway
     order_id = new_order(store)
     conns = Connections(store.pool)
     old, young = "gone" + uuid.uuid4().hex[:8], "young" + uuid.uuid4().hex[:8]
     for cid in (old, young):
-        conns.add(cid, endpoint=served.url)
+        conns.add(cid, endpoint=recorder.endpoint)
         conns.subscribe(cid, order_id)
     with store.pool.connection() as conn:
         conn.execute(
@@ -143,9 +146,9 @@ def test_gone_connection_is_deleted_young_one_is_not_ready(
 def test_management_api_reaches_a_real_client(
     gateway: tuple[Served, Recorder], clients: Any
 ) -> None:
-    served, _ = gateway
+    _, recorder = gateway
     c = clients()
-    api = boto3.client("apigatewaymanagementapi", endpoint_url=served.url)
+    api = boto3.client("apigatewaymanagementapi", endpoint_url=recorder.endpoint)
     api.post_to_connection(ConnectionId=c.id, Data=b'{"hello": 1}')
     assert c.frames(1) == [{"hello": 1}]
     info = api.get_connection(ConnectionId=c.id)
@@ -153,6 +156,29 @@ def test_management_api_reaches_a_real_client(
     api.delete_connection(ConnectionId=c.id)
     with pytest.raises(api.exceptions.GoneException):
         api.post_to_connection(ConnectionId=c.id, Data=b"{}")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["{url}", "{url}/local", "{url}/not-the-secret"],
+    ids=["no secret (the probe's)", "a stage name", "a wrong secret"],
+)
+def test_the_management_api_needs_the_stacks_secret(
+    gateway: tuple[Served, Recorder], clients: Any, endpoint: str
+) -> None:
+    """The probe pushed a forged `confirmed` frame into a client's socket through
+    /@connections/{id} on the public port, with no credential."""
+    served, _ = gateway
+    c = clients()
+    forger = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint.format(url=served.url))
+    forged = b'{"status": "confirmed"}'
+    with pytest.raises(ClientError) as refused:
+        forger.post_to_connection(ConnectionId=c.id, Data=forged)
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] in (403, 404)
+    with pytest.raises(ClientError):
+        forger.delete_connection(ConnectionId=c.id)
+    assert c.nothing_more()  # nothing reached the socket, and it is still open
+    c.ws.send("{}")
 
 
 @pytest.fixture

@@ -221,6 +221,26 @@ class BodyLimit:
             await _too_large(send)
 
 
+class HeadAsGet:
+    """HEAD wherever GET is served (RFC 9110 asks for it; FastAPI routes declare GET only): the
+    GET route runs and its status and headers go out, its body does not."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 async def _too_large(send: Send) -> None:
     response = JSONResponse(
         {
