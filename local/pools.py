@@ -215,6 +215,10 @@ def damm_config(index: int, program: Pubkey = DAMM_PROGRAM) -> Pubkey:
     return _pda(program, b"config", index.to_bytes(8, "little"))
 
 
+def damm_token_vault(mint: Pubkey, pool: Pubkey, program: Pubkey = DAMM_PROGRAM) -> Pubkey:
+    return _pda(program, b"token_vault", bytes(mint), bytes(pool))
+
+
 def _damm_accounts(
     payer: Pubkey,
     position_nft_mint: Pubkey,
@@ -242,8 +246,8 @@ def _damm_accounts(
         position=_pda(program, b"position", nft),
         token_a_mint=mint_a,
         token_b_mint=mint_b,
-        token_a_vault=_pda(program, b"token_vault", bytes(mint_a), bytes(pool)),
-        token_b_vault=_pda(program, b"token_vault", bytes(mint_b), bytes(pool)),
+        token_a_vault=damm_token_vault(mint_a, pool, program),
+        token_b_vault=damm_token_vault(mint_b, pool, program),
         payer_token_a=get_associated_token_address(payer, mint_a, program_a),
         payer_token_b=get_associated_token_address(payer, mint_b, program_b),
         token_a_program=program_a,

@@ -22,7 +22,7 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
-from spl.token.constants import TOKEN_PROGRAM_ID, WRAPPED_SOL_MINT
+from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, WRAPPED_SOL_MINT
 from spl.token.instructions import get_associated_token_address
 
 from execution.venues import VENUES, Clock, PoolNotTradable
@@ -84,8 +84,15 @@ def record_of(chain: LocalChain, signature: str) -> TxRecord:
     return chain.ledger.records[Signature.from_string(signature)]
 
 
+def ata(chain: LocalChain, owner: Pubkey, mint: Pubkey) -> Pubkey:
+    """The owner's associated token account of `mint`, under the mint's token program."""
+    mint_account = chain.ledger.get_account(mint)
+    program = mint_account.owner if mint_account is not None else TOKEN_PROGRAM_ID
+    return get_associated_token_address(owner, mint, program)
+
+
 def token_amount(chain: LocalChain, owner: Pubkey, mint: Pubkey) -> int:
-    account = chain.ledger.get_account(get_associated_token_address(owner, mint))
+    account = chain.ledger.get_account(ata(chain, owner, mint))
     return int.from_bytes(bytes(account.data)[64:72], "little") if account is not None else 0
 
 
@@ -137,14 +144,25 @@ async def swap(
     client: AsyncClient, chain: LocalChain, created: Created, mint_in: Pubkey, amount: int
 ) -> tuple[int, int]:
     """(the engine's quoted output, what the wallet received) for one exact-in swap."""
-    venue, pool = created.venue, Pubkey.from_string(created.pool)
+    return await swap_on(
+        client, chain, created.venue, Pubkey.from_string(created.pool), mint_in, amount
+    )
+
+
+async def swap_on(
+    client: AsyncClient, chain: LocalChain, venue: str, pool: Pubkey, mint_in: Pubkey, amount: int
+) -> tuple[int, int]:
     state, quote = await engine_quote(client, chain, venue, pool, mint_in, amount)
     mints = VENUES[venue].pool_mints(state)
     mint_out = mints[1] if mints[0] == mint_in else mints[0]
-    ata_in = get_associated_token_address(WALLET, mint_in)
-    ata_out = get_associated_token_address(WALLET, mint_out)
     ix = VENUES[venue].swap_instruction(
-        state, WALLET, ata_in, ata_out, mint_in, amount, quote.amount_out
+        state,
+        WALLET,
+        ata(chain, WALLET, mint_in),
+        ata(chain, WALLET, mint_out),
+        mint_in,
+        amount,
+        quote.amount_out,
     )
     before = token_amount(chain, WALLET, mint_out)
     await send(client, [ix])
@@ -184,6 +202,61 @@ async def test_a_pool_created_by_transaction_trades_at_the_engines_quote(
     quoted, received = await swap(client, chain, created, quote_mint, quote_in)
     assert received == quoted > 0
     quoted, received = await swap(client, chain, created, mint, 25 * 10**6)  # sell 25 tokens
+    assert received == quoted > 0
+
+
+@pytest.mark.parametrize("venue", ["raydium_cpmm", "meteora_damm_v2"])
+async def test_a_token_2022_pool_created_by_transaction_trades_at_the_engines_quote(
+    chain: LocalChain, client: AsyncClient, venue: str
+) -> None:
+    """The seeded Token-2022 mint (a 1 % transfer fee) paired with USDC: the deposit pays the
+    transfer fee (CPMM's vault gets the amount less the fee; DAMM v2 charges the fee on top so
+    its vault gets what the curve needs), the vault carries TransferFeeAmount, and swaps both
+    ways pay the engine's quote."""
+    t22, amount = seed.T22_MINT, 1_000 * 10**6
+    signers: list[Keypair] = []
+    if venue == "raydium_cpmm":
+        ix, cpmm = cpmm_initialize(
+            WALLET,
+            cpmm_config(1),
+            (t22, TOKEN_2022_PROGRAM_ID, amount),
+            (USDC, TOKEN_PROGRAM_ID, amount),
+        )
+        pool = cpmm.pool
+        vault = cpmm.token_0_vault if cpmm.token_0_mint == t22 else cpmm.token_1_vault
+        expected_in_vault = amount - amount // 100
+    else:
+        nft = Keypair()
+        signers.append(nft)
+        sqrt_price, liquidity = damm_price_and_liquidity(amount, amount)
+        ix, damm = damm_initialize_pool(
+            WALLET,
+            nft.pubkey(),
+            damm_config(0),
+            (t22, TOKEN_2022_PROGRAM_ID),
+            (USDC, TOKEN_PROGRAM_ID),
+            liquidity,
+            sqrt_price,
+        )
+        pool, vault = damm.pool, damm.token_a_vault
+        expected_in_vault = None
+    held = token_amount(chain, WALLET, t22)
+    await send(client, [ix], *signers)
+    vault_account = chain.ledger.get_account(vault)
+    assert vault_account is not None
+    vault_data = bytes(vault_account.data)
+    assert len(vault_data) == 165 + 1 + 4 + 8  # AccountType + TransferFeeAmount
+    in_vault = int.from_bytes(vault_data[64:72], "little")
+    paid = held - token_amount(chain, WALLET, t22)
+    assert paid - in_vault == -(-paid // 100)  # the mint's 1 % fee, withheld in the vault
+    if expected_in_vault is not None:
+        assert in_vault == expected_in_vault
+
+    chain.ledger.shift_time(2)
+    chain.stop()
+    quoted, received = await swap_on(client, chain, venue, pool, USDC, 50 * 10**6)
+    assert received == quoted > 0
+    quoted, received = await swap_on(client, chain, venue, pool, t22, 50 * 10**6)
     assert received == quoted > 0
 
 
