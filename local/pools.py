@@ -33,6 +33,7 @@ from hashlib import sha256
 from math import isqrt
 from typing import Any
 
+from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
@@ -658,11 +659,16 @@ def _print(created: Created, as_json: bool) -> None:
     print(f"slot:      {created.slot}", flush=True)
 
 
-async def _run(args: argparse.Namespace) -> Created:
+def _rpc_url(args: argparse.Namespace) -> str:
     from local.chain import chain_port
+
+    return str(args.rpc or f"http://127.0.0.1:{chain_port()}")
+
+
+async def _run(args: argparse.Namespace) -> Created:
     from local.chain.seed import WALLET_KEYPAIR
 
-    rpc = args.rpc or f"http://127.0.0.1:{chain_port()}"
+    rpc = _rpc_url(args)
     request = PoolRequest(
         venue=args.venue,
         quote=args.quote,
@@ -688,8 +694,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in getattr(exc, "logs", []):
             print(f"  {line}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"error: cannot reach the chain: {exc}", file=sys.stderr)
+    except (OSError, SolanaRpcException) as exc:
+        cause = exc.__cause__ or exc
+        print(f"error: cannot reach the chain at {_rpc_url(args)}: {cause}", file=sys.stderr)
         return 1
     _print(created, args.json)
     return 0
