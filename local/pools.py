@@ -132,17 +132,18 @@ def cpmm_initialize(
     mint_b: tuple[Pubkey, Pubkey, int],
     open_time: int = 0,
     program: Pubkey = CPMM_PROGRAM,
+    pool_keypair: Pubkey | None = None,
 ) -> tuple[Instruction, CpmmPool]:
     """Raydium CPMM `initialize(init_amount_0, init_amount_1, open_time)`.
 
     `mint_a` / `mint_b` are (mint, its token program, amount to deposit) in any order: token 0
     is the smaller address, as the program requires. The pool is the PDA
-    ["pool", amm_config, token_0_mint, token_1_mint]; open_time 0 opens it a second after it
-    lands."""
+    ["pool", amm_config, token_0_mint, token_1_mint], or `pool_keypair`'s address (a random
+    pool id, which must then sign); open_time 0 opens it a second after it lands."""
     (mint_0, program_0, amount_0), (mint_1, program_1, amount_1) = sorted(
         (mint_a, mint_b), key=lambda side: bytes(side[0])
     )
-    pool = _pda(program, b"pool", bytes(amm_config), bytes(mint_0), bytes(mint_1))
+    pool = pool_keypair or _pda(program, b"pool", bytes(amm_config), bytes(mint_0), bytes(mint_1))
     lp_mint = _pda(program, b"pool_lp_mint", bytes(pool))
     accounts = CpmmPool(
         creator=creator,
@@ -166,7 +167,7 @@ def cpmm_initialize(
         _meta(creator, writable=True, signer=True),
         _meta(amm_config),
         _meta(accounts.authority),
-        _meta(pool, writable=True),
+        _meta(pool, writable=True, signer=pool_keypair is not None),
         _meta(mint_0),
         _meta(mint_1),
         _meta(lp_mint, writable=True),
@@ -315,12 +316,13 @@ class CustomizableFees:
 
     cliff_fee_numerator: int = 2_500_000  # 0.25 %
     dynamic_fee: dict[str, int] | None = field(default_factory=lambda: dict(DAMM_DYNAMIC_FEE))
-    collect_fee_mode: int = 1  # fees in token B
+    collect_fee_mode: int = 1  # fees in token B (2: compounding, x * y = k)
     activation_type: int = 1  # activation by timestamp
+    compounding_fee_bps: int = 0  # the share of fees left in the pool (compounding mode only)
 
     def encode(self) -> bytes:
         base = struct.pack("<QHQQB", self.cliff_fee_numerator, 0, 0, 0, 0)  # BorshFeeTimeScheduler
-        out = base + struct.pack("<HB", 0, 0)  # compounding_fee_bps, padding
+        out = base + struct.pack("<HB", self.compounding_fee_bps, 0)  # and padding
         if self.dynamic_fee is None:
             return out + b"\x00"
         d = self.dynamic_fee

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from math import isqrt
 from typing import Any
 
 import httpx2
@@ -32,6 +33,7 @@ from local.pools import (
     CPMM_PROGRAM,
     DAMM_PROGRAM,
     Created,
+    CustomizableFees,
     PoolRequest,
     cpmm_config,
     cpmm_initialize,
@@ -260,6 +262,57 @@ async def test_a_token_2022_pool_created_by_transaction_trades_at_the_engines_qu
     assert received == quoted > 0
 
 
+async def test_a_cpmm_pool_at_a_random_address_must_sign(
+    chain: LocalChain, client: AsyncClient, new_mint: Pubkey
+) -> None:
+    """create_pool accepts a pool that is not the PDA if its keypair signs (the SDK's random
+    pool ids); unsigned, require_eq!(is_signer, true) fails (RequireEqViolated, 2501)."""
+    pool = Keypair()
+    sides = (new_mint, TOKEN_PROGRAM_ID, 10**9), (USDC, TOKEN_PROGRAM_ID, 10**9)
+    ix, made = cpmm_initialize(WALLET, cpmm_config(0), *sides, pool_keypair=pool.pubkey())
+    assert made.pool == pool.pubkey()
+    metas = list(ix.accounts)
+    metas[3] = AccountMeta(pool.pubkey(), is_signer=False, is_writable=True)
+    text = await refused(client, chain, [Instruction(ix.program_id, bytes(ix.data), metas)])
+    assert '"Custom":2501' in text
+    assert "RequireEqViolated" in text
+    await send(client, [ix], pool)
+    chain.ledger.shift_time(2)
+    chain.stop()
+    quoted, received = await swap_on(client, chain, "raydium_cpmm", pool.pubkey(), USDC, 10**6)
+    assert received == quoted > 0
+
+
+async def test_a_compounding_customizable_pool_trades_at_the_engines_quote(
+    chain: LocalChain, client: AsyncClient, new_mint: Pubkey
+) -> None:
+    """Collect fee mode 2 (x * y = k, part of the fee left in the pool): the initial amounts
+    come from the liquidity and price (compounding_liquidity.rs), 100 << 64 of it locked."""
+    amount_a, amount_b = 10**9, 4 * 10**9
+    sqrt_price = isqrt((amount_b << 128) // amount_a)
+    liquidity = isqrt(amount_a * amount_b << 128) - (1 << 64)  # rounding up stays within
+    nft = Keypair()
+    fees = CustomizableFees(collect_fee_mode=2, compounding_fee_bps=5_000)
+    ix, damm = damm_initialize_customizable_pool(
+        WALLET,
+        nft.pubkey(),
+        (new_mint, TOKEN_PROGRAM_ID),
+        (USDC, TOKEN_PROGRAM_ID),
+        liquidity,
+        sqrt_price,
+        fees=fees,
+    )
+    usdc = token_amount(chain, WALLET, USDC)
+    await send(client, [ix], nft)
+    assert 0 < usdc - token_amount(chain, WALLET, USDC) <= amount_b
+    chain.stop()
+    for mint_in, amount in ((USDC, 20 * 10**6), (new_mint, 3 * 10**6)):
+        quoted, received = await swap_on(
+            client, chain, "meteora_damm_v2", damm.pool, mint_in, amount
+        )
+        assert received == quoted > 0
+
+
 async def test_a_pool_opening_later_refuses_swaps_until_its_time(
     chain: LocalChain, client: AsyncClient
 ) -> None:
@@ -474,8 +527,6 @@ async def test_damm_refuses_an_activation_point_in_the_past_and_bad_fee_paramete
     assert '"Custom":6011' in text
     assert "InvalidActivationPoint" in text
     sqrt_price, liquidity = damm_price_and_liquidity(10**9, 10**9)
-    from local.pools import CustomizableFees
-
     bad_bin_step = CustomizableFees(
         dynamic_fee={**CustomizableFees().dynamic_fee, "bin_step": 2}  # type: ignore[dict-item]
     )
