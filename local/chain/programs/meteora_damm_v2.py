@@ -1,4 +1,5 @@
-"""Meteora DAMM v2 (cp-amm 0.2.x) `swap` (exact in), executed in Python for the local chain.
+"""Meteora DAMM v2 (cp-amm 0.2.x) `swap` (exact in), `initialize_pool` and
+`initialize_customizable_pool`, executed in Python for the local chain.
 
 Ported from MeteoraAg/damm-v2 release 0.2.1, programs/cp-amm/src, independently of the engine's
 quoting code:
@@ -12,7 +13,15 @@ quoting code:
   instructions sysvar, `update_pre_swap`, the fee mode, `process_swap_exact_in`,
   `apply_swap_result` (with `update_post_swap`), the TransferChecked CPIs, the event CPI;
 - state/pool.rs, state/fee.rs, base_fee/*.rs, math/fee_math.rs, liquidity_handler/*.rs: the
-  fee and curve math; utils/token.rs: the transfer fee excluded amounts.
+  fee and curve math; utils/token.rs: the transfer fee excluded amounts;
+- instructions/initialize_pool/*.rs: the accounts in Anchor's order (deserialization, the
+  `init` accounts position_nft_mint, position_nft_account, pool, position and the vaults at
+  their PDAs, then the other constraints), then the handlers: the parameters' and the static
+  config's checks (params/*.rs, base_fee/*.rs validate, activation), supported mints and token
+  badges, get_initial_pool_information (concentrated or compounding), Pool::initialize,
+  Position::initialize, create_position_nft (the NFT's TokenMetadata, rent top-up, mint of one),
+  the deposits with their Token-2022 transfer fees included, and the two event CPIs. What the
+  CPIs into System and the token programs do is written by local/chain/programs/cpi.py.
 """
 
 from __future__ import annotations

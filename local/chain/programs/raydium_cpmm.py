@@ -1,4 +1,4 @@
-"""Raydium CPMM `swap_base_input`, executed in Python for the local chain.
+"""Raydium CPMM `swap_base_input` and `initialize`, executed in Python for the local chain.
 
 Ported from raydium-io/raydium-cp-swap (master), programs/cp-swap/src, independently of the
 engine's quoting code:
@@ -11,7 +11,16 @@ engine's quoting code:
   slippage requires, the fee accrual, the constant-product check, the two TransferChecked CPIs;
 - states/pool.rs (PoolState, packed), states/config.rs (AmmConfig), curve/calculator.rs and
   curve/fees.rs (trade, creator, protocol and fund fees);
-- utils/token.rs get_transfer_fee.
+- utils/token.rs get_transfer_fee;
+- instructions/initialize.rs: the `Initialize` accounts in Anchor's order (deserialization, then
+  the `init` accounts lp_mint, creator_lp_token and observation_state created at their PDAs,
+  then the other constraints: mint order, mint token programs, the creator's token accounts,
+  vault seeds, the create-pool fee receiver's address), then the handler: supported mints
+  (utils/token.rs is_supported_mint), `disable_create_pool`, open time at least a second after
+  the block, the vaults, the pool (its PDA, or a keypair that signs), the creator's deposits,
+  EmptySupply, LP = sqrt(amount_0 * amount_1) less 100 locked, the pool creation fee in
+  lamports, and PoolState::initialize. What its CPIs into System, Token and ATA do is written
+  by local/chain/programs/cpi.py.
 The observation (TWAP) account is checked but its ring buffer is not updated.
 """
 
