@@ -3,6 +3,13 @@ pools (one per venue), a Token-2022 mint with a 1 % transfer fee (`T22_MINT`) an
 pool on each venue (`T22_POOLS`), all at fixed addresses so the engine's configuration never
 changes.
 
+Before the pools it seeds what creating a pool by instruction needs (`seed_configs`): Raydium
+CPMM `AmmConfig`s at their PDAs (index 0: 0.25 %, the SOL/USDC pool's; index 1: mainnet index 0's
+protocol, fund and creator rates, the T22/USDC pool's; both charge mainnet's 0.15 SOL pool
+creation fee) with the program's create-pool fee receiver (a WSOL account at its fixed
+address), and Meteora DAMM v2 static `Config`s at theirs (index 0: 0.25 % with the dynamic fee,
+fees in token B; index 1: 1 % in both tokens, a linear fee scheduler from 5 % over an hour).
+
 The pools exercise what real pools carry: the DAMM v2 SOL/USDC pool has the dynamic fee on and
 a linear fee scheduler (0.50 % falling to 0.25 % over 40 hours from the chain's start); the
 DAMM v2 T22/USDC pool has the dynamic fee and the rate limiter (buys of T22 above 1,000 USDC pay
@@ -26,6 +33,8 @@ from spl.token.constants import TOKEN_2022_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
 from local.chain.ledger import TOKEN_PROGRAM_ID, WSOL_MINT, Ledger, programs_module
+from local.chain.programs import meteora_damm_v2, raydium_cpmm
+from local.chain.programs.token import token_account
 
 log = logging.getLogger("local.chain")
 
@@ -89,6 +98,40 @@ DYNAMIC_FEE = {
     "max_volatility_accumulator": 14_460_000,
 }
 SCHEDULER_PERIOD_SECONDS = 4 * 3600
+
+# Configs for pools created by instruction (local.pools): index -> parameters.
+CPMM_CREATE_POOL_FEE = 150_000_000  # lamports: mainnet's AmmConfig charges 0.15 SOL a pool
+CPMM_CONFIGS: dict[int, dict[str, int]] = {
+    0: {"trade_fee_rate": FEE_RATE_PPM},
+    1: {
+        "trade_fee_rate": FEE_RATE_PPM,
+        "protocol_fee_rate": 120_000,
+        "fund_fee_rate": 40_000,
+        "creator_fee_rate": 500,
+    },
+}
+CPMM_ADMIN = Pubkey.from_string("DRayqG9RXYi8WHgWEmRQGrUWRWbhjYWYkCRJDd6JBBak")  # devnet admin
+CPMM_CONFIG_ADDRESSES = {i: raydium_cpmm.amm_config_address(i)[0] for i in CPMM_CONFIGS}
+DAMM_CONFIGS: dict[int, dict[str, Any]] = {
+    0: {
+        "base_fee": {"cliff_fee_numerator": 2_500_000, "base_fee_mode": 0},
+        "dynamic_fee": {k: v for k, v in DYNAMIC_FEE.items() if k != "bin_step"},
+        "collect_fee_mode": 1,
+        "activation_type": 1,
+    },
+    1: {
+        "base_fee": {
+            "cliff_fee_numerator": 50_000_000,
+            "base_fee_mode": 0,
+            "number_of_period": 12,
+            "period_frequency": 300,
+            "reduction_factor": 3_333_333,
+        },
+        "collect_fee_mode": 0,
+        "activation_type": 1,
+    },
+}
+DAMM_CONFIG_ADDRESSES = {i: meteora_damm_v2.config_address(i) for i in DAMM_CONFIGS}
 
 
 def pack_mint(decimals: int, supply: int = 0, authority: Pubkey | None = None) -> bytes:
@@ -174,6 +217,8 @@ def apply(ledger: Ledger) -> None:
         Account(ledger.rent_exempt_minimum(len(t22_ata)), t22_ata, TOKEN_2022_PROGRAM_ID, False, 0),
     )
     programs = programs_module()
+    with ledger.lock:
+        seed_configs(ledger)
     if not hasattr(programs, "create_pool"):
         log.warning("local.chain.programs has no create_pool: the local chain has no pools")
         return
@@ -210,6 +255,28 @@ def apply(ledger: Ledger) -> None:
                 fee_rate_ppm=FEE_RATE_PPM,
                 **_t22_options(venue, start),
             )
+
+
+def seed_configs(ledger: Ledger) -> None:
+    """The programs' configs at their PDAs, and CPMM's create-pool fee receiver (a WSOL token
+    account; its owner here is a fixed local key, since only its address is checked)."""
+    view = ledger.view()
+    for index, rates in CPMM_CONFIGS.items():
+        raydium_cpmm.write_amm_config(
+            view,
+            index,
+            trade_fee_rate=rates["trade_fee_rate"],
+            protocol_fee_rate=rates.get("protocol_fee_rate", 0),
+            fund_fee_rate=rates.get("fund_fee_rate", 0),
+            creator_fee_rate=rates.get("creator_fee_rate", 0),
+            create_pool_fee=CPMM_CREATE_POOL_FEE,
+            owner=CPMM_ADMIN,
+        )
+    fee_owner = _keypair("raydium-cpmm/create-pool-fee-owner").pubkey()
+    receiver = token_account(WSOL_MINT, fee_owner, 0, TOKEN_PROGRAM_ID)
+    ledger.set_account(raydium_cpmm.CREATE_POOL_FEE_RECEIVER, receiver)
+    for index, parameters in DAMM_CONFIGS.items():
+        meteora_damm_v2.write_config(view, index, **parameters)
 
 
 def _sol_usdc_options(venue: str, start: int) -> dict[str, Any]:

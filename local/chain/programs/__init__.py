@@ -89,11 +89,14 @@ INSTRUCTION_FALLBACK_NOT_FOUND = 101
 INSTRUCTION_DID_NOT_DESERIALIZE = 102
 CONSTRAINT_MUT = 2000
 CONSTRAINT_HAS_ONE = 2001
+CONSTRAINT_SIGNER = 2002
 CONSTRAINT_RAW = 2003
 CONSTRAINT_SEEDS = 2006
 CONSTRAINT_ADDRESS = 2012
 CONSTRAINT_TOKEN_MINT = 2014
+CONSTRAINT_TOKEN_OWNER = 2015
 CONSTRAINT_TOKEN_TOKEN_PROGRAM = 2021
+CONSTRAINT_MINT_TOKEN_PROGRAM = 2022
 REQUIRE_EQ_VIOLATED = 2501
 REQUIRE_GT_VIOLATED = 2505
 REQUIRE_GTE_VIOLATED = 2506
@@ -118,13 +121,19 @@ ANCHOR_MESSAGES = {
     ),
     CONSTRAINT_MUT: ("ConstraintMut", "A mut constraint was violated"),
     CONSTRAINT_HAS_ONE: ("ConstraintHasOne", "A has one constraint was violated"),
+    CONSTRAINT_SIGNER: ("ConstraintSigner", "A signer constraint was violated"),
     CONSTRAINT_RAW: ("ConstraintRaw", "A raw constraint was violated"),
     CONSTRAINT_SEEDS: ("ConstraintSeeds", "A seeds constraint was violated"),
     CONSTRAINT_ADDRESS: ("ConstraintAddress", "An address constraint was violated"),
     CONSTRAINT_TOKEN_MINT: ("ConstraintTokenMint", "A token mint constraint was violated"),
+    CONSTRAINT_TOKEN_OWNER: ("ConstraintTokenOwner", "A token owner constraint was violated"),
     CONSTRAINT_TOKEN_TOKEN_PROGRAM: (
         "ConstraintTokenTokenProgram",
         "A token account token program constraint was violated",
+    ),
+    CONSTRAINT_MINT_TOKEN_PROGRAM: (
+        "ConstraintMintTokenProgram",
+        "A mint token program constraint was violated",
     ),
     REQUIRE_EQ_VIOLATED: ("RequireEqViolated", "A require_eq expression was violated"),
     REQUIRE_GT_VIOLATED: ("RequireGtViolated", "A require_gt expression was violated"),
@@ -164,6 +173,9 @@ BUILTIN_MESSAGES = {
     "ProgramFailedToComplete": "Program failed to complete",
     "NotEnoughAccountKeys": "insufficient account keys for instruction",
     "MissingRequiredSignature": "missing required signature for instruction",
+    "InvalidSeeds": "Provided seeds do not result in a valid address",
+    "PrivilegeEscalation": "Cross-program invocation with unauthorized signer or writable account",
+    "InvalidArgument": "invalid program argument",
 }
 
 

@@ -1,4 +1,5 @@
-"""Meteora DAMM v2 (cp-amm 0.2.x) `swap` (exact in), executed in Python for the local chain.
+"""Meteora DAMM v2 (cp-amm 0.2.x) `swap` (exact in), `initialize_pool` and
+`initialize_customizable_pool`, executed in Python for the local chain.
 
 Ported from MeteoraAg/damm-v2 release 0.2.1, programs/cp-amm/src, independently of the engine's
 quoting code:
@@ -12,7 +13,15 @@ quoting code:
   instructions sysvar, `update_pre_swap`, the fee mode, `process_swap_exact_in`,
   `apply_swap_result` (with `update_post_swap`), the TransferChecked CPIs, the event CPI;
 - state/pool.rs, state/fee.rs, base_fee/*.rs, math/fee_math.rs, liquidity_handler/*.rs: the
-  fee and curve math; utils/token.rs: the transfer fee excluded amounts.
+  fee and curve math; utils/token.rs: the transfer fee excluded amounts;
+- instructions/initialize_pool/*.rs: the accounts in Anchor's order (deserialization, the
+  `init` accounts position_nft_mint, position_nft_account, pool, position and the vaults at
+  their PDAs, then the other constraints), then the handlers: the parameters' and the static
+  config's checks (params/*.rs, base_fee/*.rs validate, activation), supported mints and token
+  badges, get_initial_pool_information (concentrated or compounding), Pool::initialize,
+  Position::initialize, create_position_nft (the NFT's TokenMetadata, rent top-up, mint of one),
+  the deposits with their Token-2022 transfer fees included, and the two event CPIs. What the
+  CPIs into System and the token programs do is written by local/chain/programs/cpi.py.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from solders.account import Account
 from solders.pubkey import Pubkey
 
 from local.chain.programs import (
+    ACCOUNT_DID_NOT_DESERIALIZE,
     ACCOUNT_DISCRIMINATOR_MISMATCH,
     ACCOUNT_DISCRIMINATOR_NOT_FOUND,
     ACCOUNT_NOT_ENOUGH_KEYS,
@@ -35,39 +45,62 @@ from local.chain.programs import (
     ACCOUNT_OWNED_BY_WRONG_PROGRAM,
     CONSTRAINT_ADDRESS,
     CONSTRAINT_HAS_ONE,
+    CONSTRAINT_MINT_TOKEN_PROGRAM,
+    CONSTRAINT_MUT,
+    CONSTRAINT_RAW,
     CONSTRAINT_SEEDS,
     CONSTRAINT_TOKEN_MINT,
     CONSTRAINT_TOKEN_TOKEN_PROGRAM,
     INSTRUCTION_DID_NOT_DESERIALIZE,
     INSTRUCTION_FALLBACK_NOT_FOUND,
     INVALID_PROGRAM_ID,
+    SYSTEM_PROGRAM,
     SYSVAR_INSTRUCTIONS,
     TOKEN_2022_PROGRAM,
     TOKEN_PROGRAM,
     TOKEN_PROGRAMS,
     AccountsView,
+    ClockSysvar,
     Meta,
     Pending,
     ProgramError,
     Transfer,
     anchor_error,
     builtin_error,
+    load_mint,
+    load_token_account,
     read_clock,
     token_transfer,
     transaction_instructions,
     transfer_fee_of,
     with_data,
 )
+from local.chain.programs.cpi import (
+    EXT_METADATA_POINTER,
+    EXT_MINT_CLOSE_AUTHORITY,
+    EXT_TOKEN_METADATA,
+    create_account,
+    create_token_account,
+    invoked,
+    metadata_value,
+    mint_2022_with_extensions,
+    mint_extension_types,
+    mint_to,
+    transfer_lamports,
+)
 from local.chain.programs.token import (
+    EXT_TRANSFER_HOOK,
+    Mint,
     TokenAccount,
     account_extensions_for_mint,
+    epoch_transfer_fee,
+    extension,
     rent_exempt_lamports,
     token_account,
     with_amount,
 )
 
 PROGRAM_ID = Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG")
-SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 
 
 def _disc(preimage: str) -> bytes:
@@ -101,22 +134,115 @@ INVALID_BASE_FEE_MODE = 6047
 FAIL_TO_VALIDATE_SINGLE_SWAP = 6049
 UNDETERMINED = 6051
 INVALID_POOL_VERSION = 6052
-ERROR_TEXT = {
-    MATH_OVERFLOW: ("MathOverflow", "Math operation overflow"),
-    EXCEEDED_SLIPPAGE: ("ExceededSlippage", "Exceeded slippage tolerance"),
-    POOL_DISABLED: ("PoolDisabled", "Pool disabled"),
-    AMOUNT_IS_ZERO: ("AmountIsZero", "Amount is zero"),
-    TYPE_CAST_FAILED: ("TypeCastFailed", "Type cast error"),
-    INVALID_ACTIVATION_TYPE: ("InvalidActivationType", "Invalid activation type"),
-    PRICE_RANGE_VIOLATION: ("PriceRangeViolation", "Trade is over price range"),
-    INVALID_BASE_FEE_MODE: ("InvalidBaseFeeMode", "Invalid base fee mode"),
-    FAIL_TO_VALIDATE_SINGLE_SWAP: (
+# error.rs PoolError, in declaration order (Anchor numbers them from 6000).
+POOL_ERRORS = (
+    ("MathOverflow", "Math operation overflow"),
+    ("InvalidFee", "Invalid fee setup"),
+    ("ExceededSlippage", "Exceeded slippage tolerance"),
+    ("PoolDisabled", "Pool disabled"),
+    ("ExceedMaxFeeBps", "Exceeded max fee bps"),
+    ("InvalidAdmin", "Invalid admin"),
+    ("AmountIsZero", "Amount is zero"),
+    ("TypeCastFailed", "Type cast error"),
+    ("UnableToModifyActivationPoint", "Unable to modify activation point"),
+    ("InvalidAuthorityToCreateThePool", "Invalid authority to create the pool"),
+    ("InvalidActivationType", "Invalid activation type"),
+    ("InvalidActivationPoint", "Invalid activation point"),
+    ("InvalidQuoteMint", "Quote token must be SOL,USDC"),
+    ("InvalidFeeCurve", "Invalid fee curve"),
+    ("InvalidPriceRange", "Invalid Price Range"),
+    ("PriceRangeViolation", "Trade is over price range"),
+    ("InvalidParameters", "Invalid parameters"),
+    ("InvalidCollectFeeMode", "Invalid collect fee mode"),
+    ("InvalidInput", "Invalid input"),
+    ("CannotCreateTokenBadgeOnSupportedMint", "Cannot create token badge on supported mint"),
+    ("InvalidTokenBadge", "Invalid token badge"),
+    ("InvalidMinimumLiquidity", "Invalid minimum liquidity"),
+    ("InvalidVestingInfo", "Invalid vesting information"),
+    ("InsufficientLiquidity", "Insufficient liquidity"),
+    ("InvalidVestingAccount", "Invalid vesting account"),
+    ("InvalidPoolStatus", "Invalid pool status"),
+    ("UnsupportNativeMintToken2022", "Unsupported native mint token2022"),
+    ("InvalidRewardIndex", "Invalid reward index"),
+    ("InvalidRewardDuration", "Invalid reward duration"),
+    ("RewardInitialized", "Reward already initialized"),
+    ("RewardUninitialized", "Reward not initialized"),
+    ("InvalidRewardVault", "Invalid reward vault"),
+    ("MustWithdrawnIneligibleReward", "Must withdraw ineligible reward"),
+    ("IdenticalRewardDuration", "Reward duration is the same"),
+    ("RewardCampaignInProgress", "Reward campaign in progress"),
+    ("IdenticalFunder", "Identical funder"),
+    ("InvalidFunder", "Invalid funder"),
+    ("RewardNotEnded", "Reward not ended"),
+    ("FeeInverseIsIncorrect", "Fee inverse is incorrect"),
+    ("PositionIsNotEmpty", "Position is not empty"),
+    ("InvalidPoolCreatorAuthority", "Invalid pool creator authority"),
+    ("InvalidConfigType", "Invalid config type"),
+    ("InvalidPoolCreator", "Invalid pool creator"),
+    ("RewardVaultFrozenSkipRequired", "Reward vault is frozen, must skip reward to proceed"),
+    ("InvalidSplitPositionParameters", "Invalid parameters for split position"),
+    ("UnsupportPositionHasVestingLock", "Unsupported split position has vesting lock"),
+    ("SamePosition", "Same position"),
+    ("InvalidBaseFeeMode", "Invalid base fee mode"),
+    ("InvalidFeeRateLimiter", "Invalid fee rate limiter"),
+    (
         "FailToValidateSingleSwapInstruction",
         "Fail to validate single swap instruction in rate limiter",
     ),
-    UNDETERMINED: ("UndeterminedError", "Undetermined error"),
-    INVALID_POOL_VERSION: ("InvalidPoolVersion", "Invalid pool version"),
-}
+    ("InvalidFeeTimeScheduler", "Invalid fee scheduler"),
+    ("UndeterminedError", "Undetermined error"),
+    ("InvalidPoolVersion", "Invalid pool version"),
+    ("InvalidAuthority", "Invalid authority to do that action"),
+    ("InvalidPermission", "Invalid permission"),
+    ("InvalidFeeMarketCapScheduler", "Invalid fee market cap scheduler"),
+    ("CannotUpdateBaseFee", "Cannot update base fee"),
+    ("InvalidDynamicFeeParameters", "Invalid dynamic fee parameters"),
+    ("InvalidUpdatePoolFeesParameters", "Invalid update pool fees parameters"),
+    ("MissingOperatorAccount", "Missing operator account"),
+    ("IncorrectATA", "Incorrect ATA"),
+    ("InvalidZapOutParameters", "Invalid zap out parameters"),
+    ("InvalidWithdrawProtocolFeeZapAccounts", "Invalid withdraw protocol fee zap accounts"),
+    ("MintRestrictedFromZap", "SOL,USDC protocol fee cannot be withdrawn via zap"),
+    ("CpiDisabled", "CPI disabled"),
+    ("MissingZapOutInstruction", "Missing zap out instruction"),
+    ("InvalidZapAccounts", "Invalid zap accounts"),
+    ("InvalidCompoundingFeeBps", "Invalid compounding fee bps"),
+    ("InvalidClaimProtocolFeeAccounts", "Invalid claim protocol fee accounts"),
+    ("TransferFeeExcludedAmountIsZero", "Transfer fee excluded amount is zero"),
+)
+ERROR_TEXT = {6000 + index: text for index, text in enumerate(POOL_ERRORS)}
+POOL_ERROR = {name: code for code, (name, _) in ERROR_TEXT.items()}
+INVALID_FEE = POOL_ERROR["InvalidFee"]
+EXCEED_MAX_FEE_BPS = POOL_ERROR["ExceedMaxFeeBps"]
+INVALID_AUTHORITY_TO_CREATE_THE_POOL = POOL_ERROR["InvalidAuthorityToCreateThePool"]
+INVALID_ACTIVATION_POINT = POOL_ERROR["InvalidActivationPoint"]
+INVALID_PRICE_RANGE = POOL_ERROR["InvalidPriceRange"]
+INVALID_COLLECT_FEE_MODE = POOL_ERROR["InvalidCollectFeeMode"]
+INVALID_INPUT = POOL_ERROR["InvalidInput"]
+INVALID_TOKEN_BADGE = POOL_ERROR["InvalidTokenBadge"]
+INVALID_MINIMUM_LIQUIDITY = POOL_ERROR["InvalidMinimumLiquidity"]
+UNSUPPORT_NATIVE_MINT_TOKEN_2022 = POOL_ERROR["UnsupportNativeMintToken2022"]
+FEE_INVERSE_IS_INCORRECT = POOL_ERROR["FeeInverseIsIncorrect"]
+INVALID_CONFIG_TYPE = POOL_ERROR["InvalidConfigType"]
+INVALID_FEE_RATE_LIMITER = POOL_ERROR["InvalidFeeRateLimiter"]
+INVALID_FEE_TIME_SCHEDULER = POOL_ERROR["InvalidFeeTimeScheduler"]
+INVALID_FEE_MARKET_CAP_SCHEDULER = POOL_ERROR["InvalidFeeMarketCapScheduler"]
+INVALID_COMPOUNDING_FEE_BPS = POOL_ERROR["InvalidCompoundingFeeBps"]
+for _name, _code in (
+    ("MathOverflow", MATH_OVERFLOW),
+    ("ExceededSlippage", EXCEEDED_SLIPPAGE),
+    ("PoolDisabled", POOL_DISABLED),
+    ("AmountIsZero", AMOUNT_IS_ZERO),
+    ("TypeCastFailed", TYPE_CAST_FAILED),
+    ("InvalidActivationType", INVALID_ACTIVATION_TYPE),
+    ("PriceRangeViolation", PRICE_RANGE_VIOLATION),
+    ("InvalidBaseFeeMode", INVALID_BASE_FEE_MODE),
+    ("FailToValidateSingleSwapInstruction", FAIL_TO_VALIDATE_SINGLE_SWAP),
+    ("UndeterminedError", UNDETERMINED),
+    ("InvalidPoolVersion", INVALID_POOL_VERSION),
+):
+    if POOL_ERROR[_name] != _code:
+        raise RuntimeError(f"PoolError {_name} is {POOL_ERROR[_name]}, not {_code}")
 
 
 class Fail(Exception):
@@ -475,6 +601,403 @@ def delta_bin_id(bin_step_u128: int, price_a: int, price_b: int) -> int:
     return (ratio - ONE_Q64) // bin_step_u128 * 2
 
 
+# ---------------------------------------------------------------------------------- initialize
+INITIALIZE_POOL = _disc("global:initialize_pool")
+INITIALIZE_CUSTOMIZABLE_POOL = _disc("global:initialize_customizable_pool")
+CONFIG_DISC = _disc("account:Config")
+POSITION_DISC = _disc("account:Position")
+TOKEN_BADGE_DISC = _disc("account:TokenBadge")
+CONFIG_LEN = 8 + 320
+POSITION_LEN = 8 + 400
+MIN_SQRT_PRICE = 4295048016
+MAX_SQRT_PRICE = 79226673521066979257578248091
+MIN_FEE_NUMERATOR = 100_000  # constants.rs fee: 1 bps
+MAX_FEE_BPS = 9_900  # CURRENT_POOL_VERSION 1
+CURRENT_POOL_VERSION = 1
+PROTOCOL_FEE_PERCENT = 20
+HOST_FEE_PERCENT = 20
+BIN_STEP_BPS_DEFAULT = 1
+BIN_STEP_BPS_U128_DEFAULT = 1844674407370955
+U24_MAX = 0xFFFFFF
+DEAD_LIQUIDITY = 100 << 64  # compounding_liquidity.rs: locked in the pool forever
+MAX_RATE_LIMITER_DURATION = {0: 108_000, 1: 12 * 3600}  # slots, seconds
+# constants.rs activation (mainnet build): buffers and the longest wait to activation.
+ACTIVATION_TIMING = {  # type -> (buffer, max activation duration)
+    0: (SLOT_BUFFER, SLOT_BUFFER * 24 * 31),
+    1: (TIME_BUFFER, TIME_BUFFER * 24 * 31),
+}
+POOL_TYPE_PERMISSIONLESS = 0
+POOL_TYPE_CUSTOMIZABLE = 1
+ALPHA_VAULT_PROGRAM = Pubkey.from_string("vaU6kP7iNEGkbmPkLmZfGwiGxd4Mob24QQCie5R9kd2")
+TOKEN_2022_NATIVE_MINT = Pubkey.from_string("9pan9bMn5HatX4EJdBwg9VgCa7Uz5HL8N1m5D3NdXejP")
+# The position NFT's metadata (ix_create_position.rs create_position_nft).
+POSITION_NFT_NAME = "Meteora Position NFT"
+POSITION_NFT_SYMBOL = "MPN"
+POSITION_NFT_URI = (
+    "https://raw.githubusercontent.com/MeteoraAg/token-metadata/main/meteora_position_nft.png"
+)
+# Config (state/config.rs, repr(C) with its discriminator): the offsets initialize_pool reads.
+CONFIG_OFFSETS = {
+    "vault_config_key": (8, 32),
+    "pool_creator_authority": (40, 32),
+    "base_fee_info": (72, 32),
+    "dyn_initialized": (104, 1),
+    "dyn_max_volatility_accumulator": (112, 4),
+    "dyn_variable_fee_control": (116, 4),
+    "dyn_bin_step": (120, 2),
+    "dyn_filter_period": (122, 2),
+    "dyn_decay_period": (124, 2),
+    "dyn_reduction_factor": (126, 2),
+    "dyn_bin_step_u128": (136, 16),
+    "protocol_fee_percent": (152, 1),
+    "referral_fee_percent": (154, 1),
+    "compounding_fee_bps": (158, 2),
+    "activation_type": (200, 1),
+    "collect_fee_mode": (201, 1),
+    "config_type": (202, 1),
+    "index": (208, 8),
+    "sqrt_min_price": (216, 16),
+    "sqrt_max_price": (232, 16),
+}
+DYNAMIC_FIELDS = (
+    "max_volatility_accumulator",
+    "variable_fee_control",
+    "bin_step",
+    "filter_period",
+    "decay_period",
+    "reduction_factor",
+    "bin_step_u128",
+)
+INITIALIZE_POOL_ACCOUNTS = (
+    "creator",
+    "position_nft_mint",
+    "position_nft_account",
+    "payer",
+    "config",
+    "pool_authority",
+    "pool",
+    "position",
+    "token_a_mint",
+    "token_b_mint",
+    "token_a_vault",
+    "token_b_vault",
+    "payer_token_a",
+    "payer_token_b",
+    "token_a_program",
+    "token_b_program",
+    "token_2022_program",
+    "system_program",
+    "event_authority",
+    "program",
+)
+INITIALIZE_CUSTOMIZABLE_POOL_ACCOUNTS = tuple(a for a in INITIALIZE_POOL_ACCOUNTS if a != "config")
+
+
+def config_field(data: bytes, name: str) -> int:
+    at, size = CONFIG_OFFSETS[name]
+    return int.from_bytes(data[at : at + size], "little")
+
+
+class _Borsh:
+    """Borsh reads off instruction data; ValueError when it runs short or a tag is wrong."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def take(self, size: int) -> bytes:
+        if self.at + size > len(self.data):
+            raise ValueError("short")
+        out = self.data[self.at : self.at + size]
+        self.at += size
+        return out
+
+    def uint(self, size: int) -> int:
+        return int.from_bytes(self.take(size), "little")
+
+    def flag(self) -> bool:
+        tag = self.uint(1)
+        if tag > 1:
+            raise ValueError("bad bool or option tag")
+        return tag == 1
+
+    def option_u64(self) -> int | None:
+        return self.uint(8) if self.flag() else None
+
+
+def parse_initialize_pool(data: bytes) -> dict[str, Any]:
+    """InitializePoolParameters: liquidity u128, sqrt_price u128, activation_point Option<u64>."""
+    read = _Borsh(data)
+    return {
+        "liquidity": read.uint(16),
+        "sqrt_price": read.uint(16),
+        "activation_point": read.option_u64(),
+    }
+
+
+def parse_initialize_customizable_pool(data: bytes) -> dict[str, Any]:
+    """InitializeCustomizablePoolParameters, borsh, in declaration order."""
+    read = _Borsh(data)
+    params: dict[str, Any] = {
+        "base_fee": read.take(27),
+        "compounding_fee_bps": read.uint(2),
+        "padding": read.uint(1),
+        "dynamic_fee": None,
+    }
+    if read.flag():
+        params["dynamic_fee"] = {
+            "bin_step": read.uint(2),
+            "bin_step_u128": read.uint(16),
+            "filter_period": read.uint(2),
+            "decay_period": read.uint(2),
+            "reduction_factor": read.uint(2),
+            "max_volatility_accumulator": read.uint(4),
+            "variable_fee_control": read.uint(4),
+        }
+    params["sqrt_min_price"] = read.uint(16)
+    params["sqrt_max_price"] = read.uint(16)
+    params["has_alpha_vault"] = read.flag()
+    params["liquidity"] = read.uint(16)
+    params["sqrt_price"] = read.uint(16)
+    params["activation_type"] = read.uint(1)
+    params["collect_fee_mode"] = read.uint(1)
+    params["activation_point"] = read.option_u64()
+    return params
+
+
+# base_fee_serde.rs: the 27 borsh bytes of BaseFeeParameters per mode (the mode is byte 26) and
+# the 32-byte Pod-aligned BaseFeeInfo the pool keeps (the mode at byte 8).
+_BORSH_BASE_FEE = {
+    0: (
+        ("cliff_fee_numerator", 8),
+        ("number_of_period", 2),
+        ("period_frequency", 8),
+        ("reduction_factor", 8),
+    ),
+    2: (
+        ("cliff_fee_numerator", 8),
+        ("fee_increment_bps", 2),
+        ("max_limiter_duration", 4),
+        ("max_fee_bps", 4),
+        ("reference_amount", 8),
+    ),
+    3: (
+        ("cliff_fee_numerator", 8),
+        ("number_of_period", 2),
+        ("sqrt_price_step_bps", 4),
+        ("scheduler_expiration_duration", 4),
+        ("reduction_factor", 8),
+    ),
+}
+_BORSH_BASE_FEE[1] = _BORSH_BASE_FEE[0]
+_BORSH_BASE_FEE[4] = _BORSH_BASE_FEE[3]
+
+
+def base_fee_info(parameters: bytes) -> bytes:
+    """base_fee_parameters_to_base_fee_info (InvalidBaseFeeMode for an unknown mode)."""
+    mode = parameters[26]
+    if mode not in _BORSH_BASE_FEE:
+        raise Fail(INVALID_BASE_FEE_MODE)
+    pool = PoolData(bytes(POOL_LEN))
+    at = 0
+    for name, size in _BORSH_BASE_FEE[mode]:
+        pool[name] = int.from_bytes(parameters[at : at + size], "little")
+        at += size
+    pool["base_fee_mode"] = mode
+    start = LAYOUT["base_fee_info"][0]
+    return bytes(pool.data[start : start + 32])
+
+
+def _fraction_ok(numerator: int) -> None:
+    if numerator >= FEE_DENOMINATOR:  # validate_fee_fraction
+        raise Fail(INVALID_FEE)
+
+
+def validate_base_fee(pool: PoolData, collect_fee_mode: int, activation_type: int) -> None:
+    """BaseFeeHandler::validate of the pool's base fee mode (base_fee/*.rs)."""
+    mode = pool["base_fee_mode"]
+    max_fee = MAX_FEE_BY_VERSION[CURRENT_POOL_VERSION]
+    if mode in (0, 1):
+        schedule = (pool["period_frequency"], pool["number_of_period"], pool["reduction_factor"])
+        if any(schedule) and not all(schedule):
+            raise Fail(INVALID_FEE_TIME_SCHEDULER)
+        low = fee_by_period(pool, pool["number_of_period"], mode == 0)
+        high = pool["cliff_fee_numerator"]
+        _fraction_ok(low)
+        _fraction_ok(high)
+        if low < MIN_FEE_NUMERATOR or high > max_fee:
+            raise Fail(EXCEED_MAX_FEE_BPS)
+    elif mode == 2:
+        if collect_fee_mode != 1:
+            raise Fail(INVALID_FEE_RATE_LIMITER)
+        cliff = pool["cliff_fee_numerator"]
+        if not MIN_FEE_NUMERATOR <= cliff <= to_numerator(pool["max_fee_bps"]):
+            raise Fail(INVALID_FEE_RATE_LIMITER)
+        fields = [
+            pool[f]
+            for f in (
+                "reference_amount",
+                "max_limiter_duration",
+                "max_fee_bps",
+                "fee_increment_bps",
+            )
+        ]
+        if not any(fields):
+            return
+        if (
+            not all(fields)
+            or pool["max_limiter_duration"] > MAX_RATE_LIMITER_DURATION[activation_type]
+        ):
+            raise Fail(INVALID_FEE_RATE_LIMITER)
+        if to_numerator(pool["fee_increment_bps"]) >= FEE_DENOMINATOR:
+            raise Fail(INVALID_FEE_RATE_LIMITER)
+        if pool["max_fee_bps"] > MAX_FEE_BPS:
+            raise Fail(INVALID_FEE_RATE_LIMITER)
+        if rate_limiter_numerator(pool, U64) > max_fee:
+            raise Fail(INVALID_FEE_RATE_LIMITER)
+    else:
+        needed = (
+            "reduction_factor",
+            "sqrt_price_step_bps",
+            "scheduler_expiration_duration",
+            "number_of_period",
+        )
+        if not all(pool[f] for f in needed):
+            raise Fail(INVALID_FEE_MARKET_CAP_SCHEDULER)
+        low = fee_by_period(pool, pool["number_of_period"], mode == 3)
+        high = pool["cliff_fee_numerator"]
+        _fraction_ok(low)
+        _fraction_ok(high)
+        if low < MIN_FEE_NUMERATOR or high > max_fee:
+            raise Fail(EXCEED_MAX_FEE_BPS)
+
+
+def validate_dynamic_fee(dynamic: dict[str, int]) -> None:
+    """DynamicFeeParameters::validate: every rule fails with InvalidInput."""
+    if (
+        dynamic["bin_step"] != BIN_STEP_BPS_DEFAULT
+        or dynamic["bin_step_u128"] != BIN_STEP_BPS_U128_DEFAULT
+        or not dynamic["filter_period"] < dynamic["decay_period"]
+        or dynamic["reduction_factor"] > MAX_BASIS_POINT
+        or dynamic["variable_fee_control"] > U24_MAX
+        or dynamic["max_volatility_accumulator"] > U24_MAX
+    ):
+        raise Fail(INVALID_INPUT)
+
+
+def validate_activation(
+    activation_point: int | None, activation_type: int, has_alpha_vault: bool, clock: ClockSysvar
+) -> None:
+    """params/activation.rs ActivationParams::validate."""
+    if activation_type not in ACTIVATION_TIMING:
+        raise Fail(INVALID_ACTIVATION_TYPE)
+    buffer, longest = ACTIVATION_TIMING[activation_type]
+    current = clock.slot if activation_type == 0 else clock.unix_timestamp % (1 << 64)
+    if has_alpha_vault:
+        if activation_point is None or activation_point <= current:
+            raise Fail(INVALID_ACTIVATION_POINT)
+        if not buffer <= activation_point - current <= longest:
+            raise Fail(INVALID_ACTIVATION_POINT)
+        last_join = _c(activation_point - buffer - buffer // 12, U64)  # get_last_join_point
+        if _c(last_join - buffer // 12, U64) < current:
+            raise Fail(INVALID_ACTIVATION_POINT)
+    elif activation_point is not None and not current <= activation_point <= current + longest:
+        raise Fail(INVALID_ACTIVATION_POINT)
+
+
+def validate_initial_sqrt_price(mode: int, sqrt_price: int, low: int, high: int) -> None:
+    bounds = (MIN_SQRT_PRICE, MAX_SQRT_PRICE) if mode == 2 else (low, high)
+    if not bounds[0] <= sqrt_price <= bounds[1]:
+        raise Fail(INVALID_PRICE_RANGE)
+
+
+def initial_pool_information(
+    mode: int, low: int, high: int, sqrt_price: int, liquidity: int
+) -> dict[str, int]:
+    """liquidity_handler get_initial_pool_information: the token amounts the liquidity takes
+    (rounded up), and for a compounding pool its price from them and the dead liquidity."""
+    if mode == 2:
+        if liquidity <= DEAD_LIQUIDITY:
+            raise Fail(INVALID_MINIMUM_LIQUIDITY)
+        a = _c(-(-liquidity // sqrt_price), U64, TYPE_CAST_FAILED)
+        b = _c(-(-liquidity * sqrt_price >> 128), U64, TYPE_CAST_FAILED)
+        return {
+            "token_a_amount": a,
+            "token_b_amount": b,
+            "sqrt_price": sqrt_price_of_amounts(a, b),
+            "initial_liquidity": liquidity - DEAD_LIQUIDITY,
+            "sqrt_min_price": 0,
+            "sqrt_max_price": U128,
+        }
+    return {
+        "token_a_amount": amount_a_delta(sqrt_price, high, liquidity, True),
+        "token_b_amount": amount_b_delta(low, sqrt_price, liquidity, True),
+        "sqrt_price": sqrt_price,
+        "initial_liquidity": liquidity,
+        "sqrt_min_price": low,
+        "sqrt_max_price": high,
+    }
+
+
+def transfer_fee_included(mint_data: bytes, amount: int, epoch: int) -> int:
+    """utils/token.rs calculate_transfer_fee_included_amount (token-2022's inverse fee, checked
+    against the forward fee: FeeInverseIsIncorrect)."""
+    if amount == 0:
+        return 0
+    schedule = epoch_transfer_fee(mint_data, epoch)
+    if schedule is None:
+        return amount
+    if schedule.basis_points == MAX_BASIS_POINT:
+        fee = schedule.maximum_fee
+    elif schedule.basis_points == 0:
+        fee = 0
+    else:
+        raw = -(-amount * MAX_BASIS_POINT // (MAX_BASIS_POINT - schedule.basis_points))
+        pre = amount + schedule.maximum_fee if raw - amount >= schedule.maximum_fee else raw
+        fee = schedule.calculate_fee(_c(pre, U64))
+    total = _c(amount + fee, U64)
+    if schedule.calculate_fee(total) != fee:
+        raise Fail(FEE_INVERSE_IS_INCORRECT)
+    return total
+
+
+def damm_supported_mint(mint: Pubkey, account: Account) -> bool:
+    """utils/token.rs is_supported_mint: SPL Token mints; Token-2022 mints (not its native mint)
+    whose extensions are TransferFeeConfig, MetadataPointer, TokenMetadata, or a TransferHook
+    with neither program nor authority."""
+    if account.owner == TOKEN_PROGRAM:
+        return True
+    if mint == TOKEN_2022_NATIVE_MINT:
+        raise Fail(UNSUPPORT_NATIVE_MINT_TOKEN_2022)
+    data = bytes(account.data)
+    for kind in mint_extension_types(data):
+        if kind == EXT_TRANSFER_HOOK:
+            hook = extension(data, EXT_TRANSFER_HOOK) or b""
+            if any(hook[:64]):
+                return False
+        elif kind not in (1, 18, 19):
+            return False
+    return True
+
+
+def position_nft_mint_data(
+    nft_mint: Pubkey, pool: Pubkey, pool_authority: Pubkey, supply: int, metadata: bool
+) -> bytes:
+    """The position NFT mint as Anchor's `init` leaves it (MetadataPointer, then
+    MintCloseAuthority, then InitializeMint2: 0 decimals, the pool authority mints, the pool
+    freezes) and, after create_position_nft, with its TokenMetadata appended."""
+    extensions = [
+        (EXT_METADATA_POINTER, bytes(pool_authority) + bytes(nft_mint)),
+        (EXT_MINT_CLOSE_AUTHORITY, bytes(pool_authority)),
+    ]
+    if metadata:
+        value = metadata_value(
+            pool_authority, nft_mint, POSITION_NFT_NAME, POSITION_NFT_SYMBOL, POSITION_NFT_URI
+        )
+        extensions.append((EXT_TOKEN_METADATA, value))
+    base = Mint(decimals=0, supply=supply, mint_authority=pool_authority, freeze_authority=pool)
+    return mint_2022_with_extensions(base, extensions)
+
+
 class MeteoraDammV2Program:
     def __init__(self, program_id: Pubkey) -> None:
         self.program_id: Pubkey = program_id
@@ -499,6 +1022,9 @@ class MeteoraDammV2Program:
         return account
 
     def process(self, view: AccountsView, accounts: Sequence[Meta], data: bytes) -> list[str]:
+        if data[:8] in (INITIALIZE_POOL, INITIALIZE_CUSTOMIZABLE_POOL):
+            customizable = data[:8] == INITIALIZE_CUSTOMIZABLE_POOL
+            return self._initialize(view, accounts, data, customizable)
         if data[:8] not in (SWAP, SWAP2):
             # Only the swap's fast path is simulated; Anchor's fallback knows no other here.
             raise anchor_error([], INSTRUCTION_FALLBACK_NOT_FOUND)
@@ -807,6 +1333,396 @@ class MeteoraDammV2Program:
             elif instruction.data[:8] in (SWAP, SWAP2) and instruction.accounts[1:2] == (pool,):
                 raise Fail(FAIL_TO_VALIDATE_SINGLE_SWAP)
 
+    # ------------------------------------------------------------------------------ initialize
+    def _load_owned(
+        self, view: AccountsView, meta: Meta, disc: bytes, logs: list[str], name: str
+    ) -> Account:
+        """AccountLoader<T>::try_from: initialized, owned by this program, its discriminator."""
+        account = view.get(meta.pubkey)
+        if account is None:
+            raise anchor_error(logs, ACCOUNT_NOT_INITIALIZED, account=name)
+        if account.owner != self.program_id:
+            raise anchor_error(logs, ACCOUNT_OWNED_BY_WRONG_PROGRAM, account=name)
+        data = bytes(account.data)
+        if len(data) < 8:
+            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_NOT_FOUND, account=name)
+        if data[:8] != disc:
+            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_MISMATCH, account=name)
+        return account
+
+    def _initialize(
+        self, view: AccountsView, accounts: Sequence[Meta], data: bytes, customizable: bool
+    ) -> list[str]:
+        """ix_initialize_pool.rs / ix_initialize_customizable_pool.rs: a pool, its first
+        position (with its NFT) and the payer's first liquidity.
+
+        Anchor's order: the arguments, each account deserialized in field order (the `init`
+        ones taken raw), the `init` accounts created in field order (position_nft_mint,
+        position_nft_account, pool, position, token_a_vault, token_b_vault), the other
+        fields' constraints, then the handler."""
+        name = "InitializeCustomizablePool" if customizable else "InitializePool"
+        logs = [f"Program log: Instruction: {name}"]
+        try:
+            params = (
+                parse_initialize_customizable_pool(data[8:])
+                if customizable
+                else parse_initialize_pool(data[8:])
+            )
+        except ValueError:
+            raise anchor_error(logs, INSTRUCTION_DID_NOT_DESERIALIZE) from None
+        names = INITIALIZE_CUSTOMIZABLE_POOL_ACCOUNTS if customizable else INITIALIZE_POOL_ACCOUNTS
+        if len(accounts) < len(names):
+            raise anchor_error(logs, ACCOUNT_NOT_ENOUGH_KEYS)
+        acc = dict(zip(names, accounts, strict=False))
+        remaining = accounts[len(names) :]
+
+        # Deserialization, field by field.
+        if not acc["payer"].is_signer:
+            raise anchor_error(logs, ACCOUNT_NOT_SIGNER, account="payer")
+        config = b""
+        if not customizable:
+            config = bytes(self._load_owned(view, acc["config"], CONFIG_DISC, logs, "config").data)
+            if len(config) < CONFIG_LEN:
+                raise anchor_error(logs, ACCOUNT_DID_NOT_DESERIALIZE, account="config")
+        mints = {
+            side: load_mint(view, acc[f"token_{side}_mint"], logs, f"token_{side}_mint")
+            for side in "ab"
+        }
+        for side in "ab":
+            load_token_account(view, acc[f"payer_token_{side}"], logs, f"payer_token_{side}")
+        for field, wanted in (
+            ("token_a_program", TOKEN_PROGRAMS),
+            ("token_b_program", TOKEN_PROGRAMS),
+            ("token_2022_program", (TOKEN_2022_PROGRAM,)),
+            ("system_program", (SYSTEM_PROGRAM,)),
+            ("program", (self.program_id,)),
+        ):
+            if acc[field].pubkey not in wanted:
+                raise anchor_error(logs, INVALID_PROGRAM_ID, account=field)
+
+        def key(field: str) -> Pubkey:
+            return acc[field].pubkey
+
+        def pda(*seeds: bytes) -> Pubkey:
+            return Pubkey.find_program_address(list(seeds), self.program_id)[0]
+
+        pending = Pending(view)
+        out: list[str] = []
+        payer = key("payer")
+        nft, pool_key = key("position_nft_mint"), key("pool")
+
+        # The `init` accounts, in field order.
+        if not acc["position_nft_mint"].is_signer or not acc["position_nft_mint"].is_writable:
+            # The System program's create_account needs the new mint's signature.
+            line = f"{nft}'s signer privilege escalated"
+            raise builtin_error([*logs, *out, line], "PrivilegeEscalation")
+        out += create_account(
+            pending,
+            payer,
+            nft,
+            position_nft_mint_data(nft, pool_key, self.pool_authority, 0, metadata=False),
+            TOKEN_2022_PROGRAM,
+            [*logs, *out],
+        )
+        for line in (
+            "Program log: MetadataPointerInstruction::Initialize",
+            "Program log: Instruction: InitializeMintCloseAuthority",
+            "Program log: Instruction: InitializeMint2",
+        ):
+            out += invoked(TOKEN_2022_PROGRAM, 2, [line])
+        if key("position_nft_account") != pda(b"position_nft_account", bytes(nft)):
+            raise anchor_error([*logs, *out], CONSTRAINT_SEEDS, account="position_nft_account")
+        out += create_token_account(
+            pending,
+            payer,
+            key("position_nft_account"),
+            nft,
+            key("creator"),
+            TOKEN_2022_PROGRAM,
+            [*logs, *out],
+        )
+        low_high = sorted((bytes(key("token_a_mint")), bytes(key("token_b_mint"))))
+        pool_seeds = (
+            [b"cpool", low_high[1], low_high[0]]
+            if customizable
+            else [b"pool", bytes(key("config")), low_high[1], low_high[0]]
+        )
+        if pool_key != pda(*pool_seeds):
+            raise anchor_error([*logs, *out], CONSTRAINT_SEEDS, account="pool")
+        out += create_account(
+            pending,
+            payer,
+            pool_key,
+            POOL_DISC + bytes(POOL_LEN - 8),
+            self.program_id,
+            [*logs, *out],
+        )
+        if key("position") != pda(b"position", bytes(nft)):
+            raise anchor_error([*logs, *out], CONSTRAINT_SEEDS, account="position")
+        out += create_account(
+            pending,
+            payer,
+            key("position"),
+            POSITION_DISC + bytes(POSITION_LEN - 8),
+            self.program_id,
+            [*logs, *out],
+        )
+        for side in "ab":
+            vault = key(f"token_{side}_vault")
+            mint = key(f"token_{side}_mint")
+            if vault != pda(b"token_vault", bytes(mint), bytes(pool_key)):
+                raise anchor_error([*logs, *out], CONSTRAINT_SEEDS, account=f"token_{side}_vault")
+            out += create_token_account(
+                pending,
+                payer,
+                vault,
+                mint,
+                self.pool_authority,
+                key(f"token_{side}_program"),
+                [*logs, *out],
+            )
+
+        # The other fields' constraints, in field order.
+        def refuse(code: int, field: str) -> ProgramError:
+            return anchor_error([*logs, *out], code, account=field)
+
+        if not acc["payer"].is_writable:
+            raise refuse(CONSTRAINT_MUT, "payer")
+        if key("pool_authority") != self.pool_authority:
+            raise refuse(CONSTRAINT_ADDRESS, "pool_authority")
+        if key("token_a_mint") == key("token_b_mint"):
+            raise refuse(CONSTRAINT_RAW, "token_a_mint")
+        for side in "ab":
+            if mints[side].owner != key(f"token_{side}_program"):
+                raise refuse(CONSTRAINT_MINT_TOKEN_PROGRAM, f"token_{side}_mint")
+        for side in "ab":
+            if not acc[f"payer_token_{side}"].is_writable:
+                raise refuse(CONSTRAINT_MUT, f"payer_token_{side}")
+        if key("event_authority") != self.event_authority:
+            raise refuse(CONSTRAINT_SEEDS, "event_authority")
+
+        try:
+            self._initialize_pool(view, pending, acc, remaining, params, config, mints, logs, out)
+        except Fail as failure:
+            raise self._fail([*logs, *out], failure.code) from None
+        pending.commit()
+        return [*logs, *out]
+
+    def _initialize_pool(
+        self,
+        view: AccountsView,
+        pending: Pending,
+        acc: dict[str, Meta],
+        remaining: Sequence[Meta],
+        params: dict[str, Any],
+        config: bytes,
+        mints: dict[str, Account],
+        logs: list[str],
+        out: list[str],
+    ) -> None:
+        """The handlers of both instructions, from their first check to the last event;
+        what it logs goes to `out`, what it writes to `pending`."""
+        clock = read_clock(view, [*logs, *out])
+        payer, pool_key, nft = (
+            acc["payer"].pubkey,
+            acc["pool"].pubkey,
+            acc["position_nft_mint"].pubkey,
+        )
+        fees = PoolData(bytes(POOL_LEN))
+        if config:
+            mode, activation_type = -1, config_field(config, "activation_type")
+        else:
+            mode, activation_type = self._validate_customizable(params, fees, clock)
+        for index, side in enumerate("ab"):
+            mint = acc[f"token_{side}_mint"].pubkey
+            if not damm_supported_mint(mint, mints[side]):
+                self._require_token_badge(view, mint, remaining[index : index + 1], [*logs, *out])
+        if config:
+            mode = self._validate_static(params, config, payer, clock, fees)
+            low, high = (
+                config_field(config, "sqrt_min_price"),
+                config_field(config, "sqrt_max_price"),
+            )
+            has_alpha_vault = any(config[8:40])
+            alpha_base = Pubkey.from_bytes(config[8:40])
+        else:
+            low, high = params["sqrt_min_price"], params["sqrt_max_price"]
+            has_alpha_vault, alpha_base = params["has_alpha_vault"], payer
+        info = initial_pool_information(mode, low, high, params["sqrt_price"], params["liquidity"])
+        if info["token_a_amount"] == 0 and info["token_b_amount"] == 0:
+            raise Fail(AMOUNT_IS_ZERO)
+        current = clock.slot if activation_type == 0 else clock.unix_timestamp % (1 << 64)
+        activation_point = params["activation_point"]
+        if activation_point is None:
+            activation_point = current
+
+        # Pool::initialize, with the fees' PoolFeesStruct.
+        created = pending.get(pool_key)
+        assert created is not None  # by the init above
+        pool = PoolData(bytes(created.data))
+        start = LAYOUT["base_fee_info"][0]
+        pool.data[start : start + 160] = fees.data[start : start + 160]
+        pool["init_sqrt_price"] = info["sqrt_price"]
+        whitelisted = Pubkey.default()
+        if has_alpha_vault:
+            seeds = [b"vault", bytes(alpha_base), bytes(pool_key)]
+            whitelisted = Pubkey.find_program_address(seeds, ALPHA_VAULT_PROGRAM)[0]
+        for field, value in (
+            ("token_a_mint", acc["token_a_mint"].pubkey),
+            ("token_b_mint", acc["token_b_mint"].pubkey),
+            ("token_a_vault", acc["token_a_vault"].pubkey),
+            ("token_b_vault", acc["token_b_vault"].pubkey),
+            ("whitelisted_vault", whitelisted),
+            ("creator", acc["creator"].pubkey),
+        ):
+            pool.put_key(field, value)
+        for field, number in (
+            ("sqrt_min_price", info["sqrt_min_price"]),
+            ("sqrt_max_price", info["sqrt_max_price"]),
+            ("activation_point", activation_point),
+            ("activation_type", activation_type),
+            ("token_a_flag", int(mints["a"].owner != TOKEN_PROGRAM)),
+            ("token_b_flag", int(mints["b"].owner != TOKEN_PROGRAM)),
+            ("liquidity", params["liquidity"]),
+            ("sqrt_price", info["sqrt_price"]),
+            ("collect_fee_mode", mode),
+            ("pool_type", POOL_TYPE_PERMISSIONLESS if config else POOL_TYPE_CUSTOMIZABLE),
+            ("fee_version", CURRENT_POOL_VERSION),
+            ("token_a_amount", info["token_a_amount"]),
+            ("token_b_amount", info["token_b_amount"]),
+            ("layout_version", 1),
+            ("total_position", 1),  # Position::initialize: metrics.increase_position
+        ):
+            pool[field] = number
+        pending.set(pool_key, with_data(created, bytes(pool.data)))
+
+        # Position::initialize
+        position_key = acc["position"].pubkey
+        position_account = pending.get(position_key)
+        assert position_account is not None  # by the init above
+        position = bytearray(bytes(position_account.data))
+        position[8:40] = bytes(pool_key)
+        position[40:72] = bytes(nft)
+        position[152:168] = info["initial_liquidity"].to_bytes(16, "little")  # unlocked
+        pending.set(position_key, with_data(position_account, bytes(position)))
+
+        # create_position_nft: TokenMetadata on the mint (reallocated), its rent topped up by
+        # the payer, one NFT minted to the creator's position NFT account.
+        out += invoked(TOKEN_2022_PROGRAM, 2, ["Program log: TokenMetadataInstruction: Initialize"])
+        full = position_nft_mint_data(nft, pool_key, self.pool_authority, 0, metadata=True)
+        nft_account = pending.get(nft)
+        assert nft_account is not None  # by the init above
+        top_up = rent_exempt_lamports(len(full)) - nft_account.lamports
+        if top_up > 0:
+            out += transfer_lamports(pending, payer, nft, top_up, [*logs, *out])
+        nft_account = pending.get(nft)
+        assert nft_account is not None
+        pending.set(nft, with_data(nft_account, full))
+        out += mint_to(pending, TOKEN_2022_PROGRAM, nft, acc["position_nft_account"].pubkey, 1)
+        out += invoked(self.program_id, 2)  # emit_cpi!(EvtCreatePosition)
+
+        # The payer's tokens, their transfer fees on top, into the vaults.
+        for side in "ab":
+            mint_data = bytes(mints[side].data)
+            total = transfer_fee_included(mint_data, info[f"token_{side}_amount"], clock.epoch)
+            if not config:
+                total = max(total, 1)  # "at least 1 lamport to prove ownership of token mints"
+            move = Transfer(
+                acc[f"token_{side}_program"].pubkey,
+                acc[f"payer_token_{side}"].pubkey,
+                acc[f"token_{side}_mint"].pubkey,
+                acc[f"token_{side}_vault"].pubkey,
+                payer,
+                total,
+                mint_data[44],
+            )
+            out += token_transfer(pending, move, clock.epoch, [*logs, *out])
+        out += invoked(self.program_id, 2)  # emit_cpi!(EvtInitializePool)
+
+    def _validate_customizable(
+        self, params: dict[str, Any], fees: PoolData, clock: ClockSysvar
+    ) -> tuple[int, int]:
+        """InitializeCustomizablePoolParameters::validate; fills `fees` (PoolFeeParameters::
+        to_pool_fees_struct). Returns (collect fee mode, activation type)."""
+        activation_type, mode = params["activation_type"], params["collect_fee_mode"]
+        if activation_type not in (0, 1):
+            raise Fail(INVALID_ACTIVATION_TYPE)
+        if mode not in (0, 1, 2):
+            raise Fail(INVALID_COLLECT_FEE_MODE)
+        low, high = params["sqrt_min_price"], params["sqrt_max_price"]
+        if mode != 2 and not (MIN_SQRT_PRICE <= low < high <= MAX_SQRT_PRICE):
+            raise Fail(INVALID_PRICE_RANGE)
+        validate_initial_sqrt_price(mode, params["sqrt_price"], low, high)
+        if params["liquidity"] == 0:
+            raise Fail(INVALID_MINIMUM_LIQUIDITY)
+        compounding = params["compounding_fee_bps"]
+        if (mode == 2 and not 0 < compounding <= MAX_BASIS_POINT) or (mode != 2 and compounding):
+            raise Fail(INVALID_COMPOUNDING_FEE_BPS)
+        start = LAYOUT["base_fee_info"][0]
+        fees.data[start : start + 32] = base_fee_info(params["base_fee"])
+        validate_base_fee(fees, mode, activation_type)
+        dynamic = params["dynamic_fee"]
+        if dynamic is not None:
+            validate_dynamic_fee(dynamic)
+            fees["dyn_initialized"] = 1
+            for field in DYNAMIC_FIELDS:
+                fees[f"dyn_{field}"] = dynamic[field]
+        fees["protocol_fee_percent"] = PROTOCOL_FEE_PERCENT
+        fees["referral_fee_percent"] = HOST_FEE_PERCENT
+        fees["compounding_fee_bps"] = compounding
+        validate_activation(
+            params["activation_point"], activation_type, params["has_alpha_vault"], clock
+        )
+        return mode, activation_type
+
+    def _validate_static(
+        self,
+        params: dict[str, Any],
+        config: bytes,
+        payer: Pubkey,
+        clock: ClockSysvar,
+        fees: PoolData,
+    ) -> int:
+        """initialize_pool's checks against its static config; fills `fees` from the config's
+        PoolFeesConfig. Returns the collect fee mode."""
+        if params["liquidity"] == 0:
+            raise Fail(INVALID_MINIMUM_LIQUIDITY)
+        config_type = config_field(config, "config_type")
+        if config_type > 1:
+            raise Fail(TYPE_CAST_FAILED)
+        if config_type != 0:
+            raise Fail(INVALID_CONFIG_TYPE)
+        creator_authority = config[40:72]
+        if any(creator_authority) and creator_authority != bytes(payer):
+            raise Fail(INVALID_AUTHORITY_TO_CREATE_THE_POOL)
+        activation_type = config_field(config, "activation_type")
+        validate_activation(params["activation_point"], activation_type, any(config[8:40]), clock)
+        mode = config_field(config, "collect_fee_mode")
+        if mode > 2:
+            raise Fail(TYPE_CAST_FAILED)
+        low, high = config_field(config, "sqrt_min_price"), config_field(config, "sqrt_max_price")
+        validate_initial_sqrt_price(mode, params["sqrt_price"], low, high)
+        start = LAYOUT["base_fee_info"][0]
+        fees.data[start : start + 32] = config[72:104]
+        if config_field(config, "dyn_initialized"):
+            fees["dyn_initialized"] = 1
+            for field in DYNAMIC_FIELDS:
+                fees[f"dyn_{field}"] = config_field(config, f"dyn_{field}")
+        for field in ("protocol_fee_percent", "referral_fee_percent", "compounding_fee_bps"):
+            fees[field] = config_field(config, field)
+        return mode
+
+    def _require_token_badge(
+        self, view: AccountsView, mint: Pubkey, badge: Sequence[Meta], logs: list[str]
+    ) -> None:
+        """is_token_badge_initialized: an unsupported mint needs its TokenBadge account among
+        the remaining accounts (index 0 for token A, 1 for token B)."""
+        if not badge:
+            raise Fail(INVALID_TOKEN_BADGE)
+        account = self._load_owned(view, badge[0], TOKEN_BADGE_DISC, logs, "token_badge")
+        if bytes(account.data)[8:40] != bytes(mint):
+            raise Fail(INVALID_TOKEN_BADGE)
+
 
 PROGRAM: MeteoraDammV2Program = MeteoraDammV2Program(PROGRAM_ID)
 
@@ -839,10 +1755,6 @@ def price_and_liquidity(reserve_a: int, reserve_b: int, lo: int, hi: int) -> tup
             return sqrt_price, liquidity
         liquidity -= max(1, liquidity >> 64)  # rounding up can overshoot by a hair
     raise ValueError("the reserves are too small for a pool")
-
-
-MIN_SQRT_PRICE = 4295048016
-MAX_SQRT_PRICE = 79226673521066979257578248091
 
 
 def _tracked_amounts(
@@ -963,6 +1875,71 @@ def create_pool(
         )
 
 
+def config_address(index: int, program_id: Pubkey = PROGRAM_ID) -> Pubkey:
+    """ix_create_static_config.rs: the Config PDA of `index`, seeds ["config", index u64 LE]."""
+    return Pubkey.find_program_address([b"config", index.to_bytes(8, "little")], program_id)[0]
+
+
+def write_config(
+    view: AccountsView,
+    index: int,
+    *,
+    base_fee: dict[str, int],
+    dynamic_fee: dict[str, int] | None = None,
+    collect_fee_mode: int = 1,
+    activation_type: int = 1,
+    sqrt_min_price: int = MIN_SQRT_PRICE,
+    sqrt_max_price: int = MAX_SQRT_PRICE,
+    pool_creator_authority: Pubkey | None = None,
+    vault_config_key: Pubkey | None = None,
+    compounding_fee_bps: int = 0,
+    program_id: Pubkey = PROGRAM_ID,
+) -> Pubkey:
+    """A static Config as `create_config` (init_static_config) leaves it, at its PDA:
+    `base_fee` names BaseFeeInfo fields (`cliff_fee_numerator`, `base_fee_mode`,
+    `number_of_period`, ...), `dynamic_fee` the DynamicFeeConfig ones (`bin_step`,
+    `filter_period`, `decay_period`, `reduction_factor`, `variable_fee_control`,
+    `max_volatility_accumulator`); protocol and referral shares are the program's constants."""
+    address = config_address(index, program_id)
+    data = bytearray(CONFIG_LEN)
+    data[:8] = CONFIG_DISC
+
+    def put(name: str, value: int) -> None:
+        at, size = CONFIG_OFFSETS[name]
+        data[at : at + size] = value.to_bytes(size, "little")
+
+    fees = PoolData(bytes(POOL_LEN))
+    for name, value in base_fee.items():
+        fees[name] = value
+    start = LAYOUT["base_fee_info"][0]
+    data[72:104] = fees.data[start : start + 32]
+    if dynamic_fee is not None:
+        put("dyn_initialized", 1)
+        bin_step = dynamic_fee.get("bin_step", BIN_STEP_BPS_DEFAULT)
+        put("dyn_bin_step_u128", (bin_step << 64) // MAX_BASIS_POINT)
+        for name, value in {"bin_step": bin_step, **dynamic_fee}.items():
+            put(f"dyn_{name}", value)
+    if vault_config_key is not None:
+        data[8:40] = bytes(vault_config_key)
+    if pool_creator_authority is not None:
+        data[40:72] = bytes(pool_creator_authority)
+    for name, value in (
+        ("protocol_fee_percent", PROTOCOL_FEE_PERCENT),
+        ("referral_fee_percent", HOST_FEE_PERCENT),
+        ("compounding_fee_bps", compounding_fee_bps),
+        ("activation_type", activation_type),
+        ("collect_fee_mode", collect_fee_mode),
+        ("config_type", 0),  # ConfigType::Static
+        ("index", index),
+        ("sqrt_min_price", sqrt_min_price),
+        ("sqrt_max_price", sqrt_max_price),
+    ):
+        put(name, value)
+    account = Account(rent_exempt_lamports(CONFIG_LEN), bytes(data), program_id, False, 0)
+    view.set(address, account)
+    return address
+
+
 def set_pool_reserves(
     view: AccountsView, pool: Pubkey, reserve_a_for_mint: dict[Pubkey, int]
 ) -> None:
@@ -1006,4 +1983,11 @@ def set_pool_reserves(
     view.set(vaults[1], with_amount(vault_accounts[1], reserve_b))
 
 
-__all__ = ["PROGRAM", "PROGRAM_ID", "create_pool", "set_pool_reserves"]
+__all__ = [
+    "PROGRAM",
+    "PROGRAM_ID",
+    "config_address",
+    "create_pool",
+    "set_pool_reserves",
+    "write_config",
+]

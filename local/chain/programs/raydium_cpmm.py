@@ -1,4 +1,4 @@
-"""Raydium CPMM `swap_base_input`, executed in Python for the local chain.
+"""Raydium CPMM `swap_base_input` and `initialize`, executed in Python for the local chain.
 
 Ported from raydium-io/raydium-cp-swap (master), programs/cp-swap/src, independently of the
 engine's quoting code:
@@ -11,13 +11,23 @@ engine's quoting code:
   slippage requires, the fee accrual, the constant-product check, the two TransferChecked CPIs;
 - states/pool.rs (PoolState, packed), states/config.rs (AmmConfig), curve/calculator.rs and
   curve/fees.rs (trade, creator, protocol and fund fees);
-- utils/token.rs get_transfer_fee.
+- utils/token.rs get_transfer_fee;
+- instructions/initialize.rs: the `Initialize` accounts in Anchor's order (deserialization, then
+  the `init` accounts lp_mint, creator_lp_token and observation_state created at their PDAs,
+  then the other constraints: mint order, mint token programs, the creator's token accounts,
+  vault seeds, the create-pool fee receiver's address), then the handler: supported mints
+  (utils/token.rs is_supported_mint), `disable_create_pool`, open time at least a second after
+  the block, the vaults, the pool (its PDA, or a keypair that signs), the creator's deposits,
+  EmptySupply, LP = sqrt(amount_0 * amount_1) less 100 locked, the pool creation fee in
+  lamports, and PoolState::initialize. What its CPIs into System, Token and ATA do is written
+  by local/chain/programs/cpi.py.
 The observation (TWAP) account is checked but its ring buffer is not updated.
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Sequence
 from math import isqrt
 from typing import Any
@@ -27,22 +37,31 @@ from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
 
 from local.chain.programs import (
+    ACCOUNT_DID_NOT_DESERIALIZE,
     ACCOUNT_DISCRIMINATOR_MISMATCH,
     ACCOUNT_DISCRIMINATOR_NOT_FOUND,
+    ACCOUNT_NOT_ENOUGH_KEYS,
     ACCOUNT_NOT_INITIALIZED,
     ACCOUNT_NOT_SIGNER,
     ACCOUNT_OWNED_BY_WRONG_PROGRAM,
     CONSTRAINT_ADDRESS,
+    CONSTRAINT_MINT_TOKEN_PROGRAM,
     CONSTRAINT_MUT,
     CONSTRAINT_RAW,
     CONSTRAINT_SEEDS,
+    CONSTRAINT_TOKEN_MINT,
+    CONSTRAINT_TOKEN_OWNER,
+    INSTRUCTION_DID_NOT_DESERIALIZE,
     INVALID_PROGRAM_ID,
+    REQUIRE_EQ_VIOLATED,
     REQUIRE_GT_VIOLATED,
     REQUIRE_GTE_VIOLATED,
+    SYSTEM_PROGRAM,
     TOKEN_PROGRAMS,
     AccountsView,
     Meta,
     Pending,
+    ProgramError,
     Transfer,
     anchor_error,
     builtin_error,
@@ -53,6 +72,19 @@ from local.chain.programs import (
     token_transfer,
     transfer_fee_of,
     with_data,
+)
+from local.chain.programs.cpi import (
+    ASSOCIATED_TOKEN_PROGRAM,
+    SYSVAR_RENT,
+    create_account,
+    create_associated_token_account,
+    create_token_account,
+    invoked,
+    mint_extension_types,
+    mint_to,
+    spl_mint_data,
+    sync_native,
+    transfer_lamports,
 )
 from local.chain.programs.token import (
     TokenAccount,
@@ -74,6 +106,7 @@ def _disc(preimage: str) -> bytes:
 
 
 SWAP_BASE_INPUT = _disc("global:swap_base_input")
+INITIALIZE = _disc("global:initialize")
 POOL_STATE_DISC = _disc("account:PoolState")
 AMM_CONFIG_DISC = _disc("account:AmmConfig")
 OBSERVATION_DISC = _disc("account:ObservationState")
@@ -83,15 +116,45 @@ POOL_VAULT_SEED = b"pool_vault"
 POOL_LP_MINT_SEED = b"pool_lp_mint"
 OBSERVATION_SEED = b"observation"
 OBSERVATION_STATE_LEN = 4075  # 8 + bool + u16 + pubkey + 100 x 40-byte observations + [u64; 4]
+POOL_SEED = b"pool"
+INITIALIZE_ACCOUNTS = 20
+LP_MINT_DECIMALS = 9
+LOCK_LP_AMOUNT = 100  # initialize.rs: 100 LP units are never minted (locked)
+# lib.rs create_pool_fee_reveiver (devnet build, like PROGRAM_ID): a WSOL token account.
+CREATE_POOL_FEE_RECEIVER = Pubkey.from_string("3oE58BKVt8KuYkGxx8zBojugnymWmBiyafWgMrnb6eYy")
+# utils/token.rs MINT_WHITELIST and the Token-2022 extensions is_supported_mint accepts
+# (TransferFeeConfig 1, InterestBearingConfig 10, MetadataPointer 18, TokenMetadata 19,
+# ScaledUiAmount 25).
+MINT_WHITELIST = frozenset(
+    {
+        "HVbpJAQGNpkgBaYBZQBR1t7yFdvaYVp2vCQQfKKEN4tM",
+        "Crn4x1Y2HUKko7ox2EZMT6N2t2ZyH7eKtwkBGVnhEq1g",
+        "FrBfWJ4qE5sCzKm3k3JaAtqZcXUh4LvJygDeketsrsH4",
+        "2b1kV6DkPAnxd5ixfnxCpjxmKwqjjaYmCZfHsFu24GXo",
+    }
+)
+SUPPORTED_EXTENSIONS = frozenset({1, 10, 18, 19, 25})
 
 # error.rs ErrorCode numbers (6000 + declaration index)
 NOT_APPROVED = 6000
+EMPTY_SUPPLY = 6002
 EXCEEDED_SLIPPAGE = 6005
 ZERO_TRADING_TOKENS = 6006
+NOT_SUPPORT_MINT = 6007
 INVALID_VAULT = 6008
+INIT_LP_AMOUNT_TOO_LESS = 6009
 MATH_OVERFLOW = 6011
 INSUFFICIENT_VAULT = 6012
 INVALID_FEE_MODEL = 6013
+INITIALIZE_ERRORS = {
+    NOT_APPROVED: ("NotApproved", "Not approved"),
+    EMPTY_SUPPLY: ("EmptySupply", "Input token account empty"),
+    NOT_SUPPORT_MINT: ("NotSupportMint", "Not support token_2022 mint extension"),
+    INIT_LP_AMOUNT_TOO_LESS: (
+        "InitLpAmountTooLess",
+        "Init lp amount is too less(Because 100 amount lp will be locked)",
+    ),
+}
 
 
 def _fields(spec: Sequence[tuple[str, int]]) -> dict[str, tuple[int, int]]:
@@ -253,7 +316,7 @@ def curve_swap_base_input(
 class RaydiumCpmmProgram:
     def __init__(self, program_id: Pubkey) -> None:
         self.program_id: Pubkey = program_id
-        self.authority = Pubkey.find_program_address([AUTH_SEED], program_id)[0]
+        self.authority, self.authority_bump = Pubkey.find_program_address([AUTH_SEED], program_id)
 
     def _load_program_account(
         self, view: AccountsView, meta: Meta, disc: bytes, logs: list[str], name: str
@@ -272,6 +335,13 @@ class RaydiumCpmmProgram:
         return account
 
     def process(self, view: AccountsView, accounts: Sequence[Meta], data: bytes) -> list[str]:
+        if data[:8] == INITIALIZE:
+            return self._initialize(view, accounts, data)
+        return self._swap_base_input(view, accounts, data)
+
+    def _swap_base_input(
+        self, view: AccountsView, accounts: Sequence[Meta], data: bytes
+    ) -> list[str]:
         logs = ["Program log: Instruction: SwapBaseInput"]
         amount_in, minimum_amount_out = swap_args(data, accounts, SWAP_BASE_INPUT, 13, logs)
         (
@@ -453,8 +523,321 @@ class RaydiumCpmmProgram:
         pending.commit()
         return [*logs, *cpi_logs]
 
+    # ------------------------------------------------------------------------------ initialize
+    def _initialize(self, view: AccountsView, accounts: Sequence[Meta], data: bytes) -> list[str]:
+        """instructions/initialize.rs: a new pool with the creator's first liquidity.
+
+        Anchor's order: the arguments, then each account deserialized in field order (the
+        `init` ones taken raw), then the `init` accounts created in field order (lp_mint,
+        creator_lp_token, observation_state), then the other fields' constraints in field
+        order, then the handler."""
+        logs = ["Program log: Instruction: Initialize"]
+        if len(data) < 32:
+            raise anchor_error(logs, INSTRUCTION_DID_NOT_DESERIALIZE)
+        init_amount_0, init_amount_1, open_time = struct.unpack_from("<QQQ", data, 8)
+        if len(accounts) < INITIALIZE_ACCOUNTS:
+            raise anchor_error(logs, ACCOUNT_NOT_ENOUGH_KEYS)
+        (
+            creator,
+            amm_config,
+            authority,
+            pool_meta,
+            mint_0,
+            mint_1,
+            lp_mint,
+            creator_0,
+            creator_1,
+            creator_lp,
+            vault_0,
+            vault_1,
+            fee_meta,
+            observation,
+            token_program,
+            program_0,
+            program_1,
+            ata_program,
+            system_program,
+            rent,
+        ) = accounts[:INITIALIZE_ACCOUNTS]
+
+        # Deserialization, field by field.
+        if not creator.is_signer:
+            raise anchor_error(logs, ACCOUNT_NOT_SIGNER, account="creator")
+        config_account = self._load_program_account(
+            view, amm_config, AMM_CONFIG_DISC, logs, "amm_config"
+        )
+        if len(bytes(config_account.data)) < CONFIG_LEN:
+            raise anchor_error(logs, ACCOUNT_DID_NOT_DESERIALIZE, account="amm_config")
+        mint_accounts = (
+            load_mint(view, mint_0, logs, "token_0_mint"),
+            load_mint(view, mint_1, logs, "token_1_mint"),
+        )
+        creator_states = (
+            load_token_account(view, creator_0, logs, "creator_token_0")[1],
+            load_token_account(view, creator_1, logs, "creator_token_1")[1],
+        )
+        load_token_account(view, fee_meta, logs, "create_pool_fee")
+        for meta, wanted, name in (
+            (token_program, (TOKEN_PROGRAM_ID,), "token_program"),  # Program<Token>
+            (program_0, TOKEN_PROGRAMS, "token_0_program"),  # Interface<TokenInterface>
+            (program_1, TOKEN_PROGRAMS, "token_1_program"),
+            (ata_program, (ASSOCIATED_TOKEN_PROGRAM,), "associated_token_program"),
+            (system_program, (SYSTEM_PROGRAM,), "system_program"),
+        ):
+            if meta.pubkey not in wanted:
+                raise anchor_error(logs, INVALID_PROGRAM_ID, account=name)
+        if rent.pubkey != SYSVAR_RENT:  # Sysvar<Rent>::from_account_info
+            raise builtin_error(logs, "InvalidArgument")
+
+        def pda(*seeds: bytes) -> Pubkey:
+            return Pubkey.find_program_address(list(seeds), self.program_id)[0]
+
+        pool = bytes(pool_meta.pubkey)
+        pending = Pending(view)
+        out: list[str] = []  # what the program logs after the instruction name
+
+        # The `init` accounts, in field order.
+        if lp_mint.pubkey != pda(POOL_LP_MINT_SEED, pool):
+            raise anchor_error(logs, CONSTRAINT_SEEDS, account="lp_mint")
+        lp_data = spl_mint_data(LP_MINT_DECIMALS, self.authority)
+        out += create_account(
+            pending, creator.pubkey, lp_mint.pubkey, lp_data, token_program.pubkey, [*logs, *out]
+        )
+        out += invoked(token_program.pubkey, 2, ["Program log: Instruction: InitializeMint2"])
+        out += create_associated_token_account(
+            pending,
+            creator.pubkey,
+            creator_lp.pubkey,
+            creator.pubkey,
+            lp_mint.pubkey,
+            token_program.pubkey,
+            [*logs, *out],
+        )
+        if observation.pubkey != pda(OBSERVATION_SEED, pool):
+            raise anchor_error([*logs, *out], CONSTRAINT_SEEDS, account="observation_state")
+        blank = OBSERVATION_DISC + bytes(OBSERVATION_STATE_LEN - 8)
+        out += create_account(
+            pending, creator.pubkey, observation.pubkey, blank, self.program_id, [*logs, *out]
+        )
+
+        # The other fields' constraints, in field order.
+        def refuse(code: int, name: str) -> ProgramError:
+            return anchor_error([*logs, *out], code, account=name)
+
+        if not creator.is_writable:
+            raise refuse(CONSTRAINT_MUT, "creator")
+        if authority.pubkey != self.authority:
+            raise refuse(CONSTRAINT_SEEDS, "authority")
+        if not pool_meta.is_writable:
+            raise refuse(CONSTRAINT_MUT, "pool_state")
+        if not bytes(mint_0.pubkey) < bytes(mint_1.pubkey):
+            raise refuse(CONSTRAINT_RAW, "token_0_mint")
+        for mint_account, program, name in (
+            (mint_accounts[0], program_0, "token_0_mint"),
+            (mint_accounts[1], program_1, "token_1_mint"),
+        ):
+            if mint_account.owner != program.pubkey:
+                raise refuse(CONSTRAINT_MINT_TOKEN_PROGRAM, name)
+        for meta, state, mint, name in (
+            (creator_0, creator_states[0], mint_0, "creator_token_0"),
+            (creator_1, creator_states[1], mint_1, "creator_token_1"),
+        ):
+            if not meta.is_writable:
+                raise refuse(CONSTRAINT_MUT, name)
+            if state.mint != mint.pubkey:
+                raise refuse(CONSTRAINT_TOKEN_MINT, name)
+            if state.owner != creator.pubkey:
+                raise refuse(CONSTRAINT_TOKEN_OWNER, name)
+        for meta, mint, name in (
+            (vault_0, mint_0, "token_0_vault"),
+            (vault_1, mint_1, "token_1_vault"),
+        ):
+            if not meta.is_writable:
+                raise refuse(CONSTRAINT_MUT, name)
+            if meta.pubkey != pda(POOL_VAULT_SEED, pool, bytes(mint.pubkey)):
+                raise refuse(CONSTRAINT_SEEDS, name)
+        if not fee_meta.is_writable:
+            raise refuse(CONSTRAINT_MUT, "create_pool_fee")
+        if fee_meta.pubkey != CREATE_POOL_FEE_RECEIVER:
+            raise refuse(CONSTRAINT_ADDRESS, "create_pool_fee")
+
+        # The handler.
+        def fail(code: int) -> ProgramError:
+            name, message = INITIALIZE_ERRORS[code]
+            return anchor_error([*logs, *out], code, name, message)
+
+        if not all(
+            supported_mint(meta.pubkey, account)
+            for meta, account in zip((mint_0, mint_1), mint_accounts, strict=True)
+        ):
+            raise fail(NOT_SUPPORT_MINT)
+        config = Struct(CONFIG, bytes(config_account.data))
+        if config.uint("disable_create_pool"):
+            raise fail(NOT_APPROVED)
+        clock = read_clock(view, [*logs, *out])
+        block_timestamp = clock.unix_timestamp % (1 << 64)
+        if open_time <= block_timestamp:
+            open_time = block_timestamp + 1
+        for vault, mint, program in ((vault_0, mint_0, program_0), (vault_1, mint_1, program_1)):
+            out += create_token_account(
+                pending,
+                creator.pubkey,
+                vault.pubkey,
+                mint.pubkey,
+                self.authority,
+                program.pubkey,
+                [*logs, *out],
+            )
+        # create_pool: a system-owned address, the PDA or a keypair that signs.
+        existing = pending.get(pool_meta.pubkey)
+        if existing is not None and existing.owner != SYSTEM_PROGRAM:
+            raise fail(NOT_APPROVED)
+        expected = pda(POOL_SEED, bytes(amm_config.pubkey), *_keys(mint_0, mint_1))
+        if pool_meta.pubkey != expected and not pool_meta.is_signer:
+            error = anchor_error([*logs, *out], REQUIRE_EQ_VIOLATED)
+            error.logs += ["Program log: Left:", "Program log: false"]
+            error.logs += ["Program log: Right:", "Program log: true"]
+            raise error
+        blank_pool = bytes(POOL_LEN)
+        out += create_account(
+            pending, creator.pubkey, pool_meta.pubkey, blank_pool, self.program_id, [*logs, *out]
+        )
+        created = pending.get(observation.pubkey)
+        if created is not None:
+            obs = bytearray(bytes(created.data))
+            obs[11:43] = pool  # pool_id, after initialized (bool) and observation_index (u16)
+            pending.set(observation.pubkey, with_data(created, bytes(obs)))
+
+        decimals = (bytes(mint_accounts[0].data)[44], bytes(mint_accounts[1].data)[44])
+        for source, vault, mint, program, amount, places in (
+            (creator_0, vault_0, mint_0, program_0, init_amount_0, decimals[0]),
+            (creator_1, vault_1, mint_1, program_1, init_amount_1, decimals[1]),
+        ):
+            if amount == 0:
+                continue  # transfer_from_user_to_pool_vault: nothing to move
+            move = Transfer(
+                program.pubkey,
+                source.pubkey,
+                mint.pubkey,
+                vault.pubkey,
+                creator.pubkey,
+                amount,
+                places,
+            )
+            out += token_transfer(pending, move, clock.epoch, [*logs, *out])
+        amounts = []
+        for vault in (vault_0, vault_1):
+            vault_account = pending.get(vault.pubkey)
+            assert vault_account is not None  # created above
+            amounts.append(TokenAccount.unpack(bytes(vault_account.data)).amount)
+        if amounts[0] == 0 or amounts[1] == 0:  # CurveCalculator::validate_supply
+            raise fail(EMPTY_SUPPLY)
+        liquidity = isqrt(amounts[0] * amounts[1])
+        out.append(
+            f"Program log: liquidity:{liquidity}, lock_lp_amount:{LOCK_LP_AMOUNT}, "
+            f"vault_0_amount:{amounts[0]},vault_1_amount:{amounts[1]}"
+        )
+        if liquidity < LOCK_LP_AMOUNT:
+            raise fail(INIT_LP_AMOUNT_TOO_LESS)
+        out += mint_to(
+            pending, token_program.pubkey, lp_mint.pubkey, creator_lp.pubkey, liquidity - 100
+        )
+        create_pool_fee = config.uint("create_pool_fee")
+        if create_pool_fee:
+            out += transfer_lamports(
+                pending, creator.pubkey, fee_meta.pubkey, create_pool_fee, [*logs, *out]
+            )
+            out += sync_native(pending, fee_meta.pubkey)
+
+        # PoolState::initialize
+        pool_state = Struct(POOL, bytes(POOL_LEN))
+        pool_state.data[:8] = POOL_STATE_DISC
+        for name, value in (
+            ("amm_config", amm_config.pubkey),
+            ("pool_creator", creator.pubkey),
+            ("token_0_vault", vault_0.pubkey),
+            ("token_1_vault", vault_1.pubkey),
+            ("lp_mint", lp_mint.pubkey),
+            ("token_0_mint", mint_0.pubkey),
+            ("token_1_mint", mint_1.pubkey),
+            ("token_0_program", mint_accounts[0].owner),
+            ("token_1_program", mint_accounts[1].owner),
+            ("observation_key", observation.pubkey),
+        ):
+            pool_state.put(name, value)
+        for name, number in (
+            ("auth_bump", self.authority_bump),
+            ("lp_mint_decimals", LP_MINT_DECIMALS),
+            ("mint_0_decimals", decimals[0]),
+            ("mint_1_decimals", decimals[1]),
+            ("lp_supply", liquidity),
+            ("open_time", open_time),
+            ("recent_epoch", clock.epoch),
+            ("creator_fee_on", 0),  # CreatorFeeOn::BothToken
+            ("enable_creator_fee", 0),
+        ):
+            pool_state.put(name, number)
+        pool_account = pending.get(pool_meta.pubkey)
+        assert pool_account is not None  # created above
+        pending.set(pool_meta.pubkey, with_data(pool_account, bytes(pool_state.data)))
+        pending.commit()
+        return [*logs, *out]
+
+
+def _keys(*metas: Meta) -> list[bytes]:
+    return [bytes(meta.pubkey) for meta in metas]
+
+
+def supported_mint(mint: Pubkey, account: Account) -> bool:
+    """utils/token.rs is_supported_mint: SPL Token mints, the whitelist, and Token-2022 mints
+    whose extensions are all TransferFeeConfig, MetadataPointer, TokenMetadata,
+    InterestBearingConfig or ScaledUiAmount."""
+    if account.owner == TOKEN_PROGRAM_ID or str(mint) in MINT_WHITELIST:
+        return True
+    return all(kind in SUPPORTED_EXTENSIONS for kind in mint_extension_types(bytes(account.data)))
+
 
 PROGRAM: RaydiumCpmmProgram = RaydiumCpmmProgram(PROGRAM_ID)
+
+
+def amm_config_address(index: int, program_id: Pubkey = PROGRAM_ID) -> tuple[Pubkey, int]:
+    """create_config.rs: the AmmConfig PDA of `index`, seeds ["amm_config", index u16 BE]."""
+    return Pubkey.find_program_address([AMM_CONFIG_SEED, index.to_bytes(2, "big")], program_id)
+
+
+def write_amm_config(
+    view: AccountsView,
+    index: int,
+    *,
+    trade_fee_rate: int,
+    protocol_fee_rate: int = 0,
+    fund_fee_rate: int = 0,
+    create_pool_fee: int = 0,
+    creator_fee_rate: int = 0,
+    owner: Pubkey | None = None,
+    program_id: Pubkey = PROGRAM_ID,
+) -> Pubkey:
+    """An AmmConfig as `create_amm_config` leaves it (bump, index, rates, the pool creation
+    fee in lamports, the admin as protocol and fund owner), at its PDA."""
+    address, bump = amm_config_address(index, program_id)
+    config = Struct(CONFIG, bytes(CONFIG_LEN))
+    config.data[:8] = AMM_CONFIG_DISC
+    for name, value in (
+        ("bump", bump),
+        ("index", index),
+        ("trade_fee_rate", trade_fee_rate),
+        ("protocol_fee_rate", protocol_fee_rate),
+        ("fund_fee_rate", fund_fee_rate),
+        ("create_pool_fee", create_pool_fee),
+        ("creator_fee_rate", creator_fee_rate),
+    ):
+        config.put(name, value)
+    if owner is not None:
+        config.put("protocol_owner", owner)
+        config.put("fund_owner", owner)
+    data = bytes(config.data)
+    view.set(address, Account(rent_exempt_lamports(CONFIG_LEN), data, program_id, False, 0))
+    return address
 
 
 def config_for(
@@ -465,8 +848,8 @@ def config_for(
     fund_fee_rate: int = 0,
     creator_fee_rate: int = 0,
 ) -> Pubkey:
-    """The AmmConfig at seeds ["amm_config", index u16 BE] with these rates, created at the
-    first free index if none has them (on Raydium, pools of one fee tier share a config too)."""
+    """The AmmConfig with these rates, created at the first free index if none has them (on
+    Raydium, pools of one fee tier share a config too)."""
     wanted = {
         "trade_fee_rate": trade_fee_rate,
         "protocol_fee_rate": protocol_fee_rate,
@@ -474,25 +857,22 @@ def config_for(
         "creator_fee_rate": creator_fee_rate,
     }
     for index in range(1 << 16):
-        address = Pubkey.find_program_address(
-            [AMM_CONFIG_SEED, index.to_bytes(2, "big")], program_id
-        )[0]
+        address = amm_config_address(index, program_id)[0]
         existing = view.get(address)
         if existing is not None:
             config = Struct(CONFIG, bytes(existing.data))
             if all(config.uint(name) == value for name, value in wanted.items()):
                 return address
             continue
-        config = Struct(CONFIG, bytes(CONFIG_LEN))
-        config.data[:8] = AMM_CONFIG_DISC
-        config.put("index", index)
-        for name, value in wanted.items():
-            config.put(name, value)
-        view.set(
-            address,
-            Account(rent_exempt_lamports(CONFIG_LEN), bytes(config.data), program_id, False, 0),
+        return write_amm_config(
+            view,
+            index,
+            trade_fee_rate=trade_fee_rate,
+            protocol_fee_rate=protocol_fee_rate,
+            fund_fee_rate=fund_fee_rate,
+            creator_fee_rate=creator_fee_rate,
+            program_id=program_id,
         )
-        return address
     raise ValueError("no free AmmConfig index")
 
 
@@ -624,4 +1004,13 @@ def set_pool_reserves(
         view.set(vault, vault_account)
 
 
-__all__ = ["PROGRAM", "PROGRAM_ID", "TokenAccount", "create_pool", "set_pool_reserves"]
+__all__ = [
+    "CREATE_POOL_FEE_RECEIVER",
+    "PROGRAM",
+    "PROGRAM_ID",
+    "TokenAccount",
+    "amm_config_address",
+    "create_pool",
+    "set_pool_reserves",
+    "write_amm_config",
+]

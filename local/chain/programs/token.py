@@ -38,9 +38,12 @@ ACCOUNT_TYPE_ACCOUNT = 2
 EXT_TRANSFER_FEE_CONFIG = 1
 EXT_TRANSFER_FEE_AMOUNT = 2
 EXT_IMMUTABLE_OWNER = 7
+EXT_NON_TRANSFERABLE = 9
 EXT_NON_TRANSFERABLE_ACCOUNT = 13
 EXT_TRANSFER_HOOK = 14
+EXT_TRANSFER_HOOK_ACCOUNT = 15
 EXT_PAUSABLE = 26
+EXT_PAUSABLE_ACCOUNT = 27
 
 # spl-token TokenError discriminants, returned as custom program errors.
 INSUFFICIENT_FUNDS = 1
@@ -231,13 +234,24 @@ def epoch_transfer_fee(mint_data: bytes, epoch: int) -> TransferFee | None:
     return newer if epoch >= newer.epoch else older
 
 
+# ExtensionType::get_required_init_account_extensions: the account extension (and its zeroed
+# value) each mint extension requires of every token account of the mint.
+REQUIRED_ACCOUNT_EXTENSIONS = {
+    EXT_TRANSFER_FEE_CONFIG: (EXT_TRANSFER_FEE_AMOUNT, bytes(8)),
+    EXT_NON_TRANSFERABLE: (EXT_NON_TRANSFERABLE_ACCOUNT, b""),
+    EXT_TRANSFER_HOOK: (EXT_TRANSFER_HOOK_ACCOUNT, bytes(1)),
+    EXT_PAUSABLE: (EXT_PAUSABLE_ACCOUNT, b""),
+}
+
+
 def account_extensions_for_mint(mint_data: bytes) -> list[tuple[int, bytes]]:
-    """ExtensionType::get_required_init_account_extensions for the mint's extensions (the ones
-    this module knows: a transfer fee needs TransferFeeAmount)."""
+    """ExtensionType::get_required_init_account_extensions for the mint's extensions, in the
+    mint's order (a transfer fee needs TransferFeeAmount, a transfer hook TransferHookAccount,
+    non-transferable NonTransferableAccount, pausable PausableAccount)."""
     if len(mint_data) <= MINT_LEN:
         return []
-    kinds = {kind for kind, _, _ in tlv_entries(mint_data)}
-    return [(EXT_TRANSFER_FEE_AMOUNT, bytes(8))] if EXT_TRANSFER_FEE_CONFIG in kinds else []
+    kinds = [kind for kind, _, _ in tlv_entries(mint_data)]
+    return [REQUIRED_ACCOUNT_EXTENSIONS[k] for k in kinds if k in REQUIRED_ACCOUNT_EXTENSIONS]
 
 
 def token_account(
