@@ -85,6 +85,7 @@ class Order:
     failure_code: str | None = None
     failure_reason: str | None = None
     api_key_id: uuid.UUID | None = None
+    pinned_pool: str | None = None  # `poolId`: the one pool routing may use
 
     @classmethod
     def from_row(cls, row: DictRow | dict[str, Any]) -> Order:

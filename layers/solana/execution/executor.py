@@ -36,7 +36,7 @@ from engine.errors import (
 )
 from engine.orders import Status, explorer_link
 from engine.store import Event, Order, Store, Transition
-from execution import builder, router
+from execution import builder, discovery, router
 from execution.chain import Chain, error_json, instruction_program_ids, transaction_error
 from execution.wallet import Wallet
 
@@ -162,13 +162,18 @@ class Executor:
 
     async def _route(self, order: Order) -> Order:
         started = time.perf_counter()
+        # The pair's pools (or the one the order pins), from the container's memory or the pool
+        # cache; the chain is searched only when the pair's list is older than the refresh.
+        catalog = discovery.catalog_for(self.chain, self.store.pool, self.cfg)
+        pools = await catalog.pools_for(order.mint_in, order.mint_out, order.pinned_pool)
         decision = await router.quote_all_venues(
             self.chain,
-            self.cfg.pools,
+            pools,
             mint_in=order.mint_in,
             mint_out=order.mint_out,
             amount_in=order.amount_in,
             priority_fee_micro_lamports=self.cfg.priority_fee_micro_lamports,
+            min_liquidity=self.cfg.min_pool_liquidity,
         )
         observability.milliseconds("RoutingTime", time.perf_counter() - started)
         best = decision.best
