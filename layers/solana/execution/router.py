@@ -194,11 +194,12 @@ async def quote_all_venues(
     pair = _Pair.read(accounts, mints, amount_in)
     quotes: list[VenueQuote] = []
     skipped: list[SkippedPool] = []
-    unusable: list[str] = []  # configured for the pair but not readable as a pool
+    unusable: list[str] = []  # listed for the pair but not readable as a pool
     data = {k: bytes(a.data) for k, a in accounts.items() if a is not None}
     for cfg in pools:
         account = accounts.get(Pubkey.from_string(cfg.address))
-        if account is None:
+        if account is None:  # closed since it was found, or listed for another cluster
+            unusable.append(f"{cfg.address}: no account on this cluster")
             continue
         try:
             quote = _quote_pool(cfg, account, data, pair, priority_fee_micro_lamports)
