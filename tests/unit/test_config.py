@@ -9,19 +9,21 @@ import pytest
 from engine.config import PoolConfig, Settings
 from engine.errors import ConfigError
 
+POOL = "5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"
+
 
 def test_defaults_and_values_are_read() -> None:
     cfg = Settings.from_env(
         {
             "DB_POOL_MAX": "2",
             "SOLANA_CLUSTER": "custom",
-            "VENUE_POOLS": '[{"venue": "raydium_cpmm", "address": "P1"}]',
+            "VENUE_POOLS": f'[{{"venue": "raydium_cpmm", "address": "{POOL}"}}]',
             "CONFIRM_POLL_SECONDS": "0.05",
         }
     )
     assert cfg.db_pool_max == 2
     assert cfg.solana_cluster == "custom"
-    assert cfg.pools == (PoolConfig("raydium_cpmm", "P1"),)
+    assert cfg.pools == (PoolConfig("raydium_cpmm", POOL),)
     assert cfg.confirm_poll_seconds == 0.05
     assert Settings.from_env({}).max_attempts == 3
 
@@ -35,6 +37,7 @@ def test_defaults_and_values_are_read() -> None:
         ({"VENUE_POOLS": "{"}, "VENUE_POOLS"),
         ({"VENUE_POOLS": '{"venue": "raydium_cpmm"}'}, "VENUE_POOLS"),
         ({"VENUE_POOLS": '[{"venue": "uniswap", "address": "x"}]'}, "VENUE_POOLS"),
+        ({"VENUE_POOLS": '[{"venue": "raydium_cpmm", "address": "P1"}]'}, "VENUE_POOLS"),
         ({"MAX_ATTEMPTS": "-1"}, "MAX_ATTEMPTS"),
         ({"POOL_REFRESH_SECONDS": "-5"}, "POOL_REFRESH_SECONDS"),
         ({"MIN_POOL_LIQUIDITY": "lots"}, "MIN_POOL_LIQUIDITY"),
@@ -65,7 +68,7 @@ def test_the_discovery_settings_have_defaults_and_are_read() -> None:
     assert defaults.min_pool_liquidity == 0
     assert defaults.pool_deny_list == frozenset()
     assert defaults.max_pools_per_pair == 10
-    pool_1 = "5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"
+    pool_1 = POOL
     pool_2 = "So11111111111111111111111111111111111111112"
     cfg = Settings.from_env(
         {

@@ -136,6 +136,11 @@ def parse_pools(raw: str) -> tuple[PoolConfig, ...]:
                 f"each of VENUE_POOLS is {{'venue': one of {VENUE_NAMES}, 'address': ...}}",
                 field="VENUE_POOLS",
             )
+        if not base58.is_pubkey(str(item.get("address"))):
+            raise ConfigError(
+                f"VENUE_POOLS: {str(item.get('address'))[:60]!r} is not a base58 address",
+                field="VENUE_POOLS",
+            )
         pools.append(PoolConfig(venue=str(item["venue"]), address=str(item["address"])))
     return tuple(pools)
 
