@@ -64,9 +64,9 @@ async def _quote_loop(chain_url: str, client: Any, counter: CountingApp, n: int)
     from engine.tokens import WSOL_MINT
     from execution import router
     from execution.chain import Chain
-    from local.chain import USDC_MINT, local_env
+    from local.chain import USDC_MINT, seeded_venue_pools
 
-    pools = parse_pools(local_env(chain_url)["VENUE_POOLS"])
+    pools = parse_pools(seeded_venue_pools())
     chain = Chain(chain_url, client)
     router._dependents.clear()  # a cold container: nothing learnt yet
 

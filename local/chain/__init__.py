@@ -7,7 +7,8 @@ injectable faults.
     served = serve(chain)                 # RPC on LOCAL_CHAIN_PORT (8899), PubSub on 8900
     served = serve(chain, port=0)         # ... or on a free pair of ports (tests)
     url, stop = serve_in_thread(chain)    # the same on a free pair, as (RPC url, stop)
-    env = local_env(served.rpc_url)       # what the engine needs to trade on it
+    env = local_env(served.rpc_url)       # what the engine needs to trade on it (pools: found
+                                          # by discovery, as on devnet)
 
 Blocks only advance when told (`chain.advance(n)`) unless a ticker runs
 (`chain.start_ticker(0.4)`); `create_app()` - the local stack's entry point - starts one.
@@ -53,6 +54,7 @@ __all__ = [
     "client_for",
     "create_app",
     "local_env",
+    "seeded_venue_pools",
     "serve",
     "serve_in_thread",
 ]
@@ -253,18 +255,24 @@ def serve_in_thread(
     return served.rpc_url, served.stop
 
 
+def seeded_venue_pools() -> str:
+    """The seeded pools as a VENUE_POOLS value (JSON), for running with an allow-list."""
+    return json.dumps(
+        [
+            {"venue": venue, "address": str(pool)}
+            for pools in (POOLS, T22_POOLS)
+            for venue, pool in pools.items()
+        ]
+    )
+
+
 def local_env(rpc_url: str) -> dict[str, str]:
-    """The environment the engine needs to trade on the seeded local chain at `rpc_url`."""
+    """The environment the engine needs to trade on the seeded local chain at `rpc_url`. No
+    VENUE_POOLS: the engine finds the chain's pools by discovery (getProgramAccounts), as a
+    devnet user's engine does; `seeded_venue_pools()` is the allow-list of the seeded ones."""
     return {
         "SOLANA_RPC_URL": rpc_url,
         "SOLANA_CLUSTER": "custom",
-        "VENUE_POOLS": json.dumps(
-            [
-                {"venue": venue, "address": str(pool)}
-                for pools in (POOLS, T22_POOLS)
-                for venue, pool in pools.items()
-            ]
-        ),
         # A throwaway key from a fixed public seed (local/chain/seed.py), valid only on this
         # machine's local chain: fine to have in code, never a real wallet.
         "WALLET_PRIVATE_KEY": json.dumps(list(bytes(seed.WALLET_KEYPAIR))),

@@ -202,6 +202,9 @@ class Faults:
     # Congestion: getRecentPrioritizationFees reports at least this many micro-lamports per CU
     # for every slot, whatever the landed transactions paid.
     priority_fee_level: int = 0
+    # JSON-RPC methods answered -32601 "Method not found", as by a node without the full RPC
+    # API or a provider whose plan leaves them out (getProgramAccounts, typically).
+    refuse_methods: tuple[str, ...] = ()
     seed: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _random: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
@@ -218,6 +221,7 @@ class Faults:
         "drop_rate",
         "expire_rate",
         "priority_fee_level",
+        "refuse_methods",
         "seed",
     )
     FLOATS = frozenset(
@@ -229,6 +233,9 @@ class Faults:
             for key, value in values.items():
                 if key not in self.FIELDS:
                     raise ValueError(f"unknown fault {key!r}")
+                if key == "refuse_methods":
+                    self.refuse_methods = _method_names(value)
+                    continue
                 setattr(self, key, float(value) if key in self.FLOATS else int(value))
                 if key == "seed":
                     self._random.seed(int(value))
@@ -246,11 +253,18 @@ class Faults:
             drop_rate=0.0,
             expire_rate=0.0,
             priority_fee_level=0,
+            refuse_methods=(),
         )
 
-    def snapshot(self) -> dict[str, float]:
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {key: getattr(self, key) for key in self.FIELDS}
+            return {
+                key: list(value) if isinstance(value := getattr(self, key), tuple) else value
+                for key in self.FIELDS
+            }
+
+    def refuses(self, method: str) -> bool:
+        return method in self.refuse_methods
 
     def _take(self, counter: str | None, rate: str) -> bool:
         with self._lock:
@@ -272,6 +286,14 @@ class Faults:
 
     def take_expire(self) -> bool:
         return self._take(None, "expire_rate")
+
+
+def _method_names(value: Any) -> tuple[str, ...]:
+    """`refuse_methods` as a list of names, or one comma-separated string."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    if not all(isinstance(n, str) for n in names):
+        raise ValueError("refuse_methods is a list of JSON-RPC method names")
+    return tuple(n.strip() for n in names if n.strip())
 
 
 @dataclass

@@ -189,7 +189,7 @@ class Rpc:
         request_id = request.get("id")
         params = request.get("params") or []
         method = self.methods.get(request["method"])
-        if method is None:
+        if method is None or self.ledger.faults.refuses(request["method"]):
             return error_response(request_id, METHOD_NOT_FOUND, "Method not found")
         if not isinstance(params, list):
             return error_response(request_id, INVALID_PARAMS, "Invalid params: expected an array")

@@ -25,7 +25,7 @@ from engine.store import Store
 from execution.chain import Chain
 from execution.executor import Executor, Timing
 from execution.wallet import Wallet
-from local.chain import LocalChain, client_for, local_env, seed
+from local.chain import LocalChain, client_for, seed, seeded_venue_pools
 
 pytestmark = pytest.mark.chaos
 
@@ -56,7 +56,7 @@ def test_five_hundred_orders_through_a_faulty_rpc(store: Store, chain: LocalChai
         config.Settings.from_env(),
         solana_rpc_url="http://local-chain",
         solana_cluster="custom",
-        pools=config.parse_pools(local_env("http://local-chain")["VENUE_POOLS"]),
+        pools=config.parse_pools(seeded_venue_pools()),
         max_attempts=MAX_RECEIVES,
     )
     timing = Timing(poll_seconds=0.01, resend_seconds=0.05, land_timeout_seconds=10)

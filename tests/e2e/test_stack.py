@@ -43,6 +43,7 @@ from tests.stack import (
 )
 
 pytestmark = pytest.mark.e2e
+SOL_MINT = "So11111111111111111111111111111111111111112"
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,34 @@ def test_http_submit_then_follow_with_order_id_to_a_landed_swap(stack: Running) 
     assert [(e["seq"], e["status"]) for e in order["events"]] == [
         (f["seq"], f["status"]) for f in frames
     ]
+
+
+def test_the_stack_finds_its_pools_and_a_pinned_order_trades_on_its_pool(stack: Running) -> None:
+    """The local stack is given no VENUE_POOLS, as a devnet user is not: its pools are found by
+    discovery and cached in its database. An order pinned (`poolId`) to the CPMM pool is quoted
+    and filled there only; one pinned to an account that is no pool fails `unknown_pool`, and
+    the next such order is refused at submit."""
+    from local.chain import POOLS, USDC_MINT
+
+    cpmm = str(POOLS["raydium_cpmm"])
+    with open_ws(submit_http(stack)["wsUrl"]) as ws:
+        assert {q["pool"] for q in follow(ws)[1]["quotes"]} == {str(p) for p in POOLS.values()}
+    pairs = query(stack, "SELECT mint_x, mint_y FROM pool_pairs")
+    assert {"mint_x": str(USDC_MINT), "mint_y": SOL_MINT} in pairs  # in text order
+    accepted = submit_http(stack, {**ORDER, "poolId": cpmm, "baseIn": True})
+    with open_ws(accepted["wsUrl"]) as ws:
+        frames = follow(ws)
+    assert frames[-1]["status"] == "confirmed", frames[-1]
+    assert [q["pool"] for q in frames[1]["quotes"]] == [cpmm]
+
+    not_a_pool = {**ORDER, "poolId": str(USDC_MINT)}
+    accepted = submit_http(stack, not_a_pool)
+    with open_ws(accepted["wsUrl"]) as ws:
+        failed = follow(ws)[-1]
+    assert (failed["status"], failed["code"]) == ("failed", "unknown_pool")
+    status, refused = http_json("POST", f"{stack.http}/api/orders/execute", not_a_pool)
+    assert status == 400
+    assert (refused["error"]["code"], refused["error"]["field"]) == ("unknown_pool", "poolId")
 
 
 def test_the_stack_wants_its_api_key(stack: Running) -> None:

@@ -7,6 +7,7 @@ and the grants the server reports are exactly the ones listed here.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -19,13 +20,15 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from engine import db, keys
+from engine import config, db, keys
 from engine.authorizer import authorize
 from engine.connections import Connections
 from engine.notify import Fanout
 from engine.orders import Status, parse_order_request
+from engine.pools import PoolCache
 from engine.provision import FUNCTION_ROLES
 from engine.store import Store
+from local.chain import LocalChain
 
 # What the server must report for each role: table-level privileges...
 TABLES: dict[str, set[tuple[str, str]]] = {
@@ -34,6 +37,7 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("orders", "SELECT"), ("orders", "INSERT"), ("orders", "UPDATE"),
         ("order_events", "SELECT"), ("order_events", "INSERT"),
         ("api_keys", "SELECT"),
+        ("pool_pairs", "SELECT"), ("pools", "SELECT"), ("not_pools", "SELECT"),
     },
     "engine_ws_connect": {
         ("orders", "SELECT"), ("orders", "INSERT"), ("orders", "UPDATE"),
@@ -41,10 +45,16 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("api_keys", "SELECT"),
         ("connections", "SELECT"), ("connections", "INSERT"), ("connections", "DELETE"),
         ("subscriptions", "SELECT"), ("subscriptions", "INSERT"),
+        ("pool_pairs", "SELECT"), ("pools", "SELECT"), ("not_pools", "SELECT"),
     },
     "engine_execute": {
         ("orders", "SELECT"), ("orders", "UPDATE"),
         ("order_events", "SELECT"), ("order_events", "INSERT"),
+        ("pool_pairs", "SELECT"), ("pool_pairs", "INSERT"),
+        ("pool_pairs", "UPDATE"), ("pool_pairs", "DELETE"),
+        ("pools", "SELECT"), ("pools", "INSERT"), ("pools", "UPDATE"), ("pools", "DELETE"),
+        ("not_pools", "SELECT"), ("not_pools", "INSERT"),
+        ("not_pools", "UPDATE"), ("not_pools", "DELETE"),
     },
     "engine_notify": {
         ("order_events", "SELECT"),
@@ -257,6 +267,32 @@ def test_the_execute_role_moves_an_order_to_confirmed(
     assert order is not None
     assert order.status == Status.CONFIRMED
     assert [e.seq for e in store.events(order_id)] == [1, 2, 3, 4, 5]
+
+
+async def test_the_execute_role_discovers_pools_and_fills_an_order(
+    role_pools: dict[str, db.Pool], database_url: str
+) -> None:
+    """The executor's own code, as engine_execute: discovery reads and writes the pool cache,
+    the order goes all the way on the local chain; then submit's pin check reads the cache."""
+    from tests.integration.test_executor import Runner
+
+    chain = LocalChain.seeded()
+    chain.start_ticker(0.01)
+    try:
+        key, _ = keys.create_key("role test", pool=db.pool(database_url))
+        order_id = new_order(Store(db.pool(database_url)), key.id)
+        store = Store(role_pools["engine_execute"])
+        settings = dataclasses.replace(
+            config.Settings.from_env(), solana_rpc_url="http://local-chain", solana_cluster="custom"
+        )
+        outcome = await Runner(store, chain, settings).run(order_id)
+        assert outcome.status == "confirmed"
+    finally:
+        chain.stop()
+    order = store.get_order(order_id)
+    assert order is not None
+    assert order.pool is not None
+    PoolCache(role_pools["engine_submit"]).check_pin(order.pool, order.mint_in, order.mint_out)
 
 
 def test_the_websocket_role_records_subscribes_and_replays(

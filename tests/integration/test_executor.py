@@ -26,7 +26,7 @@ from engine.store import Event, Store
 from execution.chain import Chain
 from execution.executor import Executor, Outcome, Timing
 from execution.wallet import Wallet
-from local.chain import POOLS, USDC_MINT, WALLET, LocalChain, client_for, local_env, seed
+from local.chain import POOLS, USDC_MINT, WALLET, LocalChain, client_for, seed
 
 SOL = 10**9
 USDC = 10**6
@@ -47,12 +47,12 @@ def chain() -> Iterator[LocalChain]:
 
 @pytest.fixture
 def cfg(database_url: str) -> config.Settings:
-    pools = config.parse_pools(local_env("http://local-chain")["VENUE_POOLS"])
+    # No VENUE_POOLS: the pools are found by discovery (and cached), as a devnet user's are.
     return dataclasses.replace(
         config.Settings.from_env(),
         solana_rpc_url="http://local-chain",
         solana_cluster="custom",
-        pools=pools,
+        pools=(),
         max_attempts=3,
     )
 
@@ -451,13 +451,19 @@ def test_the_execute_function_reports_a_transient_failure_and_delays_the_retry(
 
     import boto3
 
+    from execution import discovery
     from local.apigw import LambdaContext
-    from local.handlers import fresh_handler
+    from local.handlers import fresh_module
     from local.poller import sqs_event
 
     monkeypatch.setenv("RETRY_BASE_SECONDS", "2")
     chain, _ = served_chain
-    handler = fresh_handler("execute")
+    container = fresh_module("execute")
+    handler = container.handler
+    # The pair's pools are known before the faults start, so routing is the one
+    # getMultipleAccounts the 429s hit (discovery's calls would absorb them: retried in place).
+    catalog = discovery.catalog_for(container.chain, container.store.pool, container.cfg)
+    container.loop.run_until_complete(catalog.pools_for(str(WSOL), str(USDC_MINT)))
     sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
     arn = sqs.get_queue_attributes(QueueUrl=private_orders_queue, AttributeNames=["QueueArn"])
     oid = new_order(store)

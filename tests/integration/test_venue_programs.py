@@ -281,9 +281,10 @@ def running(chain: LocalChain) -> Iterator[LocalChain]:
 
 @pytest.fixture
 def cfg(database_url: str) -> config.Settings:
-    from local.chain import local_env
+    from local.chain import seeded_venue_pools
 
-    pools = config.parse_pools(local_env("http://local-chain")["VENUE_POOLS"])
+    # VENUE_POOLS as an allow-list: the tests below add pools of their own to it.
+    pools = config.parse_pools(seeded_venue_pools())
     return dataclasses.replace(
         config.Settings.from_env(),
         solana_rpc_url="http://local-chain",

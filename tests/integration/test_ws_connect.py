@@ -169,6 +169,8 @@ def test_idempotency_key_in_the_frame_or_the_connect_header(handler: Any, store:
         ({**ORDER, "tokenOut": "SOL"}, "invalid_request", "tokenOut"),
         ({**ORDER, "colour": "red"}, "invalid_request", "colour"),
         ({**ORDER, "idempotencyKey": 5}, "invalid_request", "idempotencyKey"),
+        ({**ORDER, "baseIn": False}, "invalid_request", "baseIn"),
+        ({**ORDER, "poolId": "the-best-one"}, "invalid_request", "poolId"),
         ({"action": "dance"}, "unknown_action", "action"),
     ],
 )
@@ -183,6 +185,36 @@ def test_bad_frames_get_an_error_frame_and_200(
     assert frame["error"].get("field") == field
     assert frame["error"]["message"]
     assert Connections(store.pool).get(c) is not None  # the connection stays
+
+
+def test_a_pool_pin_the_cache_knows_is_wrong_gets_an_error_frame(
+    handler: Any, store: Store
+) -> None:
+    """As over HTTP: an address the pool cache knows is no pool of the pair is refused on the
+    socket (code `unknown_pool`, field `poolId`) and nothing is stored; one it does not know is
+    accepted (routing reads it)."""
+    from datetime import UTC, datetime
+
+    from solders.keypair import Keypair
+
+    from engine.pools import NotAPool, PoolCache
+
+    bad, unknown = str(Keypair().pubkey()), str(Keypair().pubkey())
+    PoolCache(store.pool).remember(
+        "any-endpoint", [NotAPool(bad, "a token mint")], datetime.now(UTC)
+    )
+    c = cid()
+    connect(handler, c)
+    before, _ = store.list_orders(limit=100)
+    send(handler, c, {**ORDER, "poolId": bad})
+    [frame] = posted(c)
+    assert frame["error"]["code"] == "unknown_pool"
+    assert frame["error"]["field"] == "poolId"
+    assert store.list_orders(limit=100)[0] == before
+    send(handler, c, {**ORDER, "poolId": unknown})
+    accepted = wait_frames(c, 2)[1]
+    assert accepted["status"] == "pending"
+    assert accepted["request"]["poolId"] == unknown
 
 
 def test_subscribe_replays_after_from_seq(handler: Any, store: Store) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from engine.config import PoolConfig, Settings
 from engine.errors import ConfigError
 from engine.orders import explorer_link
+
+POOL = "5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"
 
 
 def test_defaults_and_values_are_read() -> None:
@@ -14,13 +18,13 @@ def test_defaults_and_values_are_read() -> None:
         {
             "DB_POOL_MAX": "2",
             "SOLANA_CLUSTER": "custom",
-            "VENUE_POOLS": '[{"venue": "raydium_cpmm", "address": "P1"}]',
+            "VENUE_POOLS": f'[{{"venue": "raydium_cpmm", "address": "{POOL}"}}]',
             "CONFIRM_POLL_SECONDS": "0.05",
         }
     )
     assert cfg.db_pool_max == 2
     assert cfg.solana_cluster == "custom"
-    assert cfg.pools == (PoolConfig("raydium_cpmm", "P1"),)
+    assert cfg.pools == (PoolConfig("raydium_cpmm", POOL),)
     assert cfg.confirm_poll_seconds == 0.05
     assert Settings.from_env({}).max_attempts == 3
 
@@ -34,7 +38,15 @@ def test_defaults_and_values_are_read() -> None:
         ({"VENUE_POOLS": "{"}, "VENUE_POOLS"),
         ({"VENUE_POOLS": '{"venue": "raydium_cpmm"}'}, "VENUE_POOLS"),
         ({"VENUE_POOLS": '[{"venue": "uniswap", "address": "x"}]'}, "VENUE_POOLS"),
+        ({"VENUE_POOLS": '[{"venue": "raydium_cpmm", "address": "P1"}]'}, "VENUE_POOLS"),
         ({"MAX_ATTEMPTS": "-1"}, "MAX_ATTEMPTS"),
+        ({"POOL_REFRESH_SECONDS": "-5"}, "POOL_REFRESH_SECONDS"),
+        ({"MIN_POOL_LIQUIDITY": "lots"}, "MIN_POOL_LIQUIDITY"),
+        ({"MIN_POOL_LIQUIDITY": "-1"}, "MIN_POOL_LIQUIDITY"),
+        ({"MIN_POOL_LIQUIDITY": "NaN"}, "MIN_POOL_LIQUIDITY"),
+        ({"POOL_DENY_LIST": "not-an-address"}, "POOL_DENY_LIST"),
+        ({"MAX_POOLS_PER_PAIR": "0"}, "MAX_POOLS_PER_PAIR"),
+        ({"MAX_POOLS_PER_PAIR": "25"}, "MAX_POOLS_PER_PAIR"),
     ],
 )
 def test_a_bad_variable_is_named(env: dict[str, str], field: str) -> None:
@@ -105,3 +117,26 @@ def test_explorer_links_carry_an_rpc_url_only_when_it_is_safe_to_show(
 ) -> None:
     cfg = Settings.from_env(env)
     assert explorer_link("SIG", cfg.solana_cluster, cfg.explorer_custom_url) == link
+
+
+def test_the_discovery_settings_have_defaults_and_are_read() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.pools == ()  # no VENUE_POOLS: every pool discovery finds
+    assert defaults.pool_refresh_seconds == 300
+    assert defaults.min_pool_liquidity == 0
+    assert defaults.pool_deny_list == frozenset()
+    assert defaults.max_pools_per_pair == 10
+    pool_1 = POOL
+    pool_2 = "So11111111111111111111111111111111111111112"
+    cfg = Settings.from_env(
+        {
+            "POOL_REFRESH_SECONDS": "60",
+            "MIN_POOL_LIQUIDITY": "2500.5",
+            "POOL_DENY_LIST": f"{pool_1}, {pool_2}\n",
+            "MAX_POOLS_PER_PAIR": "24",
+        }
+    )
+    assert cfg.pool_refresh_seconds == 60
+    assert cfg.min_pool_liquidity == Decimal("2500.5")
+    assert cfg.pool_deny_list == {pool_1, pool_2}
+    assert cfg.max_pools_per_pair == 24

@@ -112,6 +112,36 @@ def test_same_request_has_same_fingerprint_and_other_request_differs() -> None:
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
+POOL = "5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"
+
+
+def test_an_order_may_pin_one_pool_by_address() -> None:
+    req = parse_order_request(order(poolId=f" {POOL} "))
+    assert req.pool_id == POOL
+    assert req.to_json()["poolId"] == POOL
+    assert req.fingerprint() != parse_order_request(order()).fingerprint()
+    assert "poolId" not in parse_order_request(order()).to_json()
+
+
+@pytest.mark.parametrize("pool", ["", "  ", "not-a-pool", "0OIl" * 10, "1" * 44, 42, True, [POOL]])
+def test_a_pool_id_that_is_no_address_is_refused(pool: Any) -> None:
+    rejects(order(poolId=pool), "poolId")
+
+
+def test_base_in_true_is_what_the_order_already_says() -> None:
+    """The seed's `baseIn` (the amount is of tokenIn) is implied: true (or null) is the very
+    same order, with the same idempotency fingerprint; false asks for an exact output, which the
+    engine does not do."""
+    plain = parse_order_request(order())
+    assert parse_order_request(order(baseIn=True)) == plain
+    assert parse_order_request({**order(), "baseIn": None}).fingerprint() == plain.fingerprint()
+    error = rejects(order(baseIn=False), "baseIn")
+    assert "exactly amountIn of tokenIn" in error.message
+    not_booleans: list[Any] = ["true", 1, 0, "false", {}]
+    for value in not_booleans:
+        rejects(order(baseIn=value), "baseIn")
+
+
 @given(st.decimals(allow_nan=True, allow_infinity=True, places=None))
 def test_any_decimal_either_parses_to_a_positive_u64_amount_or_is_refused(value: Decimal) -> None:
     try:

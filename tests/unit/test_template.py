@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -367,6 +368,7 @@ def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
         "ORDERS_QUEUE_URL", "ORDERS_DLQ_ARN",
         "STATUS_QUEUE_URL", "WS_URL", "WS_MANAGEMENT_ENDPOINT", "SOLANA_RPC_URL",
         "SOLANA_CLUSTER", "WALLET_SECRET_ARN", "VENUE_POOLS", "PRIORITY_FEE_MICRO_LAMPORTS",
+        "POOL_REFRESH_SECONDS", "MIN_POOL_LIQUIDITY", "POOL_DENY_LIST", "MAX_POOLS_PER_PAIR",
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
     }  # fmt: skip
@@ -374,6 +376,23 @@ def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
         assert set(function_environment(name, tpl)) <= known, name
     assert function_environment("execute", tpl)["SOLANA_RPC_URL"] == "https://api.devnet.solana.com"
     assert json.loads(function_environment("execute", tpl)["VENUE_POOLS"]) == []
+
+
+def test_the_execute_function_gets_the_discovery_settings_config_reads(
+    tpl: dict[str, Any],
+) -> None:
+    """Every discovery setting reaches the execute function from a parameter, and its default
+    is one Settings accepts (the parameter's bounds are the code's)."""
+    from engine.config import MAX_POOLS_PER_PAIR_LIMIT, Settings
+
+    env = function_environment("execute", tpl)
+    names = ("POOL_REFRESH_SECONDS", "MIN_POOL_LIQUIDITY", "POOL_DENY_LIST", "MAX_POOLS_PER_PAIR")
+    cfg = Settings.from_env({name: str(env[name]) for name in names})
+    assert (cfg.pool_refresh_seconds, cfg.min_pool_liquidity) == (300.0, Decimal(0))
+    assert (cfg.pool_deny_list, cfg.max_pools_per_pair) == (frozenset(), 10)
+    assert tpl["Parameters"]["MaxPoolsPerPair"]["MaxValue"] == MAX_POOLS_PER_PAIR_LIMIT
+    for name in names:
+        assert name not in function_environment("submit", tpl)
 
 
 def test_execute_has_the_solana_layer(tpl: dict[str, Any]) -> None:

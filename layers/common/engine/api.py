@@ -269,6 +269,19 @@ class OrderBody(BaseModel):
         default=None, examples=[0.5], description="percent, >0 and <=50; default 0.5"
     )
     orderType: str | None = Field(default="market", description="only 'market' is supported")
+    poolId: str | None = Field(
+        default=None,
+        examples=["5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"],  # the local chain's CPMM pool
+        description="optional: the one pool (base58 address) the order may trade on; by default"
+        " the best of every pool of the pair. 400 `unknown_pool` when the pool cache already"
+        " knows the address is not a pool of the pair; otherwise the order fails `unknown_pool`"
+        " at routing if it is not one",
+    )
+    baseIn: bool | None = Field(
+        default=None,
+        description="optional, must be true when sent: the amount is of tokenIn (the engine"
+        " sells exactly amountIn; false is 400 on `baseIn`)",
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -297,9 +310,9 @@ class OrderSummary(BaseModel):
     status: str = Field(description="pending, routing, building, submitted, confirmed or failed")
     createdAt: str
     updatedAt: str
-    request: dict[str, Any]
+    request: dict[str, Any] = Field(description="what was asked, `poolId` included if pinned")
     venue: str | None
-    pool: str | None
+    pool: str | None = Field(description="the pool routing chose")
     quotes: list[dict[str, Any]]
     amountIn: str | None
     amountOut: str | None
@@ -354,6 +367,11 @@ SUBMIT_DOCS: dict[str, Any] = {
     "response_model": AcceptedReply,
     "responses": {
         **_ERRORS,
+        400: {
+            "model": ErrorReply,
+            "description": "invalid request (`field` names the culprit); `unknown_pool` when"
+            " `poolId` is known not to be a pool of the pair",
+        },
         **_AUTH_ERRORS,
         409: {"model": ErrorReply, "description": "Idempotency-Key reused with another body"},
         429: {"model": ErrorReply, "description": "the key's in-flight order limit is reached"},

@@ -10,16 +10,22 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from engine import base58
 from engine.errors import ConfigError
 
 T = TypeVar("T")
 VENUE_NAMES = ("raydium_cpmm", "meteora_damm_v2")
 CLUSTERS = ("devnet", "testnet", "mainnet-beta", "custom")
+# One getMultipleAccounts reads at most 100 accounts: a CPMM pool needs 4 (itself, its config and
+# two vaults), and the mints and the Clock take 3 more, so 24 pools still fit in one read.
+MAX_POOLS_PER_PAIR_LIMIT = 24
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,9 @@ class PoolConfig:
 
     venue: str  # "raydium_cpmm" | "meteora_damm_v2"
     address: str  # base58 pool state account
+    # The other accounts a quote of this pool reads (vaults, config), when already known (the
+    # pool cache remembers them), so a container's first quote needs no call to learn them.
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,13 @@ class Settings:
     # a provider URL with a key in it); by default the RPC URL only when it is a loopback one.
     explorer_rpc_url: str | None = None
     wallet_secret_arn: str | None = None
+    # VENUE_POOLS: when set, the only pools the router may trade (an allow-list, which also
+    # serves RPC providers that refuse getProgramAccounts); empty: every pool discovery finds.
     pools: tuple[PoolConfig, ...] = field(default_factory=tuple)
+    pool_refresh_seconds: float = 300.0  # a pair's discovered pool list is this fresh at most
+    min_pool_liquidity: Decimal = Decimal(0)  # in output-token units; below: below_min_liquidity
+    pool_deny_list: frozenset[str] = frozenset()  # pools never routed, whatever finds them
+    max_pools_per_pair: int = 10  # pools quoted per order, the deepest first
     priority_fee_micro_lamports: int = 1_000
     max_attempts: int = 3
     retry_base_seconds: float = 5.0
@@ -91,6 +106,12 @@ class Settings:
             explorer_rpc_url=read.text("EXPLORER_RPC_URL"),
             wallet_secret_arn=read.text("WALLET_SECRET_ARN"),
             pools=parse_pools(e.get("VENUE_POOLS") or "[]"),
+            pool_refresh_seconds=read.number("POOL_REFRESH_SECONDS", float, 300.0, low=0),
+            min_pool_liquidity=read.amount("MIN_POOL_LIQUIDITY"),
+            pool_deny_list=parse_addresses(e.get("POOL_DENY_LIST") or "", "POOL_DENY_LIST"),
+            max_pools_per_pair=read.number(
+                "MAX_POOLS_PER_PAIR", int, 10, low=1, high=MAX_POOLS_PER_PAIR_LIMIT
+            ),
             priority_fee_micro_lamports=read.number(
                 "PRIORITY_FEE_MICRO_LAMPORTS", int, 1_000, low=0
             ),
@@ -133,8 +154,22 @@ def parse_pools(raw: str) -> tuple[PoolConfig, ...]:
                 f"each of VENUE_POOLS is {{'venue': one of {VENUE_NAMES}, 'address': ...}}",
                 field="VENUE_POOLS",
             )
+        if not base58.is_pubkey(str(item.get("address"))):
+            raise ConfigError(
+                f"VENUE_POOLS: {str(item.get('address'))[:60]!r} is not a base58 address",
+                field="VENUE_POOLS",
+            )
         pools.append(PoolConfig(venue=str(item["venue"]), address=str(item["address"])))
     return tuple(pools)
+
+
+def parse_addresses(raw: str, name: str) -> frozenset[str]:
+    """A list of base58 addresses separated by commas or whitespace (e.g. POOL_DENY_LIST)."""
+    items = [item for item in re.split(r"[\s,]+", raw) if item]
+    bad = [item for item in items if not base58.is_pubkey(item)]
+    if bad:
+        raise ConfigError(f"{name}: {bad[0][:60]!r} is not a base58 address", field=name)
+    return frozenset(items)
 
 
 class _Reader:
@@ -146,7 +181,15 @@ class _Reader:
     def text(self, name: str) -> str | None:
         return self.env.get(name) or None
 
-    def number(self, name: str, kind: Callable[[str], T], default: T, *, low: float) -> T:
+    def number(
+        self,
+        name: str,
+        kind: Callable[[str], T],
+        default: T,
+        *,
+        low: float,
+        high: float | None = None,
+    ) -> T:
         raw = self.env.get(name)
         if not raw:
             return default
@@ -156,6 +199,23 @@ class _Reader:
             raise ConfigError(f"{name} must be a number, not {raw[:40]!r}", field=name) from None
         if float(value) < low:  # type: ignore[arg-type]
             raise ConfigError(f"{name} must be at least {low}", field=name)
+        if high is not None and float(value) > high:  # type: ignore[arg-type]
+            raise ConfigError(f"{name} must be at most {high}", field=name)
+        return value
+
+    def amount(self, name: str) -> Decimal:
+        """A decimal amount of at least 0 (unset: 0)."""
+        raw = (self.env.get(name) or "").strip()
+        if not raw:
+            return Decimal(0)
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise ConfigError(
+                f"{name} must be a decimal number, not {raw[:40]!r}", field=name
+            ) from None
+        if not value.is_finite() or value < 0:
+            raise ConfigError(f"{name} must be a decimal number of at least 0", field=name)
         return value
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:

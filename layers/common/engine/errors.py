@@ -4,6 +4,7 @@ on; `status` is the HTTP status the API answers with when it reaches a client.
     EngineError                          base: code, status, message, field
     +-- RequestError (4xx)               the caller's request cannot be served; nothing changed
     |   +-- InvalidRequest        400    bad input (orders, api, stream); `field` names it
+    |   |   +-- UnknownPool       400    `poolId` is known not to be a pool of the pair (intake)
     |   +-- Unauthorized          401    no API key reached the handler (api, stream), or
     |                                    none came to the WS authorizer (raised as "Unauthorized")
     |   +-- ApiKeyRevoked         403    the key was revoked (store, at order creation)
@@ -22,7 +23,10 @@ on; `status` is the HTTP status the API answers with when it reaches a client.
         +-- TransientChainError          worth another attempt: RPC 429/timeouts/outages, an
         |   +-- AlreadyProcessed         expired blockhash, no confirmation in time (execution)
         +-- PermanentChainError          retrying cannot help: slippage, funds, no route, bad
-                                         mint or pool (execution)
+            |                            mint or pool (execution)
+            +-- RpcMethodRefused         the RPC provider does not serve a method, e.g.
+                                         getProgramAccounts (execution.chain): pool discovery
+                                         cannot run there, VENUE_POOLS must list the pools
 
 Anything else that escapes is a bug: the handlers log it with its trace.
 """
@@ -62,6 +66,13 @@ class InvalidRequest(RequestError):
 
     code = "invalid_request"
     status = 400
+
+
+class UnknownPool(InvalidRequest):
+    """The order's `poolId` is, as the pool cache already knows, not a pool of its pair (a pool
+    of another pair, or an account that is no pool of a supported venue)."""
+
+    code = "unknown_pool"
 
 
 class Unauthorized(RequestError):
@@ -159,3 +170,10 @@ class PermanentChainError(ChainError):
     """The transaction itself cannot succeed (slippage, funds, bad pool): fail without retry."""
 
     transient = False
+
+
+class RpcMethodRefused(PermanentChainError):
+    """The RPC endpoint answered that it does not serve this method (JSON-RPC -32601 or -32010,
+    HTTP 401/403/405/410): asking again cannot help. Providers restrict getProgramAccounts so."""
+
+    code = "rpc_method_refused"

@@ -10,8 +10,9 @@ from aws_lambda_powertools import Logger
 from psycopg import OperationalError
 
 from engine import observability
-from engine.errors import QueueUnavailable
-from engine.orders import parse_order_request
+from engine.errors import QueueUnavailable, UnknownPool
+from engine.orders import OrderRequest, parse_order_request
+from engine.pools import PoolCache
 from engine.queue import OrdersQueue
 from engine.store import Store
 
@@ -26,23 +27,28 @@ class Accepted:
 
 
 class Intake:
-    """The store and queue an order goes through on its way in."""
+    """The store and queue an order goes through on its way in, and the pool cache a pinned
+    order's `poolId` is checked against."""
 
-    def __init__(self, store: Store, queue: OrdersQueue) -> None:
+    def __init__(self, store: Store, queue: OrdersQueue, pools: PoolCache | None = None) -> None:
         self.store = store
         self.queue = queue
+        self.pools = pools or PoolCache(store.pool)
 
     def accept(
         self, body: Any, idempotency_key: str | None = None, api_key_id: uuid.UUID | None = None
     ) -> Accepted:
-        """Raises InvalidRequest / IdempotencyConflict / TooManyOrdersInFlight / ApiKeyRevoked
-        (nothing stored) or QueueUnavailable. The order belongs to `api_key_id`.
+        """Raises InvalidRequest (UnknownPool for a `poolId` the pool cache knows is not a pool
+        of the pair) / IdempotencyConflict / TooManyOrdersInFlight / ApiKeyRevoked (nothing
+        stored) or QueueUnavailable. The order belongs to `api_key_id`.
 
         The order is committed before it is enqueued, so an executor never receives an id it
         cannot read. If the enqueue fails the order is failed at once with the reason and its
         idempotency key is released, so the client's retry with the same key makes a fresh order.
         """
         request = parse_order_request(body)
+        if request.pool_id is not None:
+            self._check_pin(request.pool_id, request, idempotency_key, api_key_id)
         order, created = self.store.create_order(request, idempotency_key, api_key_id)
         # A replay of an order whose first submit died between commit and enqueue re-enqueues
         # it; a racing duplicate may enqueue twice, which the executor's guarded transitions
@@ -74,3 +80,21 @@ class Intake:
             current = None
         status = str(current.status) if current else "pending"
         return Accepted(order_id=order.id, status=status, created=created)
+
+    def _check_pin(
+        self,
+        pool_id: str,
+        request: OrderRequest,
+        idempotency_key: str | None,
+        api_key_id: uuid.UUID | None,
+    ) -> None:
+        """No chain here: only what the pool cache already knows refuses a pinned pool. A
+        replay of an order accepted before the cache learnt its pool is still a replay."""
+        try:
+            self.pools.check_pin(pool_id, request.token_in.mint, request.token_out.mint)
+        except UnknownPool:
+            if idempotency_key is not None:
+                earlier = self.store.order_by_idempotency_key(idempotency_key, api_key_id)
+                if earlier is not None and earlier.request_hash == request.fingerprint():
+                    return
+            raise

@@ -20,6 +20,8 @@ What each metric means (namespace `SolanaOrderEngine`, dimension `service`):
   LandTime (Milliseconds)                   `submitted` -> `confirmed` (the chain's part)
   OrderTime (Milliseconds)                  order created -> `confirmed`
   QuotesSkipped (Count, dim `reason`)       a pool that could not be quoted, and why
+  PoolsDiscovered (Count)                   pools a discovery of a pair found (getProgramAccounts)
+  DiscoveryRefused (Count)                  the RPC endpoint refused getProgramAccounts
   NotifyLag (Milliseconds)                  a status event committed -> its frame posted
   FramesPosted (Count)                      frames the notify function posted
   OrderAccepted (Count)                     orders the submit and ws_connect functions stored

@@ -22,7 +22,7 @@ SUPPORTED_ORDER_TYPES = ("market",)
 UNKNOWN_MINT_DECIMALS = 9
 U64_MAX = 2**64 - 1
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
-_FIELDS = {"tokenIn", "tokenOut", "amountIn", "slippage", "orderType"}
+_FIELDS = {"tokenIn", "tokenOut", "amountIn", "slippage", "orderType", "poolId", "baseIn"}
 # A decimal as text: ASCII digits only (Decimal() alone also takes "1_000" and Arabic-Indic digits).
 _DECIMAL_TEXT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
 # No amount or percentage is beyond 10^+-64; the bound also keeps normalize()/scaleb() inside the
@@ -67,13 +67,14 @@ class OrderRequest:
     amount_in: Decimal
     slippage: Decimal
     order_type: str = "market"
+    pool_id: str | None = None  # the one pool routing may use (None: the best of every pool)
 
     @property
     def amount_in_base_units(self) -> int:
         return int(self.amount_in.scaleb(self.token_in.decimals))
 
     def to_json(self) -> dict[str, str]:
-        return {
+        body = {
             "tokenIn": self.token_in.symbol,
             "tokenOut": self.token_out.symbol,
             "mintIn": self.token_in.mint,
@@ -82,6 +83,10 @@ class OrderRequest:
             "slippage": _plain(self.slippage),
             "orderType": self.order_type,
         }
+        # Only when pinned, so an unpinned order's fingerprint (idempotency) is what it was.
+        if self.pool_id is not None:
+            body["poolId"] = self.pool_id
+        return body
 
     def fingerprint(self) -> str:
         """Stable hash of what the order asks for: same key + same fingerprint = same order."""
@@ -172,7 +177,34 @@ def parse_order_request(body: Any) -> OrderRequest:
         raise InvalidRequest(
             "slippage is a percentage greater than 0 and at most 50", field="slippage"
         )
-    return OrderRequest(token_in, token_out, amount, slippage.normalize(), "market")
+    check_base_in(body.get("baseIn"))
+    pool_id = parse_pool_id(body.get("poolId"))
+    return OrderRequest(token_in, token_out, amount, slippage.normalize(), "market", pool_id)
+
+
+def check_base_in(value: Any) -> None:
+    """`baseIn` (the seed engine's flag: true = the amount is of tokenIn) is what tokenIn and
+    amountIn already say; it may be sent, and must then agree: this engine sells exactly
+    `amountIn` of `tokenIn`, it never buys an exact output."""
+    if value is None or value is True:
+        return
+    if value is False:
+        raise InvalidRequest(
+            "baseIn false (an exact amount of tokenOut) is not supported: the engine sells"
+            " exactly amountIn of tokenIn; send baseIn true or leave it out",
+            field="baseIn",
+        )
+    raise InvalidRequest("baseIn must be true or false", field="baseIn")
+
+
+def parse_pool_id(value: Any) -> str | None:
+    """`poolId`: a base58 address, the one pool the order may trade on (None: not pinned)."""
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else None
+    if not text or not _BASE58.match(text) or not base58.is_pubkey(text):
+        raise InvalidRequest("poolId must be a pool's base58 address", field="poolId")
+    return text
 
 
 def parse_amount(value: Any, token: Token, field: str) -> Decimal:

@@ -88,6 +88,7 @@ class Order:
     failure_code: str | None = None
     failure_reason: str | None = None
     api_key_id: uuid.UUID | None = None
+    pinned_pool: str | None = None  # `poolId`: the one pool routing may use
 
     @classmethod
     def from_row(cls, row: DictRow | dict[str, Any]) -> Order:
@@ -197,8 +198,8 @@ class Store:
                 row = conn.execute(
                     """INSERT INTO orders (id, request, token_in, token_out, mint_in, mint_out,
                          amount_in, slippage, order_type, status, seq, idempotency_key,
-                         request_hash, api_key_id)
-                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s,%s)
+                         request_hash, api_key_id, pinned_pool)
+                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s,%s,%s)
                        RETURNING *""",
                     (
                         uuid.uuid4(),
@@ -213,6 +214,7 @@ class Store:
                         idempotency_key,
                         fingerprint,
                         api_key_id,
+                        request.pool_id,
                     ),
                 ).fetchone()
                 if row is None:  # INSERT ... RETURNING always returns the row
@@ -269,6 +271,10 @@ class Store:
                 "this Idempotency-Key was used for a different order", field="Idempotency-Key"
             )
         return existing
+
+    def order_by_idempotency_key(self, key: str, api_key_id: uuid.UUID | None) -> Order | None:
+        """The order this API key created with this Idempotency-Key, if any."""
+        return self._by_idempotency_key(key, api_key_id)
 
     def _by_idempotency_key(self, key: str | None, api_key_id: uuid.UUID | None) -> Order | None:
         with self.pool.connection() as conn:

@@ -15,10 +15,11 @@ from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
-from solana.rpc.models import TxOpts
+from solana.rpc.models import MemcmpOpts, TxOpts
 from solders.account import Account
 from solders.hash import Hash
 from solders.pubkey import Pubkey
+from solders.rpc.errors import KeyExcludedFromSecondaryIndexMessage, MethodNotFoundMessage
 from solders.signature import Signature
 
 from engine.errors import (
@@ -26,6 +27,7 @@ from engine.errors import (
     ChainError,
     InternalError,
     PermanentChainError,
+    RpcMethodRefused,
     TransientChainError,
 )
 from engine.observability import async_span
@@ -33,6 +35,9 @@ from engine.observability import async_span
 RPC_TIMEOUT_SECONDS = 5.0
 RPC_RETRIES = 2  # in-place retries of one call before the order's attempt is given up
 RPC_BACKOFF_SECONDS = 0.1
+# HTTP answers a provider gives a method it does not serve on this plan or endpoint.
+REFUSING_HTTP_STATUSES = frozenset({401, 403, 405, 410})
+_REFUSING_WORDING = re.compile(r"not (available|allowed|supported|enabled)|disabled", re.I)
 T = TypeVar("T")
 
 
@@ -107,6 +112,43 @@ class Chain:
         )
         return dict(zip(keys, resp.value, strict=True))
 
+    async def program_accounts(
+        self, program: Pubkey, *, data_size: int, memcmp: Sequence[tuple[int, Pubkey]]
+    ) -> list[tuple[Pubkey, Account]]:
+        """getProgramAccounts of `program` with a `dataSize` filter and a `memcmp` filter per
+        (offset, key) pair (the node applies them all, so only matching accounts travel).
+
+        Raises RpcMethodRefused when the endpoint does not serve the method (many providers
+        restrict it): asking again cannot help, so that is not retried. Rate limits, timeouts
+        and outages are retried in place like every call, then raised as TransientChainError."""
+        filters: list[int | MemcmpOpts] = [data_size]
+        filters += [MemcmpOpts(offset=offset, bytes=str(key)) for offset, key in memcmp]
+
+        async def call() -> list[tuple[Pubkey, Account]]:
+            try:
+                resp = await self.client.get_program_accounts(
+                    program, commitment=Confirmed, encoding="base64", filters=filters
+                )
+            except RPCException as exc:
+                refused = _refusal(exc)
+                if refused is not None:
+                    raise RpcMethodRefused(
+                        f"the RPC endpoint refuses getProgramAccounts: {refused}"
+                    ) from exc
+                raise
+            except SolanaRpcException as exc:
+                cause = exc.__cause__
+                if isinstance(cause, httpx2.HTTPStatusError):
+                    status = cause.response.status_code
+                    if status in REFUSING_HTTP_STATUSES:
+                        raise RpcMethodRefused(
+                            f"the RPC endpoint refuses getProgramAccounts: HTTP {status}"
+                        ) from exc
+                raise
+            return [(keyed.pubkey, keyed.account) for keyed in resp.value]
+
+        return await self._rpc("finding pools", call)
+
     async def latest_blockhash(self) -> tuple[Hash, int]:
         resp = await self._rpc(
             "fetching a blockhash", lambda: self.client.get_latest_blockhash(commitment=Confirmed)
@@ -153,6 +195,17 @@ class Chain:
             confirmation=found.get("confirmationStatus") or "processed",
             err=found.get("err"),
         )
+
+
+def _refusal(exc: RPCException) -> str | None:
+    """What a JSON-RPC error says if it means "this method is not served here", else None.
+    -32601 is a node without the full RPC API (or a provider's plan); -32010 is a node whose
+    secondary index excludes the key (public mainnet endpoints for the largest programs)."""
+    payload = exc.args[0] if exc.args else None
+    message = str(getattr(payload, "message", payload))
+    if isinstance(payload, MethodNotFoundMessage | KeyExcludedFromSecondaryIndexMessage):
+        return message
+    return message if _REFUSING_WORDING.search(message) else None
 
 
 def classify_send_error(exc: RPCException, program_ids: Sequence[str] | None = None) -> ChainError:

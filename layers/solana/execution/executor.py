@@ -36,7 +36,7 @@ from engine.errors import (
 )
 from engine.orders import Status, explorer_link
 from engine.store import Event, Order, Store, Transition
-from execution import builder, router
+from execution import builder, discovery, router
 from execution.chain import Chain, error_json, instruction_program_ids, transaction_error
 from execution.wallet import Wallet
 
@@ -211,18 +211,10 @@ class Executor:
 
     async def _route(self, order: Order) -> Order:
         started = time.perf_counter()
-        # The blockhash the swap will carry is fetched alongside the quotes: one round trip
-        # less before the transaction can be signed.
+        # The blockhash the swap will carry is fetched alongside the pools and their quotes:
+        # one round trip less before the transaction can be signed.
         decision, (blockhash, last_valid) = await asyncio.gather(
-            router.quote_all_venues(
-                self.chain,
-                self.cfg.pools,
-                mint_in=order.mint_in,
-                mint_out=order.mint_out,
-                amount_in=order.amount_in,
-                priority_fee_micro_lamports=self.cfg.priority_fee_micro_lamports,
-            ),
-            self.chain.latest_blockhash(),
+            self._quote(order), self.chain.latest_blockhash()
         )
         observability.milliseconds("RoutingTime", time.perf_counter() - started)
         self._prepared = (
@@ -250,6 +242,22 @@ class Executor:
                     "decimals_out": best.decimals_out,
                 },
             )
+        )
+
+    async def _quote(self, order: Order) -> router.Decision:
+        """Quotes from the pair's pools (or the one the order pins), found in the container's
+        memory or the pool cache; the chain is searched only when the pair's list is older than
+        the refresh."""
+        catalog = discovery.catalog_for(self.chain, self.store.pool, self.cfg)
+        pools = await catalog.pools_for(order.mint_in, order.mint_out, order.pinned_pool)
+        return await router.quote_all_venues(
+            self.chain,
+            pools,
+            mint_in=order.mint_in,
+            mint_out=order.mint_out,
+            amount_in=order.amount_in,
+            priority_fee_micro_lamports=self.cfg.priority_fee_micro_lamports,
+            min_liquidity=self.cfg.min_pool_liquidity,
         )
 
     def _to_building(self, order: Order) -> Order:

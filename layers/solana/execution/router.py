@@ -1,14 +1,18 @@
-"""Routing: quote every configured pool of every venue and pick the best net output.
+"""Routing: quote every pool of the pair (as `execution.discovery` lists them) and pick the
+best net output.
 
 All pools, their vaults and fee configs, both mints and the Clock sysvar are read in ONE
 getMultipleAccounts call, so every pool is quoted at the same slot, timestamp and epoch (open
 times, activation points, fee schedulers, volatility decay and Token-2022 transfer fees all read
-the clock). The addresses a pool depends on (vaults, config) never change for a pool, so they
-are learnt once per container; only the first quote after a cold start needs a second call.
+the clock). The addresses a pool depends on (vaults, config) never change for a pool: the pool
+cache hands them over with the pool (`PoolConfig.depends_on`), else they are learnt once per
+container, which costs that first quote a second call.
 
 A pool its program would refuse right now (not open yet, disabled, an unmodelled Token-2022
 extension, no output, too little liquidity) is never chosen: it appears in the decision's quotes
-as `{"venue", "pool", "skipped": code, "message", ...detail}` instead of numbers.
+as `{"venue", "pool", "skipped": code, "message", ...detail}` instead of numbers. So does a pool
+holding less of the output token than the operator's floor (MIN_POOL_LIQUIDITY):
+`below_min_liquidity`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from engine.config import PoolConfig
 from engine.errors import PermanentChainError
 from engine.tokens import WSOL_MINT
 from execution.chain import Chain
+from execution.discovery import pool_reserves
 from execution.venues import (
     SYSVAR_CLOCK,
     VENUES,
@@ -147,6 +152,9 @@ async def _read(
     chain: Chain, pools: Sequence[PoolConfig], mints: list[Pubkey]
 ) -> dict[Pubkey, Account | None]:
     pool_keys = [Pubkey.from_string(p.address) for p in pools]
+    for cfg, pk in zip(pools, pool_keys, strict=True):
+        if pk not in _dependents and cfg.depends_on:
+            _dependents[pk] = [Pubkey.from_string(k) for k in cfg.depends_on]
     deps = [k for pk in pool_keys for k in _dependents.get(pk, [])]
     keys = list(dict.fromkeys([*pool_keys, *deps, *mints, SYSVAR_CLOCK]))
     accounts = await chain.accounts(keys)
@@ -177,9 +185,12 @@ async def quote_all_venues(
     mint_out: str,
     amount_in: Decimal,
     priority_fee_micro_lamports: int,
+    min_liquidity: Decimal = Decimal(0),
 ) -> Decision:
-    """Quote `amount_in` of `mint_in` on every configured pool of the pair at the cluster's
-    current clock, in one getMultipleAccounts round trip once warm.
+    """Quote `amount_in` of `mint_in` on every pool of `pools` that trades the pair, at the
+    cluster's current clock, in one getMultipleAccounts round trip once the pools' accounts are
+    known. A pool holding less than `min_liquidity` of the output token (in token units) is
+    skipped as `below_min_liquidity`.
 
     Raises PermanentChainError: `unknown_mint` (a mint does not exist), `invalid_amount` (more
     decimals than the mint has), `invalid_account` (no Clock sysvar), `amount_too_small`
@@ -191,14 +202,17 @@ async def quote_all_venues(
     quotes: list[VenueQuote] = []
     states: dict[str, Any] = {}
     skipped: list[SkippedPool] = []
-    unusable: list[str] = []  # configured for the pair but not readable as a pool
+    unusable: list[str] = []  # listed for the pair but not readable as a pool
     data = {k: bytes(a.data) for k, a in accounts.items() if a is not None}
     for cfg in pools:
         account = accounts.get(Pubkey.from_string(cfg.address))
-        if account is None:
+        if account is None:  # closed since it was found, or listed for another cluster
+            unusable.append(f"{cfg.address}: no account on this cluster")
             continue
         try:
             quote = _quote_pool(cfg, account, data, pair, priority_fee_micro_lamports)
+            if quote is not None:
+                _check_floor(cfg, account, data, pair, min_liquidity)
         except PoolNotTradable as exc:
             logger.info(
                 "pool skipped", extra={"pool": cfg.address, "code": exc.code, "reason": str(exc)}
@@ -299,6 +313,27 @@ def _quote_pool(
     return quote, state
 
 
+def _check_floor(
+    cfg: PoolConfig, account: Account, data: dict[Pubkey, bytes], pair: _Pair, floor: Decimal
+) -> None:
+    """PoolNotTradable(`below_min_liquidity`) when the pool holds less than `floor` (token
+    units) of the output token now: anyone can create a pool, and a thin one is a trap."""
+    if floor <= 0:
+        return
+    venue = VENUES[cfg.venue]
+    state = venue.decode_pool(bytes(account.data), account.owner, Pubkey.from_string(cfg.address))
+    held = pool_reserves(cfg.venue, state, data).get(pair.mint_out, 0)
+    if held < floor.scaleb(pair.decimals_out):
+        shown = _units(held, pair.decimals_out)
+        raise PoolNotTradable(
+            "below_min_liquidity",
+            f"pool {cfg.address} holds {shown} of the output token, below the engine's"
+            f" MIN_POOL_LIQUIDITY of {format(floor.normalize(), 'f')}",
+            reserveOut=shown,
+            minLiquidity=format(floor.normalize(), "f"),
+        )
+
+
 def _no_route(skipped: list[SkippedPool], unusable: list[str]) -> PermanentChainError:
     """Why no pool could quote: every pool too small to pay anything, or each pool's reason."""
     if skipped and all(s.code == "no_output" for s in skipped):
@@ -306,6 +341,7 @@ def _no_route(skipped: list[SkippedPool], unusable: list[str]) -> PermanentChain
     reasons = [f"{s.venue} {s.pool}: {s.code} ({s.message})" for s in skipped] + unusable
     if reasons:
         return PermanentChainError(
-            "no configured pool can trade this pair now: " + "; ".join(reasons), "no_route"
+            "no pool can trade this pair now: " + "; ".join(reasons), "no_route"
         )
-    return PermanentChainError("no configured pool trades this pair", "no_route")
+    venues = " or ".join(VENUES)
+    return PermanentChainError(f"no pool of {venues} trades this pair here", "no_route")
