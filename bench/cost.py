@@ -79,7 +79,6 @@ TRACED_SHARE = 1.0
 IDLE_POLLS_PER_MAPPING_MONTH = 5 * 3 * 60 * HOURS_PER_MONTH
 EVENT_SOURCE_MAPPINGS = 3  # orders, orders DLQ, status events
 CUSTOM_METRICS = 30  # ~12 names x service, failure codes, skip reasons
-SECRETS = 2  # the wallet and the database master secret
 DB_STORAGE_GB = 20
 
 
@@ -172,9 +171,11 @@ def at_rest() -> list[tuple[str, float, str]]:
     """Per month with no orders: (item, USD, what would cut it)."""
     price = {k: v for k, (v, _) in PRICES.items()}
     template = load_template()
-    alarms = sum(
-        1 for r in template["Resources"].values() if r.get("Type") == "AWS::CloudWatch::Alarm"
-    )
+    kinds = [r.get("Type") for r in template["Resources"].values()]
+    alarms = kinds.count("AWS::CloudWatch::Alarm")
+    # The template's secrets (wallet, first API key, a login per function role) and the
+    # database master secret RDS keeps (ManageMasterUserPassword).
+    secrets = kinds.count("AWS::SecretsManager::Secret") + 1
     return [
         (
             "NAT gateway (one, in one AZ)",
@@ -196,7 +197,11 @@ def at_rest() -> list[tuple[str, float, str]]:
         ("custom metrics (~30)", CUSTOM_METRICS * price["custom_metric_month"], "fewer dimensions"),
         ("CloudWatch dashboard", price["dashboard_month"], "free within an account's first 3"),
         (f"CloudWatch alarms ({alarms})", alarms * price["alarm_month"], ""),
-        ("secrets (wallet, database)", SECRETS * price["secret_month"], ""),
+        (
+            f"secrets ({secrets}: wallet, first API key, database logins)",
+            secrets * price["secret_month"],
+            "",
+        ),
         (
             "idle SQS polling (3 event source mappings)",
             EVENT_SOURCE_MAPPINGS * IDLE_POLLS_PER_MAPPING_MONTH * price["sqs_request"],

@@ -416,3 +416,61 @@ def test_ws_any_frame_gets_one_reply_and_only_valid_orders_are_stored(
         assert frame["seq"] == 1
         assert order_count(store) == before + 1
         assert store.get_order(uuid.UUID(frame["orderId"])) is not None
+
+
+# -- hypothesis: integer bounds and duplicate keys wherever JSON is read ---------------------------
+
+
+@given(
+    from_seq=st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([2**31 - 1, 2**31])
+)
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_ws_any_from_seq_is_replayed_or_refused_on_from_seq(handler: Any, from_seq: Any) -> None:
+    """The probe's `fromSeq: 2147483648` was an "Internal server error": every integer (and
+    float) now gets the replay or an error frame naming fromSeq."""
+    c = cid()
+    connect(handler, c)
+    producer = cid()
+    connect(handler, producer)
+    order_id = ws_send_checked(handler, producer, json.dumps(ORDER))["orderId"]
+    seen = len(posted(c))
+    text = json.dumps({"action": "subscribe", "orderId": order_id, "fromSeq": from_seq})
+    send(handler, c, text, "subscribe")
+    frames = posted(c)[seen:]
+    valid = isinstance(from_seq, int) and 0 <= from_seq <= 2**31 - 1
+    if valid:
+        assert all("error" not in f for f in frames)
+        assert [f["seq"] for f in frames] == ([1] if from_seq == 0 else [])
+    else:
+        [frame] = frames
+        assert frame["error"]["field"] == "fromSeq"
+
+
+def nest(key_path: list[str], leaf: str) -> str:
+    text = leaf
+    for key in reversed(key_path):
+        text = "{" + json.dumps(key) + ": " + text + "}"
+    return text
+
+
+@given(
+    key=st.text(min_size=1, max_size=8),
+    path=st.lists(st.text(min_size=1, max_size=5), max_size=4),
+    in_list=st.booleans(),
+)
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_a_duplicate_key_anywhere_is_refused_naming_it(
+    submit: Any, handler: Any, key: str, path: list[str], in_list: bool
+) -> None:
+    duplicated = "{" + f"{json.dumps(key)}: 1, {json.dumps(key)}: 2" + "}"
+    inner = f"[{duplicated}]" if in_list else duplicated
+    text = body(extra=Raw(nest(path, inner)))
+    reply = http_post(submit, text.encode())
+    assert reply["statusCode"] == 400
+    assert reply["json"]["error"]["field"] == key
+    c = cid()
+    connect(handler, c)
+    frame = ws_send_checked(handler, c, text)
+    assert frame["error"]["field"] == key

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import base58
 from engine.errors import IllegalTransition, InvalidRequest
-from engine.tokens import BY_MINT, REGISTRY, Token
+from engine.tokens import BY_MINT, NOT_MINTS, REGISTRY, Token
 
 MAX_SLIPPAGE = Decimal(50)
 DEFAULT_SLIPPAGE = Decimal("0.5")
@@ -116,6 +116,8 @@ def resolve_token(value: Any, field: str) -> Token:
         return known
     if text in BY_MINT:
         return BY_MINT[text]
+    if text in NOT_MINTS:
+        raise InvalidRequest(f"{field} is {NOT_MINTS[text]}, not a token mint", field=field)
     if _BASE58.match(text) and base58.is_pubkey(text):
         return Token(symbol=text, mint=text, decimals=UNKNOWN_MINT_DECIMALS)
     symbols = ", ".join(sorted(REGISTRY))

@@ -21,3 +21,43 @@ REGISTRY: dict[str, Token] = {
     "USDC": Token("USDC", USDC_DEVNET_MINT, 6),
 }
 BY_MINT: dict[str, Token] = {t.mint: t for t in REGISTRY.values()}
+
+# Addresses that are never a token mint on any cluster (sysvars, native programs, the token and
+# DEX programs the engine knows): an order naming one is refused at submit, which reads no
+# chain. Any other address is checked as a mint when the order is routed.
+NOT_MINTS: dict[str, str] = {
+    "11111111111111111111111111111111": "the System program",
+    "SysvarC1ock11111111111111111111111111111111": "the Clock sysvar",
+    "SysvarRent111111111111111111111111111111111": "the Rent sysvar",
+    "SysvarEpochSchedu1e111111111111111111111111": "the EpochSchedule sysvar",
+    "SysvarFees111111111111111111111111111111111": "the Fees sysvar",
+    "Sysvar1nstructions1111111111111111111111111": "the Instructions sysvar",
+    "SysvarRecentB1ockHashes11111111111111111111": "the RecentBlockhashes sysvar",
+    "SysvarRewards111111111111111111111111111111": "the Rewards sysvar",
+    "SysvarS1otHashes111111111111111111111111111": "the SlotHashes sysvar",
+    "SysvarS1otHistory11111111111111111111111111": "the SlotHistory sysvar",
+    "SysvarStakeHistory1111111111111111111111111": "the StakeHistory sysvar",
+    "SysvarLastRestartS1ot1111111111111111111111": "the LastRestartSlot sysvar",
+    "SysvarEpochRewards1111111111111111111111111": "the EpochRewards sysvar",
+    "Sysvar1111111111111111111111111111111111111": "the sysvar owner",
+    "NativeLoader1111111111111111111111111111111": "the native loader",
+    "BPFLoader1111111111111111111111111111111111": "the BPF loader",
+    "BPFLoader2111111111111111111111111111111111": "the BPF loader (v2)",
+    "BPFLoaderUpgradeab1e11111111111111111111111": "the upgradeable BPF loader",
+    "LoaderV411111111111111111111111111111111111": "the v4 loader",
+    "Vote111111111111111111111111111111111111111": "the Vote program",
+    "Stake11111111111111111111111111111111111111": "the Stake program",
+    "Config1111111111111111111111111111111111111": "the Config program",
+    "ComputeBudget111111111111111111111111111111": "the Compute Budget program",
+    "AddressLookupTab1e1111111111111111111111111": "the Address Lookup Table program",
+    "Ed25519SigVerify111111111111111111111111111": "the Ed25519 program",
+    "KeccakSecp256k11111111111111111111111111111": "the Secp256k1 program",
+    "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA": "the SPL Token program",
+    "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb": "the Token-2022 program",
+    "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL": "the Associated Token Account program",
+    "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr": "the Memo program",
+    "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo": "the Memo program (v1)",
+    "CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C": "the Raydium CPMM program",
+    "DRaycpLY18LhpbydsBWbVJtxpNv9oXPgjRSfpF2bWpYb": "the Raydium CPMM program (devnet)",
+    "cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG": "the Meteora DAMM v2 program",
+}

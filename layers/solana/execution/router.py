@@ -35,15 +35,16 @@ from execution.discovery import pool_reserves
 from execution.venues import (
     SYSVAR_CLOCK,
     VENUES,
+    BadAccount,
     Clock,
     PoolNotTradable,
     SkipCode,
     VenueError,
 )
+from execution.venues import token_2022 as t22
 
 logger = Logger(child=True)
 BASE_FEE_LAMPORTS = 5_000  # one signature
-MINT_DECIMALS_OFFSET = 44
 _dependents: dict[Pubkey, list[Pubkey]] = {}
 
 
@@ -251,13 +252,13 @@ class _Pair:
     def read(
         cls, accounts: dict[Pubkey, Account | None], mints: list[Pubkey], amount_in: Decimal
     ) -> _Pair:
-        account_in, account_out = (accounts.get(m) for m in mints)
-        if account_in is None or account_out is None:
-            raise PermanentChainError("a token mint does not exist on this cluster", "unknown_mint")
+        (dec_in, program_in), (dec_out, program_out) = (
+            _read_mint(side, mint, accounts.get(mint))
+            for side, mint in zip(("tokenIn", "tokenOut"), mints, strict=True)
+        )
         clock_account = accounts.get(SYSVAR_CLOCK)
         if clock_account is None:
             raise PermanentChainError("the cluster returned no Clock sysvar", "invalid_account")
-        dec_in = bytes(account_in.data)[MINT_DECIMALS_OFFSET]
         scaled = Decimal(amount_in).scaleb(dec_in)
         if scaled != scaled.to_integral_value():
             raise PermanentChainError(
@@ -267,12 +268,29 @@ class _Pair:
             mints[0],
             mints[1],
             dec_in,
-            bytes(account_out.data)[MINT_DECIMALS_OFFSET],
-            str(account_in.owner),
-            str(account_out.owner),
+            dec_out,
+            program_in,
+            program_out,
             int(scaled),
             Clock.from_account_data(bytes(clock_account.data)),
         )
+
+
+def _read_mint(side: str, mint: Pubkey, account: Account | None) -> tuple[int, str]:
+    """A mint's decimals and token program, checked as a mint first: `unknown_mint` when no
+    account is there, `invalid_account` when the account is something else (never read as a
+    mint)."""
+    if account is None:
+        raise PermanentChainError(
+            f"{side} {mint} does not exist on this cluster (no account)", "unknown_mint"
+        )
+    try:
+        info = t22.read_mint(str(account.owner), bytes(account.data))
+    except BadAccount as exc:
+        raise PermanentChainError(
+            f"{side} {mint} is not a token mint: {exc}", "invalid_account"
+        ) from None
+    return info.decimals, str(account.owner)
 
 
 def _quote_pool(

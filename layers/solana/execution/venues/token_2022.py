@@ -121,6 +121,30 @@ def _transfer_fee(value: bytes, offset: int) -> TransferFee:
     return TransferFee(epoch, maximum_fee, basis_points)
 
 
+SPL_TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
+MINT_INITIALIZED_OFFSET = 45
+
+
+def read_mint(owner: str, data: bytes) -> MintInfo:
+    """An account that must be a mint, checked as the token programs check one before any
+    field is read: owned by SPL Token or Token-2022, a mint's size and layout (SPL Token: 82
+    bytes; Token-2022: 82, or the Mint account type at 165), initialized. BadAccount says what
+    it is instead (a sysvar, a program, a token account, a pool...)."""
+    if owner not in (SPL_TOKEN_PROGRAM, TOKEN_2022_PROGRAM):
+        raise BadAccount(f"it is owned by {owner}, not by a token program")
+    if owner == SPL_TOKEN_PROGRAM and len(data) != MINT_LEN:
+        kind = "a token account" if len(data) == BASE_ACCOUNT_LEN else f"{len(data)} bytes"
+        raise BadAccount(f"it is {kind}, not an SPL Token mint ({MINT_LEN} bytes)")
+    if len(data) == BASE_ACCOUNT_LEN or (
+        len(data) > BASE_ACCOUNT_LEN and data[BASE_ACCOUNT_LEN] != ACCOUNT_TYPE_MINT
+    ):
+        raise BadAccount("it is a token account, not a mint")
+    if len(data) < MINT_LEN or data[MINT_INITIALIZED_OFFSET] != 1:
+        raise BadAccount("it is not an initialized mint")
+    return parse_mint(data)
+
+
 def parse_mint(data: bytes) -> MintInfo:
     """An SPL Token or Token-2022 mint account's data."""
     if len(data) < MINT_LEN:
