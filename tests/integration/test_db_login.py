@@ -22,7 +22,6 @@ import boto3
 import certifi
 import psycopg
 import pytest
-from moto import mock_aws
 from psycopg import sql
 
 from engine import db, provision, secrets
@@ -62,13 +61,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PasswordServer]
 
 
 @pytest.fixture
-def secrets_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's in-process Secrets Manager, reached through engine.secrets as in the cloud."""
-    monkeypatch.delenv("SECRETS_ENDPOINT_URL", raising=False)
+def secrets_manager(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Secrets Manager on the session's moto server, reached through engine.secrets as in the
+    cloud (not `mock_aws`: leaving it resets every moto backend of the process, the session
+    server's queues included)."""
+    monkeypatch.setenv("SECRETS_ENDPOINT_URL", moto_server)
     secrets._client.cache_clear()
     secrets._provider.cache_clear()
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
+    yield boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1")
     secrets._client.cache_clear()
     secrets._provider.cache_clear()
 
@@ -94,7 +94,7 @@ def test_a_rotated_password_is_picked_up_by_the_next_connection(
         Name=f"db-{role}",
         SecretString=json.dumps({"username": role, "password": "first-password-0123"}),
     )["ARN"]
-    login = db.SecretLogin(arn, Settings())
+    login = db.SecretLogin(arn, Settings.from_env())
     url = server.url_for(role)  # no password: it comes from the secret
     key = f"rotation {role}"
     pool = db.pool(url, max_size=3, timeout=5, login=login, key=key)
@@ -152,7 +152,9 @@ def test_a_wrong_password_is_refused_after_one_fresh_read(
         Name=f"db-{role}", SecretString=json.dumps({"username": role, "password": "wrong-pw"})
     )["ARN"]
     with pytest.raises(psycopg.OperationalError) as refused:
-        db.SecretConnection.connect(server.url_for(role), login=db.SecretLogin(arn, Settings()))
+        db.SecretConnection.connect(
+            server.url_for(role), login=db.SecretLogin(arn, Settings.from_env())
+        )
     assert db.login_refused(refused.value)
     assert "wrong-pw" not in str(refused.value)
 
@@ -171,13 +173,14 @@ def test_the_deploy_step_gives_each_function_role_its_secrets_password(
     server.admin(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
     password = "generated-by-secrets-manager-0123"
     arn = secrets_manager.create_secret(
-        Name="authorizer-db", SecretString=json.dumps({"username": role, "password": password})
+        Name=f"authorizer-db-{role}",
+        SecretString=json.dumps({"username": role, "password": password}),
     )["ARN"]
     with pytest.raises(psycopg.OperationalError):  # NOLOGIN until the deploy step runs
         psycopg.connect(server.url_for(role, password)).close()
 
     with psycopg.connect(server.url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
-        assert provision.set_logins(conn, {role: arn}, Settings()) == [role]
+        assert provision.set_logins(conn, {role: arn}, Settings.from_env()) == [role]
         stored = conn.execute(
             "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)
         ).fetchone()
@@ -194,13 +197,14 @@ def test_a_role_secret_naming_another_user_is_refused(
     server: PasswordServer, secrets_manager: Any
 ) -> None:
     arn = secrets_manager.create_secret(
-        Name="swapped", SecretString=json.dumps({"username": "engine_execute", "password": "p"})
+        Name=f"swapped-{uuid.uuid4().hex[:8]}",
+        SecretString=json.dumps({"username": "engine_execute", "password": "p"}),
     )["ARN"]
     with (
         psycopg.connect(server.url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn,
         pytest.raises(Exception, match="names another user"),
     ):
-        provision.set_logins(conn, {"engine_submit": arn}, Settings())
+        provision.set_logins(conn, {"engine_submit": arn}, Settings.from_env())
 
 
 def test_the_cloud_connection_verifies_the_proxy_with_a_ca_file_the_layer_carries() -> None:

@@ -16,7 +16,6 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from moto import mock_aws
 
 from engine import db, keys
 from engine import secrets as engine_secrets
@@ -58,27 +57,29 @@ def cloudformation() -> Iterator[CloudFormation]:
 
 @pytest.fixture
 def deploy(
-    pg_base_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_base_url: str, moto_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, dict[str, str], str, Any]]:
     """A fresh database and the secrets a deploy creates: (url, role -> ARN, first-key ARN, sm)."""
     url = postgres.create_database(pg_base_url, "orders_deploy")
-    monkeypatch.delenv("SECRETS_ENDPOINT_URL", raising=False)
+    # The session's moto server (not `mock_aws`, whose exit resets every moto backend of the
+    # process, the session server's queues included); names are unique per test.
+    monkeypatch.setenv("SECRETS_ENDPOINT_URL", moto_server)
     engine_secrets._client.cache_clear()
     engine_secrets._provider.cache_clear()
-    with mock_aws():
-        sm = boto3.client("secretsmanager", region_name="us-east-1")
-        roles = {
-            role: sm.create_secret(
-                Name=f"db-{role}",
-                SecretString=json.dumps({"username": role, "password": secrets.token_hex(16)}),
-            )["ARN"]
-            for role in sorted(FUNCTION_ROLES)
-        }
-        first = sm.create_secret(Name="first-api-key")["ARN"]  # empty, as the template makes it
-        monkeypatch.setenv("DATABASE_URL", url)
-        monkeypatch.setenv("DB_ROLE_SECRETS", json.dumps(roles))
-        monkeypatch.setenv("FIRST_API_KEY_SECRET_ARN", first)
-        yield url, roles, first, sm
+    sm = boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1")
+    run = secrets.token_hex(4)
+    roles = {
+        role: sm.create_secret(
+            Name=f"db-{role}-{run}",
+            SecretString=json.dumps({"username": role, "password": secrets.token_hex(16)}),
+        )["ARN"]
+        for role in sorted(FUNCTION_ROLES)
+    }
+    first = sm.create_secret(Name=f"first-api-key-{run}")["ARN"]  # empty, as the template makes it
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DB_ROLE_SECRETS", json.dumps(roles))
+    monkeypatch.setenv("FIRST_API_KEY_SECRET_ARN", first)
+    yield url, roles, first, sm
     engine_secrets._client.cache_clear()
     engine_secrets._provider.cache_clear()
     db.pool(url).close()
