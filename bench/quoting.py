@@ -77,7 +77,7 @@ async def _quote_loop(chain_url: str, client: Any, counter: CountingApp, n: int)
             mint_in=WSOL_MINT,
             mint_out=str(USDC_MINT),
             amount_in=Decimal("0.01"),
-            priority_fee_micro_lamports=1_000,
+            priority_fee=1_000,
         )
 
     counter.reset()

@@ -108,10 +108,18 @@ class LocalChain:
         return self.ledger.balance(owner)
 
     def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
-        """Raw amount of `mint` in `owner`'s associated token account (0 if it has none)."""
+        """Raw amount of `mint` in `owner`'s associated token account (0 if it has none), under
+        whichever token program owns the mint (SPL Token or Token-2022)."""
         from spl.token.instructions import get_associated_token_address
 
-        account = self.ledger.get_account(get_associated_token_address(owner, mint))
+        mint_account = self.ledger.get_account(mint)
+        program = mint_account.owner if mint_account is not None else None
+        ata = (
+            get_associated_token_address(owner, mint, program)
+            if program is not None
+            else get_associated_token_address(owner, mint)
+        )
+        account = self.ledger.get_account(ata)
         return seed.token_amount(bytes(account.data)) if account is not None else 0
 
 

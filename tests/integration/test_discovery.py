@@ -260,7 +260,7 @@ async def test_a_discovered_pair_costs_one_round_trip_and_is_searched_again_afte
             mint_in=SOL,
             mint_out=USDC,
             amount_in=Decimal("0.01"),
-            priority_fee_micro_lamports=1_000,
+            priority_fee=1_000,
         )
 
     router._dependents.clear()  # a cold container has learnt nothing

@@ -121,7 +121,7 @@ async def test_the_router_never_reads_another_account_as_a_mint(
             mint_in=WSOL_MINT,
             mint_out=address,
             amount_in=Decimal("0.01"),
-            priority_fee_micro_lamports=0,
+            priority_fee=0,
         )
     assert failed.value.code in ("invalid_account", "unknown_mint")
     if failed.value.code == "unknown_mint":  # a program id the local chain does not hold

@@ -514,14 +514,16 @@ async def _trade(
             mint_in=str(mint_in),
             mint_out=str(mint_out),
             amount_in=Decimal(units).scaleb(-decimals[pair[0]]),
-            priority_fee_micro_lamports=0,
+            priority_fee=0,
         )
         quote = decision.best.to_json(True)
         account = chain.ledger.get_account(pool)
         assert account is not None
         state = VENUES[venue].decode_pool(bytes(account.data), account.owner, pool)
         amount_out = decision.best.amount_out_units
-        ixs = builder.swap_instructions(user.pubkey(), quote, state, amount_out, 0, "property")
+        ixs = builder.swap_instructions(
+            user.pubkey(), quote, state, amount_out, 200_000, 0, "property"
+        )
         program_out = Pubkey.from_string(quote["tokenProgramOut"])
         before = _token_amount(chain, user.pubkey(), mint_out, program_out)
         blockhash = (await client.client.get_latest_blockhash()).value.blockhash

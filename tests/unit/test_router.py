@@ -80,7 +80,7 @@ async def _quote(chain: FakeChain, pools: list[PoolConfig], amount: str = "1") -
         mint_in=str(NATIVE_MINT),
         mint_out=str(USDC),
         amount_in=Decimal(amount),
-        priority_fee_micro_lamports=1_000,
+        priority_fee=1_000,
     )
 
 

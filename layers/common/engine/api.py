@@ -68,6 +68,10 @@ def present_order(
         "txHash": signature,
         "explorerUrl": explorer_link(signature, cluster, custom_url) if signature else None,
         "slot": order.landed_slot,
+        # What the order got, read from its landed transaction (confirmed orders).
+        "filled": order.filled,
+        # What its landed transaction paid (confirmed, or failed on chain).
+        "feeLamports": order.fee_lamports if order.landed_slot is not None else None,
         "attempts": order.attempts,
         "error": (
             {"code": order.failure_code, "message": order.failure_reason}

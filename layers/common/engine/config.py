@@ -71,7 +71,13 @@ class Settings:
     min_pool_liquidity: Decimal = Decimal(0)  # in output-token units; below: below_min_liquidity
     pool_deny_list: frozenset[str] = frozenset()  # pools never routed, whatever finds them
     max_pools_per_pair: int = 10  # pools quoted per order, the deepest first
-    priority_fee_micro_lamports: int = 1_000
+    # The priority fee (execution/fees.py): a percentile of the cluster's recent fees over the
+    # pools' accounts, at least the floor, at most the cap in total per order, cached briefly.
+    priority_fee_min_micro_lamports: int = 1_000
+    priority_fee_percentile: float = 75.0
+    priority_fee_max_lamports: int = 1_000_000  # 0.001 SOL of priority per order at most
+    priority_fee_cache_seconds: float = 5.0
+    compute_unit_margin: float = 0.10  # the CU limit: the simulation's units used + this share
     max_attempts: int = 3
     retry_base_seconds: float = 5.0
     confirm_poll_seconds: float = 0.4
@@ -112,9 +118,17 @@ class Settings:
             max_pools_per_pair=read.number(
                 "MAX_POOLS_PER_PAIR", int, 10, low=1, high=MAX_POOLS_PER_PAIR_LIMIT
             ),
-            priority_fee_micro_lamports=read.number(
-                "PRIORITY_FEE_MICRO_LAMPORTS", int, 1_000, low=0
+            priority_fee_min_micro_lamports=read.number(
+                "PRIORITY_FEE_MIN_MICRO_LAMPORTS", int, 1_000, low=0
             ),
+            priority_fee_percentile=read.number(
+                "PRIORITY_FEE_PERCENTILE", float, 75.0, low=0, high=100
+            ),
+            priority_fee_max_lamports=read.number(
+                "PRIORITY_FEE_MAX_LAMPORTS", int, 1_000_000, low=0
+            ),
+            priority_fee_cache_seconds=read.number("PRIORITY_FEE_CACHE_SECONDS", float, 5.0, low=0),
+            compute_unit_margin=read.number("COMPUTE_UNIT_MARGIN", float, 0.10, low=0, high=1),
             max_attempts=read.number("MAX_ATTEMPTS", int, 3, low=1),
             retry_base_seconds=read.number("RETRY_BASE_SECONDS", float, 5.0, low=0),
             confirm_poll_seconds=read.number("CONFIRM_POLL_SECONDS", float, 0.4, low=0.001),

@@ -22,7 +22,17 @@ SUPPORTED_ORDER_TYPES = ("market",)
 UNKNOWN_MINT_DECIMALS = 9
 U64_MAX = 2**64 - 1
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
-_FIELDS = {"tokenIn", "tokenOut", "amountIn", "slippage", "orderType", "poolId", "baseIn"}
+_FIELDS = {
+    "tokenIn",
+    "tokenOut",
+    "amountIn",
+    "slippage",
+    "orderType",
+    "poolId",
+    "baseIn",
+    "maxPriorityFeeLamports",
+}
+MAX_FEE_CAP = 10**12  # lamports (1,000 SOL): beyond any sane priority fee, inside a bigint
 # A decimal as text: ASCII digits only (Decimal() alone also takes "1_000" and Arabic-Indic digits).
 _DECIMAL_TEXT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
 # No amount or percentage is beyond 10^+-64; the bound also keeps normalize()/scaleb() inside the
@@ -68,6 +78,7 @@ class OrderRequest:
     slippage: Decimal
     order_type: str = "market"
     pool_id: str | None = None  # the one pool routing may use (None: the best of every pool)
+    max_priority_fee_lamports: int | None = None  # the order's own cap (None: the engine's)
 
     @property
     def amount_in_base_units(self) -> int:
@@ -86,6 +97,8 @@ class OrderRequest:
         # Only when pinned, so an unpinned order's fingerprint (idempotency) is what it was.
         if self.pool_id is not None:
             body["poolId"] = self.pool_id
+        if self.max_priority_fee_lamports is not None:
+            body["maxPriorityFeeLamports"] = str(self.max_priority_fee_lamports)
         return body
 
     def fingerprint(self) -> str:
@@ -181,7 +194,25 @@ def parse_order_request(body: Any) -> OrderRequest:
         )
     check_base_in(body.get("baseIn"))
     pool_id = parse_pool_id(body.get("poolId"))
-    return OrderRequest(token_in, token_out, amount, slippage.normalize(), "market", pool_id)
+    max_fee = parse_max_priority_fee(body.get("maxPriorityFeeLamports"))
+    return OrderRequest(
+        token_in, token_out, amount, slippage.normalize(), "market", pool_id, max_fee
+    )
+
+
+def parse_max_priority_fee(value: Any) -> int | None:
+    """`maxPriorityFeeLamports`: the most this order's transaction may pay for priority, in
+    lamports (an integer, or a string of one, 0 to 10^12); the engine's own cap still applies."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FEE_CAP:
+        raise InvalidRequest(
+            f"maxPriorityFeeLamports must be an integer from 0 to {MAX_FEE_CAP}",
+            field="maxPriorityFeeLamports",
+        )
+    return value
 
 
 def check_base_in(value: Any) -> None:

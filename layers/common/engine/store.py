@@ -46,12 +46,18 @@ SETTABLE = frozenset(
         "last_valid_block_height",
         "signed_tx",
         "landed_slot",
+        "compute_unit_limit",
+        "priority_fee_micro_lamports",
+        "sent_slot",
+        "sends",
+        "fee_lamports",
+        "filled",
         "attempts",
         "failure_code",
         "failure_reason",
     }
 )
-JSON_COLUMNS = frozenset({"quotes"})
+JSON_COLUMNS = frozenset({"quotes", "filled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,13 @@ class Order:
     last_valid_block_height: int | None = None
     signed_tx: bytes | None = None
     landed_slot: int | None = None
+    max_priority_fee_lamports: int | None = None
+    compute_unit_limit: int | None = None
+    priority_fee_micro_lamports: int | None = None
+    sent_slot: int | None = None
+    sends: int = 0
+    fee_lamports: int | None = None
+    filled: dict[str, Any] | None = None
     attempts: int = 0
     failure_code: str | None = None
     failure_reason: str | None = None
@@ -198,8 +211,8 @@ class Store:
                 row = conn.execute(
                     """INSERT INTO orders (id, request, token_in, token_out, mint_in, mint_out,
                          amount_in, slippage, order_type, status, seq, idempotency_key,
-                         request_hash, api_key_id, pinned_pool)
-                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s,%s,%s)
+                         request_hash, api_key_id, pinned_pool, max_priority_fee_lamports)
+                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s,%s,%s,%s)
                        RETURNING *""",
                     (
                         uuid.uuid4(),
@@ -215,6 +228,7 @@ class Store:
                         fingerprint,
                         api_key_id,
                         request.pool_id,
+                        request.max_priority_fee_lamports,
                     ),
                 ).fetchone()
                 if row is None:  # INSERT ... RETURNING always returns the row

@@ -4,6 +4,8 @@ SOL wrap/unwrap when SOL is a side, and the chosen venue's swap with the order's
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,20 +31,34 @@ from spl.token.models import CloseAccountParams, SyncNativeParams
 from engine.errors import PermanentChainError
 from engine.store import Order
 from engine.tokens import WSOL_MINT
-from execution.chain import Chain
+from execution.chain import Chain, instruction_program_ids, transaction_error
+from execution.fees import capped_price
 from execution.venues import VENUES
 from execution.wallet import Wallet
 
 WSOL = Pubkey.from_string(WSOL_MINT)
-# Headroom over the venue's measured compute so a busier pool state never runs out of units.
-COMPUTE_MARGIN = 1.2
-ATA_AND_WRAP_UNITS = 60_000
+# The limit a swap is simulated with: the most a transaction may ask for, so the simulation
+# measures what the swap uses instead of running out.
+SIMULATION_UNIT_LIMIT = 1_400_000
+
+
+@dataclass(frozen=True)
+class FeePlan:
+    """What the swap may pay for priority: the price routing (or a fresh reading) chose, the
+    order's cap on the total, and the margin over the simulated units for the CU limit."""
+
+    micro_lamports: int
+    max_lamports: int
+    unit_margin: float
 
 
 @dataclass(frozen=True)
 class Signed:
     transaction: VersionedTransaction
     last_valid_block_height: int
+    compute_unit_limit: int
+    priority_fee_micro_lamports: int
+    simulated_slot: int  # the slot the simulation ran at, just before the first send
 
 
 def chosen_quote(order: Order) -> dict[str, Any]:
@@ -57,6 +73,7 @@ def swap_instructions(
     quote: dict[str, Any],
     pool_state: Any,
     min_out: int,
+    unit_limit: int,
     priority_fee: int,
     order_id: str,
 ) -> list[Instruction]:
@@ -68,9 +85,8 @@ def swap_instructions(
     amount_in = int(quote["amountInUnits"])
     ata_in = get_associated_token_address(wallet, mint_in, program_in)
     ata_out = get_associated_token_address(wallet, mint_out, program_out)
-    units = int((venue.compute_units + ATA_AND_WRAP_UNITS) * COMPUTE_MARGIN)
     ixs = [
-        set_compute_unit_limit(units),
+        set_compute_unit_limit(unit_limit),
         set_compute_unit_price(priority_fee),
         # The order id makes every order's transaction unique: two equal orders signed in the
         # same blockhash window would otherwise be byte-identical, one signature for two swaps.
@@ -108,28 +124,59 @@ class Prepared:
     pool_state: Any
     blockhash: Hash
     last_valid_block_height: int
+    priority_fee_micro_lamports: int | None = None  # the price the quotes were ranked with
 
 
 async def build_swap(
     chain: Chain,
     wallet: Wallet,
     order: Order,
-    priority_fee: int,
+    fees: FeePlan,
     prepared: Prepared | None = None,
 ) -> Signed:
     """Sign a fresh transaction for the order's chosen pool: with what routing `prepared`, or
-    (a resumed order, a replacement after expiry) the pool and a blockhash read now."""
+    (a resumed order, a replacement after expiry) the pool and a blockhash read now.
+
+    The swap is simulated first (no signature check, the latest blockhash): a failure the
+    simulation shows is raised as the chain would report it landed (slippage, funds, a pool
+    that cannot trade: PermanentChainError), so the order fails before any fee is spent. The
+    signed transaction then asks for the simulated units plus the margin, at the planned price
+    lowered as far as the order's cap on the total priority fee requires."""
     if order.min_amount_out is None:
         raise PermanentChainError("the order has no minimum output yet", "invalid_state")
     quote = chosen_quote(order)
     if prepared is None:
         prepared = await _read_pool_and_blockhash(chain, quote)
-    min_out = int(order.min_amount_out)
-    ixs = swap_instructions(
-        wallet.pubkey, quote, prepared.pool_state, min_out, priority_fee, str(order.id)
+    state, blockhash = prepared.pool_state, prepared.blockhash
+
+    def sign(unit_limit: int, price: int) -> VersionedTransaction:
+        ixs = swap_instructions(
+            wallet.pubkey,
+            quote,
+            state,
+            int(order.min_amount_out or 0),
+            unit_limit,
+            price,
+            str(order.id),
+        )
+        message = MessageV0.try_compile(wallet.pubkey, ixs, [], blockhash)
+        return VersionedTransaction(message, [wallet.signer])
+
+    trial = sign(SIMULATION_UNIT_LIMIT, fees.micro_lamports)
+    simulated = await chain.simulate(trial)
+    if simulated.err is not None:
+        raise transaction_error(json.dumps(simulated.err), instruction_program_ids(bytes(trial)))
+    unit_limit = min(
+        SIMULATION_UNIT_LIMIT, math.ceil(simulated.units_consumed * (1 + fees.unit_margin))
     )
-    message = MessageV0.try_compile(wallet.pubkey, ixs, [], prepared.blockhash)
-    return Signed(VersionedTransaction(message, [wallet.signer]), prepared.last_valid_block_height)
+    price = capped_price(fees.micro_lamports, unit_limit, fees.max_lamports)
+    return Signed(
+        sign(unit_limit, price),
+        prepared.last_valid_block_height,
+        unit_limit,
+        price,
+        simulated.slot,
+    )
 
 
 async def _read_pool_and_blockhash(chain: Chain, quote: dict[str, Any]) -> Prepared:

@@ -21,6 +21,7 @@ from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.rpc.errors import KeyExcludedFromSecondaryIndexMessage, MethodNotFoundMessage
 from solders.signature import Signature
+from solders.transaction import VersionedTransaction
 
 from engine.errors import (
     AlreadyProcessed,
@@ -35,6 +36,7 @@ from engine.observability import async_span
 RPC_TIMEOUT_SECONDS = 5.0
 RPC_RETRIES = 2  # in-place retries of one call before the order's attempt is given up
 RPC_BACKOFF_SECONDS = 0.1
+MAX_FEE_ACCOUNTS = 128  # getRecentPrioritizationFees takes at most 128 addresses
 # HTTP answers a provider gives a method it does not serve on this plan or endpoint.
 REFUSING_HTTP_STATUSES = frozenset({401, 403, 405, 410})
 _REFUSING_WORDING = re.compile(r"not (available|allowed|supported|enabled)|disabled", re.I)
@@ -195,6 +197,56 @@ class Chain:
             confirmation=found.get("confirmationStatus") or "processed",
             err=found.get("err"),
         )
+
+    async def simulate(self, tx: VersionedTransaction) -> Simulated:
+        """simulateTransaction (no signature check, the cluster's latest blockhash in place of
+        the transaction's): what the swap would do now, at no cost."""
+        resp = await self._rpc(
+            "simulating the transaction",
+            lambda: self.client.simulate_transaction(
+                tx, sig_verify=False, commitment=Confirmed, replace_recent_blockhash=True
+            ),
+        )
+        value = json.loads(resp.to_json())["result"]
+        result = value["value"]
+        return Simulated(
+            slot=int(value["context"]["slot"]),
+            err=result.get("err"),
+            units_consumed=int(result.get("unitsConsumed") or 0),
+            logs=tuple(result.get("logs") or ()),
+        )
+
+    async def recent_prioritization_fees(self, accounts: Sequence[Pubkey]) -> list[int]:
+        """getRecentPrioritizationFees for transactions that lock `accounts` (at most 128):
+        one micro-lamports-per-CU figure per recent slot (the node keeps 150)."""
+        resp = await self._rpc(
+            "reading recent priority fees",
+            lambda: self.client.get_recent_prioritization_fees(list(accounts)[:MAX_FEE_ACCOUNTS]),
+        )
+        return [int(item.prioritization_fee) for item in resp.value]
+
+    async def transaction(self, signature: Signature) -> dict[str, Any] | None:
+        """getTransaction (json, v0 allowed) as the wire JSON: the slot, the message's account
+        keys and the meta (fee, computeUnitsConsumed, pre/post balances and token balances)."""
+        resp = await self._rpc(
+            "reading the landed transaction",
+            lambda: self.client.get_transaction(
+                signature,
+                encoding="json",
+                commitment=Confirmed,
+                max_supported_transaction_version=0,
+            ),
+        )
+        found: dict[str, Any] | None = json.loads(resp.to_json())["result"]
+        return found
+
+
+@dataclass(frozen=True)
+class Simulated:
+    slot: int  # the slot the simulation ran at (just before the first send)
+    err: Any  # the RPC's JSON form of the error, None when it would succeed
+    units_consumed: int
+    logs: tuple[str, ...]
 
 
 def _refusal(exc: RPCException) -> str | None:

@@ -27,7 +27,7 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from engine import observability
-from engine.config import Settings
+from engine.config import PoolConfig, Settings
 from engine.errors import (
     AlreadyProcessed,
     ChainError,
@@ -36,13 +36,21 @@ from engine.errors import (
 )
 from engine.orders import Status, explorer_link
 from engine.store import Event, Order, Store, Transition
-from execution import builder, discovery, router
-from execution.chain import Chain, error_json, instruction_program_ids, transaction_error
+from execution import builder, discovery, fills, router
+from execution.chain import (
+    Chain,
+    Landed,
+    error_json,
+    instruction_program_ids,
+    transaction_error,
+)
+from execution.fees import PriorityFees
 from execution.wallet import Wallet
 
 logger = Logger(child=True)
 
 Publish = Callable[[Event], None]
+FILL_READS = 5  # getTransaction polls for a landed signature before confirming without a fill
 
 
 @dataclass(frozen=True)
@@ -83,9 +91,11 @@ class Executor:
         self.cfg = cfg
         self.publish = publish or (lambda _e: None)
         self.timing = timing or Timing.from_settings(cfg)
-        # What routing read for the order it routed (its pool state and a blockhash), for the
-        # build that follows in the same invocation; a resumed order reads them afresh.
+        # What routing read for the order it routed (its pool state, a blockhash, the priority
+        # fee), for the build that follows in the same invocation; a resumed order reads them
+        # afresh.
         self._prepared: tuple[uuid.UUID, builder.Prepared] | None = None
+        self.fees = PriorityFees(chain, cfg)
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -125,18 +135,13 @@ class Executor:
     async def _follow_to_end(self, order: Order, expired_message: str) -> Outcome:
         """Watch the stored transaction, without sending or rebuilding, until it lands (its
         result decides) or its blockhash expires unlanded (`internal_error`)."""
-        sig_text, signed_tx, last_valid = _stored_transaction(order)
+        sig_text, _, last_valid = _stored_transaction(order)
         signature = Signature.from_string(sig_text)
         started = time.monotonic()
         while time.monotonic() - started <= self.timing.land_timeout_seconds:
             landed = await self.chain.status(signature)
-            if landed is not None and landed.err is not None:
-                exc = transaction_error(
-                    json.dumps(error_json(landed.err)), instruction_program_ids(signed_tx)
-                )
-                return self._fail(order, exc.code, exc.message, landed_slot=landed.slot)
-            if landed is not None and landed.confirmed:
-                return self._confirm(order, sig_text, landed.slot)
+            if landed is not None and (landed.err is not None or landed.confirmed):
+                return await self._settle(order, landed)
             if (
                 landed is None
                 and await self.chain.block_height() > last_valid
@@ -219,7 +224,9 @@ class Executor:
         observability.milliseconds("RoutingTime", time.perf_counter() - started)
         self._prepared = (
             order.id,
-            builder.Prepared(decision.best_state, blockhash, last_valid),
+            builder.Prepared(
+                decision.best_state, blockhash, last_valid, decision.priority_fee_micro_lamports
+            ),
         )
         best = decision.best
         quotes = decision.quotes_json()
@@ -256,7 +263,7 @@ class Executor:
             mint_in=order.mint_in,
             mint_out=order.mint_out,
             amount_in=order.amount_in,
-            priority_fee_micro_lamports=self.cfg.priority_fee_micro_lamports,
+            priority_fee=self.fees,
             min_liquidity=self.cfg.min_pool_liquidity,
         )
 
@@ -294,7 +301,7 @@ class Executor:
             prepared = self._prepared[1]
         self._prepared = None
         signed = await builder.build_swap(
-            self.chain, self.wallet, order, self.cfg.priority_fee_micro_lamports, prepared
+            self.chain, self.wallet, order, await self._fee_plan(order, prepared), prepared
         )
         observability.milliseconds("BuildingTime", time.perf_counter() - started)
         sig = str(signed.transaction.signatures[0])
@@ -302,6 +309,8 @@ class Executor:
             "txHash": sig,
             "explorerUrl": self._explorer(sig),
             "lastValidBlockHeight": signed.last_valid_block_height,
+            "computeUnitLimit": signed.compute_unit_limit,
+            "priorityFeeMicroLamports": signed.priority_fee_micro_lamports,
             "attempt": attempts,
         }
         if replaces:
@@ -317,9 +326,30 @@ class Executor:
                     "last_valid_block_height": signed.last_valid_block_height,
                     "signed_tx": bytes(signed.transaction),
                     "attempts": attempts,
+                    "compute_unit_limit": signed.compute_unit_limit,
+                    "priority_fee_micro_lamports": signed.priority_fee_micro_lamports,
+                    "sent_slot": signed.simulated_slot,
+                    "sends": 0,
                 },
                 where_signature=replaces,
             )
+        )
+
+    async def _fee_plan(self, order: Order, prepared: builder.Prepared | None) -> builder.FeePlan:
+        """The priority fee the swap may pay: the price routing ranked with, or (a resumed order,
+        a rebuild after expiry) the price now, under the engine's and the order's caps."""
+        price = prepared.priority_fee_micro_lamports if prepared is not None else None
+        if price is None and order.venue and order.pool:
+            price = await self.fees.price(
+                router.fee_accounts([PoolConfig(order.venue, order.pool)])
+            )
+        cap = self.cfg.priority_fee_max_lamports
+        if order.max_priority_fee_lamports is not None:
+            cap = min(cap, order.max_priority_fee_lamports)
+        return builder.FeePlan(
+            price if price is not None else self.cfg.priority_fee_min_micro_lamports,
+            cap,
+            self.cfg.compute_unit_margin,
         )
 
     async def _land(self, order: Order) -> Outcome:
@@ -327,31 +357,27 @@ class Executor:
         replace it only once its blockhash can no longer land."""
         started = time.monotonic()
         last_send = float("-inf")
+        sends = 0  # of the stored bytes, by this invocation
         while True:
             sig_text, signed_tx, last_valid = _stored_transaction(order)
             signature = Signature.from_string(sig_text)
             landed = await self.chain.status(signature)
             if landed is not None:
-                if landed.err is not None:
-                    exc = transaction_error(
-                        json.dumps(error_json(landed.err)), instruction_program_ids(signed_tx)
-                    )
-                    return self._fail(order, exc.code, exc.message, landed_slot=landed.slot)
-                if landed.confirmed:
-                    return self._confirm(order, sig_text, landed.slot)
+                if landed.err is not None or landed.confirmed:
+                    return await self._settle(order, landed, sends)
             elif await self.chain.block_height() > last_valid:
                 # Look again after reading the height: only now is "unknown" final.
                 if await self.chain.status(signature) is None:
                     logger.info("blockhash expired unlanded; rebuilding", extra={"sig": sig_text})
                     order = await self._sign_and_record(order, sig_text)
-                    last_send = float("-inf")
+                    last_send, sends = float("-inf"), 0
                 continue
             elif time.monotonic() - last_send >= self.timing.resend_seconds:
                 moved = None if last_send == float("-inf") else self._moved_on(order, sig_text)
                 if moved is not None:
                     return moved
                 await self._send(VersionedTransaction.from_bytes(signed_tx))
-                last_send = time.monotonic()
+                last_send, sends = time.monotonic(), sends + 1
             if time.monotonic() - started > self.timing.land_timeout_seconds:
                 raise TransientChainError(
                     "the transaction did not confirm in time", "confirmation_timeout"
@@ -381,13 +407,67 @@ class Executor:
 
     # -- endings --------------------------------------------------------------------------------
 
-    def _confirm(self, order: Order, sig: str, slot: int) -> Outcome:
+    async def _settle(self, order: Order, landed: Landed, sends: int = 0) -> Outcome:
+        """The stored transaction landed: `confirmed` with what it filled, or `failed` with the
+        error it landed with (and the fee it paid)."""
+        sig_text, signed_tx, _ = _stored_transaction(order)
+        found = await self._landed_transaction(sig_text)
+        if landed.err is None:
+            return self._confirm(order, sig_text, landed.slot, found, order.sends + sends)
+        exc = transaction_error(
+            json.dumps(error_json(landed.err)), instruction_program_ids(signed_tx)
+        )
+        fee = int(found["meta"]["fee"]) if found else None
+        return self._fail(order, exc.code, exc.message, landed_slot=landed.slot, fee=fee)
+
+    async def _landed_transaction(self, sig: str) -> dict[str, Any] | None:
+        """getTransaction of a landed signature, a few polls long (a node may index it a moment
+        after reporting its status); None when it cannot be read now: the order's outcome does
+        not wait on its report."""
+        for _ in range(FILL_READS):
+            try:
+                found = await self.chain.transaction(Signature.from_string(sig))
+            except ChainError as exc:
+                logger.warning("landed transaction not read", extra={"code": exc.code})
+                return None
+            if found is not None and found.get("meta") is not None:
+                return found
+            await asyncio.sleep(self.timing.poll_seconds)
+        logger.warning("landed transaction not found", extra={"sig": sig})
+        return None
+
+    def _filled(self, order: Order, found: dict[str, Any], sends: int) -> dict[str, Any]:
+        quote = builder.chosen_quote(order)
+        fill = fills.realized(found, str(self.wallet.pubkey), order.mint_in, order.mint_out)
+        return fills.filled_json(
+            fill,
+            decimals_in=_decimals(quote, "In"),
+            decimals_out=_decimals(quote, "Out"),
+            quoted_out_units=int(quote["amountOutUnits"]),
+            sent_slot=order.sent_slot,
+            sends=sends,
+        )
+
+    def _confirm(
+        self,
+        order: Order,
+        sig: str,
+        slot: int,
+        found: dict[str, Any] | None = None,
+        sends: int = 0,
+    ) -> Outcome:
+        detail: dict[str, Any] = {"txHash": sig, "explorerUrl": self._explorer(sig), "slot": slot}
+        fields: dict[str, Any] = {"landed_slot": slot, "sends": sends}
+        if found is not None:
+            filled = self._filled(order, found, sends)
+            detail["filled"] = filled
+            fields |= {"filled": filled, "fee_lamports": filled["feeLamports"]}
         done = self.store.transition(
             order.id,
             Status.SUBMITTED,
             Status.CONFIRMED,
-            detail={"txHash": sig, "explorerUrl": self._explorer(sig), "slot": slot},
-            fields={"landed_slot": slot},
+            detail=detail,
+            fields=fields,
             where_signature=sig,
         )
         if done is None:
@@ -401,10 +481,15 @@ class Executor:
         return Outcome("confirmed")
 
     def _fail(
-        self, order: Order, code: str, message: str, landed_slot: int | None = None
+        self,
+        order: Order,
+        code: str,
+        message: str,
+        landed_slot: int | None = None,
+        fee: int | None = None,
     ) -> Outcome:
         """End the order `failed` from the status it is in (`order` as last known). Its
-        transaction is named only if it landed (`landed_slot`: failed on chain, fee paid)."""
+        transaction (and the fee it paid) is named only if it landed (`landed_slot`)."""
         if order.status.terminal:
             return Outcome(str(order.status))
         detail: dict[str, Any] = {"error": message, "code": code}
@@ -416,6 +501,9 @@ class Executor:
                 "slot": landed_slot,
             }
             fields["landed_slot"] = landed_slot
+            if fee is not None:
+                detail["feeLamports"] = fee
+                fields["fee_lamports"] = fee
         done = self.store.transition(
             order.id, order.status, Status.FAILED, detail=detail, fields=fields
         )
@@ -462,6 +550,15 @@ def _stored_transaction(order: Order) -> tuple[str, bytes, int]:
     if order.tx_signature is None or order.signed_tx is None:
         raise PermanentChainError("a submitted order has no stored transaction", "invalid_state")
     return order.tx_signature, order.signed_tx, int(order.last_valid_block_height or 0)
+
+
+def _decimals(quote: dict[str, Any], side: str) -> int:
+    """A quote's decimals of one side ("In"/"Out"); quotes stored before they carried them
+    give them as the ratio of base units to token units."""
+    if f"decimals{side}" in quote:
+        return int(quote[f"decimals{side}"])
+    ratio = Decimal(quote[f"amount{side}Units"]) / Decimal(quote[f"amount{side}"])
+    return len(str(int(ratio))) - 1
 
 
 def minimum_out(expected_out: Decimal, slippage_pct: Decimal) -> Decimal:

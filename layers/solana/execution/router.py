@@ -32,6 +32,7 @@ from engine.errors import PermanentChainError
 from engine.tokens import WSOL_MINT
 from execution.chain import Chain
 from execution.discovery import pool_reserves
+from execution.fees import PriorityFees
 from execution.venues import (
     SYSVAR_CLOCK,
     VENUES,
@@ -79,6 +80,8 @@ class VenueQuote:
             "amountOutUnits": str(self.amount_out_units),
             "amountIn": _units(self.amount_in_units, self.decimals_in),
             "amountOut": _units(self.amount_out_units, self.decimals_out),
+            "decimalsIn": self.decimals_in,
+            "decimalsOut": self.decimals_out,
             "feeUnits": str(self.fee_units),
             "priceImpactPct": round(self.price_impact_pct, 6),
             "txCostLamports": self.tx_cost_lamports,
@@ -122,6 +125,8 @@ class Decision:
     # The decoded pool states the quotes were computed from (pool address -> state), so the
     # swap can be built from the very state that was quoted without reading the pool again.
     states: dict[str, Any] = field(default_factory=dict)
+    # The compute-unit price the costs were ranked with (and the swap will pay).
+    priority_fee_micro_lamports: int = 0
 
     @property
     def best_state(self) -> Any:
@@ -185,13 +190,15 @@ async def quote_all_venues(
     mint_in: str,
     mint_out: str,
     amount_in: Decimal,
-    priority_fee_micro_lamports: int,
+    priority_fee: int | PriorityFees,
     min_liquidity: Decimal = Decimal(0),
 ) -> Decision:
     """Quote `amount_in` of `mint_in` on every pool of `pools` that trades the pair, at the
     cluster's current clock, in one getMultipleAccounts round trip once the pools' accounts are
-    known. A pool holding less than `min_liquidity` of the output token (in token units) is
-    skipped as `below_min_liquidity`.
+    known, net of the transaction's cost at `priority_fee` (a price in micro-lamports per CU,
+    or the oracle that prices it over every candidate pool's accounts: at most one more call,
+    none while its answer is cached). A pool holding less than `min_liquidity` of the output
+    token (in token units) is skipped as `below_min_liquidity`.
 
     Raises PermanentChainError: `unknown_mint` (a mint does not exist), `invalid_amount` (more
     decimals than the mint has), `invalid_account` (no Clock sysvar), `amount_too_small`
@@ -200,6 +207,11 @@ async def quote_all_venues(
     mints = [Pubkey.from_string(mint_in), Pubkey.from_string(mint_out)]
     accounts = await _read(chain, pools, mints)
     pair = _Pair.read(accounts, mints, amount_in)
+    price = (
+        priority_fee
+        if isinstance(priority_fee, int)
+        else await priority_fee.price(fee_accounts(pools))
+    )
     quotes: list[VenueQuote] = []
     states: dict[str, Any] = {}
     skipped: list[SkippedPool] = []
@@ -211,7 +223,7 @@ async def quote_all_venues(
             unusable.append(f"{cfg.address}: no account on this cluster")
             continue
         try:
-            quote = _quote_pool(cfg, account, data, pair, priority_fee_micro_lamports)
+            quote = _quote_pool(cfg, account, data, pair, price)
             if quote is not None:
                 _check_floor(cfg, account, data, pair, min_liquidity)
         except PoolNotTradable as exc:
@@ -231,7 +243,14 @@ async def quote_all_venues(
     if not quotes:
         raise _no_route(skipped, unusable)
     best = max(quotes, key=lambda q: q.net_out_units)
-    return Decision(quotes, best, skipped, pair.clock, states)
+    return Decision(quotes, best, skipped, pair.clock, states, price)
+
+
+def fee_accounts(pools: Sequence[PoolConfig]) -> list[Pubkey]:
+    """The accounts whose recent fees price a swap on any of `pools`: each pool and the
+    accounts it depends on (vaults, config), as learnt by the read."""
+    keys = [Pubkey.from_string(cfg.address) for cfg in pools]
+    return list(dict.fromkeys([*keys, *(k for pk in keys for k in _dependents.get(pk, []))]))
 
 
 @dataclass(frozen=True)
