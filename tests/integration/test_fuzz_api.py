@@ -47,7 +47,9 @@ def headers(api_key: Any) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(database_url: str, orders_queue: str, served_chain: Any) -> Iterator[Any]:
+def api_schema(
+    database_url: str, orders_queue: str, status_queue: str, served_chain: Any
+) -> Iterator[Any]:
     gateway = Gateway(
         fresh_handler("submit"),
         fresh_handler("ws_connect"),

@@ -309,6 +309,24 @@ class FailureDetail(BaseModel):
     message: str
 
 
+class Filled(BaseModel):
+    """A confirmed order's fill, from the landed transaction's balance changes."""
+
+    amountIn: str = Field(examples=["0.01"], description="tokenIn that left the wallet")
+    amountOut: str = Field(examples=["1.503412"], description="tokenOut that reached it")
+    price: str = Field(examples=["150.3412"], description="tokenOut per 1 tokenIn")
+    quotedAmountOut: str | None = Field(description="the chosen venue's quoted amountOut")
+    slippageBps: float | None = Field(
+        description="amountOut against the quote, in basis points; positive = worse"
+    )
+    feeLamports: int = Field(description="the transaction's fee (base + priority)")
+    priorityFeeLamports: int = Field(description="its priority part: CU limit x price")
+    computeUnits: int = Field(description="compute units the transaction used")
+    slot: int = Field(description="the slot it landed in")
+    slotsToLand: int | None = Field(description="slots from its first send to landing")
+    sends: int = Field(description="how many times its bytes were sent")
+
+
 class OrderSummary(BaseModel):
     orderId: str
     status: str = Field(description="pending, routing, building, submitted, confirmed or failed")
@@ -319,10 +337,19 @@ class OrderSummary(BaseModel):
     pool: str | None = Field(description="the pool routing chose")
     quotes: list[dict[str, Any]]
     amountIn: str | None
-    amountOut: str | None
+    amountOut: str | None = Field(
+        description="the chosen venue's quoted output until the order ends (none once failed)"
+    )
     minAmountOut: str | None
-    txHash: str | None
+    txHash: str | None = Field(
+        description="the order's transaction; on a failed order only if it landed (fee paid)"
+    )
     explorerUrl: str | None
+    slot: int | None = Field(description="the slot its transaction landed in")
+    filled: Filled | None = Field(
+        description="what a confirmed order got, read from its landed transaction"
+    )
+    feeLamports: int | None = Field(description="the fee its landed transaction paid")
     attempts: int
     error: FailureDetail | None
 

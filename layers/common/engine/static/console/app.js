@@ -256,7 +256,8 @@ function historyRow(summary) {
     el("td", { text: `${request.amountIn ?? "?"} ${token(request.tokenIn)} → ${token(request.tokenOut)}` }),
     el("td", {}, el("span", { class: `badge status-${summary.status}`, text: summary.status })),
     el("td", { text: summary.venue || "" }),
-    el("td", { class: "num", text: summary.amountOut || "" }),
+    // What it got once confirmed (the fill), else the quote it is working towards.
+    el("td", { class: "num", text: (summary.filled && summary.filled.amountOut) || summary.amountOut || "" }),
     el("td", {}, el("button", {
       type: "button", class: "link", "data-open": summary.orderId,
       "aria-label": `Open the timeline of order ${short(summary.orderId, 8, 4)}`, text: "Timeline",
