@@ -185,7 +185,7 @@ def table(results: dict[str, Any]) -> str:
             ("to_queue", "  submit -> enqueued"),
             ("queue_wait", "  queue wait (enqueued -> executor)"),
             ("routing", "  routing (quote all venues)"),
-            ("building", "  building (pool read, blockhash, sign)"),
+            ("building", "  building (simulate, sign)"),
             ("db_write", "  DB writes (4 transitions)"),
             ("db_read", "  DB reads (executor get_order)"),
             ("publish", "  publish (status msgs to SQS)"),
@@ -210,6 +210,9 @@ def table(results: dict[str, Any]) -> str:
     )
     cold = q["in_process"]["cold"]
     rows.append(("  first quote in a container", f"{cold['requests']} round trips", "", ""))
+    from bench import landing
+
+    rows += landing.rows(results["landing"])
     imports = results["imports"]
     limits = {"submit": SUBMIT_IMPORT_MS, "execute": EXECUTE_IMPORT_MS}
     for name in ("submit", "ws_connect", "execute", "notify", "authorizer"):
@@ -247,6 +250,22 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _measure_in_process(results: dict[str, Any], skip: set[str], quick: bool) -> None:
+    """The figures that need no stack: quoting, landing, imports and bundle sizes."""
+    from bench import coldstart, landing, quoting
+
+    if "quoting" not in skip:
+        print("quoting ...", file=sys.stderr, flush=True)
+        results["quoting"] = quoting.measure()
+    if "landing" not in skip:
+        print("landing ...", file=sys.stderr, flush=True)
+        results["landing"] = landing.measure(20 if quick else 40)
+    if "coldstart" not in skip:
+        print("cold start ...", file=sys.stderr, flush=True)
+        results["imports"] = coldstart.import_times(3 if quick else 5)
+        results["bundles"] = coldstart.bundle_sizes()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, help="orders per throughput run (default 1000)")
@@ -267,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="CI: 40 orders at concurrency 10, end to end only; exit 1 if any is lost or doubled",
     )
-    parser.add_argument("--skip", default="", help="comma list of: e2e,quoting,coldstart")
+    parser.add_argument("--skip", default="", help="comma list of: e2e,quoting,coldstart,landing")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument(
         "--log",
@@ -279,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         args.orders = args.orders or 40
         args.concurrency = args.concurrency or "10"
         args.samples = 10 if args.samples is None else args.samples
-        args.skip = args.skip or "quoting,coldstart"
+        args.skip = args.skip or "quoting,coldstart,landing"
     orders = args.orders or (200 if args.quick else 1000)
     concurrency = [
         int(c) for c in (args.concurrency or ("10,20" if args.quick else "10,20,40")).split(",")
@@ -287,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = args.samples if args.samples is not None else (50 if args.quick else 200)
     skip = set(filter(None, args.skip.split(",")))
 
-    from bench import coldstart, e2e, quoting
+    from bench import e2e
 
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
@@ -303,13 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         ),
     }
-    if "quoting" not in skip:
-        print("quoting ...", file=sys.stderr, flush=True)
-        results["quoting"] = quoting.measure()
-    if "coldstart" not in skip:
-        print("cold start ...", file=sys.stderr, flush=True)
-        results["imports"] = coldstart.import_times(3 if args.quick else 5)
-        results["bundles"] = coldstart.bundle_sizes()
+    _measure_in_process(results, skip, args.quick)
     if "e2e" not in skip:
         results["e2e"] = []
         with open(args.log, "w") as log:
