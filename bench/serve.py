@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         database=args.database,
         chain_tick_seconds=args.tick,
-        sqs_endpoint_url=args.sqs,
+        aws_endpoint_url=args.sqs,
+        emulator="moto",  # the bench stays on moto until it has its --sqs choice
         api_key_file=None,  # the key goes to the client on stdout, not to .local-data
     )
     urls = {**stack.start(), "api_key": stack.api_key}
