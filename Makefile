@@ -135,13 +135,17 @@ template: $(VENDORED)
 	.tools/sam/bin/sam validate --lint --region us-east-1
 	.tools/sam/bin/sam build --cached
 
-## bench: reproducible performance figures (see bench/README.md)
+## bench: reproducible performance figures (see bench/README.md). SQS and Secrets Manager on
+## LocalStack; `make bench SQS=moto` on moto's server, for comparison; BENCH_ARGS for the rest,
+## e.g. make bench BENCH_ARGS="--orders 300 --concurrency 10 --skip quoting,coldstart"
+SQS ?= localstack
+BENCH_ARGS ?=
 bench: $(STAMP) $(LOCALSTACK)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --sqs $(SQS) $(BENCH_ARGS)
 
 ## bench-smoke: 40 orders end to end (CI runs it); fails when an order is lost or duplicated
 bench-smoke: $(STAMP) $(LOCALSTACK)
-	$(BIN)/python -m bench --smoke
+	$(BIN)/python -m bench --smoke --sqs $(SQS)
 
 ## deploy: build and deploy to AWS with your credentials (asks for parameters the first time)
 deploy: template

@@ -1,9 +1,16 @@
 """The local stack in its own process, instrumented, for the end-to-end runs.
 
-    python -m bench.serve --port P --concurrency 10 --tick 0.005 --poll 0.01 --timings FILE
+    python -m bench.serve --port P --concurrency 10 --tick 0.005 --poll 0.01 --timings FILE \
+        [--sqs ENDPOINT --emulator localstack|moto]
 
 Prints one line `READY {json}` once the stack serves. Reads commands on stdin: `dump` writes the
-per-order server-side timings to FILE (then prints `DUMPED`); `stop` or end of input stops it.
+per-order server-side timings to FILE (then prints `DUMPED`); `calls` prints `CALLS {json}`, the
+AWS API calls the stack's clients have made so far by service and operation; `stop` or end of
+input stops it.
+
+`--sqs` names an endpoint already running that serves SQS and Secrets Manager (the bench's
+LocalStack, or moto's server in a process of its own) and `--emulator` what it is; without
+`--sqs`, `--emulator moto` runs moto's server inside this process and `localstack` starts one.
 
 The instrumentation wraps engine functions by module attribute (the handlers look them up at call
 time) and records wall-clock marks and durations per order id. It adds a perf_counter call or
@@ -30,6 +37,7 @@ BENCH_DB = "orders_bench"
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_order", default=None)
 marks: dict[str, dict[str, float]] = defaultdict(dict)
 durations: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+aws_calls: dict[str, int] = defaultdict(int)  # "sqs.SendMessage" -> calls, every client
 
 
 def _add(oid: str | None, phase: str, seconds: float) -> None:
@@ -100,12 +108,29 @@ def instrument() -> None:
 
         return wrapper
 
+    count_aws_calls()
     router.quote_all_venues = timed_async(router.quote_all_venues, "routing")
     builder.build_swap = timed_async(builder.build_swap, "building")
     Store.transition = timed(Store.transition, "db_write")  # type: ignore[method-assign]
     Store.get_order = timed(Store.get_order, "db_read")  # type: ignore[method-assign]
     StatusQueue.publish = timed(StatusQueue.publish, "publish")  # type: ignore[method-assign]
     Executor._send = timed_async(Executor._send, "send")  # type: ignore[method-assign]
+
+
+def count_aws_calls() -> None:
+    """Count every AWS API call any botocore client of this process makes (the engine's, the
+    pollers', the management API's): one wrapper where every client's operations pass."""
+    from botocore.client import BaseClient
+
+    # Not in botocore's stubs: a private method, but the one every operation goes through.
+    make_api_call: Callable[..., Any] = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    @functools.wraps(make_api_call)
+    def counted(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        aws_calls[f"{self.meta.service_model.service_name}.{operation_name}"] += 1
+        return make_api_call(self, operation_name, api_params)
+
+    BaseClient._make_api_call = counted  # type: ignore[attr-defined]
 
 
 def fresh_database(name: str) -> None:
@@ -130,7 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-pool", type=int, default=0, help="DB_POOL_MAX (0: auto)")
     parser.add_argument("--database", default=BENCH_DB)
     parser.add_argument("--timings", required=True)
-    parser.add_argument("--sqs", help="an SQS endpoint already running (else moto in-process)")
+    parser.add_argument(
+        "--sqs", help="an endpoint already running for SQS and Secrets Manager (see --emulator)"
+    )
+    parser.add_argument(
+        "--emulator",
+        choices=("localstack", "moto"),
+        default="localstack",
+        help="what serves SQS and Secrets Manager: at --sqs, else started by the stack",
+    )
     parser.add_argument("--chain", help="a local chain's RPC URL (else the chain in-process)")
     args = parser.parse_args(argv)
 
@@ -162,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         database=args.database,
         chain_tick_seconds=args.tick,
         aws_endpoint_url=args.sqs,
-        emulator="moto",  # the bench stays on moto until it has its --sqs choice
+        emulator=args.emulator,
         api_key_file=None,  # the key goes to the client on stdout, not to .local-data
     )
     urls = {**stack.start(), "api_key": stack.api_key}
@@ -174,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                 with open(args.timings, "w") as f:
                     json.dump({"marks": marks, "durations": durations}, f)
                 print("DUMPED", flush=True)
+            elif command == "calls":
+                print("CALLS " + json.dumps(aws_calls), flush=True)
             elif command == "stop":
                 break
     finally:
