@@ -71,8 +71,9 @@ class PortTaken(LocalStackError):
     tries another free port when it chose the port itself."""
 
 
-def runtime_environment(port: int, filesystem_root: Path) -> dict[str, str]:
-    """The configuration LocalStack reads at start (documented in its `config.py`)."""
+def runtime_environment(port: int, workdir: Path) -> dict[str, str]:
+    """The configuration LocalStack reads at start (documented in its `config.py`), with its
+    files under `workdir`, and what local/localstack_boot.py reads."""
     env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
     env.setdefault("LS_LOG", "warn")  # its default logs a line per request: CPU the bench pays
     env.update(
@@ -85,7 +86,7 @@ def runtime_environment(port: int, filesystem_root: Path) -> dict[str, str]:
         SQS_ENDPOINT_STRATEGY="path",
         SQS_DISABLE_CLOUDWATCH_METRICS="1",  # no CloudWatch here to report to
         PERSISTENCE="0",
-        FILESYSTEM_ROOT=str(filesystem_root),
+        FILESYSTEM_ROOT=str(workdir / "fs"),
         # This machine may look like a container to LocalStack (/.dockerenv); it is not
         # LocalStack's container, so its files go under FILESYSTEM_ROOT, not /var/lib/localstack.
         OVERRIDE_IN_DOCKER="0",
@@ -93,6 +94,7 @@ def runtime_environment(port: int, filesystem_root: Path) -> dict[str, str]:
         SKIP_SSL_CERT_DOWNLOAD="1",  # no internet: it would try to download a certificate
         DISABLE_EVENTS="1",  # no analytics
         LOCALSTACK_BOOT_PARENT=str(os.getpid()),
+        LOCALSTACK_BOOT_WORKDIR=str(workdir),
     )
     return env
 
@@ -240,7 +242,7 @@ def launch(port: int | None = None, *, log_path: Path | None = None) -> LocalSta
         process = subprocess.Popen(
             [str(python), "-P", str(BOOT)],
             cwd=workdir,
-            env=runtime_environment(port, workdir / "fs"),
+            env=runtime_environment(port, workdir),
             stdin=subprocess.PIPE,  # its lifeline: see local/localstack_boot.py
             stdout=sink,
             stderr=subprocess.STDOUT,

@@ -7,7 +7,8 @@ when it runs outside Docker. Run by `local/localstack.py` with LocalStack's own 
    parent closed it, or the parent died in any way, SIGKILL included, and the kernel closed it)
    sends LocalStack SIGTERM, its own graceful shutdown, and after `GRACE_SECONDS` SIGKILL to the
    whole process group (the parent starts it in a session of its own). The kernel's parent-death
-   signal is set too, for a parent whose forked children keep the pipe open.
+   signal is set too, for a parent whose forked children keep the pipe open. An orphan removes
+   its own directory (LOCALSTACK_BOOT_WORKDIR) as it exits: nobody is left to do it.
 2. It listens on loopback only. LocalStack's Twisted gateway (its default server, measured the
    fastest here) ignores GATEWAY_LISTEN's host and binds 0.0.0.0; the Secrets Manager it serves
    holds a wallet key, so the endpoint factory is given the host GATEWAY_LISTEN names.
@@ -18,8 +19,10 @@ This file imports nothing from the project; it runs in LocalStack's venv, not th
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -39,6 +42,13 @@ def die_with_parent(parent: int) -> None:
         pass
     if parent and os.getppid() != parent:
         sys.exit("localstack_boot: the process that started LocalStack is gone")
+
+
+def remove_workdir_if_orphaned(workdir: str, parent: int) -> None:
+    """At exit: the directory of an orphan's files and log goes with it. With its parent alive
+    it stays: the parent reads the log of a failed start, then removes it."""
+    if workdir and os.getppid() != parent:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def kill_everything() -> None:
@@ -67,7 +77,11 @@ def bind_only_to(host: str) -> None:
 
 
 def main() -> None:
-    die_with_parent(int(os.environ.get("LOCALSTACK_BOOT_PARENT", "0")))
+    parent = int(os.environ.get("LOCALSTACK_BOOT_PARENT", "0"))
+    atexit.register(
+        remove_workdir_if_orphaned, os.environ.get("LOCALSTACK_BOOT_WORKDIR", ""), parent
+    )
+    die_with_parent(parent)
     threading.Thread(target=stop_at_end_of_input, name="stdin-watch", daemon=True).start()
     host = os.environ.get("GATEWAY_LISTEN", "127.0.0.1:4566").rsplit(":", 1)[0]
     if host and host not in ("0.0.0.0", "::"):

@@ -173,8 +173,9 @@ def test_the_executor_signs_with_the_key_secrets_manager_holds(
 
 
 @pytest.mark.emulator
-def test_a_started_localstack_serves_on_loopback_and_dies_with_its_parent() -> None:
-    """The parent is SIGKILLed (no cleanup of its own runs): LocalStack goes all the same."""
+def test_a_started_localstack_serves_on_loopback_and_dies_with_its_parent(tmp_path: Path) -> None:
+    """The parent is SIGKILLed (no cleanup of its own runs): LocalStack goes all the same, and
+    so do its files."""
     script = (
         "from local import localstack\n"
         "aws = localstack.start()\n"
@@ -182,6 +183,7 @@ def test_a_started_localstack_serves_on_loopback_and_dies_with_its_parent() -> N
         "import time; time.sleep(600)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != ls.ENDPOINT_VARIABLE}
+    env["TMPDIR"] = str(tmp_path)  # where its directory goes
     parent = subprocess.Popen(
         [sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
     )
@@ -199,6 +201,7 @@ def test_a_started_localstack_serves_on_loopback_and_dies_with_its_parent() -> N
         parent.wait()
     assert wait_until(lambda: not running(pid), timeout=30), f"LocalStack {pid} outlived its parent"
     assert ls.health(endpoint, timeout=0.5) is None
+    assert list(tmp_path.glob("localstack-*")) == []
 
 
 @pytest.mark.emulator
