@@ -13,7 +13,9 @@ services, ports and directories set by environment (see `runtime_environment`), 
   no process behind. There is no fallback to another emulator.
 - The process listens on 127.0.0.1 only and ends with `stop()`, with the `with` block, or with
   the process that started it, however that one ends (SIGKILL and interrupted test runs
-  included: see `local/localstack_boot.py`).
+  included: see `local/localstack_boot.py`). Start it from a thread that outlives it (the main
+  thread, as the stack, the test fixtures and the bench do): Linux's parent-death signal, one of
+  the two ways it notices, follows the thread that started it.
 - It keeps nothing between runs (PERSISTENCE=0, its files in a temporary directory).
 
 LOCALSTACK_ENDPOINT (e.g. `http://127.0.0.1:4566` of a `localstack start` with Docker, or a
