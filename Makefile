@@ -9,13 +9,26 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: check run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
 	first-key db-provision lock-layers destroy \
-	vendor browser browser-deps screenshot
+	vendor browser browser-deps screenshot localstack
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 	@touch $@
+
+# LocalStack (SQS and Secrets Manager for the local stack, the tests and the bench), in a venv of
+# its own (.tools/localstack): its pins must not touch the project's. The stack and the test
+# fixtures start it themselves (local/localstack.py); LOCALSTACK_ENDPOINT points them at one
+# already running instead.
+LOCALSTACK := .tools/localstack/.installed
+
+$(LOCALSTACK): scripts/install-localstack.sh
+	bash scripts/install-localstack.sh
+	@touch $@
+
+## localstack: install LocalStack's Python core into .tools/localstack (the targets that need it do)
+localstack: $(LOCALSTACK)
 
 # Swagger UI's files for /docs, from npm's swagger-ui-dist (pinned in vendor/package-lock.json),
 # copied into the common layer's source (git-ignored) so `sam build` ships them. --ignore-scripts:
@@ -51,15 +64,16 @@ $(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
 	@touch $@
 
 ## browser: the console's browser test (headless Chromium against a local stack)
-browser: $(STAMP) $(VENDORED) browser-deps
+browser: $(STAMP) $(VENDORED) $(LOCALSTACK) browser-deps
 	$(BIN)/python -m pytest -q -s tests/browser
 
 ## screenshot: the browser test, saving the page to docs/console.png (the README's picture)
-screenshot: $(STAMP) $(VENDORED) browser-deps
+screenshot: $(STAMP) $(VENDORED) $(LOCALSTACK) browser-deps
 	CONSOLE_SCREENSHOT=docs/console.png $(BIN)/python -m pytest -q tests/browser
 
-## run: start the local stack (gateway, queue, pollers, Postgres, local chain) on 127.0.0.1:$(PORT)
-run: $(STAMP) $(VENDORED)
+## run: start the local stack (gateway, LocalStack's SQS and Secrets Manager, pollers, Postgres,
+## local chain) on 127.0.0.1:$(PORT)
+run: $(STAMP) $(VENDORED) $(LOCALSTACK)
 	PORT=$(PORT) $(BIN)/python -m local.stack
 
 ## demo: submit an order to the running stack and print its live status stream
@@ -79,16 +93,17 @@ tests/js/node_modules: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
 	@touch $@
 
-## test: lint, type-check and run every test (real Postgres, moto, the local chain, real sockets,
-## the JS clients, the console in headless Chromium)
-test: $(STAMP) $(VENDORED) tests/js/node_modules browser-deps
+## test: lint, type-check and run every test (real Postgres, LocalStack, moto's management API, the
+## local chain, real sockets, the JS clients, the console in headless Chromium)
+test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests
 	$(BIN)/python -m pytest -q
 
 ## check: the quick loop for day-to-day work (under 90 s): lint, types, unit tests, and the
-## integration tests that start no emulator (real Postgres and the local chain, in-process)
+## integration tests that start no emulator (real Postgres and the local chain, in-process;
+## no LocalStack, no moto server)
 check: $(STAMP) $(VENDORED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -98,14 +113,14 @@ check: $(STAMP) $(VENDORED)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP) $(VENDORED) tests/js/node_modules
+integration: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: $(STAMP) $(VENDORED)
+e2e: $(STAMP) $(VENDORED) $(LOCALSTACK)
 	$(BIN)/python -m pytest -q tests/e2e
 
 ## chaos: faults at scale (also part of make test): a faulty RPC under 500 orders, killed executors
-chaos: $(STAMP)
+chaos: $(STAMP) $(LOCALSTACK)
 	$(BIN)/python -m pytest -q -s -m chaos tests/chaos
 
 lint: $(STAMP)
@@ -121,13 +136,17 @@ template: $(VENDORED)
 	.tools/sam/bin/sam validate --lint --region us-east-1
 	.tools/sam/bin/sam build --cached
 
-## bench: reproducible performance figures (see bench/README.md)
-bench: $(STAMP)
-	$(BIN)/python -m bench
+## bench: reproducible performance figures (see bench/README.md). SQS and Secrets Manager on
+## LocalStack; `make bench SQS=moto` on moto's server, for comparison; BENCH_ARGS for the rest,
+## e.g. make bench BENCH_ARGS="--orders 300 --concurrency 10 --skip quoting,coldstart"
+SQS ?= localstack
+BENCH_ARGS ?=
+bench: $(STAMP) $(LOCALSTACK)
+	$(BIN)/python -m bench --sqs $(SQS) $(BENCH_ARGS)
 
 ## bench-smoke: 40 orders end to end (CI runs it); fails when an order is lost or duplicated
-bench-smoke: $(STAMP)
-	$(BIN)/python -m bench --smoke
+bench-smoke: $(STAMP) $(LOCALSTACK)
+	$(BIN)/python -m bench --smoke --sqs $(SQS)
 
 ## deploy: build and deploy to AWS with your credentials (asks for parameters the first time,
 ## saves them in samconfig.toml). The deploy migrates the database and makes the first API key.

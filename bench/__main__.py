@@ -3,6 +3,7 @@
 python -m bench                      # 1,000 orders at concurrency 10, 20, 40
 python -m bench --quick              # 200 orders at 10 and 20, fewer samples
 python -m bench --orders 500 --concurrency 10,40 --json out.json
+python -m bench --sqs moto           # SQS and Secrets Manager on moto's server, for comparison
 """
 
 from __future__ import annotations
@@ -66,6 +67,16 @@ def _lost(figures: dict[str, Any]) -> str:
     return " (last seen: " + ", ".join(f"{k} {v}" for k, v in sorted(last.items())) + ")"
 
 
+def layout(sqs: str, *, split: bool) -> str:
+    """Where SQS, Secrets Manager and the chain ran, for the settings line."""
+    emulator = {"localstack": "LocalStack", "moto": "moto's server"}[sqs]
+    if split:
+        return f"SQS and Secrets Manager on {emulator}, it and the chain in own processes"
+    if sqs == "localstack":
+        return "SQS and Secrets Manager on LocalStack (own process), chain in the stack process"
+    return "SQS and Secrets Manager on moto's server and the chain in the stack process"
+
+
 def smoke_failures(results: dict[str, Any]) -> list[str]:
     """What makes a smoke run fail: any order lost, duplicated or not confirmed."""
     problems: list[str] = []
@@ -93,7 +104,8 @@ def smoke_report(results: dict[str, Any]) -> int:
     for run in results.get("e2e", []):
         t = run["throughput"]
         print(
-            f"smoke, concurrency {run['concurrency']}: {t['confirmed']}/{t['submitted']}"
+            f"smoke on {run.get('sqs', 'localstack')}, concurrency {run['concurrency']}:"
+            f" {t['confirmed']}/{t['submitted']}"
             f" confirmed, {t['orders_per_second']:.1f} orders/s, lost {t['lost']}"
             f"{_lost(t)}, dup frames {t['duplicated']}"
         )
@@ -276,9 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=64, help="client submits outstanding")
     parser.add_argument("--connections", type=int, default=16, help="client WebSockets")
     parser.add_argument(
+        "--sqs",
+        choices=("localstack", "moto"),
+        default="localstack",
+        help="what serves SQS and Secrets Manager: LocalStack (as `make run`; default) or moto's"
+        " server (the emulator before LocalStack, for comparison)",
+    )
+    parser.add_argument(
         "--no-split",
         action="store_true",
-        help="run moto's SQS and the chain inside the stack process (as `make run` does)",
+        help="run the chain (and moto, with --sqs moto) inside the stack process;"
+        " LocalStack is always a process of its own",
     )
     parser.add_argument("--quick", action="store_true", help="200 orders at 10,20; fewer samples")
     parser.add_argument(
@@ -314,12 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": (
             f"{orders} orders/run, block every {args.tick * 1000:g} ms, "
             f"CONFIRM_POLL_SECONDS {args.poll:g}, client {args.in_flight} in flight over "
-            f"{args.connections} WebSockets, "
-            + (
-                "SQS+chain in the stack process"
-                if args.no_split
-                else "SQS and chain in own processes"
-            )
+            f"{args.connections} WebSockets, " + layout(args.sqs, split=not args.no_split)
         ),
     }
     _measure_in_process(results, skip, args.quick)
@@ -339,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                         connections=args.connections,
                         log=log,
                         split=not args.no_split,
+                        sqs=args.sqs,
                         timeout=60.0 if args.smoke else 300.0,
                     )
                 )

@@ -1,12 +1,14 @@
 """The stack's emulated cloud parts, each in a process of its own (`--split`, the default).
 
     python -m bench.aux chain --tick 0.005   # the local Solana chain; prints READY <url>
-    python -m bench.aux sqs                  # moto's SQS server; prints READY <endpoint>
+    python -m bench.aux sqs                  # moto's server (SQS, SM); prints READY <endpoint>
 
 In the cloud, SQS and the Solana RPC node are not in the function's process. In the one-process
-local stack they share its interpreter (and its GIL) with the handlers, so their CPU would be
-charged to the engine. Running them apart measures the engine's own work; both layouts can be
-measured (`python -m bench --no-split` keeps them in the stack process, as `make run` does).
+local stack they would share its interpreter (and its GIL) with the handlers, so their CPU would
+be charged to the engine. Running them apart measures the engine's own work; both layouts can be
+measured (`python -m bench --no-split` keeps them in the stack process). moto's server is only
+the bench's comparison (`python -m bench --sqs moto`): the stack's SQS and Secrets Manager are
+LocalStack's, always a process of its own (bench/e2e.py starts it through local/localstack.py).
 The process stops when its stdin closes.
 """
 

@@ -1,6 +1,9 @@
 """End-to-end runs: throughput (HTTP submit -> `confirmed` frame) and per-order engine overhead.
 
-One stack process (`bench.serve`) per executor concurrency; this process is the client.
+One stack process (`bench.serve`) per executor concurrency; this process is the client. SQS and
+Secrets Manager come from LocalStack (`sqs="localstack"`, a process of its own, started here for
+each run) or moto's server (`sqs="moto"`: a process of its own with `split`, else inside the stack
+process), so the two can be compared on the same runs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import IO, Any
 
 from bench import load
 from bench.stats import percentiles
+from local import localstack
 from local.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,9 +33,10 @@ class StackProcess:
     urls: dict[str, str]
     timings_file: str
     database: str
-    helpers: list[subprocess.Popen[str]]
+    helpers: dict[str, subprocess.Popen[str]]  # "chain", "moto": processes of bench.aux
+    aws: localstack.LocalStack | None = None  # the run's LocalStack
 
-    def command(self, line: str, expect: str) -> None:
+    def command(self, line: str, expect: str) -> str:
         stdin: IO[str] | None = self.proc.stdin
         stdout: IO[str] | None = self.proc.stdout
         assert stdin is not None
@@ -42,20 +47,23 @@ class StackProcess:
             reply = stdout.readline()
             if not reply:
                 raise RuntimeError(f"the stack exited while waiting for {expect}")
-            if reply.strip() == expect:
-                return
+            if reply.strip().startswith(expect):
+                return reply.strip()[len(expect) :].strip()
 
     def cpu_seconds(self) -> dict[str, float]:
-        """User + system CPU each process has used so far (Linux /proc)."""
-        names = ["engine", *(["chain", "sqs"] if self.helpers else [])]
-        return {n: _cpu(p.pid) for n, p in zip(names, (self.proc, *self.helpers), strict=True)}
+        """User + system CPU each process has used so far (Linux /proc): the engine, then the
+        chain and moto when in processes of their own, and LocalStack."""
+        pids = {"engine": self.proc.pid, **{n: p.pid for n, p in self.helpers.items()}}
+        if self.aws is not None and self.aws.pid is not None:
+            pids["localstack"] = self.aws.pid
+        return {name: _cpu(pid) for name, pid in pids.items()}
 
     def timings(self) -> dict[str, Any]:
         self.command("dump", "DUMPED")
         return dict(json.loads(Path(self.timings_file).read_text()))
 
     def stop(self) -> None:
-        for proc in (self.proc, *self.helpers):
+        for proc in (self.proc, *self.helpers.values()):
             if proc.poll() is None:
                 try:
                     assert proc.stdin is not None
@@ -66,6 +74,8 @@ class StackProcess:
                 except (OSError, subprocess.TimeoutExpired):
                     proc.kill()
                     proc.wait()
+        if self.aws is not None:
+            self.aws.stop()
         Path(self.timings_file).unlink(missing_ok=True)
 
 
@@ -100,10 +110,18 @@ def _spawn(args: list[str], log: IO[str]) -> subprocess.Popen[str]:
 
 
 def start_stack(
-    concurrency: int, tick: float, poll: float, log: IO[str], *, split: bool = True
+    concurrency: int,
+    tick: float,
+    poll: float,
+    log: IO[str],
+    *,
+    split: bool = True,
+    sqs: str = "localstack",
 ) -> StackProcess:
-    """The instrumented stack in its own process; with `split`, the chain and moto's SQS in a
-    process each (see bench/aux.py)."""
+    """The instrumented stack in its own process; SQS and Secrets Manager from `sqs`
+    ("localstack": LocalStack, always a process of its own; "moto": moto's server, in a process
+    of its own with `split`); with `split`, the chain in a process of its own too (bench/aux.py).
+    A LocalStack that cannot start raises `LocalStackError` with its log's tail: no fallback."""
     port = free_port()
     fd, timings_file = tempfile.mkstemp(prefix="bench-timings-", suffix=".json")
     os.close(fd)
@@ -116,21 +134,28 @@ def start_stack(
         f"--poll={poll}",
         f"--database={database}",
         f"--timings={timings_file}",
+        f"--emulator={sqs}",
     ]
-    helpers: list[subprocess.Popen[str]] = []
+    helpers: dict[str, subprocess.Popen[str]] = {}
+    aws: localstack.LocalStack | None = None
     try:
+        if sqs == "localstack":
+            aws = localstack.start()
+            args.append(f"--sqs={aws.endpoint}")
         if split:
-            chain = _spawn(["bench.aux", "chain", f"--tick={tick}"], log)
-            helpers.append(chain)
-            sqs = _spawn(["bench.aux", "sqs"], log)
-            helpers.append(sqs)
-            args += [f"--chain={_ready(chain, 'the chain')}", f"--sqs={_ready(sqs, 'SQS')}"]
+            helpers["chain"] = _spawn(["bench.aux", "chain", f"--tick={tick}"], log)
+            args.append(f"--chain={_ready(helpers['chain'], 'the chain')}")
+            if sqs == "moto":
+                helpers["moto"] = _spawn(["bench.aux", "sqs"], log)
+                args.append(f"--sqs={_ready(helpers['moto'], 'moto')}")
         proc = _spawn(args, log)
     except BaseException:
-        for h in helpers:
+        for h in helpers.values():
             h.kill()
+        if aws is not None:
+            aws.stop()
         raise
-    stack = StackProcess(proc, {}, timings_file, database, helpers)
+    stack = StackProcess(proc, {}, timings_file, database, helpers, aws)
     try:
         stack.urls = json.loads(_ready(proc, "the bench stack"))
     except BaseException:
@@ -303,14 +328,15 @@ def run_concurrency(
     connections: int,
     log: IO[str],
     split: bool = True,
+    sqs: str = "localstack",
     timeout: float = 300.0,
 ) -> dict[str, Any]:
     """`timeout`: how long a run waits for its last order's terminal frame (one order of the
     sequential overhead run waits a tenth of it) before counting what is missing as lost."""
-    stack = start_stack(concurrency, tick, poll, log, split=split)
+    stack = start_stack(concurrency, tick, poll, log, split=split, sqs=sqs)
     base = stack.urls["http"]
     key = stack.urls["api_key"]
-    out: dict[str, Any] = {"concurrency": concurrency}
+    out: dict[str, Any] = {"concurrency": concurrency, "sqs": sqs}
     try:
         # Warm every execute container (one per concurrency slot) and the notify pollers.
         warm = asyncio.run(

@@ -1,9 +1,16 @@
 """The local stack in its own process, instrumented, for the end-to-end runs.
 
-    python -m bench.serve --port P --concurrency 10 --tick 0.005 --poll 0.01 --timings FILE
+    python -m bench.serve --port P --concurrency 10 --tick 0.005 --poll 0.01 --timings FILE \
+        [--sqs ENDPOINT --emulator localstack|moto]
 
 Prints one line `READY {json}` once the stack serves. Reads commands on stdin: `dump` writes the
-per-order server-side timings to FILE (then prints `DUMPED`); `stop` or end of input stops it.
+per-order server-side timings to FILE (then prints `DUMPED`); `calls` prints `CALLS {json}`, the
+AWS API calls the stack's clients have made so far by service and operation; `stop` or end of
+input stops it.
+
+`--sqs` names an endpoint already running that serves SQS and Secrets Manager (the bench's
+LocalStack, or moto's server in a process of its own) and `--emulator` what it is; without
+`--sqs`, `--emulator moto` runs moto's server inside this process and `localstack` starts one.
 
 The instrumentation wraps engine functions by module attribute (the handlers look them up at call
 time) and records wall-clock marks and durations per order id. It adds a perf_counter call or
@@ -228,7 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-pool", type=int, default=0, help="DB_POOL_MAX (0: auto)")
     parser.add_argument("--database", default=BENCH_DB)
     parser.add_argument("--timings", required=True)
-    parser.add_argument("--sqs", help="an SQS endpoint already running (else moto in-process)")
+    parser.add_argument(
+        "--sqs", help="an endpoint already running for SQS and Secrets Manager (see --emulator)"
+    )
+    parser.add_argument(
+        "--emulator",
+        choices=("localstack", "moto"),
+        default="localstack",
+        help="what serves SQS and Secrets Manager: at --sqs, else started by the stack",
+    )
     parser.add_argument("--chain", help="a local chain's RPC URL (else the chain in-process)")
     args = parser.parse_args(argv)
 
@@ -265,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         database=args.database,
         chain_tick_seconds=args.tick,
-        sqs_endpoint_url=args.sqs,
+        aws_endpoint_url=args.sqs,
+        emulator=args.emulator,
         api_key_file=None,  # the key goes to the client on stdout, not to .local-data
     )
     urls = {**stack.start(), "api_key": stack.api_key}

@@ -1,4 +1,4 @@
-"""The local queue: SQS on moto's server, created with the template's settings."""
+"""The local queues: SQS (LocalStack's, or any endpoint), created with the template's settings."""
 
 from __future__ import annotations
 

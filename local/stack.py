@@ -1,10 +1,14 @@
 """The local stack in one process: `python -m local.stack` (PORT, default 3000).
 
 Starts Postgres (DATABASE_URL, else 127.0.0.1:5432, else embedded; database `orders_local`,
-migrated), moto's SQS server on loopback with the queues template.yaml declares (orders + DLQ,
-status events + DLQ), the SQS pollers that play the event source mappings (execute, notify), the
-local Solana chain when there is one (see `start_chain`), and the gateway (HTTP API, WebSocket API
-and management API) on 127.0.0.1:PORT. Ctrl-C or SIGTERM stops everything.
+migrated), LocalStack on loopback (see `local/localstack.py`; LOCALSTACK_ENDPOINT names one already
+running) for SQS, with the queues template.yaml declares (orders + DLQ, status events + DLQ), and
+Secrets Manager, which holds the wallet key the execute function reads through WALLET_SECRET_ARN
+as in the cloud, the SQS pollers that play the event source mappings (execute, notify), the local
+Solana chain when there is one (see `start_chain`), and the gateway (HTTP API, WebSocket API and
+management API) on 127.0.0.1:PORT. Ctrl-C or SIGTERM stops everything, LocalStack included.
+
+SQS_ENDPOINT_URL and SECRETS_ENDPOINT_URL, when set, name the endpoint of that service instead.
 
 Every order route needs an API key (the gateway runs the template's authorizer): the stack uses
 LOCAL_API_KEY when set, else the key saved in `.local-data/dev-api-key` by an earlier run, else a
@@ -21,10 +25,11 @@ import signal
 import sys
 import threading
 import urllib.parse
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 import psycopg
@@ -45,6 +50,18 @@ DEV_KEY_FILE = ROOT / ".local-data" / "dev-api-key"
 # Local runs (the demo, benchmarks, 50-order tests) keep many orders in flight; LOCAL_API_KEY_
 # MAX_IN_FLIGHT lowers it to try the limit. New keys made with `make key` get the usual 20.
 DEV_KEY_MAX_IN_FLIGHT = 1000
+LOCALSTACK_LOG = ROOT / ".local-data" / "localstack.log"  # `make run`'s; tests' stay in a tmp dir
+Emulator = Literal["localstack", "moto"]
+
+
+@dataclass(frozen=True)
+class AwsEndpoints:
+    """Where the stack's SQS and Secrets Manager answer, and what serves each (for people)."""
+
+    sqs: str
+    secrets: str
+    sqs_by: str  # "LocalStack", "moto", "SQS_ENDPOINT_URL", ...
+    secrets_by: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,34 @@ def template_environment() -> dict[str, str]:
             if isinstance(value, str) and key != "POWERTOOLS_SERVICE_NAME":
                 env.setdefault(key, value)
     return env
+
+
+def wallet_through_secrets_manager(
+    env: dict[str, str], secrets_endpoint: str, name: str
+) -> str | None:
+    """Make the execute function read its key from Secrets Manager, as it does in the cloud.
+
+    The key the local chain hands out (or the user's WALLET_PRIVATE_KEY, e.g. a devnet wallet)
+    is stored as secret `name` at `secrets_endpoint` (replacing its value when it exists) and
+    named by WALLET_SECRET_ARN, with SECRETS_ENDPOINT_URL; WALLET_PRIVATE_KEY leaves both `env`
+    and this process's environment. A WALLET_SECRET_ARN the user set is kept as it is (a secret
+    of theirs at SECRETS_ENDPOINT_URL, or in the LocalStack LOCALSTACK_ENDPOINT names). Returns
+    the secret's ARN, or None when no key was given (the executor will say so)."""
+    key = env.pop("WALLET_PRIVATE_KEY", None)
+    users_key = os.environ.pop("WALLET_PRIVATE_KEY", None)
+    env["SECRETS_ENDPOINT_URL"] = secrets_endpoint
+    if os.environ.get("WALLET_SECRET_ARN"):
+        return os.environ["WALLET_SECRET_ARN"]
+    key = key or users_key
+    if not key:
+        return None
+    sm = boto3.client("secretsmanager", endpoint_url=secrets_endpoint)
+    try:
+        arn = sm.create_secret(Name=name, SecretString=key)["ARN"]
+    except sm.exceptions.ResourceExistsException:
+        arn = sm.put_secret_value(SecretId=name, SecretString=key)["ARN"]
+    env["WALLET_SECRET_ARN"] = arn
+    return arn
 
 
 def local_database(base_url: str, name: str = LOCAL_DB) -> str:
@@ -184,7 +229,9 @@ class Stack:
         *,
         database: str = LOCAL_DB,
         chain_tick_seconds: float | None = None,
-        sqs_endpoint_url: str | None = None,
+        aws_endpoint_url: str | None = None,
+        emulator: Emulator = "localstack",
+        localstack_log: Path | None = None,
         run_executor: bool = True,
         api_key_file: Path | None = DEV_KEY_FILE,
         chain_port: int | None = None,
@@ -193,7 +240,12 @@ class Stack:
         self.host = host
         self.database = database  # e.g. a separate one for benchmarks
         self.chain_tick_seconds = chain_tick_seconds  # None: the chain's default (400 ms)
-        self.sqs_endpoint_url = sqs_endpoint_url  # an SQS server already running (else moto here)
+        # An endpoint already running that serves SQS and Secrets Manager (the tests' session
+        # LocalStack, the bench's), else `emulator` is started here: LocalStack (LOCALSTACK_
+        # ENDPOINT's when set), or moto's server in this process (the bench's comparison).
+        self.aws_endpoint_url = aws_endpoint_url
+        self.emulator: Emulator = emulator
+        self.localstack_log = localstack_log  # where a LocalStack started here logs (tmp: None)
         self.api_key_file = api_key_file  # where the key is saved for clients (None: nowhere)
         self.api_key = ""  # the key clients send (x-api-key, ?apiKey=), set by start()
         self.run_executor = run_executor  # False: the execute poller runs elsewhere (chaos)
@@ -201,21 +253,64 @@ class Stack:
         # The local chain's RPC port (PubSub on the next one): None = LOCAL_CHAIN_PORT or 8899,
         # 0 = a free pair (tests run several stacks in one session).
         self.chain_port = chain_port
+        self.aws: AwsEndpoints | None = None  # set by start()
         self._stoppers: list[tuple[str, Stopper]] = []
 
     def _on_stop(self, name: str, stopper: Stopper) -> None:
         self._stoppers.append((name, stopper))
 
-    def start(self) -> dict[str, str]:
-        from moto.server import ThreadedMotoServer
+    def _start_aws(self) -> AwsEndpoints:
+        """SQS and Secrets Manager: see `aws_endpoint_url` and `emulator`. An endpoint the user
+        exported for one service (SQS_ENDPOINT_URL, SECRETS_ENDPOINT_URL) wins for it."""
+        if self.aws_endpoint_url:
+            given = self.emulator_name
+            return AwsEndpoints(self.aws_endpoint_url, self.aws_endpoint_url, given, given)
+        sqs = os.environ.get("SQS_ENDPOINT_URL")
+        secrets = os.environ.get("SECRETS_ENDPOINT_URL")
+        if sqs and secrets:
+            return AwsEndpoints(sqs, secrets, "SQS_ENDPOINT_URL", "SECRETS_ENDPOINT_URL")
+        if self.emulator == "moto":
+            from moto.server import ThreadedMotoServer
 
+            moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            moto.start()
+            self._on_stop("moto", moto.stop)
+            host, port = moto.get_host_and_port()
+            url, by = f"http://{host}:{port}", "moto"
+        else:
+            from local import localstack
+
+            aws = localstack.start(log_path=self.localstack_log)  # LocalStackError: no fallback
+            self._on_stop("LocalStack", aws.stop)
+            url = aws.endpoint
+            by = "LocalStack" if aws.started_here else f"LocalStack, {localstack.ENDPOINT_VARIABLE}"
+        return AwsEndpoints(
+            sqs or url,
+            secrets or url,
+            "SQS_ENDPOINT_URL" if sqs else by,
+            "SECRETS_ENDPOINT_URL" if secrets else by,
+        )
+
+    @property
+    def emulator_name(self) -> str:
+        return {"localstack": "LocalStack", "moto": "moto"}[self.emulator]
+
+    def _queue_prefix(self) -> str:
+        """`local` for `make run` (its queues outlive a restart in a LocalStack that does, as
+        its database does); otherwise one of this stack's own, so stacks sharing a LocalStack
+        (a test session, a bench) never receive each other's messages."""
+        if self.database == LOCAL_DB:
+            return "local"
+        return f"{self.database.replace('_', '-')[:40]}-{uuid.uuid4().hex[:6]}"
+
+    def start(self) -> dict[str, str]:
         from local import postgres
         from local.gateway import Gateway, serve_in_thread
         from local.metrics import EmfCollector
         from local.poller import Poller, load_container
         from local.queue import create_queues
 
-        # Moto and the gateway do not check signatures, but botocore wants something to sign with.
+        # Neither emulator checks signatures, but botocore wants something to sign with.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -225,22 +320,13 @@ class Stack:
         env = {k: v for k, v in template_environment().items() if k not in os.environ}
         env["DB_POOL_MAX"] = os.environ.get("DB_POOL_MAX", "10")  # every function shares a pool
 
+        self.aws = aws = self._start_aws()
         database_url = local_database(postgres.server_url(), self.database)
         env["DATABASE_URL"] = database_url
         self.api_key = dev_api_key(database_url, self.api_key_file)
 
-        if self.sqs_endpoint_url:
-            sqs_endpoint = self.sqs_endpoint_url
-        else:
-            moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            moto.start()
-            self._on_stop("moto", moto.stop)
-            moto_host, moto_port = moto.get_host_and_port()
-            sqs_endpoint = f"http://{moto_host}:{moto_port}"
-        sqs = boto3.client("sqs", endpoint_url=sqs_endpoint)
-        # Queue names per database: stacks started one after another in one process (tests,
-        # benchmarks) share moto's in-memory state and must not find each other's queues.
-        prefix = "local" if self.database == LOCAL_DB else self.database.replace("_", "-")
+        sqs = boto3.client("sqs", endpoint_url=aws.sqs)
+        prefix = self._queue_prefix()
         orders = create_queues(sqs, prefix=prefix)
         status = create_status_queues(sqs, prefix=prefix)
 
@@ -251,13 +337,14 @@ class Stack:
             ORDERS_QUEUE_URL=orders.orders,
             ORDERS_DLQ_ARN=dlq_arn["Attributes"]["QueueArn"],
             STATUS_QUEUE_URL=status.status,
-            SQS_ENDPOINT_URL=sqs_endpoint,
+            SQS_ENDPOINT_URL=aws.sqs,
             WS_URL=f"ws://{self.host}:{self.port}/api/orders/execute",
             # The management API answers loopback callers with this stack's secret only.
             WS_MANAGEMENT_ENDPOINT=f"{base}/{management_secret}",
         )
         chain = start_chain(env, self.chain_tick_seconds, self.chain_port)
         self._on_stop("chain", chain.stop)
+        wallet_through_secrets_manager(env, aws.secrets, f"{prefix}/wallet")
         os.environ.update(env)  # the functions' containers read it when they start
 
         # The functions print their metrics as EMF lines on stdout, as in Lambda; read them the
@@ -302,7 +389,10 @@ class Stack:
         return {
             "http": base,
             "ws": env["WS_URL"],
-            "sqs": sqs_endpoint,
+            "sqs": aws.sqs,
+            "sqs_by": aws.sqs_by,
+            "secrets": aws.secrets,
+            "secrets_by": aws.secrets_by,
             "solana_rpc": chain.rpc,
             "solana_ws": chain.ws,
             "orders_queue": orders.orders,
@@ -329,17 +419,19 @@ def main(stop: threading.Event | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
     for chatty in ("httpx", "httpx2"):  # one INFO line per RPC request would flood the log
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    stack = Stack(port=int(os.environ.get("PORT", "3000")))
+    stack = Stack(port=int(os.environ.get("PORT", "3000")), localstack_log=LOCALSTACK_LOG)
     stop = stop or threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     from local.chain import PortInUse
+    from local.localstack import LocalStackError
 
     try:
         urls = stack.start()
         print(f"HTTP API   {urls['http']}   (POST /api/orders/execute, GET /api/orders/{{id}})")
         print(f"WebSocket  {urls['ws']}")
-        print(f"SQS (moto) {urls['sqs']}")
+        print(f"SQS ({urls['sqs_by']}) {urls['sqs']}")
+        print(f"Secrets Manager ({urls['secrets_by']}) {urls['secrets']}   (the wallet key)")
         print(f"Solana RPC {urls['solana_rpc']}")
         print(f"Solana WS  {urls['solana_ws']}")
         print(f"Metrics    {urls['http']}/_local/metrics   (the functions' CloudWatch EMF metrics)")
@@ -347,7 +439,7 @@ def main(stop: threading.Event | None = None) -> None:
         print(f"API key    {stack.api_key}{where}: send it as x-api-key (WS: or ?apiKey=)")
         print("Ctrl-C to stop", flush=True)
         stop.wait()
-    except PortInUse as exc:
+    except (PortInUse, LocalStackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:

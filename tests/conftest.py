@@ -1,4 +1,6 @@
-"""Shared fixtures: a real Postgres database per test session, SQS from moto's server."""
+"""Shared fixtures: a real Postgres database per test session; SQS and Secrets Manager from
+LocalStack, started once per session (or LOCALSTACK_ENDPOINT's); moto's server where it is the
+better tool (the API Gateway management API, which LocalStack's free edition does not serve)."""
 
 from __future__ import annotations
 
@@ -50,7 +52,21 @@ def api_key(database_url: str) -> tuple[keys.ApiKey, str]:
 
 
 @pytest.fixture(scope="session")
+def localstack() -> Iterator[str]:
+    """LocalStack's endpoint (SQS, Secrets Manager): one process for the whole session, on a
+    free loopback port, stopped at the session's end (and with this process, however it ends:
+    local/localstack_boot.py); LOCALSTACK_ENDPOINT's instead when set. If it cannot start, every
+    test that needs it errors with LocalStack's log tail: there is no fallback."""
+    from local import localstack as ls
+
+    with ls.start() as aws:
+        yield aws.endpoint
+
+
+@pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
+    """moto's server: for the API Gateway management API (post_to_connection), which the
+    WebSocket tests read back from moto's backend. SQS is LocalStack's (`localstack`)."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -60,26 +76,34 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
+def _session_prefix() -> str:
+    """Queue names of this session's own: a LOCALSTACK_ENDPOINT one may serve other sessions."""
+    import uuid
+
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
 @pytest.fixture(scope="session")
-def orders_queue(moto_server: str) -> str:
-    """The orders queue with the template's redrive policy, on moto's server."""
+def orders_queue(localstack: str) -> str:
+    """The orders queue with the template's redrive policy, on LocalStack."""
     from local.queue import create_queues
 
-    sqs = boto3.client("sqs", endpoint_url=moto_server)
-    urls = create_queues(sqs, prefix="test")
+    sqs = boto3.client("sqs", endpoint_url=localstack)
+    urls = create_queues(sqs, prefix=_session_prefix())
     os.environ["ORDERS_QUEUE_URL"] = urls.orders
-    os.environ["SQS_ENDPOINT_URL"] = moto_server
+    os.environ["SQS_ENDPOINT_URL"] = localstack
     return urls.orders
 
 
 @pytest.fixture(scope="session")
-def status_queue(moto_server: str) -> str:
-    """The status-events queue (and DLQ) with the template's settings, on moto's server; the
+def status_queue(localstack: str) -> str:
+    """The status-events queue (and DLQ) with the template's settings, on LocalStack; the
     functions that publish status triggers read it from STATUS_QUEUE_URL."""
     from local.stack import create_status_queues
 
-    sqs = boto3.client("sqs", endpoint_url=moto_server)
-    urls = create_status_queues(sqs, prefix="test")
+    sqs = boto3.client("sqs", endpoint_url=localstack)
+    os.environ["SQS_ENDPOINT_URL"] = localstack
+    urls = create_status_queues(sqs, prefix=_session_prefix())
     os.environ["STATUS_QUEUE_URL"] = urls.status
     return urls.status
 
@@ -120,10 +144,11 @@ def private_orders_queue(orders_queue: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.undo()
 
 
-# Fixtures that start an emulated AWS service for the session (moto's server now; LocalStack
-# takes about 20 s to start): a test that uses one is not part of `make check`'s quick loop.
+# Fixtures that start an emulated AWS service for the session (LocalStack, moto's server): a
+# test that uses one, directly or through another fixture, is not part of `make check`'s quick
+# loop (item.fixturenames holds every fixture a test needs, transitively).
 EMULATOR_FIXTURES = frozenset(
-    {"moto_server", "orders_queue", "status_queue", "private_orders_queue"}
+    {"localstack", "moto_server", "orders_queue", "status_queue", "private_orders_queue"}
 )
 
 

@@ -1,5 +1,6 @@
 """The local stack as the end-to-end and chaos tests drive it: started isolated (its own port,
-database, queues, chain and environment) and spoken to only through its real sockets."""
+database, queues, wallet secret, chain and environment; the session's LocalStack, the
+`localstack` fixture, shared) and spoken to only through its real sockets."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ ENGINE_ENV = (
     "ORDERS_DLQ_ARN",
     "STATUS_QUEUE_URL",
     "SQS_ENDPOINT_URL",
+    "SECRETS_ENDPOINT_URL",
+    "WALLET_SECRET_ARN",
     "WS_URL",
     "WS_MANAGEMENT_ENDPOINT",
     "SOLANA_RPC_URL",
@@ -73,10 +76,11 @@ def _forget_process_state() -> None:
 
 @contextmanager
 def isolated_stack(
-    base_url: str, name: str, *, drop: bool = True, **options: Any
+    base_url: str, name: str, *, aws: str, drop: bool = True, **options: Any
 ) -> Iterator[Running]:
-    """A Stack on a free port with database `name` on the server at `base_url`, in an environment
-    of its own: what other fixtures of the session set is hidden from it, and restored after."""
+    """A Stack on a free port with database `name` on the server at `base_url`, SQS and Secrets
+    Manager at `aws` (the session's LocalStack), in an environment of its own: what other
+    fixtures of the session set is hidden from it, and restored after."""
     saved = dict(os.environ)
     _forget_process_state()
     for key in ENGINE_ENV:
@@ -85,7 +89,7 @@ def isolated_stack(
     database_url = str(psycopg.conninfo.make_conninfo(base_url, dbname=name))
     options.setdefault("chain_tick_seconds", BLOCK_SECONDS)
     options.setdefault("chain_port", 0)  # never the fixed 8899: stacks run side by side
-    stack = Stack(free_port(), database=name, api_key_file=None, **options)
+    stack = Stack(free_port(), database=name, api_key_file=None, aws_endpoint_url=aws, **options)
     try:
         urls = stack.start()
         yield Running(

@@ -46,11 +46,12 @@ def missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def stack(pg_base_url: str) -> Iterator[Running]:
+def stack(pg_base_url: str, request: pytest.FixtureRequest) -> Iterator[Running]:
     reason = missing()
     if reason:
-        pytest.skip(reason)  # before starting a stack for nothing
-    with isolated_stack(pg_base_url, f"orders_browser_{uuid.uuid4().hex[:10]}") as running:
+        pytest.skip(reason)  # before starting a stack (and the session's LocalStack) for nothing
+    aws = request.getfixturevalue("localstack")
+    with isolated_stack(pg_base_url, f"orders_browser_{uuid.uuid4().hex[:10]}", aws=aws) as running:
         yield running
 
 

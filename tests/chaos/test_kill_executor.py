@@ -42,8 +42,10 @@ REDELIVERY_SECONDS = 3  # the orders queue's visibility timeout here (720 s in t
 
 
 @pytest.fixture(scope="module")
-def stack(pg_base_url: str) -> Iterator[Running]:
-    with isolated_stack(pg_base_url, f"orders_chaos_{os.getpid()}", run_executor=False) as running:
+def stack(pg_base_url: str, localstack: str) -> Iterator[Running]:
+    with isolated_stack(
+        pg_base_url, f"orders_chaos_{os.getpid()}", aws=localstack, run_executor=False
+    ) as running:
         sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
         sqs.set_queue_attributes(
             QueueUrl=os.environ["ORDERS_QUEUE_URL"],

@@ -69,10 +69,14 @@ def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resta
 
 
 @pytest.fixture
-def stack(private_postgres: Restartable, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+def stack(
+    private_postgres: Restartable, localstack: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Running]:
     monkeypatch.setenv("DB_POOL_TIMEOUT", "3")
     monkeypatch.setenv("RETRY_BASE_SECONDS", "1")
-    with isolated_stack(private_postgres.url, "orders_pg_restart", drop=False) as running:
+    with isolated_stack(
+        private_postgres.url, "orders_pg_restart", aws=localstack, drop=False
+    ) as running:
         yield running
 
 

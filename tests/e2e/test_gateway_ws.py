@@ -1,5 +1,5 @@
 """The gateway under uvicorn with the real submit and ws_connect handlers, the status-events queue
-on moto consumed by the notify handler through the local poller, and real Postgres. Status is
+on LocalStack consumed by the notify handler through the local poller, and real Postgres. Status is
 driven with `store.transition` + `notify.publish` (the executor is not under test here). Every
 request carries the session's API key (the gateway runs the authorizer, as API Gateway does);
 tests/e2e/test_api_keys_gateway.py covers what happens without one."""
@@ -41,10 +41,10 @@ LIMITS_SECONDS = 1.5  # the gateway's head and body read timeouts here (10 s by 
 
 
 @pytest.fixture(scope="module")
-def stack(database_url: str, moto_server: str, orders_queue: str, api_key: Any) -> Iterator[Served]:
+def stack(database_url: str, localstack: str, orders_queue: str, api_key: Any) -> Iterator[Served]:
     KEY["x-api-key"] = api_key[1]
     saved = {k: os.environ.get(k) for k in ENV_KEYS}
-    sqs = boto3.client("sqs", endpoint_url=moto_server)
+    sqs = boto3.client("sqs", endpoint_url=localstack)
     status = create_status_queues(sqs, prefix=f"e2e{uuid.uuid4().hex[:6]}")
     port = free_port()
     base = f"http://127.0.0.1:{port}"

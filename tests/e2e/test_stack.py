@@ -1,11 +1,11 @@
 """The whole local stack as `make run` starts it, driven only through its real sockets.
 
-One stack per module: the gateway (HTTP API, WebSocket API, management API) on a free port, moto's
-SQS with the template's queues, the execute and notify pollers, its own Postgres database and a
-local Solana chain with fast blocks. Orders really execute: quotes from both venues, one signed
-swap landed on the chain, every status streamed to the subscribers' sockets. The tests assert what
-a user of the API sees (frames, replies) and, where it matters, what the chain and the database
-say about it.
+One stack per module: the gateway (HTTP API, WebSocket API, management API) on a free port,
+LocalStack's SQS with the template's queues and its Secrets Manager holding the wallet key, the
+execute and notify pollers, its own Postgres database and a local Solana chain with fast blocks.
+Orders really execute: quotes from both venues, one signed swap landed on the chain, every status
+streamed to the subscribers' sockets. The tests assert what a user of the API sees (frames,
+replies) and, where it matters, what the chain and the database say about it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import psycopg
 import pytest
+from solders.keypair import Keypair
 from websockets.sync.client import connect
 
 from local.poller import wait_until
@@ -47,8 +49,10 @@ SOL_MINT = "So11111111111111111111111111111111111111112"
 
 
 @pytest.fixture(scope="module")
-def stack(pg_base_url: str) -> Iterator[Running]:
-    with isolated_stack(pg_base_url, f"orders_e2e_{uuid.uuid4().hex[:10]}") as running:
+def stack(pg_base_url: str, localstack: str) -> Iterator[Running]:
+    with isolated_stack(
+        pg_base_url, f"orders_e2e_{uuid.uuid4().hex[:10]}", aws=localstack
+    ) as running:
         yield running
 
 
@@ -114,6 +118,28 @@ def test_the_stack_finds_its_pools_and_a_pinned_order_trades_on_its_pool(stack: 
     status, refused = http_json("POST", f"{stack.http}/api/orders/execute", not_a_pool)
     assert status == 400
     assert (refused["error"]["code"], refused["error"]["field"]) == ("unknown_pool", "poolId")
+
+
+def test_the_wallet_key_reaches_the_executor_through_secrets_manager(stack: Running) -> None:
+    """As in the cloud: no WALLET_PRIVATE_KEY in the stack's environment; the execute function
+    reads the key WALLET_SECRET_ARN names from LocalStack's Secrets Manager (which records the
+    read), and the swap signed with it lands, paid by that key's wallet."""
+    assert "WALLET_PRIVATE_KEY" not in os.environ
+    arn = os.environ["WALLET_SECRET_ARN"]
+    sm = boto3.client("secretsmanager", endpoint_url=os.environ["SECRETS_ENDPOINT_URL"])
+    accepted = submit_http(stack)
+    with open_ws(accepted["wsUrl"]) as ws:
+        frames = follow(ws)
+    assert_full_stream(frames, accepted["orderId"])
+    # Only the execute function reads the secret (this test reads it below, after looking).
+    assert "LastAccessedDate" in sm.describe_secret(SecretId=arn)
+    wallet = Keypair.from_json(sm.get_secret_value(SecretId=arn)["SecretString"]).pubkey()
+    tx = rpc(
+        stack,
+        "getTransaction",
+        [frames[-1]["txHash"], {"encoding": "json", "maxSupportedTransactionVersion": 0}],
+    )
+    assert tx["transaction"]["message"]["accountKeys"][0] == str(wallet)  # the fee payer
 
 
 def test_the_stack_wants_its_api_key(stack: Running) -> None:

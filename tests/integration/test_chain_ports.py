@@ -92,14 +92,17 @@ class _FakeStack:
     api_key = "key"
     api_key_file = None
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, **_options: object) -> None:
         self.port = port
 
     def start(self) -> dict[str, str]:
         return {
             "http": "http://127.0.0.1:3000",
             "ws": "ws://127.0.0.1:3000/api/orders/execute",
-            "sqs": "http://127.0.0.1:5000",
+            "sqs": "http://127.0.0.1:4566",
+            "sqs_by": "LocalStack",
+            "secrets": "http://127.0.0.1:4566",
+            "secrets_by": "LocalStack",
             "solana_rpc": "http://127.0.0.1:8899",
             "solana_ws": "ws://127.0.0.1:8900",
         }
@@ -119,6 +122,7 @@ def test_make_run_prints_the_solana_urls(
     out = capsys.readouterr().out.splitlines()
     assert "Solana RPC http://127.0.0.1:8899" in out
     assert "Solana WS  ws://127.0.0.1:8900" in out
+    assert "SQS (LocalStack) http://127.0.0.1:4566" in out
 
 
 def test_make_run_stops_with_the_port_error(

@@ -1,5 +1,5 @@
 """Logging in to Postgres from a secret, on a server that checks passwords (SCRAM-SHA-256, as
-RDS and RDS Proxy do), with the secrets in moto's Secrets Manager:
+RDS and RDS Proxy do), with the secrets in LocalStack's Secrets Manager:
 
 - a password rotated under a live pool (ALTER ROLE + the secret's new value) does not take the
   function down: the next connection succeeds, because the refused login reads the secret again;
@@ -61,14 +61,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PasswordServer]
 
 
 @pytest.fixture
-def secrets_manager(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Secrets Manager on the session's moto server, reached through engine.secrets as in the
-    cloud (not `mock_aws`: leaving it resets every moto backend of the process, the session
-    server's queues included)."""
-    monkeypatch.setenv("SECRETS_ENDPOINT_URL", moto_server)
+def secrets_manager(localstack: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """LocalStack's Secrets Manager (the session's): a real secret to rotate, reached through
+    engine.secrets as in the cloud."""
+    monkeypatch.setenv("SECRETS_ENDPOINT_URL", localstack)
     secrets._client.cache_clear()
     secrets._provider.cache_clear()
-    yield boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1")
+    yield boto3.client("secretsmanager", endpoint_url=localstack, region_name="us-east-1")
     secrets._client.cache_clear()
     secrets._provider.cache_clear()
 

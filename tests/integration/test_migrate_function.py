@@ -1,7 +1,7 @@
 """The deploy's database step as CloudFormation runs it: functions/migrate answers its custom
 resource by PUTting to the event's ResponseURL (here a real HTTP server), after migrating a
 fresh database as its owner, giving each function role its secret's password, and making the
-first API key into its secret (moto's Secrets Manager). Updates change nothing that is already
+first API key into its secret (LocalStack's Secrets Manager). Updates change nothing that is already
 done; a failure is reported to CloudFormation, with no secret in it; a Delete keeps the data."""
 
 from __future__ import annotations
@@ -57,16 +57,16 @@ def cloudformation() -> Iterator[CloudFormation]:
 
 @pytest.fixture
 def deploy(
-    pg_base_url: str, moto_server: str, monkeypatch: pytest.MonkeyPatch
+    pg_base_url: str, localstack: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, dict[str, str], str, Any]]:
     """A fresh database and the secrets a deploy creates: (url, role -> ARN, first-key ARN, sm)."""
     url = postgres.create_database(pg_base_url, "orders_deploy")
-    # The session's moto server (not `mock_aws`, whose exit resets every moto backend of the
-    # process, the session server's queues included); names are unique per test.
-    monkeypatch.setenv("SECRETS_ENDPOINT_URL", moto_server)
+    # LocalStack's Secrets Manager (the session's), as the deploy's are AWS's; names are unique
+    # per test.
+    monkeypatch.setenv("SECRETS_ENDPOINT_URL", localstack)
     engine_secrets._client.cache_clear()
     engine_secrets._provider.cache_clear()
-    sm = boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1")
+    sm = boto3.client("secretsmanager", endpoint_url=localstack, region_name="us-east-1")
     run = secrets.token_hex(4)
     roles = {
         role: sm.create_secret(

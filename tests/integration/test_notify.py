@@ -277,15 +277,13 @@ def test_replay_and_live_seam_never_skips_or_repeats(store: Store, clients: Any)
         assert conns.delivered_seq(c.id, order_id) == 5
 
 
-def test_publish_with_a_status_queue_only_enqueues_a_trigger(
-    store: Store, moto_server: str
-) -> None:
-    sqs = boto3.client("sqs", endpoint_url=moto_server)
+def test_publish_with_a_status_queue_only_enqueues_a_trigger(store: Store, localstack: str) -> None:
+    sqs = boto3.client("sqs", endpoint_url=localstack)
     url = sqs.create_queue(QueueName=f"status-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     order_id = new_order(store)
     done = store.transition(order_id, Status.PENDING, Status.ROUTING, detail={"venue": "x"})
     assert done is not None
-    triggers = StatusQueue(url, moto_server)
+    triggers = StatusQueue(url, localstack)
     triggers.publish(done.event)
     assert triggers.flush()
     [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]

@@ -1,4 +1,4 @@
-"""The local SQS poller against moto's server: partial batch failures, redrive, concurrency."""
+"""The local SQS poller against LocalStack's SQS: partial batch failures, redrive, concurrency."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from local.poller import Poller, wait_until
 
 
-def queues(moto_server: str, visibility: int = 1, max_receive: int = 2) -> tuple[Any, str, str]:
-    sqs = boto3.client("sqs", endpoint_url=moto_server)
+def queues(localstack: str, visibility: int = 1, max_receive: int = 2) -> tuple[Any, str, str]:
+    sqs = boto3.client("sqs", endpoint_url=localstack)
     name = f"poll-{uuid.uuid4().hex[:8]}"
     dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
@@ -43,8 +43,8 @@ def count(sqs: Any, url: str) -> int:
     )
 
 
-def test_partial_failures_are_retried_then_dead_lettered(moto_server: str) -> None:
-    sqs, url, dlq = queues(moto_server)
+def test_partial_failures_are_retried_then_dead_lettered(localstack: str) -> None:
+    sqs, url, dlq = queues(localstack)
     seen: list[tuple[str, int, str]] = []
 
     def handler(event: dict[str, Any], _ctx: Any) -> dict[str, Any]:
@@ -73,8 +73,8 @@ def test_partial_failures_are_retried_then_dead_lettered(moto_server: str) -> No
     assert moved["Body"] == "bad"
 
 
-def test_a_raising_handler_keeps_the_whole_batch(moto_server: str) -> None:
-    sqs, url, _ = queues(moto_server, visibility=30)
+def test_a_raising_handler_keeps_the_whole_batch(localstack: str) -> None:
+    sqs, url, _ = queues(localstack, visibility=30)
     calls = 0
 
     def handler(event: dict[str, Any], _ctx: Any) -> None:
@@ -92,8 +92,8 @@ def test_a_raising_handler_keeps_the_whole_batch(moto_server: str) -> None:
     assert count(sqs, url) == 1  # in flight until its visibility timeout ends
 
 
-def test_at_most_max_concurrency_invocations_in_flight(moto_server: str) -> None:
-    sqs, url, _ = queues(moto_server, visibility=30)
+def test_at_most_max_concurrency_invocations_in_flight(localstack: str) -> None:
+    sqs, url, _ = queues(localstack, visibility=30)
     lock = threading.Lock()
     running = peak = done = 0
 

@@ -179,7 +179,7 @@ def test_enqueue_failure_fails_the_order_with_a_reason_and_frees_the_key(
     submit: Any, store: Store, monkeypatch: pytest.MonkeyPatch, orders_queue: str
 ) -> None:
     # A queue URL that does not exist on the (real) SQS server: SendMessage is refused.
-    monkeypatch.setenv("ORDERS_QUEUE_URL", orders_queue.replace("test-orders", "missing-queue"))
+    monkeypatch.setenv("ORDERS_QUEUE_URL", orders_queue.rsplit("/", 1)[0] + "/missing-queue")
     key = f"k-{uuid.uuid4()}"
     reply = call(restarted(submit), "POST", "/api/orders/execute", ORDER, idempotency_key=key)
     monkeypatch.undo()
