@@ -272,10 +272,21 @@ class Fanout:
                 (posting.last, connection_id, order_id),
             )
 
-    def close(self, endpoint: str, connection_id: str, reason: str = REVOKED_MESSAGE) -> None:
-        """Close a connection from our side: a last error frame saying why, then the management
-        API's DELETE (API Gateway closes the socket), then forget it. A socket already gone is
-        simply forgotten."""
+    def close(
+        self,
+        endpoint: str,
+        connection_id: str,
+        reason: str = REVOKED_MESSAGE,
+        *,
+        only_if_known: bool = True,
+    ) -> None:
+        """Close a connection from our side, once: forget it (the one caller whose delete
+        removed the row goes on; a concurrent delivery or frame finds it gone), then a last
+        error frame saying why, then the management API's DELETE (API Gateway closes the
+        socket). A socket already gone is simply forgotten. `only_if_known=False` (a frame
+        arrived on the socket, so it is open) closes it even when its row is gone already."""
+        if not self.connections.remove(connection_id) and only_if_known:
+            return
         client = management_client(endpoint)
         frame = {"error": {"code": "api_key_revoked", "message": reason}}
         try:
@@ -286,7 +297,6 @@ class Fanout:
                 logger.warning("closing a connection failed", extra={"error": str(exc)})
         except BotoCoreError as exc:
             logger.warning("closing a connection failed", extra={"error": type(exc).__name__})
-        self.connections.remove(connection_id)
         logger.info("connection closed", extra={"connection_id": connection_id})
 
     def close_key(self, api_key_id: uuid.UUID) -> int:

@@ -218,6 +218,6 @@ class OrderStream:
         ctx = event["requestContext"]
         endpoint = self.where(ctx)["endpoint"]
         if isinstance(exc, ApiKeyRevoked):
-            self.fanout.close(endpoint, ctx["connectionId"], REVOKED_MESSAGE)
+            self.fanout.close(endpoint, ctx["connectionId"], REVOKED_MESSAGE, only_if_known=False)
         else:
             self.fanout.post_frame(endpoint, ctx["connectionId"], {"error": exc.to_dict()})
