@@ -125,7 +125,8 @@ def start_stack(
     port = free_port()
     fd, timings_file = tempfile.mkstemp(prefix="bench-timings-", suffix=".json")
     os.close(fd)
-    database = f"orders_bench_c{concurrency}"
+    # Per bench process: two benches on one Postgres server never drop each other's database.
+    database = f"orders_bench_c{concurrency}_{os.getpid()}"
     args = [
         "bench.serve",
         f"--port={port}",

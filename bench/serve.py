@@ -214,7 +214,7 @@ def instrument() -> None:
 
 
 def fresh_database(name: str) -> None:
-    """Drop `name` so every run starts from an empty database (the stack recreates it)."""
+    """Drop `name`: before a run (the stack creates it empty) and after it."""
     import psycopg
     from psycopg import sql
 
@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
     finally:
         stack.stop()
+        fresh_database(args.database)  # nothing of the run is left on the server
     return 0
 
 
