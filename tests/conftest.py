@@ -16,6 +16,7 @@ from engine.store import Store
 from local import postgres
 
 if TYPE_CHECKING:
+    from bench.quoting import CountingApp
     from local.chain import LocalChain
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -106,6 +107,28 @@ def status_queue(localstack: str) -> str:
     urls = create_status_queues(sqs, prefix=_session_prefix())
     os.environ["STATUS_QUEUE_URL"] = urls.status
     return urls.status
+
+
+@pytest.fixture
+def counting_chain() -> Iterator[LocalChain]:
+    """A freshly seeded chain producing blocks (every 10 ms), its RPC app counting every request
+    it gets by method (`rpc_calls(chain)`)."""
+    from bench.quoting import CountingApp
+    from local.chain import LocalChain
+
+    chain = LocalChain.seeded()
+    chain.app = CountingApp(chain.app)
+    chain.start_ticker(0.01)
+    yield chain
+    chain.stop()
+
+
+def rpc_calls(chain: LocalChain) -> CountingApp:
+    """The request counter of a `counting_chain`."""
+    from bench.quoting import CountingApp
+
+    assert isinstance(chain.app, CountingApp)
+    return chain.app
 
 
 @pytest.fixture(scope="session")

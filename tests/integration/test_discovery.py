@@ -9,11 +9,11 @@ import base64
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from solders.account import Account
@@ -21,7 +21,6 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
 
-from bench.quoting import CountingApp
 from engine import observability
 from engine.config import PoolConfig, Settings
 from engine.errors import PermanentChainError, RpcMethodRefused, TransientChainError
@@ -36,6 +35,7 @@ from execution.wallet import Wallet
 from local.chain import POOLS, T22_MINT, T22_POOLS, USDC_MINT, WALLET, LocalChain, client_for, seed
 from local.chain.ledger import WSOL_MINT
 from local.chain.programs import create_pool
+from tests.conftest import rpc_calls
 
 CPMM_POOL, DAMM_POOL = POOLS["raydium_cpmm"], POOLS["meteora_damm_v2"]
 DAMM_PROGRAM = Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG")
@@ -45,17 +45,8 @@ REAL_CPMM = Path(__file__).parent.parent / "fixtures" / "raydium_cpmm_mainnet.js
 
 
 @pytest.fixture
-def chain() -> Iterator[LocalChain]:
-    """The seeded chain producing blocks, its RPC app counting every request it gets."""
-    chain = LocalChain.seeded()
-    chain.app = CountingApp(chain.app)
-    chain.start_ticker(0.01)
-    yield chain
-    chain.stop()
-
-
-def rpc_calls(chain: LocalChain) -> CountingApp:
-    return cast(CountingApp, chain.app)
+def chain(counting_chain: LocalChain) -> LocalChain:
+    return counting_chain  # seeded, producing blocks, its RPC requests counted
 
 
 @pytest.fixture

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from solders.pubkey import Pubkey
 
-from bench.quoting import CountingApp
 from engine import config
 from engine.orders import Status
 from engine.store import Event, Store
 from local.chain import POOLS, T22_MINT, USDC_MINT, WALLET, LocalChain
+from tests.conftest import rpc_calls
 from tests.integration import test_executor
 from tests.integration.test_executor import SOL, USDC, WSOL, Runner, landed_swaps, new_order
 
@@ -33,16 +32,8 @@ cfg = test_executor.cfg  # the executor tests' settings (local chain, 3 attempts
 
 
 @pytest.fixture
-def chain() -> Iterator[LocalChain]:
-    chain = LocalChain.seeded()
-    chain.app = CountingApp(chain.app)
-    chain.start_ticker(0.01)
-    yield chain
-    chain.stop()
-
-
-def calls(chain: LocalChain) -> CountingApp:
-    return cast(CountingApp, chain.app)
+def chain(counting_chain: LocalChain) -> LocalChain:
+    return counting_chain  # seeded, producing blocks, its RPC requests counted
 
 
 def balances(chain: LocalChain) -> dict[str, int]:
@@ -153,7 +144,7 @@ async def test_a_swap_the_simulation_refuses_for_price_costs_no_fee(
     assert order.tx_signature is None
     assert chain.txlog() == log  # nothing reached the chain, not even a failed transaction
     assert balances(chain) == before  # not a lamport of fee
-    assert calls(chain).methods["sendTransaction"] == 0
+    assert rpc_calls(chain).methods["sendTransaction"] == 0
 
 
 async def test_a_swap_the_wallet_cannot_pay_for_fails_before_any_send(
@@ -168,7 +159,7 @@ async def test_a_swap_the_wallet_cannot_pay_for_fails_before_any_send(
     assert order.failure_code == "insufficient_funds"
     assert chain.txlog() == log
     assert balances(chain) == before
-    assert calls(chain).methods["sendTransaction"] == 0
+    assert rpc_calls(chain).methods["sendTransaction"] == 0
 
 
 async def test_the_priority_fee_follows_the_cluster_and_stays_in_its_bounds(
@@ -211,13 +202,13 @@ async def test_the_fee_is_read_once_per_pair_while_cached_and_again_after(
     store: Store, chain: LocalChain, cfg: config.Settings
 ) -> None:
     runner = Runner(store, chain, cfg)
-    calls(chain).reset()
+    rpc_calls(chain).reset()
     for _ in range(3):
         assert (await runner.run(new_order(store))).status == "confirmed"
-    assert calls(chain).methods["getRecentPrioritizationFees"] == 1
+    assert rpc_calls(chain).methods["getRecentPrioritizationFees"] == 1
     runner.executor.fees.clock = lambda: 1e12  # the cache's few seconds have passed
     assert (await runner.run(new_order(store))).status == "confirmed"
-    assert calls(chain).methods["getRecentPrioritizationFees"] == 2
+    assert rpc_calls(chain).methods["getRecentPrioritizationFees"] == 2
 
 
 async def test_the_fee_is_priced_over_the_candidate_pools_accounts(

@@ -9,14 +9,13 @@ import asyncio
 import dataclasses
 import json
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import pytest
 from solders.keypair import Keypair
 
-from bench.quoting import CountingApp
 from engine.config import PoolConfig, Settings
 from engine.orders import parse_order_request
 from engine.pools import CachedPool, NotAPool, PoolCache, endpoint_id
@@ -30,6 +29,7 @@ from local.chain.ledger import WSOL_MINT
 from local.chain.programs import create_pool
 from local.handlers import fresh_handler
 from tests.auth import as_key
+from tests.conftest import rpc_calls
 
 CPMM_POOL, DAMM_POOL = str(POOLS["raydium_cpmm"]), str(POOLS["meteora_damm_v2"])
 T22_CPMM_POOL = str(T22_POOLS["raydium_cpmm"])
@@ -38,12 +38,8 @@ ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 1
 
 
 @pytest.fixture
-def chain() -> Iterator[LocalChain]:
-    chain = LocalChain.seeded()
-    chain.app = CountingApp(chain.app)
-    chain.start_ticker(0.01)
-    yield chain
-    chain.stop()
+def chain(counting_chain: LocalChain) -> LocalChain:
+    return counting_chain  # seeded, producing blocks, its RPC requests counted
 
 
 @pytest.fixture
@@ -99,7 +95,7 @@ async def test_a_pinned_order_is_quoted_and_filled_on_its_pool_only(
     """The DAMM v2 pool pays more, but the order pins the CPMM one: only it is quoted. Once
     the pool is known, a pinned order costs the quote's one round trip."""
     container = Container(store, chain, cfg)
-    calls = cast(CountingApp, chain.app)
+    calls = rpc_calls(chain)
     try:
         unpinned = await container.execute()
         assert unpinned.pool == DAMM_POOL
