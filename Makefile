@@ -66,12 +66,15 @@ run: $(STAMP) $(VENDORED)
 demo: $(STAMP)
 	$(BIN)/python -m local.demo --url http://127.0.0.1:$(PORT)
 
-## key: create an API key in the local stack's database: make key NAME=alice [MAX_IN_FLIGHT=20]
+## key: create an API key in the local stack's database:
+## make key NAME=alice [MAX_IN_FLIGHT=20] [MAX_OPEN_ORDERS=100]
 ## (list / revoke: .venv/bin/python -m local.keys list | revoke ID; cloud: python -m engine.keys)
 MAX_IN_FLIGHT ?= 20
+MAX_OPEN_ORDERS ?= 100
 key: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make key NAME=<who> [MAX_IN_FLIGHT=20]" >&2; exit 2; }
-	@$(BIN)/python -m local.keys create --name "$(NAME)" --max-in-flight $(MAX_IN_FLIGHT)
+	@$(BIN)/python -m local.keys create --name "$(NAME)" --max-in-flight $(MAX_IN_FLIGHT) \
+	  --max-open-orders $(MAX_OPEN_ORDERS)
 
 ## tests/js/node_modules: the JS client suite's packages (@solana/web3.js 1.x, @solana/spl-token),
 ## exactly as tests/js/package-lock.json pins them

@@ -79,6 +79,12 @@ class Settings:
     land_timeout_seconds: float = 90.0
     # Where status-event triggers go for the notify function.
     status_queue_url: str | None = None
+    # Limit and sniper orders: a limit order refused for price after triggering goes back to
+    # watching; it triggers at most this many times, then fails `too_many_triggers`.
+    max_triggers: int = 5
+    # The watcher's tick (seconds between two looks at every watched pool) inside one
+    # invocation of the watch function.
+    watch_tick_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +127,8 @@ class Settings:
             resend_seconds=read.number("RESEND_SECONDS", float, 2.0, low=0.001),
             land_timeout_seconds=read.number("LAND_TIMEOUT_SECONDS", float, 90.0, low=0.1),
             status_queue_url=read.text("STATUS_QUEUE_URL"),
+            max_triggers=read.number("MAX_TRIGGERS", int, 5, low=1, high=100),
+            watch_tick_seconds=read.number("WATCH_TICK_SECONDS", float, 1.0, low=0.05, high=30),
         )
 
     @property
