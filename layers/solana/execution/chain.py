@@ -21,6 +21,7 @@ from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.rpc.errors import KeyExcludedFromSecondaryIndexMessage, MethodNotFoundMessage
 from solders.signature import Signature
+from solders.transaction import VersionedTransaction
 
 from engine.errors import (
     AlreadyProcessed,
@@ -39,6 +40,27 @@ RPC_BACKOFF_SECONDS = 0.1
 REFUSING_HTTP_STATUSES = frozenset({401, 403, 405, 410})
 _REFUSING_WORDING = re.compile(r"not (available|allowed|supported|enabled)|disabled", re.I)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """One entry of getSignaturesForAddress: a landed transaction naming the address."""
+
+    signature: Signature
+    slot: int
+    failed: bool
+
+
+@dataclass(frozen=True)
+class LandedTransaction:
+    """A landed transaction as getTransaction returns it: its slot, the transaction, and every
+    account key its instructions index (the static keys, then those loaded from lookup tables,
+    writable first, as the runtime orders them)."""
+
+    slot: int
+    transaction: VersionedTransaction
+    keys: list[Pubkey]
+    failed: bool
 
 
 @dataclass(frozen=True)
@@ -148,6 +170,47 @@ class Chain:
             return [(keyed.pubkey, keyed.account) for keyed in resp.value]
 
         return await self._rpc("finding pools", call)
+
+    async def signatures(
+        self,
+        address: Pubkey,
+        *,
+        before: Signature | None = None,
+        until: Signature | None = None,
+        limit: int = 1000,
+    ) -> list[SignatureInfo]:
+        """getSignaturesForAddress, newest first: at most `limit` (1000) landed transactions
+        naming `address`, older than `before`, back to (not including) `until`."""
+        resp = await self._rpc(
+            "reading signatures",
+            lambda: self.client.get_signatures_for_address(
+                address, before=before, until=until, limit=limit, commitment=Confirmed
+            ),
+        )
+        return [SignatureInfo(s.signature, s.slot, s.err is not None) for s in resp.value]
+
+    async def transaction(self, signature: Signature) -> LandedTransaction | None:
+        """getTransaction (base64, v0 allowed); None when the node has no such transaction."""
+        resp = await self._rpc(
+            "reading a transaction",
+            lambda: self.client.get_transaction(
+                signature,
+                encoding="base64",
+                commitment=Confirmed,
+                max_supported_transaction_version=0,
+            ),
+        )
+        found = resp.value
+        if found is None or not isinstance(found.transaction.transaction, VersionedTransaction):
+            return None
+        tx = found.transaction.transaction
+        meta = found.transaction.meta
+        keys = list(tx.message.account_keys)
+        loaded = meta.loaded_addresses if meta is not None else None
+        if loaded is not None:
+            keys += [Pubkey.from_string(str(k)) for k in (*loaded.writable, *loaded.readonly)]
+        failed = meta is not None and meta.err is not None
+        return LandedTransaction(found.slot, tx, keys, failed)
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         resp = await self._rpc(

@@ -263,7 +263,12 @@ class Executor:
         memory or the pool cache; the chain is searched only when the pair's list is older than
         the refresh."""
         catalog = discovery.catalog_for(self.chain, self.store.pool, self.cfg)
-        pools = await catalog.pools_for(order.mint_in, order.mint_out, order.pinned_pool)
+        pools = await catalog.pools_for(
+            order.mint_in,
+            order.mint_out,
+            order.pinned_pool,
+            unlisted_ok=order.order_type == "sniper",  # its new pool, whatever VENUE_POOLS says
+        )
         return await router.quote_all_venues(
             self.chain,
             pools,
