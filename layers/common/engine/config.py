@@ -85,6 +85,9 @@ class Settings:
     # The watcher's tick (seconds between two looks at every watched pool) inside one
     # invocation of the watch function.
     watch_tick_seconds: float = 1.0
+    # How long one invocation of the watch function ticks; None: until a few seconds before
+    # its timeout (the schedule's next invocation follows).
+    watch_run_seconds: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +132,7 @@ class Settings:
             status_queue_url=read.text("STATUS_QUEUE_URL"),
             max_triggers=read.number("MAX_TRIGGERS", int, 5, low=1, high=100),
             watch_tick_seconds=read.number("WATCH_TICK_SECONDS", float, 1.0, low=0.05, high=30),
+            watch_run_seconds=read.optional_number("WATCH_RUN_SECONDS", low=0.0),
         )
 
     @property
@@ -210,6 +214,12 @@ class _Reader:
         if high is not None and float(value) > high:  # type: ignore[arg-type]
             raise ConfigError(f"{name} must be at most {high}", field=name)
         return value
+
+    def optional_number(self, name: str, *, low: float) -> float | None:
+        """A number of at least `low`, or None when unset."""
+        if not self.env.get(name):
+            return None
+        return self.number(name, float, 0.0, low=low)
 
     def amount(self, name: str) -> Decimal:
         """A decimal amount of at least 0 (unset: 0)."""

@@ -399,6 +399,32 @@ def parse_expiry(value: Any, now: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class QuoteRequest:
+    """`GET /api/quote`: a pair and an amount of tokenIn."""
+
+    token_in: Token
+    token_out: Token
+    amount_in: Decimal
+
+
+QUOTE_PARAMETERS = ("tokenIn", "tokenOut", "amountIn")
+
+
+def parse_quote_request(query: Any) -> QuoteRequest:
+    """The quote's query parameters, checked as an order's fields are (400 naming the field);
+    other parameters are ignored, as HTTP APIs ignore unknown query parameters."""
+    params = query if isinstance(query, dict) else {}
+    for name in QUOTE_PARAMETERS:
+        if not params.get(name):
+            raise InvalidRequest(f"{name} is required", field=name)
+    token_in = resolve_token(params["tokenIn"], "tokenIn")
+    token_out = resolve_token(params["tokenOut"], "tokenOut")
+    if token_in.mint == token_out.mint:
+        raise InvalidRequest("tokenIn and tokenOut must differ", field="tokenOut")
+    return QuoteRequest(token_in, token_out, parse_amount(params["amountIn"], token_in, "amountIn"))
+
+
 def check_base_in(value: Any) -> None:
     """`baseIn` (the seed engine's flag: true = the amount is of tokenIn) is what tokenIn and
     amountIn already say; it may be sent, and must then agree: this engine sells exactly

@@ -57,6 +57,9 @@ from execution.venues import SYSVAR_CLOCK, VENUES, VenueError
 logger = Logger(child=True)
 MAX_KEYS_PER_READ = 100  # getMultipleAccounts' limit
 REQUEUE_AFTER_SECONDS = 10.0  # a trigger's message not sent by then is sent again
+# The watch function stops ticking this long before its timeout: room to flush the status
+# triggers and the metrics, and to end before the schedule's next invocation.
+STOP_BEFORE_TIMEOUT_SECONDS = 4.0
 Publish = Callable[[Event], None]
 
 
