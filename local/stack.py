@@ -3,8 +3,10 @@
 Starts Postgres (DATABASE_URL, else 127.0.0.1:5432, else embedded; database `orders_local`,
 migrated), moto's SQS server on loopback with the queues template.yaml declares (orders + DLQ,
 status events + DLQ), the SQS pollers that play the event source mappings (execute, notify), the
-local Solana chain when there is one (see `start_chain`), and the gateway (HTTP API, WebSocket API
-and management API) on 127.0.0.1:PORT. Ctrl-C or SIGTERM stops everything.
+template's EventBridge schedules (the watch function, with a short tick: LOCAL_WATCH_TICK_SECONDS,
+default 0.25 s), the local Solana chain when there is one (see `start_chain`), and the gateway
+(HTTP API, WebSocket API and management API) on 127.0.0.1:PORT. Ctrl-C or SIGTERM stops
+everything.
 
 Every order route needs an API key (the gateway runs the template's authorizer): the stack uses
 LOCAL_API_KEY when set, else the key saved in `.local-data/dev-api-key` by an earlier run, else a
@@ -40,11 +42,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("local.stack")
 Stopper = Callable[[], None]
 LOCAL_DB = "orders_local"
-FUNCTIONS = ("submit", "ws_connect", "execute", "notify")
+FUNCTIONS = ("submit", "ws_connect", "execute", "notify", "quote", "watch")
 DEV_KEY_FILE = ROOT / ".local-data" / "dev-api-key"
 # Local runs (the demo, benchmarks, 50-order tests) keep many orders in flight; LOCAL_API_KEY_
 # MAX_IN_FLIGHT lowers it to try the limit. New keys made with `make key` get the usual 20.
 DEV_KEY_MAX_IN_FLIGHT = 1000
+# The watcher's tick locally (the template's default is 1 s): orders trigger within a block or
+# two of the chain's 400 ms.
+LOCAL_WATCH_TICK_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,8 @@ class Stack:
         run_executor: bool = True,
         api_key_file: Path | None = DEV_KEY_FILE,
         chain_port: int | None = None,
+        run_watcher: bool = True,
+        watch_tick_seconds: float | None = None,
     ) -> None:
         self.port = port
         self.host = host
@@ -201,6 +208,9 @@ class Stack:
         # The local chain's RPC port (PubSub on the next one): None = LOCAL_CHAIN_PORT or 8899,
         # 0 = a free pair (tests run several stacks in one session).
         self.chain_port = chain_port
+        self.run_watcher = run_watcher  # False: no schedule runs (a test drives the watcher)
+        self.watch_tick_seconds = watch_tick_seconds  # None: LOCAL_WATCH_TICK_SECONDS
+        self.schedulers: list[Any] = []
         self._stoppers: list[tuple[str, Stopper]] = []
 
     def _on_stop(self, name: str, stopper: Stopper) -> None:
@@ -224,6 +234,10 @@ class Stack:
         # The template's values are defaults: what the user exported wins over them.
         env = {k: v for k, v in template_environment().items() if k not in os.environ}
         env["DB_POOL_MAX"] = os.environ.get("DB_POOL_MAX", "10")  # every function shares a pool
+        tick = self.watch_tick_seconds or float(
+            os.environ.get("LOCAL_WATCH_TICK_SECONDS", LOCAL_WATCH_TICK_SECONDS)
+        )
+        env["WATCH_TICK_SECONDS"] = os.environ.get("WATCH_TICK_SECONDS", str(tick))
 
         database_url = local_database(postgres.server_url(), self.database)
         env["DATABASE_URL"] = database_url
@@ -299,6 +313,13 @@ class Stack:
             self._on_stop("dead-letter poller", dead_letters.start().stop)
         else:
             log.warning("functions/execute/app.py is missing: orders stay pending (no executor)")
+        if self.run_watcher:
+            from local.scheduler import start_schedules
+
+            # The template's EventBridge schedules (the watcher), invoked as EventBridge would.
+            self.schedulers = start_schedules(metrics=self.metrics)
+            for scheduler in self.schedulers:
+                self._on_stop(f"{scheduler.schedule.function} schedule", scheduler.stop)
         return {
             "http": base,
             "ws": env["WS_URL"],

@@ -22,7 +22,7 @@ from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
 from engine.store import Store
 from execution.chain import Chain
-from execution.watcher import STOP_BEFORE_TIMEOUT_SECONDS, Watcher
+from execution.watcher import STOP_BEFORE_TIMEOUT_SECONDS, TickReport, Watcher
 
 logger = Logger(service="watch")
 tracing = tracer()
@@ -38,6 +38,18 @@ watcher = Watcher(
     cfg,
     publish=status_queue.publish,
 )
+
+
+# An invocation lasts most of a minute: its metrics go out every so often, not only at its end.
+METRICS_EVERY_SECONDS = 10.0
+_flushed_at = time.monotonic()
+
+
+def flush_now_and_then(_report: TickReport) -> None:
+    global _flushed_at
+    if time.monotonic() - _flushed_at >= METRICS_EVERY_SECONDS:
+        metrics.flush_metrics()
+        _flushed_at = time.monotonic()
 
 
 def ticking_until(context: Any) -> float:
@@ -62,7 +74,9 @@ def handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
         return time.monotonic() < stop_at and context.get_remaining_time_in_millis() > 0
 
     try:
-        reports = loop.run_until_complete(watcher.run(keep_going, cfg.watch_tick_seconds))
+        reports = loop.run_until_complete(
+            watcher.run(keep_going, cfg.watch_tick_seconds, flush_now_and_then)
+        )
     finally:
         status_queue.flush()
     return {

@@ -114,14 +114,22 @@ class Watcher:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    async def run(self, keep_going: Callable[[], bool], tick_seconds: float) -> list[TickReport]:
+    async def run(
+        self,
+        keep_going: Callable[[], bool],
+        tick_seconds: float,
+        on_tick: Callable[[TickReport], None] | None = None,
+    ) -> list[TickReport]:
         """Tick every `tick_seconds` while `keep_going()`; a tick that fails (the chain or
-        Postgres unreachable) is logged and the next one tries again."""
+        Postgres unreachable) is logged and the next one tries again. `on_tick` sees each
+        tick's report (the handler flushes its metrics from there)."""
         reports: list[TickReport] = []
         while keep_going():
             started = time.monotonic()
             try:
                 reports.append(await self.tick())
+                if on_tick is not None:
+                    on_tick(reports[-1])
             except (ChainError, OperationalError) as exc:
                 logger.warning("tick failed; next tick retries", extra={"error": str(exc)[:300]})
             except Exception:  # a bug: logged with its trace and counted, the watching goes on
