@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: check run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
+.PHONY: check run demo demo-orders key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
 	first-key db-provision lock-layers destroy \
 	vendor browser browser-deps screenshot
 
@@ -65,6 +65,12 @@ run: $(STAMP) $(VENDORED)
 ## demo: submit an order to the running stack and print its live status stream
 demo: $(STAMP)
 	$(BIN)/python -m local.demo --url http://127.0.0.1:$(PORT)
+
+## demo-orders: limit and sniper orders end to end: quote, a limit order waiting, a market order
+## that moves the price, the limit filled; a sniper order firing on a new token's pool. Starts its
+## own stack (its own database and ports); URL=http://127.0.0.1:3000 uses a running `make run`
+demo-orders: $(STAMP)
+	$(BIN)/python -m local.demo_orders $(if $(URL),--url $(URL))
 
 ## key: create an API key in the local stack's database:
 ## make key NAME=alice [MAX_IN_FLIGHT=20] [MAX_OPEN_ORDERS=100]
