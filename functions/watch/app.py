@@ -1,6 +1,7 @@
 """The watcher (`execution.watcher`), on an EventBridge schedule (every minute): each invocation
 ticks every WATCH_TICK_SECONDS until a few seconds before its timeout (or for
-WATCH_RUN_SECONDS), then the next scheduled one takes over. Reserved concurrency 1: one runs at
+WATCH_RUN_SECONDS, or - WATCH_STOP_WHEN_IDLE - until a tick finds nothing watching), then the
+next scheduled one takes over. Reserved concurrency 1: one runs at
 a time; a second one racing it still triggers nothing twice (the transitions are guarded).
 
 A missed tick is replaced by the next one: no retries, a short maximum event age.
@@ -75,7 +76,12 @@ def handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
 
     try:
         reports = loop.run_until_complete(
-            watcher.run(keep_going, cfg.watch_tick_seconds, flush_now_and_then)
+            watcher.run(
+                keep_going,
+                cfg.watch_tick_seconds,
+                flush_now_and_then,
+                stop_when_idle=cfg.watch_stop_when_idle,
+            )
         )
     finally:
         status_queue.flush()

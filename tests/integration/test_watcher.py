@@ -579,3 +579,20 @@ def test_an_executor_leaves_a_watching_order_alone(
     )
     assert statuses(store, oid) == before
     assert landed_swaps(chain) == []
+
+
+async def test_an_idle_watcher_may_end_its_invocation_early(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: OrdersQueue
+) -> None:
+    """WATCH_STOP_WHEN_IDLE: nothing watching, one tick and the invocation ends; while an order
+    watches, it ticks on until its time is up."""
+    watcher = Watching(store, chain, queue, cfg).watcher
+    idle = await watcher.run(lambda: True, 0.05, stop_when_idle=True)
+    assert [r.watched for r in idle] == [0]
+    limit_order(store, key, "900")
+    until = asyncio.get_running_loop().time() + 0.5
+    busy = await watcher.run(
+        lambda: asyncio.get_running_loop().time() < until, 0.05, stop_when_idle=True
+    )
+    assert len(busy) >= 3
+    assert all(r.watched == 1 for r in busy)

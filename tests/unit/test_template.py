@@ -381,7 +381,7 @@ def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
         "STATUS_QUEUE_URL", "WS_URL", "WS_MANAGEMENT_ENDPOINT", "SOLANA_RPC_URL",
         "SOLANA_CLUSTER", "WALLET_SECRET_ARN", "VENUE_POOLS", "PRIORITY_FEE_MICRO_LAMPORTS",
         "POOL_REFRESH_SECONDS", "MIN_POOL_LIQUIDITY", "POOL_DENY_LIST", "MAX_POOLS_PER_PAIR",
-        "MAX_TRIGGERS", "WATCH_TICK_SECONDS",
+        "MAX_TRIGGERS", "WATCH_TICK_SECONDS", "WATCH_STOP_WHEN_IDLE",
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
     }  # fmt: skip
@@ -739,9 +739,10 @@ def test_the_watcher_and_the_quote_function_hold_least_privilege(tpl: dict[str, 
         {
             "MAX_TRIGGERS": str(resolve({"Ref": "MaxTriggers"}, tpl)),
             "WATCH_TICK_SECONDS": str(resolve({"Ref": "WatchTickSeconds"}, tpl)),
+            "WATCH_STOP_WHEN_IDLE": str(resolve({"Ref": "WatchStopWhenIdle"}, tpl)),
         }
     )
-    assert (cfg.max_triggers, cfg.watch_tick_seconds) == (5, 1.0)
+    assert (cfg.max_triggers, cfg.watch_tick_seconds, cfg.watch_stop_when_idle) == (5, 1.0, False)
     assert tpl["Parameters"]["MaxTriggers"]["MinValue"] == 1
 
 

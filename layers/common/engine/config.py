@@ -88,6 +88,10 @@ class Settings:
     # How long one invocation of the watch function ticks; None: until a few seconds before
     # its timeout (the schedule's next invocation follows).
     watch_run_seconds: float | None = None
+    # End an invocation after a tick that found nothing watching (the next minute's invocation
+    # looks again): most of the watcher's cost at rest goes, a new order may wait up to a
+    # minute for its first look.
+    watch_stop_when_idle: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +137,7 @@ class Settings:
             max_triggers=read.number("MAX_TRIGGERS", int, 5, low=1, high=100),
             watch_tick_seconds=read.number("WATCH_TICK_SECONDS", float, 1.0, low=0.05, high=30),
             watch_run_seconds=read.optional_number("WATCH_RUN_SECONDS", low=0.0),
+            watch_stop_when_idle=read.flag("WATCH_STOP_WHEN_IDLE"),
         )
 
     @property
@@ -214,6 +219,13 @@ class _Reader:
         if high is not None and float(value) > high:  # type: ignore[arg-type]
             raise ConfigError(f"{name} must be at most {high}", field=name)
         return value
+
+    def flag(self, name: str) -> bool:
+        """true/false (also 1/0, yes/no); unset: false."""
+        raw = (self.env.get(name) or "false").strip().lower()
+        if raw not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{name} must be true or false, not {raw[:20]!r}", field=name)
+        return raw in ("true", "1", "yes")
 
     def optional_number(self, name: str, *, low: float) -> float | None:
         """A number of at least `low`, or None when unset."""

@@ -119,10 +119,12 @@ class Watcher:
         keep_going: Callable[[], bool],
         tick_seconds: float,
         on_tick: Callable[[TickReport], None] | None = None,
+        stop_when_idle: bool = False,
     ) -> list[TickReport]:
         """Tick every `tick_seconds` while `keep_going()`; a tick that fails (the chain or
         Postgres unreachable) is logged and the next one tries again. `on_tick` sees each
-        tick's report (the handler flushes its metrics from there)."""
+        tick's report (the handler flushes its metrics from there). `stop_when_idle`: return
+        after a tick that found no order watching and no trigger to send again."""
         reports: list[TickReport] = []
         while keep_going():
             started = time.monotonic()
@@ -130,6 +132,8 @@ class Watcher:
                 reports.append(await self.tick())
                 if on_tick is not None:
                     on_tick(reports[-1])
+                if stop_when_idle and reports[-1].watched == 0 and reports[-1].requeued == 0:
+                    break
             except (ChainError, OperationalError) as exc:
                 logger.warning("tick failed; next tick retries", extra={"error": str(exc)[:300]})
             except Exception:  # a bug: logged with its trace and counted, the watching goes on
