@@ -364,6 +364,12 @@ def main(stop: threading.Event | None = None) -> None:
         print(f"Solana RPC {urls['solana_rpc']}")
         print(f"Solana WS  {urls['solana_ws']}")
         print(f"Metrics    {urls['http']}/_local/metrics   (the functions' CloudWatch EMF metrics)")
+        for scheduler in stack.schedulers:
+            schedule = scheduler.schedule
+            print(
+                f"Schedule   {schedule.function} every {schedule.every_seconds:g} s"
+                f" (template.yaml), ticking every {os.environ.get('WATCH_TICK_SECONDS')} s"
+            )
         where = f" (saved in {stack.api_key_file})" if stack.api_key_file else ""
         print(f"API key    {stack.api_key}{where}: send it as x-api-key (WS: or ?apiKey=)")
         print("Ctrl-C to stop", flush=True)
