@@ -26,13 +26,14 @@ from typing import Any
 import pytest
 from solders.pubkey import Pubkey
 
-from engine import config, db, keys
+from engine import config, db, keys, observability
 from engine.errors import NotCancellable
 from engine.orders import Status, limit_min_out_units, parse_order_request
 from engine.queue import OrdersQueue
 from engine.store import Event, Order, Store
 from execution import router
 from execution.chain import Chain
+from execution.executor import Timing
 from execution.watcher import TickReport, Watcher
 from local import pools as local_pools
 from local.chain import POOLS, USDC_MINT, WALLET, LocalChain, client_for, seed
@@ -307,6 +308,38 @@ async def test_back_to_watching_when_the_price_moves_away_before_landing_then_fi
     submitted = [e.detail["txHash"] for e in store.events(oid) if e.status == Status.SUBMITTED]
     assert len(set(submitted)) == 2  # each cycle its own transaction, landed at most once
     assert [t["signature"] for t in landed_swaps(chain)] == [submitted[1]]
+
+
+async def test_a_refused_limit_order_still_in_doubt_is_retried_not_failed(
+    store: Store,
+    chain: LocalChain,
+    cfg: config.Settings,
+    key: keys.ApiKey,
+    queue: OrdersQueue,
+) -> None:
+    """Preflight refused the send, and the transaction's blockhash outlives this invocation's
+    landing budget: the message is retried (the order stays `submitted`), never failed or
+    treated as a bug; the next delivery sees it out and sends the order back to watching."""
+
+    def move_away(event: Event) -> None:
+        if event.status is Status.BUILDING and event.order_id == oid:
+            price_sol(chain, 140)
+
+    oid = limit_order(store, key, "149.5")
+    assert (await Watching(store, chain, queue, cfg).tick()).triggered == 1
+    runner = Runner(store, chain, cfg, on_event=move_away)
+    runner.executor.timing = Timing(
+        poll_seconds=0.01, resend_seconds=0.05, land_timeout_seconds=0.2
+    )
+    observability.metrics.metric_set.pop("InternalError", None)
+    first = await runner.run(oid)
+    assert (first.status, first.retry) == ("retry", True)
+    assert current(store, oid).status == Status.SUBMITTED
+    assert "InternalError" not in observability.metrics.metric_set  # a wait, not a bug
+    runner.executor.timing = Timing(poll_seconds=0.01, resend_seconds=0.05, land_timeout_seconds=20)
+    assert (await runner.run(oid, receive_count=2)).status == "watching"
+    assert landed_swaps(chain) == []
+    assert current(store, oid).failure_code is None
 
 
 async def test_a_quote_below_the_limit_at_routing_watches_again_without_a_transaction(

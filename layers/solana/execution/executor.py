@@ -195,7 +195,10 @@ class Executor:
         except Raced:
             return Outcome("raced")
         except PermanentChainError as exc:
-            return await self._permanent(self._current(order), exc)
+            try:
+                return await self._permanent(self._current(order), exc)
+            except ChainError as late:  # following a refused limit order's transaction
+                return self._transient(self._current(order), late, receive_count)
         except ChainError as exc:
             return self._transient(self._current(order), exc, receive_count)
 
