@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: check run demo key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
+.PHONY: check run demo demo-orders key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
 	first-key db-provision lock-layers destroy \
 	vendor browser browser-deps screenshot localstack
 
@@ -80,12 +80,21 @@ run: $(STAMP) $(VENDORED) $(LOCALSTACK)
 demo: $(STAMP)
 	$(BIN)/python -m local.demo --url http://127.0.0.1:$(PORT)
 
-## key: create an API key in the local stack's database: make key NAME=alice [MAX_IN_FLIGHT=20]
+## demo-orders: limit and sniper orders end to end: quote, a limit order waiting, a market order
+## that moves the price, the limit filled; a sniper order firing on a new token's pool. Starts its
+## own stack (its own database and ports); URL=http://127.0.0.1:3000 uses a running `make run`
+demo-orders: $(STAMP)
+	$(BIN)/python -m local.demo_orders $(if $(URL),--url $(URL))
+
+## key: create an API key in the local stack's database:
+## make key NAME=alice [MAX_IN_FLIGHT=20] [MAX_OPEN_ORDERS=100]
 ## (list / revoke: .venv/bin/python -m local.keys list | revoke ID; cloud: python -m engine.keys)
 MAX_IN_FLIGHT ?= 20
+MAX_OPEN_ORDERS ?= 100
 key: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make key NAME=<who> [MAX_IN_FLIGHT=20]" >&2; exit 2; }
-	@$(BIN)/python -m local.keys create --name "$(NAME)" --max-in-flight $(MAX_IN_FLIGHT)
+	@$(BIN)/python -m local.keys create --name "$(NAME)" --max-in-flight $(MAX_IN_FLIGHT) \
+	  --max-open-orders $(MAX_OPEN_ORDERS)
 
 ## tests/js/node_modules: the JS client suite's packages (@solana/web3.js 1.x, @solana/spl-token),
 ## exactly as tests/js/package-lock.json pins them

@@ -1,6 +1,6 @@
 """`python -m bench` (`make bench`): measure, then print one table.
 
-python -m bench                      # 1,000 orders at concurrency 10, 20, 40
+python -m bench                      # 1,000 orders at concurrency 10, 20, 40; the watcher
 python -m bench --quick              # 200 orders at 10 and 20, fewer samples
 python -m bench --orders 500 --concurrency 10,40 --json out.json
 python -m bench --sqs moto           # SQS and Secrets Manager on moto's server, for comparison
@@ -78,8 +78,17 @@ def layout(sqs: str, *, split: bool) -> str:
 
 
 def smoke_failures(results: dict[str, Any]) -> list[str]:
-    """What makes a smoke run fail: any order lost, duplicated or not confirmed."""
+    """What makes a smoke run fail: any order lost, duplicated or not confirmed; a watched order
+    the watcher did not price, or one it triggered that it should not have."""
     problems: list[str] = []
+    priced = (results.get("watching") or {}).get("priced") or {}
+    for book in ("waiting", "at_the_money"):
+        figures = priced.get(book)
+        if figures and (figures["priced"] != priced["orders"] or figures["triggered"]):
+            problems.append(
+                f"watcher, {book}: priced {figures['priced']}/{priced['orders']},"
+                f" triggered {figures['triggered']} (none may)"
+            )
     for run in results.get("e2e", []):
         for name in ("warmup_check", "overhead_check", "throughput"):
             figures = run.get(name)
@@ -101,6 +110,15 @@ def smoke_failures(results: dict[str, Any]) -> list[str]:
 def smoke_report(results: dict[str, Any]) -> int:
     """Print the smoke run's line per concurrency and what failed; the exit status."""
     problems = smoke_failures(results)
+    priced = (results.get("watching") or {}).get("priced")
+    if priced:
+        for book in ("waiting", "at_the_money"):
+            f = priced[book]
+            print(
+                f"smoke, watcher ({book}): {f['priced']}/{priced['orders']} orders priced per"
+                f" tick, engine p50 {f['engine_ms']['p50']:.1f} ms, {f['quotes_per_tick']} exact"
+                f" quotes, triggered {f['triggered']}"
+            )
     for run in results.get("e2e", []):
         t = run["throughput"]
         print(
@@ -180,6 +198,45 @@ def _bundle_rows(sizes: dict[str, dict[str, int]]) -> list[tuple[str, str, str, 
     return rows
 
 
+def _watching_rows(w: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The watcher: orders priced per tick (engine time; Postgres beside), trigger latency."""
+    from bench.watching import TARGET_ENGINE_MS, TARGET_ORDERS
+
+    priced = w["priced"]
+    n = priced["orders"]
+    target = f"{TARGET_ORDERS:,} within {TARGET_ENGINE_MS:.0f} ms engine time"
+    rows = []
+    for book, label in (
+        ("waiting", f"watched orders priced per tick ({n:,} limit orders, 1-10 % off)"),
+        ("at_the_money", "  same, every order quoted exactly (limits within the fees)"),
+    ):
+        f = priced[book]
+        engine = f["engine_ms"]
+        rows.append(
+            (
+                label,
+                f"engine p50 {_ms(engine['p50'])}, max {_ms(engine['p99'])} ({f['priced']:,} "
+                f"priced, {f['quotes_per_tick']:,} exact quotes, {f['accounts_read']} accounts "
+                f"read); Postgres load beside it: p50 {_ms(f['postgres_ms']['p50'])}",
+                target,
+                _met(n >= TARGET_ORDERS and f["priced"] == n and engine["p99"] <= TARGET_ENGINE_MS),
+            )
+        )
+    trigger = w.get("trigger")
+    if trigger:
+        ms = trigger["ms"]
+        rows.append(
+            (
+                f"trigger latency (limit met on chain -> submitted, n={int(ms['n'])})",
+                f"p50 {_ms(ms['p50'])}, p95 {_ms(ms['p95'])} (watcher tick "
+                f"{trigger['tick_seconds']:g} s; missed {trigger['missed']})",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str, str]] = []
     runs = results["e2e"]
@@ -251,6 +308,8 @@ def table(results: dict[str, Any]) -> str:
     from bench import landing
 
     rows += landing.rows(results["landing"])
+    if results.get("watching"):
+        rows += _watching_rows(results["watching"])
     imports = results["imports"]
     limits = {"submit": SUBMIT_IMPORT_MS, "execute": EXECUTE_IMPORT_MS}
     for name in ("submit", "ws_connect", "execute", "notify", "authorizer"):
@@ -296,7 +355,23 @@ def _measure_in_process(results: dict[str, Any], skip: set[str], quick: bool) ->
         results["bundles"] = coldstart.bundle_sizes()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _watcher(args: argparse.Namespace) -> dict[str, Any]:
+    """The watcher's figures. Smoke: a small book and no trigger latency (CI stays fast); the
+    watcher must still price every order and trigger none."""
+    from bench import watching
+
+    watched = args.watched or (500 if args.smoke else 2_000 if args.quick else 10_000)
+    print(f"watcher, {watched} orders ...", file=sys.stderr, flush=True)
+    with open(args.log, "a") as log:
+        return watching.measure(
+            watched,
+            samples=0 if args.smoke else (5 if args.quick else 20),
+            ticks=2 if args.smoke else 5,
+            log=log,
+        )
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, help="orders per throughput run (default 1000)")
     parser.add_argument("--concurrency", help="execute concurrencies, e.g. 10,20,40")
@@ -324,7 +399,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="CI: 40 orders at concurrency 10, end to end only; exit 1 if any is lost or doubled",
     )
-    parser.add_argument("--skip", default="", help="comma list of: e2e,quoting,coldstart,landing")
+    parser.add_argument(
+        "--skip", default="", help="comma list of: e2e,quoting,coldstart,landing,watching"
+    )
+    parser.add_argument(
+        "--watched", type=int, help="limit orders the watcher prices per tick (10000)"
+    )
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument(
         "--log",
@@ -337,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
         args.concurrency = args.concurrency or "10"
         args.samples = 10 if args.samples is None else args.samples
         args.skip = args.skip or "quoting,coldstart,landing"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     orders = args.orders or (200 if args.quick else 1000)
     concurrency = [
         int(c) for c in (args.concurrency or ("10,20" if args.quick else "10,20,40")).split(",")
@@ -356,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     _measure_in_process(results, skip, args.quick)
+    if "watching" not in skip:
+        results["watching"] = _watcher(args)
     if "e2e" not in skip:
         results["e2e"] = []
         with open(args.log, "w") as log:

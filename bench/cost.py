@@ -9,7 +9,8 @@ the functions log; plus the one thing the local chain cannot stand for, the time
 takes to confirm on a real cluster, which the execute function spends waiting (`--land-seconds`,
 default 1.2 s: about three slots to `confirmed`). Memory sizes come from template.yaml. At rest
 (per month, no orders): the database, its proxy, the NAT gateway, the queues' idle polling, the
-secrets, custom metrics, alarms and the dashboard.
+secrets, custom metrics, alarms, the dashboard, and the watcher (it ticks whether or not any
+order is watching: most of every minute of compute, at its template memory).
 
 Prices: us-east-1, on-demand, without the free tiers (PRICES cites each page).
 """
@@ -177,6 +178,7 @@ def at_rest() -> list[tuple[str, float, str]]:
     # database master secret RDS keeps (ManageMasterUserPassword).
     secrets = kinds.count("AWS::SecretsManager::Secret") + 1
     return [
+        watcher_at_rest(template),
         (
             "NAT gateway (one, in one AZ)",
             price["nat_gateway_hour"] * HOURS_PER_MONTH,
@@ -208,6 +210,25 @@ def at_rest() -> list[tuple[str, float, str]]:
             "",
         ),
     ]
+
+
+def watcher_at_rest(template: dict[str, Any]) -> tuple[str, float, str]:
+    """The watch function: invoked every minute, it ticks until a few seconds before its
+    timeout, whether or not anything is watching."""
+    from execution.watcher import STOP_BEFORE_TIMEOUT_SECONDS
+    from local.template import function_timeout
+
+    price = {k: v for k, (v, _) in PRICES.items()}
+    seconds = function_timeout("watch", template) - STOP_BEFORE_TIMEOUT_SECONDS
+    invocations = 60 * HOURS_PER_MONTH
+    gb = memory_gb("watch", template)
+    usd = invocations * (seconds * gb * price["lambda_gb_second_x86"] + price["lambda_request"])
+    return (
+        f"the watcher ({seconds:.0f} s of every minute at {gb * 1024:.0f} MB)",
+        usd,
+        "WatchStopWhenIdle=true (at rest: one tick a minute; a new order may wait a minute"
+        " for its first look), arm64 (-20 %)",
+    )
 
 
 def report(measured: dict[str, Any], land_seconds: float) -> str:

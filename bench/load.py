@@ -18,9 +18,12 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from engine.orders import TERMINAL as TERMINAL_STATUSES
+from engine.orders import statuses
+
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.001", "slippage": 5}
-STATUSES = ("pending", "routing", "building", "submitted", "confirmed")
-TERMINAL = ("confirmed", "failed")
+STATUSES = ("pending", "routing", "building", "submitted", "confirmed")  # a market order's path
+TERMINAL = tuple(statuses(TERMINAL_STATUSES))
 
 
 @dataclass

@@ -26,7 +26,10 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-TERMINAL = ("confirmed", "failed")
+from engine.orders import TERMINAL as TERMINAL_STATUSES
+from engine.orders import statuses
+
+TERMINAL = tuple(statuses(TERMINAL_STATUSES))
 KEY_FILE = Path(__file__).resolve().parents[1] / ".local-data" / "dev-api-key"
 
 

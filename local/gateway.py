@@ -1,7 +1,8 @@
 """A local API Gateway: HTTP API, WebSocket API and the management API on one port (ASGI),
 one class each (`HttpApi`, `WebSocketApi`, `ManagementApi`), composed by `Gateway`.
 
-- Any HTTP request becomes an HTTP API payload-v2 event for the submit handler.
+- Any HTTP request becomes an HTTP API payload-v2 event for the function the template routes it
+  to (`GET /api/quote`: functions/quote, loaded on its first request), else for submit.
 - A WebSocket on `/api/orders/execute`, `/` or `/ws` becomes `$connect` (query and headers), one
   MESSAGE event per frame (route chosen by the template's RouteSelectionExpression) and
   `$disconnect`, for the ws_connect handler. A non-2xx answer to `$connect` refuses the upgrade
@@ -84,7 +85,7 @@ MAX_HTTP_BODY_BYTES = 10 * 1024 * 1024  # HTTP API's payload limit
 HEAD_TIMEOUT = 10.0  # seconds for a request line and headers to arrive
 BODY_TIMEOUT = 10.0  # seconds for a request body to arrive
 HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-DEFAULT_ROUTES = ("$connect", "$disconnect", "$default", "subscribe")
+DEFAULT_ROUTES = ("$connect", "$disconnect", "$default", "subscribe", "cancel")
 DEFAULT_SELECTION = "$request.body.action"
 
 
@@ -234,8 +235,9 @@ class Invoker:
 
 
 class HttpApi:
-    """The HTTP API: every request becomes a payload-v2 event for the submit function, after the
-    template's authorizer (with its cache) has let it in."""
+    """The HTTP API: every request becomes a payload-v2 event for the function its route names in
+    the template (submit for any other), after the template's authorizer (with its cache) has
+    let it in."""
 
     def __init__(
         self,
@@ -243,12 +245,32 @@ class HttpApi:
         submit_handler: Handler,
         http_auth: HttpAuth | None,
         body_timeout: float = BODY_TIMEOUT,
+        routes: dict[tuple[str, str], str] | None = None,
     ):
         self.invoker = invoker
         self.submit_handler = submit_handler
         self.http_auth = http_auth
         self.body_timeout = body_timeout
         self._auth_cache: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
+        # (METHOD, path) -> function folder, for the routes not served by submit.
+        self.routes = {r: f for r, f in (routes or {}).items() if f != "submit"}
+        self._handlers: dict[str, Handler] = {}
+        self._loading = threading.Lock()
+
+    def handler_for(self, method: str, path: str) -> tuple[Handler, str]:
+        """The handler (a container of its function, made on first use) serving a request."""
+        from local.template import route_matches
+
+        method = "GET" if method == "HEAD" else method
+        for (m, p), folder in self.routes.items():
+            if m == method and route_matches(p, path):
+                with self._loading:
+                    if folder not in self._handlers:
+                        from local.handlers import fresh_handler
+
+                        self._handlers[folder] = fresh_handler(folder)
+                return self._handlers[folder], folder
+        return self.submit_handler, "submit"
 
     async def _authorize_http(self, event: dict[str, Any]) -> Response | None:
         """None when the request may go on (its event now carries the authorizer's context);
@@ -305,9 +327,10 @@ class HttpApi:
         except _BodyRefused as refused:
             return refused.response
         try:
-            reply = await self.invoker.call(self.submit_handler, event, "submit")
+            handler, name = self.handler_for(request.method, request.url.path)
+            reply = await self.invoker.call(handler, event, name)
         except Exception:
-            log.exception("submit handler raised")
+            log.exception("handler raised")
             return JSONResponse({"message": "Internal Server Error"}, status_code=500)
         body = reply.get("body") or ""
         raw = base64.b64decode(body) if reply.get("isBase64Encoded") else body.encode()
@@ -553,7 +576,9 @@ class Gateway:
         # Which routes need which authorizer: from the template, like the routes themselves.
         http_auth, ws_authorizer = _template_auth() if auth else (None, None)
         invoker = Invoker(authorizer_handler, metrics)
-        self.http_api = HttpApi(invoker, submit_handler, http_auth, body_timeout)
+        self.http_api = HttpApi(
+            invoker, submit_handler, http_auth, body_timeout, _template_http_routes()
+        )
         self.ws_api = WebSocketApi(
             invoker,
             ws_handler,
@@ -614,6 +639,13 @@ def _template_routes() -> tuple[tuple[str, ...], str]:
     except (ImportError, FileNotFoundError, KeyError) as exc:
         log.warning("template routes unavailable (%s); using the defaults", exc)
         return DEFAULT_ROUTES, DEFAULT_SELECTION
+
+
+def _template_http_routes() -> dict[tuple[str, str], str]:
+    """(METHOD, path) -> function folder, from template.yaml."""
+    from local.template import http_route_functions
+
+    return http_route_functions()
 
 
 def _template_auth() -> tuple[HttpAuth | None, str | None]:

@@ -1,7 +1,12 @@
 """Create a new token and a pool for it on a running local chain, the way it happens on devnet.
 
     .venv/bin/python -m local.pools create --venue raydium_cpmm|meteora_damm_v2 --quote USDC \\
-        [--price 2.5] [--liquidity 1000] [--opens-in SECONDS] [--rpc http://127.0.0.1:8899]
+        [--price 2.5] [--liquidity 1000] [--opens-in SECONDS] [--rpc http://127.0.0.1:8899] \\
+        [--mint ADDRESS]
+    .venv/bin/python -m local.pools mint [--decimals 6] [--supply 10000]
+
+`mint` only mints a new token (what a sniper order then names as tokenOut); `create --mint`
+creates a pool for a token minted before (the wallet must hold it) instead of a new one.
 
 1. mints a new SPL token (a fresh keypair, `--decimals`, the local wallet as mint authority) and
    `--supply` of it to the wallet's associated token account: one transaction;
@@ -537,6 +542,7 @@ class PoolRequest:
     supply: Decimal | None = None  # whole tokens minted; default 10 x liquidity
     config_index: int = 0
     customizable: bool = False
+    mint: str | None = None  # an existing mint the wallet holds (None: mint a new token)
 
     def amounts(self) -> tuple[int, int, int]:
         """(token units deposited, quote units deposited, token units minted)."""
@@ -555,7 +561,12 @@ async def create_pool(client: AsyncClient, request: PoolRequest, wallet: Keypair
         raise ValueError(f"--venue must be one of {VENUES}, not {request.venue!r}")
     quote = quote_token(request.quote)
     token_units, quote_units, supply = request.amounts()
-    mint, mint_signature = await mint_new_token(client, wallet, request.decimals, supply)
+    mint_signature = ""  # no new mint when the request names one
+    if request.mint is None:
+        mint, minted = await mint_new_token(client, wallet, request.decimals, supply)
+        mint_signature = str(minted)
+    else:
+        mint, supply = Pubkey.from_string(request.mint), 0
     owner = wallet.pubkey()
     opens_at = None
     if request.opens_in:
@@ -607,7 +618,7 @@ async def create_pool(client: AsyncClient, request: PoolRequest, wallet: Keypair
         pool=str(pool),
         signature=str(signature),
         slot=slot,
-        mint_signature=str(mint_signature),
+        mint_signature=mint_signature,
         accounts={name: str(key) for name, key in created.items() if key is not None},
     )
 
@@ -643,8 +654,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="DAMM v2: initialize_customizable_pool (its own fees) instead of a config's",
     )
+    create.add_argument(
+        "--mint", default=None, help="a token minted before (`mint`), instead of a new one"
+    )
     create.add_argument("--rpc", default=None, help=f"JSON-RPC URL (default {DEFAULT_RPC})")
     create.add_argument("--json", action="store_true", help="print one JSON object")
+    mint = commands.add_parser("mint", help="mint a new token to the wallet (no pool)")
+    mint.add_argument("--decimals", type=int, default=6, choices=range(10))
+    mint.add_argument("--supply", type=_decimal, default=Decimal(10_000), help="whole tokens")
+    mint.add_argument("--rpc", default=None, help=f"JSON-RPC URL (default {DEFAULT_RPC})")
+    mint.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -667,6 +686,23 @@ def _rpc_url(args: argparse.Namespace) -> str:
     return str(args.rpc or f"http://127.0.0.1:{chain_port()}")
 
 
+@dataclass(frozen=True)
+class Minted:
+    mint: str
+    decimals: int
+    supply: int
+    signature: str
+
+
+async def _mint(args: argparse.Namespace) -> Minted:
+    from local.chain.seed import WALLET_KEYPAIR
+
+    units = int(args.supply * 10**args.decimals)
+    async with AsyncClient(_rpc_url(args), commitment=Confirmed, timeout=30) as client:
+        mint, signature = await mint_new_token(client, WALLET_KEYPAIR, args.decimals, units)
+    return Minted(str(mint), args.decimals, units, str(signature))
+
+
 async def _run(args: argparse.Namespace) -> Created:
     from local.chain.seed import WALLET_KEYPAIR
 
@@ -681,6 +717,7 @@ async def _run(args: argparse.Namespace) -> Created:
         supply=args.supply,
         config_index=args.config_index,
         customizable=args.customizable,
+        mint=args.mint,
     )
     request.amounts()  # a bad amount fails before anything is sent
     async with AsyncClient(rpc, commitment=Confirmed, timeout=30) as client:
@@ -690,6 +727,10 @@ async def _run(args: argparse.Namespace) -> Created:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "mint":
+            minted = asyncio.run(_mint(args))
+            print(json.dumps(asdict(minted)) if args.json else f"mint: {minted.mint}", flush=True)
+            return 0
         created = asyncio.run(_run(args))
     except (ValueError, PoolCreationFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)

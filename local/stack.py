@@ -6,7 +6,9 @@ running) for SQS, with the queues template.yaml declares (orders + DLQ, status e
 Secrets Manager, which holds the wallet key the execute function reads through WALLET_SECRET_ARN
 as in the cloud, the SQS pollers that play the event source mappings (execute, notify), the local
 Solana chain when there is one (see `start_chain`), and the gateway (HTTP API, WebSocket API and
-management API) on 127.0.0.1:PORT. Ctrl-C or SIGTERM stops everything, LocalStack included.
+management API) on 127.0.0.1:PORT, and the template's EventBridge schedules (the watch function,
+with a short tick: LOCAL_WATCH_TICK_SECONDS, default 0.25 s). Ctrl-C or SIGTERM stops
+everything, LocalStack included.
 
 SQS_ENDPOINT_URL and SECRETS_ENDPOINT_URL, when set, name the endpoint of that service instead.
 
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("local.stack")
 Stopper = Callable[[], None]
 LOCAL_DB = "orders_local"
-FUNCTIONS = ("submit", "ws_connect", "execute", "notify")
+FUNCTIONS = ("submit", "ws_connect", "execute", "notify", "quote", "watch")
 DEV_KEY_FILE = ROOT / ".local-data" / "dev-api-key"
 # Local runs (the demo, benchmarks, 50-order tests) keep many orders in flight; LOCAL_API_KEY_
 # MAX_IN_FLIGHT lowers it to try the limit. New keys made with `make key` get the usual 20.
@@ -62,6 +64,11 @@ class AwsEndpoints:
     secrets: str
     sqs_by: str  # "LocalStack", "moto", "SQS_ENDPOINT_URL", ...
     secrets_by: str
+
+
+# The watcher's tick locally (the template's default is 1 s): orders trigger within a block or
+# two of the chain's 400 ms.
+LOCAL_WATCH_TICK_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -235,6 +242,8 @@ class Stack:
         run_executor: bool = True,
         api_key_file: Path | None = DEV_KEY_FILE,
         chain_port: int | None = None,
+        run_watcher: bool = True,
+        watch_tick_seconds: float | None = None,
     ) -> None:
         self.port = port
         self.host = host
@@ -254,6 +263,9 @@ class Stack:
         # 0 = a free pair (tests run several stacks in one session).
         self.chain_port = chain_port
         self.aws: AwsEndpoints | None = None  # set by start()
+        self.run_watcher = run_watcher  # False: no schedule runs (a test drives the watcher)
+        self.watch_tick_seconds = watch_tick_seconds  # None: LOCAL_WATCH_TICK_SECONDS
+        self.schedulers: list[Any] = []
         self._stoppers: list[tuple[str, Stopper]] = []
 
     def _on_stop(self, name: str, stopper: Stopper) -> None:
@@ -319,6 +331,10 @@ class Stack:
         # The template's values are defaults: what the user exported wins over them.
         env = {k: v for k, v in template_environment().items() if k not in os.environ}
         env["DB_POOL_MAX"] = os.environ.get("DB_POOL_MAX", "10")  # every function shares a pool
+        tick = self.watch_tick_seconds or float(
+            os.environ.get("LOCAL_WATCH_TICK_SECONDS", LOCAL_WATCH_TICK_SECONDS)
+        )
+        env["WATCH_TICK_SECONDS"] = os.environ.get("WATCH_TICK_SECONDS", str(tick))
 
         self.aws = aws = self._start_aws()
         database_url = local_database(postgres.server_url(), self.database)
@@ -386,6 +402,13 @@ class Stack:
             self._on_stop("dead-letter poller", dead_letters.start().stop)
         else:
             log.warning("functions/execute/app.py is missing: orders stay pending (no executor)")
+        if self.run_watcher:
+            from local.scheduler import start_schedules
+
+            # The template's EventBridge schedules (the watcher), invoked as EventBridge would.
+            self.schedulers = start_schedules(metrics=self.metrics)
+            for scheduler in self.schedulers:
+                self._on_stop(f"{scheduler.schedule.function} schedule", scheduler.stop)
         return {
             "http": base,
             "ws": env["WS_URL"],
@@ -435,6 +458,12 @@ def main(stop: threading.Event | None = None) -> None:
         print(f"Solana RPC {urls['solana_rpc']}")
         print(f"Solana WS  {urls['solana_ws']}")
         print(f"Metrics    {urls['http']}/_local/metrics   (the functions' CloudWatch EMF metrics)")
+        for scheduler in stack.schedulers:
+            schedule = scheduler.schedule
+            print(
+                f"Schedule   {schedule.function} every {schedule.every_seconds:g} s"
+                f" (template.yaml), ticking every {os.environ.get('WATCH_TICK_SECONDS')} s"
+            )
         where = f" (saved in {stack.api_key_file})" if stack.api_key_file else ""
         print(f"API key    {stack.api_key}{where}: send it as x-api-key (WS: or ?apiKey=)")
         print("Ctrl-C to stop", flush=True)

@@ -189,6 +189,61 @@ def http_routes(template: dict[str, Any] | None = None) -> dict[tuple[str, str],
     return routes
 
 
+def http_route_functions(template: dict[str, Any] | None = None) -> dict[tuple[str, str], str]:
+    """(METHOD, path) -> the function folder under functions/ that serves it."""
+    doc = template if template is not None else load_template()
+    return {route: _code_folder(logical_id, doc) for route, logical_id in http_routes(doc).items()}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A function's EventBridge schedule (a `Schedule` event): how often it is invoked, and how
+    long each invocation may run."""
+
+    function: str  # its folder under functions/
+    event: str  # the event's name in the template (part of the rule's name)
+    every_seconds: float
+    timeout_seconds: int
+
+
+def parse_rate(expression: str) -> float:
+    """`rate(1 minute)`, `rate(5 minutes)`, `rate(1 hour)`, `rate(30 seconds)` in seconds (the
+    local scheduler's reading of EventBridge's rate expressions; cron is not supported)."""
+    text = expression.strip()
+    if not (text.startswith("rate(") and text.endswith(")")):
+        raise ValueError(f"only rate() schedules run locally, not {expression!r}")
+    amount, _, unit = text[5:-1].strip().partition(" ")
+    seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+    unit = unit.strip().rstrip("s")
+    if unit not in seconds or not amount.isdigit() or int(amount) < 1:
+        raise ValueError(f"not a rate expression: {expression!r}")
+    return float(int(amount) * seconds[unit])
+
+
+def schedules(template: dict[str, Any] | None = None) -> list[Schedule]:
+    """Every function's `Schedule` events, as EventBridge would run them."""
+    doc = template if template is not None else load_template()
+    found = []
+    for logical_id, res in doc["Resources"].items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for name, event in res.get("Properties", {}).get("Events", {}).items():
+            if event.get("Type") != "Schedule":
+                continue
+            props = event.get("Properties", {})
+            if props.get("Enabled", True) is False or props.get("State") == "DISABLED":
+                continue
+            found.append(
+                Schedule(
+                    function=_code_folder(str(logical_id), doc),
+                    event=str(name),
+                    every_seconds=parse_rate(str(resolve(props["Schedule"], doc))),
+                    timeout_seconds=function_timeout(str(logical_id), doc),
+                )
+            )
+    return found
+
+
 @dataclass(frozen=True)
 class HttpAuth:
     """The HTTP API's default Lambda authorizer and which routes opt out of it."""

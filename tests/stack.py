@@ -19,6 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from websockets.sync.client import ClientConnection, connect
 
+from engine.orders import TERMINAL
 from local import postgres
 from local.ports import free_port
 from local.stack import Stack
@@ -47,6 +48,9 @@ ENGINE_ENV = (
     "POOL_DENY_LIST",
     "MAX_POOLS_PER_PAIR",
     "WALLET_PRIVATE_KEY",
+    "WATCH_TICK_SECONDS",
+    "WATCH_RUN_SECONDS",
+    "MAX_TRIGGERS",
 )
 
 
@@ -166,7 +170,7 @@ def follow(ws: ClientConnection, timeout: float = 30.0) -> list[dict[str, Any]]:
             raise AssertionError(f"no terminal status within {timeout}s; got {frames}")
         frame = json.loads(ws.recv(timeout=remaining))
         frames.append(frame)
-        if frame.get("status") in ("confirmed", "failed"):
+        if frame.get("status") in TERMINAL:
             return frames
 
 

@@ -1,5 +1,6 @@
-"""HTTP API: submit an order, read one, list them, health; the console and the API docs
-(`engine.console`). FastAPI behind Mangum (payload v2).
+"""HTTP API: submit an order, read one, list them, cancel one, health; the console and the API
+docs (`engine.console`). FastAPI behind Mangum (payload v2). (`GET /api/quote` is another
+function's: functions/quote, which carries the Solana layer.)
 
 Order routes act for the API key the gateway's Lambda authorizer let in (`api.caller`): orders
 are created for it, and only its own orders can be read or listed.
@@ -7,6 +8,7 @@ are created for it, and only its own orders can be read or listed.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Any
 
@@ -18,10 +20,11 @@ from mangum import Mangum
 from psycopg import OperationalError
 from starlette.exceptions import HTTPException
 
-from engine import api, console, db, payloads
+from engine import api, console, db, payloads, rpc
 from engine.config import Settings
 from engine.errors import EngineError
 from engine.intake import Intake
+from engine.notify import StatusQueue
 from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
 from engine.store import Store
@@ -30,7 +33,14 @@ logger = Logger(service="submit")
 tracing = tracer()
 cfg = Settings.from_env()
 store = Store(db.open_pool(cfg))
-orders = api.OrdersApi(store, Intake(store, OrdersQueue.from_settings(cfg)), cfg)
+intake = Intake(
+    store,
+    OrdersQueue.from_settings(cfg),
+    chain_slot=functools.partial(rpc.current_slot, cfg.solana_rpc_url),
+)
+# A cancel is told to notify (the order's WebSocket followers get the `cancelled` frame).
+publisher = StatusQueue.from_settings(cfg) if cfg.status_queue_url else None
+orders = api.OrdersApi(store, intake, cfg, publisher)
 app = FastAPI(
     title="Solana order execution engine",
     version="0.1.0",
@@ -86,6 +96,11 @@ async def execute_order(
 @app.get("/api/orders/{order_id}", **api.ORDER_DOCS)
 def get_order(caller: Caller, order_id: uuid.UUID) -> dict[str, Any]:
     return orders.order_detail(order_id, caller)
+
+
+@app.delete("/api/orders/{order_id}", **api.CANCEL_DOCS)
+def cancel_order(caller: Caller, order_id: uuid.UUID) -> dict[str, Any]:
+    return orders.cancel(order_id, caller)
 
 
 @app.get("/api/orders", **api.LIST_DOCS)

@@ -1,4 +1,4 @@
-"""WebSocket API: $connect, $disconnect, $default (submit an order), subscribe (replay).
+"""WebSocket API: $connect, $disconnect, $default (submit an order), subscribe (replay), cancel.
 
 A plain handler (Mangum does not serve WebSocket events) over `engine.stream`, which holds the
 routes and their rules: parse the event, call the route, shape the reply. A bad frame is answered
@@ -7,11 +7,12 @@ with an error frame and statusCode 200, so the socket stays open.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from engine import db
+from engine import db, rpc
 from engine.config import Settings
 from engine.errors import EngineError
 from engine.intake import Intake
@@ -28,7 +29,11 @@ pool = db.open_pool(cfg)
 store = Store(pool)
 stream = OrderStream(
     store,
-    Intake(store, OrdersQueue.from_settings(cfg)),
+    Intake(
+        store,
+        OrdersQueue.from_settings(cfg),
+        chain_slot=functools.partial(rpc.current_slot, cfg.solana_rpc_url),
+    ),
     Fanout.from_settings(pool, cfg),
     StatusQueue.from_settings(cfg),
 )

@@ -180,6 +180,35 @@ async function run(page) {
   expect(invalid === "true" && focused === "field-amountIn", `the field is marked and focused (${invalid}, ${focused})`);
   log("field error", { fieldError });
 
+  // A limit order far above the price: Quote shows the price now, the order waits (watching),
+  // and Cancel ends it; the history's filter finds it cancelled.
+  await page.selectOption("#field-orderType", "limit");
+  expect(!(await page.$("#field-slippage")), "a limit order has no slippage field");
+  await page.fill("#field-amountIn", "0.01");
+  await page.fill("#field-limitPrice", "100000");
+  const expires = await page.inputValue("#field-expiresAt");
+  expect(/^\d{4}-\d\d-\d\dT\d\d:\d\d$/.test(expires), `the expiry defaults to a day ahead: ${expires}`);
+  await page.click("#quote-button");
+  await page.waitForFunction(() => /^Now: /.test(document.querySelector("#quote-line").textContent));
+  const quoteLine = await page.textContent("#quote-line");
+  await page.click("#order-submit");
+  await page.waitForSelector("#timeline li[data-status=watching]");
+  const limitId = await page.textContent("#timeline-head .order-id code");
+  expect(limitId !== orderId, "the limit order is the one shown");
+  const waiting = await page.textContent("#timeline li[data-status=watching] .waiting");
+  expect(/Waiting for at least 100000 USDC per SOL/.test(waiting), `the watching event says what it waits for: ${waiting}`);
+  await page.click("#cancel-order");
+  const limitEvents = await timeline(page, "cancelled");
+  expect(JSON.stringify(limitEvents) === JSON.stringify([[1, "pending"], [2, "watching"], [3, "cancelled"]]),
+    `pending, watching, cancelled: ${JSON.stringify(limitEvents)}`);
+  await page.waitForFunction(() => !document.querySelector("#cancel-order"));
+  expect((await page.textContent("#timeline-status")) === "cancelled", "the head shows it cancelled");
+  const head = await page.textContent("#timeline-head");
+  expect(!/null|undefined/.test(head), `the head shows nothing unset: ${head}`);
+  await page.selectOption("#history-status", "cancelled");
+  await page.waitForSelector(`#history-rows tr[data-order="${limitId}"]`);
+  log("limit cancelled", { limitId, quoteLine, waiting, events: limitEvents });
+
   // Accessibility: axe-core's WCAG 2.1 A/AA rules over the filled page (evaluated through the
   // devtools protocol, which the page's CSP does not apply to).
   const axeSource = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "node_modules/axe-core/axe.min.js"), "utf8");
@@ -198,6 +227,7 @@ async function run(page) {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     log("screenshot", { path: SCREENSHOT });
   }
+  await page.selectOption("#field-orderType", "market");
 
   // A key revoked while in use: the HTTP authorizer's cached answer still lets it read for a
   // while, but the WebSocket upgrade is refused at once and no order can be created.

@@ -116,6 +116,7 @@ def test_console_in_a_browser(stack: Running) -> None:
         "history",
         "chart",
         "field error",
+        "limit cancelled",
         "accessibility",
         "revoked while in use",
         "docs",

@@ -94,6 +94,7 @@ class _FakeStack:
 
     def __init__(self, port: int, **_options: object) -> None:
         self.port = port
+        self.schedulers: list[object] = []  # the template's schedules it started: none here
 
     def start(self) -> dict[str, str]:
         return {

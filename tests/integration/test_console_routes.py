@@ -108,6 +108,8 @@ def test_config_names_the_websocket_api_and_the_statuses(
     assert body["wsUrl"] == "wss://ws.example.test/prod"
     assert body["statuses"] == [s.value for s in Status]
     assert body["terminal"] == [s.value for s in Status if s.terminal]
+    assert body["terminal"] == ["confirmed", "failed", "expired", "cancelled"]
+    assert body["cancellable"] == ["pending", "watching"]
 
 
 def test_docs_are_swagger_ui_from_this_api_not_a_cdn(submit: Any) -> None:
@@ -146,8 +148,10 @@ def test_the_static_routes_stay_out_of_the_openapi_document(submit: Any) -> None
         "/api/orders/execute",
         "/api/orders/{order_id}",
         "/api/orders",
+        "/api/quote",
         "/health",
     }
+    assert set(spec["paths"]["/api/orders/{order_id}"]) == {"get", "delete"}
     assert get(submit, "/redoc")["statusCode"] == 404  # FastAPI's, which loads from a CDN
 
 

@@ -24,7 +24,7 @@ from engine import config, db, keys
 from engine.authorizer import authorize
 from engine.connections import Connections
 from engine.notify import Fanout
-from engine.orders import Status, parse_order_request
+from engine.orders import Status, parse_order_request, parse_quote_request
 from engine.pools import PoolCache
 from engine.provision import FUNCTION_ROLES
 from engine.store import Store
@@ -61,6 +61,24 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("connections", "SELECT"), ("connections", "DELETE"),
         ("subscriptions", "SELECT"),
     },
+    "engine_watch": {
+        ("orders", "SELECT"), ("orders", "UPDATE"),
+        ("order_events", "SELECT"), ("order_events", "INSERT"),
+        ("pool_pairs", "SELECT"), ("pool_pairs", "INSERT"),
+        ("pool_pairs", "UPDATE"), ("pool_pairs", "DELETE"),
+        ("pools", "SELECT"), ("pools", "INSERT"), ("pools", "UPDATE"), ("pools", "DELETE"),
+        ("not_pools", "SELECT"), ("not_pools", "INSERT"),
+        ("not_pools", "UPDATE"), ("not_pools", "DELETE"),
+        ("pool_births", "SELECT"), ("pool_births", "INSERT"), ("pool_births", "UPDATE"),
+        ("watch_cursors", "SELECT"), ("watch_cursors", "INSERT"), ("watch_cursors", "UPDATE"),
+    },
+    "engine_quote": {
+        ("pool_pairs", "SELECT"), ("pool_pairs", "INSERT"),
+        ("pool_pairs", "UPDATE"), ("pool_pairs", "DELETE"),
+        ("pools", "SELECT"), ("pools", "INSERT"), ("pools", "UPDATE"), ("pools", "DELETE"),
+        ("not_pools", "SELECT"), ("not_pools", "INSERT"),
+        ("not_pools", "UPDATE"), ("not_pools", "DELETE"),
+    },
 }  # fmt: skip
 # ...and the single columns some may update (a row lock needs UPDATE on one column) or read
 # (notify: whether a connection's key is revoked, and nothing else of the key).
@@ -77,6 +95,8 @@ COLUMN_GRANTS: dict[str, set[tuple[str, str, str]]] = {
         ("api_keys", "id", "SELECT"),
         ("api_keys", "revoked_at", "SELECT"),
     },
+    "engine_watch": set(),
+    "engine_quote": set(),
 }
 # Statements no function role may run.
 NOBODY = [
@@ -119,6 +139,21 @@ REFUSED: dict[str, list[str]] = {
         "UPDATE orders SET status = 'failed'",
         "INSERT INTO order_events (order_id, seq, status) VALUES (gen_random_uuid(), 1, 'x')",
         "INSERT INTO connections (connection_id) VALUES ('x')",
+    ],
+    "engine_watch": [
+        "SELECT * FROM api_keys",
+        "SELECT * FROM connections",
+        "SELECT * FROM subscriptions",
+        "INSERT INTO orders (id) VALUES (gen_random_uuid())",
+        "DELETE FROM pool_births",
+        "DELETE FROM watch_cursors",
+    ],
+    "engine_quote": [
+        "SELECT * FROM orders",
+        "SELECT * FROM order_events",
+        "SELECT * FROM api_keys",
+        "SELECT * FROM pool_births",
+        "UPDATE orders SET status = 'failed'",
     ],
 }
 
@@ -337,3 +372,94 @@ def test_the_notify_role_delivers_and_forgets_gone_connections(
     assert Connections(owner).get(gone) is None  # deleted, its subscriptions with it
     assert Connections(owner).delivered_seq(live, order_id) == 1
     assert (live, order_id) in {(c, uuid.UUID(f["orderId"])) for c, f in management_api.posted}
+
+
+async def test_the_watch_role_triggers_expires_and_finds_new_pools(
+    role_pools: dict[str, db.Pool], database_url: str
+) -> None:
+    """The watcher's own code, as engine_watch: discovery and the pool cache, a limit order
+    triggered, one expired, a sniper order's new pool found by the signatures of the programs
+    (getProgramAccounts refused: the cursor table too) and recorded."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from engine.queue import OrdersQueue
+    from execution.chain import Chain
+    from execution.watcher import Watcher
+    from local import pools as local_pools
+    from local.chain import client_for, seed
+
+    chain = LocalChain.seeded()
+    chain.start_ticker(0.01)
+    owner = Store(db.pool(database_url))
+    try:
+        with owner.pool.connection() as conn:  # what earlier tests left watching is not ours
+            conn.execute("UPDATE orders SET expires_at = now() WHERE status = 'watching'")
+        key, _ = keys.create_key("role test", pool=db.pool(database_url))
+        soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+        later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        limit = {"orderType": "limit", "tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}
+        met = owner.create_order(
+            parse_order_request({**limit, "limitPrice": "140", "expiresAt": later}), None, key.id
+        )[0]
+        ending = owner.create_order(
+            parse_order_request({**limit, "limitPrice": "900", "expiresAt": soon}), None, key.id
+        )[0]
+        chain.faults.update(refuse_methods=["getProgramAccounts"])
+        client = client_for(chain)
+        mint, _ = await local_pools.mint_new_token(client, seed.WALLET_KEYPAIR, 6, 10**12)
+        sniper = {"orderType": "sniper", "tokenIn": "USDC", "tokenOut": str(mint)}
+        snipe = owner.create_order(
+            parse_order_request({**sniper, "amountIn": "5", "expiresAt": later}),
+            None,
+            key.id,
+            watch_from_slot=chain.ledger.slot,
+        )[0]
+        created = await local_pools.create_pool(
+            client, local_pools.PoolRequest("raydium_cpmm", mint=str(mint)), seed.WALLET_KEYPAIR
+        )
+        settings = dataclasses.replace(
+            config.Settings.from_env(),
+            solana_rpc_url="http://local-chain",
+            solana_cluster="custom",
+            pools=(),
+        )
+        store = Store(role_pools["engine_watch"])
+        watcher = Watcher(
+            store, Chain("http://local-chain", client_for(chain)), OrdersQueue(None), settings
+        )
+        # Pools of SOL/USDC come from the pool cache, as the executor's (no getProgramAccounts).
+        chain.faults.update(refuse_methods=[])
+        await watcher.tick()
+        chain.faults.update(refuse_methods=["getProgramAccounts"])
+        await asyncio.sleep(1.1)
+        report = await watcher.tick()
+    finally:
+        chain.stop()
+    assert report.expired >= 1
+    assert store.get_order(met.id).status == Status.TRIGGERED  # type: ignore[union-attr]
+    assert store.get_order(ending.id).status == Status.EXPIRED  # type: ignore[union-attr]
+    sniped = store.get_order(snipe.id)
+    assert sniped is not None
+    assert (sniped.status, sniped.pinned_pool) == (Status.TRIGGERED, created.pool)
+
+
+async def test_the_quote_role_quotes_a_pair(
+    role_pools: dict[str, db.Pool], database_url: str
+) -> None:
+    from execution.chain import Chain
+    from execution.quote import quote_pair
+    from local.chain import client_for
+
+    chain = LocalChain.seeded()
+    settings = dataclasses.replace(
+        config.Settings.from_env(), solana_rpc_url="http://local-chain", solana_cluster="custom"
+    )
+    request = parse_quote_request({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"})
+    reply = await quote_pair(
+        Chain("http://local-chain", client_for(chain)),
+        role_pools["engine_quote"],
+        settings,
+        request,
+    )
+    assert {q["venue"] for q in reply["quotes"]} == {"raydium_cpmm", "meteora_damm_v2"}

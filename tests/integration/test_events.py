@@ -95,6 +95,10 @@ def test_every_function_and_route_has_a_sample() -> None:
         "notify_sqs",
         "authorizer_http",
         "authorizer_ws_connect",
+        "submit_cancel_order",
+        "quote_get",
+        "ws_cancel",
+        "watch_schedule",
     } <= names
 
 
@@ -143,6 +147,21 @@ def test_http_samples(env: str, store: Store) -> None:
     assert health["statusCode"] == 200
     assert {"database", "queue", "rpc"} <= set(json.loads(health["body"])["checks"])
 
+    cancelled = invoke("submit", sample("submit_cancel_order"))  # names an order not here
+    assert cancelled["statusCode"] == 404
+    assert json.loads(cancelled["body"])["error"]["code"] == "order_not_found"
+
+    quoted = invoke("quote", sample("quote_get"))
+    assert quoted["statusCode"] == 200, quoted
+    assert json.loads(quoted["body"])["tokenIn"] == "SOL"
+
+
+def test_the_schedule_sample_runs_the_watcher(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCH_RUN_SECONDS", "0.5")
+    monkeypatch.setenv("WATCH_TICK_SECONDS", "0.1")
+    reply = invoke("watch", sample("watch_schedule"))
+    assert reply["ticks"] >= 2
+
 
 def test_websocket_samples(env: str, store: Store) -> None:
     refused = invoke("ws_connect", sample("ws_connect"))  # follows an order that is not here
@@ -160,6 +179,11 @@ def test_websocket_samples(env: str, store: Store) -> None:
     assert invoke("ws_connect", subscribe)["statusCode"] == 200
     errors = [f for f in posted_frames(subscribe["requestContext"]["connectionId"]) if "error" in f]
     assert errors
+    assert errors[-1]["error"]["code"] == "order_not_found"
+
+    cancel = sample("ws_cancel")  # an unknown order: an error frame
+    assert invoke("ws_connect", cancel)["statusCode"] == 200
+    errors = [f for f in posted_frames(cancel["requestContext"]["connectionId"]) if "error" in f]
     assert errors[-1]["error"]["code"] == "order_not_found"
 
     assert invoke("ws_connect", sample("ws_disconnect"))["statusCode"] == 200
@@ -180,6 +204,7 @@ def test_samples_parse_as_powertools_models() -> None:
         APIGatewayWebSocketDisconnectEventModel,
         APIGatewayWebSocketMessageEventModel,
         CloudFormationCustomResourceCreateModel,
+        EventBridgeModel,
         SqsModel,
     )
 
@@ -191,6 +216,9 @@ def test_samples_parse_as_powertools_models() -> None:
         "ws_disconnect": APIGatewayWebSocketDisconnectEventModel,
         "ws_default": APIGatewayWebSocketMessageEventModel,
         "ws_subscribe": APIGatewayWebSocketMessageEventModel,
+        "ws_cancel": APIGatewayWebSocketMessageEventModel,
+        "quote_": APIGatewayProxyEventV2Model,
+        "watch_schedule": EventBridgeModel,
         "_sqs": SqsModel,
         "migrate_custom_resource": CloudFormationCustomResourceCreateModel,
     }

@@ -1,5 +1,6 @@
-"""schemathesis against the served OpenAPI, through the real Lambda handler: the local gateway's
-ASGI app turns each request into an API Gateway v2 event for `functions/submit` (Mangum).
+"""schemathesis against the served OpenAPI, through the real Lambda handlers: the local gateway's
+ASGI app turns each request into an API Gateway v2 event for `functions/submit` (Mangum), or for
+`functions/quote` (`GET /api/quote`, as the template routes it).
 
 Every operation gets schema-valid (positive) and schema-breaking (negative) requests, sent with
 the session's API key (the gateway runs the authorizer first, as API Gateway does); every
@@ -27,12 +28,14 @@ from tests.integration.test_submit_api import queued_ids
 OPERATIONS = [
     ("POST", "/api/orders/execute"),
     ("GET", "/api/orders/{order_id}"),
+    ("DELETE", "/api/orders/{order_id}"),
     ("GET", "/api/orders"),
+    ("GET", "/api/quote"),  # served by functions/quote: the gateway routes it as the template says
     ("GET", "/health"),
 ]
 # Rules JSON Schema cannot state, so a schema-valid request may still get a documented 400:
 # the token registry, tokenIn != tokenOut, a token's decimals; the cursor is opaque.
-SEMANTIC_400 = {("POST", "/api/orders/execute"), ("GET", "/api/orders")}
+SEMANTIC_400 = {("POST", "/api/orders/execute"), ("GET", "/api/orders"), ("GET", "/api/quote")}
 CASES = [
     pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
     for method, path in OPERATIONS
@@ -109,6 +112,17 @@ def test_real_orders_match_the_documented_replies(api_schema: Any, headers: dict
     assert detail.call_and_validate(headers=headers).json()["orderId"] == order_id
     page = api_schema["/api/orders"]["GET"].Case(query={"limit": 1})
     assert page.call_and_validate(headers=headers).json()["orders"][0]["orderId"] == order_id
+    quoted = api_schema["/api/quote"]["GET"].Case(
+        query={"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}
+    )
+    assert {q["venue"] for q in quoted.call_and_validate(headers=headers).json()["quotes"]} == {
+        "raydium_cpmm",
+        "meteora_damm_v2",
+    }
+    refused = api_schema["/api/orders/{order_id}"]["DELETE"].Case(
+        path_parameters={"order_id": order_id}
+    )
+    assert refused.call_and_validate(headers=headers).status_code == 409  # a market order
     assert api_schema["/health"]["GET"].Case().call_and_validate().status_code == 200  # public
 
 
@@ -117,6 +131,8 @@ def test_without_a_key_the_gateway_answers_as_documented(api_schema: Any) -> Non
         ("/api/orders/execute", "POST", {}),
         ("/api/orders", "GET", {}),
         ("/api/orders/{order_id}", "GET", {"path_parameters": {"order_id": str(uuid.uuid4())}}),
+        ("/api/orders/{order_id}", "DELETE", {"path_parameters": {"order_id": str(uuid.uuid4())}}),
+        ("/api/quote", "GET", {"query": {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}}),
     ):
         case = api_schema[path][method].Case(**params)
         missing = case.call_and_validate()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -73,8 +74,9 @@ def replies(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [item["reply"] for item in result["results"]]
 
 
-def test_the_template_gives_only_execute_the_solana_layer() -> None:
-    assert function_layers("execute") == ["CommonLayer", "SolanaLayer"]
+def test_the_template_gives_the_solana_layer_only_to_the_functions_that_talk_to_solana() -> None:
+    for name in ("execute", "quote", "watch"):
+        assert function_layers(name) == ["CommonLayer", "SolanaLayer"], name
     for name in ("submit", "ws_connect", "notify", "authorizer"):
         assert function_layers(name) == ["CommonLayer"], name
 
@@ -172,4 +174,49 @@ def test_execute_runs_with_its_two_layers(environment: dict[str, str]) -> None:
         environment,
     )
     assert replies(result) == [{"batchItemFailures": []}]  # an unknown order is dropped
+    assert {"execution", "solders", "solana"} <= set(result["modules"])
+
+
+def test_quote_answers_with_its_two_layers(
+    environment: dict[str, str], api_key: tuple[keys.ApiKey, str], served_chain: Any
+) -> None:
+    _, rpc_url = served_chain
+    key_id = api_key[0].id
+    quote = authorized_http("GET", "/api/quote", key_id)
+    quote["rawQueryString"] = "tokenIn=SOL&tokenOut=USDC&amountIn=0.01"
+    quote["queryStringParameters"] = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}
+    bad = authorized_http("GET", "/api/quote", key_id)
+    bad["queryStringParameters"] = {"tokenIn": "SOL", "tokenOut": "SOL", "amountIn": "1"}
+    result = run_handler(
+        "quote",
+        [quote, bad],
+        {**environment, "SOLANA_RPC_URL": rpc_url, "SOLANA_CLUSTER": "custom"},
+    )
+    ok, refused = replies(result)
+    assert ok["statusCode"] == 200, ok
+    body = json.loads(ok["body"])
+    assert {q["venue"] for q in body["quotes"]} == {"raydium_cpmm", "meteora_damm_v2"}
+    assert refused["statusCode"] == 400
+    assert json.loads(refused["body"])["error"]["field"] == "tokenOut"
+    assert {"execution", "solders", "solana"} <= set(result["modules"])
+
+
+def test_watch_ticks_with_its_two_layers(environment: dict[str, str], served_chain: Any) -> None:
+    _, rpc_url = served_chain
+    scheduled = json.loads(
+        (Path(__file__).resolve().parents[2] / "events" / "watch_schedule.json").read_text()
+    )
+    result = run_handler(
+        "watch",
+        [scheduled],
+        {
+            **environment,
+            "SOLANA_RPC_URL": rpc_url,
+            "SOLANA_CLUSTER": "custom",
+            "WATCH_TICK_SECONDS": "0.2",
+            "WATCH_RUN_SECONDS": "1",
+        },
+    )
+    [reply] = replies(result)
+    assert reply["ticks"] >= 3
     assert {"execution", "solders", "solana"} <= set(result["modules"])

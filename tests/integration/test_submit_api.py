@@ -110,7 +110,8 @@ def test_unknown_order_is_404_and_malformed_id_is_400(submit: Any) -> None:
         ({**ORDER, "amountIn": "-1"}, "amountIn"),
         ({**ORDER, "slippage": 51}, "slippage"),
         ({**ORDER, "tokenOut": "SOL"}, "tokenOut"),
-        ({**ORDER, "orderType": "limit"}, "orderType"),
+        ({**ORDER, "orderType": "limit"}, "slippage"),
+        ({**ORDER, "orderType": "stop"}, "orderType"),
         ({"tokenIn": "SOL"}, "tokenOut"),
     ],
 )

@@ -263,3 +263,77 @@ def test_bad_subscribe_gets_an_error_frame(
     [frame] = posted(c)
     assert frame["error"]["code"] == (code or "invalid_request")
     assert frame["error"]["field"] == field
+
+
+def limit_order() -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    expires = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    return {
+        "orderType": "limit",
+        "tokenIn": "SOL",
+        "tokenOut": "USDC",
+        "amountIn": "0.01",
+        "limitPrice": "1000",
+        "expiresAt": expires,
+    }
+
+
+def test_a_limit_order_submitted_over_ws_streams_pending_then_watching(
+    handler: Any, store: Store
+) -> None:
+    c = cid()
+    connect(handler, c)
+    assert send(handler, c, limit_order())["statusCode"] == 200
+    frames = wait_frames(c, 2)
+    assert [f["status"] for f in frames] == ["pending", "watching"]
+    assert frames[1]["limitPrice"] == "1000"
+
+
+def test_cancel_over_ws_answers_with_the_cancelled_frame(handler: Any, store: Store) -> None:
+    submitter, canceller = cid(), cid()
+    connect(handler, submitter)
+    send(handler, submitter, limit_order())
+    order_id = wait_frames(submitter, 2)[0]["orderId"]
+    # Another connection of the key cancels it: it gets the frame, and so does the follower.
+    connect(handler, canceller)
+    assert send(handler, canceller, {"action": "cancel", "orderId": order_id}, "cancel") == {
+        "statusCode": 200
+    }
+    [frame] = posted(canceller)
+    assert (frame["status"], frame["seq"], frame["orderId"]) == ("cancelled", 3, order_id)
+    assert [f["status"] for f in wait_frames(submitter, 3)] == ["pending", "watching", "cancelled"]
+    assert store.get_order(uuid.UUID(order_id)).status == Status.CANCELLED  # type: ignore[union-attr]
+    # Again: the order is over.
+    send(handler, canceller, {"action": "cancel", "orderId": order_id}, "cancel")
+    assert posted(canceller)[-1]["error"]["code"] == "not_cancellable"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"action": "cancel"}, None, "orderId"),
+        ({"action": "cancel", "orderId": "nope"}, None, "orderId"),
+        ({"action": "cancel", "orderId": str(uuid.UUID(int=7))}, "order_not_found", "orderId"),
+        ({"action": "cancel", "orderId": str(uuid.UUID(int=7)), "x": 1}, None, "x"),
+    ],
+)
+def test_a_bad_cancel_gets_an_error_frame(
+    handler: Any, body: dict[str, Any], code: str | None, field: str
+) -> None:
+    c = cid()
+    connect(handler, c)
+    assert send(handler, c, body, "cancel")["statusCode"] == 200
+    [frame] = posted(c)
+    assert frame["error"]["code"] == (code or "invalid_request")
+    assert frame["error"]["field"] == field
+
+
+def test_a_market_order_cannot_be_cancelled_over_ws(handler: Any, store: Store) -> None:
+    c = cid()
+    connect(handler, c)
+    send(handler, c, ORDER)
+    order_id = posted(c)[0]["orderId"]
+    send(handler, c, {"action": "cancel", "orderId": order_id}, "cancel")
+    assert posted(c)[-1]["error"]["code"] == "not_cancellable"
+    assert store.get_order(uuid.UUID(order_id)).status == Status.PENDING  # type: ignore[union-attr]

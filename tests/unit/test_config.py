@@ -140,3 +140,31 @@ def test_the_discovery_settings_have_defaults_and_are_read() -> None:
     assert cfg.min_pool_liquidity == Decimal("2500.5")
     assert cfg.pool_deny_list == {pool_1, pool_2}
     assert cfg.max_pools_per_pair == 24
+
+
+def test_the_watcher_settings_are_read_and_checked() -> None:
+    from engine.config import Settings
+    from engine.errors import ConfigError
+
+    cfg = Settings.from_env(
+        {
+            "MAX_TRIGGERS": "3",
+            "WATCH_TICK_SECONDS": "0.5",
+            "WATCH_RUN_SECONDS": "20",
+            "WATCH_STOP_WHEN_IDLE": "true",
+        }
+    )
+    assert (cfg.max_triggers, cfg.watch_tick_seconds) == (3, 0.5)
+    assert (cfg.watch_run_seconds, cfg.watch_stop_when_idle) == (20.0, True)
+    defaults = Settings.from_env({})
+    assert (defaults.max_triggers, defaults.watch_tick_seconds) == (5, 1.0)
+    assert (defaults.watch_run_seconds, defaults.watch_stop_when_idle) == (None, False)
+    for name, bad in (
+        ("MAX_TRIGGERS", "0"),
+        ("MAX_TRIGGERS", "many"),
+        ("WATCH_TICK_SECONDS", "0.001"),
+        ("WATCH_STOP_WHEN_IDLE", "maybe"),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            Settings.from_env({name: bad})
+        assert refused.value.field == name

@@ -93,10 +93,10 @@ def test_slippage_inside_range_is_accepted(slippage: Any) -> None:
     assert parse_order_request(order(slippage=slippage)).slippage == Decimal(str(slippage))
 
 
-@pytest.mark.parametrize("kind", ["limit", "sniper", "MARKET", 1])
-def test_only_market_orders_are_supported(kind: Any) -> None:
+@pytest.mark.parametrize("kind", ["stop", "LIMIT", "MARKET", 1, ["market"]])
+def test_only_market_limit_and_sniper_orders_are_supported(kind: Any) -> None:
     err = rejects(order(orderType=kind), "orderType", code="unsupported_order_type")
-    assert "market" in err.message
+    assert "market, limit, sniper" in err.message
 
 
 def test_missing_and_unknown_fields_are_named() -> None:
@@ -155,13 +155,25 @@ def test_any_decimal_either_parses_to_a_positive_u64_amount_or_is_refused(value:
     assert refused is None or refused.field == "amountIn"
 
 
-LEGAL = [
-    (Status.PENDING, Status.ROUTING),
-    (Status.ROUTING, Status.BUILDING),
-    (Status.BUILDING, Status.SUBMITTED),
-    (Status.SUBMITTED, Status.CONFIRMED),
-    (Status.SUBMITTED, Status.SUBMITTED),
-] + [(s, Status.FAILED) for s in Status if not s.terminal]
+LEGAL = (
+    [
+        (Status.PENDING, Status.ROUTING),
+        (Status.ROUTING, Status.BUILDING),
+        (Status.BUILDING, Status.SUBMITTED),
+        (Status.SUBMITTED, Status.CONFIRMED),
+        (Status.SUBMITTED, Status.SUBMITTED),
+        # limit and sniper orders (DESIGN.md "Order types")
+        (Status.PENDING, Status.WATCHING),
+        (Status.WATCHING, Status.TRIGGERED),
+        (Status.TRIGGERED, Status.ROUTING),
+        (Status.ROUTING, Status.WATCHING),
+        (Status.BUILDING, Status.WATCHING),
+        (Status.SUBMITTED, Status.WATCHING),
+    ]
+    + [(s, Status.FAILED) for s in Status if not s.terminal and s is not Status.WATCHING]
+    + [(s, end) for s in (Status.PENDING, Status.WATCHING) for end in (Status.EXPIRED,)]
+    + [(s, end) for s in (Status.PENDING, Status.WATCHING) for end in (Status.CANCELLED,)]
+)
 
 
 @pytest.mark.parametrize(("current", "new"), [(a, b) for a in Status for b in Status])

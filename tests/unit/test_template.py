@@ -28,14 +28,17 @@ from local.template import (
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER_ID = "0b6a4c3e-5f1d-4c7a-9a43-2d3c7e6b1f00"
-FUNCTIONS = ("submit", "ws_connect", "execute", "notify", "authorizer")
-# Each function's database login: its own role's secret (migrations/005_function_roles.sql).
+FUNCTIONS = ("submit", "ws_connect", "execute", "notify", "authorizer", "quote", "watch")
+# Each function's database login: its own role's secret (migrations/005_function_roles.sql,
+# and 020 for watch and quote).
 DB_SECRETS = {
     "submit": "SubmitDbSecret",
     "ws_connect": "WsConnectDbSecret",
     "execute": "ExecuteDbSecret",
     "notify": "NotifyDbSecret",
     "authorizer": "AuthorizerDbSecret",
+    "quote": "QuoteDbSecret",
+    "watch": "WatchDbSecret",
 }
 
 
@@ -105,7 +108,7 @@ def test_execute_settles_dead_letters(tpl: dict[str, Any]) -> None:
 
 def test_websocket_api_routes(tpl: dict[str, Any]) -> None:
     assert ws_route_selection_expression(tpl) == "$request.body.action"
-    assert set(ws_routes(tpl)) == {"$connect", "$disconnect", "$default", "subscribe"}
+    assert set(ws_routes(tpl)) == {"$connect", "$disconnect", "$default", "subscribe", "cancel"}
     # Every later route or integration change reaches the stage: AutoDeploy, not a Deployment
     # resource that CloudFormation creates once and never again.
     assert not _of_type(tpl, "AWS::ApiGatewayV2::Deployment")
@@ -122,11 +125,13 @@ def test_websocket_api_routes(tpl: dict[str, Any]) -> None:
     assert any(p["Properties"]["FunctionName"] == {"Ref": "WsConnectFunction"} for p in perms)
 
 
-def test_http_api_routes_reach_submit(tpl: dict[str, Any]) -> None:
+def test_http_api_routes_reach_submit_and_quote(tpl: dict[str, Any]) -> None:
     assert http_routes(tpl) == {
         ("POST", "/api/orders/execute"): "SubmitFunction",
         ("GET", "/api/orders/{orderId}"): "SubmitFunction",
+        ("DELETE", "/api/orders/{orderId}"): "SubmitFunction",
         ("GET", "/api/orders"): "SubmitFunction",
+        ("GET", "/api/quote"): "QuoteFunction",
         ("GET", "/health"): "SubmitFunction",
         ("GET", "/openapi.json"): "SubmitFunction",
         ("GET", "/docs"): "SubmitFunction",
@@ -170,7 +175,12 @@ def test_http_api_default_authorizer_is_the_api_key_lambda(tpl: dict[str, Any]) 
     }
     assert settings.public_routes == public
     private = {p for _, p in set(http_routes(tpl)) - public}
-    assert private == {"/api/orders/execute", "/api/orders/{orderId}", "/api/orders"}
+    assert private == {
+        "/api/orders/execute",
+        "/api/orders/{orderId}",
+        "/api/orders",
+        "/api/quote",
+    }
     assert route_matches("/api/orders/{orderId}", "/api/orders/abc")
     assert not route_matches("/api/orders/{orderId}", "/api/orders")
 
@@ -350,6 +360,8 @@ def test_least_privilege_sends_and_connections(tpl: dict[str, Any]) -> None:
     assert sends("execute") == {"StatusEventsQueue"}
     assert sends("notify") == set()
     assert sends("authorizer") == set()
+    assert sends("watch") == {"OrdersQueue", "StatusEventsQueue"}  # triggers, their frames
+    assert sends("quote") == set()
     for name in FUNCTIONS:
         manage = [
             s for s in _statements(tpl, name) if s["Action"] == "execute-api:ManageConnections"
@@ -370,6 +382,7 @@ def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
         "SOLANA_CLUSTER", "WALLET_SECRET_ARN", "VENUE_POOLS",
         "PRIORITY_FEE_MIN_MICRO_LAMPORTS", "PRIORITY_FEE_PERCENTILE", "PRIORITY_FEE_MAX_LAMPORTS",
         "POOL_REFRESH_SECONDS", "MIN_POOL_LIQUIDITY", "POOL_DENY_LIST", "MAX_POOLS_PER_PAIR",
+        "MAX_TRIGGERS", "WATCH_TICK_SECONDS", "WATCH_STOP_WHEN_IDLE",
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
     }  # fmt: skip
@@ -397,7 +410,10 @@ def test_the_execute_function_gets_the_discovery_settings_config_reads(
 
 
 def test_execute_has_the_solana_layer(tpl: dict[str, Any]) -> None:
-    assert resource("ExecuteFunction", tpl)["Properties"]["Layers"] == [{"Ref": "SolanaLayer"}]
+    for function in ("ExecuteFunction", "QuoteFunction", "WatchFunction"):
+        assert resource(function, tpl)["Properties"]["Layers"] == [{"Ref": "SolanaLayer"}]
+    for name in ("submit", "ws_connect", "notify", "authorizer"):
+        assert "Layers" not in resource(function_id(name, tpl), tpl)["Properties"], name
     assert tpl["Globals"]["Function"]["Layers"] == [{"Ref": "CommonLayer"}]
 
     def requirements(layer: str) -> set[str]:
@@ -458,6 +474,7 @@ def test_outputs(tpl: dict[str, Any]) -> None:
         ("ws_disconnect", "$disconnect", "DISCONNECT"),
         ("ws_default_order", "$default", "MESSAGE"),
         ("ws_subscribe", "subscribe", "MESSAGE"),
+        ("ws_cancel", "cancel", "MESSAGE"),
     ],
 )
 def test_websocket_events(name: str, route: str, event_type: str) -> None:
@@ -477,6 +494,8 @@ def test_websocket_events(name: str, route: str, event_type: str) -> None:
         "submit_health",
         "submit_console_page",
         "submit_console_asset",
+        "submit_cancel_order",
+        "quote_get",
     ],
 )
 def test_http_events_are_payload_v2_for_a_declared_route(name: str) -> None:
@@ -673,3 +692,81 @@ def test_both_layers_install_under_one_constraints_file() -> None:
     # Solana client's arrow would take to 4.x while botocore needs 2.x) have one pin each.
     assert {"pydantic", "anyio", "typing-extensions", "python-dateutil"} <= set(pins)
     assert pins["python-dateutil"].startswith("2.")
+
+
+# -- limit and sniper orders (issue 12) ------------------------------------------------------------
+
+
+def test_the_watcher_runs_on_a_schedule_one_at_a_time_and_never_retries(
+    tpl: dict[str, Any],
+) -> None:
+    """Every minute; reserved concurrency 1 (one watcher at a time); a missed or held-back
+    invocation is replaced by the next one: no retries, events at most a minute old, both on the
+    schedule's target and on the function's own async invocation."""
+    watch = resource("WatchFunction", tpl)["Properties"]
+    [tick] = watch["Events"].values()
+    assert tick["Type"] == "Schedule"
+    assert tick["Properties"]["Schedule"] == "rate(1 minute)"
+    assert tick["Properties"]["RetryPolicy"] == {
+        "MaximumRetryAttempts": 0,
+        "MaximumEventAgeInSeconds": 60,
+    }
+    assert watch["EventInvokeConfig"] == {"MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 0}
+    assert watch["ReservedConcurrentExecutions"] == 1
+    # It stops ticking before its timeout, and its timeout ends before the next invocation.
+    from execution.watcher import STOP_BEFORE_TIMEOUT_SECONDS
+
+    assert STOP_BEFORE_TIMEOUT_SECONDS < watch["Timeout"] < 60
+    tick_seconds = tpl["Parameters"]["WatchTickSeconds"]
+    assert watch["Environment"]["Variables"]["WATCH_TICK_SECONDS"] == {"Ref": "WatchTickSeconds"}
+    assert 0 < tick_seconds["MinValue"] <= tick_seconds["Default"] < STOP_BEFORE_TIMEOUT_SECONDS
+
+
+def test_the_watcher_and_the_quote_function_hold_least_privilege(tpl: dict[str, Any]) -> None:
+    for name in ("watch", "quote"):
+        statements = _statements(tpl, name)
+        assert statements == [], (name, statements)  # policy templates only, each scoped
+        reads = [v for k, v in _policy_templates(tpl, name) if k.startswith("AWSSecretsManager")]
+        assert reads == [{"SecretArn": {"Ref": DB_SECRETS[name]}}], name
+        env = function_environment(name, tpl)
+        assert "WALLET_SECRET_ARN" not in env, name  # neither signs anything
+    assert "ORDERS_QUEUE_URL" not in function_environment("quote", tpl)
+    execute = resource("ExecuteFunction", tpl)["Properties"]["Environment"]["Variables"]
+    assert execute["MAX_TRIGGERS"] == {"Ref": "MaxTriggers"}
+    # The settings reach the code within the bounds the code accepts.
+    from engine.config import Settings
+
+    cfg = Settings.from_env(
+        {
+            "MAX_TRIGGERS": str(resolve({"Ref": "MaxTriggers"}, tpl)),
+            "WATCH_TICK_SECONDS": str(resolve({"Ref": "WatchTickSeconds"}, tpl)),
+            "WATCH_STOP_WHEN_IDLE": str(resolve({"Ref": "WatchStopWhenIdle"}, tpl)),
+        }
+    )
+    assert (cfg.max_triggers, cfg.watch_tick_seconds, cfg.watch_stop_when_idle) == (5, 1.0, False)
+    assert tpl["Parameters"]["MaxTriggers"]["MinValue"] == 1
+
+
+def test_a_stalled_watcher_alarms(tpl: dict[str, Any]) -> None:
+    from engine import observability
+
+    stalled = resource("WatcherStalledAlarm", tpl)["Properties"]
+    assert (stalled["Namespace"], stalled["MetricName"]) == (observability.NAMESPACE, "WatchTick")
+    assert stalled["Dimensions"] == [{"Name": "service", "Value": "watch"}]
+    assert stalled["TreatMissingData"] == "breaching"  # no tick at all is the fault
+    assert "WatchTick" in (observability.__doc__ or "")
+    assert "WatchFunction" in json.dumps(resource("WatchLogGroup", tpl))
+    assert "QuoteFunction" in json.dumps(resource("QuoteLogGroup", tpl))
+
+
+def test_the_sniper_path_reads_the_chain_slot_on_both_apis(tpl: dict[str, Any]) -> None:
+    for name in ("submit", "ws_connect"):
+        assert function_environment(name, tpl)["SOLANA_RPC_URL"] == "https://api.devnet.solana.com"
+
+
+def test_the_scheduled_event_is_one_powertools_parses() -> None:
+    from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
+    event = EventBridgeEvent(json.loads((ROOT / "events" / "watch_schedule.json").read_text()))
+    assert (event.source, event.detail_type) == ("aws.events", "Scheduled Event")
+    assert event.resources[0].startswith("arn:aws:events:")

@@ -15,7 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.config import Settings
 from engine.errors import OrderNotFound, Unauthorized
 from engine.intake import Accepted, Intake
-from engine.orders import Status, explorer_link
+from engine.notify import Publisher, announce
+from engine.orders import ORDER_TYPES, VENUE_NAMES, Status, explorer_link, iso_z
 from engine.store import Order, Store
 
 MAX_BODY_BYTES = 64 * 1024
@@ -37,6 +38,24 @@ def caller(event: dict[str, Any] | None) -> uuid.UUID:
 
 def _unauthorized() -> uuid.UUID:
     raise Unauthorized("send your API key in the x-api-key header")
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    return None if value is None else format(Decimal(value).normalize(), "f")
+
+
+def order_terms(order: Order) -> dict[str, Any]:
+    """What a limit or sniper order waits for (null on a market order), and how many times it
+    triggered."""
+    return {
+        "orderType": order.order_type,
+        "limitPrice": _decimal_text(order.limit_price),
+        "expiresAt": iso_z(order.expires_at) if order.expires_at else None,
+        "poolVenue": order.pool_venue,
+        "maxPrice": _decimal_text(order.max_price),
+        "minLiquidity": _decimal_text(order.min_liquidity),
+        "triggers": order.triggers,
+    }
 
 
 def present_order(
@@ -78,6 +97,7 @@ def present_order(
             if order.failure_code
             else None
         ),
+        **order_terms(order),
         "events": events,
     }
 
@@ -85,10 +105,13 @@ def present_order(
 class OrdersApi:
     """What the HTTP routes do, over one container's store, intake and settings."""
 
-    def __init__(self, store: Store, intake: Intake, cfg: Settings) -> None:
+    def __init__(
+        self, store: Store, intake: Intake, cfg: Settings, publisher: Publisher | None = None
+    ) -> None:
         self.store = store
         self.intake = intake
         self.cfg = cfg
+        self.publisher = publisher  # tells notify about a cancel (WebSocket followers)
 
     def ws_url_for(self, order_id: uuid.UUID) -> str | None:
         base = self.cfg.ws_url
@@ -110,6 +133,13 @@ class OrdersApi:
             raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
         events = [e.frame() for e in self.store.events(order_id)]
         return present_order(order, events, self.cfg.solana_cluster, self.cfg.explorer_custom_url)
+
+    def cancel(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> dict[str, Any]:
+        """`DELETE /api/orders/{id}`: OrderNotFound (404) or NotCancellable (409), else the
+        order is `cancelled` and its followers get the frame."""
+        done = self.store.cancel(order_id, api_key_id)
+        announce(self.publisher, done.event)
+        return {"orderId": str(order_id), "status": str(done.order.status)}
 
     def order_page(
         self, limit: int, cursor: str | None, api_key_id: uuid.UUID, status: str | None = None
@@ -272,7 +302,12 @@ class OrderBody(BaseModel):
     slippage: str | float | None = Field(
         default=None, examples=[0.5], description="percent, >0 and <=50; default 0.5"
     )
-    orderType: str | None = Field(default="market", description="only 'market' is supported")
+    orderType: str | None = Field(
+        default="market",
+        description="market (default), limit or sniper. limit: needs limitPrice and expiresAt,"
+        " refuses slippage. sniper: needs expiresAt; poolVenue, maxPrice, minLiquidity optional",
+        json_schema_extra={"enum": list(ORDER_TYPES)},
+    )
     poolId: str | None = Field(
         default=None,
         examples=["5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"],  # the local chain's CPMM pool
@@ -285,6 +320,31 @@ class OrderBody(BaseModel):
         default=None,
         description="optional, must be true when sent: the amount is of tokenIn (the engine"
         " sells exactly amountIn; false is 400 on `baseIn`)",
+    )
+    limitPrice: str | float | None = Field(
+        default=None,
+        examples=["151.2"],
+        description="limit orders: the least tokenOut per 1 tokenIn accepted, fees and price"
+        " impact included (> 0); the swap's minimum output is amountIn x limitPrice",
+    )
+    expiresAt: str | None = Field(
+        default=None,
+        examples=["2026-12-01T12:00:00Z"],
+        description="limit and sniper orders: ISO 8601 with a zone, in the future, at most 30"
+        " days ahead; the order ends `expired` if it has not triggered by then",
+    )
+    poolVenue: str | None = Field(
+        default=None,
+        description="sniper orders: only new pools of this venue",
+        json_schema_extra={"enum": list(VENUE_NAMES)},
+    )
+    maxPrice: str | float | None = Field(
+        default=None,
+        description="sniper orders: not above this price (tokenIn per tokenOut, > 0)",
+    )
+    minLiquidity: str | float | None = Field(
+        default=None,
+        description="sniper orders: only pools holding at least this much tokenIn (>= 0)",
     )
 
 
@@ -329,7 +389,11 @@ class Filled(BaseModel):
 
 class OrderSummary(BaseModel):
     orderId: str
-    status: str = Field(description="pending, routing, building, submitted, confirmed or failed")
+    status: str = Field(
+        description="pending, watching, triggered, routing, building, submitted, confirmed,"
+        " failed, expired or cancelled",
+        json_schema_extra={"enum": [s.value for s in Status]},
+    )
     createdAt: str
     updatedAt: str
     request: dict[str, Any] = Field(description="what was asked, `poolId` included if pinned")
@@ -352,6 +416,13 @@ class OrderSummary(BaseModel):
     feeLamports: int | None = Field(description="the fee its landed transaction paid")
     attempts: int
     error: FailureDetail | None
+    orderType: str = Field(json_schema_extra={"enum": list(ORDER_TYPES)})
+    limitPrice: str | None = Field(description="limit orders")
+    expiresAt: str | None = Field(description="limit and sniper orders")
+    poolVenue: str | None = Field(description="sniper orders")
+    maxPrice: str | None = Field(description="sniper orders")
+    minLiquidity: str | None = Field(description="sniper orders")
+    triggers: int = Field(description="how many times the watcher triggered it")
 
 
 class OrderDetail(OrderSummary):
@@ -361,6 +432,32 @@ class OrderDetail(OrderSummary):
 class OrderPage(BaseModel):
     orders: list[OrderSummary]
     nextCursor: str | None
+
+
+class CancelReply(BaseModel):
+    orderId: str
+    status: str = Field(examples=["cancelled"])
+
+
+class QuoteReply(BaseModel):
+    tokenIn: str
+    tokenOut: str
+    mintIn: str
+    mintOut: str
+    amountIn: str
+    quotes: list[dict[str, Any]] = Field(
+        description="every pool of the pair, as the routing frame shows them: the quoted ones"
+        " (amountOut, feeUnits, priceImpactPct, netOutUnits, ..., `chosen` on the best) and"
+        " the ones that cannot trade now (`skipped` with a code and message)"
+    )
+    venue: str = Field(description="the best pool's venue")
+    pool: str = Field(description="the best pool")
+    amountOut: str = Field(description="what the best pool pays for amountIn, in tokenOut")
+    price: str = Field(
+        description="amountOut / amountIn: tokenOut per 1 tokenIn at this size, fees and price"
+        " impact included (what a limit order's limitPrice is compared with)"
+    )
+    slot: int = Field(description="the slot the pools were read at")
 
 
 class HealthCheck(BaseModel):
@@ -394,7 +491,7 @@ OPENAPI_DOCS: dict[str, Any] = {
 }
 _SECURED: dict[str, Any] = {"security": [{"ApiKey": []}]}
 SUBMIT_DOCS: dict[str, Any] = {
-    "summary": "Submit a market order",
+    "summary": "Submit a market, limit or sniper order",
     "response_model": AcceptedReply,
     "responses": {
         **_ERRORS,
@@ -405,8 +502,16 @@ SUBMIT_DOCS: dict[str, Any] = {
         },
         **_AUTH_ERRORS,
         409: {"model": ErrorReply, "description": "Idempotency-Key reused with another body"},
-        429: {"model": ErrorReply, "description": "the key's in-flight order limit is reached"},
-        503: {"model": ErrorReply, "description": "queue unavailable; order not accepted"},
+        429: {
+            "model": ErrorReply,
+            "description": "the key's in-flight order limit (`too_many_orders_in_flight`) or,"
+            " for limit and sniper orders, its open order limit (`too_many_open_orders`)",
+        },
+        503: {
+            "model": ErrorReply,
+            "description": "queue unavailable, or (a sniper order) the Solana RPC did not"
+            " answer its slot; order not accepted",
+        },
     },
     "openapi_extra": {
         **_SECURED,
@@ -424,6 +529,20 @@ ORDER_DOCS: dict[str, Any] = {
         **_ERRORS,
         **_AUTH_ERRORS,
         404: {"model": ErrorReply, "description": "unknown order, or another key's"},
+    },
+    "openapi_extra": _SECURED,
+}
+CANCEL_DOCS: dict[str, Any] = {
+    "summary": "Cancel a limit or sniper order that has not triggered",
+    "response_model": CancelReply,
+    "responses": {
+        **_ERRORS,
+        **_AUTH_ERRORS,
+        404: {"model": ErrorReply, "description": "unknown order, or another key's"},
+        409: {
+            "model": ErrorReply,
+            "description": "`not_cancellable`: a market order, or one that triggered or ended",
+        },
     },
     "openapi_extra": _SECURED,
 }
@@ -447,8 +566,70 @@ HEALTH_DOCS: dict[str, Any] = {
 }
 
 
+def _schema_ref(spec: dict[str, Any], model: type[BaseModel]) -> dict[str, str]:
+    """`model` in the spec's components (with the models it uses); its $ref."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json_reply(spec: dict[str, Any], model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _schema_ref(spec, model)}},
+    }
+
+
+def add_quote_operation(spec: dict[str, Any]) -> None:
+    """`GET /api/quote`, which functions/quote serves (it needs the Solana layer, which this
+    function does not carry), documented with the rest of the API."""
+
+    def query(name: str, example: str, description: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+            "example": example,
+            "description": description,
+        }
+
+    error = _json_reply(spec, ErrorReply, "")
+    spec.setdefault("paths", {})["/api/quote"] = {
+        "get": {
+            "summary": "Every pool's quote for a pair and amount, without trading",
+            "description": "What routing would see now: each pool's quote (or why it cannot"
+            " trade), the best marked `chosen`. Use it to set a limit order's limitPrice.",
+            "operationId": "quote",
+            **_SECURED,
+            "parameters": [
+                query("tokenIn", "SOL", "symbol (SOL, USDC) or base58 mint"),
+                query("tokenOut", "USDC", "symbol (SOL, USDC) or base58 mint"),
+                query("amountIn", "0.01", "decimal units of tokenIn"),
+            ],
+            "responses": {
+                "200": _json_reply(spec, QuoteReply, "the quotes"),
+                "400": {**error, "description": "invalid request (`field` names the culprit)"},
+                **{
+                    str(code): _json_reply(spec, GatewayReply, str(reply["description"]))
+                    for code, reply in _AUTH_ERRORS.items()
+                },
+                "422": {
+                    **error,
+                    "description": "the pair cannot be quoted: `no_route`, `unknown_mint`,"
+                    " `invalid_account`, `amount_too_small`, `invalid_amount`",
+                },
+                "503": {**error, "description": "the Solana RPC did not answer"},
+            },
+        }
+    }
+
+
 def truthful_openapi(spec: dict[str, Any]) -> dict[str, Any]:
-    """Drop the 422 FastAPI documents by default: request validation errors are 400 here."""
+    """Drop the 422 FastAPI documents by default: request validation errors are 400 here. Add
+    the quote operation (served by another function of the same API)."""
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
@@ -456,4 +637,5 @@ def truthful_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     spec.setdefault("components", {})["securitySchemes"] = API_KEY_SCHEME
+    add_quote_operation(spec)
     return spec

@@ -85,6 +85,19 @@ class Settings:
     land_timeout_seconds: float = 90.0
     # Where status-event triggers go for the notify function.
     status_queue_url: str | None = None
+    # Limit and sniper orders: a limit order refused for price after triggering goes back to
+    # watching; it triggers at most this many times, then fails `too_many_triggers`.
+    max_triggers: int = 5
+    # The watcher's tick (seconds between two looks at every watched pool) inside one
+    # invocation of the watch function.
+    watch_tick_seconds: float = 1.0
+    # How long one invocation of the watch function ticks; None: until a few seconds before
+    # its timeout (the schedule's next invocation follows).
+    watch_run_seconds: float | None = None
+    # End an invocation after a tick that found nothing watching (the next minute's invocation
+    # looks again): most of the watcher's cost at rest goes, a new order may wait up to a
+    # minute for its first look.
+    watch_stop_when_idle: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +148,10 @@ class Settings:
             resend_seconds=read.number("RESEND_SECONDS", float, 2.0, low=0.001),
             land_timeout_seconds=read.number("LAND_TIMEOUT_SECONDS", float, 90.0, low=0.1),
             status_queue_url=read.text("STATUS_QUEUE_URL"),
+            max_triggers=read.number("MAX_TRIGGERS", int, 5, low=1, high=100),
+            watch_tick_seconds=read.number("WATCH_TICK_SECONDS", float, 1.0, low=0.05, high=30),
+            watch_run_seconds=read.optional_number("WATCH_RUN_SECONDS", low=0.0),
+            watch_stop_when_idle=read.flag("WATCH_STOP_WHEN_IDLE"),
         )
 
     @property
@@ -216,6 +233,19 @@ class _Reader:
         if high is not None and float(value) > high:  # type: ignore[arg-type]
             raise ConfigError(f"{name} must be at most {high}", field=name)
         return value
+
+    def flag(self, name: str) -> bool:
+        """true/false (also 1/0, yes/no); unset: false."""
+        raw = (self.env.get(name) or "false").strip().lower()
+        if raw not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{name} must be true or false, not {raw[:20]!r}", field=name)
+        return raw in ("true", "1", "yes")
+
+    def optional_number(self, name: str, *, low: float) -> float | None:
+        """A number of at least `low`, or None when unset."""
+        if not self.env.get(name):
+            return None
+        return self.number(name, float, 0.0, low=low)
 
     def amount(self, name: str) -> Decimal:
         """A decimal amount of at least 0 (unset: 0)."""

@@ -28,7 +28,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
 from engine.config import Settings
-from engine.orders import Status
+from engine.orders import CANCELLABLE, Status, statuses
 
 STATIC = Path(__file__).resolve().parent / "static"
 CONSOLE = STATIC / "console"
@@ -106,12 +106,13 @@ def serve(request: Request, root: Path, name: str, cache: str) -> Response:
 
 def client_config(cfg: Settings) -> dict[str, Any]:
     """What the page cannot know by itself: the WebSocket API's URL (wss://<ws api>/<stage> in
-    AWS), and the statuses (one definition: `Status`) for the history's filter and to know when
-    an order's stream is over."""
+    AWS), and the statuses (one definition: `Status`) for the history's filter, to know when
+    an order's stream is over, and when it may still be cancelled."""
     return {
         "wsUrl": cfg.ws_url,
         "statuses": [s.value for s in Status],
         "terminal": [s.value for s in Status if s.terminal],
+        "cancellable": statuses(CANCELLABLE),
     }
 
 

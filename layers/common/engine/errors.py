@@ -10,10 +10,15 @@ on; `status` is the HTTP status the API answers with when it reaches a client.
     |   +-- ApiKeyRevoked         403    the key was revoked (store, at order creation)
     |   +-- OrderNotFound         404    unknown order, or another key's (api, stream)
     |   +-- IdempotencyConflict   409    an Idempotency-Key reused for another body (store)
+    |   +-- NotCancellable        409    cancel of an order that triggered, ended, or is a
+    |   |                                market order (store)
     |   +-- TooManyOrdersInFlight 429    the key's in-flight limit (store)
+    |   +-- TooManyOpenOrders     429    the key's open (watching) order limit (store)
     |   +-- UnsupportedMediaType  415    a body not read as UTF-8 JSON (payloads)
     +-- ServiceUnavailable (503)         a dependency is down; retry later
     |   +-- QueueUnavailable             the orders queue refused the order (queue, intake)
+    |   +-- RpcUnavailable               the Solana RPC did not answer a sniper order's slot
+    |                                    (intake) or a quote (execution, the quote function)
     +-- ConfigError           500        a setting is missing or malformed (config)
     +-- IllegalTransition     500        a status change the state machine forbids: a bug (orders)
     +-- InternalError         500        something that cannot happen did (store)
@@ -106,10 +111,25 @@ class IdempotencyConflict(RequestError):
     status = 409
 
 
+class NotCancellable(RequestError):
+    """Only an order that has not triggered (`pending` or `watching`) can be cancelled; a market
+    order never can (it is routed at once)."""
+
+    code = "not_cancellable"
+    status = 409
+
+
 class TooManyOrdersInFlight(RequestError):
-    """The key already has `max_in_flight` orders that are not confirmed or failed yet."""
+    """The key already has `max_in_flight` orders in flight (orders.IN_FLIGHT)."""
 
     code = "too_many_orders_in_flight"
+    status = 429
+
+
+class TooManyOpenOrders(RequestError):
+    """The key already has `max_open_orders` open (watching) limit and sniper orders."""
+
+    code = "too_many_open_orders"
     status = 429
 
 
@@ -123,6 +143,12 @@ class ServiceUnavailable(EngineError):
 
 class QueueUnavailable(ServiceUnavailable):
     code = "queue_unavailable"
+
+
+class RpcUnavailable(ServiceUnavailable):
+    """The Solana RPC did not answer what the request needs now; nothing was stored."""
+
+    code = "rpc_unavailable"
 
 
 class ConfigError(EngineError):

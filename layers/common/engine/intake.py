@@ -1,8 +1,15 @@
-"""Accepting an order: validate, store as `pending`, enqueue. Shared by HTTP and WebSocket."""
+"""Accepting an order: validate, store, and hand it on. Shared by HTTP and WebSocket.
+
+A market order is stored `pending` and enqueued for the executors. A limit or sniper order is
+stored and moved to `watching` in the same transaction, and is not queued: the watcher
+(functions/watch) triggers it. A sniper order also records the chain's slot (getSlot) it
+watches new pools from.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +17,7 @@ from aws_lambda_powertools import Logger
 from psycopg import OperationalError
 
 from engine import observability
-from engine.errors import QueueUnavailable, UnknownPool
+from engine.errors import QueueUnavailable, RpcUnavailable, UnknownPool
 from engine.orders import OrderRequest, parse_order_request
 from engine.pools import PoolCache
 from engine.queue import OrdersQueue
@@ -30,17 +37,27 @@ class Intake:
     """The store and queue an order goes through on its way in, and the pool cache a pinned
     order's `poolId` is checked against."""
 
-    def __init__(self, store: Store, queue: OrdersQueue, pools: PoolCache | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        queue: OrdersQueue,
+        pools: PoolCache | None = None,
+        chain_slot: Callable[[], int] | None = None,
+    ) -> None:
         self.store = store
         self.queue = queue
         self.pools = pools or PoolCache(store.pool)
+        # The cluster's slot now (a sniper order watches for pools created from it on); None:
+        # no RPC configured, sniper orders are refused.
+        self.chain_slot = chain_slot
 
     def accept(
         self, body: Any, idempotency_key: str | None = None, api_key_id: uuid.UUID | None = None
     ) -> Accepted:
         """Raises InvalidRequest (UnknownPool for a `poolId` the pool cache knows is not a pool
-        of the pair) / IdempotencyConflict / TooManyOrdersInFlight / ApiKeyRevoked (nothing
-        stored) or QueueUnavailable. The order belongs to `api_key_id`.
+        of the pair) / IdempotencyConflict / TooManyOrdersInFlight / TooManyOpenOrders /
+        ApiKeyRevoked (nothing stored), QueueUnavailable or RpcUnavailable (a sniper order's
+        slot could not be read; nothing stored). The order belongs to `api_key_id`.
 
         The order is committed before it is enqueued, so an executor never receives an id it
         cannot read. If the enqueue fails the order is failed at once with the reason and its
@@ -49,6 +66,8 @@ class Intake:
         request = parse_order_request(body)
         if request.pool_id is not None:
             self._check_pin(request.pool_id, request, idempotency_key, api_key_id)
+        if request.watched:
+            return self._watch(request, idempotency_key, api_key_id)
         order, created = self.store.create_order(request, idempotency_key, api_key_id)
         # A replay of an order whose first submit died between commit and enqueue re-enqueues
         # it; a racing duplicate may enqueue twice, which the executor's guarded transitions
@@ -80,6 +99,25 @@ class Intake:
             current = None
         status = str(current.status) if current else "pending"
         return Accepted(order_id=order.id, status=status, created=created)
+
+    def _watch(
+        self, request: OrderRequest, idempotency_key: str | None, api_key_id: uuid.UUID | None
+    ) -> Accepted:
+        """A limit or sniper order: stored `watching` (nothing is queued until it triggers)."""
+        slot = None
+        if request.order_type == "sniper":
+            if self.chain_slot is None:
+                raise RpcUnavailable("sniper orders need SOLANA_RPC_URL, which is not set")
+            slot = self.chain_slot()
+        order, created = self.store.create_order(request, idempotency_key, api_key_id, slot)
+        if created:
+            observability.count("OrderAccepted")
+            return Accepted(order_id=order.id, status=str(order.status), created=True)
+        try:
+            current = self.store.get_order(order.id) or order
+        except OperationalError:
+            current = order
+        return Accepted(order_id=order.id, status=str(current.status), created=False)
 
     def _check_pin(
         self,

@@ -27,6 +27,7 @@ from engine.errors import InternalError, InvalidRequest
 SECRET_PREFIX = "oek_"
 PREFIX_CHARS = len(SECRET_PREFIX) + 6  # "oek_AbC123": tells keys apart, useless to an attacker
 DEFAULT_MAX_IN_FLIGHT = 20
+DEFAULT_MAX_OPEN_ORDERS = 100  # watching limit and sniper orders (migration 020's default)
 # What `verify` will hash: longer inputs are refused before any work (a header can be 10 KB).
 MIN_SECRET_CHARS, MAX_SECRET_CHARS = 16, 256
 
@@ -39,6 +40,7 @@ class ApiKey:
     max_in_flight: int
     created_at: datetime
     revoked_at: datetime | None = None
+    max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS
 
     @property
     def revoked(self) -> bool:
@@ -53,6 +55,7 @@ class ApiKey:
             row["max_in_flight"],
             row["created_at"],
             row["revoked_at"],
+            row["max_open_orders"],
         )
 
 
@@ -64,30 +67,50 @@ def _plausible(secret: Any) -> bool:
     return isinstance(secret, str) and MIN_SECRET_CHARS <= len(secret) <= MAX_SECRET_CHARS
 
 
-_COLUMNS = "id, name, prefix, max_in_flight, created_at, revoked_at"
+_COLUMNS = "id, name, prefix, max_in_flight, created_at, revoked_at, max_open_orders"
 
 
-def _insert(pool: Pool, secret: str, name: str, max_in_flight: int) -> ApiKey | None:
+def _insert(
+    pool: Pool,
+    secret: str,
+    name: str,
+    max_in_flight: int,
+    max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS,
+) -> ApiKey | None:
     if not (0 < len(name) <= 200):
         raise InvalidRequest("name must be 1 to 200 characters", field="name")
     if max_in_flight < 1:
         raise InvalidRequest("max_in_flight must be at least 1", field="max_in_flight")
+    if max_open_orders < 1:
+        raise InvalidRequest("max_open_orders must be at least 1", field="max_open_orders")
     with pool.connection() as conn:
         row = conn.execute(
-            f"""INSERT INTO api_keys (id, name, prefix, key_hash, max_in_flight)
-                VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key_hash) DO NOTHING
+            f"""INSERT INTO api_keys (id, name, prefix, key_hash, max_in_flight, max_open_orders)
+                VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key_hash) DO NOTHING
                 RETURNING {_COLUMNS}""",
-            (uuid.uuid4(), name, secret[:PREFIX_CHARS], key_hash(secret), max_in_flight),
+            (
+                uuid.uuid4(),
+                name,
+                secret[:PREFIX_CHARS],
+                key_hash(secret),
+                max_in_flight,
+                max_open_orders,
+            ),
         ).fetchone()
     return ApiKey.from_row(row) if row else None
 
 
 def create_key(
-    name: str, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, *, pool: Pool
+    name: str,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    *,
+    pool: Pool,
+    max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS,
 ) -> tuple[ApiKey, str]:
-    """A new key; returns it and its secret, which exists nowhere else from now on."""
+    """A new key; returns it and its secret, which exists nowhere else from now on. It may have
+    `max_in_flight` orders in flight and `max_open_orders` watching at once."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    created = _insert(pool, secret, name, max_in_flight)
+    created = _insert(pool, secret, name, max_in_flight, max_open_orders)
     if created is None:  # 256 random bits do not collide
         raise InternalError("a new API key collided with an existing one")
     return created, secret
@@ -162,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     create = commands.add_parser("create", help="create a key and print it (shown only once)")
     create.add_argument("--name", required=True)
     create.add_argument("--max-in-flight", type=int, default=DEFAULT_MAX_IN_FLIGHT)
+    create.add_argument("--max-open-orders", type=int, default=DEFAULT_MAX_OPEN_ORDERS)
     commands.add_parser("list", help="list keys (id, prefix, name, limit, state)")
     revoke_cmd = commands.add_parser("revoke", help="revoke a key by id")
     revoke_cmd.add_argument("id", type=uuid.UUID)
@@ -172,12 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         db.migrate(conn)
     if args.command == "create":
         try:
-            key, secret = create_key(args.name, args.max_in_flight, pool=pool)
+            key, secret = create_key(
+                args.name, args.max_in_flight, pool=pool, max_open_orders=args.max_open_orders
+            )
         except InvalidRequest as exc:
             parser.error(str(exc))
         print(f"id            {key.id}")
         print(f"name          {key.name}")
         print(f"max in flight {key.max_in_flight}")
+        print(f"max open      {key.max_open_orders}")
         print(f"key           {secret}")
         print("Store the key now: it is not kept and cannot be shown again.", file=sys.stderr)
     elif args.command == "list":
@@ -185,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
             print(
                 f"{key.id}  {key.prefix}…  {key.name!r}  max_in_flight={key.max_in_flight}"
+                f"  max_open_orders={key.max_open_orders}"
                 f"  created {key.created_at:%Y-%m-%d %H:%M}  {state}"
             )
     elif not revoke(args.id, pool=pool):

@@ -387,6 +387,21 @@ class Publisher(Protocol):
     def publish_backlog(self, order_id: uuid.UUID) -> None: ...
 
 
+def announce(publisher: Publisher | None, event: Event) -> None:
+    """Publish one committed status event from a request handler, and wait until it is sent
+    (the function is frozen once it replies). A failure to publish never undoes the change:
+    the order's history has it, and a (re)subscribing client replays it."""
+    if publisher is None:
+        return
+    try:
+        publisher.publish(event)
+        flush = getattr(publisher, "flush", None)
+        if callable(flush):
+            flush()
+    except Exception:  # the status is committed; telling notify is best effort here
+        logger.exception("publishing a status event failed")
+
+
 class StatusQueue:
     """The status-events queue: a small trigger message per order whose status changed.
 

@@ -29,6 +29,12 @@ What each metric means (namespace `SolanaOrderEngine`, dimension `service`):
   WalletBalance (None: SOL)                 the signing wallet's balance, from the execute
                                             function after a batch, at most once a minute per
                                             container (WalletLowBalanceAlarm watches it)
+  WatchTick (Milliseconds)                  one tick of the watcher (read, price, trigger);
+                                            WatcherStalledAlarm fires when none is recorded
+  OrdersWatched (Count)                     orders watching at a tick (one datapoint per tick)
+  OrdersTriggered, OrdersExpired (Count)    what the watcher did to limit and sniper orders
+  NewPoolsSeen (Count)                      pools of a sniper order's pair seen the first time
+  OrderRewatched (Count)                    a limit order refused for price, back to watching
 """
 
 from __future__ import annotations

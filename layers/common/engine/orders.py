@@ -1,12 +1,23 @@
-"""The order domain: what a valid market order is, and which status changes are legal."""
+"""The order domain: what a valid market, limit or sniper order is, the statuses an order goes
+through, and which status changes are legal.
+
+One vocabulary (DESIGN.md "One vocabulary"), defined here once and used everywhere else (the
+in-flight and open-order limits, list filters, the console, notify's clients, metrics):
+- `TERMINAL`: confirmed, failed, expired, cancelled. Nothing happens to the order any more.
+- `IN_FLIGHT` (counts against a key's `max_in_flight`): pending (a market order not routed
+  yet), triggered, routing, building, submitted.
+- `OPEN` (counts against a key's `max_open_orders`): watching.
+- `CANCELLABLE` (`DELETE /api/orders/{id}`): pending and watching, for limit and sniper orders.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -16,23 +27,24 @@ from engine.tokens import BY_MINT, NOT_MINTS, REGISTRY, Token
 
 MAX_SLIPPAGE = Decimal(50)
 DEFAULT_SLIPPAGE = Decimal("0.5")
-SUPPORTED_ORDER_TYPES = ("market",)
+ORDER_TYPES = ("market", "limit", "sniper")
+WATCHED_TYPES = ("limit", "sniper")  # stored as `watching` until the watcher triggers them
+VENUE_NAMES = ("raydium_cpmm", "meteora_damm_v2")  # config.VENUE_NAMES (config imports us not)
+MAX_EXPIRY = timedelta(days=30)
 # Decimals assumed for a mint outside the registry until the chain tells us; 9 is the most an
 # SPL mint commonly has, so validation never rejects a precision the chain would accept.
 UNKNOWN_MINT_DECIMALS = 9
 U64_MAX = 2**64 - 1
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
-_FIELDS = {
-    "tokenIn",
-    "tokenOut",
-    "amountIn",
-    "slippage",
-    "orderType",
-    "poolId",
-    "baseIn",
-    "maxPriorityFeeLamports",
-}
+_COMMON = {"tokenIn", "tokenOut", "amountIn", "orderType", "baseIn", "maxPriorityFeeLamports"}
 MAX_FEE_CAP = 10**12  # lamports (1,000 SOL): beyond any sane priority fee, inside a bigint
+# The fields each order type takes; a field of another type is a 400 naming it.
+_FIELDS = {
+    "market": _COMMON | {"slippage", "poolId"},
+    "limit": _COMMON | {"limitPrice", "expiresAt", "poolId"},
+    "sniper": _COMMON | {"slippage", "expiresAt", "poolVenue", "maxPrice", "minLiquidity"},
+}
+_ALL_FIELDS = set().union(*_FIELDS.values())
 # A decimal as text: ASCII digits only (Decimal() alone also takes "1_000" and Arabic-Indic digits).
 _DECIMAL_TEXT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
 # No amount or percentage is beyond 10^+-64; the bound also keeps normalize()/scaleb() inside the
@@ -42,27 +54,65 @@ MAX_MAGNITUDE = 64
 
 class Status(StrEnum):
     PENDING = "pending"
+    WATCHING = "watching"
+    TRIGGERED = "triggered"
     ROUTING = "routing"
     BUILDING = "building"
     SUBMITTED = "submitted"
     CONFIRMED = "confirmed"
     FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
-        return self in (Status.CONFIRMED, Status.FAILED)
+        return self in TERMINAL
 
+    @property
+    def in_flight(self) -> bool:
+        return self in IN_FLIGHT
+
+    @property
+    def open(self) -> bool:
+        return self in OPEN
+
+
+TERMINAL = frozenset({Status.CONFIRMED, Status.FAILED, Status.EXPIRED, Status.CANCELLED})
+IN_FLIGHT = frozenset(
+    {Status.PENDING, Status.TRIGGERED, Status.ROUTING, Status.BUILDING, Status.SUBMITTED}
+)
+OPEN = frozenset({Status.WATCHING})
+CANCELLABLE = frozenset({Status.PENDING, Status.WATCHING})
+# A limit order's swap refused for price goes back to `watching` from wherever the refusal
+# came: routing (the quote no longer meets the limit), building (a simulation refused it) or
+# submitted (the transaction landed with the program's slippage error, or expired unlanded).
+REWATCH_FROM = frozenset({Status.ROUTING, Status.BUILDING, Status.SUBMITTED})
 
 # The arrows of DESIGN.md. SUBMITTED -> SUBMITTED is a re-submission with a new signature, allowed
-# only after the previous transaction's blockhash expired without it landing.
+# only after the previous transaction's blockhash expired without it landing. A limit or sniper
+# order is stored `pending` and moved to `watching` in the same transaction; the watcher moves it
+# to `triggered`, and the executor routes it from there as it routes a pending market order.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.PENDING: frozenset({Status.ROUTING, Status.FAILED}),
-    Status.ROUTING: frozenset({Status.BUILDING, Status.FAILED}),
-    Status.BUILDING: frozenset({Status.SUBMITTED, Status.FAILED}),
-    Status.SUBMITTED: frozenset({Status.SUBMITTED, Status.CONFIRMED, Status.FAILED}),
+    Status.PENDING: frozenset(
+        {Status.ROUTING, Status.FAILED, Status.WATCHING, Status.EXPIRED, Status.CANCELLED}
+    ),
+    Status.WATCHING: frozenset({Status.TRIGGERED, Status.EXPIRED, Status.CANCELLED}),
+    Status.TRIGGERED: frozenset({Status.ROUTING, Status.FAILED}),
+    Status.ROUTING: frozenset({Status.BUILDING, Status.FAILED, Status.WATCHING}),
+    Status.BUILDING: frozenset({Status.SUBMITTED, Status.FAILED, Status.WATCHING}),
+    Status.SUBMITTED: frozenset(
+        {Status.SUBMITTED, Status.CONFIRMED, Status.FAILED, Status.WATCHING}
+    ),
     Status.CONFIRMED: frozenset(),
     Status.FAILED: frozenset(),
+    Status.EXPIRED: frozenset(),
+    Status.CANCELLED: frozenset(),
 }
+
+
+def statuses(group: frozenset[Status]) -> list[str]:
+    """A set of statuses as SQL parameters (`status = ANY(%s)`), in the enum's order."""
+    return [s.value for s in Status if s in group]
 
 
 def check_transition(current: Status, new: Status) -> None:
@@ -75,14 +125,27 @@ class OrderRequest:
     token_in: Token
     token_out: Token
     amount_in: Decimal
-    slippage: Decimal
+    slippage: Decimal | None  # None on a limit order: its limit is its worst price
     order_type: str = "market"
     pool_id: str | None = None  # the one pool routing may use (None: the best of every pool)
+    # limit: the least tokenOut per 1 tokenIn accepted (fees and price impact included)
+    limit_price: Decimal | None = None
+    expires_at: datetime | None = None  # limit and sniper: when watching ends (`expired`)
+    # sniper: only pools of this venue; not above this price (tokenIn per tokenOut); only pools
+    # holding at least this much tokenIn
+    pool_venue: str | None = None
+    max_price: Decimal | None = None
+    min_liquidity: Decimal | None = None
     max_priority_fee_lamports: int | None = None  # the order's own cap (None: the engine's)
 
     @property
     def amount_in_base_units(self) -> int:
         return int(self.amount_in.scaleb(self.token_in.decimals))
+
+    @property
+    def watched(self) -> bool:
+        """Stored `watching` until the watcher triggers it (limit and sniper orders)."""
+        return self.order_type in WATCHED_TYPES
 
     def to_json(self) -> dict[str, str]:
         body = {
@@ -91,14 +154,27 @@ class OrderRequest:
             "mintIn": self.token_in.mint,
             "mintOut": self.token_out.mint,
             "amountIn": _plain(self.amount_in),
-            "slippage": _plain(self.slippage),
             "orderType": self.order_type,
         }
-        # Only when pinned, so an unpinned order's fingerprint (idempotency) is what it was.
-        if self.pool_id is not None:
-            body["poolId"] = self.pool_id
-        if self.max_priority_fee_lamports is not None:
-            body["maxPriorityFeeLamports"] = str(self.max_priority_fee_lamports)
+        if self.slippage is not None:
+            body["slippage"] = _plain(self.slippage)
+        # Only when set, so a market order's fingerprint (idempotency) is what it always was.
+        optional = {
+            "poolId": self.pool_id,
+            "limitPrice": _plain(self.limit_price) if self.limit_price is not None else None,
+            "expiresAt": iso_z(self.expires_at) if self.expires_at is not None else None,
+            "poolVenue": self.pool_venue,
+            "maxPrice": _plain(self.max_price) if self.max_price is not None else None,
+            "minLiquidity": (
+                _plain(self.min_liquidity) if self.min_liquidity is not None else None
+            ),
+            "maxPriorityFeeLamports": (
+                str(self.max_priority_fee_lamports)
+                if self.max_priority_fee_lamports is not None
+                else None
+            ),
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
         return body
 
     def fingerprint(self) -> str:
@@ -110,6 +186,25 @@ class OrderRequest:
 def _plain(value: Decimal) -> str:
     text = format(value.normalize(), "f")
     return text
+
+
+def iso_z(moment: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, to the microsecond at most (what `expiresAt` is shown as)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def limit_min_out_units(amount_in: Decimal, limit_price: Decimal, decimals_out: int) -> int:
+    """A limit order's minimum output in tokenOut base units: amountIn x limitPrice, rounded
+    up (a swap paying one unit less than the limit is below it)."""
+    exact = (Decimal(amount_in) * Decimal(limit_price)).scaleb(decimals_out)
+    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+def max_price_min_out_units(amount_in: Decimal, max_price: Decimal, decimals_out: int) -> int:
+    """The least tokenOut (base units) a sniper order with `maxPrice` (tokenIn per tokenOut)
+    accepts for `amount_in`: amountIn / maxPrice, rounded up."""
+    exact = (Decimal(amount_in) / Decimal(max_price)).scaleb(decimals_out)
+    return int(exact.to_integral_value(rounding=ROUND_CEILING))
 
 
 def shown(value: Any, limit: int = 40) -> str:
@@ -160,44 +255,42 @@ def _decimal(value: Any, field: str) -> Decimal:
     return number
 
 
-def parse_order_request(body: Any) -> OrderRequest:
-    """Validate an order body (JSON object, floats parsed as Decimal) or raise InvalidRequest."""
+def parse_order_request(body: Any, now: datetime | None = None) -> OrderRequest:
+    """Validate an order body (JSON object, floats parsed as Decimal) or raise InvalidRequest
+    naming the field. `now` is when it is asked (expiresAt must be after it, by at most 30
+    days)."""
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
-    # `action` routes a WebSocket frame; an order body carries none (or null).
-    unknown = sorted(set(body) - _FIELDS - ({"action"} if body.get("action") is None else set()))
-    if unknown:
-        raise InvalidRequest(f"unknown field {shown(unknown[0])}", field=unknown[0][:64])
-    for name in ("tokenIn", "tokenOut", "amountIn"):
-        if body.get(name) is None:
-            raise InvalidRequest(f"{name} is required", field=name)
-
     order_type = body.get("orderType", "market")
-    if order_type not in SUPPORTED_ORDER_TYPES:
+    if order_type is None:
+        order_type = "market"
+    if order_type not in ORDER_TYPES:
         raise InvalidRequest(
-            f"orderType {shown(order_type)} is not supported; "
-            f"supported: {', '.join(SUPPORTED_ORDER_TYPES)}",
+            f"orderType {shown(order_type)} is not supported; supported: {', '.join(ORDER_TYPES)}",
             field="orderType",
             code="unsupported_order_type",
         )
+    _check_fields(body, order_type)
     token_in = resolve_token(body["tokenIn"], "tokenIn")
     token_out = resolve_token(body["tokenOut"], "tokenOut")
     if token_in.mint == token_out.mint:
         raise InvalidRequest("tokenIn and tokenOut must differ", field="tokenOut")
-
     amount = parse_amount(body["amountIn"], token_in, "amountIn")
-    raw_slippage = body.get("slippage")
-    slippage = DEFAULT_SLIPPAGE if raw_slippage is None else _decimal(raw_slippage, "slippage")
-    if not (0 < slippage <= MAX_SLIPPAGE):
-        raise InvalidRequest(
-            "slippage is a percentage greater than 0 and at most 50", field="slippage"
-        )
     check_base_in(body.get("baseIn"))
-    pool_id = parse_pool_id(body.get("poolId"))
-    max_fee = parse_max_priority_fee(body.get("maxPriorityFeeLamports"))
-    return OrderRequest(
-        token_in, token_out, amount, slippage.normalize(), "market", pool_id, max_fee
+    base = OrderRequest(
+        token_in,
+        token_out,
+        amount,
+        None,
+        order_type,
+        max_priority_fee_lamports=parse_max_priority_fee(body.get("maxPriorityFeeLamports")),
     )
+    if order_type == "limit":
+        return _limit(base, body, now or datetime.now(UTC))
+    slippage = parse_slippage(body.get("slippage"))
+    if order_type == "sniper":
+        return _sniper(base, body, slippage, now or datetime.now(UTC))
+    return replace(base, slippage=slippage, pool_id=parse_pool_id(body.get("poolId")))
 
 
 def parse_max_priority_fee(value: Any) -> int | None:
@@ -213,6 +306,143 @@ def parse_max_priority_fee(value: Any) -> int | None:
             field="maxPriorityFeeLamports",
         )
     return value
+
+
+def _check_fields(body: dict[str, Any], order_type: str) -> None:
+    """Unknown fields, another order type's fields and missing required ones: 400 naming it."""
+    allowed = _FIELDS[order_type]
+    # `action` routes a WebSocket frame; an order body carries none (or null).
+    extra = {"action"} if body.get("action") is None else set()
+    unknown = sorted(set(body) - _ALL_FIELDS - extra)
+    if unknown:
+        raise InvalidRequest(f"unknown field {shown(unknown[0])}", field=unknown[0][:64])
+    foreign = sorted(set(body) - allowed - extra)
+    for name in foreign:
+        if body.get(name) is None:
+            continue  # null is "not sent"
+        if name == "slippage":
+            raise InvalidRequest(
+                "slippage is refused on a limit order: its limitPrice is the worst price",
+                field="slippage",
+            )
+        takes = ", ".join(t for t in ORDER_TYPES if name in _FIELDS[t])
+        raise InvalidRequest(f"{name} is only for {takes} orders", field=name)
+    required = ["tokenIn", "tokenOut", "amountIn"]
+    required += {"limit": ["limitPrice", "expiresAt"], "sniper": ["expiresAt"]}.get(order_type, [])
+    for name in required:
+        if body.get(name) is None:
+            raise InvalidRequest(f"{name} is required", field=name)
+
+
+def parse_slippage(raw: Any) -> Decimal:
+    slippage = DEFAULT_SLIPPAGE if raw is None else _decimal(raw, "slippage")
+    if not (0 < slippage <= MAX_SLIPPAGE):
+        raise InvalidRequest(
+            "slippage is a percentage greater than 0 and at most 50", field="slippage"
+        )
+    return slippage.normalize()
+
+
+def _limit(base: OrderRequest, body: dict[str, Any], now: datetime) -> OrderRequest:
+    price = parse_price(body["limitPrice"], "limitPrice")
+    return replace(
+        base,
+        pool_id=parse_pool_id(body.get("poolId")),
+        limit_price=price,
+        expires_at=parse_expiry(body["expiresAt"], now),
+    )
+
+
+def _sniper(
+    base: OrderRequest, body: dict[str, Any], slippage: Decimal, now: datetime
+) -> OrderRequest:
+    venue = body.get("poolVenue")
+    if venue is not None and venue not in VENUE_NAMES:
+        raise InvalidRequest(
+            f"poolVenue must be one of {', '.join(VENUE_NAMES)}", field="poolVenue"
+        )
+    max_price = body.get("maxPrice")
+    liquidity = body.get("minLiquidity")
+    return replace(
+        base,
+        slippage=slippage,
+        expires_at=parse_expiry(body["expiresAt"], now),
+        pool_venue=venue,
+        max_price=None if max_price is None else parse_price(max_price, "maxPrice"),
+        min_liquidity=None if liquidity is None else parse_liquidity(liquidity, base.token_in),
+    )
+
+
+def parse_price(value: Any, field: str) -> Decimal:
+    """A price (`limitPrice`, `maxPrice`): a decimal greater than 0."""
+    price = _decimal(value, field)
+    if price <= 0:
+        raise InvalidRequest(f"{field} must be greater than 0", field=field)
+    return price.normalize()
+
+
+def parse_liquidity(value: Any, token: Token) -> Decimal:
+    """`minLiquidity`: tokenIn units, at least 0, no more decimals than tokenIn has."""
+    amount = _decimal(value, "minLiquidity")
+    if amount < 0:
+        raise InvalidRequest("minLiquidity must be at least 0", field="minLiquidity")
+    if amount == 0:
+        return Decimal(0)
+    return parse_amount(amount, token, "minLiquidity")
+
+
+def parse_expiry(value: Any, now: datetime) -> datetime:
+    """`expiresAt`: ISO 8601 with a zone (`Z` or an offset), after `now`, at most 30 days on."""
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise InvalidRequest(
+            "expiresAt must be an ISO 8601 time with a zone, e.g. 2026-12-01T12:00:00Z",
+            field="expiresAt",
+        )
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
+    except ValueError:
+        moment = None
+    if moment is None or "T" not in text.upper():
+        raise InvalidRequest(
+            "expiresAt must be an ISO 8601 time with a zone, e.g. 2026-12-01T12:00:00Z",
+            field="expiresAt",
+        )
+    if moment.tzinfo is None:
+        raise InvalidRequest(
+            "expiresAt needs a zone (Z or an offset such as +02:00)", field="expiresAt"
+        )
+    if moment <= now:
+        raise InvalidRequest("expiresAt must be in the future", field="expiresAt")
+    if moment - now > MAX_EXPIRY:
+        raise InvalidRequest("expiresAt must be at most 30 days ahead", field="expiresAt")
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class QuoteRequest:
+    """`GET /api/quote`: a pair and an amount of tokenIn."""
+
+    token_in: Token
+    token_out: Token
+    amount_in: Decimal
+
+
+QUOTE_PARAMETERS = ("tokenIn", "tokenOut", "amountIn")
+
+
+def parse_quote_request(query: Any) -> QuoteRequest:
+    """The quote's query parameters, checked as an order's fields are (400 naming the field);
+    other parameters are ignored, as HTTP APIs ignore unknown query parameters."""
+    params = query if isinstance(query, dict) else {}
+    for name in QUOTE_PARAMETERS:
+        if not params.get(name):
+            raise InvalidRequest(f"{name} is required", field=name)
+    token_in = resolve_token(params["tokenIn"], "tokenIn")
+    token_out = resolve_token(params["tokenOut"], "tokenOut")
+    if token_in.mint == token_out.mint:
+        raise InvalidRequest("tokenIn and tokenOut must differ", field="tokenOut")
+    return QuoteRequest(token_in, token_out, parse_amount(params["amountIn"], token_in, "amountIn"))
 
 
 def check_base_in(value: Any) -> None:

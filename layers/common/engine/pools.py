@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -236,3 +236,107 @@ def _upsert(
                 at,
             ),
         )
+
+
+# -- new pools, for sniper orders (migration 020) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolBirth:
+    """A pool the watcher has seen for a pair sniper orders watch, and the transaction that
+    created it (`created_slot` None: no creation transaction could be found, so it is old)."""
+
+    address: str
+    venue: str
+    mint_a: str
+    mint_b: str
+    seen_slot: int
+    depends_on: tuple[str, ...] = ()
+    created_slot: int | None = None
+    creation_signature: str | None = None
+
+    def trades(self, mint_1: str, mint_2: str) -> bool:
+        return pair_key(self.mint_a, self.mint_b) == pair_key(mint_1, mint_2)
+
+    def to_config(self) -> PoolConfig:
+        return PoolConfig(self.venue, self.address, self.depends_on)
+
+    def seen_at(self, slot: int) -> PoolBirth:
+        return replace(self, seen_slot=slot)
+
+
+class PoolBirths:
+    """Reads and writes `pool_births` and `watch_cursors` (migration 020)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    @traced("postgres pool_births")
+    def of_pairs(self, endpoint: str, pairs: Iterable[tuple[str, str]]) -> list[PoolBirth]:
+        """Every pool seen for these pairs (each a `pair_key`) on `endpoint`."""
+        keys = sorted(set(pairs))
+        if not keys:
+            return []
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM pool_births WHERE endpoint = %s"
+                " AND (LEAST(mint_a, mint_b), GREATEST(mint_a, mint_b)) IN"
+                " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                (endpoint, [k[0] for k in keys], [k[1] for k in keys]),
+            ).fetchall()
+        return [_birth(r) for r in rows]
+
+    @traced("postgres record_pool_births")
+    def record(self, endpoint: str, births: Sequence[PoolBirth]) -> None:
+        """Remember pools first seen now (a pool already recorded keeps its first record)."""
+        with self.pool.connection() as conn, conn.transaction():
+            for b in sorted(births, key=lambda b: b.address):
+                conn.execute(
+                    """INSERT INTO pool_births (endpoint, address, venue, mint_a, mint_b,
+                         depends_on, created_slot, creation_signature, seen_slot)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       ON CONFLICT (endpoint, address) DO NOTHING""",
+                    (
+                        endpoint,
+                        b.address,
+                        b.venue,
+                        b.mint_a,
+                        b.mint_b,
+                        list(b.depends_on),
+                        b.created_slot,
+                        b.creation_signature,
+                        b.seen_slot,
+                    ),
+                )
+
+    def cursor(self, endpoint: str, program: str) -> tuple[str, int] | None:
+        """The newest signature of `program` already read (signature, slot), if any."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT signature, slot FROM watch_cursors WHERE endpoint = %s AND program = %s",
+                (endpoint, program),
+            ).fetchone()
+        return (row["signature"], int(row["slot"])) if row else None
+
+    def save_cursor(self, endpoint: str, program: str, signature: str, slot: int) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                """INSERT INTO watch_cursors (endpoint, program, signature, slot)
+                   VALUES (%s, %s, %s, %s) ON CONFLICT (endpoint, program) DO UPDATE SET
+                     signature = EXCLUDED.signature, slot = EXCLUDED.slot, updated_at = now()
+                   WHERE watch_cursors.slot <= EXCLUDED.slot""",
+                (endpoint, program, signature, slot),
+            )
+
+
+def _birth(r: DictRow) -> PoolBirth:
+    return PoolBirth(
+        address=r["address"],
+        venue=r["venue"],
+        mint_a=r["mint_a"],
+        mint_b=r["mint_b"],
+        seen_slot=int(r["seen_slot"]),
+        depends_on=tuple(r["depends_on"] or ()),
+        created_slot=None if r["created_slot"] is None else int(r["created_slot"]),
+        creation_signature=r["creation_signature"],
+    )

@@ -30,9 +30,17 @@ from engine.config import Settings
 from engine.errors import ConfigError
 from engine.secrets import secret_value_or_none, write_secret
 
-# The roles migrations/005_function_roles.sql creates, one per function.
+# The roles migrations/005_function_roles.sql (and 020) create, one per function.
 FUNCTION_ROLES = frozenset(
-    {"engine_authorizer", "engine_submit", "engine_ws_connect", "engine_execute", "engine_notify"}
+    {
+        "engine_authorizer",
+        "engine_submit",
+        "engine_ws_connect",
+        "engine_execute",
+        "engine_notify",
+        "engine_watch",  # 020_limit_sniper_orders.sql
+        "engine_quote",
+    }
 )
 FIRST_KEY_NAME = "first key (made at deploy)"
 

@@ -27,10 +27,22 @@ from engine.errors import (
     IdempotencyConflict,
     InternalError,
     InvalidRequest,
+    NotCancellable,
+    OrderNotFound,
+    TooManyOpenOrders,
     TooManyOrdersInFlight,
 )
 from engine.observability import traced
-from engine.orders import OrderRequest, Status, check_transition
+from engine.orders import (
+    CANCELLABLE,
+    IN_FLIGHT,
+    OPEN,
+    OrderRequest,
+    Status,
+    check_transition,
+    iso_z,
+    statuses,
+)
 
 MAX_PAGE = 100
 # Columns an executor may set alongside a status change; anything else is a programming error.
@@ -55,6 +67,11 @@ SETTABLE = frozenset(
         "attempts",
         "failure_code",
         "failure_reason",
+        # limit and sniper orders: the watcher's trigger (and a sniper's new pool), and the
+        # executor's return to watching
+        "triggers",
+        "pinned_pool",
+        "enqueued_at",
     }
 )
 JSON_COLUMNS = frozenset({"quotes", "filled"})
@@ -73,7 +90,7 @@ class Order:
     mint_in: str
     mint_out: str
     amount_in: Decimal
-    slippage: Decimal
+    slippage: Decimal | None  # None on a limit order (its limit price is its worst price)
     order_type: str
     status: Status
     seq: int
@@ -101,7 +118,15 @@ class Order:
     failure_code: str | None = None
     failure_reason: str | None = None
     api_key_id: uuid.UUID | None = None
-    pinned_pool: str | None = None  # `poolId`: the one pool routing may use
+    pinned_pool: str | None = None  # `poolId` (or a sniper's new pool): the one pool routed
+    # limit and sniper orders (migration 020)
+    limit_price: Decimal | None = None
+    expires_at: datetime | None = None
+    pool_venue: str | None = None
+    max_price: Decimal | None = None
+    min_liquidity: Decimal | None = None
+    watch_from_slot: int | None = None
+    triggers: int = 0
 
     @classmethod
     def from_row(cls, row: DictRow | dict[str, Any]) -> Order:
@@ -183,8 +208,12 @@ class Store:
         request: OrderRequest,
         idempotency_key: str | None = None,
         api_key_id: uuid.UUID | None = None,
+        watch_from_slot: int | None = None,
     ) -> tuple[Order, bool]:
-        """Store a new `pending` order with its first event; returns (order, created).
+        """Store a new `pending` order with its first event; returns (order, created). A limit
+        or sniper order is moved to `watching` in the same transaction (two events, pending
+        then watching), so none ever waits in `pending` for a step that will not come; a
+        sniper's `watch_from_slot` is the chain slot it watches new pools from.
 
         With an idempotency key already used (by the same API key) for the same request, returns
         that order (created=False); for another request raises IdempotencyConflict. Racing
@@ -193,52 +222,22 @@ class Store:
 
         With an `api_key_id` the order belongs to that key, and the key's row is locked for the
         transaction: its creates serialise, so the in-flight count cannot be raced past
-        `max_in_flight` (TooManyOrdersInFlight). An idempotent replay is answered before the
-        limit applies: it creates nothing.
+        `max_in_flight` (TooManyOrdersInFlight), nor the open count past `max_open_orders`
+        (TooManyOpenOrders, for limit and sniper orders). An idempotent replay is answered
+        before the limits apply: it creates nothing.
         """
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
             raise InvalidRequest(
                 "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key"
             )
         fingerprint = request.fingerprint()
-        body = request.to_json()
         try:
             with self.pool.connection() as conn, conn.transaction():
                 if api_key_id is not None:
-                    existing = self._admit(conn, api_key_id, idempotency_key)
+                    existing = self._admit(conn, api_key_id, idempotency_key, request.watched)
                     if existing is not None:
                         return self._replay(existing, fingerprint), False
-                row = conn.execute(
-                    """INSERT INTO orders (id, request, token_in, token_out, mint_in, mint_out,
-                         amount_in, slippage, order_type, status, seq, idempotency_key,
-                         request_hash, api_key_id, pinned_pool, max_priority_fee_lamports)
-                       VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',1,%s,%s,%s,%s,%s)
-                       RETURNING *""",
-                    (
-                        uuid.uuid4(),
-                        Jsonb(body),
-                        request.token_in.symbol,
-                        request.token_out.symbol,
-                        request.token_in.mint,
-                        request.token_out.mint,
-                        request.amount_in,
-                        request.slippage,
-                        request.order_type,
-                        idempotency_key,
-                        fingerprint,
-                        api_key_id,
-                        request.pool_id,
-                        request.max_priority_fee_lamports,
-                    ),
-                ).fetchone()
-                if row is None:  # INSERT ... RETURNING always returns the row
-                    raise InternalError("Postgres did not return the new order")
-                order = Order.from_row(row)
-                conn.execute(
-                    "INSERT INTO order_events (order_id, seq, status, detail)"
-                    " VALUES (%s, 1, 'pending', %s)",
-                    (order.id, Jsonb({"request": body})),
-                )
+                order = self._insert(conn, request, idempotency_key, api_key_id, watch_from_slot)
         except UniqueViolation:
             replayed = self._by_idempotency_key(idempotency_key, api_key_id)
             if replayed is None:  # the winner released the key in between (enqueue failed)
@@ -247,13 +246,76 @@ class Store:
         return order, True
 
     @staticmethod
+    def _insert(
+        conn: Connection[DictRow],
+        request: OrderRequest,
+        idempotency_key: str | None,
+        api_key_id: uuid.UUID | None,
+        watch_from_slot: int | None,
+    ) -> Order:
+        """The order row and its first event(s), in the caller's transaction."""
+        body = request.to_json()
+        watched = request.watched
+        row = conn.execute(
+            """INSERT INTO orders (id, request, token_in, token_out, mint_in, mint_out,
+                 amount_in, slippage, order_type, status, seq, idempotency_key,
+                 request_hash, api_key_id, pinned_pool, limit_price, expires_at, pool_venue,
+                 max_price, min_liquidity, watch_from_slot, max_priority_fee_lamports)
+               VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
+               RETURNING *""",
+            (
+                uuid.uuid4(),
+                Jsonb(body),
+                request.token_in.symbol,
+                request.token_out.symbol,
+                request.token_in.mint,
+                request.token_out.mint,
+                request.amount_in,
+                request.slippage,
+                request.order_type,
+                str(Status.WATCHING if watched else Status.PENDING),
+                2 if watched else 1,
+                idempotency_key,
+                request.fingerprint(),
+                api_key_id,
+                request.pool_id,
+                request.limit_price,
+                request.expires_at,
+                request.pool_venue,
+                request.max_price,
+                request.min_liquidity,
+                watch_from_slot,
+                request.max_priority_fee_lamports,
+            ),
+        ).fetchone()
+        if row is None:  # INSERT ... RETURNING always returns the row
+            raise InternalError("Postgres did not return the new order")
+        order = Order.from_row(row)
+        conn.execute(
+            "INSERT INTO order_events (order_id, seq, status, detail)"
+            " VALUES (%s, 1, 'pending', %s)",
+            (order.id, Jsonb({"request": body})),
+        )
+        if watched:
+            conn.execute(
+                "INSERT INTO order_events (order_id, seq, status, detail)"
+                " VALUES (%s, 2, 'watching', %s)",
+                (order.id, Jsonb(watching_detail(order))),
+            )
+        return order
+
+    @staticmethod
     def _admit(
-        conn: Connection[DictRow], api_key_id: uuid.UUID, idempotency_key: str | None
+        conn: Connection[DictRow],
+        api_key_id: uuid.UUID,
+        idempotency_key: str | None,
+        watched: bool = False,
     ) -> Order | None:
         """Under the key's row lock: the order an idempotency key already names, else None once
-        the key may create one more order."""
+        the key may create one more order (of a watched type: `watched`)."""
         key = conn.execute(
-            "SELECT max_in_flight, revoked_at FROM api_keys WHERE id = %s FOR UPDATE",
+            "SELECT max_in_flight, max_open_orders, revoked_at FROM api_keys"
+            " WHERE id = %s FOR UPDATE",
             (api_key_id,),
         ).fetchone()
         if key is None or key["revoked_at"] is not None:
@@ -265,12 +327,15 @@ class Store:
             ).fetchone()
             if row is not None:
                 return Order.from_row(row)
-        counted = conn.execute(
-            "SELECT count(*) AS n FROM orders"
-            " WHERE api_key_id = %s AND status NOT IN ('confirmed', 'failed')",
-            (api_key_id,),
-        ).fetchone()
-        in_flight = int(counted["n"]) if counted else 0
+        if watched:
+            open_now = _count(conn, api_key_id, OPEN)
+            if open_now >= key["max_open_orders"]:
+                raise TooManyOpenOrders(
+                    f"this API key has {open_now} open (watching) orders, its limit is "
+                    f"{key['max_open_orders']}; cancel one or wait for one to trigger or expire"
+                )
+            return None
+        in_flight = _count(conn, api_key_id, IN_FLIGHT)
         if in_flight >= key["max_in_flight"]:
             raise TooManyOrdersInFlight(
                 f"this API key has {in_flight} orders in flight, its limit is "
@@ -387,6 +452,67 @@ class Store:
             )
             return cur.rowcount == 1
 
+    @traced("postgres cancel")
+    def cancel(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> Transition:
+        """Cancel an order of this key that has not triggered (orders.CANCELLABLE): the
+        guarded transition to `cancelled`. A trigger racing it is a guarded transition from the
+        same status: exactly one of them wins. Raises OrderNotFound (unknown, or another key's)
+        or NotCancellable (a market order; or triggered, or over, before the cancel won)."""
+        order = self.get_owned_order(order_id, api_key_id)
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
+        if order.order_type == "market":
+            raise NotCancellable(
+                "a market order cannot be cancelled: it is routed as soon as it is accepted"
+            )
+        if order.status in CANCELLABLE:
+            done = self.transition(
+                order.id, order.status, Status.CANCELLED, detail={"reason": "cancelled by its key"}
+            )
+            if done is not None:
+                return done
+            order = self.get_order(order.id) or order
+        raise NotCancellable(
+            f"order {order_id} is {order.status}: only an order that has not triggered"
+            " (pending or watching) can be cancelled"
+        )
+
+    @traced("postgres watched_orders")
+    def watched_orders(self) -> list[Order]:
+        """Every order `watching` now and not yet past its expiry, oldest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM orders WHERE status = %s AND expires_at > now()"
+                " ORDER BY created_at, id",
+                (str(Status.WATCHING),),
+            ).fetchall()
+        return [Order.from_row(r) for r in rows]
+
+    @traced("postgres expired_orders")
+    def due_to_expire(self, limit: int = 1000) -> list[Order]:
+        """Orders still `watching` (or `pending`) whose expiry has passed."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM orders WHERE status = ANY(%s) AND expires_at <= now()"
+                " ORDER BY expires_at LIMIT %s",
+                (statuses(CANCELLABLE), limit),
+            ).fetchall()
+        return [Order.from_row(r) for r in rows]
+
+    @traced("postgres unqueued_triggers")
+    def unqueued_triggers(self, older_than_seconds: float) -> list[Order]:
+        """Triggered orders whose queue message is not known to have gone out (`enqueued_at`
+        unset) for longer than `older_than_seconds`: the trigger committed and then its sender
+        stopped. Sending the message again is harmless (the executor's transitions are
+        guarded)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM orders WHERE status = %s AND enqueued_at IS NULL"
+                " AND updated_at < now() - make_interval(secs => %s) ORDER BY updated_at",
+                (str(Status.TRIGGERED), older_than_seconds),
+            ).fetchall()
+        return [Order.from_row(r) for r in rows]
+
     # -- reading --------------------------------------------------------------------------------
 
     @traced("postgres get_order")
@@ -466,6 +592,33 @@ class Store:
         page = [Order.from_row(r) for r in rows[:limit]]
         next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
         return page, next_cursor
+
+
+def _count(conn: Connection[DictRow], api_key_id: uuid.UUID, group: frozenset[Status]) -> int:
+    counted = conn.execute(
+        "SELECT count(*) AS n FROM orders WHERE api_key_id = %s AND status = ANY(%s)",
+        (api_key_id, statuses(group)),
+    ).fetchone()
+    return int(counted["n"]) if counted else 0
+
+
+def watching_detail(order: Order) -> dict[str, Any]:
+    """The `watching` event's detail: what the order waits for, and until when."""
+    detail: dict[str, Any] = {"orderType": order.order_type}
+    if order.expires_at is not None:
+        detail["expiresAt"] = iso_z(order.expires_at)
+    for key, value in (
+        ("limitPrice", order.limit_price),
+        ("maxPrice", order.max_price),
+        ("minLiquidity", order.min_liquidity),
+    ):
+        if value is not None:
+            detail[key] = _json_value(value)
+    if order.pool_venue is not None:
+        detail["poolVenue"] = order.pool_venue
+    if order.watch_from_slot is not None:
+        detail["watchFromSlot"] = order.watch_from_slot
+    return detail
 
 
 def parse_status(value: str) -> Status:

@@ -1,4 +1,5 @@
-"""The WebSocket API's routes: follow orders, submit them over the socket, replay their events.
+"""The WebSocket API's routes: follow orders, submit them over the socket, replay their events,
+cancel a limit or sniper order (`{"action": "cancel", "orderId"}`, route `cancel`).
 
 `functions/ws_connect` is the thin handler over these. Replies to the client are posted through
 the management API (the routes have no route responses). A frame that is not a valid request
@@ -33,11 +34,12 @@ from engine.errors import (
     Unauthorized,
 )
 from engine.intake import Intake
-from engine.notify import REVOKED_MESSAGE, Fanout, Publisher
+from engine.notify import REVOKED_MESSAGE, Fanout, Publisher, announce
 from engine.orders import shown
 from engine.store import Store
 
 SUBSCRIBE_FIELDS = frozenset({"action", "orderId", "fromSeq"})
+CANCEL_FIELDS = frozenset({"action", "orderId"})
 MAX_SEQ = 2**31 - 1  # event seq and delivered_seq are Postgres integers
 MAX_FRAME_BYTES = 64 * 1024  # as the HTTP body limit (API Gateway itself allows 128 KB messages)
 
@@ -161,11 +163,14 @@ class OrderStream:
         self.connections.remove(connection_id)
 
     def message(self, event: dict[str, Any]) -> None:
-        """A frame on `$default` (an order) or `subscribe`; raises EngineError for a bad one."""
+        """A frame on `$default` (an order), `subscribe` or `cancel`; raises EngineError for a
+        bad one."""
         ctx = event["requestContext"]
         body = parse_frame(event)
         if ctx["routeKey"] == "subscribe":
             self.subscribe(body, event)
+        elif ctx["routeKey"] == "cancel" or body.get("action") == "cancel":
+            self.cancel(body, event)
         else:
             self.submit(body, event)
 
@@ -187,7 +192,7 @@ class OrderStream:
         if body.get("action") is not None:
             raise InvalidRequest(
                 f"unknown action {shown(body['action'])}; send an order body, or action "
-                "'subscribe'",
+                "'subscribe' or 'cancel'",
                 field="action",
                 code="unknown_action",
             )
@@ -212,6 +217,25 @@ class OrderStream:
         self.fanout.subscribe_and_deliver(
             ctx["connectionId"], order_id, from_seq, **self.where(ctx)
         )
+
+    def cancel(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """Cancel a limit or sniper order of this connection's key that has not triggered; the
+        connection gets the `cancelled` frame (it is subscribed from there if it was not), the
+        order's other followers through notify. OrderNotFound / NotCancellable otherwise."""
+        ctx = event["requestContext"]
+        unknown = sorted(set(body) - CANCEL_FIELDS)
+        if unknown:
+            raise InvalidRequest(f"unknown field {shown(unknown[0])}", field=unknown[0][:64])
+        order_id = parse_order_id(body.get("orderId"))
+        api_key_id = self._caller(event)[0]
+        if self.store.key_revoked(api_key_id):
+            raise ApiKeyRevoked(REVOKED_MESSAGE)
+        done = self.store.cancel(order_id, api_key_id)
+        cid = ctx["connectionId"]
+        if self.connections.delivered_seq(cid, order_id) is None:
+            self.connections.subscribe(cid, order_id, done.event.seq - 1, **self.where(ctx))
+        self.fanout.deliver(cid, order_id)
+        announce(self.publisher, done.event)
 
     def post_error(self, event: dict[str, Any], exc: EngineError) -> None:
         """The error frame; for a revoked key's frame, the last one: the socket is closed."""

@@ -44,6 +44,27 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class SignatureInfo:
+    """One entry of getSignaturesForAddress: a landed transaction naming the address."""
+
+    signature: Signature
+    slot: int
+    failed: bool
+
+
+@dataclass(frozen=True)
+class LandedTransaction:
+    """A landed transaction as getTransaction returns it: its slot, the transaction, and every
+    account key its instructions index (the static keys, then those loaded from lookup tables,
+    writable first, as the runtime orders them)."""
+
+    slot: int
+    transaction: VersionedTransaction
+    keys: list[Pubkey]
+    failed: bool
+
+
+@dataclass(frozen=True)
 class Landed:
     slot: int
     confirmation: str  # "processed" | "confirmed" | "finalized"
@@ -151,6 +172,47 @@ class Chain:
 
         return await self._rpc("finding pools", call)
 
+    async def signatures(
+        self,
+        address: Pubkey,
+        *,
+        before: Signature | None = None,
+        until: Signature | None = None,
+        limit: int = 1000,
+    ) -> list[SignatureInfo]:
+        """getSignaturesForAddress, newest first: at most `limit` (1000) landed transactions
+        naming `address`, older than `before`, back to (not including) `until`."""
+        resp = await self._rpc(
+            "reading signatures",
+            lambda: self.client.get_signatures_for_address(
+                address, before=before, until=until, limit=limit, commitment=Confirmed
+            ),
+        )
+        return [SignatureInfo(s.signature, s.slot, s.err is not None) for s in resp.value]
+
+    async def transaction(self, signature: Signature) -> LandedTransaction | None:
+        """getTransaction (base64, v0 allowed); None when the node has no such transaction."""
+        resp = await self._rpc(
+            "reading a transaction",
+            lambda: self.client.get_transaction(
+                signature,
+                encoding="base64",
+                commitment=Confirmed,
+                max_supported_transaction_version=0,
+            ),
+        )
+        found = resp.value
+        if found is None or not isinstance(found.transaction.transaction, VersionedTransaction):
+            return None
+        tx = found.transaction.transaction
+        meta = found.transaction.meta
+        keys = list(tx.message.account_keys)
+        loaded = meta.loaded_addresses if meta is not None else None
+        if loaded is not None:
+            keys += [Pubkey.from_string(str(k)) for k in (*loaded.writable, *loaded.readonly)]
+        failed = meta is not None and meta.err is not None
+        return LandedTransaction(found.slot, tx, keys, failed)
+
     async def latest_blockhash(self) -> tuple[Hash, int]:
         resp = await self._rpc(
             "fetching a blockhash", lambda: self.client.get_latest_blockhash(commitment=Confirmed)
@@ -225,7 +287,7 @@ class Chain:
         )
         return [int(item.prioritization_fee) for item in resp.value]
 
-    async def transaction(self, signature: Signature) -> dict[str, Any] | None:
+    async def transaction_json(self, signature: Signature) -> dict[str, Any] | None:
         """getTransaction (json, v0 allowed) as the wire JSON: the slot, the message's account
         keys and the meta (fee, computeUnitsConsumed, pre/post balances and token balances)."""
         resp = await self._rpc(

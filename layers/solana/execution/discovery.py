@@ -247,7 +247,8 @@ class PoolCatalog:
     (Postgres) over the chain (discovery).
 
     - Pinned (`poolId`): that pool only, once it is known to be a pool of the order's pair
-      (else `unknown_pool`); VENUE_POOLS and POOL_DENY_LIST still apply (else `no_route`).
+      (else `unknown_pool`); VENUE_POOLS and POOL_DENY_LIST still apply (else `no_route`),
+      except that a sniper order's new pool (`unlisted_ok`) may be outside VENUE_POOLS.
     - VENUE_POOLS set: the listed pools of the pair (an allow-list; no getProgramAccounts, so it
       also serves RPC providers that refuse that method).
     - Otherwise discovery: the pair's pools as last found, found again once older than
@@ -270,14 +271,20 @@ class PoolCatalog:
         self.endpoint = self.endpoint or endpoint_id(self.cfg.solana_rpc_url)
 
     async def pools_for(
-        self, mint_in: str, mint_out: str, pinned: str | None = None
+        self,
+        mint_in: str,
+        mint_out: str,
+        pinned: str | None = None,
+        *,
+        unlisted_ok: bool = False,
     ) -> list[PoolConfig]:
         """The pools to quote for an order selling `mint_in` for `mint_out` (none when no pool
         trades the pair: the router then tells a missing mint from a pair without pools).
+        `unlisted_ok`: the pinned pool may be outside VENUE_POOLS (a sniper's new pool).
 
         Raises PermanentChainError (`unknown_pool`, `no_route`) or TransientChainError."""
         if pinned is not None:
-            return [(await self._pinned(pinned, mint_in, mint_out)).to_config()]
+            return [(await self._pinned(pinned, mint_in, mint_out, unlisted_ok)).to_config()]
         if self.cfg.pools:
             candidates = await self._allowed(mint_in, mint_out)
         else:
@@ -300,10 +307,13 @@ class PoolCatalog:
 
     # -- pinned pools and VENUE_POOLS -----------------------------------------------------------
 
-    async def _pinned(self, address: str, mint_in: str, mint_out: str) -> CachedPool:
+    async def _pinned(
+        self, address: str, mint_in: str, mint_out: str, unlisted_ok: bool = False
+    ) -> CachedPool:
         if address in self.cfg.pool_deny_list:
             raise _no_route(f"pool {address} is on this engine's POOL_DENY_LIST")
-        if self.cfg.pools and address not in {p.address for p in self.cfg.pools}:
+        listed = {p.address for p in self.cfg.pools}
+        if self.cfg.pools and not unlisted_ok and address not in listed:
             raise _no_route(
                 f"pool {address} is not in VENUE_POOLS, the only pools this engine trades"
             )

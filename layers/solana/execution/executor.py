@@ -8,6 +8,13 @@ lastValidBlockHeight and the signature unknown). That is what makes execution at
 
 The order is read once per invocation; every status change returns the order as it now is
 (`Store.transition`), so the executor never reads it again unless a change lost a race.
+
+Limit and sniper orders reach the executor once the watcher has triggered them (`triggered`),
+and are routed from there as a pending market order is. A limit order's minimum output is
+amountIn x limitPrice, so the chain itself refuses to fill it below its limit; a limit order
+whose swap is refused for price (the quote at routing, a simulation, or the program's slippage
+error on chain) goes back to `watching` with the reason, once its transaction can no longer
+land, at most MAX_TRIGGERS triggers in all (`_rewatch`, `_settle_then_rewatch`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,14 @@ from engine.errors import (
     PermanentChainError,
     TransientChainError,
 )
-from engine.orders import Status, explorer_link
+from engine.orders import (
+    DEFAULT_SLIPPAGE,
+    REWATCH_FROM,
+    Status,
+    explorer_link,
+    limit_min_out_units,
+    max_price_min_out_units,
+)
 from engine.store import Event, Order, Store, Transition
 from execution import builder, discovery, fills, router
 from execution.chain import (
@@ -186,7 +200,10 @@ class Executor:
         except Raced:
             return Outcome("raced")
         except PermanentChainError as exc:
-            return self._fail(self._current(order), exc.code, exc.message)
+            try:
+                return await self._permanent(self._current(order), exc)
+            except ChainError as late:  # following a refused limit order's transaction
+                return self._transient(self._current(order), late, receive_count)
         except ChainError as exc:
             return self._transient(self._current(order), exc, receive_count)
 
@@ -195,9 +212,9 @@ class Executor:
         return self.store.get_order(order.id) or order
 
     async def _advance(self, order: Order) -> Outcome:
-        if order.status.terminal:
-            return Outcome(str(order.status))
-        if order.status is Status.PENDING:
+        if order.status.terminal or order.status is Status.WATCHING:
+            return Outcome(str(order.status))  # over, or the watcher's (a stale message)
+        if order.status in (Status.PENDING, Status.TRIGGERED):
             order = await self._route(order)
         if order.status is Status.ROUTING:
             order = self._to_building(order)
@@ -233,7 +250,7 @@ class Executor:
         return self._moved(
             self.store.transition(
                 order.id,
-                Status.PENDING,
+                order.status,  # pending (market) or triggered (limit, sniper)
                 Status.ROUTING,
                 detail={
                     "quotes": quotes,
@@ -256,7 +273,12 @@ class Executor:
         memory or the pool cache; the chain is searched only when the pair's list is older than
         the refresh."""
         catalog = discovery.catalog_for(self.chain, self.store.pool, self.cfg)
-        pools = await catalog.pools_for(order.mint_in, order.mint_out, order.pinned_pool)
+        pools = await catalog.pools_for(
+            order.mint_in,
+            order.mint_out,
+            order.pinned_pool,
+            unlisted_ok=order.order_type == "sniper",  # its new pool, whatever VENUE_POOLS says
+        )
         return await router.quote_all_venues(
             self.chain,
             pools,
@@ -270,7 +292,8 @@ class Executor:
     def _to_building(self, order: Order) -> Order:
         if order.amount_out is None:
             raise PermanentChainError("the order was routed without an output", "no_route")
-        min_out = minimum_out(order.amount_out, order.slippage)
+        min_out = order_minimum_out(order)
+        check_quote_meets(order, min_out)
         return self._moved(
             self.store.transition(
                 order.id,
@@ -426,7 +449,7 @@ class Executor:
         not wait on its report."""
         for _ in range(FILL_READS):
             try:
-                found = await self.chain.transaction(Signature.from_string(sig))
+                found = await self.chain.transaction_json(Signature.from_string(sig))
             except ChainError as exc:
                 logger.warning("landed transaction not read", extra={"code": exc.code})
                 return None
@@ -489,9 +512,13 @@ class Executor:
         fee: int | None = None,
     ) -> Outcome:
         """End the order `failed` from the status it is in (`order` as last known). Its
-        transaction (and the fee it paid) is named only if it landed (`landed_slot`)."""
+        transaction (and the fee it paid) is named only if it landed (`landed_slot`). A limit
+        order refused for price goes back to watching instead (`_rewatch`)."""
         if order.status.terminal:
             return Outcome(str(order.status))
+        rewatched = self._rewatch(order, code, message, landed_slot, fee=fee)
+        if rewatched is not None:
+            return rewatched
         detail: dict[str, Any] = {"error": message, "code": code}
         fields: dict[str, Any] = {"failure_code": code, "failure_reason": message}
         if order.tx_signature and landed_slot is not None:
@@ -515,6 +542,115 @@ class Executor:
         observability.count_by("OrderFailedByCode", "code", code)
         logger.info("order failed", extra={"code": code})
         return Outcome("failed", reason=message)
+
+    # -- limit orders refused for price ----------------------------------------------------------
+
+    async def _permanent(self, order: Order, exc: PermanentChainError) -> Outcome:
+        """A permanent failure. A limit order refused for price while its transaction is stored
+        but not known to have landed (the node's preflight refused a send) is followed until
+        that transaction lands or can no longer land before it goes back to watching: an
+        earlier send may still be in flight, and the next trigger must not land a second swap."""
+        if (
+            refused_for_price(order, exc.code)
+            and order.status is Status.SUBMITTED
+            and order.tx_signature is not None
+        ):
+            return await self._settle_then_rewatch(order, exc)
+        return self._fail(order, exc.code, exc.message)
+
+    async def _settle_then_rewatch(self, order: Order, exc: PermanentChainError) -> Outcome:
+        """Watch the stored transaction, without sending or rebuilding: landed, its result
+        decides (confirmed; or failed on chain, which rewatches a price refusal); expired
+        unlanded, the order goes back to watching."""
+        sig_text, _, last_valid = _stored_transaction(order)
+        signature = Signature.from_string(sig_text)
+        started = time.monotonic()
+        while time.monotonic() - started <= self.timing.land_timeout_seconds:
+            landed = await self.chain.status(signature)
+            if landed is not None and (landed.err is not None or landed.confirmed):
+                return await self._settle(order, landed)
+            if (
+                landed is None
+                and await self.chain.block_height() > last_valid
+                and await self.chain.status(signature) is None  # again: only now is it final
+            ):
+                rewatched = self._rewatch(order, exc.code, exc.message, None, unlanded=True)
+                return rewatched or self._fail(order, exc.code, exc.message)
+            await asyncio.sleep(self.timing.poll_seconds)
+        raise TransientChainError("the transaction did not confirm in time", "confirmation_timeout")
+
+    def _rewatch(
+        self,
+        order: Order,
+        code: str,
+        message: str,
+        landed_slot: int | None,
+        *,
+        unlanded: bool = False,
+        fee: int | None = None,
+    ) -> Outcome | None:
+        """The hook where an order would fail: None to fail it as usual. A limit order whose
+        swap was refused for price goes back to `watching` (guarded; the reason, and the
+        cycle's transaction when it landed, in the event) if its transaction cannot land any
+        more: none was stored (routing, building), it landed with the error (`landed_slot`),
+        or it expired unlanded (`unlanded`). Its MAX_TRIGGERS-th refusal fails it
+        `too_many_triggers`. A `watching` order is the watcher's: a stale message leaves it."""
+        if order.status is Status.WATCHING:
+            return Outcome(str(order.status))
+        if not refused_for_price(order, code) or order.status not in REWATCH_FROM:
+            return None
+        if order.status is Status.SUBMITTED and landed_slot is None and not unlanded:
+            return None
+        if order.triggers >= self.cfg.max_triggers:
+            return self._fail(
+                order,
+                "too_many_triggers",
+                f"refused for price on each of its {order.triggers} triggers (MAX_TRIGGERS"
+                f" {self.cfg.max_triggers}); last: {message}",
+                landed_slot,
+                fee=fee,
+            )
+        detail: dict[str, Any] = {
+            "reason": message,
+            "code": code,
+            "trigger": order.triggers,
+            "triggersLeft": self.cfg.max_triggers - order.triggers,
+        }
+        if order.tx_signature:
+            detail["txHash"] = order.tx_signature
+            detail["txOutcome"] = "landed with an error" if landed_slot else "expired unlanded"
+            if landed_slot is not None:
+                detail |= {"explorerUrl": self._explorer(order.tx_signature), "slot": landed_slot}
+                if fee is not None:
+                    detail["feeLamports"] = fee
+        # The cycle is over: its transaction (kept in the event above) is forgotten on the row,
+        # so the next trigger routes, signs and lands afresh, with its own attempts.
+        cleared = dict.fromkeys(
+            (
+                "tx_signature",
+                "signed_tx",
+                "last_valid_block_height",
+                "landed_slot",
+                "amount_out",
+                "sent_slot",
+                "fee_lamports",
+            )
+        )
+        done = self.store.transition(
+            order.id,
+            order.status,
+            Status.WATCHING,
+            detail=detail,
+            fields={**cleared, "attempts": 0},
+            where_signature=order.tx_signature if order.status is Status.SUBMITTED else None,
+        )
+        if done is None:
+            current = self.store.get_order(order.id)
+            return Outcome(str(current.status) if current else "missing")
+        self._emit(done.event)
+        observability.count("OrderRewatched")
+        logger.info("limit order back to watching", extra={"code": code})
+        return Outcome("watching", reason=message)
 
     def _transient(self, order: Order, exc: ChainError, receive_count: int) -> Outcome:
         if receive_count >= self.cfg.max_attempts:
@@ -559,6 +695,39 @@ def _decimals(quote: dict[str, Any], side: str) -> int:
         return int(quote[f"decimals{side}"])
     ratio = Decimal(quote[f"amount{side}Units"]) / Decimal(quote[f"amount{side}"])
     return len(str(int(ratio))) - 1
+
+
+def refused_for_price(order: Order, code: str) -> bool:
+    """A limit order's swap refused because the price is no longer at its limit."""
+    return order.order_type == "limit" and code == "slippage_exceeded"
+
+
+def order_minimum_out(order: Order) -> Decimal:
+    """The swap's minimum output (tokenOut base units), which the chain enforces: a limit
+    order's amountIn x limitPrice; otherwise the quote less the slippage, and for a sniper
+    order with `maxPrice` never less than amountIn / maxPrice."""
+    decimals = order.decimals_out or 0
+    if order.order_type == "limit" and order.limit_price is not None:
+        return Decimal(limit_min_out_units(order.amount_in, order.limit_price, decimals))
+    floor = minimum_out(order.amount_out or Decimal(0), order.slippage or DEFAULT_SLIPPAGE)
+    if order.max_price is not None:
+        floor = max(
+            floor, Decimal(max_price_min_out_units(order.amount_in, order.max_price, decimals))
+        )
+    return floor
+
+
+def check_quote_meets(order: Order, min_out: Decimal) -> None:
+    """The route's quote must pay at least the minimum: a swap that the chain would refuse is
+    not sent (a limit order whose price moved away goes back to watching instead)."""
+    if order.amount_out is not None and Decimal(order.amount_out) < min_out:
+        scale = order.decimals_out or 0
+        quoted = format(Decimal(order.amount_out).scaleb(-scale).normalize(), "f")
+        needed = format(min_out.scaleb(-scale).normalize(), "f")
+        raise PermanentChainError(
+            f"the best quote pays {quoted}, below the order's minimum of {needed}",
+            "slippage_exceeded",
+        )
 
 
 def minimum_out(expected_out: Decimal, slippage_pct: Decimal) -> Decimal:

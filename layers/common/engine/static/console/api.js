@@ -63,6 +63,15 @@ export class Api {
     return this.request("GET", `/api/orders/${encodeURIComponent(orderId)}`).then((r) => r.data);
   }
 
+  cancel(orderId) {
+    return this.request("DELETE", `/api/orders/${encodeURIComponent(orderId)}`).then((r) => r.data);
+  }
+
+  quote({ tokenIn, tokenOut, amountIn }) {
+    const query = new URLSearchParams({ tokenIn, tokenOut, amountIn });
+    return this.request("GET", `/api/quote?${query}`).then((r) => r.data);
+  }
+
   orders({ limit = 20, cursor = null, status = "" } = {}) {
     const query = new URLSearchParams({ limit: String(limit) });
     if (cursor) query.set("cursor", cursor);

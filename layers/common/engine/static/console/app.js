@@ -11,13 +11,14 @@ import { addFrame, describeRequest, timelineView } from "./timeline.js";
 
 const KEY_STORAGE = "orders-console.api-key";
 const FALLBACK_TERMINAL = ["confirmed", "failed", "expired", "cancelled"];
+const FALLBACK_CANCELLABLE = ["pending", "watching"];
 const HISTORY_PAGE = 20;
 const CHART_ORDERS = 10;
 
 const $ = (selector) => document.querySelector(selector);
 const api = new Api(new URLSearchParams(location.search).get("api") || "");
 const state = {
-  config: { wsUrl: null, statuses: [], terminal: FALLBACK_TERMINAL },
+  config: { wsUrl: null, statuses: [], terminal: FALLBACK_TERMINAL, cancellable: FALLBACK_CANCELLABLE },
   orders: new Map(), // orderId -> {id, request, status, frames: Map(seq -> frame), view}
   selected: null,
   cursor: null,
@@ -151,7 +152,23 @@ function onApiError(error) {
 
 // -- the order form --------------------------------------------------------------------------
 
-const form = new OrderForm($("#order-form"));
+const form = new OrderForm($("#order-form"), showQuote);
+
+/** Quote (limit orders): every pool's price for the form's pair and amount, the best shown. */
+async function showQuote(values) {
+  if (!api.key) {
+    setKeyStatus("Paste your API key first.", "error");
+    return;
+  }
+  form.showQuote("Quoting…");
+  try {
+    const quote = await api.quote(values);
+    form.showQuote(`Now: ${quote.amountOut} ${token(quote.tokenOut)} for ${quote.amountIn} ${token(quote.tokenIn)} ` +
+      `(${quote.price} per ${token(quote.tokenIn)}) on ${quote.venue}, slot ${quote.slot}.`);
+  } catch (error) {
+    form.showQuote(onApiError(error) || `No quote: ${error.message}`);
+  }
+}
 
 async function submitOrder(event) {
   event.preventDefault();
@@ -192,12 +209,33 @@ function select(id) {
 function renderHead(o) {
   const last = o.frames.get(Math.max(0, ...o.frames.keys()));
   const status = o.status || (last && last.status) || "pending";
-  $("#timeline-head").replaceChildren(
+  const type = (o.request && o.request.orderType) || "market";
+  // Only a limit or sniper order that has not triggered can be cancelled (the API says 409
+  // otherwise, e.g. when it triggered a moment ago).
+  const cancellable = type !== "market" && state.config.cancellable.includes(status);
+  const parts = [
     el("p", { class: "order-line" },
       el("span", { class: `badge status-${status}`, id: "timeline-status", text: status }), " ",
       el("strong", { text: o.request ? describeRequest(o.request) : "order" })),
     el("p", { class: "order-id" }, "Order ", el("code", { text: o.id })),
-  );
+  ];
+  if (cancellable) {
+    parts.push(el("button", { type: "button", class: "secondary", id: "cancel-order", onclick: () => cancelOrder(o.id) }, "Cancel order"));
+  }
+  parts.push(el("p", { class: "form-error", id: "cancel-error", role: "alert" }));
+  $("#timeline-head").replaceChildren(...parts);
+}
+
+async function cancelOrder(id) {
+  const button = $("#cancel-order");
+  if (button) button.disabled = true;
+  try {
+    await api.cancel(id); // the `cancelled` frame comes over the live stream
+    stream.follow(id);
+  } catch (error) {
+    if (!onApiError(error)) $("#cancel-error").textContent = `Not cancelled: ${error.message}`;
+    if (button) button.disabled = false;
+  }
 }
 
 async function openOrder(id) {
@@ -253,7 +291,7 @@ function historyRow(summary) {
   const request = summary.request || {};
   return el("tr", { "data-order": summary.orderId },
     el("td", {}, el("time", { datetime: summary.createdAt, text: dateTime(summary.createdAt) })),
-    el("td", { text: `${request.amountIn ?? "?"} ${token(request.tokenIn)} → ${token(request.tokenOut)}` }),
+    el("td", { text: `${request.orderType && request.orderType !== "market" ? `${request.orderType} ` : ""}${request.amountIn ?? "?"} ${token(request.tokenIn)} → ${token(request.tokenOut)}` }),
     el("td", {}, el("span", { class: `badge status-${summary.status}`, text: summary.status })),
     el("td", { text: summary.venue || "" }),
     // What it got once confirmed (the fill), else the quote it is working towards.
@@ -313,7 +351,12 @@ async function loadRecentForChart() {
 async function start() {
   try {
     const config = await api.config();
-    state.config = { ...state.config, ...config, terminal: config.terminal || FALLBACK_TERMINAL };
+    state.config = {
+      ...state.config,
+      ...config,
+      terminal: config.terminal || FALLBACK_TERMINAL,
+      cancellable: config.cancellable || FALLBACK_CANCELLABLE,
+    };
   } catch {
     // An API without /console/config.json: same-origin WebSocket, the default statuses.
   }

@@ -72,9 +72,21 @@ function details(frame, order) {
       break;
     case "building":
       if (frame.minAmountOut) {
-        body.append(el("p", {}, "Minimum out (slippage applied): ",
+        const why = request.orderType === "limit" ? "your limit" : "slippage applied";
+        body.append(el("p", {}, `Minimum out (${why}): `,
           el("strong", { class: "min-out", text: `${frame.minAmountOut} ${token(request.tokenOut)}` })));
       }
+      break;
+    case "watching":
+      body.append(watchingLine(frame, request));
+      if (frame.txHash) body.append(txLine(frame));
+      break;
+    case "triggered":
+      body.append(triggerLine(frame, request));
+      break;
+    case "expired":
+    case "cancelled":
+      body.append(el("p", { class: "ended", text: frame.reason || frame.status }));
       break;
     case "submitted":
     case "confirmed":
@@ -95,10 +107,42 @@ function details(frame, order) {
   return body;
 }
 
+/** What a watching order waits for; or, back to watching, why its swap was refused. */
+function watchingLine(frame, request) {
+  if (frame.reason) {
+    return el("p", { class: "rewatch" }, "Back to watching: ", el("code", { text: frame.code || "refused" }), ` ${frame.reason}`,
+      frame.triggersLeft !== undefined ? ` (${frame.triggersLeft} trigger${frame.triggersLeft === 1 ? "" : "s"} left)` : "");
+  }
+  const until = frame.expiresAt ? ` until ${new Date(frame.expiresAt).toLocaleString()}` : "";
+  if ((frame.orderType || request.orderType) === "sniper") {
+    const guards = [
+      frame.poolVenue ? `on ${frame.poolVenue}` : null,
+      frame.maxPrice ? `at most ${frame.maxPrice} ${token(request.tokenIn)} per ${token(request.tokenOut)}` : null,
+      frame.minLiquidity ? `holding at least ${frame.minLiquidity} ${token(request.tokenIn)}` : null,
+    ].filter(Boolean);
+    return el("p", { class: "waiting", text: `Waiting for a new ${token(request.tokenIn)}/${token(request.tokenOut)} pool${guards.length ? ` (${guards.join(", ")})` : ""}${frame.watchFromSlot !== undefined ? `, created from slot ${frame.watchFromSlot}` : ""}${until}.` });
+  }
+  return el("p", { class: "waiting", text: `Waiting for at least ${frame.limitPrice} ${token(request.tokenOut)} per ${token(request.tokenIn)}${until}.` });
+}
+
+/** Why the watcher triggered the order: the quote that met the limit, or the new pool. */
+function triggerLine(frame, request) {
+  if (frame.reason === "new_pool") {
+    const opens = frame.opensAt ? `, open since ${new Date(frame.opensAt).toLocaleString()}` : "";
+    return el("p", { class: "trigger" }, "New pool ", el("code", { title: frame.pool, text: short(frame.pool, 6, 6) }),
+      ` on ${frame.venue}, created in slot ${frame.createdSlot}, seen in slot ${frame.seenSlot}${opens}: `,
+      el("strong", { text: `${frame.amountOut} ${token(request.tokenOut)}` }), ` for ${frame.amountIn} (price ${frame.price}).`);
+  }
+  return el("p", { class: "trigger" }, `Limit reached on ${frame.venue}: `,
+    el("strong", { text: `${frame.amountOut} ${token(request.tokenOut)}` }),
+    ` for ${frame.amountIn}, at least ${frame.minAmountOut} wanted (price ${frame.price}, slot ${frame.slot}).`);
+}
+
 export function describeRequest(request) {
   const slippage = request.slippage !== undefined && request.slippage !== null ? `, slippage ${request.slippage} %` : "";
   const type = request.orderType && request.orderType !== "market" ? `${request.orderType} ` : "";
-  return `${type}${request.amountIn} ${token(request.tokenIn)} → ${token(request.tokenOut)}${slippage}`;
+  const limit = request.limitPrice ? `, limit ${request.limitPrice}` : "";
+  return `${type}${request.amountIn} ${token(request.tokenIn)} → ${token(request.tokenOut)}${slippage}${limit}`;
 }
 
 function quotesTable(frame, request) {

@@ -1,0 +1,245 @@
+"""New pools of the pairs sniper orders watch, and the transaction that created each.
+
+- Found per watched pair with discovery's own filters (`discovery.find_pools`: getProgramAccounts
+  with `dataSize` and `memcmp` on the pool's two mint fields, per venue program), once per tick
+  for every watched pair, concurrently. Where the RPC refuses getProgramAccounts, from each venue
+  program's signatures since a cursor kept in Postgres (`watch_cursors`): every new transaction
+  is read and its pool-creating instructions give the pools.
+- A pool seen for the first time has its creation read: the oldest of its signatures must be a
+  transaction whose instruction creates it (Raydium CPMM `initialize`, pool at account 3; Meteora
+  DAMM v2 `initialize_pool`, pool at 6, or `initialize_customizable_pool`, pool at 5), and its
+  slot is the pool's `created_slot`. A pool with more history than one page (1000 signatures),
+  or whose oldest transaction creates something else, gets none: it is old, new to no order.
+- Every pool seen is remembered (`pool_births`), so each costs its creation lookup once.
+
+A sniper order counts a pool only if `created_slot` is at or after the slot the order was
+accepted at (`watch_from_slot`): pools that existed before it do not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+
+from engine import observability
+from engine.config import Settings
+from engine.errors import RpcMethodRefused
+from engine.pools import PoolBirth, PoolBirths, pair_key
+from execution.chain import Chain, LandedTransaction, SignatureInfo
+from execution.discovery import FoundPool, find_pools, read_pools, venue_of, venue_programs
+
+logger = Logger(child=True)
+SIGNATURE_PAGE = 1000  # getSignaturesForAddress' largest page
+CURSOR_PAGES = 5  # pages of a program's signatures read back at most per tick
+TRANSACTION_READS = 16  # getTransaction calls in flight at once
+
+
+def _anchor(name: str) -> bytes:
+    return hashlib.sha256(f"global:{name}".encode()).digest()[:8]
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """Where a pool-creating instruction names the pool and its two mints."""
+
+    venue: str
+    pool_index: int
+    mint_indexes: tuple[int, int]
+
+
+# From the programs' instruction account lists (raydium-cp-swap `initialize`, damm-v2
+# `initialize_pool` / `initialize_customizable_pool`; local/pools.py builds them the same way).
+INITIALIZERS: dict[bytes, Initializer] = {
+    _anchor("initialize"): Initializer("raydium_cpmm", 3, (4, 5)),
+    _anchor("initialize_pool"): Initializer("meteora_damm_v2", 6, (8, 9)),
+    _anchor("initialize_customizable_pool"): Initializer("meteora_damm_v2", 5, (7, 8)),
+}
+
+
+@dataclass(frozen=True)
+class Creation:
+    """A pool a landed transaction created."""
+
+    venue: str
+    pool: Pubkey
+    mints: tuple[Pubkey, Pubkey]
+
+
+def creations(tx: LandedTransaction) -> list[Creation]:
+    """The pools `tx` created (none if it failed), from its top-level instructions."""
+    if tx.failed:
+        return []
+    found = []
+    for ix in tx.transaction.message.instructions:
+        accounts = bytes(ix.accounts)
+        if ix.program_id_index >= len(tx.keys):
+            continue
+        program = tx.keys[ix.program_id_index]
+        init = INITIALIZERS.get(bytes(ix.data)[:8])
+        if init is None or venue_of(program) != init.venue:
+            continue
+        wanted = (init.pool_index, *init.mint_indexes)
+        if max(wanted) >= len(accounts) or any(accounts[i] >= len(tx.keys) for i in wanted):
+            continue
+        pool, mint_a, mint_b = (tx.keys[accounts[i]] for i in wanted)
+        found.append(Creation(init.venue, pool, (mint_a, mint_b)))
+    return found
+
+
+class LaunchWatch:
+    """Per container: the new pools of watched pairs, as the chain and `pool_births` know them."""
+
+    def __init__(self, chain: Chain, births: PoolBirths, cfg: Settings, endpoint: str) -> None:
+        self.chain = chain
+        self.births = births
+        self.cfg = cfg
+        self.endpoint = endpoint
+
+    async def find(
+        self, pairs: Iterable[tuple[str, str]], since_slot: int
+    ) -> tuple[list[PoolBirth], list[PoolBirth]]:
+        """The pools of these pairs already seen, and those found now (with their creation
+        read; `seen_slot` 0 until `remember` records them at the slot they were seen).
+        `since_slot`: where a signature scan starts when there is no cursor yet (the oldest
+        watching sniper order's slot). Raises TransientChainError."""
+        wanted = {pair_key(*p) for p in pairs}
+        if not wanted:
+            return [], []
+        known = self.births.of_pairs(self.endpoint, wanted)
+        seen = {b.address for b in known}
+        try:
+            found = await self._by_program_accounts(wanted)
+            fresh = [p for p in found if str(p.address) not in seen]
+            births = list(await asyncio.gather(*(self._birth(p) for p in fresh)))
+        except RpcMethodRefused:
+            births = await self._by_signatures(wanted, seen, since_slot)
+        return known, births
+
+    def remember(self, births: Sequence[PoolBirth], slot: int) -> None:
+        """Record pools found now, seen at `slot`."""
+        self.births.record(self.endpoint, [b.seen_at(slot) for b in births])
+        observability.count("NewPoolsSeen", len(births))
+        logger.info("pools seen", extra={"pools": [b.address for b in births], "slot": slot})
+
+    async def _by_program_accounts(self, pairs: set[tuple[str, str]]) -> list[FoundPool]:
+        pages = await asyncio.gather(
+            *(
+                find_pools(
+                    self.chain,
+                    Pubkey.from_string(a),
+                    Pubkey.from_string(b),
+                    self.cfg.solana_cluster,
+                )
+                for a, b in sorted(pairs)
+            )
+        )
+        return [pool for page in pages for pool in page]
+
+    async def _birth(self, pool: FoundPool) -> PoolBirth:
+        created_slot, signature = await self._creation(pool.address)
+        mint_a, mint_b = pool.mints
+        return PoolBirth(
+            address=str(pool.address),
+            venue=pool.venue,
+            mint_a=str(mint_a),
+            mint_b=str(mint_b),
+            seen_slot=0,
+            depends_on=tuple(str(k) for k in pool.depends_on),
+            created_slot=created_slot,
+            creation_signature=signature,
+        )
+
+    async def _creation(self, pool: Pubkey) -> tuple[int | None, str | None]:
+        """(slot, signature) of the transaction that created `pool`, or (None, None)."""
+        history = await self.chain.signatures(pool, limit=SIGNATURE_PAGE)
+        if not history or len(history) >= SIGNATURE_PAGE:
+            return None, None  # nothing kept, or more than a page: not a new pool
+        oldest = history[-1]
+        tx = await self.chain.transaction(oldest.signature)
+        if tx is None or not any(c.pool == pool for c in creations(tx)):
+            return None, None
+        return tx.slot, str(oldest.signature)
+
+    # -- where getProgramAccounts is refused ----------------------------------------------------
+
+    async def _by_signatures(
+        self, pairs: set[tuple[str, str]], known: set[str], since_slot: int
+    ) -> list[PoolBirth]:
+        """New pools of `pairs` from each venue program's transactions since its cursor."""
+        made: list[Creation] = []
+        made_at: dict[Pubkey, tuple[int, str]] = {}
+        for _venue, program in venue_programs(self.cfg.solana_cluster):
+            for sig, tx in await self._program_transactions(program, since_slot):
+                for creation in creations(tx):
+                    made.append(creation)
+                    made_at[creation.pool] = (tx.slot, str(sig))
+        wanted = [
+            c
+            for c in made
+            if pair_key(str(c.mints[0]), str(c.mints[1])) in pairs and str(c.pool) not in known
+        ]
+        if not wanted:
+            return []
+        pools, _others, _absent = await read_pools(self.chain, [str(c.pool) for c in wanted])
+        births = []
+        for pool in pools:
+            created_slot, signature = made_at[pool.address]
+            mint_a, mint_b = pool.mints
+            births.append(
+                PoolBirth(
+                    address=str(pool.address),
+                    venue=pool.venue,
+                    mint_a=str(mint_a),
+                    mint_b=str(mint_b),
+                    seen_slot=0,
+                    depends_on=tuple(str(k) for k in pool.depends_on),
+                    created_slot=created_slot,
+                    creation_signature=signature,
+                )
+            )
+        return births
+
+    async def _program_transactions(
+        self, program: Pubkey, since_slot: int
+    ) -> list[tuple[Signature, LandedTransaction]]:
+        """The program's landed transactions after its cursor (without one: from `since_slot`),
+        oldest first; the cursor moves to the newest read."""
+        cursor = self.births.cursor(self.endpoint, str(program))
+        until = Signature.from_string(cursor[0]) if cursor else None
+        picked: list[SignatureInfo] = []
+        before = None
+        for _ in range(CURSOR_PAGES):
+            page = await self.chain.signatures(
+                program, before=before, until=until, limit=SIGNATURE_PAGE
+            )
+            recent = page if cursor else [s for s in page if s.slot >= since_slot]
+            picked += recent
+            if len(page) < SIGNATURE_PAGE or len(recent) < len(page):
+                break
+            before = page[-1].signature
+        if not picked:
+            return []
+        gate = asyncio.Semaphore(TRANSACTION_READS)
+
+        async def read(sig: Signature) -> LandedTransaction | None:
+            async with gate:
+                return await self.chain.transaction(sig)
+
+        txs = await asyncio.gather(*(read(s.signature) for s in picked))
+        found = [(s.signature, tx) for s, tx in zip(picked, txs, strict=True) if tx is not None]
+        newest = picked[0]
+        self.births.save_cursor(self.endpoint, str(program), str(newest.signature), newest.slot)
+        return list(reversed(found))
+
+
+def counting(births: Sequence[PoolBirth], since_slot: int | None) -> list[PoolBirth]:
+    """The pools that are new to an order accepted at `since_slot`: created at or after it."""
+    if since_slot is None:
+        return []
+    return [b for b in births if b.created_slot is not None and b.created_slot >= since_slot]

@@ -1,0 +1,63 @@
+"""`GET /api/quote`: every pool's quote for a pair and an amount, without trading.
+
+The pools are the ones routing would quote (the pool catalog: memory, the pool cache, discovery;
+VENUE_POOLS, POOL_DENY_LIST and MAX_POOLS_PER_PAIR applied) and the quotes are the router's own
+(`router.quote_all_venues`: one getMultipleAccounts, every pool at one clock), so a user sees
+exactly what a market order would be routed on now, and can set a limit order's limitPrice
+from it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from engine.config import Settings
+from engine.db import Pool
+from engine.orders import QuoteRequest
+from execution import discovery, router
+from execution.chain import Chain
+from execution.fees import PriorityFees
+
+
+async def quote_pair(
+    chain: Chain,
+    pool: Pool,
+    cfg: Settings,
+    request: QuoteRequest,
+    fees: PriorityFees | None = None,
+) -> dict[str, Any]:
+    """The routing frame's shape (`quotes`: every pool, the best `chosen`, skipped ones with
+    their code), plus the best's venue, pool, amountOut and price (tokenOut per tokenIn).
+
+    Raises PermanentChainError (`no_route`, `unknown_mint`, `invalid_account`,
+    `amount_too_small`, `invalid_amount`) or TransientChainError."""
+    mint_in, mint_out = request.token_in.mint, request.token_out.mint
+    catalog = discovery.catalog_for(chain, pool, cfg)
+    pools = await catalog.pools_for(mint_in, mint_out)
+    decision = await router.quote_all_venues(
+        chain,
+        pools,
+        mint_in=mint_in,
+        mint_out=mint_out,
+        amount_in=request.amount_in,
+        # Ranked as the executor ranks: net of the priority fee the cluster asks now.
+        priority_fee=fees if fees is not None else cfg.priority_fee_min_micro_lamports,
+        min_liquidity=cfg.min_pool_liquidity,
+    )
+    best = decision.best
+    out = Decimal(best.amount_out_units).scaleb(-best.decimals_out)
+    price = out / request.amount_in
+    return {
+        "tokenIn": request.token_in.symbol,
+        "tokenOut": request.token_out.symbol,
+        "mintIn": mint_in,
+        "mintOut": mint_out,
+        "amountIn": format(request.amount_in.normalize(), "f"),
+        "quotes": decision.quotes_json(),
+        "venue": best.venue,
+        "pool": best.pool,
+        "amountOut": format(out.normalize(), "f"),
+        "price": format(price.quantize(Decimal(1).scaleb(price.adjusted() - 11)).normalize(), "f"),
+        "slot": decision.clock.slot if decision.clock else 0,
+    }

@@ -1,0 +1,433 @@
+"""The watcher: limit and sniper orders wait here (`watching`) until they trigger or expire.
+
+One tick (`Watcher.tick`):
+1. orders past their `expiresAt` end `expired` (guarded transitions);
+2. a triggered order whose queue message is not known to have gone out (its watcher stopped
+   between the trigger's commit and the send) is queued again;
+3. every watching order is read from Postgres; the pools each limit order's pair trades on come
+   from the pool catalog (memory, the pool cache, discovery: `execution.discovery`), and the
+   pools of each sniper order's pair from `execution.launches` (found on chain, with the slot
+   each was created in);
+4. every one of those pools, the accounts their quotes read, the orders' mints and the Clock are
+   read in ONE getMultipleAccounts per 100 keys (the batches concurrently), so every order is
+   priced at one clock;
+5. each limit order is priced with the venue math (`execution.pricing`): it triggers when a
+   pool pays at least amountIn x limitPrice for its amountIn now. A sniper order triggers on the
+   first pool of its pair created at or after the slot it was accepted at (`watch_from_slot`)
+   that is open for trading, of its `poolVenue` if it names one, whose price (tokenIn per
+   tokenOut) is at most `maxPrice` and which holds at least `minLiquidity` of tokenIn; a pool
+   that is not open yet is looked at again each tick and triggers once it opens;
+6. triggering is the guarded `watching -> triggered` transition (the reason in its event; a
+   sniper's order is pinned to its new pool), then the order's message on the orders queue:
+   the execute function does the rest with its usual guarantees.
+
+Two watchers racing (a second invocation, a retried one) price the same orders: the guarded
+transition lets exactly one of them trigger each order, and only that one queues it. A cancel
+racing a trigger is decided the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from psycopg import OperationalError
+from solders.account import Account
+from solders.pubkey import Pubkey
+
+from engine import observability
+from engine.config import PoolConfig, Settings
+from engine.errors import ChainError, QueueUnavailable
+from engine.orders import Status, iso_z, limit_min_out_units
+from engine.pools import PoolBirth, PoolBirths, pair_key
+from engine.queue import OrdersQueue
+from engine.store import Event, Order, Store
+from execution import discovery
+from execution.chain import Chain
+from execution.launches import LaunchWatch, counting
+from execution.pricing import PoolBook, opens_at
+from execution.venues import SYSVAR_CLOCK, VENUES, VenueError
+
+logger = Logger(child=True)
+MAX_KEYS_PER_READ = 100  # getMultipleAccounts' limit
+REQUEUE_AFTER_SECONDS = 10.0  # a trigger's message not sent by then is sent again
+# The watch function stops ticking this long before its timeout: room to flush the status
+# triggers and the metrics, and to end before the schedule's next invocation.
+STOP_BEFORE_TIMEOUT_SECONDS = 4.0
+Publish = Callable[[Event], None]
+
+
+@dataclass
+class TickReport:
+    """What one tick did, and where its time went."""
+
+    slot: int | None = None
+    watched: int = 0  # orders watching
+    priced: int = 0  # orders checked against the pools read this tick
+    quotes: int = 0  # exact venue quotes computed
+    pools: int = 0  # pools read
+    accounts: int = 0  # accounts read (pools, vaults, configs, mints, the Clock)
+    triggered: int = 0
+    raced: int = 0  # triggers another watcher (or a cancel) won
+    expired: int = 0
+    requeued: int = 0
+    seconds: float = 0.0
+    db_seconds: float = 0.0  # reading and writing Postgres
+    rpc_seconds: float = 0.0  # reading the chain
+    skipped: list[str] = field(default_factory=list)  # pairs not priced this tick, and why
+
+    @property
+    def engine_seconds(self) -> float:
+        """The tick without its Postgres time: reading the chain and pricing."""
+        return self.seconds - self.db_seconds
+
+
+@dataclass(frozen=True)
+class Trigger:
+    order: Order
+    detail: dict[str, Any]
+    fields: dict[str, Any]
+
+
+class Watcher:
+    def __init__(
+        self,
+        store: Store,
+        chain: Chain,
+        queue: OrdersQueue,
+        cfg: Settings,
+        publish: Publish | None = None,
+    ) -> None:
+        self.store = store
+        self.chain = chain
+        self.queue = queue
+        self.cfg = cfg
+        self.publish = publish or (lambda _e: None)
+        self.catalog = discovery.catalog_for(chain, store.pool, cfg)
+        self.launches = LaunchWatch(chain, PoolBirths(store.pool), cfg, self.catalog.endpoint)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        keep_going: Callable[[], bool],
+        tick_seconds: float,
+        on_tick: Callable[[TickReport], None] | None = None,
+        stop_when_idle: bool = False,
+    ) -> list[TickReport]:
+        """Tick every `tick_seconds` while `keep_going()`; a tick that fails (the chain or
+        Postgres unreachable) is logged and the next one tries again. `on_tick` sees each
+        tick's report (the handler flushes its metrics from there). `stop_when_idle`: return
+        after a tick that found no order watching and no trigger to send again."""
+        reports: list[TickReport] = []
+        while keep_going():
+            started = time.monotonic()
+            try:
+                reports.append(await self.tick())
+                if on_tick is not None:
+                    on_tick(reports[-1])
+                if stop_when_idle and reports[-1].watched == 0 and reports[-1].requeued == 0:
+                    break
+            except (ChainError, OperationalError) as exc:
+                logger.warning("tick failed; next tick retries", extra={"error": str(exc)[:300]})
+            except Exception:  # a bug: logged with its trace and counted, the watching goes on
+                logger.exception("unexpected error in a tick")
+                observability.count("InternalError")
+            rest = tick_seconds - (time.monotonic() - started)
+            while rest > 0 and keep_going():
+                await asyncio.sleep(min(rest, 0.05))
+                rest = tick_seconds - (time.monotonic() - started)
+        return reports
+
+    async def tick(self) -> TickReport:
+        report = TickReport()
+        started = time.perf_counter()
+        with self._timed(report, "db"):
+            self._expire(report)
+            self._requeue(report)
+            orders = self.store.watched_orders()
+        report.watched = len(orders)
+        limits = [o for o in orders if o.order_type == "limit"]
+        snipers = [o for o in orders if o.order_type == "sniper"]
+        limit_pools = await self._limit_pools(limits, report)
+        births, fresh = await self._sniper_pools(snipers, report)
+        keys = self._keys(limits, limit_pools, snipers, [*births, *fresh])
+        book = await self._read(keys, report)
+        report.slot = book.clock.slot
+        if fresh:
+            with self._timed(report, "db"):
+                self.launches.remember(fresh, book.clock.slot)
+            births = [*births, *(b.seen_at(book.clock.slot) for b in fresh)]
+        triggers = [
+            t
+            for o in limits
+            if (t := self._limit_met(book, o, limit_pools.get(_pool_key(o), []))) is not None
+        ]
+        triggers += [t for o in snipers if (t := self._new_pool(book, o, births)) is not None]
+        report.priced = len(limits) + len(snipers)
+        report.quotes = book.quotes
+        with self._timed(report, "db"):
+            for trigger in triggers:
+                self._trigger(trigger, report)
+        report.seconds = time.perf_counter() - started
+        observability.milliseconds("WatchTick", report.seconds)
+        observability.count("OrdersWatched", report.watched)
+        return report
+
+    @contextmanager
+    def _timed(self, report: TickReport, kind: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - started
+            if kind == "db":
+                report.db_seconds += spent
+            else:
+                report.rpc_seconds += spent
+
+    # -- orders that end or need their message again --------------------------------------------
+
+    def _expire(self, report: TickReport) -> None:
+        for order in self.store.due_to_expire():
+            expires = iso_z(order.expires_at) if order.expires_at else None
+            done = self.store.transition(
+                order.id,
+                order.status,
+                Status.EXPIRED,
+                detail={"reason": f"not triggered by its expiresAt ({expires})"},
+            )
+            if done is not None:
+                self._emit(done.event)
+                report.expired += 1
+                observability.count("OrdersExpired")
+
+    def _requeue(self, report: TickReport) -> None:
+        for order in self.store.unqueued_triggers(REQUEUE_AFTER_SECONDS):
+            if self._enqueue(order):
+                report.requeued += 1
+                logger.info("triggered order queued again", extra={"order_id": str(order.id)})
+
+    def _enqueue(self, order: Order) -> bool:
+        try:
+            self.queue.enqueue(order.id)
+        except QueueUnavailable as exc:
+            logger.warning(
+                "a triggered order could not be queued; the next ticks retry",
+                extra={"order_id": str(order.id), "error": exc.message},
+            )
+            return False
+        self.store.mark_enqueued(order.id)
+        return True
+
+    # -- which pools ----------------------------------------------------------------------------
+
+    async def _limit_pools(
+        self, limits: Sequence[Order], report: TickReport
+    ) -> dict[tuple[str, str, str | None], list[PoolConfig]]:
+        """The pools each limit order's pair (or pinned pool) trades on, per pair."""
+        wanted = sorted({_pool_key(o) for o in limits}, key=str)
+        found: dict[tuple[str, str, str | None], list[PoolConfig]] = {}
+        for key in wanted:
+            try:
+                with self._timed(report, "rpc"):
+                    found[key] = await self.catalog.pools_for(*key)
+            except ChainError as exc:  # no pool yet, a pin that is not one, the RPC down
+                report.skipped.append(f"{key[0]}/{key[1]}: {exc.code}")
+        return found
+
+    async def _sniper_pools(
+        self, snipers: Sequence[Order], report: TickReport
+    ) -> tuple[list[PoolBirth], list[PoolBirth]]:
+        """Pools of the sniper orders' pairs already seen, and the ones found now."""
+        if not snipers:
+            return [], []
+        pairs = {pair_key(o.mint_in, o.mint_out) for o in snipers}
+        since = min(o.watch_from_slot or 0 for o in snipers)
+        try:
+            with self._timed(report, "rpc"):
+                return await self.launches.find(pairs, since)
+        except ChainError as exc:
+            report.skipped.append(f"new pools: {exc.code}")
+            return [], []
+
+    @staticmethod
+    def _keys(
+        limits: Sequence[Order],
+        limit_pools: dict[tuple[str, str, str | None], list[PoolConfig]],
+        snipers: Sequence[Order],
+        births: Sequence[PoolBirth],
+    ) -> list[Pubkey]:
+        pools = [p for ps in limit_pools.values() for p in ps] + [b.to_config() for b in births]
+        mints = {m for o in (*limits, *snipers) for m in (o.mint_in, o.mint_out)}
+        addresses = [p.address for p in pools] + [k for p in pools for k in p.depends_on]
+        addresses += sorted(mints)
+        return [*dict.fromkeys(Pubkey.from_string(a) for a in addresses), SYSVAR_CLOCK]
+
+    async def _read(self, keys: list[Pubkey], report: TickReport) -> PoolBook:
+        """Every key in getMultipleAccounts calls of 100, concurrently; a pool whose quote
+        needs accounts it did not list (first seen without them) costs one more read."""
+        with self._timed(report, "rpc"):
+            accounts = await self._accounts(keys)
+            missing = self._unlisted(accounts)
+            if missing:
+                accounts.update(await self._accounts(missing))
+        report.accounts = len(accounts)
+        report.pools = sum(1 for a in accounts.values() if a is not None and _is_pool(a))
+        return PoolBook(accounts)
+
+    async def _accounts(self, keys: list[Pubkey]) -> dict[Pubkey, Account | None]:
+        batches = [keys[i : i + MAX_KEYS_PER_READ] for i in range(0, len(keys), MAX_KEYS_PER_READ)]
+        pages = await asyncio.gather(*(self.chain.accounts(b) for b in batches))
+        return {k: a for page in pages for k, a in page.items()}
+
+    @staticmethod
+    def _unlisted(accounts: dict[Pubkey, Account | None]) -> list[Pubkey]:
+        missing: list[Pubkey] = []
+        for key, account in accounts.items():
+            venue = discovery.venue_of(account.owner) if account is not None else None
+            if venue is None or account is None:
+                continue
+            try:
+                state = VENUES[venue].decode_pool(bytes(account.data), account.owner, key)
+            except VenueError:
+                continue
+            missing += [k for k in VENUES[venue].dependent_accounts(state) if k not in accounts]
+        return list(dict.fromkeys(missing))
+
+    # -- pricing --------------------------------------------------------------------------------
+
+    def _limit_met(
+        self, book: PoolBook, order: Order, pools: Sequence[PoolConfig]
+    ) -> Trigger | None:
+        """The first pool that pays the limit for the order's amount now, as a trigger."""
+        units = book.units(order.mint_in, order.amount_in)
+        decimals_out = book.decimals(order.mint_out)
+        if units is None or decimals_out is None or order.limit_price is None:
+            return None
+        needed = limit_min_out_units(order.amount_in, order.limit_price, decimals_out)
+        for pool in pools:
+            bound = book.upper_bound(pool, order.mint_in, units)
+            if bound is not None and bound < needed:
+                continue  # this pool cannot pay the limit now, whatever its fees
+            quote = book.quote(pool, order.mint_in, units)
+            if quote is None or quote.amount_out < needed:
+                continue
+            out = Decimal(quote.amount_out).scaleb(-decimals_out)
+            detail = {
+                "reason": "limit_reached",
+                "trigger": order.triggers + 1,
+                "venue": pool.venue,
+                "pool": pool.address,
+                "amountIn": _text(order.amount_in),
+                "amountOut": _text(out),
+                "minAmountOut": _text(Decimal(needed).scaleb(-decimals_out)),
+                "limitPrice": _text(order.limit_price),
+                "price": _text(_rounded(out / order.amount_in)),
+                "slot": book.clock.slot,
+            }
+            return Trigger(order, detail, {"triggers": order.triggers + 1, "enqueued_at": None})
+        return None
+
+    def _new_pool(
+        self, book: PoolBook, order: Order, births: Sequence[PoolBirth]
+    ) -> Trigger | None:
+        """The first pool new to the order that it may buy from now, as a trigger."""
+        units = book.units(order.mint_in, order.amount_in)
+        decimals_out = book.decimals(order.mint_out)
+        if units is None or decimals_out is None:
+            return None
+        mine = [
+            b
+            for b in counting(births, order.watch_from_slot)
+            if b.trades(order.mint_in, order.mint_out)
+            and order.pool_venue in (None, b.venue)
+            and b.address not in self.cfg.pool_deny_list
+        ]
+        for birth in sorted(mine, key=lambda b: (b.created_slot or 0, b.address)):
+            pool = birth.to_config()
+            quote = book.quote(pool, order.mint_in, units)
+            if quote is None:
+                continue  # not open yet, disabled, empty: looked at again next tick
+            out = Decimal(quote.amount_out).scaleb(-decimals_out)
+            price = order.amount_in / out
+            if order.max_price is not None and price > order.max_price:
+                continue
+            held = Decimal(book.reserve(pool, order.mint_in)).scaleb(
+                -(book.decimals(order.mint_in) or 0)
+            )
+            if order.min_liquidity is not None and held < order.min_liquidity:
+                continue
+            detail = {
+                "reason": "new_pool",
+                "trigger": order.triggers + 1,
+                "venue": birth.venue,
+                "pool": birth.address,
+                "createdSlot": birth.created_slot,
+                "creationTx": birth.creation_signature,
+                "seenSlot": birth.seen_slot,
+                **opens_at(birth.venue, book.state(pool)),
+                "amountIn": _text(order.amount_in),
+                "amountOut": _text(out),
+                "price": _text(_rounded(price)),
+                "liquidity": _text(held),
+                "slot": book.clock.slot,
+            }
+            fields = {
+                "triggers": order.triggers + 1,
+                "enqueued_at": None,
+                "pinned_pool": birth.address,  # the executor trades on this pool only
+            }
+            return Trigger(order, detail, fields)
+        return None
+
+    # -- triggering -----------------------------------------------------------------------------
+
+    def _trigger(self, trigger: Trigger, report: TickReport) -> None:
+        done = self.store.transition(
+            trigger.order.id,
+            Status.WATCHING,
+            Status.TRIGGERED,
+            detail=trigger.detail,
+            fields=trigger.fields,
+        )
+        if done is None:  # another watcher triggered it first, or it was cancelled
+            report.raced += 1
+            return
+        self._emit(done.event)
+        report.triggered += 1
+        observability.count("OrdersTriggered")
+        logger.info(
+            "order triggered",
+            extra={"order_id": str(trigger.order.id), "reason": trigger.detail["reason"]},
+        )
+        self._enqueue(done.order)
+
+    def _emit(self, event: Event) -> None:
+        try:
+            self.publish(event)
+        except Exception:  # a notification failure must never undo a committed status
+            logger.exception("publishing a status event failed")
+
+
+def _pool_key(order: Order) -> tuple[str, str, str | None]:
+    return (order.mint_in, order.mint_out, order.pinned_pool)
+
+
+def _is_pool(account: Account) -> bool:
+    return discovery.venue_of(account.owner) is not None
+
+
+def _text(value: Decimal) -> str:
+    return format(Decimal(value).normalize(), "f")
+
+
+def _rounded(value: Decimal) -> Decimal:
+    """A price to 12 significant digits (a quotient of decimals need not end)."""
+    return Decimal(value).quantize(Decimal(1).scaleb(value.adjusted() - 11))

@@ -1,0 +1,198 @@
+"""Limit and sniper orders through the whole local stack (issue 12), over its real sockets only:
+the quote endpoint (its own function, routed by the template), a limit order placed over
+WebSocket that waits, a market order that moves the price, the limit order triggered by the
+watcher the template schedules and filled; cancel over HTTP reaching a follower's socket; a
+sniper order firing when a new token's pool is created by a real initialization transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection
+
+from local.handlers import ROOT
+from local.poller import wait_until
+from tests.stack import Running, follow, get_order, http_json, isolated_stack, open_ws
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(pg_base_url: str, localstack: str) -> Iterator[Running]:
+    with isolated_stack(
+        pg_base_url, f"orders_e2e_lim_{uuid.uuid4().hex[:8]}", aws=localstack
+    ) as running:
+        yield running
+
+
+def in_an_hour() -> str:
+    return (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+
+
+def quote(stack: Running, token_in: str, token_out: str, amount: str) -> dict[str, Any]:
+    status, reply = http_json(
+        "GET", f"{stack.http}/api/quote?tokenIn={token_in}&tokenOut={token_out}&amountIn={amount}"
+    )
+    assert status == 200, reply
+    return dict(reply)
+
+
+def frames_until(ws: ClientConnection, status: str, timeout: float = 30) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    frames: list[dict[str, Any]] = []
+    while not frames or frames[-1].get("status") != status:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {status} frame in {timeout}s: {frames}"
+        frames.append(json.loads(ws.recv(timeout=left)))
+    return frames
+
+
+def test_quote_shows_every_pool_without_trading(stack: Running) -> None:
+    before = http_json("GET", f"{stack.http}/api/orders")[1]["orders"]
+    reply = quote(stack, "SOL", "USDC", "0.01")
+    assert {q["venue"] for q in reply["quotes"]} == {"raydium_cpmm", "meteora_damm_v2"}
+    [chosen] = [q for q in reply["quotes"] if q.get("chosen")]
+    assert (chosen["pool"], chosen["amountOut"]) == (reply["pool"], reply["amountOut"])
+    assert Decimal(reply["price"]) == Decimal(reply["amountOut"]) / Decimal("0.01")
+    assert http_json("GET", f"{stack.http}/api/orders")[1]["orders"] == before  # no order
+    status, error = http_json("GET", f"{stack.http}/api/quote?tokenIn=SOL&tokenOut=SOL&amountIn=1")
+    assert (status, error["error"]["field"]) == (400, "tokenOut")
+    status, error = http_json("GET", f"{stack.http}/api/quote?tokenIn=SOL&tokenOut=USDC")
+    assert (status, error["error"]["field"]) == (400, "amountIn")
+    status, denied = http_json(
+        "GET",
+        f"{stack.http}/api/quote?tokenIn=SOL&tokenOut=USDC&amountIn=1",
+        headers={"x-api-key": ""},
+    )
+    assert (status, denied) == (401, {"message": "Unauthorized"})
+
+
+def test_a_limit_order_waits_then_fills_after_a_market_order_moves_the_price(
+    stack: Running,
+) -> None:
+    price = Decimal(quote(stack, "SOL", "USDC", "0.01")["price"])
+    limit = (price * Decimal("1.02")).quantize(Decimal("0.01"))
+    with open_ws(f"{stack.ws}") as ws:
+        ws.send(
+            json.dumps(
+                {
+                    "orderType": "limit",
+                    "tokenIn": "SOL",
+                    "tokenOut": "USDC",
+                    "amountIn": "0.01",
+                    "limitPrice": str(limit),
+                    "expiresAt": in_an_hour(),
+                }
+            )
+        )
+        waiting = frames_until(ws, "watching")
+        order_id = waiting[0]["orderId"]
+        time.sleep(1.5)  # several ticks of the watcher: the limit is not met
+        assert get_order(stack, order_id)["status"] == "watching"
+        # A market order buys SOL with 5,000 USDC: its pool's SOL price rises ~7 %.
+        status, mover = http_json(
+            "POST",
+            f"{stack.http}/api/orders/execute",
+            {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "5000", "slippage": 5},
+        )
+        assert status == 202, mover
+        rest = follow(ws, timeout=60)
+    statuses = [f["status"] for f in waiting + rest]
+    assert statuses == [
+        "pending", "watching", "triggered", "routing", "building", "submitted", "confirmed"
+    ]  # fmt: skip
+    trigger = rest[0]
+    assert trigger["reason"] == "limit_reached"
+    assert Decimal(trigger["amountOut"]) >= Decimal(trigger["minAmountOut"]) == limit / 100
+    order = get_order(stack, order_id)
+    assert order["status"] == "confirmed"
+    assert Decimal(order["minAmountOut"]) == limit / 100
+    assert order["triggers"] == 1
+    assert order["orderType"] == "limit"
+    assert get_order(stack, mover["orderId"])["status"] == "confirmed"
+
+
+def test_cancel_over_http_reaches_the_orders_follower(stack: Running) -> None:
+    body = {
+        "orderType": "limit",
+        "tokenIn": "SOL",
+        "tokenOut": "USDC",
+        "amountIn": "0.01",
+        "limitPrice": "100000",
+        "expiresAt": in_an_hour(),
+    }
+    status, accepted = http_json("POST", f"{stack.http}/api/orders/execute", body)
+    assert (status, accepted["status"]) == (202, "watching")
+    order_id = accepted["orderId"]
+    status, listed = http_json("GET", f"{stack.http}/api/orders?status=watching")
+    assert order_id in [o["orderId"] for o in listed["orders"]]
+    with open_ws(accepted["wsUrl"]) as ws:
+        assert [f["status"] for f in frames_until(ws, "watching")] == ["pending", "watching"]
+        status, done = http_json("DELETE", f"{stack.http}/api/orders/{order_id}")
+        assert (status, done) == (200, {"orderId": order_id, "status": "cancelled"})
+        [cancelled] = frames_until(ws, "cancelled")
+    assert cancelled["seq"] == 3
+    status, again = http_json("DELETE", f"{stack.http}/api/orders/{order_id}")
+    assert (status, again["error"]["code"]) == (409, "not_cancellable")
+
+
+def test_a_sniper_order_fires_when_a_new_tokens_pool_is_created(stack: Running) -> None:
+    def pools(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "local.pools", *args, "--rpc", stack.rpc, "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    mint = pools("mint")["mint"]
+    body = {
+        "orderType": "sniper",
+        "tokenIn": "USDC",
+        "tokenOut": mint,
+        "amountIn": "5",
+        "maxPrice": "1",
+        "expiresAt": in_an_hour(),
+    }
+    with open_ws(stack.ws) as ws:
+        ws.send(json.dumps(body))
+        waiting = frames_until(ws, "watching")
+        order_id = waiting[0]["orderId"]
+        created = pools("create", "--venue", "meteora_damm_v2", "--mint", mint, "--price", "0.5")
+        rest = follow(ws, timeout=60)
+    assert [f["status"] for f in rest] == [
+        "triggered", "routing", "building", "submitted", "confirmed"
+    ]  # fmt: skip
+    trigger = rest[0]
+    assert (trigger["reason"], trigger["pool"]) == ("new_pool", created["pool"])
+    assert (trigger["createdSlot"], trigger["creationTx"]) == (
+        created["slot"],
+        created["signature"],
+    )
+    order = get_order(stack, order_id)
+    assert (order["pool"], order["status"]) == (created["pool"], "confirmed")
+
+
+def test_the_watcher_runs_on_the_templates_schedule(stack: Running) -> None:
+    def ticks() -> int:
+        metrics = http_json("GET", f"{stack.http}/_local/metrics")[1]["metrics"]
+        found = [m for m in metrics if m.get("name") == "WatchTick"]
+        return int(found[0]["count"]) if found else 0
+
+    # The watch function's metrics go out every 10 s of its minute-long invocation.
+    assert wait_until(lambda: ticks() > 0, timeout=25)
+    seen = ticks()
+    assert wait_until(lambda: ticks() > seen, timeout=25)
