@@ -277,15 +277,46 @@ async def test_the_chain_refuses_a_fill_below_the_limit_and_the_order_watches_ag
     assert (await Watching(store, chain, queue, cfg).tick()).triggered == 0
 
 
-async def test_back_to_watching_when_the_price_moves_away_before_landing_then_filled(
+async def test_the_simulation_refuses_for_price_and_the_order_watches_again_unsigned(
     store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: OrdersQueue
 ) -> None:
-    """The price moves away between the quote and the send: the node's preflight refuses the
-    swap. The signed transaction is followed until it can no longer land, then the order
-    watches again; when the price comes back it triggers a second time and fills."""
+    """The price moves away between the quote and the build: the simulation before signing
+    refuses the swap for price, so the order watches again with nothing signed, stored or sent
+    (no fee); when the price comes back it triggers a second time and fills."""
 
     def move_away(event: Event) -> None:
         if event.status is Status.BUILDING and event.order_id == oid:
+            price_sol(chain, 140)
+
+    oid = limit_order(store, key, "149.5")
+    watching = Watching(store, chain, queue, cfg)
+    assert (await watching.tick()).triggered == 1
+    log = chain.txlog()
+    assert (await Runner(store, chain, cfg, on_event=move_away).run(oid)).status == "watching"
+    back = store.events(oid)[-1]
+    assert (back.detail["code"], back.detail["trigger"]) == ("slippage_exceeded", 1)
+    assert "txHash" not in back.detail
+    assert chain.txlog() == log  # nothing reached the chain
+    price_sol(chain, 151)
+    assert (await watching.tick()).triggered == 1
+    assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
+    assert statuses(store, oid) == [
+        "pending", "watching", "triggered", "routing", "building", "watching",
+        "triggered", "routing", "building", "submitted", "confirmed",
+    ]  # fmt: skip
+    assert len(landed_swaps(chain)) == 1
+
+
+async def test_back_to_watching_when_the_price_moves_away_before_landing_then_filled(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: OrdersQueue
+) -> None:
+    """The price moves away after the simulation, between the signing and the send: the
+    node's preflight refuses the swap. The signed transaction is followed until it can no
+    longer land, then the order watches again; when the price comes back it triggers a second
+    time and fills."""
+
+    def move_away(event: Event) -> None:
+        if event.status is Status.SUBMITTED and event.order_id == oid:
             price_sol(chain, 140)
 
     oid = limit_order(store, key, "149.5")
@@ -322,7 +353,7 @@ async def test_a_refused_limit_order_still_in_doubt_is_retried_not_failed(
     treated as a bug; the next delivery sees it out and sends the order back to watching."""
 
     def move_away(event: Event) -> None:
-        if event.status is Status.BUILDING and event.order_id == oid:
+        if event.status is Status.SUBMITTED and event.order_id == oid:  # signed, not yet sent
             price_sol(chain, 140)
 
     oid = limit_order(store, key, "149.5")
