@@ -133,6 +133,10 @@ async def run(
                 f"{ws_base}/api/orders/execute",
                 max_queue=None,
                 additional_headers={"x-api-key": api_key},
+                # No keepalive pings: a burst at concurrency 40 oversubscribes both cores (the
+                # chain alone takes ~2), and a pong starved past the client's 20 s timeout
+                # closed followers, so orders the engine confirmed were counted lost.
+                ping_interval=None,
             ),
             tracked,
         )

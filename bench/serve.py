@@ -220,7 +220,9 @@ def fresh_database(name: str) -> None:
 
     from local import postgres
 
-    with psycopg.connect(postgres.server_url(), autocommit=True) as conn:
+    # The server's maintenance database: DATABASE_URL may name the very database to drop.
+    admin = psycopg.conninfo.make_conninfo(postgres.server_url(), dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
