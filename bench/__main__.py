@@ -141,6 +141,9 @@ def _throughput_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     whole = t["lost"] == 0 and t["duplicated"] == 0 and t["confirmed"] == t["submitted"]
     ok = whole and ideal["ratio"] >= IDEAL_RATIO
     calls = r["calls_per_order"]
+    # Every function runs in the stack's one Python process: its threads share one GIL, so its
+    # CPU per order bounds the burst at one core's worth, whatever the machine's cores.
+    engine_ms = r["cpu_ms_per_order"].get("engine") or math.nan
     return [
         (
             f"throughput, SQS concurrency {r['concurrency']}",
@@ -156,6 +159,13 @@ def _throughput_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"min({r['concurrency']} / {ideal['latency_ms']:.0f} ms = "
             f"{ideal['by_latency']:.1f}/s, {ideal['cores']} / {ideal['cpu_ms_per_order']:.1f} ms"
             f" = {ideal['by_cpu']:.1f}/s)",
+            "",
+            "",
+        ),
+        (
+            "  what bounds it: the engine's one interpreter (GIL)",
+            f"1 core / {engine_ms:.1f} ms of engine CPU per order = {1000 / engine_ms:.1f}/s; "
+            f"measured {t['orders_per_second'] * engine_ms / 1000:.0%} of it",
             "",
             "",
         ),
