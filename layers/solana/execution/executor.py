@@ -9,6 +9,13 @@ lastValidBlockHeight and the signature unknown). That is what makes execution at
 The order is read once per invocation; every status change returns the order as it now is
 (`Store.transition`), so the executor never reads it again unless a change lost a race.
 
+Landing (builder.build_swap, execution/fees.py): the swap is simulated before it is signed for
+real, so a swap refused for price or funds fails (or a limit order watches again) before any fee
+is spent; the compute-unit limit is the simulation's units plus a margin, the priority fee the
+cluster's recent fees over the pools' accounts, capped. A confirmed order carries what it got,
+read from its landed transaction (execution/fills.py); an unexpected exception (a bug) ends the
+order `internal_error` on the same delivery, after its stored transaction's end if one exists.
+
 Limit and sniper orders reach the executor once the watcher has triggered them (`triggered`),
 and are routed from there as a pending market order is. A limit order's minimum output is
 amountIn x limitPrice, so the chain itself refuses to fill it below its limit; a limit order
