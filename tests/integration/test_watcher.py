@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -506,6 +507,18 @@ async def new_token(chain: LocalChain) -> str:
     return str(mint)
 
 
+async def once_open(watching: Watching, seconds: float = 3.0) -> TickReport:
+    """Tick until a tick triggers (or `seconds` pass): a CPMM pool made with open_time 0 opens
+    a second of chain time after it lands (a few ticker blocks), and a sniper order fires on a
+    pool only once it is open."""
+    deadline = time.monotonic() + seconds
+    while True:
+        report = await watching.tick()
+        if report.triggered or time.monotonic() > deadline:
+            return report
+        await asyncio.sleep(0.02)
+
+
 async def new_pool(
     chain: LocalChain, mint: str, venue: str = "raydium_cpmm", **request: Any
 ) -> local_pools.Created:
@@ -530,7 +543,7 @@ async def test_a_sniper_order_fires_on_a_new_pool_of_its_pair_and_fills_there(
     watching = Watching(store, chain, queue, cfg)
     assert (await watching.tick()).triggered == 0  # no pool of the pair yet
     created = await new_pool(chain, mint, venue)
-    assert (await watching.tick()).triggered == 1
+    assert (await once_open(watching)).triggered == 1
     trigger = store.events(oid)[-1].detail
     assert (trigger["reason"], trigger["pool"], trigger["venue"]) == (
         "new_pool",
@@ -634,7 +647,7 @@ async def test_a_sniper_order_trades_its_new_pool_when_venue_pools_is_an_allow_l
     mint = await new_token(chain)
     oid = sniper_order(store, key, chain, mint)
     created = await new_pool(chain, mint, "raydium_cpmm")
-    assert (await Watching(store, chain, queue, listed).tick()).triggered == 1
+    assert (await once_open(Watching(store, chain, queue, listed))).triggered == 1
     assert (await Runner(store, chain, listed).run(oid)).status == "confirmed"
     assert current(store, oid).pool == created.pool
 
