@@ -486,7 +486,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import cost
 
         print()
-        print("What an order costs in AWS (bench/cost.py, from this run's per-order figures):")
+        print(
+            "What an order costs in AWS (bench/cost.py: this run's calls per order,"
+            " each handler's duration alone):"
+        )
         print(cost.report(cost.measured_from(results), cost.DEFAULT_LAND_SECONDS))
     return 0
 

@@ -352,6 +352,7 @@ def run_concurrency(
         )
         out["warmup_check"] = warm.check()
         if overhead_samples:
+            alone_before = stack.timings()
             seq = asyncio.run(
                 load.run(
                     base,
@@ -366,6 +367,11 @@ def run_concurrency(
             events = order_events(stack.database, list(seq.orders))
             out["overhead"] = breakdown(seq, events, stack.timings())
             out["overhead_check"] = seq.check()
+            # Each invocation alone, as a Lambda container runs it: in a burst every handler
+            # shares this process's one interpreter, and its wall time is mostly waiting.
+            out["functions_alone"] = functions_per_order(
+                alone_before, stack.timings(), len(seq.orders)
+            )
         cpu_before = stack.cpu_seconds()
         before = stack.timings()
         calls_before = before["calls"]
