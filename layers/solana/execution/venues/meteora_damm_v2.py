@@ -26,7 +26,6 @@ import dataclasses
 import hashlib
 import struct
 from dataclasses import dataclass
-from fractions import Fraction
 
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
@@ -921,14 +920,11 @@ class MeteoraDammV2:
         if point < state.activation_point:
             raise self._not_open(state, clock)
         mints = self._mints(data_by_pubkey, (mint_in, mint_out))
-        # update_pre_swap moves the volatility references at this timestamp (the fee of this
-        # swap reads the accumulator, which only the previous swaps moved).
-        state = dataclasses.replace(
-            state,
-            dynamic_fee=update_references(
-                state.dynamic_fee, state.sqrt_price, max(clock.unix_timestamp, 0)
-            ),
-        )
+        # update_pre_swap moves the volatility references at this timestamp. The fee of this
+        # swap reads the accumulator, which only the previous swaps moved, and the references
+        # are read only after the swap (update_post_swap), so the quote keeps the pool as read;
+        # the update still runs for the overflow the program would fail with.
+        update_references(state.dynamic_fee, state.sqrt_price, max(clock.unix_timestamp, 0))
         transfer_fee_in = mints[mint_in].transfer_fee_for(clock.epoch, amount_in)
         excluded_in = amount_in - transfer_fee_in
         if excluded_in <= 0:
@@ -958,20 +954,23 @@ class MeteoraDammV2:
 
     @staticmethod
     def _impact(state: PoolState, result: SwapResult, a_to_b: bool) -> float:
-        """The curve's output against what the same curve input fetches at the spot price."""
+        """The curve's output against what the same curve input fetches at the spot price, in
+        integers (the watcher prices thousands of these a tick): with the price b per a as
+        num/den and at_spot = spot_n/spot_d, 1 - out/at_spot = (spot_n - out*spot_d)/spot_n,
+        and int / int is correctly rounded, as float(Fraction) is."""
         if state.collect_fee_mode == COLLECT_FEE_COMPOUNDING:
             if state.token_a_amount == 0 or state.token_b_amount == 0:
                 return 0.0
-            price = Fraction(state.token_b_amount, state.token_a_amount)
+            num, den = state.token_b_amount, state.token_a_amount
         else:
-            price = Fraction(state.sqrt_price * state.sqrt_price, 1 << (RESOLUTION * 2))
+            num, den = state.sqrt_price * state.sqrt_price, 1 << (RESOLUTION * 2)
+        if num == 0:
+            return 0.0
         curve_in = result.excluded_fee_input_amount
-        if price == 0:
+        spot_n, spot_d = (curve_in * num, den) if a_to_b else (curve_in * den, num)
+        if spot_n == 0:
             return 0.0
-        at_spot = curve_in * price if a_to_b else curve_in / price
-        if not at_spot:
-            return 0.0
-        return float(max(Fraction(0), 1 - result.curve_output / at_spot) * 100)
+        return max(spot_n - result.curve_output * spot_d, 0) * 100 / spot_n
 
     @staticmethod
     def _not_open(state: PoolState, clock: Clock) -> PoolNotTradable:
