@@ -883,12 +883,10 @@ class MeteoraDammV2:
         missing = [str(m) for m in wanted if m not in data_by_pubkey]
         if missing:
             raise MissingAccount(f"the mints are needed to quote: {missing}")
-        mints = {m: t22.parse_mint(data_by_pubkey[m]) for m in wanted}
-        for mint, info in mints.items():
-            t22.require_supported(
-                mint, info, ACCEPTED_EXTENSIONS, "Meteora DAMM v2", inert_transfer_hook=True
-            )
-        return mints
+        return {
+            m: t22.accepted_mint(m, data_by_pubkey[m], ACCEPTED_EXTENSIONS, "Meteora DAMM v2", True)
+            for m in wanted
+        }
 
     @staticmethod
     def _fee_in_input_units(result: SwapResult, excluded_in: int) -> int:

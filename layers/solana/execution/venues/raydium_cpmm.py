@@ -391,9 +391,10 @@ class RaydiumCpmm:
         if missing:
             raise MissingAccount(f"accounts needed to quote are missing: {missing}")
         config = decode_amm_config(data_by_pubkey[state.amm_config])
-        mints = {m: t22.parse_mint(data_by_pubkey[m]) for m in (mint_in, mint_out)}
-        for mint, info in mints.items():
-            t22.require_supported(mint, info, ACCEPTED_EXTENSIONS, "Raydium CPMM")
+        mints = {
+            m: t22.accepted_mint(m, data_by_pubkey[m], ACCEPTED_EXTENSIONS, "Raydium CPMM")
+            for m in (mint_in, mint_out)
+        }
 
         transfer_fee_in = mints[mint_in].transfer_fee_for(clock.epoch, amount_in)
         actual_in = max(amount_in - transfer_fee_in, 0)  # saturating_sub

@@ -146,10 +146,8 @@ def read_mint(owner: str, data: bytes) -> MintInfo:
     return parse_mint(data)
 
 
-@functools.lru_cache(maxsize=1024)
 def parse_mint(data: bytes) -> MintInfo:
-    """An SPL Token or Token-2022 mint account's data. A pure function of the bytes, kept for
-    the bytes seen last: the watcher quotes thousands of orders a tick against the same mints."""
+    """An SPL Token or Token-2022 mint account's data."""
     if len(data) < MINT_LEN:
         raise BadAccount(f"a mint holds at least {MINT_LEN} bytes, this one {len(data)}")
     decimals = data[MINT_DECIMALS_OFFSET]
@@ -177,6 +175,22 @@ def parse_mint(data: bytes) -> MintInfo:
             )
         at += 4 + length
     return MintInfo(decimals, tuple(extensions), fee_config)
+
+
+@functools.lru_cache(maxsize=1024)
+def accepted_mint(
+    mint: Pubkey,
+    data: bytes,
+    accepted: frozenset[int],
+    venue: str,
+    inert_transfer_hook: bool = False,
+) -> MintInfo:
+    """The mint's data parsed, once `require_supported` passed it for `venue`. Kept for the
+    mints seen last (a pure function of its arguments; a refusal is raised again each time):
+    the watcher quotes thousands of orders a tick against the same two mints."""
+    info = parse_mint(data)
+    require_supported(mint, info, accepted, venue, inert_transfer_hook)
+    return info
 
 
 def require_supported(
