@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from psycopg import OperationalError
 from solders.pubkey import Pubkey
 
 from engine import config, db, keys, observability
@@ -681,3 +683,26 @@ async def test_an_idle_watcher_may_end_its_invocation_early(
     )
     assert len(busy) >= 3
     assert all(r.watched == 1 for r in busy)
+
+
+async def test_the_garbage_collector_waits_for_a_tick_and_runs_again_after_it(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: OrdersQueue
+) -> None:
+    """A tick prices with Python's cyclic collector paused (no full collection between a limit
+    met and its trigger); after every tick, a failed one too, it is on again."""
+    watcher = Watching(store, chain, queue, cfg).watcher
+    limit_order(store, key, "900")
+    during: list[bool] = []
+    real_tick = watcher.tick
+
+    async def tick() -> TickReport:
+        during.append(gc.isenabled())
+        if len(during) == 2:
+            raise OperationalError("Postgres went away mid-tick")
+        return await real_tick()
+
+    watcher.tick = tick  # type: ignore[method-assign]
+    reports = await watcher.run(lambda: len(during) < 3, 0.01)
+    assert during == [False, False, False]
+    assert gc.isenabled()
+    assert [r.watched for r in reports] == [1, 1]  # the failed tick is logged, the next one ran
