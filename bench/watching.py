@@ -4,11 +4,12 @@ met on chain takes to reach `submitted`.
 - **priced per tick**: N limit orders (SOL -> USDC, every one a different amount, 0.01 to 10
   SOL) in a database of their own, priced by the watch function's loop (`execution.watcher.
   Watcher.run`, a 1 s tick) against the seeded local chain (the production solana-py client,
-  in-process), in an interpreter of its own as in the function's container. Two books: *waiting* (limits 1 to 10
-  % above what the pools pay: the usual book, decided by the spot-rate bound) and *at the money*
-  (limits just under the spot rate, above what any pool pays after its fee: every order gets
-  the exact venue quote on both pools, and none triggers). Engine time = the tick less its time
-  in Postgres (reading the N orders, the trigger sweeps), which is reported beside it.
+  in-process), in an interpreter of its own as in the function's container. Two books:
+  *waiting* (limits 1 to 10 % above what the pools pay: the usual book, decided by the
+  spot-rate bound) and *at the money* (limits just under the spot rate, above what any pool
+  pays after its fee: every order gets the exact venue quote on both pools, and none
+  triggers). Engine time = the tick less its time in Postgres (reading the N orders, the
+  trigger sweeps), which is reported beside it.
 - **trigger latency**: a local stack (`local.stack.Stack`, the watcher on the template's schedule
   with the local tick); a limit order 2 % above the price waits; the pools' price is moved past
   it on chain (the chain's admin endpoint, the instant the limit is met); the time from then to
