@@ -27,6 +27,12 @@ from typing import Any
 from local.template import load_template, resolve, resource
 
 HOURS_PER_MONTH = 730
+# Checked with `pip download --platform ... --only-binary=:all:` against PyPI (2026-11-30).
+ARM64_NOTE = (
+    "not on python3.11: that runtime is Amazon Linux 2 (glibc 2.26), and solders 0.29 and"
+    " psycopg-binary 3.3 publish aarch64 wheels only for glibc 2.28 (python3.12+ runs on"
+    " Amazon Linux 2023)"
+)
 DEFAULT_LAND_SECONDS = 1.2
 # us-east-1 on-demand list prices, from the AWS pricing pages named beside each (as published
 # in 2025-2026; this machine cannot reach them, so re-check with the AWS Pricing Calculator).
@@ -114,9 +120,9 @@ def per_order(measured: dict[str, Any], land_seconds: float, arm: bool = False) 
                 f"Lambda {name}: {f['invocations']:.2f} invocations, "
                 f"{seconds * 1000:.0f} ms at {memory_gb(name, template) * 1024:.0f} MB",
                 seconds * memory_gb(name, template) * gb_second,
-                "arm64; for execute, less memory (it waits on the chain)"
+                "less memory (it waits on the chain); arm64 after a python3.12 move (ARM64_NOTE)"
                 if name == "execute"
-                else "arm64",
+                else "arm64 after a python3.12 move (ARM64_NOTE)",
             )
         )
         invocations += f["invocations"]
@@ -227,7 +233,7 @@ def watcher_at_rest(template: dict[str, Any]) -> tuple[str, float, str]:
         f"the watcher ({seconds:.0f} s of every minute at {gb * 1024:.0f} MB)",
         usd,
         "WatchStopWhenIdle=true (at rest: one tick a minute; a new order may wait a minute"
-        " for its first look), arm64 (-20 %)",
+        " for its first look); arm64 (-20 %) after a python3.12 move (ARM64_NOTE)",
     )
 
 
@@ -247,7 +253,8 @@ def report(measured: dict[str, Any], land_seconds: float) -> str:
     biggest = max(lines, key=lambda x: x.per_order)
     out.append(
         f"  largest: {biggest.item} ({biggest.per_order / total:.0%}); cut: {biggest.cut}."
-        f" With arm64 functions: ${arm_total * 1e6:.2f} per 1,000,000."
+        f" With arm64 functions: ${arm_total * 1e6:.2f} per 1,000,000 (ARM64_NOTE)."
+        f"\n  ARM64_NOTE: {ARM64_NOTE}"
     )
     rest = at_rest()
     rest_total = sum(usd for _, usd, _ in rest)
