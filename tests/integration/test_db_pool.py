@@ -1,4 +1,4 @@
-"""The connection pool's liveness check: a connection given back a moment ago is handed out
+"""The connection pool's liveness check: a connection checked out a moment ago is handed out
 without a round trip; one idle past the window is checked, and a dead one replaced."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def backend_pid(pool: db.Pool) -> int:
         return int(row["pid"])
 
 
-def test_a_connection_given_back_a_moment_ago_is_handed_out_without_a_round_trip(
+def test_a_connection_checked_out_a_moment_ago_is_handed_out_without_a_round_trip(
     pool: db.Pool, checks: list[object]
 ) -> None:
     first = backend_pid(pool)

@@ -84,7 +84,7 @@ class SecretConnection(Connection[DictRow]):
     """A connection whose login comes from a secret: the pool passes `login=SecretLogin`, and a
     refused login is retried once with the secret read again (it may have just been rotated)."""
 
-    returned_at: float = -math.inf  # time.monotonic() when it last went back to the pool
+    checked_out_at: float = -math.inf  # time.monotonic() of its last checkout from the pool
 
     @classmethod
     def connect(  # type: ignore[override]  # the pool passes our `login` through its kwargs
@@ -130,31 +130,31 @@ def open_pool(cfg: Settings) -> Pool:
     )
 
 
-# A connection given back to the pool in good order less than this long ago is handed out again
-# without a liveness round trip (HikariCP's aliveBypassWindowMs, 500 ms by default): an order
-# checks a connection out ~19 times, and each check was a round trip (through RDS Proxy in
-# AWS) before the statement it guards. One idle longer (a burst's lull, a thawed container)
-# is checked, and a dead one replaced, as before.
+# A connection checked out of the pool less than this long ago, and idle and unbroken now, is
+# handed out again without a liveness round trip (HikariCP's aliveBypassWindowMs, 500 ms by
+# default, counts from its last use; this counts from its last checkout, never longer): an order
+# checks a connection out ~19 times, and each check was a round trip (through RDS Proxy in AWS)
+# before the statement it guards. One unused for longer (a burst's lull, a thawed container) is
+# checked, and a dead one replaced, as before.
 ALIVE_BYPASS_SECONDS = 0.5
-
-
-def _returned(conn: Connection[DictRow]) -> None:
-    """The pool's reset callback: the connection is back, idle and in good order."""
-    if isinstance(conn, SecretConnection):  # the pool's connection_class
-        conn.returned_at = time.monotonic()
 
 
 def _check(conn: Connection[DictRow]) -> None:
     """The pool's check on checkout: `check_connection` (a round trip, raising if the
-    connection is dead), unless the connection was given back a moment ago, idle."""
-    if (
+    connection is dead), unless the connection was checked out a moment ago and is idle and
+    unbroken now. (Not the pool's `reset` callback to mark returns: with one, psycopg_pool
+    returns every connection through a worker thread instead of at once.)"""
+    now = time.monotonic()
+    recent = (
         isinstance(conn, SecretConnection)
-        and time.monotonic() - conn.returned_at < ALIVE_BYPASS_SECONDS
+        and now - conn.checked_out_at < ALIVE_BYPASS_SECONDS
         and not conn.broken
         and conn.pgconn.transaction_status == TransactionStatus.IDLE
-    ):
-        return
-    ConnectionPool.check_connection(conn)
+    )
+    if not recent:
+        ConnectionPool.check_connection(conn)
+    if isinstance(conn, SecretConnection):  # the pool's connection_class
+        conn.checked_out_at = now
 
 
 def pool(
@@ -184,7 +184,6 @@ def pool(
                 # A dead connection (Postgres restarted) is replaced instead of failing a request
                 # (one used a moment ago is trusted: `_check`).
                 check=_check,
-                reset=_returned,
                 open=True,
                 # Fail fast when Postgres is down (a restart, a failover): callers answer 503 or
                 # leave the message for redelivery instead of holding a Lambda for 30 s.
