@@ -884,7 +884,13 @@ class MeteoraDammV2:
         if missing:
             raise MissingAccount(f"the mints are needed to quote: {missing}")
         return {
-            m: t22.accepted_mint(m, data_by_pubkey[m], ACCEPTED_EXTENSIONS, "Meteora DAMM v2", True)
+            m: t22.accepted_mint(
+                m,
+                data_by_pubkey[m],
+                ACCEPTED_EXTENSIONS,
+                "Meteora DAMM v2",
+                inert_transfer_hook=True,
+            )
             for m in wanted
         }
 
