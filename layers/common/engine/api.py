@@ -486,8 +486,8 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 API_KEY_SCHEME = {"ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
 OPENAPI_DOCS: dict[str, Any] = {
-    "description": "Market orders routed to the best Solana DEX price; status over WebSocket. "
-    "Every /api route needs an API key in the x-api-key header."
+    "description": "Market, limit and sniper orders routed to the best Solana DEX price; "
+    "status over WebSocket. Every /api route needs an API key in the x-api-key header."
 }
 _SECURED: dict[str, Any] = {"security": [{"ApiKey": []}]}
 SUBMIT_DOCS: dict[str, Any] = {
