@@ -156,6 +156,14 @@ class Executor:
     async def _follow_to_end(self, order: Order, expired_message: str) -> Outcome:
         """Watch the stored transaction, without sending or rebuilding, until it lands (its
         result decides) or its blockhash expires unlanded (`internal_error`)."""
+        return await self._follow_stored(
+            order, lambda: self._fail(order, "internal_error", expired_message)
+        )
+
+    async def _follow_stored(self, order: Order, expired: Callable[[], Outcome]) -> Outcome:
+        """Watch the order's stored transaction, without sending or rebuilding: landed (an
+        error, or confirmed), `_settle` decides; expired unlanded (its blockhash past and the
+        signature still unknown, asked again to be final), `expired()` does."""
         sig_text, _, last_valid = _stored_transaction(order)
         signature = Signature.from_string(sig_text)
         started = time.monotonic()
@@ -168,7 +176,7 @@ class Executor:
                 and await self.chain.block_height() > last_valid
                 and await self.chain.status(signature) is None  # again: only now is it final
             ):
-                return self._fail(order, "internal_error", expired_message)
+                return expired()
             await asyncio.sleep(self.timing.poll_seconds)
         raise TransientChainError("the transaction did not confirm in time", "confirmation_timeout")
 
@@ -569,22 +577,12 @@ class Executor:
         """Watch the stored transaction, without sending or rebuilding: landed, its result
         decides (confirmed; or failed on chain, which rewatches a price refusal); expired
         unlanded, the order goes back to watching."""
-        sig_text, _, last_valid = _stored_transaction(order)
-        signature = Signature.from_string(sig_text)
-        started = time.monotonic()
-        while time.monotonic() - started <= self.timing.land_timeout_seconds:
-            landed = await self.chain.status(signature)
-            if landed is not None and (landed.err is not None or landed.confirmed):
-                return await self._settle(order, landed)
-            if (
-                landed is None
-                and await self.chain.block_height() > last_valid
-                and await self.chain.status(signature) is None  # again: only now is it final
-            ):
-                rewatched = self._rewatch(order, exc.code, exc.message, None, unlanded=True)
-                return rewatched or self._fail(order, exc.code, exc.message)
-            await asyncio.sleep(self.timing.poll_seconds)
-        raise TransientChainError("the transaction did not confirm in time", "confirmation_timeout")
+
+        def expired() -> Outcome:
+            rewatched = self._rewatch(order, exc.code, exc.message, None, unlanded=True)
+            return rewatched or self._fail(order, exc.code, exc.message)
+
+        return await self._follow_stored(order, expired)
 
     def _rewatch(
         self,
