@@ -190,6 +190,24 @@ def anchor_error(
     return ProgramError(code, [*logs, line + f"Error Message: {message}."])
 
 
+def load_anchor_account(
+    view: AccountsView, meta: Meta, program_id: Pubkey, disc: bytes, logs: list[str], name: str
+) -> Account:
+    """Anchor's `Account<T>` / `AccountLoader<T>::try_from`: initialized, owned by the program,
+    carrying T's discriminator; else the Anchor error naming the account."""
+    account = view.get(meta.pubkey)
+    if account is None:
+        raise anchor_error(logs, ACCOUNT_NOT_INITIALIZED, account=name)
+    if account.owner != program_id:
+        raise anchor_error(logs, ACCOUNT_OWNED_BY_WRONG_PROGRAM, account=name)
+    data = bytes(account.data)
+    if len(data) < 8:
+        raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_NOT_FOUND, account=name)
+    if data[:8] != disc:
+        raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_MISMATCH, account=name)
+    return account
+
+
 def builtin_error(logs: list[str], name: str) -> ProgramError:
     return ProgramError(0, logs, builtin=name, message=BUILTIN_MESSAGES[name])
 

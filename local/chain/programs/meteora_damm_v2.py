@@ -67,6 +67,7 @@ from local.chain.programs import (
     Transfer,
     anchor_error,
     builtin_error,
+    load_anchor_account,
     load_mint,
     load_token_account,
     read_clock,
@@ -1334,22 +1335,6 @@ class MeteoraDammV2Program:
                 raise Fail(FAIL_TO_VALIDATE_SINGLE_SWAP)
 
     # ------------------------------------------------------------------------------ initialize
-    def _load_owned(
-        self, view: AccountsView, meta: Meta, disc: bytes, logs: list[str], name: str
-    ) -> Account:
-        """AccountLoader<T>::try_from: initialized, owned by this program, its discriminator."""
-        account = view.get(meta.pubkey)
-        if account is None:
-            raise anchor_error(logs, ACCOUNT_NOT_INITIALIZED, account=name)
-        if account.owner != self.program_id:
-            raise anchor_error(logs, ACCOUNT_OWNED_BY_WRONG_PROGRAM, account=name)
-        data = bytes(account.data)
-        if len(data) < 8:
-            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_NOT_FOUND, account=name)
-        if data[:8] != disc:
-            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_MISMATCH, account=name)
-        return account
-
     def _initialize(
         self, view: AccountsView, accounts: Sequence[Meta], data: bytes, customizable: bool
     ) -> list[str]:
@@ -1381,7 +1366,10 @@ class MeteoraDammV2Program:
             raise anchor_error(logs, ACCOUNT_NOT_SIGNER, account="payer")
         config = b""
         if not customizable:
-            config = bytes(self._load_owned(view, acc["config"], CONFIG_DISC, logs, "config").data)
+            loaded = load_anchor_account(
+                view, acc["config"], self.program_id, CONFIG_DISC, logs, "config"
+            )
+            config = bytes(loaded.data)
             if len(config) < CONFIG_LEN:
                 raise anchor_error(logs, ACCOUNT_DID_NOT_DESERIALIZE, account="config")
         mints = {
@@ -1719,7 +1707,9 @@ class MeteoraDammV2Program:
         the remaining accounts (index 0 for token A, 1 for token B)."""
         if not badge:
             raise Fail(INVALID_TOKEN_BADGE)
-        account = self._load_owned(view, badge[0], TOKEN_BADGE_DISC, logs, "token_badge")
+        account = load_anchor_account(
+            view, badge[0], self.program_id, TOKEN_BADGE_DISC, logs, "token_badge"
+        )
         if bytes(account.data)[8:40] != bytes(mint):
             raise Fail(INVALID_TOKEN_BADGE)
 

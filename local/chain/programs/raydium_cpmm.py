@@ -38,12 +38,8 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 
 from local.chain.programs import (
     ACCOUNT_DID_NOT_DESERIALIZE,
-    ACCOUNT_DISCRIMINATOR_MISMATCH,
-    ACCOUNT_DISCRIMINATOR_NOT_FOUND,
     ACCOUNT_NOT_ENOUGH_KEYS,
-    ACCOUNT_NOT_INITIALIZED,
     ACCOUNT_NOT_SIGNER,
-    ACCOUNT_OWNED_BY_WRONG_PROGRAM,
     CONSTRAINT_ADDRESS,
     CONSTRAINT_MINT_TOKEN_PROGRAM,
     CONSTRAINT_MUT,
@@ -65,6 +61,7 @@ from local.chain.programs import (
     Transfer,
     anchor_error,
     builtin_error,
+    load_anchor_account,
     load_mint,
     load_token_account,
     read_clock,
@@ -318,22 +315,6 @@ class RaydiumCpmmProgram:
         self.program_id: Pubkey = program_id
         self.authority, self.authority_bump = Pubkey.find_program_address([AUTH_SEED], program_id)
 
-    def _load_program_account(
-        self, view: AccountsView, meta: Meta, disc: bytes, logs: list[str], name: str
-    ) -> Account:
-        """Account<T> / AccountLoader<T>: initialized, owned by this program, discriminator."""
-        account = view.get(meta.pubkey)
-        if account is None:
-            raise anchor_error(logs, ACCOUNT_NOT_INITIALIZED, account=name)
-        if account.owner != self.program_id:
-            raise anchor_error(logs, ACCOUNT_OWNED_BY_WRONG_PROGRAM, account=name)
-        data = bytes(account.data)
-        if len(data) < 8:
-            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_NOT_FOUND, account=name)
-        if data[:8] != disc:
-            raise anchor_error(logs, ACCOUNT_DISCRIMINATOR_MISMATCH, account=name)
-        return account
-
     def process(self, view: AccountsView, accounts: Sequence[Meta], data: bytes) -> list[str]:
         if data[:8] == INITIALIZE:
             return self._initialize(view, accounts, data)
@@ -363,11 +344,11 @@ class RaydiumCpmmProgram:
         # Deserialization, field by field.
         if not payer.is_signer:
             raise anchor_error(logs, ACCOUNT_NOT_SIGNER, account="payer")
-        config_account = self._load_program_account(
-            view, amm_config, AMM_CONFIG_DISC, logs, "amm_config"
+        config_account = load_anchor_account(
+            view, amm_config, self.program_id, AMM_CONFIG_DISC, logs, "amm_config"
         )
-        pool_account = self._load_program_account(
-            view, pool_meta, POOL_STATE_DISC, logs, "pool_state"
+        pool_account = load_anchor_account(
+            view, pool_meta, self.program_id, POOL_STATE_DISC, logs, "pool_state"
         )
         load_token_account(view, user_in_meta, logs, "input_token_account")
         load_token_account(view, user_out_meta, logs, "output_token_account")
@@ -381,7 +362,9 @@ class RaydiumCpmmProgram:
                 raise anchor_error(logs, INVALID_PROGRAM_ID, account=name)
         mint_in_account = load_mint(view, mint_in, logs, "input_token_mint")
         mint_out_account = load_mint(view, mint_out, logs, "output_token_mint")
-        self._load_program_account(view, observation, OBSERVATION_DISC, logs, "observation_state")
+        load_anchor_account(
+            view, observation, self.program_id, OBSERVATION_DISC, logs, "observation_state"
+        )
 
         # Constraints, field by field.
         pool = Struct(POOL, bytes(pool_account.data))
@@ -563,8 +546,8 @@ class RaydiumCpmmProgram:
         # Deserialization, field by field.
         if not creator.is_signer:
             raise anchor_error(logs, ACCOUNT_NOT_SIGNER, account="creator")
-        config_account = self._load_program_account(
-            view, amm_config, AMM_CONFIG_DISC, logs, "amm_config"
+        config_account = load_anchor_account(
+            view, amm_config, self.program_id, AMM_CONFIG_DISC, logs, "amm_config"
         )
         if len(bytes(config_account.data)) < CONFIG_LEN:
             raise anchor_error(logs, ACCOUNT_DID_NOT_DESERIALIZE, account="amm_config")
