@@ -142,18 +142,7 @@ class LaunchWatch:
         return [pool for page in pages for pool in page]
 
     async def _birth(self, pool: FoundPool) -> PoolBirth:
-        created_slot, signature = await self._creation(pool.address)
-        mint_a, mint_b = pool.mints
-        return PoolBirth(
-            address=str(pool.address),
-            venue=pool.venue,
-            mint_a=str(mint_a),
-            mint_b=str(mint_b),
-            seen_slot=0,
-            depends_on=tuple(str(k) for k in pool.depends_on),
-            created_slot=created_slot,
-            creation_signature=signature,
-        )
+        return _born(pool, *await self._creation(pool.address))
 
     async def _creation(self, pool: Pubkey) -> tuple[int | None, str | None]:
         """(slot, signature) of the transaction that created `pool`, or (None, None)."""
@@ -187,23 +176,7 @@ class LaunchWatch:
         if not wanted:
             return []
         pools, _others, _absent = await read_pools(self.chain, [str(c.pool) for c in wanted])
-        births = []
-        for pool in pools:
-            created_slot, signature = made_at[pool.address]
-            mint_a, mint_b = pool.mints
-            births.append(
-                PoolBirth(
-                    address=str(pool.address),
-                    venue=pool.venue,
-                    mint_a=str(mint_a),
-                    mint_b=str(mint_b),
-                    seen_slot=0,
-                    depends_on=tuple(str(k) for k in pool.depends_on),
-                    created_slot=created_slot,
-                    creation_signature=signature,
-                )
-            )
-        return births
+        return [_born(pool, *made_at[pool.address]) for pool in pools]
 
     async def _program_transactions(
         self, program: Pubkey, since_slot: int
@@ -243,3 +216,18 @@ def counting(births: Sequence[PoolBirth], since_slot: int | None) -> list[PoolBi
     if since_slot is None:
         return []
     return [b for b in births if b.created_slot is not None and b.created_slot >= since_slot]
+
+
+def _born(pool: FoundPool, created_slot: int | None, signature: str | None) -> PoolBirth:
+    """A pool found on chain, not yet seen by a tick, with the transaction that created it."""
+    mint_a, mint_b = pool.mints
+    return PoolBirth(
+        address=str(pool.address),
+        venue=pool.venue,
+        mint_a=str(mint_a),
+        mint_b=str(mint_b),
+        seen_slot=0,
+        depends_on=tuple(str(k) for k in pool.depends_on),
+        created_slot=created_slot,
+        creation_signature=signature,
+    )
