@@ -813,6 +813,17 @@ def _fraction_ok(numerator: int) -> None:
         raise Fail(INVALID_FEE)
 
 
+def _scheduled_fees_in_range(pool: PoolData, linear: bool, max_fee: int) -> None:
+    """A fee scheduler's lowest fee (after its last period) and highest (the cliff) are valid
+    fractions within [MIN_FEE_NUMERATOR, max_fee] (time and market-cap schedulers alike)."""
+    low = fee_by_period(pool, pool["number_of_period"], linear)
+    high = pool["cliff_fee_numerator"]
+    _fraction_ok(low)
+    _fraction_ok(high)
+    if low < MIN_FEE_NUMERATOR or high > max_fee:
+        raise Fail(EXCEED_MAX_FEE_BPS)
+
+
 def validate_base_fee(pool: PoolData, collect_fee_mode: int, activation_type: int) -> None:
     """BaseFeeHandler::validate of the pool's base fee mode (base_fee/*.rs)."""
     mode = pool["base_fee_mode"]
@@ -821,12 +832,7 @@ def validate_base_fee(pool: PoolData, collect_fee_mode: int, activation_type: in
         schedule = (pool["period_frequency"], pool["number_of_period"], pool["reduction_factor"])
         if any(schedule) and not all(schedule):
             raise Fail(INVALID_FEE_TIME_SCHEDULER)
-        low = fee_by_period(pool, pool["number_of_period"], mode == 0)
-        high = pool["cliff_fee_numerator"]
-        _fraction_ok(low)
-        _fraction_ok(high)
-        if low < MIN_FEE_NUMERATOR or high > max_fee:
-            raise Fail(EXCEED_MAX_FEE_BPS)
+        _scheduled_fees_in_range(pool, mode == 0, max_fee)
     elif mode == 2:
         if collect_fee_mode != 1:
             raise Fail(INVALID_FEE_RATE_LIMITER)
@@ -864,12 +870,7 @@ def validate_base_fee(pool: PoolData, collect_fee_mode: int, activation_type: in
         )
         if not all(pool[f] for f in needed):
             raise Fail(INVALID_FEE_MARKET_CAP_SCHEDULER)
-        low = fee_by_period(pool, pool["number_of_period"], mode == 3)
-        high = pool["cliff_fee_numerator"]
-        _fraction_ok(low)
-        _fraction_ok(high)
-        if low < MIN_FEE_NUMERATOR or high > max_fee:
-            raise Fail(EXCEED_MAX_FEE_BPS)
+        _scheduled_fees_in_range(pool, mode == 3, max_fee)
 
 
 def validate_dynamic_fee(dynamic: dict[str, int]) -> None:
