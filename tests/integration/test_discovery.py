@@ -35,12 +35,13 @@ from execution.wallet import Wallet
 from local.chain import POOLS, T22_MINT, T22_POOLS, USDC_MINT, WALLET, LocalChain, client_for, seed
 from local.chain.ledger import WSOL_MINT
 from local.chain.programs import create_pool
+from local.shared import shared_path
 from tests.conftest import rpc_calls
 
 CPMM_POOL, DAMM_POOL = POOLS["raydium_cpmm"], POOLS["meteora_damm_v2"]
 DAMM_PROGRAM = Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG")
 SOL, USDC = str(WSOL_MINT), str(USDC_MINT)
-REAL_DAMM = Path("/work/shared/fixtures/damm_v2")
+REAL_DAMM = shared_path("fixtures", "damm_v2")
 REAL_CPMM = Path(__file__).parent.parent / "fixtures" / "raydium_cpmm_mainnet.json"
 
 
@@ -137,7 +138,6 @@ async def test_a_pairs_pools_are_found_with_four_filtered_calls(
     assert await find_pools(client, WSOL_MINT, T22_MINT, "custom") == []
 
 
-@pytest.mark.skipif(not REAL_DAMM.is_dir(), reason="shared DAMM v2 fixtures are not here")
 async def test_the_filters_find_real_mainnet_pool_accounts() -> None:
     """The filters (account size, mint offsets) held against accounts the programs wrote: the
     real DAMM v2 pool dumps and the real CPMM pool (shared/fixtures, tests/fixtures), put on a

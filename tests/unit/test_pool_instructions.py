@@ -3,7 +3,7 @@ owners published (no I/O beyond the fixture files):
 - a real mainnet Raydium CPMM pool (tests/fixtures/raydium_cpmm_mainnet.json): its address,
   vaults, LP mint, observation and config are the PDAs `local.pools` and the simulated program
   derive, and its authority bump is the one the program stores;
-- real mainnet Meteora DAMM v2 pools and a Config (/work/shared/fixtures/damm_v2): the vault PDAs,
+- real mainnet Meteora DAMM v2 pools and a Config (../shared/fixtures/damm_v2): the vault PDAs,
   and the Config fields initialize_pool reads, at the offsets the simulated program reads them;
 - the instruction discriminators and account orders: Raydium's SDK (raydium-sdk-V2
   src/raydium/cpmm/instruction.ts `anchorDataBuf.initialize`, makeCreateCpmmPoolInInstruction)
@@ -33,12 +33,10 @@ from local.pools import (
     damm_price_and_liquidity,
     damm_token_vault,
 )
+from local.shared import shared_path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-SHARED = Path("/work/shared/fixtures/damm_v2")  # read in place, as test_venue_fixtures does
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason="shared DAMM v2 fixtures are not on this machine"
-)
+SHARED = shared_path("fixtures", "damm_v2")
 CPMM_MAINNET = json.loads((FIXTURES / "raydium_cpmm_mainnet.json").read_text())
 
 # raydium-sdk-V2 cpmm/instruction.ts anchorDataBuf.initialize
@@ -135,7 +133,6 @@ def test_damm_vaults_are_the_mainnet_pools_vault_pdas(name: str) -> None:
     assert damm_token_vault(mint_b, pool) == Pubkey.from_bytes(data[264:296])
 
 
-@needs_shared
 def test_damm_config_fields_read_from_a_real_config() -> None:
     data = (SHARED / "config_account.bin").read_bytes()
     assert data[:8] == meteora_damm_v2.CONFIG_DISC

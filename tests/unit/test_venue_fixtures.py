@@ -3,7 +3,7 @@
 - Raydium CPMM: tests/fixtures/raydium_cpmm_mainnet.json, from the program's own repository
   (raydium-io/raydium-cp-swap, svm-tests/fixtures/cpmm_wsol_pump.json: a WSOL / Token-2022 pool,
   its AmmConfig and vaults, dumped at slot 446605268).
-- Meteora DAMM v2: /work/shared/fixtures/damm_v2/ (read in place): two pools from
+- Meteora DAMM v2: ../shared/fixtures/damm_v2/ beside the repository (read in place): two pools from
   MeteoraAg/damm-v2 rust-sdk/fixtures (release 0.2.1) and a pool and a config from
   programs/cp-amm/src/tests/fixtures. All three pools have the dynamic fee on and carry bytes
   from before cp_amm 0.2.0 (a partner key) where the current layout has padding.
@@ -29,6 +29,7 @@ from execution.venues import meteora_damm_v2 as damm
 from execution.venues import raydium_cpmm as cpmm
 from local.chain.programs import PROGRAMS, Meta
 from local.chain.programs.token import Mint, TokenAccount, token_account
+from local.shared import shared_path
 
 FIXTURE = json.loads(
     (Path(__file__).parent.parent / "fixtures" / "raydium_cpmm_mainnet.json").read_text()
@@ -184,7 +185,7 @@ def test_the_swap_instruction_names_the_real_authority_and_accounts() -> None:
 # ---------------------------------------------------------------------------------------------
 # Meteora DAMM v2
 # ---------------------------------------------------------------------------------------------
-DAMM_FIXTURES = Path("/work/shared/fixtures/damm_v2")
+DAMM_FIXTURES = shared_path("fixtures", "damm_v2")
 DAMM_ID = Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG")
 MACK_USDC = "3u2BK3ykdjv1hAeGQwAkZMxjb4otV5yvW7g72uviCaZZ"  # rust-sdk tests MACK_USDC_ADDRESS
 SOL_USDC = "CGPxT5d1uf9a8cKVJuZaJAU76t2EfLGbTmRbfvLLZp5j"  # rust-sdk tests SOL_USDC_CL_ADDRESS
@@ -192,10 +193,6 @@ OTHER_POOL = Pubkey.from_string("E8zRkDw3UdzRc8qVWmqyQ9MLj7jhgZDHSroYud5t25A7") 
 SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111")
 # rust-sdk/src/tests/test_quote_exact_in.rs test_quote_exact_in
 SDK_TIMESTAMP, SDK_SLOT = 1_753_751_761, 356_410_171
-
-pytestmark_damm = pytest.mark.skipif(
-    not DAMM_FIXTURES.is_dir(), reason="shared DAMM v2 fixtures are not on this machine"
-)
 
 
 def damm_raw(name: str) -> bytes:
@@ -218,7 +215,6 @@ def sdk_clock(epoch: int = 820) -> Clock:
     return Clock(SDK_SLOT, 0, epoch, epoch + 1, SDK_TIMESTAMP)
 
 
-@pytestmark_damm
 @pytest.mark.parametrize("name", [MACK_USDC, SOL_USDC])
 def test_real_damm_pools_name_their_own_vaults(name: str) -> None:
     """The vaults are PDAs of ["token_vault", mint, pool]: mints, vaults and pool agree."""
@@ -234,7 +230,6 @@ def test_real_damm_pools_name_their_own_vaults(name: str) -> None:
     assert state.token_b_mint == Pubkey.from_string("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
 
 
-@pytestmark_damm
 @pytest.mark.parametrize("name", [MACK_USDC, SOL_USDC, "pool_account"])
 def test_real_damm_pools_decode_with_the_0_2_layout(name: str) -> None:
     state = damm_state(name)
@@ -263,7 +258,6 @@ def test_real_damm_pools_decode_with_the_0_2_layout(name: str) -> None:
         assert raw[damm.PADDING_0_OFFSET : damm.PADDING_0_OFFSET + 32] != bytes(32)
 
 
-@pytestmark_damm
 def test_the_layout_fixtures_hold_the_published_fee_schedulers() -> None:
     """programs/cp-amm/src/tests/test_layout.rs pool_account_layout_backward_compatible and
     config_account_layout_backward_compatible (the values solscan shows for both accounts)."""
@@ -281,7 +275,6 @@ def test_the_layout_fixtures_hold_the_published_fee_schedulers() -> None:
     assert (config.period_frequency, config.reduction_factor) == (60, 417)
 
 
-@pytestmark_damm
 def test_the_sdk_quote_of_u64_max_on_mack_usdc_pays_out() -> None:
     """rust-sdk/src/tests/test_quote_exact_in.rs test_quote_exact_in: B -> A, u64::MAX in, at
     timestamp 1_753_751_761 / slot 356_410_171: an output greater than 0."""
@@ -290,7 +283,6 @@ def test_the_sdk_quote_of_u64_max_on_mack_usdc_pays_out() -> None:
     assert quote.amount_out > 0
 
 
-@pytestmark_damm
 def test_the_sdk_quote_at_time_zero_is_refused() -> None:
     """rust-sdk test_quote_exact_in_swap_disabled: at timestamp 0 the pool is not active yet."""
     state = damm_state(MACK_USDC)
@@ -302,7 +294,6 @@ def test_the_sdk_quote_at_time_zero_is_refused() -> None:
     assert skipped.value.detail["opensAt"] == "2025-07-27T15:30:25Z"  # its activation_point
 
 
-@pytestmark_damm
 def test_mack_usdc_charges_its_cliff_fee_plus_the_stored_volatility() -> None:
     """state/fee.rs get_variable_fee on the stored state: ceil((200_000 * 1)^2 * 956 / 1e11) =
     383 on top of the 1 % cliff fee (update_pre_swap moves references, not the accumulator)."""
@@ -316,7 +307,6 @@ def test_mack_usdc_charges_its_cliff_fee_plus_the_stored_volatility() -> None:
     assert quote.notes == {"feeNumerator": 10_000_383, "variableFeeNumerator": 383}
 
 
-@pytestmark_damm
 def test_sol_usdc_quote_follows_the_concentrated_curve() -> None:
     """A -> B on the real SOL/USDC pool (only-B fees: taken from the USDC out): curve.rs
     get_next_sqrt_price_from_amount_in_a_rounding_up, get_delta_amount_b_unsigned (down), then
@@ -331,7 +321,6 @@ def test_sol_usdc_quote_follows_the_concentrated_curve() -> None:
     assert 150_000_000 < expected < 200_000_000  # 1 SOL in mid-2025: ~175 USDC
 
 
-@pytestmark_damm
 def test_the_exponential_scheduler_on_the_real_pool_decays_per_period() -> None:
     """pool_account.bin: cliff 50 %, 120 periods of 60 s, reduction 265 bps, exponential
     (fee_time_scheduler.rs, fee_math.rs get_fee_in_period): at activation the cliff (capped at
@@ -356,7 +345,6 @@ def test_the_exponential_scheduler_on_the_real_pool_decays_per_period() -> None:
     assert fees[2] == damm.fee_in_period(500_000_000, 265, 1) + 36_432 == 486_786_432
 
 
-@pytestmark_damm
 @pytest.mark.parametrize("name", [MACK_USDC, SOL_USDC, "pool_account"])
 @pytest.mark.parametrize("a_to_b", [True, False])
 def test_the_simulated_program_pays_the_quote_on_real_pools(name: str, a_to_b: bool) -> None:
