@@ -478,6 +478,19 @@ def _decompile(message: Message | MessageV0 | MessageV1) -> list[Instruction]:
     return out
 
 
+MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
+
+
+def _memos(tx: VersionedTransaction | None) -> list[str]:
+    if tx is None:
+        return []
+    return [
+        ix.data.decode(errors="replace")
+        for ix in _decompile(tx.message)
+        if ix.program_id == MEMO_PROGRAM_ID
+    ]
+
+
 def _remap(err: TransactionErrorType, offset_map: Sequence[int]) -> TransactionErrorType:
     """A segment's InstructionError(i, e) as InstructionError(original index, e)."""
     if isinstance(err, TransactionErrorInstructionError) and err.index < len(offset_map):
@@ -810,6 +823,9 @@ class Ledger:
                     "err": error_to_json(r.err),
                     "fee": r.fee,
                     "dexInstructions": r.dex_instructions,
+                    # What each Memo instruction says: the engine's swaps carry their order id,
+                    # so a test can count the swaps that landed for one order.
+                    "memos": _memos(r.transaction),
                 }
                 for r in self.log
             ]

@@ -122,9 +122,10 @@ def test_five_hundred_orders_through_a_faulty_rpc(store: Store, chain: LocalChai
 
     orders = {oid: store.get_order(oid) for oid in oids}
     final = Counter(o.status for o in orders.values() if o)
-    landed = Counter(
-        t["signature"] for t in chain.txlog() if t["err"] is None and t["dexInstructions"]
-    )
+    landed_swaps = [t for t in chain.txlog() if t["err"] is None and t["dexInstructions"]]
+    landed = Counter(t["signature"] for t in landed_swaps)
+    # Each swap carries its order's id in a memo: what landed for each order, whatever signed it.
+    swaps_per_order = Counter(memo for t in landed_swaps for memo in t["memos"])
     codes = Counter(o.failure_code for o in orders.values() if o and o.failure_code)
     print(
         f"\n{ORDERS} orders in {elapsed:.1f} s: {dict(final)}; failures {dict(codes)}; "
@@ -134,14 +135,16 @@ def test_five_hundred_orders_through_a_faulty_rpc(store: Store, chain: LocalChai
     assert set(final) <= {Status.CONFIRMED, Status.FAILED}
     assert final[Status.CONFIRMED] >= ORDERS * 0.8
     assert set(codes) <= TYPED
-    assert all(n == 1 for n in landed.values())  # no signature twice
+    assert sum(swaps_per_order.values()) == len(landed_swaps)  # every landed swap names its order
     for oid, order in orders.items():
         assert order is not None
         sigs = {e.detail["txHash"] for e in store.events(oid) if e.status is Status.SUBMITTED}
         swaps = sum(landed[s] for s in sigs)
         if order.status == Status.CONFIRMED:
             assert swaps == 1, oid
+            assert swaps_per_order[str(oid)] == 1, f"{oid}: {swaps_per_order[str(oid)]} swaps"
             assert order.tx_signature is not None
             assert landed[order.tx_signature] == 1, oid
         else:
             assert swaps == 0, f"{oid} failed ({order.failure_code}) but its swap landed"
+            assert swaps_per_order[str(oid)] == 0, f"{oid} failed but a swap of it landed"
