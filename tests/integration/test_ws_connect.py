@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ from engine.orders import Status
 from engine.store import Store
 from local.apigw import LambdaContext, ws_event
 from local.handlers import fresh_module
+from local.poller import wait_until
 from tests.auth import as_key
 from tests.inprocess import InProcessPublisher
 
@@ -56,13 +56,9 @@ def posted(cid: str) -> list[dict[str, Any]]:
     return frames
 
 
-def wait_frames(cid: str, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        frames = posted(cid)
-        if len(frames) >= n:
-            return frames
-        time.sleep(0.05)
+def wait_frames(cid: str, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The frames posted to `cid` once there are at least `n` (returns as soon as they are)."""
+    wait_until(lambda: len(posted(cid)) >= n, timeout)
     return posted(cid)
 
 
@@ -125,7 +121,8 @@ def test_connect_with_order_id_gets_the_backlog_after_connect(handler: Any, stor
     frames = wait_frames(c, 3)
     assert [f["seq"] for f in frames] == [1, 2, 3]
     assert [f["status"] for f in frames] == ["pending", "routing", "building"]
-    assert Connections(store.pool).delivered_seq(c, order_id) == 3
+    # The backlog's sender records how far it got after the frames are out: wait for that.
+    assert wait_until(lambda: Connections(store.pool).delivered_seq(c, order_id) == 3, 30)
 
 
 def test_submit_over_ws_streams_on_the_same_connection(handler: Any, store: Store) -> None:
