@@ -3,7 +3,6 @@ without a round trip; one idle past the window is checked, and a dead one replac
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from engine import db
+from local.poller import wait_until
 
 
 @pytest.fixture
@@ -29,8 +29,25 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return made
 
 
+class Clock:
+    """The pool's liveness-window clock, moved by the test (never by the machine's load)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def pool(database_url: str, checks: list[object]) -> Iterator[db.Pool]:
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(db, "clock", fake)
+    return fake
+
+
+@pytest.fixture
+def pool(database_url: str, checks: list[object], clock: Clock) -> Iterator[db.Pool]:
     """A pool of one connection, so every checkout gets the same one back; made after
     `checks`, so whatever check it holds is the counted one."""
     p = db.pool(database_url, max_size=1, key=f"{database_url} pool-test-{uuid.uuid4()}")
@@ -45,6 +62,11 @@ def backend_pid(pool: db.Pool) -> int:
         return int(row["pid"])
 
 
+def backend_alive(admin: psycopg.Connection[Any], pid: int) -> bool:
+    found = admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+    return found is not None
+
+
 def test_a_connection_checked_out_a_moment_ago_is_handed_out_without_a_round_trip(
     pool: db.Pool, checks: list[object]
 ) -> None:
@@ -55,17 +77,17 @@ def test_a_connection_checked_out_a_moment_ago_is_handed_out_without_a_round_tri
 
 
 def test_a_connection_idle_past_the_window_is_checked_and_a_dead_one_replaced(
-    pool: db.Pool, checks: list[object], database_url: str, monkeypatch: pytest.MonkeyPatch
+    pool: db.Pool, checks: list[object], database_url: str, clock: Clock
 ) -> None:
-    monkeypatch.setattr(db, "ALIVE_BYPASS_SECONDS", 0.05)
     first = backend_pid(pool)
     checks.clear()
-    time.sleep(0.1)
+    clock.now += db.ALIVE_BYPASS_SECONDS
     assert backend_pid(pool) == first  # idle past the window: checked, alive, kept
     assert len(checks) == 1
     with psycopg.connect(database_url, autocommit=True) as admin:  # Postgres drops it
         admin.execute("SELECT pg_terminate_backend(%s)", (first,))
-    time.sleep(0.1)
+        assert wait_until(lambda: not backend_alive(admin, first), 30)
+    clock.now += db.ALIVE_BYPASS_SECONDS
     replaced = backend_pid(pool)  # no error reaches the caller
     assert replaced != first
     assert len(checks) >= 2

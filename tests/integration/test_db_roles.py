@@ -29,6 +29,7 @@ from engine.pools import PoolCache
 from engine.provision import FUNCTION_ROLES
 from engine.store import Store
 from local.chain import LocalChain
+from tests.integration.test_watcher import passed
 
 # What the server must report for each role: table-level privileges...
 TABLES: dict[str, set[tuple[str, str]]] = {
@@ -380,7 +381,6 @@ async def test_the_watch_role_triggers_expires_and_finds_new_pools(
     """The watcher's own code, as engine_watch: discovery and the pool cache, a limit order
     triggered, one expired, a sniper order's new pool found by the signatures of the programs
     (getProgramAccounts refused: the cursor table too) and recorded."""
-    import asyncio
     from datetime import UTC, datetime, timedelta
 
     from engine.queue import OrdersQueue
@@ -432,7 +432,7 @@ async def test_the_watch_role_triggers_expires_and_finds_new_pools(
         chain.faults.update(refuse_methods=[])
         await watcher.tick()
         chain.faults.update(refuse_methods=["getProgramAccounts"])
-        await asyncio.sleep(1.1)
+        await passed(owner, ending.expires_at)  # the database's clock, which expiry reads
         report = await watcher.tick()
     finally:
         chain.stop()

@@ -157,6 +157,19 @@ async def best_out(chain: LocalChain, amount: Decimal) -> int:
     return max(q.amount_out_units for q in decision.quotes)
 
 
+async def passed(store: Store, moment: datetime | None, timeout: float = 30) -> None:
+    """Wait until the database's clock (the one expiry is judged by) has passed `moment`."""
+    assert moment is not None
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        with store.pool.connection() as conn:
+            row = conn.execute("SELECT now() > %s AS passed", (moment,)).fetchone()
+        if row is not None and row["passed"]:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"the clock never passed {moment}"
+        await asyncio.sleep(0.02)
+
+
 def current(store: Store, oid: uuid.UUID) -> Order:
     order = store.get_order(oid)
     assert order is not None
@@ -431,7 +444,7 @@ async def test_a_limit_order_expires_on_time(
     watching = Watching(store, chain, queue, cfg)
     assert (await watching.tick()).expired == 0
     assert current(store, oid).status == Status.WATCHING
-    await asyncio.sleep(1.6)
+    await passed(store, current(store, oid).expires_at)
     report = await watching.tick()
     assert (report.expired, report.watched) == (1, 0)
     order = current(store, oid)

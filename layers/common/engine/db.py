@@ -84,7 +84,7 @@ class SecretConnection(Connection[DictRow]):
     """A connection whose login comes from a secret: the pool passes `login=SecretLogin`, and a
     refused login is retried once with the secret read again (it may have just been rotated)."""
 
-    checked_out_at: float = -math.inf  # time.monotonic() of its last checkout from the pool
+    checked_out_at: float = -math.inf  # clock() of its last checkout from the pool
 
     @classmethod
     def connect(  # type: ignore[override]  # the pool passes our `login` through its kwargs
@@ -137,6 +137,7 @@ def open_pool(cfg: Settings) -> Pool:
 # before the statement it guards. One unused for longer (a burst's lull, a thawed container) is
 # checked, and a dead one replaced, as before.
 ALIVE_BYPASS_SECONDS = 0.5
+clock = time.monotonic  # the window's clock (tests move their own)
 
 
 def _check(conn: Connection[DictRow]) -> None:
@@ -144,7 +145,7 @@ def _check(conn: Connection[DictRow]) -> None:
     connection is dead), unless the connection was checked out a moment ago and is idle and
     unbroken now. (Not the pool's `reset` callback to mark returns: with one, psycopg_pool
     returns every connection through a worker thread instead of at once.)"""
-    now = time.monotonic()
+    now = clock()
     recent = (
         isinstance(conn, SecretConnection)
         and now - conn.checked_out_at < ALIVE_BYPASS_SECONDS
