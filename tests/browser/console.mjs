@@ -78,10 +78,16 @@ async function useKey(page, key) {
 }
 
 async function keyStatus(page, pattern) {
-  await page.waitForFunction(
-    (source) => new RegExp(source).test(document.querySelector("#key-status").textContent),
-    pattern.source,
-  );
+  try {
+    await page.waitForFunction(
+      (source) => new RegExp(source).test(document.querySelector("#key-status").textContent),
+      pattern.source,
+    );
+  } catch (error) {
+    const key = await page.textContent("#key-status");
+    const stream = await page.textContent("#stream-state");
+    throw new Error(`key status never matched ${pattern}: it says "${key}"; stream "${stream}" (${error.message})`);
+  }
   return page.textContent("#key-status");
 }
 

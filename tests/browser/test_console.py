@@ -2,7 +2,7 @@
 
 Needs Debian's chromium (`/usr/bin/chromium`), and playwright-core and axe-core from
 tests/browser/package-lock.json; `make test` (or `make browser-deps`) installs them where it can.
-Where they are missing the test skips and says which. It saves the page to build/console.png
+Where they are missing the test fails and says which. It saves the page to build/console.png
 (git-ignored: every run differs); `make screenshot` saves it to docs/console.png instead, the
 README's picture.
 """
@@ -48,8 +48,8 @@ def missing() -> str | None:
 @pytest.fixture(scope="module")
 def stack(pg_base_url: str, request: pytest.FixtureRequest) -> Iterator[Running]:
     reason = missing()
-    if reason:
-        pytest.skip(reason)  # before starting a stack (and the session's LocalStack) for nothing
+    if reason:  # before starting a stack (and the session's LocalStack) for nothing
+        pytest.fail(f"the browser test cannot run: {reason}", pytrace=False)
     aws = request.getfixturevalue("localstack")
     with isolated_stack(pg_base_url, f"orders_browser_{uuid.uuid4().hex[:10]}", aws=aws) as running:
         yield running

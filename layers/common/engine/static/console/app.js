@@ -78,7 +78,9 @@ const stream = new Stream({
     else if (s === "closed") setStream("Live stream: idle (nothing to follow)", "");
     else if (s === "reconnecting") {
       setStream("Live stream: reconnecting… (missed events are replayed)", "warn");
-      if (detail === "failed") explainRefusal();
+      // Explained once per run of refused upgrades: each retry asking again would overwrite
+      // what the key's status line learnt since (an order refused as revoked, say).
+      if (detail === "failed" && stream.failures === 1) explainRefusal();
     } else if (s === "refused") {
       setStream("Live stream: could not connect.", "error");
       explainRefusal();
@@ -249,7 +251,7 @@ async function openOrder(id) {
     if (!isDone(o)) stream.follow(id);
     $("#timeline-title").scrollIntoView({ block: "start" });
   } catch (error) {
-    onApiError(error) || setHistoryState(error.message);
+    if (mine === historyRequests) onApiError(error) || setHistoryState(error.message);
   }
 }
 
@@ -259,11 +261,17 @@ function setHistoryState(text) {
   $("#history-state").textContent = text;
 }
 
+let historyRequests = 0; // the newest history request's number: only its answer is shown
+
 async function loadHistory(reset) {
   if (!api.key) return;
   const status = $("#history-status").value;
+  const mine = ++historyRequests;
   try {
     const page = await api.orders({ limit: HISTORY_PAGE, cursor: reset ? null : state.cursor, status });
+    // A newer request (another filter, a refresh after an order ended) owns the list now: an
+    // older answer arriving late would show rows the filter excludes.
+    if (mine !== historyRequests) return;
     const rows = page.orders.map(historyRow);
     if (reset) $("#history-rows").replaceChildren(...rows);
     else $("#history-rows").append(...rows);
@@ -272,7 +280,7 @@ async function loadHistory(reset) {
     const count = $("#history-rows").children.length;
     setHistoryState(count ? `${count} order${count === 1 ? "" : "s"}${status ? ` ${status}` : ""} shown.` : `No orders${status ? ` ${status}` : ""} yet.`);
   } catch (error) {
-    onApiError(error) || setHistoryState(error.message);
+    if (mine === historyRequests) onApiError(error) || setHistoryState(error.message);
   }
 }
 

@@ -116,8 +116,7 @@ export class Stream {
   /** Reconnect now (after the user fixed the key, or pressed "Reconnect"). */
   retry() {
     this.failures = 0;
-    clearTimeout(this.timer);
-    this.timer = null;
+    this.close(); // an open socket too: the key may have changed its standing since it opened
     this.connect();
   }
 
