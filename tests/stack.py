@@ -122,7 +122,7 @@ def http_json(
         headers={"content-type": "application/json", **KEY, **(headers or {})},
     )
     try:
-        with urllib.request.urlopen(request, timeout=15) as reply:
+        with urllib.request.urlopen(request, timeout=30) as reply:
             return reply.status, json.loads(reply.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
@@ -157,10 +157,10 @@ def set_faults(stack: Running, **faults: int) -> None:
 
 
 def open_ws(url: str) -> ClientConnection:
-    return connect(url, open_timeout=10, close_timeout=2, additional_headers=KEY)
+    return connect(url, open_timeout=30, close_timeout=2, additional_headers=KEY)
 
 
-def follow(ws: ClientConnection, timeout: float = 30.0) -> list[dict[str, Any]]:
+def follow(ws: ClientConnection, timeout: float = 60.0) -> list[dict[str, Any]]:
     """Every frame up to and including the first terminal status."""
     deadline = time.monotonic() + timeout
     frames: list[dict[str, Any]] = []

@@ -87,15 +87,15 @@ def test_websocket_upgrade_wants_a_key(stack: Served, two_keys: Any) -> None:
         (ws_url(stack), {"x-api-key": "oek_" + "z" * 43}, 403),
     ):
         with pytest.raises(InvalidStatus) as refused:
-            connect(url, open_timeout=5, additional_headers=headers)
+            connect(url, open_timeout=30, additional_headers=headers)
         assert refused.value.response.status_code == status
     for url, headers in (
         (ws_url(stack) + "?apiKey=" + urllib.parse.quote(secret), None),
         (ws_url(stack), {"x-api-key": secret}),
     ):
-        with connect(url, open_timeout=5, additional_headers=headers) as ws:
+        with connect(url, open_timeout=30, additional_headers=headers) as ws:
             ws.send(json.dumps(ORDER))
-            assert json.loads(ws.recv(timeout=8))["status"] == "pending"
+            assert json.loads(ws.recv(timeout=30))["status"] == "pending"
 
 
 def test_one_key_cannot_see_anothers_orders(stack: Served, two_keys: Any) -> None:
@@ -118,13 +118,13 @@ def test_one_key_cannot_see_anothers_orders(stack: Served, two_keys: Any) -> Non
     assert [o["orderId"] for o in page["orders"]] == [mine["orderId"]]
 
     with pytest.raises(InvalidStatus) as refused:
-        connect(theirs["wsUrl"], open_timeout=5, additional_headers={"x-api-key": alice})
+        connect(theirs["wsUrl"], open_timeout=30, additional_headers={"x-api-key": alice})
     assert refused.value.response.status_code == 404
-    with connect(ws_url(stack), open_timeout=5, additional_headers={"x-api-key": alice}) as ws:
+    with connect(ws_url(stack), open_timeout=30, additional_headers={"x-api-key": alice}) as ws:
         ws.send(json.dumps({"action": "subscribe", "orderId": theirs["orderId"]}))
-        assert json.loads(ws.recv(timeout=8))["error"]["code"] == "order_not_found"
+        assert json.loads(ws.recv(timeout=30))["error"]["code"] == "order_not_found"
         ws.send(json.dumps({"action": "subscribe", "orderId": mine["orderId"]}))
-        assert json.loads(ws.recv(timeout=8))["orderId"] == mine["orderId"]
+        assert json.loads(ws.recv(timeout=30))["orderId"] == mine["orderId"]
 
 
 def test_in_flight_limit_over_http(stack: Served, database_url: str) -> None:

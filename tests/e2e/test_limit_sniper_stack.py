@@ -97,7 +97,11 @@ def test_a_limit_order_waits_then_fills_after_a_market_order_moves_the_price(
         )
         waiting = frames_until(ws, "watching")
         order_id = waiting[0]["orderId"]
-        time.sleep(1.5)  # several ticks of the watcher: the limit is not met
+        # The watcher's ticks since the order was watching, not a guess of time: its tick metrics
+        # go out every 10 s, so the second batch after now holds only ticks that saw the order.
+        for _ in range(2):
+            seen = watch_ticks(stack)
+            assert wait_until(lambda: watch_ticks(stack) > seen, timeout=60)  # noqa: B023
         assert get_order(stack, order_id)["status"] == "watching"
         # A market order buys SOL with 5,000 USDC: its pool's SOL price rises ~7 %.
         status, mover = http_json(
@@ -186,11 +190,16 @@ def test_a_sniper_order_fires_when_a_new_tokens_pool_is_created(stack: Running) 
     assert (order["pool"], order["status"]) == (created["pool"], "confirmed")
 
 
+def watch_ticks(stack: Running) -> int:
+    """How many watcher ticks the stack's metrics have seen so far."""
+    metrics = http_json("GET", f"{stack.http}/_local/metrics")[1]["metrics"]
+    found = [m for m in metrics if m.get("name") == "WatchTick"]
+    return int(found[0]["count"]) if found else 0
+
+
 def test_the_watcher_runs_on_the_templates_schedule(stack: Running) -> None:
     def ticks() -> int:
-        metrics = http_json("GET", f"{stack.http}/_local/metrics")[1]["metrics"]
-        found = [m for m in metrics if m.get("name") == "WatchTick"]
-        return int(found[0]["count"]) if found else 0
+        return watch_ticks(stack)
 
     # The watch function's metrics go out every 10 s of its minute-long invocation.
     assert wait_until(lambda: ticks() > 0, timeout=25)

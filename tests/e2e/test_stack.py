@@ -155,9 +155,9 @@ def test_the_stack_wants_its_api_key(stack: Running) -> None:
     status, _ = http_json("GET", f"{stack.http}/health", headers=no_key)
     assert status == 200
     with pytest.raises(InvalidStatus) as refused:
-        connect(stack.ws, open_timeout=10)
+        connect(stack.ws, open_timeout=30)
     assert refused.value.response.status_code == 401
-    with connect(f"{stack.ws}?apiKey={urllib.parse.quote(stack.api_key)}", open_timeout=10) as ws:
+    with connect(f"{stack.ws}?apiKey={urllib.parse.quote(stack.api_key)}", open_timeout=30) as ws:
         ws.send(json.dumps(ORDER))
         assert_full_stream(follow(ws))
 
@@ -235,7 +235,7 @@ def test_malformed_frames_get_error_frames_and_the_socket_stays_usable(stack: Ru
     with open_ws(stack.ws) as ws:
         for text, code, field in BAD_FRAMES:
             ws.send(text)
-            frame = json.loads(ws.recv(timeout=10))
+            frame = json.loads(ws.recv(timeout=30))
             assert set(frame) == {"error"}, (text, frame)
             assert frame["error"]["code"] == code, (text, frame)
             assert frame["error"]["message"], (text, frame)
@@ -254,7 +254,7 @@ def test_a_closed_connection_is_removed_by_the_next_notify(stack: Running) -> No
     # The easy case: a socket that closes tells the gateway ($disconnect removes its row).
     with open_ws(stack.ws) as ws:
         ws.send(json.dumps(ORDER))
-        pending = json.loads(ws.recv(timeout=10))
+        pending = json.loads(ws.recv(timeout=30))
         [row] = query(
             stack,
             "SELECT connection_id FROM subscriptions WHERE order_id = %s",
@@ -391,7 +391,7 @@ def test_the_functions_metrics_are_served_as_cloudwatch_would_read_them(stack: R
         "FramesPosted",
         "NotifyLag",
     ):
-        assert wait_until(functools.partial(grew, key), timeout=5), (key, sorted(metrics()))
+        assert wait_until(functools.partial(grew, key), timeout=30), (key, sorted(metrics()))
     land = metrics()["LandTime"]
     assert land["unit"] == "Milliseconds"
     assert 0 < land["p50"] < 10_000

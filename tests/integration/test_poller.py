@@ -85,7 +85,7 @@ def test_a_raising_handler_keeps_the_whole_batch(localstack: str) -> None:
     sqs.send_message(QueueUrl=url, MessageBody="x")
     poller = Poller(sqs, url, lambda _i: handler, max_concurrency=1).start()
     try:
-        assert wait_until(lambda: calls == 1, 10)
+        assert wait_until(lambda: calls == 1, 30)
         time.sleep(0.3)
     finally:
         poller.stop()
