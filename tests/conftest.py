@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -31,9 +31,17 @@ def pg_base_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(pg_base_url: str) -> Iterator[str]:
+def session_env() -> Iterator[pytest.MonkeyPatch]:
+    """The session's changes to os.environ (the database, the queues), undone at its end."""
+    with pytest.MonkeyPatch.context() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_base_url: str, session_env: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database of this session's own (so of this test worker's own under pytest-xdist)."""
     url = postgres.create_database(pg_base_url, "orders_test")
-    os.environ["DATABASE_URL"] = url
+    session_env.setenv("DATABASE_URL", url)
     Store(db.pool(url)).migrate()
     yield url
     db.close_all()
@@ -85,27 +93,27 @@ def _session_prefix() -> str:
 
 
 @pytest.fixture(scope="session")
-def orders_queue(localstack: str) -> str:
+def orders_queue(localstack: str, session_env: pytest.MonkeyPatch) -> str:
     """The orders queue with the template's redrive policy, on LocalStack."""
     from local.queue import create_queues
 
     sqs = boto3.client("sqs", endpoint_url=localstack)
     urls = create_queues(sqs, prefix=_session_prefix())
-    os.environ["ORDERS_QUEUE_URL"] = urls.orders
-    os.environ["SQS_ENDPOINT_URL"] = localstack
+    session_env.setenv("ORDERS_QUEUE_URL", urls.orders)
+    session_env.setenv("SQS_ENDPOINT_URL", localstack)
     return urls.orders
 
 
 @pytest.fixture(scope="session")
-def status_queue(localstack: str) -> str:
+def status_queue(localstack: str, session_env: pytest.MonkeyPatch) -> str:
     """The status-events queue (and DLQ) with the template's settings, on LocalStack; the
     functions that publish status triggers read it from STATUS_QUEUE_URL."""
     from local.stack import create_status_queues
 
     sqs = boto3.client("sqs", endpoint_url=localstack)
-    os.environ["SQS_ENDPOINT_URL"] = localstack
+    session_env.setenv("SQS_ENDPOINT_URL", localstack)
     urls = create_status_queues(sqs, prefix=_session_prefix())
-    os.environ["STATUS_QUEUE_URL"] = urls.status
+    session_env.setenv("STATUS_QUEUE_URL", urls.status)
     return urls.status
 
 
@@ -140,14 +148,10 @@ def served_chain() -> Iterator[tuple[LocalChain, str]]:
     chain = LocalChain.seeded()
     chain.start_ticker(0.05)
     url, stop = serve_in_thread(chain)
-    saved = {k: os.environ.get(k) for k in local_env(url)}
-    os.environ.update(local_env(url))
-    yield chain, url
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in local_env(url).items():
+            env.setenv(key, value)
+        yield chain, url
     stop()
     chain.stop()
 
@@ -179,3 +183,43 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if EMULATOR_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.emulator)
+
+
+# Each suite's time (the first folder under tests/), printed at the end of every run, and the
+# tests that skipped: where CI runs (CI set), a skip fails the run, since a part that is missing
+# there (a fixture, a program, the browser) would otherwise leave the run green.
+_suite_seconds: dict[str, float] = {}
+_suite_tests: dict[str, set[str]] = {}
+_skipped: list[str] = []
+
+
+def _suite(nodeid: str) -> str:
+    parts = nodeid.split("::", 1)[0].split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else parts[0]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    suite = _suite(report.nodeid)
+    _suite_seconds[suite] = _suite_seconds.get(suite, 0.0) + report.duration
+    _suite_tests.setdefault(suite, set()).add(report.nodeid)
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for suite, seconds in sorted(_suite_seconds.items()):
+        count = len(_suite_tests[suite])
+        terminalreporter.write_line(f"suite {suite}: {seconds:.1f} s ({count} tests)")
+    if _skipped and os.environ.get("CI"):
+        terminalreporter.write_line(
+            f"{len(_skipped)} tests skipped where CI runs (CI={os.environ['CI']}); each is a "
+            "missing part to install, not a pass:",
+            red=True,
+        )
+        for nodeid in _skipped:
+            terminalreporter.write_line(f"  {nodeid}", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped and os.environ.get("CI") and exitstatus == 0:
+        session.exitstatus = 1

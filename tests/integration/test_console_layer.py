@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
-
 from engine import console
 from local.apigw import http_event
 from tests.integration.test_layers import environment, replies
@@ -18,8 +16,9 @@ __all__ = ["environment"]  # a fixture, imported for pytest
 
 
 def test_the_common_layer_carries_the_console_and_swagger_ui(environment: dict[str, str]) -> None:
-    if not (console.SWAGGER_UI / "swagger-ui-bundle.js").is_file():
-        pytest.skip("Swagger UI's files are not vendored here (make vendor)")
+    assert (console.SWAGGER_UI / "swagger-ui-bundle.js").is_file(), (
+        "Swagger UI's files are not vendored here (make vendor)"
+    )
     paths = ["/", "/console/app.js", "/console/config.json", "/docs", "/docs/swagger-ui-bundle.js"]
     result = run_handler("submit", [http_event("GET", p) for p in paths], environment)
     page, script, config, docs, bundle = replies(result)
