@@ -15,8 +15,10 @@ BEGIN
                                 'engine_execute', 'engine_notify'] LOOP
         BEGIN
             EXECUTE format('CREATE ROLE %I NOLOGIN', name);
-        EXCEPTION WHEN duplicate_object THEN
-            NULL;  -- roles are per server: another database of this server made it already
+        -- Roles are per server: another database of this server made it already
+        -- (duplicate_object), or made it while this one waited on it (unique_violation).
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
         END;
     END LOOP;
 END $$;
