@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: check run demo demo-orders key test unit integration e2e chaos timing-prone lint template bench bench-smoke deploy clean \
+.PHONY: check run demo demo-orders key test unit integration e2e chaos timing-prone test-under-load lint template bench bench-smoke deploy clean \
 	first-key db-provision lock-layers destroy \
 	vendor browser browser-deps screenshot localstack
 
@@ -128,6 +128,12 @@ integration: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules
 
 e2e: $(STAMP) $(VENDORED) $(LOCALSTACK)
 	$(BIN)/python -m pytest -q tests/e2e
+
+## test-under-load: `make test` RUNS times (default 5) with a busy loop on every core; prints each
+## run's result (scripts/under-load.sh). How the suite is held to "never flakes"
+RUNS ?= 5
+test-under-load:
+	RUNS=$(RUNS) bash scripts/under-load.sh $(MAKE) --no-print-directory test
 
 ## timing-prone: the suites that run against a whole stack with real sockets and clocks (e2e,
 ## chaos, browser), in one run; CI runs them a second time after `make test` and fails on a
