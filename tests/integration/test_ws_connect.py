@@ -62,6 +62,10 @@ def wait_frames(cid: str, n: int, timeout: float = 30.0) -> list[dict[str, Any]]
     return posted(cid)
 
 
+# An order id no test creates; a constant, so that every test worker collects the same ids.
+UNKNOWN_ORDER = "7906ecc7-50a8-49f0-bd05-ef5620a5bbe4"
+
+
 def cid() -> str:
     return "c" + uuid.uuid4().hex[:15]
 
@@ -99,7 +103,7 @@ def test_connect_and_disconnect(handler: Any, store: Store) -> None:
 
 @pytest.mark.parametrize(
     ("order_id", "status", "code"),
-    [("not-a-uuid", 400, "invalid_request"), (str(uuid.uuid4()), 404, "order_not_found")],
+    [("not-a-uuid", 400, "invalid_request"), (UNKNOWN_ORDER, 404, "order_not_found")],
 )
 def test_connect_refuses_a_bad_order_id(
     handler: Any, store: Store, order_id: str, status: int, code: str
@@ -240,15 +244,15 @@ def test_subscribe_replays_after_from_seq(handler: Any, store: Store) -> None:
     [
         ({"action": "subscribe"}, "invalid_request", "orderId"),
         ({"action": "subscribe", "orderId": "x"}, "invalid_request", "orderId"),
-        ({"action": "subscribe", "orderId": str(uuid.uuid4())}, "order_not_found", "orderId"),
-        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": -1}, None, "fromSeq"),
-        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": "1"}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": UNKNOWN_ORDER}, "order_not_found", "orderId"),
+        ({"action": "subscribe", "orderId": UNKNOWN_ORDER, "fromSeq": -1}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": UNKNOWN_ORDER, "fromSeq": "1"}, None, "fromSeq"),
         # beyond the 32-bit seq columns: was "Internal server error"
-        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": 2**31}, None, "fromSeq"),
-        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": 2**63}, None, "fromSeq"),
-        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": 10**30}, None, "fromSeq"),
-        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "fromSeq": 1.5}, None, "fromSeq"),
-        ({"action": "subscribe", "orderId": str(uuid.uuid4()), "extra": 1}, None, "extra"),
+        ({"action": "subscribe", "orderId": UNKNOWN_ORDER, "fromSeq": 2**31}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": UNKNOWN_ORDER, "fromSeq": 2**63}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": UNKNOWN_ORDER, "fromSeq": 10**30}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": UNKNOWN_ORDER, "fromSeq": 1.5}, None, "fromSeq"),
+        ({"action": "subscribe", "orderId": UNKNOWN_ORDER, "extra": 1}, None, "extra"),
     ],
 )
 def test_bad_subscribe_gets_an_error_frame(
