@@ -88,12 +88,12 @@ def create_status_queues(sqs: SQSClient, prefix: str = "local") -> StatusQueueUr
 def template_environment() -> dict[str, str]:
     """Every function's plain (non-intrinsic) variables from the template. All functions share
     this process, so they share one environment; per-function service names are dropped."""
-    from local.template import function_environment
+    from local.template import LOCAL_PARAMETERS, function_environment
 
     env: dict[str, str] = {}
     for name in FUNCTIONS:
         try:
-            variables = function_environment(name)
+            variables = function_environment(name, parameters=LOCAL_PARAMETERS)
         except KeyError:
             continue
         for key, value in variables.items():
