@@ -88,8 +88,8 @@ def ticking_until(context: Any) -> float:
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
     logger.info("watching", extra={"scheduled_at": event.time, "rule": event.resources[:1]})
-    stop_at = ticking_until(context)
     report_wallet_balance()
+    stop_at = ticking_until(context)  # after it: the balance's RPC call is not a tick's time
 
     def keep_going() -> bool:
         # A tick must end before the invocation does; remaining time also falls to 0 when the
