@@ -184,3 +184,18 @@ def test_the_layer_ships_boto3_with_its_own_botocore() -> None:
     assert pins["boto3"] == pins["botocore"]
     common = (root / "layers" / "common" / "requirements.txt").read_text().splitlines()
     assert "boto3" in common
+
+
+def test_every_metric_math_alarm_fits_cloudwatchs_limits() -> None:
+    """PutMetricAlarm takes at most 10 queries that retrieve a metric and 10 expressions, one
+    of which the alarm watches (ReturnData)."""
+    tpl = load_template()
+    for name, res in tpl["Resources"].items():
+        metrics = (
+            res["Properties"].get("Metrics") if res["Type"] == "AWS::CloudWatch::Alarm" else None
+        )
+        if not metrics:
+            continue
+        assert sum("MetricStat" in m for m in metrics) <= 10, name
+        assert sum("Expression" in m for m in metrics) <= 10, name
+        assert sum(bool(m.get("ReturnData")) for m in metrics) == 1, name
