@@ -8,7 +8,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: check run demo demo-orders key test unit integration e2e chaos lint template bench bench-smoke deploy clean \
-	first-key db-provision lock-layers destroy deploy-check wallet devnet-pools \
+	first-key db-provision lock-layers destroy \
 	vendor browser browser-deps screenshot localstack
 
 $(STAMP): pyproject.toml
@@ -161,6 +161,7 @@ bench-smoke: $(STAMP) $(LOCALSTACK)
 ## credentials), then the account's Lambda concurrency against the stack's parameters
 ## (samconfig.toml's; PARAMS="Name=Value ..." to try others): stops with the numbers when it
 ## would not fit
+.PHONY: deploy-check wallet devnet-pools
 PARAMS ?=
 deploy-check: $(STAMP)
 	@missing=""; for tool in python3.11 npm aws; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
