@@ -52,7 +52,6 @@ from execution.venues.raydium_cpmm import (
 from execution.wallet import parse_secret
 from local.pools import (
     COMPUTE_UNIT_LIMIT,
-    CPMM_CREATE_POOL_FEE,
     PoolCreationFailed,
     cpmm_initialize,
     damm_initialize_customizable_pool,
@@ -139,9 +138,9 @@ def cpmm_instruction(
         program=prof.cpmm_program,
     )
     metas = list(ix.accounts)
-    if metas[CPMM_FEE_RECEIVER_POSITION].pubkey != CPMM_CREATE_POOL_FEE:
+    if metas[CPMM_FEE_RECEIVER_POSITION].pubkey != accounts.create_pool_fee:
         raise RuntimeError("local.pools.cpmm_initialize's account order changed")
-    # The builder names the local chain's receiver; each build of the program has its own.
+    # Each build of the program has its own receiver: the profile's, whatever the builder names.
     metas[CPMM_FEE_RECEIVER_POSITION] = AccountMeta(
         prof.cpmm_create_pool_fee_receiver, is_signer=False, is_writable=True
     )

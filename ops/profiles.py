@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
+from spl.token.constants import TOKEN_PROGRAM_ID
 
 from engine.tokens import USDC_MINTS
 
@@ -63,13 +64,23 @@ def local_profile() -> ClusterProfile:
     """The local chain's programs, as local.pools (the builders the local chain's pools use)
     names them: whatever ids the local chain runs, this profile follows."""
     from local.chain.seed import USDC_MINT
-    from local.pools import CPMM_CREATE_POOL_FEE, CPMM_PROGRAM, DAMM_PROGRAM
+    from local.pools import CPMM_PROGRAM, DAMM_PROGRAM, cpmm_initialize
 
+    # The receiver the local builder pays for the local chain's CPMM program (whichever build
+    # that is): its `initialize` accounts, built once with placeholder keys.
+    mint_a, mint_b = Pubkey.new_unique(), Pubkey.new_unique()
+    _, accounts = cpmm_initialize(
+        Pubkey.new_unique(),
+        Pubkey.new_unique(),
+        (mint_a, TOKEN_PROGRAM_ID, 1),
+        (mint_b, TOKEN_PROGRAM_ID, 1),
+        program=CPMM_PROGRAM,
+    )
     return ClusterProfile(
         name="local",
         cpmm_program=CPMM_PROGRAM,
         cpmm_admin=CPMM_PROGRAM,  # the local chain writes its AmmConfigs as genesis accounts
-        cpmm_create_pool_fee_receiver=CPMM_CREATE_POOL_FEE,
+        cpmm_create_pool_fee_receiver=accounts.create_pool_fee,
         damm_program=DAMM_PROGRAM,
         usdc_mint=USDC_MINT,
         explorer_cluster="custom",
