@@ -113,7 +113,7 @@ PYTEST_WORKERS ?= -n auto
 test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers local functions bench tests
+	$(BIN)/mypy layers local functions bench tests ops
 	$(BIN)/python -m pytest -q $(PYTEST_WORKERS)
 
 ## check: the quick loop for day-to-day work (under 90 s): lint, types, unit tests, and the
@@ -122,7 +122,7 @@ test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps
 check: $(STAMP) $(VENDORED) tests/js/node_modules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers local functions bench tests
+	$(BIN)/mypy layers local functions bench tests ops
 	$(BIN)/python -m pytest -q -m "not emulator and not e2e and not chaos" tests/unit tests/integration
 
 unit: $(STAMP)
@@ -153,7 +153,7 @@ chaos: $(STAMP) $(LOCALSTACK)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers local functions bench tests
+	$(BIN)/mypy layers local functions bench tests ops
 
 ## template: cfn-lint, checkov, sam validate --lint and sam build, offline (tools in .tools/)
 template: $(VENDORED)
@@ -175,10 +175,26 @@ bench: $(STAMP) $(LOCALSTACK)
 bench-smoke: $(STAMP) $(LOCALSTACK)
 	$(BIN)/python -m bench --smoke --sqs $(SQS)
 
-## deploy: build and deploy to AWS with your credentials (asks for parameters the first time,
-## saves them in samconfig.toml). The deploy migrates the database and makes the first API key.
-deploy: template
-	.tools/sam/bin/sam deploy --guided
+## deploy-check: what deploy needs on this machine (python3.11, npm, the aws CLI and its
+## credentials), then the account's Lambda concurrency against the stack's parameters
+## (samconfig.toml's; PARAMS="Name=Value ..." to try others): stops with the numbers when it
+## would not fit
+.PHONY: deploy-check wallet devnet-pools
+PARAMS ?=
+deploy-check: $(STAMP)
+	@missing=""; for tool in python3.11 npm aws; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	  test -z "$$missing" || { echo "deploy needs:$$missing (see the README: Before you deploy)" >&2; exit 2; }
+	@aws sts get-caller-identity --query Account --output text >/dev/null \
+	  || { echo "the aws CLI has no working credentials (aws configure, or AWS_PROFILE)" >&2; exit 2; }
+	$(BIN)/python -m ops.quota $(PARAMS)
+
+## deploy: check, build and deploy to AWS with your credentials. The first time it asks for the
+## parameters (sam deploy --guided) and saves them in samconfig.toml; afterwards it deploys with
+## samconfig.toml as it is (change a parameter there). The deploy migrates the database and makes
+## the first API key.
+deploy: deploy-check template
+	@if [ -f samconfig.toml ]; then .tools/sam/bin/sam deploy; \
+	else .tools/sam/bin/sam deploy --guided; fi
 
 # The deployed stack's name (sam deploy --guided saves it in samconfig.toml) and an output of it.
 STACK ?= $(shell sed -n 's/^stack_name = "\(.*\)"/\1/p' samconfig.toml 2>/dev/null | head -1)
@@ -190,6 +206,23 @@ first-key:
 	@test -n "$(STACK)" || { echo "no stack: run make deploy, or pass STACK=<name>" >&2; exit 2; }
 	@aws secretsmanager get-secret-value --secret-id "$(call stack-output,FirstApiKeySecretArn)" \
 	  --query SecretString --output text
+
+## wallet: the signing wallet's public key (stores a new key in the empty wallet secret first;
+## KEYFILE=~/.config/solana/id.json stores that keypair instead). Never prints the key itself.
+wallet: $(STAMP)
+	@test -n "$(STACK)" || { echo "no stack: run make deploy, or pass STACK=<name>" >&2; exit 2; }
+	@$(BIN)/python -m ops.wallet --secret-id "$(call stack-output,WalletSecretArn)" \
+	  $(if $(KEYFILE),--import-key "$(KEYFILE)")
+
+## devnet-pools: a new token and a SOL/token pool on Raydium CPMM and Meteora DAMM v2 on devnet,
+## paid by KEYFILE (funded); prints the VenuePools value to deploy with. PROFILE=local: the same
+## against a running `make run` chain (its seeded wallet). SOL=0.5 per pool, PRICE=100 per SOL.
+PROFILE ?= devnet
+SOL ?= 0.5
+PRICE ?= 100
+devnet-pools: $(STAMP)
+	$(BIN)/python -m ops.devnet_pools --profile $(PROFILE) --sol $(SOL) --price $(PRICE) \
+	  $(if $(KEYFILE),--keypair "$(KEYFILE)")
 
 ## db-provision: run the deploy's database step again (migrations, role logins, first key)
 db-provision:

@@ -155,8 +155,8 @@ def instrument() -> None:
     enqueue = OrdersQueue.enqueue
 
     @functools.wraps(enqueue)
-    def enqueue_order(self: OrdersQueue, order_id: uuid.UUID) -> str:
-        reply = enqueue(self, order_id)
+    def enqueue_order(self: OrdersQueue, order_id: uuid.UUID, *, requeued: int = 0) -> str:
+        reply = enqueue(self, order_id, requeued=requeued)
         marks[str(order_id)].setdefault("enqueued", time.time())
         return reply
 

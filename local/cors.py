@@ -21,7 +21,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from local.template import HttpCors, http_cors
+from local.template import LOCAL_PARAMETERS, HttpCors, http_cors
 
 
 def allowed_origin(cors: HttpCors, origin: str) -> str | None:
@@ -113,7 +113,7 @@ class ApiGatewayCors:
 def middleware() -> list[Middleware]:
     """The middleware for the template's CorsConfiguration (none when it declares none)."""
     try:
-        cors = http_cors()
+        cors = http_cors(parameters=LOCAL_PARAMETERS)
     except (FileNotFoundError, KeyError):
         return []
     return [] if cors is None else [Middleware(ApiGatewayCors, cors=cors)]

@@ -142,9 +142,9 @@ class Poller:
         cls, sqs: SQSClient, queue_url: str, queue_logical_id: str, function: str, **kw: Any
     ) -> Poller:
         """Batch size, concurrency and timeout as template.yaml declares them."""
-        from local.template import queue_settings
+        from local.template import LOCAL_PARAMETERS, queue_settings
 
-        qs = queue_settings(queue_logical_id)
+        qs = queue_settings(queue_logical_id, parameters=LOCAL_PARAMETERS)
         kw.setdefault("batch_size", qs.batch_size)
         kw.setdefault("max_concurrency", qs.max_concurrency)
         kw.setdefault("function_timeout", qs.function_timeout)

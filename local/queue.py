@@ -20,10 +20,10 @@ class QueueUrls:
 def create_queue_with_dlq(sqs: SQSClient, queue: str, name: str) -> tuple[str, str]:
     """Queue `name` and `name`-dlq with the settings template.yaml gives `queue` (a logical id)
     and its dead-letter queue: visibility, retention, redrive. Returns (queue url, dlq url)."""
-    from local.template import load_template, queue_settings, resource
+    from local.template import LOCAL_PARAMETERS, load_template, queue_settings, resource
 
     template = load_template()
-    qs = queue_settings(queue, template)
+    qs = queue_settings(queue, template, LOCAL_PARAMETERS)
     dlq_props = resource(qs.dead_letter_queue, template)["Properties"]
     dlq_attributes: dict[QueueAttributeNameType, str] = {}
     if "VisibilityTimeout" in dlq_props:

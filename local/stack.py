@@ -88,12 +88,12 @@ def create_status_queues(sqs: SQSClient, prefix: str = "local") -> StatusQueueUr
 def template_environment() -> dict[str, str]:
     """Every function's plain (non-intrinsic) variables from the template. All functions share
     this process, so they share one environment; per-function service names are dropped."""
-    from local.template import function_environment
+    from local.template import LOCAL_PARAMETERS, function_environment
 
     env: dict[str, str] = {}
     for name in FUNCTIONS:
         try:
-            variables = function_environment(name)
+            variables = function_environment(name, parameters=LOCAL_PARAMETERS)
         except KeyError:
             continue
         for key, value in variables.items():
@@ -117,6 +117,9 @@ def wallet_through_secrets_manager(
     users_key = os.environ.pop("WALLET_PRIVATE_KEY", None)
     env["SECRETS_ENDPOINT_URL"] = secrets_endpoint
     if os.environ.get("WALLET_SECRET_ARN"):
+        env["WALLET_ADDRESS_SECRET_ARN"] = os.environ[
+            "WALLET_SECRET_ARN"
+        ]  # if make wallet tagged it
         return os.environ["WALLET_SECRET_ARN"]
     key = key or users_key
     if not key:
@@ -126,7 +129,13 @@ def wallet_through_secrets_manager(
         arn = sm.create_secret(Name=name, SecretString=key)["ARN"]
     except sm.exceptions.ResourceExistsException:
         arn = sm.put_secret_value(SecretId=name, SecretString=key)["ARN"]
-    env["WALLET_SECRET_ARN"] = arn
+    # Its public key as a tag, as `make wallet` leaves it in the cloud: the watcher's balance.
+    from engine.secrets import PUBLIC_KEY_TAG
+    from execution.wallet import parse_secret
+
+    public_key = str(parse_secret(key).pubkey())
+    sm.tag_resource(SecretId=arn, Tags=[{"Key": PUBLIC_KEY_TAG, "Value": public_key}])
+    env["WALLET_SECRET_ARN"] = env["WALLET_ADDRESS_SECRET_ARN"] = arn
     return arn
 
 

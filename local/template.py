@@ -2,11 +2,14 @@
 
 The local stack builds its queues and routes from what the SAM template declares, so the two
 cannot drift. CloudFormation tags (`!Ref`, `!GetAtt`, `!Sub`, ...) load as their long forms
-(`{"Ref": ...}`, `{"Fn::GetAtt": [...]}`); `Ref`s to parameters resolve to their defaults.
+(`{"Ref": ...}`, `{"Fn::GetAtt": [...]}`); `Ref`s to parameters resolve to their defaults, or to
+the values a caller deploys with (`parameters`, as `sam deploy --parameter-overrides` gives
+them); `Fn::If` on the template's conditions and `Fn::Split` resolve with them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +18,20 @@ from typing import Any
 import yaml
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+
+# The parameter values the local stack deploys with (what `sam deploy --parameter-overrides`
+# would give): the local chain has no request limit and the local pollers are never throttled,
+# so the figures a dedicated RPC provider and ReserveConcurrency=true allow in the cloud; and
+# every origin for CORS (local browser tools on other ports). The template's defaults are for
+# a new account on the public devnet endpoint.
+LOCAL_PARAMETERS: Mapping[str, str] = {
+    "ExecuteMaxConcurrency": "10",
+    "NotifyMaxConcurrency": "5",
+    "OrdersMaxReceiveCount": "3",
+    "ReserveConcurrency": "true",
+    "WatchTickSeconds": "1",
+    "AllowedOrigins": "*",
+}
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -53,13 +70,71 @@ def load_template(path: str | Path = TEMPLATE_PATH) -> dict[str, Any]:
     return _load(Path(path).resolve())
 
 
-def resolve(value: Any, template: dict[str, Any] | None = None) -> Any:
-    """A `Ref` to a parameter becomes its default; anything else is returned unchanged."""
+NO_VALUE = None  # what `!Ref AWS::NoValue` resolves to: the property is absent
+
+
+def parameter_value(
+    name: str, template: dict[str, Any], parameters: Mapping[str, str] | None = None
+) -> Any:
+    """A parameter's value: `parameters`' (a deploy's overrides), else its default."""
+    if parameters and name in parameters:
+        return parameters[name]
+    param = template.get("Parameters", {}).get(name)
+    if param is None or "Default" not in param:
+        raise KeyError(f"parameter {name!r} has no value")
+    return param["Default"]
+
+
+def condition(
+    name: str, template: dict[str, Any], parameters: Mapping[str, str] | None = None
+) -> bool:
+    """A template condition (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition) as a deploy with
+    `parameters` evaluates it."""
+    return _truth(template["Conditions"][name], template, parameters)
+
+
+def _truth(expr: Any, doc: dict[str, Any], parameters: Mapping[str, str] | None) -> bool:
+    ((op, args),) = expr.items()
+    if op == "Condition":
+        return condition(str(args), doc, parameters)
+    if op == "Fn::Not":
+        return not _truth(args[0], doc, parameters)
+    if op == "Fn::And":
+        return all(_truth(a, doc, parameters) for a in args)
+    if op == "Fn::Or":
+        return any(_truth(a, doc, parameters) for a in args)
+    if op == "Fn::Equals":
+        left, right = (resolve(a, doc, parameters) for a in args)
+        return str(left) == str(right)
+    raise ValueError(f"condition {op} is not understood locally")
+
+
+def resolve(
+    value: Any, template: dict[str, Any] | None = None, parameters: Mapping[str, str] | None = None
+) -> Any:
+    """A `Ref` to a parameter becomes its value (`parameters`, else its default); `Fn::If`
+    becomes its branch (`!Ref AWS::NoValue`: None), `Fn::Split` a list, `Fn::FindInMap` its
+    entry; anything else is returned unchanged."""
     doc = template if template is not None else load_template()
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        param = doc.get("Parameters", {}).get(value["Ref"])
-        if param is not None and "Default" in param:
-            return param["Default"]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((op, args),) = value.items()
+    if op == "Ref" and args == "AWS::NoValue":
+        return NO_VALUE
+    if op == "Ref" and args in doc.get("Parameters", {}):
+        try:
+            return parameter_value(str(args), doc, parameters)
+        except KeyError:
+            return value
+    if op == "Fn::If":
+        name, yes, no = args
+        return resolve(yes if condition(name, doc, parameters) else no, doc, parameters)
+    if op == "Fn::Split":
+        sep, text = args[0], resolve(args[1], doc, parameters)
+        return str(text).split(sep) if isinstance(text, str) else value
+    if op == "Fn::FindInMap":
+        table, key, entry = (resolve(a, doc, parameters) for a in args)
+        return doc["Mappings"][table][str(key)][entry]
     return value
 
 
@@ -93,16 +168,19 @@ def function_timeout(name: str, template: dict[str, Any] | None = None) -> int:
     return int(resolve(_function_property(name, "Timeout", doc), doc) or 3)
 
 
-def function_environment(name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Globals' variables merged with the function's own. Parameter `Ref`s become defaults;
-    values that only exist once deployed (`!GetAtt`, `!Sub` ...) stay as intrinsic dicts."""
+def function_environment(
+    name: str, template: dict[str, Any] | None = None, parameters: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Globals' variables merged with the function's own. Parameter `Ref`s become their values
+    (`parameters`, else defaults); values that only exist once deployed (`!GetAtt`, `!Sub` ...)
+    stay as intrinsic dicts."""
     doc = template if template is not None else load_template()
     merged: dict[str, Any] = {}
     glob = doc.get("Globals", {}).get("Function", {}).get("Environment", {})
     own = resource(function_id(name, doc), doc).get("Properties", {}).get("Environment", {})
     for source in (glob, own):
         for key, value in source.get("Variables", {}).items():
-            resolved = resolve(value, doc)
+            resolved = resolve(value, doc, parameters)
             merged[key] = resolved if isinstance(resolved, dict) else str(resolved)
     return merged
 
@@ -123,36 +201,65 @@ class QueueSettings:
     function_timeout: int
 
 
+def sqs_event_sources(
+    template: dict[str, Any] | None = None,
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every SQS event source mapping as (queue logical id, function logical id, properties in
+    the `AWS::Lambda::EventSourceMapping` spelling), whichever way the template declares it: as
+    that resource, or as a SAM function's `Events: {Type: SQS}` (whose `Queue` is the
+    mapping's `EventSourceArn`)."""
+    doc = template if template is not None else load_template()
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    for logical_id, res in doc["Resources"].items():
+        props = res.get("Properties", {})
+        if res.get("Type") == "AWS::Lambda::EventSourceMapping":
+            source, function = props.get("EventSourceArn"), props.get("FunctionName")
+            if (
+                isinstance(source, dict)
+                and "Fn::GetAtt" in source
+                and isinstance(function, dict)
+                and "Ref" in function
+            ):
+                found.append((str(source["Fn::GetAtt"][0]), str(function["Ref"]), props))
+        elif res.get("Type") == "AWS::Serverless::Function":
+            for event in props.get("Events", {}).values():
+                ev = event.get("Properties", {})
+                queue = ev.get("Queue")
+                if event.get("Type") == "SQS" and isinstance(queue, dict) and "Fn::GetAtt" in queue:
+                    found.append((str(queue["Fn::GetAtt"][0]), str(logical_id), ev))
+    return found
+
+
 def queue_settings(
-    queue: str = "OrdersQueue", template: dict[str, Any] | None = None
+    queue: str = "OrdersQueue",
+    template: dict[str, Any] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> QueueSettings:
-    """Settings of `queue` (a logical id) and of the one function whose SQS event reads it."""
+    """Settings of `queue` (a logical id) and of the one function whose SQS event source mapping
+    reads it, with the template's defaults or the `parameters` a deploy overrides."""
     doc = template if template is not None else load_template()
     props = resource(queue, doc)["Properties"]
     redrive = props["RedrivePolicy"]
-    for logical_id, res in doc["Resources"].items():
-        if res.get("Type") != "AWS::Serverless::Function":
+    for source, function, ev in sqs_event_sources(doc):
+        if source != queue:
             continue
-        for event in res.get("Properties", {}).get("Events", {}).values():
-            ev = event.get("Properties", {})
-            if event.get("Type") == "SQS" and ev.get("Queue") == {"Fn::GetAtt": [queue, "Arn"]}:
-                scaling = ev.get("ScalingConfig", {})
-                max_conc = resolve(scaling.get("MaximumConcurrency"), doc)
-                return QueueSettings(
-                    queue=queue,
-                    consumer=str(logical_id),
-                    visibility_timeout=int(resolve(props.get("VisibilityTimeout", 30), doc)),
-                    message_retention=int(
-                        resolve(props.get("MessageRetentionPeriod", 345600), doc)
-                    ),
-                    max_receive_count=int(resolve(redrive["maxReceiveCount"], doc)),
-                    dead_letter_queue=str(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]),
-                    batch_size=int(resolve(ev.get("BatchSize", 10), doc)),
-                    max_concurrency=None if max_conc is None else int(max_conc),
-                    report_batch_item_failures="ReportBatchItemFailures"
-                    in ev.get("FunctionResponseTypes", []),
-                    function_timeout=function_timeout(str(logical_id), doc),
-                )
+        scaling = ev.get("ScalingConfig", {})
+        max_conc = resolve(scaling.get("MaximumConcurrency"), doc, parameters)
+        return QueueSettings(
+            queue=queue,
+            consumer=function,
+            visibility_timeout=int(resolve(props.get("VisibilityTimeout", 30), doc, parameters)),
+            message_retention=int(
+                resolve(props.get("MessageRetentionPeriod", 345600), doc, parameters)
+            ),
+            max_receive_count=int(resolve(redrive["maxReceiveCount"], doc, parameters)),
+            dead_letter_queue=str(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]),
+            batch_size=int(resolve(ev.get("BatchSize", 10), doc, parameters)),
+            max_concurrency=None if max_conc is None else int(max_conc),
+            report_batch_item_failures="ReportBatchItemFailures"
+            in ev.get("FunctionResponseTypes", []),
+            function_timeout=function_timeout(function, doc),
+        )
     raise KeyError(f"no function consumes {queue!r}")
 
 
@@ -336,22 +443,27 @@ class HttpCors:
     allow_credentials: bool
 
 
-def http_cors(template: dict[str, Any] | None = None) -> HttpCors | None:
-    """The HttpApi's `CorsConfiguration` (None when it has none)."""
+def http_cors(
+    template: dict[str, Any] | None = None, parameters: Mapping[str, str] | None = None
+) -> HttpCors | None:
+    """The HttpApi's `CorsConfiguration` (None when it has none, or when its `Fn::If` leaves
+    it out: AllowedOrigins empty)."""
     doc = template if template is not None else load_template()
-    cors = resource("HttpApi", doc).get("Properties", {}).get("CorsConfiguration")
+    cors = resolve(
+        resource("HttpApi", doc).get("Properties", {}).get("CorsConfiguration"), doc, parameters
+    )
     if not cors:
         return None
 
     def names(key: str) -> tuple[str, ...]:
-        return tuple(str(v) for v in resolve(cors.get(key), doc) or [])
+        return tuple(str(v) for v in resolve(cors.get(key), doc, parameters) or [])
 
-    max_age = resolve(cors.get("MaxAge"), doc)
+    max_age = resolve(cors.get("MaxAge"), doc, parameters)
     return HttpCors(
         allow_origins=names("AllowOrigins"),
         allow_methods=tuple(m.upper() for m in names("AllowMethods")),
         allow_headers=tuple(h.lower() for h in names("AllowHeaders")),
         expose_headers=tuple(h.lower() for h in names("ExposeHeaders")),
         max_age=None if max_age is None else int(max_age),
-        allow_credentials=bool(resolve(cors.get("AllowCredentials"), doc)),
+        allow_credentials=bool(resolve(cors.get("AllowCredentials"), doc, parameters)),
     )

@@ -30,6 +30,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Unauthorized:  # re-raised as is: its type and message are what API Gateway reads
         logger.info("no API key", extra={"api": api})
         count("ApiKeyDenied")
+        # Lambda counts this raise in the function's Errors: FunctionErrorsAlarm subtracts it.
+        count("ApiKeyMissing")
         raise
     allowed = reply.get("isAuthorized") or "context" in reply
     count("ApiKeyAllowed" if allowed else "ApiKeyDenied")

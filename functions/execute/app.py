@@ -61,17 +61,21 @@ def executor() -> Executor:
     return _executor
 
 
-def execute(order_id: uuid.UUID, receive_count: int, dead_letter: bool) -> Outcome:
+def execute(
+    order_id: uuid.UUID, receive_count: int, dead_letter: bool, requeued: int = 0
+) -> Outcome:
     runner = executor()
     if dead_letter:  # the message came from the orders DLQ: settle the order
-        return loop.run_until_complete(runner.settle_dead_letter(order_id))
+        return loop.run_until_complete(runner.settle_dead_letter(order_id, requeued))
     return loop.run_until_complete(runner.run(order_id, receive_count))
 
 
 def record_handler(record: SQSRecord) -> None:
     try:
-        order_id = uuid.UUID(json.loads(record.body)["orderId"])
-    except (ValueError, KeyError, TypeError):
+        body = json.loads(record.body)
+        order_id = uuid.UUID(body["orderId"])
+        requeued = int(body.get("requeued", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
         logger.error(
             "dropping a message that names no order", extra={"message_id": record.message_id}
         )
@@ -79,11 +83,13 @@ def record_handler(record: SQSRecord) -> None:
     logger.append_keys(order_id=str(order_id))
     receive_count = int(record.attributes.approximate_receive_count or 1)
     dead_letter = record.event_source_arn == cfg.orders_dlq_arn
-    outcome = execute(order_id, receive_count, dead_letter)
+    outcome = execute(order_id, receive_count, dead_letter, requeued)
     logger.info(
         "order step done",
-        extra={"outcome": outcome.status, "dead_letter": dead_letter},
+        extra={"outcome": outcome.status, "dead_letter": dead_letter, "requeued": requeued},
     )
+    if dead_letter and outcome.status == "requeue":  # a throttle is not a failed order
+        orders.enqueue(order_id, requeued=requeued + 1)
     if outcome.retry and not dead_letter:  # a settled dead letter is never retried
         delay = orders.delay_retry(record.receipt_handle, receive_count, cfg.retry_base_seconds)
         raise RetryLater(f"{outcome.reason}; next attempt in {delay}s")

@@ -27,7 +27,9 @@ from engine.observability import metrics, tracer
 
 logger = Logger(service="notify")
 tracing = tracer()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record is owed frames is still a partial-failure reply (each record is
+# redelivered), not a crashed invocation that FunctionErrorsAlarm would count.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 cfg = Settings.from_env()
 fanout = Fanout.from_settings(db.open_pool(cfg), cfg)
 

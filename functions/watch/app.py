@@ -14,15 +14,19 @@ import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from botocore.exceptions import BotoCoreError, ClientError
 
 from engine import db
 from engine.config import Settings
+from engine.errors import EngineError
 from engine.notify import StatusQueue
 from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
 from engine.store import Store
 from execution.chain import Chain
+from execution.wallet import wallet_address
 from execution.watcher import STOP_BEFORE_TIMEOUT_SECONDS, TickReport, Watcher
 
 logger = Logger(service="watch")
@@ -32,9 +36,10 @@ store = Store(db.open_pool(cfg))
 status_queue = StatusQueue.from_settings(cfg)
 # One loop per container: the RPC client and its connections live across invocations.
 loop = asyncio.new_event_loop()
+chain = Chain(cfg.solana_rpc_url)
 watcher = Watcher(
     store,
-    Chain(cfg.solana_rpc_url),
+    chain,
     OrdersQueue.from_settings(cfg),
     cfg,
     publish=status_queue.publish,
@@ -53,6 +58,22 @@ def flush_now_and_then(_report: TickReport) -> None:
         _flushed_at = time.monotonic()
 
 
+def report_wallet_balance() -> None:
+    """WalletBalance (SOL) once per invocation, i.e. every minute, orders or not: an empty
+    wallet alarms before an order fails on it. The address is the wallet secret's tag (the
+    key stays the execute function's); a failure to read it only logs a warning."""
+    try:
+        pubkey = wallet_address(cfg)
+        if pubkey is None:
+            return
+        account = loop.run_until_complete(chain.accounts([pubkey])).get(pubkey)
+    except (EngineError, BotoCoreError, ClientError) as exc:
+        logger.warning("wallet balance not read", extra={"error": type(exc).__name__})
+        return
+    lamports = account.lamports if account is not None else 0
+    metrics.add_metric(name="WalletBalance", unit=MetricUnit.NoUnit, value=lamports / 1e9)
+
+
 def ticking_until(context: Any) -> float:
     """The monotonic time this invocation stops ticking at."""
     left = float(context.get_remaining_time_in_millis()) / 1000 - STOP_BEFORE_TIMEOUT_SECONDS
@@ -67,7 +88,8 @@ def ticking_until(context: Any) -> float:
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
     logger.info("watching", extra={"scheduled_at": event.time, "rule": event.resources[:1]})
-    stop_at = ticking_until(context)
+    report_wallet_balance()
+    stop_at = ticking_until(context)  # after it: the balance's RPC call is not a tick's time
 
     def keep_going() -> bool:
         # A tick must end before the invocation does; remaining time also falls to 0 when the

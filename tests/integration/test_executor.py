@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -563,10 +564,13 @@ def test_the_execute_function_settles_what_the_redrive_moved_to_the_dlq(
     served_chain: tuple[LocalChain, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Three receives that never finish (the executor died each time), SQS's redrive moves the
-    message to the DLQ, and the execute function, fed from the DLQ, settles the order."""
+    """Three receives that never finish (throttled, or the executor died each time), SQS's
+    redrive moves the message to the DLQ, and the execute function, fed from the DLQ, puts the
+    order back on the queue while no executor has started it (a throttle is not a failure), at
+    most MAX_DEAD_LETTER_REQUEUES times; then it fails the order with its reason."""
     import boto3
 
+    from execution.executor import MAX_DEAD_LETTER_REQUEUES
     from local.apigw import LambdaContext
     from local.handlers import fresh_handler
     from local.poller import sqs_event
@@ -577,20 +581,27 @@ def test_the_execute_function_settles_what_the_redrive_moved_to_the_dlq(
         "Attributes"
     ]["QueueArn"]
     monkeypatch.setenv("ORDERS_DLQ_ARN", dlq_arn)
+    monkeypatch.setenv("ORDERS_QUEUE_URL", private_orders_queue)
+    handler = fresh_handler("execute")
     oid = new_order(store)
     sqs.send_message(QueueUrl=private_orders_queue, MessageBody=f'{{"orderId": "{oid}"}}')
-    for _ in range(3):  # received, then the container dies: visible again at once
-        got = sqs.receive_message(QueueUrl=private_orders_queue, VisibilityTimeout=0)
-        assert len(got["Messages"]) == 1
-    assert sqs.receive_message(QueueUrl=private_orders_queue).get("Messages", []) == []
-
-    dead = sqs.receive_message(
-        QueueUrl=dlq_url["QueueUrl"], MessageSystemAttributeNames=["All"], WaitTimeSeconds=1
-    )["Messages"]
-    reply = fresh_handler("execute")(
-        sqs_event(dead, dlq_arn, "us-east-1"), LambdaContext("execute")
-    )
-    assert reply == {"batchItemFailures": []}
+    for requeued in range(MAX_DEAD_LETTER_REQUEUES + 1):
+        for _ in range(3):  # received, then throttled or the container dies: visible at once
+            got = sqs.receive_message(
+                QueueUrl=private_orders_queue, VisibilityTimeout=0, WaitTimeSeconds=2
+            )
+            assert len(got["Messages"]) == 1
+            assert json.loads(got["Messages"][0]["Body"]).get("requeued", 0) == requeued
+        assert sqs.receive_message(QueueUrl=private_orders_queue).get("Messages", []) == []
+        dead = sqs.receive_message(
+            QueueUrl=dlq_url["QueueUrl"], MessageSystemAttributeNames=["All"], WaitTimeSeconds=2
+        )["Messages"]
+        reply = handler(sqs_event(dead, dlq_arn, "us-east-1"), LambdaContext("execute"))
+        assert reply == {"batchItemFailures": []}
+        order = store.get_order(oid)
+        assert order is not None
+        if requeued < MAX_DEAD_LETTER_REQUEUES:
+            assert order.status == "pending"  # back on the queue, not failed
     order = store.get_order(oid)
     assert order is not None
     assert order.status == "failed"

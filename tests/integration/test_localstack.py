@@ -31,7 +31,7 @@ from local.localstack import PortTaken
 from local.poller import sqs_event, wait_until
 from local.ports import free_port
 from local.queue import create_queue_with_dlq
-from local.template import queue_settings
+from local.template import LOCAL_PARAMETERS, queue_settings
 from tests.auth import as_key
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}
@@ -65,8 +65,8 @@ def listening_addresses(port: int) -> set[str]:
 def test_the_templates_redrive_moves_a_message_to_the_dlq_after_its_receives(
     localstack: str, queue: str
 ) -> None:
-    settings = queue_settings(queue)
-    assert settings.max_receive_count == 3  # what template.yaml declares for both queues
+    settings = queue_settings(queue, parameters=LOCAL_PARAMETERS)
+    assert settings.max_receive_count == 3  # what the local stack deploys both queues with
     sqs = boto3.client("sqs", endpoint_url=localstack)
     url, dlq = create_queue_with_dlq(sqs, queue, f"redrive-{uuid.uuid4().hex[:8]}")
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]

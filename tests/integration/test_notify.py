@@ -353,3 +353,35 @@ def test_triggers_of_changes_that_follow_each_other_share_sends(
     assert latest == {str(oid): 4 for oid in orders}  # submitted is each order's 4th event
     assert len(received) < 30  # fewer messages than changes
     assert triggers.sends < 30  # and fewer SendMessageBatch calls still
+
+
+def test_a_batch_whose_every_record_is_owed_frames_is_reported_not_raised(
+    store: Store,
+    gateway: tuple[Served, Recorder],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The notify function on a batch whose only record still owes a socket its frames: the
+    record comes back in batchItemFailures (SQS delivers it again) and the invocation succeeds,
+    instead of raising, which Lambda would count as a function error (FunctionErrorsAlarm)."""
+    from local.apigw import LambdaContext
+    from local.handlers import fresh_handler
+    from local.poller import sqs_event
+
+    _, recorder = gateway
+    order_id = new_order(store)
+    conns = Connections(store.pool)
+    young = "young" + uuid.uuid4().hex[:8]  # just connected: not ready for frames yet
+    conns.add(young, endpoint=recorder.endpoint)
+    conns.subscribe(young, order_id)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    handler = fresh_handler("notify")
+    message = {
+        "MessageId": "m-1",
+        "ReceiptHandle": "r-1",
+        "Body": json.dumps({"orderId": str(order_id)}),
+        "Attributes": {"ApproximateReceiveCount": "1"},
+    }
+    arn = "arn:aws:sqs:us-east-1:123456789012:status-events"
+    reply = handler(sqs_event([message], arn, "us-east-1"), LambdaContext("notify"))  # type: ignore[list-item]
+    assert reply == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}

@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 from local.chain import LocalChain, seed
 from local.poller import sqs_event
 from tests.integration.test_observability import emf
 from tests.layered import run_handler
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def environment(database_url: str, rpc_url: str, orders: str, status: str) -> dict[str, str]:
@@ -66,3 +69,42 @@ def test_an_unreachable_chain_costs_the_batch_nothing(
     assert result["results"][0]["reply"] == {"batchItemFailures": []}
     assert "WalletBalance" not in emf(result["stdout"])
     assert "wallet balance not read" in result["stdout"]
+
+
+def test_the_watcher_reports_the_balance_every_invocation_without_the_key(
+    database_url: str,
+    orders_queue: str,
+    status_queue: str,
+    served_chain: tuple[LocalChain, str],
+    localstack: str,
+) -> None:
+    """The watcher knows the wallet only by the secret's `public-key` tag (make wallet's), never
+    its value: an idle stack still reports WalletBalance every minute, so an empty wallet alarms
+    before an order fails on it."""
+    import secrets
+
+    import boto3
+
+    from engine.secrets import PUBLIC_KEY_TAG
+
+    chain, url = served_chain
+    sm = boto3.client("secretsmanager", endpoint_url=localstack, region_name="us-east-1")
+    arn = sm.create_secret(Name=f"wallet-{secrets.token_hex(4)}")["ARN"]  # no value at all
+    sm.tag_resource(SecretId=arn, Tags=[{"Key": PUBLIC_KEY_TAG, "Value": str(seed.WALLET)}])
+    env = environment(database_url, url, orders_queue, status_queue)
+    del env["WALLET_PRIVATE_KEY"]
+    env.update(
+        POWERTOOLS_SERVICE_NAME="watch",
+        WALLET_ADDRESS_SECRET_ARN=arn,
+        SECRETS_ENDPOINT_URL=localstack,
+        WATCH_RUN_SECONDS="0.2",
+        WATCH_TICK_SECONDS="0.1",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    tick = json.loads((ROOT / "events" / "watch_schedule.json").read_text())
+    result = run_handler("watch", [tick], env)
+    assert result["results"][0]["reply"]["ticks"] >= 1
+    lamports = chain.ledger.balance(seed.WALLET)
+    assert emf(result["stdout"])["WalletBalance"] == lamports / 1e9
+    lines = [json.loads(x) for x in result["stdout"].splitlines() if '"WalletBalance"' in x]
+    assert lines[0]["service"] == "watch"  # the alarm's second series

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from local.template import (
+    LOCAL_PARAMETERS,
     function_environment,
     function_id,
     http_auth,
@@ -21,6 +22,7 @@ from local.template import (
     resolve,
     resource,
     route_matches,
+    sqs_event_sources,
     ws_connect_authorizer,
     ws_route_selection_expression,
     ws_routes,
@@ -64,10 +66,15 @@ def _policy_templates(tpl: dict[str, Any], name: str) -> list[tuple[str, Any]]:
 def test_orders_queue_redrive_visibility_and_consumer(tpl: dict[str, Any]) -> None:
     qs = queue_settings("OrdersQueue", tpl)
     assert qs.consumer == "ExecuteFunction"
-    assert qs.max_receive_count == 3
+    # Defaults for a new account on the public devnet endpoint: no reservation, so a throttle
+    # may use up a receive (5 of them), and 2 orders at once (the endpoint's request limit).
+    assert qs.max_receive_count == 5
     assert qs.function_timeout == 120
     assert qs.visibility_timeout >= 6 * qs.function_timeout
-    assert qs.max_concurrency == 10
+    assert qs.max_concurrency == 2
+    # The local stack deploys as a stack with reservations and a dedicated RPC would.
+    local = queue_settings("OrdersQueue", tpl, LOCAL_PARAMETERS)
+    assert (local.max_receive_count, local.max_concurrency) == (3, 10)
     assert qs.batch_size == 1  # one order per invocation: 10 concurrent = 10 orders in flight
     assert qs.report_batch_item_failures
     assert qs.dead_letter_queue == "OrdersDeadLetterQueue"
@@ -98,9 +105,13 @@ def test_dlq_alarm_watches_the_orders_dlq(tpl: dict[str, Any]) -> None:
 
 
 def test_execute_settles_dead_letters(tpl: dict[str, Any]) -> None:
-    events = resource("ExecuteFunction", tpl)["Properties"]["Events"]
-    dead = events["OrdersDeadLetters"]["Properties"]
-    assert dead["Queue"] == {"Fn::GetAtt": ["OrdersDeadLetterQueue", "Arn"]}
+    [dead] = [
+        props
+        for queue, function, props in sqs_event_sources(tpl)
+        if queue == "OrdersDeadLetterQueue"
+    ]
+    assert resource("OrdersDeadLettersMapping", tpl)["Properties"] is dead
+    assert dead["FunctionName"] == {"Ref": "ExecuteFunction"}
     assert dead["BatchSize"] == 1
     dlq = resource("OrdersDeadLetterQueue", tpl)["Properties"]
     assert dlq["VisibilityTimeout"] >= 6 * resource("ExecuteFunction", tpl)["Properties"]["Timeout"]
@@ -198,7 +209,11 @@ def test_greedy_route_paths_match_one_or_more_segments() -> None:
 
 
 def test_http_api_cors_allows_what_a_browser_client_sends(tpl: dict[str, Any]) -> None:
-    cors = http_cors(tpl)
+    assert http_cors(tpl) is None  # by default: the console is on the API's own origin
+    two = {"AllowedOrigins": "https://a.example,https://b.example"}
+    assert http_cors(tpl, two) is not None
+    assert http_cors(tpl, two).allow_origins == ("https://a.example", "https://b.example")  # type: ignore[union-attr]
+    cors = http_cors(tpl, LOCAL_PARAMETERS)
     assert cors is not None
     assert set(cors.allow_methods) == {"GET", "POST", "DELETE", "OPTIONS"}
     assert set(cors.allow_headers) == {"content-type", "idempotency-key", "x-api-key"}
@@ -357,7 +372,8 @@ def test_least_privilege_sends_and_connections(tpl: dict[str, Any]) -> None:
 
     assert sends("submit") == {"OrdersQueue", "StatusEventsQueue"}
     assert sends("ws_connect") == {"OrdersQueue", "StatusEventsQueue"}
-    assert sends("execute") == {"StatusEventsQueue"}
+    # execute: its frames, and a dead letter no executor started, back on the orders queue
+    assert sends("execute") == {"OrdersQueue", "StatusEventsQueue"}
     assert sends("notify") == set()
     assert sends("authorizer") == set()
     assert sends("watch") == {"OrdersQueue", "StatusEventsQueue"}  # triggers, their frames
@@ -368,7 +384,11 @@ def test_least_privilege_sends_and_connections(tpl: dict[str, Any]) -> None:
         ]
         assert bool(manage) == (name in ("ws_connect", "notify")), name
         for s in manage:
-            assert "${WebSocketApi}/${Stage}/POST/@connections/*" in s["Resource"]["Fn::Sub"]
+            # Per HTTP verb: POST posts frames, DELETE closes a revoked key's socket.
+            assert [r["Fn::Sub"].rsplit("}/", 1)[1] for r in s["Resource"]] == [
+                "POST/@connections/*",
+                "DELETE/@connections/*",
+            ], name
         for s in _statements(tpl, name):
             assert s["Resource"] != "*", (name, s)
 
@@ -379,7 +399,8 @@ def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
         "DB_ROLE_SECRETS", "FIRST_API_KEY_SECRET_ARN",
         "ORDERS_QUEUE_URL", "ORDERS_DLQ_ARN",
         "STATUS_QUEUE_URL", "WS_URL", "WS_MANAGEMENT_ENDPOINT", "SOLANA_RPC_URL",
-        "SOLANA_CLUSTER", "WALLET_SECRET_ARN", "VENUE_POOLS",
+        "SOLANA_CLUSTER", "WALLET_SECRET_ARN", "VENUE_POOLS", "SOLANA_RPC_URL_SECRET_ARN",
+        "WALLET_ADDRESS_SECRET_ARN",
         "PRIORITY_FEE_MIN_MICRO_LAMPORTS", "PRIORITY_FEE_PERCENTILE", "PRIORITY_FEE_MAX_LAMPORTS",
         "POOL_REFRESH_SECONDS", "MIN_POOL_LIQUIDITY", "POOL_DENY_LIST", "MAX_POOLS_PER_PAIR",
         "MAX_TRIGGERS", "WATCH_TICK_SECONDS", "WATCH_STOP_WHEN_IDLE",
@@ -588,30 +609,28 @@ def test_websocket_access_logs_never_fail_a_fresh_account(tpl: dict[str, Any]) -
 
 
 def test_execute_reserves_what_both_its_mappings_may_use(tpl: dict[str, Any]) -> None:
-    """A throttled SQS invocation counts as a receive: execute's reserved concurrency covers the
-    sum of its two mappings' maxima for every allowed ExecuteMaxConcurrency."""
-    events = resource("ExecuteFunction", tpl)["Properties"]["Events"]
-    assert events["Orders"]["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {
-        "Ref": "ExecuteMaxConcurrency"
-    }
-    dead = events["OrdersDeadLetters"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    """A throttled SQS invocation counts as a receive: with ReserveConcurrency, execute's
+    reservation covers the sum of its two mappings' maxima for every allowed
+    ExecuteMaxConcurrency; without it there is no reservation at all."""
+    orders = resource("OrdersMapping", tpl)["Properties"]
+    assert orders["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "ExecuteMaxConcurrency"}
+    dead = resource("OrdersDeadLettersMapping", tpl)["Properties"]["ScalingConfig"]
     reserved = resource("ExecuteFunction", tpl)["Properties"]["ReservedConcurrentExecutions"]
-    assert reserved == {
-        "Fn::FindInMap": ["ExecuteReserved", {"Ref": "ExecuteMaxConcurrency"}, "Reserved"]
-    }
     allowed = tpl["Parameters"]["ExecuteMaxConcurrency"]["AllowedValues"]
     assert tpl["Parameters"]["ExecuteMaxConcurrency"]["Default"] in allowed
-    table = tpl["Mappings"]["ExecuteReserved"]
-    assert set(table) == set(allowed)
+    assert set(tpl["Mappings"]["ExecuteReserved"]) == set(allowed)
     for value in allowed:
         assert 2 <= int(value) <= 1000  # what ScalingConfig accepts
-        assert table[value]["Reserved"] == int(value) + dead
-    assert queue_settings("OrdersQueue", tpl).max_receive_count == 3  # the user's requirement
+        on = {"ReserveConcurrency": "true", "ExecuteMaxConcurrency": value}
+        assert resolve(reserved, tpl, on) == int(value) + dead["MaximumConcurrency"]
+        off = {"ReserveConcurrency": "false", "ExecuteMaxConcurrency": value}
+        assert resolve(reserved, tpl, off) is None
+    assert tpl["Parameters"]["ReserveConcurrency"]["Default"] == "false"  # fits a new account
 
 
 def test_notify_concurrency_is_capped(tpl: dict[str, Any]) -> None:
     qs = queue_settings("StatusEventsQueue", tpl)
-    assert qs.max_concurrency == resolve({"Ref": "NotifyMaxConcurrency"}, tpl) == 5
+    assert qs.max_concurrency == resolve({"Ref": "NotifyMaxConcurrency"}, tpl) == 2
 
 
 def test_the_proxy_name_fits_any_stack_name(tpl: dict[str, Any]) -> None:
@@ -663,14 +682,20 @@ def test_alarms_watch_the_queue_the_functions_the_proxy_and_the_wallet(
         assert alarms[alarm]["Namespace"] == "AWS/RDS"
         assert alarms[alarm]["Dimensions"] == [{"Name": "ProxyName", "Value": {"Ref": "DbProxy"}}]
     wallet = alarms["WalletLowBalanceAlarm"]
-    assert (wallet["Namespace"], wallet["MetricName"]) == (observability.NAMESPACE, "WalletBalance")
+    # Both reporters: the watcher every minute (an idle stack's empty wallet alarms before an
+    # order fails), the execute function after its batches.
+    metrics = [m["MetricStat"]["Metric"] for m in wallet["Metrics"] if "MetricStat" in m]
+    assert {(m["Namespace"], m["MetricName"], m["Dimensions"][0]["Value"]) for m in metrics} == {
+        (observability.NAMESPACE, "WalletBalance", "execute"),
+        (observability.NAMESPACE, "WalletBalance", "watch"),
+    }
     assert "WalletBalance" in (observability.__doc__ or "")
     assert wallet["ComparisonOperator"] == "LessThanThreshold"
     assert wallet["Threshold"] == {"Ref": "WalletLowBalanceSol"}
-    for name, props in alarms.items():  # every alarm reaches the operator's topic
-        assert props["AlarmActions"] == {
-            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
-        }, name
+    topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    for name, props in alarms.items():  # every alarm reaches the operator's topic, both ways
+        assert props["AlarmActions"] == topic, name
+        assert props["OKActions"] == topic, name
 
 
 def test_both_layers_install_under_one_constraints_file() -> None:
@@ -712,7 +737,9 @@ def test_the_watcher_runs_on_a_schedule_one_at_a_time_and_never_retries(
         "MaximumEventAgeInSeconds": 60,
     }
     assert watch["EventInvokeConfig"] == {"MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 0}
-    assert watch["ReservedConcurrentExecutions"] == 1
+    reserved = watch["ReservedConcurrentExecutions"]
+    assert resolve(reserved, tpl, {"ReserveConcurrency": "true"}) == 1
+    assert resolve(reserved, tpl, {"ReserveConcurrency": "false"}) is None
     # It stops ticking before its timeout, and its timeout ends before the next invocation.
     from execution.watcher import STOP_BEFORE_TIMEOUT_SECONDS
 
@@ -725,7 +752,17 @@ def test_the_watcher_runs_on_a_schedule_one_at_a_time_and_never_retries(
 def test_the_watcher_and_the_quote_function_hold_least_privilege(tpl: dict[str, Any]) -> None:
     for name in ("watch", "quote"):
         statements = _statements(tpl, name)
-        assert statements == [], (name, statements)  # policy templates only, each scoped
+        if name == "watch":  # the wallet's public key from its secret's tag, never its value
+            assert statements == [
+                {
+                    "Sid": "WalletPublicKeyTag",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:DescribeSecret",
+                    "Resource": {"Ref": "WalletSecret"},
+                }
+            ]
+        else:
+            assert statements == [], (name, statements)  # policy templates only, each scoped
         reads = [v for k, v in _policy_templates(tpl, name) if k.startswith("AWSSecretsManager")]
         assert reads == [{"SecretArn": {"Ref": DB_SECRETS[name]}}], name
         env = function_environment(name, tpl)
@@ -743,7 +780,8 @@ def test_the_watcher_and_the_quote_function_hold_least_privilege(tpl: dict[str, 
             "WATCH_STOP_WHEN_IDLE": str(resolve({"Ref": "WatchStopWhenIdle"}, tpl)),
         }
     )
-    assert (cfg.max_triggers, cfg.watch_tick_seconds, cfg.watch_stop_when_idle) == (5, 1.0, False)
+    # A look every 3 s: 20 getMultipleAccounts a minute fit the public devnet endpoint.
+    assert (cfg.max_triggers, cfg.watch_tick_seconds, cfg.watch_stop_when_idle) == (5, 3.0, False)
     assert tpl["Parameters"]["MaxTriggers"]["MinValue"] == 1
 
 
@@ -755,8 +793,9 @@ def test_a_stalled_watcher_alarms(tpl: dict[str, Any]) -> None:
     assert stalled["Dimensions"] == [{"Name": "service", "Value": "watch"}]
     assert stalled["TreatMissingData"] == "breaching"  # no tick at all is the fault
     assert "WatchTick" in (observability.__doc__ or "")
-    assert "WatchFunction" in json.dumps(resource("WatchLogGroup", tpl))
-    assert "QuoteFunction" in json.dumps(resource("QuoteLogGroup", tpl))
+    for name in ("watch", "quote"):
+        logging = resource(function_id(name, tpl), tpl)["Properties"]["LoggingConfig"]
+        assert logging == {"LogGroup": {"Ref": f"{name.capitalize()}LogGroup"}}
 
 
 def test_the_sniper_path_reads_the_chain_slot_on_both_apis(tpl: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -98,13 +98,16 @@ class Settings:
     # looks again): most of the watcher's cost at rest goes, a new order may wait up to a
     # minute for its first look.
     watch_stop_when_idle: bool = False
+    # The wallet secret whose `public-key` tag names the wallet (the watcher's WalletBalance);
+    # its value (the key) stays the execute function's.
+    wallet_address_secret_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """The settings `env` (default: os.environ) gives; ConfigError names a bad variable."""
         e = os.environ if env is None else env
         read = _Reader(e)
-        return cls(
+        settings = cls(
             database_url=read.text("DATABASE_URL"),
             db_secret_arn=read.text("DB_SECRET_ARN"),
             db_host=read.text("DB_HOST"),
@@ -152,7 +155,24 @@ class Settings:
             watch_tick_seconds=read.number("WATCH_TICK_SECONDS", float, 1.0, low=0.05, high=30),
             watch_run_seconds=read.optional_number("WATCH_RUN_SECONDS", low=0.0),
             watch_stop_when_idle=read.flag("WATCH_STOP_WHEN_IDLE"),
+            wallet_address_secret_arn=read.text("WALLET_ADDRESS_SECRET_ARN"),
         )
+        return settings.with_rpc_url_secret(read.text("SOLANA_RPC_URL_SECRET_ARN"))
+
+    def with_rpc_url_secret(self, arn: str | None) -> Settings:
+        """SOLANA_RPC_URL_SECRET_ARN: the RPC provider's URL (it carries an API key) from Secrets
+        Manager, read once at start-up, instead of SOLANA_RPC_URL (never logged or shown)."""
+        if not arn:
+            return self
+        from engine.secrets import read_secret  # boto3: only functions that name a secret
+
+        url = read_secret(arn, self).strip()
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(
+                "the RPC URL secret does not hold an http(s) URL",
+                field="SOLANA_RPC_URL_SECRET_ARN",
+            )
+        return replace(self, solana_rpc_url=url)
 
     @property
     def explorer_custom_url(self) -> str | None:

@@ -42,20 +42,25 @@ def reply(
     }
 
 
-def send(event: dict[str, Any], body: dict[str, Any], *, timeout: float = 30.0) -> None:
-    """PUT the reply to the event's ResponseURL, retrying a few times (S3 can blink)."""
+def send(
+    event: dict[str, Any], body: dict[str, Any], *, timeout: float = 30.0, within: float = 60.0
+) -> None:
+    """PUT the reply to the event's ResponseURL, retrying a few times (S3 can blink), all of it
+    within `within` seconds (the time the function has left)."""
     payload = json.dumps(body).encode()
+    deadline = time.monotonic() + within
     for attempt in range(ATTEMPTS):
         try:
             response = httpx.put(
                 event["ResponseURL"],
                 content=payload,
                 headers={"content-type": ""},
-                timeout=timeout,
+                timeout=max(1.0, min(timeout, deadline - time.monotonic())),
             )
             response.raise_for_status()
             return
         except httpx.HTTPError:
-            if attempt == ATTEMPTS - 1:
+            pause = 2**attempt
+            if attempt == ATTEMPTS - 1 or time.monotonic() + pause + 1 >= deadline:
                 raise
-            time.sleep(2**attempt)
+            time.sleep(pause)

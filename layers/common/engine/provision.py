@@ -63,13 +63,20 @@ class Provisioned:
         }
 
 
+CONNECT_TIMEOUT_SECONDS = 10  # one attempt (psycopg's own default waits 130 s on a silent host)
+RETRY_EVERY_SECONDS = 5
+
+
 def connect_as_owner(cfg: Settings, *, wait_seconds: float = 240.0) -> Connection[DictRow]:
     """A connection as the database's owner (DATABASE_URL, or DB_SECRET_ARN through the proxy).
     A proxy whose target was registered seconds ago may still refuse connections: retried
-    every few seconds for `wait_seconds`."""
+    every few seconds, each attempt and the whole within `wait_seconds` (the caller's budget:
+    CloudFormation must get its reply before the function's own timeout)."""
     login = None if cfg.database_url else db.SecretLogin(cfg.require("db_secret_arn"), cfg)
     deadline = time.monotonic() + wait_seconds
     while True:
+        # libpq rounds a connect_timeout below 2 up to 2
+        attempt = max(2, int(min(CONNECT_TIMEOUT_SECONDS, deadline - time.monotonic())))
         try:
             return db.SecretConnection.connect(
                 db.conninfo(cfg),
@@ -77,11 +84,13 @@ def connect_as_owner(cfg: Settings, *, wait_seconds: float = 240.0) -> Connectio
                 autocommit=True,
                 prepare_threshold=None,
                 row_factory=dict_row,
+                connect_timeout=attempt,
             )
         except OperationalError:
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 2:  # no room for another attempt
                 raise
-            time.sleep(5)
+            time.sleep(min(RETRY_EVERY_SECONDS, left - 2))
 
 
 def set_logins(conn: Connection[DictRow], secrets: Mapping[str, str], cfg: Settings) -> list[str]:
@@ -139,7 +148,11 @@ def provision(cfg: Settings, *, wait_seconds: float = 240.0) -> Provisioned:
 def owner_pool(cfg: Settings) -> db.Pool:
     """A private, one-connection pool as the owner (not the process-wide one: closed after)."""
     login = None if cfg.database_url else db.SecretLogin(cfg.require("db_secret_arn"), cfg)
-    kwargs: dict[str, object] = {"row_factory": dict_row, "autocommit": True}
+    kwargs: dict[str, object] = {
+        "row_factory": dict_row,
+        "autocommit": True,
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    }
     if login is not None:
         kwargs.update(login=login, prepare_threshold=None)
     return ConnectionPool(
@@ -149,6 +162,7 @@ def owner_pool(cfg: Settings) -> db.Pool:
         min_size=1,
         max_size=1,
         open=True,
+        timeout=CONNECT_TIMEOUT_SECONDS * 2,  # the owner connected a moment ago: no long wait
         name="provision",
     )
 

@@ -45,12 +45,14 @@ class OrdersQueue:
             raise QueueUnavailable("ORDERS_QUEUE_URL is not configured")
         return self.url
 
-    def enqueue(self, order_id: uuid.UUID) -> str:
-        """Send the order's message; returns the SQS message id or raises QueueUnavailable."""
+    def enqueue(self, order_id: uuid.UUID, *, requeued: int = 0) -> str:
+        """Send the order's message; returns the SQS message id or raises QueueUnavailable.
+        `requeued`: how often the dead-letter settler has put it back (carried in the body)."""
+        body: dict[str, object] = {"orderId": str(order_id)}
+        if requeued:
+            body["requeued"] = requeued
         try:
-            reply = self.sqs.send_message(
-                QueueUrl=self._url(), MessageBody=json.dumps({"orderId": str(order_id)})
-            )
+            reply = self.sqs.send_message(QueueUrl=self._url(), MessageBody=json.dumps(body))
         except QueueUnavailable:
             raise
         except Exception as exc:  # botocore raises many types; all mean "not enqueued"

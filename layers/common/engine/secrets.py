@@ -52,3 +52,14 @@ def secret_value_or_none(arn: str, cfg: Settings) -> str | None:
 def write_secret(arn: str, value: str, cfg: Settings) -> None:
     """Store a new current value in the secret (a new version; the old one becomes AWSPREVIOUS)."""
     _client(cfg.secrets_endpoint_url).put_secret_value(SecretId=arn, SecretString=value)
+
+
+# The wallet secret's tag that names its public key (`make wallet` sets it): the watcher reads
+# it with DescribeSecret, which shows tags and never the value (only execute may read that).
+PUBLIC_KEY_TAG = "public-key"
+
+
+def secret_tag(arn: str, key: str, cfg: Settings) -> str | None:
+    """The value of the secret's tag `key`, None when it has no such tag."""
+    tags = _client(cfg.secrets_endpoint_url).describe_secret(SecretId=arn).get("Tags", [])
+    return next((t.get("Value") for t in tags if t.get("Key") == key), None)

@@ -1,7 +1,9 @@
-"""Token registry: symbols users may name, and their mints on the configured cluster."""
+"""Token registry: symbols users may name, and their mints on the configured cluster
+(SOLANA_CLUSTER, read once at import as every function's settings are)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -13,13 +15,27 @@ class Token:
 
 
 WSOL_MINT = "So11111111111111111111111111111111111111112"
-# Circle's devnet USDC mint; the local chain creates its USDC at this same address.
+# Circle's devnet USDC mint; the local chain (cluster "custom") creates its USDC at this address.
 USDC_DEVNET_MINT = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
-
-REGISTRY: dict[str, Token] = {
-    "SOL": Token("SOL", WSOL_MINT, 9),
-    "USDC": Token("USDC", USDC_DEVNET_MINT, 6),
+USDC_MAINNET_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"  # Circle's, mainnet-beta
+# The symbol USDC on each cluster; on a cluster without one (testnet) it is refused: an order
+# names the mint's address instead.
+USDC_MINTS = {
+    "devnet": USDC_DEVNET_MINT,
+    "custom": USDC_DEVNET_MINT,
+    "mainnet-beta": USDC_MAINNET_MINT,
 }
+
+
+def registry(cluster: str) -> dict[str, Token]:
+    """The symbols an order may name on `cluster`: SOL everywhere, USDC where Circle has a mint."""
+    tokens = {"SOL": Token("SOL", WSOL_MINT, 9)}
+    if cluster in USDC_MINTS:
+        tokens["USDC"] = Token("USDC", USDC_MINTS[cluster], 6)
+    return tokens
+
+
+REGISTRY: dict[str, Token] = registry(os.environ.get("SOLANA_CLUSTER") or "devnet")
 BY_MINT: dict[str, Token] = {t.mint: t for t in REGISTRY.values()}
 
 # Addresses that are never a token mint on any cluster (sysvars, native programs, the token and

@@ -81,6 +81,12 @@ class Outcome:
     reason: str | None = None
 
 
+# How often the dead-letter settler puts an order no executor started back on the queue before
+# it fails it as execution_crashed: a throttled burst passes, an order that kills its executor
+# before routing does not loop for ever.
+MAX_DEAD_LETTER_REQUEUES = 2
+
+
 @dataclass(frozen=True)
 class Timing:
     poll_seconds: float = 0.4  # how often to look up the signature's status
@@ -180,16 +186,26 @@ class Executor:
             await asyncio.sleep(self.timing.poll_seconds)
         raise TransientChainError("the transaction did not confirm in time", "confirmation_timeout")
 
-    async def settle_dead_letter(self, order_id: uuid.UUID) -> Outcome:
+    async def settle_dead_letter(self, order_id: uuid.UUID, requeued: int = 0) -> Outcome:
         """An order whose message reached the DLQ: its executor died on every receive (a
-        transient failure would have ended it on the last one). Before `submitted` no
-        transaction exists, so it fails with that reason; after, its transaction is followed
-        to the end once more, as a last attempt."""
+        transient failure would have ended it on the last one), or, without reserved
+        concurrency, Lambda throttled the invocations (each throttle uses up a receive). An
+        order no executor moved past `pending`/`triggered` goes back on the queue
+        (`requeue`), at most MAX_DEAD_LETTER_REQUEUES times (`requeued` so far). Otherwise,
+        before `submitted` no transaction exists, so it fails with that reason; after, its
+        transaction is followed to the end once more, as a last attempt."""
         order = self.store.get_order(order_id)
         if order is None:
             return Outcome("missing")
         if order.status.terminal:
             return Outcome(str(order.status))
+        if (
+            order.status in (Status.PENDING, Status.TRIGGERED)
+            and requeued < MAX_DEAD_LETTER_REQUEUES
+        ):
+            return Outcome(
+                "requeue", reason="no executor started it (throttled, or died before routing)"
+            )
         if order.status is Status.SUBMITTED:
             return await self.run(order_id, receive_count=self.cfg.max_attempts)
         return self._fail(

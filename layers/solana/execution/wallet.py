@@ -12,7 +12,7 @@ from solders.pubkey import Pubkey
 
 from engine.config import Settings
 from engine.errors import ConfigError
-from engine.secrets import read_secret
+from engine.secrets import PUBLIC_KEY_TAG, read_secret, secret_tag
 
 WALLET_SECRET_MAX_AGE = 3600
 
@@ -63,3 +63,15 @@ def load_wallet(cfg: Settings) -> Wallet:
             field="WALLET_SECRET_ARN",
         )
     return Wallet(parse_secret(local))
+
+
+def wallet_address(cfg: Settings) -> Pubkey | None:
+    """The wallet's public key without its secret: the `public-key` tag of the secret that
+    WALLET_ADDRESS_SECRET_ARN names (None when unset or not tagged yet)."""
+    if not cfg.wallet_address_secret_arn:
+        return None
+    tag = secret_tag(cfg.wallet_address_secret_arn, PUBLIC_KEY_TAG, cfg)
+    try:
+        return Pubkey.from_string(tag) if tag else None
+    except ValueError:
+        raise ConfigError(f"the wallet secret's {PUBLIC_KEY_TAG} tag is not a public key") from None
