@@ -183,12 +183,13 @@ def _post(url: str, body: Any, key: str | None = None, method: str = "POST") -> 
 
 
 def _set_price(rpc: str, usdc_per_sol: Decimal) -> None:
-    from local.chain import POOLS, USDC_MINT
+    from local.chain import POOLS
 
     wsol = "So11111111111111111111111111111111111111112"
     for pool in POOLS.values():
-        reserves = {wsol: 1_000 * SOL, str(USDC_MINT): int(1_000 * usdc_per_sol * USDC)}
-        _post(f"{rpc}/admin/pool_reserves", {"pool": str(pool), "reserves": reserves})
+        # A real swap from the chain's market maker moves each pool to the price.
+        body = {"pool": str(pool), "baseMint": wsol, "price": str(usdc_per_sol)}
+        _post(f"{rpc}/admin/pool_price", body)
 
 
 def _submitted_at(database_url: str, order_id: str, deadline: float) -> float | None:

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from solders.account_decoder import UiTokenAmount
@@ -662,16 +663,27 @@ class _Endpoints:
         height = self.ledger.advance(int(body.get("blocks", 1)))
         return JSONResponse({"blockHeight": height, "slot": self.ledger.slot})
 
-    async def pool_reserves(self, request: Request) -> Response:
-        body = await request.json()
-        from local.chain import programs
+    async def pool_price(self, request: Request) -> Response:
+        """Move a pool's price with a real swap from the market maker: {"pool", "baseMint",
+        "price"} (whole units of the other mint per whole base token)."""
+        from local.chain import market, seed
 
-        reserves = {Pubkey.from_string(m): int(v) for m, v in body["reserves"].items()}
-        with self.ledger.lock:
-            programs.set_pool_reserves(
-                self.ledger.view(), Pubkey.from_string(body["pool"]), reserves
-            )
-        return JSONResponse({"ok": True})
+        body = await request.json()
+        try:
+            pool = Pubkey.from_string(body["pool"])
+            base = Pubkey.from_string(body["baseMint"])
+            price = Decimal(str(body["price"]))
+            with self.ledger.lock:
+                found = market.read_pool(self.ledger, pool)
+                quote = next(m for m in found.mints if m != base)
+                target = market.whole_price(self.ledger, base, quote, price)
+                record = market.move_price(
+                    self.ledger, seed.MARKET_MAKER_KEYPAIR, pool, base, target
+                )
+        except (KeyError, ValueError, ArithmeticError, market.MarketError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        signature = str(record.signature) if record is not None else None
+        return JSONResponse({"ok": True, "signature": signature})
 
     def app(self) -> ASGIApp:
         return Cors(
@@ -684,7 +696,7 @@ class _Endpoints:
                     Route("/admin/faults", self.set_faults, methods=["POST"]),
                     Route("/admin/txlog", self.txlog, methods=["GET"]),
                     Route("/admin/advance", self.advance, methods=["POST"]),
-                    Route("/admin/pool_reserves", self.pool_reserves, methods=["POST"]),
+                    Route("/admin/pool_price", self.pool_price, methods=["POST"]),
                 ]
             )
         )

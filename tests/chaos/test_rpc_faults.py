@@ -123,7 +123,9 @@ def test_five_hundred_orders_through_a_faulty_rpc(store: Store, chain: LocalChai
     orders = {oid: store.get_order(oid) for oid in oids}
     final = Counter(o.status for o in orders.values() if o)
     landed = Counter(
-        t["signature"] for t in chain.txlog() if t["err"] is None and t["dexInstructions"]
+        t["signature"]
+        for t in chain.txlog()
+        if t["err"] is None and t["dexInstructions"] and t["feePayer"] == str(seed.WALLET)
     )
     codes = Counter(o.failure_code for o in orders.values() if o and o.failure_code)
     print(
