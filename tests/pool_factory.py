@@ -14,7 +14,7 @@ from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, WRAPPED_SOL_MINT
+from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
 from local import pools as builders
@@ -153,12 +153,3 @@ class PoolFactory:
     def swap(self, pool: Pubkey, mint_in: Pubkey, amount: int) -> None:
         """The maker swaps `amount` of `mint_in` on `pool` (a real swap)."""
         market.swap(self.ledger, MAKER, pool, mint_in, amount, 0)
-
-    def accounts(self) -> dict[Pubkey, Account]:
-        """Every account a quote of these pools may read (for a test's in-memory chain)."""
-        found: dict[Pubkey, Account] = {}
-        for key in [WRAPPED_SOL_MINT]:
-            account = self.ledger.get_account(key)
-            if account is not None:
-                found[key] = account
-        return found
