@@ -241,11 +241,13 @@ def fetch_programdata(rpc_url: str, program_id: Pubkey) -> bytes:
     return base64.b64decode(value["data"][0])
 
 
-def dump(rpc_url: str, pin_new: bool, dest: Path = CACHE_DIR) -> list[Binary]:
-    """Dump every locked program from `rpc_url` into `dest`; `pin_new` records the dumps'
-    hashes in programs.lock (else a hash not pinned is a warning)."""
+def dump(
+    rpc_url: str, pin_new: bool, dest: Path = CACHE_DIR, lock: Path = LOCK_FILE
+) -> list[Binary]:
+    """Dump every program `lock` names from `rpc_url` into `dest`; `pin_new` records the dumps'
+    hashes in the lock (else a hash not pinned is a warning naming both)."""
     dest.mkdir(parents=True, exist_ok=True)
-    pins = read_lock()
+    pins = read_lock(lock)
     dumped = []
     for pin in pins:
         _, _, elf = parse_programdata(fetch_programdata(rpc_url, pin.program_id))
@@ -267,7 +269,8 @@ def dump(rpc_url: str, pin_new: bool, dest: Path = CACHE_DIR) -> list[Binary]:
                 if not b.pinned
                 else b.pin
                 for b in dumped
-            ]
+            ],
+            lock,
         )
     return dumped
 
