@@ -22,7 +22,7 @@ throwaway key that only exists on this machine's chain.
 
 The instruction builders (`cpmm_initialize`, `damm_initialize_pool`,
 `damm_initialize_customizable_pool`) list each program's accounts in the program's order and
-derive its PDAs on their own (they share no code with the simulated programs).
+derive its PDAs on their own; the real programs (local.chain.binaries) run them.
 """
 
 from __future__ import annotations

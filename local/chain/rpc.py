@@ -337,7 +337,7 @@ class Rpc:
 
     def get_supply(self, params: list[Any]) -> Any:
         """Lamports held by every account of the System, Token and Token-2022 programs and the
-        simulated DEX programs; the faucets' balances are the non-circulating supply."""
+        DEX programs; the faucets' balances are the non-circulating supply."""
         cfg = config(params, 0)
         owners = [Pubkey.default(), TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID, *self.ledger.programs]
         total = sum(

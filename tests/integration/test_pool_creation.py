@@ -1,7 +1,7 @@
 """Pools created by the programs' real instructions on the local chain (Raydium CPMM `initialize`,
 Meteora DAMM v2 `initialize_pool` and `initialize_customizable_pool`), sent through the JSON-RPC
 by `local.pools`: what the creation transaction shows a client, that the engine quotes the new
-pool exactly as the simulated program then swaps on it, and the programs' errors for wrong
+pool exactly as the real program then swaps on it, and the programs' errors for wrong
 initializations."""
 
 from __future__ import annotations
