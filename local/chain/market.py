@@ -11,9 +11,11 @@ DAMM v2 pool's sqrt price).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
 
+from solders.account import Account
 from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import Instruction
 from solders.keypair import Keypair
@@ -105,18 +107,20 @@ def swap(
 
 def pool_price(ledger: Ledger, found: FoundPool, base_mint: Pubkey) -> Fraction:
     """Base units of the other mint per base unit of `base_mint`, as the pool now prices it."""
+    accounts = {key: ledger.get_account(key) for key in found.depends_on}
+    return _price(found, accounts, base_mint)
+
+
+def _price(found: FoundPool, accounts: Mapping[Pubkey, Account | None], base: Pubkey) -> Fraction:
+    """The price `found` quotes for `base`, read from the pool (DAMM v2: its sqrt price, Q64.64
+    of token B per token A) or its vaults (CPMM: what they hold less the fees owed)."""
     if found.venue == "meteora_damm_v2":
-        # sqrt(token B per token A) in Q64.64.
         b_per_a = Fraction(found.state.sqrt_price**2, 1 << 128)
-        return b_per_a if base_mint == found.mints[0] else 1 / b_per_a
-    data = {}
-    for key in found.depends_on:
-        account = ledger.get_account(key)
-        if account is not None:
-            data[key] = bytes(account.data)
+        return b_per_a if base == found.mints[0] else 1 / b_per_a
+    data = {key: bytes(a.data) for key, a in accounts.items() if a is not None}
     reserves = pool_reserves(found.venue, found.state, data)
-    quote_mint = next(m for m in found.mints if m != base_mint)
-    return Fraction(reserves[quote_mint], max(reserves[base_mint], 1))
+    quote_mint = next(m for m in found.mints if m != base)
+    return Fraction(reserves[quote_mint], max(reserves[base], 1))
 
 
 def _price_after(
@@ -124,24 +128,12 @@ def _price_after(
 ) -> Fraction | None:
     """The pool's price if the swap ran now (None: the program refuses it)."""
     tx = swap_transaction(ledger, trader, pool, mint_in, amount, 0)
-    outcome: Outcome = ledger.simulate(tx, addresses=[pool, *read_pool(ledger, pool).depends_on])
-    if outcome.err is not None:
+    depends_on = read_pool(ledger, pool).depends_on
+    outcome: Outcome = ledger.simulate(tx, addresses=[pool, *depends_on])
+    if outcome.err is not None or outcome.accounts[0] is None:
         return None
-    after = outcome.accounts
-    pool_account = after[0]
-    if pool_account is None:
-        return None
-    found = decode_pool(pool, pool_account)
-    if found.venue == "meteora_damm_v2":
-        return pool_price(ledger, found, base)
-    data = {
-        key: bytes(account.data)
-        for key, account in zip(found.depends_on, after[1:], strict=True)
-        if account is not None
-    }
-    reserves = pool_reserves(found.venue, found.state, data)
-    quote_mint = next(m for m in found.mints if m != base)
-    return Fraction(reserves[quote_mint], max(reserves[base], 1))
+    found = decode_pool(pool, outcome.accounts[0])
+    return _price(found, dict(zip(depends_on, outcome.accounts[1:], strict=True)), base)
 
 
 def move_price(
