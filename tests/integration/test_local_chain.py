@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Sequence
+from fractions import Fraction
 
 import httpx2
 import pytest
@@ -16,13 +17,23 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
+from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 from spl.token.instructions import get_associated_token_address
 
 from execution.chain import Chain, classify_send_error
-from local.chain import POOLS, USDC_MINT, WALLET, LocalChain, client_for, local_env, seed
+from local.chain import (
+    POOLS,
+    USDC_MINT,
+    WALLET,
+    LocalChain,
+    client_for,
+    local_env,
+    market,
+    seed,
+)
 from local.chain.binaries import find_all, parse_programdata, programdata_address
 from local.chain.ledger import (
     BLOCKHASH_VALID_BLOCKS,
@@ -415,6 +426,28 @@ async def test_the_program_ids_are_upgradeable_programs_holding_the_pinned_elf(
         _, authority, elf = parse_programdata(bytes(data.data))
         assert authority is None
         assert hashlib.sha256(elf).hexdigest() == binary.pin.sha256
+
+
+async def test_admin_pool_price_moves_a_pool_with_a_real_swap(chain: LocalChain) -> None:
+    """POST /admin/pool_price: the market maker swaps on the pool (its program's own swap) until
+    the pool prices SOL at what was asked, as near as one base unit allows."""
+    pool = POOLS["raydium_cpmm"]
+    transport = httpx2.ASGITransport(app=chain.app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://c") as http:
+        body = {"pool": str(pool), "baseMint": str(WSOL_MINT), "price": "143.5"}
+        reply = (await http.post("/admin/pool_price", json=body)).json()
+        bad = await http.post("/admin/pool_price", json={**body, "baseMint": str(pool)})
+    [entry] = [e for e in chain.txlog() if e["signature"] == reply["signature"]]
+    assert entry["feePayer"] == str(seed.MARKET_MAKER)
+    assert entry["dexInstructions"][0]["programId"] == str(CPMM_PROGRAM)
+    assert (
+        "Program log: Instruction: SwapBaseInput"
+        in chain.ledger.records[Signature.from_string(reply["signature"])].logs
+    )
+    found = market.read_pool(chain.ledger, pool)
+    price = market.pool_price(chain.ledger, found, WSOL_MINT) * 1_000  # USDC per SOL
+    assert abs(price - Fraction("143.5")) < Fraction(1, 10**4)
+    assert bad.status_code == 400
 
 
 async def test_served_over_a_socket_with_a_ticker() -> None:
