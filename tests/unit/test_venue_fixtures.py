@@ -28,6 +28,7 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 from execution.venues import VENUES, Clock, PoolNotTradable
 from execution.venues import meteora_damm_v2 as damm
 from execution.venues import raydium_cpmm as cpmm
+from local.chain import seed
 from local.chain.ledger import Ledger
 from local.chain.seed import pack_mint, pack_token_account
 from local.shared import shared_path
@@ -153,6 +154,73 @@ def test_the_real_pool_with_its_creator_fee_switched_on(creator_fee_on: int) -> 
     assert quote.notes["creatorFeeOnInput"] is on_input
     plain = CPMM.quote(cpmm_state(), cpmm_data(), WSOL, amount_in, CPMM_CLOCK)
     assert quote.amount_out < plain.amount_out
+
+
+@pytest.mark.parametrize("sol_in", [True, False])
+def test_the_real_cpmm_program_pays_the_quote_on_the_real_pool(sol_in: bool) -> None:
+    """The CPMM mainnet binary, run by the local chain on the real pool, config, vaults and
+    observation (the pool's creator fee is off, which the pre-creator-fee binary agrees with),
+    pays exactly the engine's quote."""
+    ledger = Ledger()
+    seed.apply(ledger)
+    for key, (owner, data) in ACCOUNTS.items():
+        ledger.set_account(key, Account(_lamports(data, owner), data, owner, False, 0))
+    # The fixture has no ObservationState: use one the program itself created (the seeded
+    # CPMM pool's, made by its initialize; a swap checks only its address).
+    seeded = ledger.get_account(seed.POOLS["raydium_cpmm"])
+    assert seeded is not None
+    observation = ledger.get_account(Pubkey.from_bytes(bytes(seeded.data)[296:328]))
+    assert observation is not None
+    ledger.set_account(cpmm_state().observation_key, observation)
+    # The pump mint stood in by a bare Token-2022 mint (the pool names Token-2022 for it).
+    ledger.set_account(PUMP, Account(10**7, MINTS[PUMP], TOKEN_2022, False, 0))
+    ledger.shift_time(CPMM_CLOCK.unix_timestamp - ledger.clock().unix_timestamp)
+    user = Keypair()
+    ledger.airdrop(user.pubkey(), 10**9)
+    accounts = {}
+    rent = ledger.rent_exempt_minimum(165)
+    for mint, program in ((WSOL, TOKEN), (PUMP, TOKEN_2022)):
+        accounts[mint] = Keypair().pubkey()
+        native = rent if mint == WSOL else None  # a WSOL account holds its amount as lamports
+        held = pack_token_account(mint, user.pubkey(), 10**15, native_reserve=native)
+        lamports = _lamports(held, program)
+        ledger.set_account(accounts[mint], Account(lamports, held, program, False, 0))
+    mint_in, mint_out = (WSOL, PUMP) if sol_in else (PUMP, WSOL)
+    amount = 10**9 if sol_in else 10**12
+    now = ledger.clock()
+    clock = Clock(
+        now.slot,
+        now.epoch_start_timestamp,
+        now.epoch,
+        now.leader_schedule_epoch,
+        now.unix_timestamp,
+    )
+    quote = CPMM.quote(cpmm_state(), cpmm_data(), mint_in, amount, clock)
+    ix = CPMM.swap_instruction(
+        cpmm_state(),
+        user.pubkey(),
+        accounts[mint_in],
+        accounts[mint_out],
+        mint_in,
+        amount,
+        quote.amount_out,
+    )
+    message = Message.new_with_blockhash([ix], user.pubkey(), ledger.latest_blockhash()[0])
+    record = ledger.land_now(VersionedTransaction(message, [user]))
+    assert record.err is None
+    assert "Program log: Instruction: SwapBaseInput" in record.logs
+    after = ledger.get_account(accounts[mint_out])
+    assert after is not None
+    assert int.from_bytes(bytes(after.data)[64:72], "little") - 10**15 == quote.amount_out
+
+
+def _lamports(data: bytes, owner: Pubkey) -> int:
+    """What an account holds: a native (WSOL) token account its rent reserve plus its amount,
+    as the token program keeps them; any other account enough for rent."""
+    if owner == TOKEN and len(data) >= 121 and data[109] == 1:
+        reserve = int.from_bytes(data[113:121], "little")
+        return reserve + int.from_bytes(data[64:72], "little")
+    return 10**9
 
 
 def test_the_swap_instruction_names_the_real_authority_and_accounts() -> None:
