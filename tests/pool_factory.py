@@ -30,10 +30,22 @@ def _keypair(label: str) -> Keypair:
     return Keypair.from_seed(hashlib.sha256(f"tests/pool-factory/{label}".encode()).digest())
 
 
-def t22_mint_data(decimals: int, fee_bps: int, max_fee: int, authority: Pubkey) -> bytes:
-    """A Token-2022 mint with a TransferFeeConfig (the same fee in both epochs' slots)."""
-    fee = (0).to_bytes(8, "little") + max_fee.to_bytes(8, "little") + fee_bps.to_bytes(2, "little")
-    config = bytes(64) + bytes(8) + fee + fee
+def t22_mint_data(
+    decimals: int,
+    fee_bps: int,
+    max_fee: int,
+    authority: Pubkey,
+    newer: tuple[int, int] | None = None,
+) -> bytes:
+    """A Token-2022 mint with a TransferFeeConfig: `fee_bps` from epoch 0, and `newer`
+    (epoch, bps) from that epoch on when given (else the same fee in both slots)."""
+
+    def fee(epoch: int, bps: int) -> bytes:
+        return (
+            epoch.to_bytes(8, "little") + max_fee.to_bytes(8, "little") + bps.to_bytes(2, "little")
+        )
+
+    config = bytes(64) + bytes(8) + fee(0, fee_bps) + fee(*(newer or (0, fee_bps)))
     tlv = (1).to_bytes(2, "little") + len(config).to_bytes(2, "little")
     base = seed.pack_mint(decimals, supply=MAKER_TOKENS, authority=authority)
     return base + bytes(165 - 82) + bytes([1]) + tlv + config
@@ -56,9 +68,15 @@ class PoolFactory:
         if now is not None:
             self.ledger.shift_time(now - self.ledger.clock().unix_timestamp)
 
-    def mint(self, decimals: int = 6, transfer_fee_bps: int | None = None) -> Pubkey:
-        """A new mint (Token-2022 with that transfer fee when `transfer_fee_bps` is given) and
-        the maker's token account holding MAKER_TOKENS of it (genesis accounts)."""
+    def mint(
+        self,
+        decimals: int = 6,
+        transfer_fee_bps: int | None = None,
+        newer_fee: tuple[int, int] | None = None,
+    ) -> Pubkey:
+        """A new mint (Token-2022 with that transfer fee when `transfer_fee_bps` is given, and
+        `newer_fee` (epoch, bps) from that epoch) and the maker's token account holding
+        MAKER_TOKENS of it (genesis accounts)."""
         label = next(_labels)
         mint = _keypair(f"mint/{label}").pubkey()
         owner = MAKER.pubkey()
@@ -68,7 +86,7 @@ class PoolFactory:
             account_data = seed.pack_token_account(mint, owner, MAKER_TOKENS)
         else:
             program = TOKEN_2022_PROGRAM_ID
-            mint_data = t22_mint_data(decimals, transfer_fee_bps, 10**18, owner)
+            mint_data = t22_mint_data(decimals, transfer_fee_bps, 10**18, owner, newer_fee)
             account_data = t22_account_data(mint, owner, MAKER_TOKENS)
         for address, data in (
             (mint, mint_data),

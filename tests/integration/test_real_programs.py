@@ -385,6 +385,31 @@ def test_open_time_activation_and_fees_follow_the_chain_clock() -> None:
     assert_pays_quote(ledger, by_time, mint)
 
 
+@pytest.mark.parametrize("venue", ["raydium_cpmm", "meteora_damm_v2"])
+def test_a_mints_newer_transfer_fee_applies_from_its_epoch(venue: str) -> None:
+    """A Token-2022 mint charging 1 % until epoch 1 and 5 % from then: when the chain reaches
+    epoch 1 (432,000 slots on), the program withholds the newer fee and the engine quotes it."""
+    factory = PoolFactory()
+    ledger = factory.ledger
+    mint = factory.mint(6, transfer_fee_bps=100, newer_fee=(1, 500))
+    if venue == "raydium_cpmm":
+        pool = factory.cpmm(mint, USDC, 10**12, 10**12)
+        ledger.shift_time(1)
+    else:
+        pool = factory.damm(mint, USDC, 10**12, 10**12, config=1)
+    paid: list[int] = []
+    for _ in range(2):
+        quote = engine_quote(ledger, pool, mint, 10**8)
+        assert quote.transfer_fee_in == 10**8 * (1 if not paid else 5) // 100
+        outcome, received = run_swap(ledger, pool, mint, 10**8, quote.amount_out, land=True)
+        assert outcome.err is None, outcome.logs[-3:]
+        assert received == quote.amount_out
+        paid.append(received)
+        ledger.warp_slots(432_000 - ledger.clock().slot % 432_000)  # the next epoch's first slot
+    assert ledger.clock().epoch == 2
+    assert paid[1] < paid[0]
+
+
 def fee_numerator(ledger: Ledger, pool: Pubkey, mint_in: Pubkey) -> int:
     quote = engine_quote(ledger, pool, mint_in, 10**6)
     return int(quote.notes["feeNumerator"])
