@@ -9,6 +9,7 @@ mainnet binaries, `local.chain.binaries`) and injectable faults.
     url, stop = serve_in_thread(chain)    # the same on a free pair, as (RPC url, stop)
     env = local_env(served.rpc_url)       # what the engine needs to trade on it (pools: found
                                           # by discovery, as on devnet)
+    chain.set_pool_price(POOLS["raydium_cpmm"], WSOL, 143)  # a real swap moves the price
 
 Blocks only advance when told (`chain.advance(n)`) unless a ticker runs
 (`chain.start_ticker(0.4)`); `create_app()` - the local stack's entry point - starts one.

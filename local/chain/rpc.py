@@ -16,7 +16,8 @@ The same app answers a WebSocket upgrade with the PubSub server (`local.chain.pu
 validator's RPC port does; the chain also serves PubSub on the next port (see `serve`).
 Browsers may call it: CORS for any origin, including Chrome's private-network preflight.
 
-Also served: `/admin/*` for tests and demos (faults, txlog, advance, pool reserves).
+Also served: `/admin/*` for tests and demos (faults, txlog, advance, and pool_price: a real swap
+from the market maker moves a pool to a price).
 """
 
 from __future__ import annotations
