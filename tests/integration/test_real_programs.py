@@ -410,6 +410,25 @@ def test_a_mints_newer_transfer_fee_applies_from_its_epoch(venue: str) -> None:
     assert paid[1] < paid[0]
 
 
+@pytest.mark.parametrize("venue", ["raydium_cpmm", "meteora_damm_v2"])
+def test_an_input_eaten_by_its_transfer_fee_is_no_output_and_refused(venue: str) -> None:
+    """A mint whose transfer fee becomes 100 % (from epoch 1): nothing reaches the pool, the
+    engine skips it as no_output and the program refuses the swap."""
+    factory = PoolFactory()
+    ledger = factory.ledger
+    mint = factory.mint(6, transfer_fee_bps=100, newer_fee=(1, 10_000))
+    if venue == "raydium_cpmm":
+        pool = factory.cpmm(mint, USDC, 10**12, 10**12)
+    else:
+        pool = factory.damm(mint, USDC, 10**12, 10**12, config=1)
+    ledger.warp_slots(432_000)  # epoch 1
+    with pytest.raises(PoolNotTradable) as skipped:
+        engine_quote(ledger, pool, mint, 10**6)
+    assert skipped.value.code == "no_output"
+    outcome, _ = run_swap(ledger, pool, mint, 10**6, 1, land=False)
+    assert outcome.err is not None
+
+
 def fee_numerator(ledger: Ledger, pool: Pubkey, mint_in: Pubkey) -> int:
     quote = engine_quote(ledger, pool, mint_in, 10**6)
     return int(quote.notes["feeNumerator"])
