@@ -136,11 +136,17 @@ class PoolFactory:
         config: int | None = None,
         fees: builders.CustomizableFees | None = None,
         activation_point: int | None = None,
+        sqrt_price_range: tuple[int, int] | None = None,
     ) -> Pubkey:
         """A Meteora DAMM v2 pool: `initialize_pool` with static Config `config`, else
-        `initialize_customizable_pool` with `fees` (one per pair)."""
+        `initialize_customizable_pool` with `fees` (one per pair) and, when given, its own
+        sqrt price range (else the full one)."""
         position = _keypair(f"position/{next(_labels)}")
-        sqrt_price, liquidity = builders.damm_price_and_liquidity(amount_a, amount_b)
+        price_range = sqrt_price_range or (
+            builders.DAMM_MIN_SQRT_PRICE,
+            builders.DAMM_MAX_SQRT_PRICE,
+        )
+        sqrt_price, liquidity = builders.damm_price_and_liquidity(amount_a, amount_b, price_range)
         token_a = (mint_a, self.program_of(mint_a))
         token_b = (mint_b, self.program_of(mint_b))
         if config is not None:
@@ -164,6 +170,7 @@ class PoolFactory:
                 sqrt_price,
                 activation_point,
                 fees,
+                price_range,
             )
         self.run([ix], position)
         return created.pool

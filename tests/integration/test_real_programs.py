@@ -429,6 +429,29 @@ def test_an_input_eaten_by_its_transfer_fee_is_no_output_and_refused(venue: str)
     assert outcome.err is not None
 
 
+def test_a_swap_past_a_narrow_price_range_is_below_min_liquidity_and_refused() -> None:
+    """A customizable DAMM v2 pool with a narrow price range (0.25 to 4): a swap that would push
+    the price out of it is an engine-policy skip (below_min_liquidity) naming the program's
+    error, and the program refuses it with that error."""
+    factory = PoolFactory()
+    mint = factory.mint(6)
+    pool = factory.damm(
+        mint,
+        USDC,
+        10**9,
+        10**9,
+        fees=builders.CustomizableFees(dynamic_fee=None),
+        sqrt_price_range=(2**63, 2**65),
+    )
+    with pytest.raises(PoolNotTradable) as skipped:
+        engine_quote(factory.ledger, pool, USDC, 10**12)
+    assert skipped.value.code == "below_min_liquidity"
+    assert skipped.value.detail["programError"] == "PriceRangeViolation"
+    outcome, _ = run_swap(factory.ledger, pool, USDC, 10**12, 1, land=False)
+    assert error_name(outcome.logs) == "PriceRangeViolation"
+    assert_pays_quote(factory.ledger, pool, USDC)  # a small swap stays inside and trades
+
+
 def fee_numerator(ledger: Ledger, pool: Pubkey, mint_in: Pubkey) -> int:
     quote = engine_quote(ledger, pool, mint_in, 10**6)
     return int(quote.notes["feeNumerator"])
