@@ -138,6 +138,19 @@ def build_world() -> World:
             ),
         )
     )
+    pools.append(
+        (
+            "damm customizable Y/USDC: a narrow price range",
+            factory.damm(
+                y,
+                USDC,
+                million * 10**6,
+                million * 10**6,
+                fees=builders.CustomizableFees(dynamic_fee=None),
+                sqrt_price_range=(2**62, 2**66),
+            ),
+        )
+    )
     return World(factory, pools)
 
 
