@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: check run demo demo-orders key test unit integration e2e chaos timing-prone test-under-load lint template bench bench-smoke deploy clean \
+.PHONY: check run demo demo-orders key test unit integration e2e chaos timing-prone test-under-load lint template bench bench-smoke deploy clean programs \
 	first-key db-provision lock-layers destroy \
 	vendor browser browser-deps screenshot localstack
 
@@ -71,6 +71,13 @@ browser: $(STAMP) $(VENDORED) $(LOCALSTACK) browser-deps
 ## screenshot: the browser test, saving the page to docs/console.png (the README's picture)
 screenshot: $(STAMP) $(VENDORED) $(LOCALSTACK) browser-deps
 	CONSOLE_SCREENSHOT=docs/console.png $(BIN)/python -m pytest -q tests/browser
+
+## programs: dump the DEX programs the local chain runs (Raydium CPMM, Meteora DAMM v2) from
+## PROGRAM_DUMP_RPC_URL (getAccountInfo of each ProgramData, as `solana program dump`) into
+## .cache/programs/; PIN=1 records the dumps' ELF hashes in local/chain/programs.lock. Not needed
+## when LOCAL_PROGRAMS_DIR or ../shared/programs/ holds them
+programs: $(STAMP)
+	$(BIN)/python -m local.chain.binaries dump $(if $(PIN),--pin)
 
 ## run: start the local stack (gateway, LocalStack's SQS and Secrets Manager, pollers, Postgres,
 ## local chain) on 127.0.0.1:$(PORT)

@@ -182,13 +182,18 @@ def _post(url: str, body: Any, key: str | None = None, method: str = "POST") -> 
         return json.loads(reply.read() or b"null")
 
 
-def _set_price(rpc: str, usdc_per_sol: Decimal) -> None:
-    from local.chain import POOLS, USDC_MINT
+def _set_price(rpc: str, usdc_per_sol: Decimal) -> float:
+    """Move both SOL/USDC pools to the price (a real swap each, from the chain's market maker);
+    returns when the first one got there (time.time()): a limit is met from that moment."""
+    from local.chain import POOLS
 
     wsol = "So11111111111111111111111111111111111111112"
+    first = 0.0
     for pool in POOLS.values():
-        reserves = {wsol: 1_000 * SOL, str(USDC_MINT): int(1_000 * usdc_per_sol * USDC)}
-        _post(f"{rpc}/admin/pool_reserves", {"pool": str(pool), "reserves": reserves})
+        body = {"pool": str(pool), "baseMint": wsol, "price": str(usdc_per_sol)}
+        _post(f"{rpc}/admin/pool_price", body)
+        first = first or time.time()
+    return first
 
 
 def _submitted_at(database_url: str, order_id: str, deadline: float) -> float | None:
@@ -251,8 +256,7 @@ def _trigger_latency(samples: int) -> dict[str, Any]:
                 stack.api_key,
             )
             time.sleep(0.3)  # watching: a tick or so passes without the limit met
-            _set_price(rpc, Decimal(160))
-            met_at = time.time()
+            met_at = _set_price(rpc, Decimal(160))
             at = _submitted_at(database_url, accepted["orderId"], time.monotonic() + 20)
             if at is None:
                 missed += 1

@@ -22,7 +22,7 @@ throwaway key that only exists on this machine's chain.
 
 The instruction builders (`cpmm_initialize`, `damm_initialize_pool`,
 `damm_initialize_customizable_pool`) list each program's accounts in the program's order and
-derive its PDAs on their own (they share no code with the simulated programs).
+derive its PDAs on their own; the real programs (local.chain.binaries) run them.
 """
 
 from __future__ import annotations
@@ -69,9 +69,14 @@ from spl.token.models import InitializeMint2Params, MintToParams, SyncNativePara
 SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 SYSVAR_RENT = Pubkey.from_string("SysvarRent111111111111111111111111111111111")
 SYSVAR_CLOCK = Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")
-CPMM_PROGRAM = Pubkey.from_string("DRaycpLY18LhpbydsBWbVJtxpNv9oXPgjRSfpF2bWpYb")  # devnet
-# raydium-cp-swap lib.rs create_pool_fee_reveiver (devnet build).
-CPMM_CREATE_POOL_FEE = Pubkey.from_string("3oE58BKVt8KuYkGxx8zBojugnymWmBiyafWgMrnb6eYy")
+# The local chain runs the mainnet build of Raydium CPMM at its mainnet id (local.chain.binaries).
+CPMM_PROGRAM = Pubkey.from_string("CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C")
+CPMM_DEVNET_PROGRAM = Pubkey.from_string("DRaycpLY18LhpbydsBWbVJtxpNv9oXPgjRSfpF2bWpYb")
+# raydium-cp-swap lib.rs create_pool_fee_reveiver: the mainnet build's, and the devnet build's.
+CPMM_CREATE_POOL_FEES = {
+    CPMM_PROGRAM: Pubkey.from_string("DNXgeM9EiiaAbaWvwjHj9fQQLAX5ZsfHyvmYUNRAdNC8"),
+    CPMM_DEVNET_PROGRAM: Pubkey.from_string("3oE58BKVt8KuYkGxx8zBojugnymWmBiyafWgMrnb6eYy"),
+}
 DAMM_PROGRAM = Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG")
 DAMM_MIN_SQRT_PRICE = 4295048016
 DAMM_MAX_SQRT_PRICE = 79226673521066979257578248091
@@ -163,7 +168,7 @@ def cpmm_initialize(
         creator_lp_token=get_associated_token_address(creator, lp_mint, TOKEN_PROGRAM_ID),
         token_0_vault=_pda(program, b"pool_vault", bytes(pool), bytes(mint_0)),
         token_1_vault=_pda(program, b"pool_vault", bytes(pool), bytes(mint_1)),
-        create_pool_fee=CPMM_CREATE_POOL_FEE,
+        create_pool_fee=CPMM_CREATE_POOL_FEES[program],
         observation=_pda(program, b"observation", bytes(pool)),
         token_0_program=program_0,
         token_1_program=program_1,
@@ -181,7 +186,7 @@ def cpmm_initialize(
         _meta(accounts.creator_lp_token, writable=True),
         _meta(accounts.token_0_vault, writable=True),
         _meta(accounts.token_1_vault, writable=True),
-        _meta(CPMM_CREATE_POOL_FEE, writable=True),
+        _meta(accounts.create_pool_fee, writable=True),
         _meta(accounts.observation, writable=True),
         _meta(TOKEN_PROGRAM_ID),
         _meta(program_0),
@@ -316,18 +321,49 @@ def damm_initialize_pool(
 
 @dataclass(frozen=True)
 class CustomizableFees:
-    """PoolFeeParameters for initialize_customizable_pool: a flat base fee (time scheduler
-    without periods) in parts per billion, and the dynamic fee or not."""
+    """PoolFeeParameters for initialize_customizable_pool, fees in parts per billion: the base
+    fee (`base_fee_mode` 0/1: time scheduler, linear/exponential, over `number_of_period`
+    periods of `period_frequency`, each `reduction_factor` less; 2: rate limiter, see
+    `rate_limiter`; 3/4: market-cap scheduler, see `market_cap`), and the dynamic fee or not."""
 
     cliff_fee_numerator: int = 2_500_000  # 0.25 %
     dynamic_fee: dict[str, int] | None = field(default_factory=lambda: dict(DAMM_DYNAMIC_FEE))
-    collect_fee_mode: int = 1  # fees in token B (2: compounding, x * y = k)
-    activation_type: int = 1  # activation by timestamp
+    collect_fee_mode: int = 1  # fees in token B (0: both tokens, 2: compounding, x * y = k)
+    activation_type: int = 1  # activation by timestamp (0: by slot)
     compounding_fee_bps: int = 0  # the share of fees left in the pool (compounding mode only)
+    base_fee_mode: int = 0
+    number_of_period: int = 0
+    period_frequency: int = 0
+    reduction_factor: int = 0
+    # Rate limiter: (fee_increment_bps, max_limiter_duration, max_fee_bps, reference_amount).
+    rate_limiter: tuple[int, int, int, int] | None = None
+    # Market-cap scheduler: (number_of_period, sqrt_price_step_bps,
+    # scheduler_expiration_duration, reduction_factor).
+    market_cap: tuple[int, int, int, int] | None = None
+
+    def base_fee_data(self) -> bytes:
+        """BaseFeeParameters.data ([u8; 30]): the mode's Borsh struct, the mode at byte 26,
+        then the compounding fee share (u16) and a padding byte."""
+        if self.rate_limiter is not None:
+            body = struct.pack("<QHIIQ", self.cliff_fee_numerator, *self.rate_limiter)
+        elif self.market_cap is not None:
+            periods, step, expiration, reduction = self.market_cap
+            body = struct.pack(
+                "<QHIIQ", self.cliff_fee_numerator, periods, step, expiration, reduction
+            )
+        else:
+            body = struct.pack(
+                "<QHQQ",
+                self.cliff_fee_numerator,
+                self.number_of_period,
+                self.period_frequency,
+                self.reduction_factor,
+            )
+        # cp-amm 0.2.0 reads the compounding fee share from bytes 27-28 of the same array.
+        return body + bytes([self.base_fee_mode]) + struct.pack("<HB", self.compounding_fee_bps, 0)
 
     def encode(self) -> bytes:
-        base = struct.pack("<QHQQB", self.cliff_fee_numerator, 0, 0, 0, 0)  # BorshFeeTimeScheduler
-        out = base + struct.pack("<HB", self.compounding_fee_bps, 0)  # and padding
+        out = self.base_fee_data()
         if self.dynamic_fee is None:
             return out + b"\x00"
         d = self.dynamic_fee

@@ -466,6 +466,11 @@ def main(stop: threading.Event | None = None) -> None:
         print(f"Secrets Manager ({urls['secrets_by']}) {urls['secrets']}   (the wallet key)")
         print(f"Solana RPC {urls['solana_rpc']}")
         print(f"Solana WS  {urls['solana_ws']}")
+        if not os.environ.get("SOLANA_RPC_URL"):  # the local chain: the programs it runs
+            from local.chain.binaries import cached, describe
+
+            for binary in cached():
+                print(f"Program    {describe(binary)}")
         print(f"Metrics    {urls['http']}/_local/metrics   (the functions' CloudWatch EMF metrics)")
         for scheduler in stack.schedulers:
             schedule = scheduler.schedule

@@ -1,6 +1,6 @@
 """A local Solana chain: LiteSVM behind a Solana JSON-RPC server and a PubSub WebSocket server,
-with blocks, statuses, fees, history, simulated DEX programs (Raydium CPMM, Meteora DAMM v2) and
-injectable faults.
+with blocks, statuses, fees, history, the real DEX programs (Raydium CPMM and Meteora DAMM v2
+mainnet binaries, `local.chain.binaries`) and injectable faults.
 
     chain = LocalChain.seeded()           # wallet, USDC, WSOL, SOL/USDC and T22/USDC pools
     client = client_for(chain)            # solana-py AsyncClient served in-process
@@ -9,6 +9,7 @@ injectable faults.
     url, stop = serve_in_thread(chain)    # the same on a free pair, as (RPC url, stop)
     env = local_env(served.rpc_url)       # what the engine needs to trade on it (pools: found
                                           # by discovery, as on devnet)
+    chain.set_pool_price(POOLS["raydium_cpmm"], WSOL, 143)  # a real swap moves the price
 
 Blocks only advance when told (`chain.advance(n)`) unless a ticker runs
 (`chain.start_ticker(0.4)`); `create_app()` - the local stack's entry point - starts one.
@@ -25,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx2
@@ -34,7 +36,7 @@ from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 from starlette.types import ASGIApp
 
-from local.chain import seed
+from local.chain import market, seed
 from local.chain.ledger import Faults, Ledger
 from local.chain.rpc import create_app as _create_rpc_app
 from local.chain.seed import POOLS, T22_MINT, T22_POOLS, USDC_MINT, WALLET
@@ -97,11 +99,14 @@ class LocalChain:
     def txlog(self) -> list[dict[str, Any]]:
         return self.ledger.txlog()
 
-    def set_pool_reserves(self, pool: Pubkey, reserves: dict[Pubkey, int]) -> None:
-        from local.chain import programs
-
+    def set_pool_price(self, pool: Pubkey, base_mint: Pubkey, price: Decimal | int) -> None:
+        """Move `pool`'s price of `base_mint` to `price` whole units of the other mint (143: 143
+        USDC per SOL) with a real swap from the market maker (local.chain.market)."""
         with self.ledger.lock:
-            programs.set_pool_reserves(self.ledger.view(), pool, reserves)
+            found = market.read_pool(self.ledger, pool)
+            quote = next(m for m in found.mints if m != base_mint)
+            target = market.whole_price(self.ledger, base_mint, quote, Decimal(price))
+            market.move_price(self.ledger, seed.MARKET_MAKER_KEYPAIR, pool, base_mint, target)
 
     def sol_balance(self, owner: Pubkey) -> int:
         """Lamports held by `owner` itself (not its WSOL)."""

@@ -3,8 +3,8 @@ validator adds on top that LiteSVM lacks: blocks (slot / block height, blockhash
 time), a blockhash window of 150 blocks, signature statuses that move processed -> confirmed ->
 finalized, duplicate detection, fees, a history of the last LOCAL_CHAIN_HISTORY_SLOTS slots
 (blocks, transactions with their metas, signatures by address, prioritization fees), a faucet,
-and atomic execution of transactions that call the simulated DEX programs (`local.chain.programs`,
-run in Python because no DEX binary can be had here).
+and the cluster clock. The DEX programs are the real mainnet binaries (`local.chain.binaries`),
+deployed in LiteSVM as upgradeable programs: every transaction runs in LiteSVM as it is.
 
 Every public method takes one lock: the ticker thread, the ASGI app and tests may call in at
 once, and LiteSVM itself is not meant to be shared between threads. Listeners (the PubSub server)
@@ -15,7 +15,6 @@ is held, so what they see is consistent with the ledger at that instant.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import math
 import os
@@ -44,12 +43,12 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import (
     InstructionErrorCustom,
-    InstructionErrorFieldless,
     TransactionErrorFieldless,
     TransactionErrorInstructionError,
     TransactionErrorType,
 )
 
+from local.chain import binaries
 from local.chain.wire import error_to_json
 
 log = logging.getLogger("local.chain")
@@ -60,10 +59,6 @@ CONFIRM_AFTER_BLOCKS = 1  # a landed transaction is "confirmed" one block later
 FINALIZE_AFTER_BLOCKS = 32  # ... and "finalized" 32 blocks later (a root on a real cluster)
 DEFAULT_UNITS_PER_INSTRUCTION = 200_000
 MAX_COMPUTE_UNITS = 1_400_000
-# Units reported for one simulated DEX instruction: the Python programs cost no compute, but the
-# engine sizes its compute-unit limit from simulations, so report something of the real order.
-DEX_INSTRUCTION_UNITS = 40_000  # unless the program says otherwise (its `compute_units`)
-COMPUTE_BUDGET_INSTRUCTION_UNITS = 150  # what the runtime charges per compute-budget instruction
 GENESIS_HEIGHT = 1
 # Blocks, transactions and signatures-by-address kept for the RPC's history methods.
 HISTORY_SLOTS = 10_000
@@ -93,95 +88,6 @@ _NOT_LANDING = [
     TransactionErrorFieldless.AlreadyProcessed,
     TransactionErrorFieldless.SanitizeFailure,
 ]  # a list: the solders enum values are not hashable
-
-
-class AccountsView(Protocol):
-    def get(self, key: Pubkey) -> Account | None: ...
-    def set(self, key: Pubkey, account: Account) -> None: ...
-
-
-class Program(Protocol):
-    program_id: Pubkey
-
-    def process(self, view: AccountsView, accounts: Sequence[Any], data: bytes) -> list[str]: ...
-
-
-class SvmView:
-    """The DEX programs' window onto LiteSVM's accounts (reads and writes go straight through;
-    the ledger snapshots every account the transaction names beforehand, for rollback)."""
-
-    def __init__(
-        self,
-        svm: LiteSVM,
-        instructions: Sequence[Any] | None = None,
-        instruction_index: int = 0,
-    ) -> None:
-        self.svm = svm
-        # What the instructions sysvar holds for the executing DEX instruction (programs that
-        # introspect the transaction, e.g. DAMM v2's rate limiter, read these).
-        self.instructions = instructions
-        self.instruction_index = instruction_index
-
-    def get(self, key: Pubkey) -> Account | None:
-        account = self.svm.get_account(key)
-        if account is None or account.lamports == 0:
-            return None
-        return account
-
-    def set(self, key: Pubkey, account: Account) -> None:
-        self.svm.set_account(key, account)
-
-
-class _IntrospectedInstruction:
-    """One top-level instruction as the instructions sysvar shows it to a program."""
-
-    def __init__(self, ix: Instruction) -> None:
-        self.program_id: Pubkey = ix.program_id
-        self.accounts: tuple[Pubkey, ...] = tuple(m.pubkey for m in ix.accounts)
-        self.data: bytes = bytes(ix.data)
-
-
-@dataclass(frozen=True)
-class _Meta:
-    pubkey: Pubkey
-    is_signer: bool
-    is_writable: bool
-
-
-class _ProgramError(Exception):
-    def __init__(self, code: int, logs: list[str] | None = None) -> None:
-        super().__init__(f"custom program error: {code:#x}")
-        self.code = code
-        self.logs = logs or []
-
-
-def program_types() -> tuple[Any, type[Any]]:
-    """(Meta, ProgramError) from `local.chain.programs`, or stand-ins while it lacks them (so
-    the ledger and its tests work before the DEX programs exist)."""
-    programs = programs_module()
-    return getattr(programs, "Meta", _Meta), getattr(programs, "ProgramError", _ProgramError)
-
-
-def empty_account() -> Account:
-    # LiteSVM treats a 0-lamport account as absent (get_account returns None).
-    return Account(0, b"", SYSTEM_PROGRAM_ID, False, 0)
-
-
-def programs_module() -> Any:
-    """`local.chain.programs`, or None when it cannot be imported."""
-    try:
-        return importlib.import_module("local.chain.programs")
-    except ImportError:
-        return None
-
-
-def load_programs() -> dict[Pubkey, Program]:
-    """The simulated DEX programs, or none while `local.chain.programs` lacks them."""
-    found = getattr(programs_module(), "PROGRAMS", None)
-    if found is None:
-        log.warning("local.chain.programs has no PROGRAMS: no DEX programs on the local chain")
-        return {}
-    return dict(found)
 
 
 @dataclass
@@ -288,6 +194,11 @@ class Faults:
         return self._take(None, "expire_rate")
 
 
+def _present(account: Account) -> Account | None:
+    """An account as getAccountInfo shows it: LiteSVM's 0-lamport account is no account."""
+    return account if account.lamports > 0 else None
+
+
 def _method_names(value: Any) -> tuple[str, ...]:
     """`refuse_methods` as a list of names, or one comma-separated string."""
     names = value.split(",") if isinstance(value, str) else list(value)
@@ -378,15 +289,6 @@ class LedgerListener(Protocol):
     ) -> None: ...
 
 
-@dataclass
-class _Run:
-    """What a transaction with DEX instructions has done so far."""
-
-    logs: list[str] = field(default_factory=list)
-    units: int = 0
-    segment_fees: int = 0
-
-
 class SendError(Exception):
     """A sendTransaction refused the way a real RPC refuses it (JSON-RPC error)."""
 
@@ -395,13 +297,6 @@ class SendError(Exception):
         self.message = message
         self.code = code
         self.outcome = outcome
-
-
-class SegmentFailed(Exception):
-    def __init__(self, err: TransactionErrorType, logs: list[str]) -> None:
-        super().__init__(str(err))
-        self.err = err
-        self.logs = logs
 
 
 def describe(err: TransactionErrorType) -> str:
@@ -491,29 +386,22 @@ def _memos(tx: VersionedTransaction | None) -> list[str]:
     ]
 
 
-def _remap(err: TransactionErrorType, offset_map: Sequence[int]) -> TransactionErrorType:
-    """A segment's InstructionError(i, e) as InstructionError(original index, e)."""
-    if isinstance(err, TransactionErrorInstructionError) and err.index < len(offset_map):
-        return TransactionErrorInstructionError(offset_map[err.index], err.err)
-    return err
-
-
 class Ledger:
-    """LiteSVM plus blocks, statuses and the DEX programs. Thread-safe."""
+    """LiteSVM with the real DEX programs, plus blocks, statuses and the clock. Thread-safe."""
 
-    def __init__(
-        self, programs: Mapping[Pubkey, Program] | None = None, history_slots: int | None = None
-    ) -> None:
+    def __init__(self, history_slots: int | None = None) -> None:
         self.lock = threading.RLock()
         # Blockhash check OFF: LiteSVM only knows its newest blockhash; we keep the 150-block
-        # window ourselves. History 0: we detect duplicates ourselves, and the segments we run for
-        # DEX transactions carry placeholder signatures that LiteSVM must not call duplicates.
+        # window ourselves. History 0: we detect duplicates ourselves (and simulations, rolled
+        # back, must not make the transaction a duplicate).
         self.svm = (
             LiteSVM().with_blockhash_check(False).with_sigverify(True).with_transaction_history(0)
         )
-        self.programs: dict[Pubkey, Program] = (
-            dict(programs) if programs is not None else load_programs()
-        )
+        # The real DEX programs at their mainnet ids (their instructions are listed apart in
+        # the transaction log).
+        self.binaries = binaries.cached()
+        binaries.load(self.svm, self.binaries)
+        self.programs: frozenset[Pubkey] = frozenset(b.pin.program_id for b in self.binaries)
         self.faults = Faults()
         self.height = GENESIS_HEIGHT
         self.slot = GENESIS_HEIGHT
@@ -559,9 +447,6 @@ class Ledger:
             state = self.get_account(key)
             self.blocks[self.slot].writes[key] = state
             self._tell("accounts_written", self.slot, {key: state})
-
-    def view(self) -> SvmView:
-        return SvmView(self.svm)
 
     def balance(self, key: Pubkey) -> int:
         account = self.get_account(key)
@@ -632,13 +517,14 @@ class Ledger:
             self.genesis_time += seconds
             self._set_clock()
 
-    def warp_slots(self, slots: int) -> None:
-        """Jump `slots` slots ahead (time follows at 400 ms a slot) without producing blocks:
-        epochs change this way (a Token-2022 mint's newer transfer fee takes effect)."""
+    def warp_slots(self, slots: int) -> int:
+        """Produce the next block `slots` slots ahead (the slots between are skipped, as slots
+        without a leader's block are; time follows at 400 ms a slot): how tests reach a later
+        epoch (a Token-2022 mint's newer transfer fee) or a slot-based activation point without
+        producing every block. Returns the new block height."""
         with self.lock:
-            self.slot += slots
-            self.svm.warp_to_slot(self.slot)
-            self._set_clock()
+            self._next_block(max(slots, 1))
+            return self.height
 
     # ------------------------------------------------------------------------------ blocks
     def _issue_blockhash(self) -> None:
@@ -653,26 +539,30 @@ class Ledger:
         """Produce `blocks` blocks; returns the new block height."""
         with self.lock:
             for _ in range(blocks):
-                previous = self.blocks[self.slot]
-                self.height += 1
-                self.slot += 1
-                self.svm.warp_to_slot(self.slot)
-                self._set_clock()
-                self._issue_blockhash()
-                block = self._open_block(parent_slot=previous.slot, previous=previous.blockhash)
-                self._forget_old_slots()
-                confirmed = self.block_at_height(self.height - CONFIRM_AFTER_BLOCKS)
-                finalized = self.block_at_height(self.height - FINALIZE_AFTER_BLOCKS)
-                self._tell("slot_advanced", block, confirmed, finalized, self.root_slot)
-                if finalized is not None:
-                    finalized.writes = {}
-                    for record in finalized.records:
-                        record.post_accounts = {}
-                due = [tx for at, tx in self.delayed if at <= self.height]
-                self.delayed = [(at, tx) for at, tx in self.delayed if at > self.height]
-                for tx in due:
-                    self._land(tx)
+                self._next_block(1)
             return self.height
+
+    def _next_block(self, slots: int) -> None:
+        """Open the next block, `slots` slots after the current one."""
+        previous = self.blocks[self.slot]
+        self.height += 1
+        self.slot += slots
+        self.svm.warp_to_slot(self.slot)
+        self._set_clock()
+        self._issue_blockhash()
+        block = self._open_block(parent_slot=previous.slot, previous=previous.blockhash)
+        self._forget_old_slots()
+        confirmed = self.block_at_height(self.height - CONFIRM_AFTER_BLOCKS)
+        finalized = self.block_at_height(self.height - FINALIZE_AFTER_BLOCKS)
+        self._tell("slot_advanced", block, confirmed, finalized, self.root_slot)
+        if finalized is not None:
+            finalized.writes = {}
+            for record in finalized.records:
+                record.post_accounts = {}
+        due = [tx for at, tx in self.delayed if at <= self.height]
+        self.delayed = [(at, tx) for at, tx in self.delayed if at > self.height]
+        for tx in due:
+            self._land(tx)
 
     def _open_block(self, parent_slot: int, previous: Hash) -> Block:
         block = Block(
@@ -822,6 +712,7 @@ class Ledger:
                     "kind": r.kind,
                     "err": error_to_json(r.err),
                     "fee": r.fee,
+                    "feePayer": str(r.account_keys[0]) if r.account_keys else None,
                     "dexInstructions": r.dex_instructions,
                     # What each Memo instruction says: the engine's swaps carry their order id,
                     # so a test can count the swaps that landed for one order.
@@ -907,6 +798,25 @@ class Ledger:
             self._land(tx)
             return sig
 
+    def land_now(self, tx: VersionedTransaction) -> TxRecord:
+        """Preflight and land `tx` in the current block, whatever faults are injected: how the
+        chain's own actors (the seed, the market maker) transact. Raises SendError when the
+        preflight fails or the transaction is a duplicate or expired."""
+        with self.lock:
+            if tx.signatures[0] in self.records:
+                raise SendError("This transaction has already been processed")
+            if not self.blockhash_valid(tx.message.recent_blockhash):
+                raise SendError("Blockhash not found")
+            outcome = self.simulate(tx, sig_verify=True)
+            if outcome.err is not None:
+                raise SendError(f"Transaction simulation failed: {describe(outcome.err)}", outcome)
+            self._tell("transaction_received", tx.signatures[0])
+            self._land(tx)
+            record = self.records.get(tx.signatures[0])
+            if record is None:
+                raise SendError("the transaction did not land")
+            return record
+
     def _land(self, tx: VersionedTransaction, kind: str = "transaction") -> None:
         """Execute for real and record the status (unless a validator would drop it)."""
         sig = tx.signatures[0]
@@ -988,192 +898,61 @@ class Ledger:
         sig_verify: bool = False,
         addresses: Sequence[Pubkey] = (),
     ) -> Outcome:
-        """Run the transaction and roll every account it names back (simulateTransaction and
+        """Run the transaction without keeping anything it did (simulateTransaction and
         preflight). `addresses`' post-execution accounts are returned in `accounts`."""
         with self.lock:
-            keys = list(dict.fromkeys([*tx.message.account_keys, *addresses]))
-            snapshot = self._snapshot(keys)
+            self._check_version(tx)
+            self.svm.with_sigverify(sig_verify)
             try:
-                outcome = self._execute(tx, sig_verify=sig_verify)
-                outcome.accounts = [self.get_account(a) for a in addresses]
+                result = self.svm.simulate_transaction(tx)
             finally:
-                self._restore(snapshot)
+                self.svm.with_sigverify(True)
+            if isinstance(result, FailedTransactionMetadata):
+                return self._failed(result)
+            meta = result.meta()
+            post = {key: account for key, account in result.post_accounts()}
+            outcome = Outcome(
+                None, list(meta.logs()), meta.compute_units_consumed(), meta.fee(), True
+            )
+            outcome.accounts = [
+                _present(post[a]) if a in post else self.get_account(a) for a in addresses
+            ]
             return outcome
 
-    def _snapshot(self, keys: Sequence[Pubkey]) -> dict[Pubkey, Account | None]:
-        return {k: self.svm.get_account(k) for k in keys}
-
-    def _restore(self, snapshot: Mapping[Pubkey, Account | None]) -> None:
-        for key, account in snapshot.items():
-            self.svm.set_account(key, account if account is not None else empty_account())
-
-    def _execute(self, tx: VersionedTransaction, *, sig_verify: bool) -> Outcome:
+    @staticmethod
+    def _check_version(tx: VersionedTransaction) -> None:
         message = tx.message
         if isinstance(message, MessageV1):
             raise SendError("transaction version 1 is not supported here", code=-32602)
         if isinstance(message, MessageV0) and message.address_table_lookups:
             raise SendError("address lookup tables are not supported here", code=-32602)
-        instructions = _decompile(message)
-        if not any(ix.program_id in self.programs for ix in instructions):
-            return self._execute_native(tx, sig_verify=sig_verify)
-        return self._execute_with_dex(tx, instructions, sig_verify=sig_verify)
 
-    def _execute_native(self, tx: VersionedTransaction, *, sig_verify: bool) -> Outcome:
-        """No DEX instruction: LiteSVM runs the original transaction as it is (its fees are a
-        validator's: 5000 per signature plus the priority fee)."""
+    @staticmethod
+    def _failed(result: FailedTransactionMetadata) -> Outcome:
+        meta = result.meta()
+        err = result.err()
+        return Outcome(
+            err,
+            list(meta.logs()),
+            meta.compute_units_consumed(),
+            meta.fee(),
+            err not in _NOT_LANDING,
+        )
+
+    def _execute(self, tx: VersionedTransaction, *, sig_verify: bool) -> Outcome:
+        """LiteSVM runs the transaction as it is, the DEX programs' instructions included (its
+        fees are a validator's: 5000 per signature plus the priority fee)."""
+        self._check_version(tx)
         self.svm.with_sigverify(sig_verify)
         try:
             result = self.svm.send_transaction(tx)
         finally:
             self.svm.with_sigverify(True)
         if isinstance(result, FailedTransactionMetadata):
-            meta = result.meta()
-            err = result.err()
-            return Outcome(
-                err,
-                list(meta.logs()),
-                meta.compute_units_consumed(),
-                meta.fee(),
-                err not in _NOT_LANDING,
-            )
+            return self._failed(result)
         return Outcome(
             None, list(result.logs()), result.compute_units_consumed(), result.fee(), True
         )
-
-    def _execute_with_dex(
-        self, tx: VersionedTransaction, instructions: list[Instruction], *, sig_verify: bool
-    ) -> Outcome:
-        """Native instructions in LiteSVM segments, DEX instructions in Python, all or nothing.
-
-        Each run of consecutive native instructions becomes its own LiteSVM transaction (same fee
-        payer, placeholder signatures, sigverify off: the original's signatures are checked here
-        first). Every account the transaction names is snapshotted; on any failure they are all
-        restored and only the fee is charged. Segment fees are refunded and the one real fee is
-        charged, so the payer pays exactly what a validator would take.
-        """
-        message = tx.message
-        payer = message.account_keys[0]
-        fee = self.fee_for(message)
-        if sig_verify and not all(tx.verify_with_results()):
-            return Outcome(TransactionErrorFieldless.SignatureFailure, [], 0, 0, False)
-        if self.balance(payer) < fee:
-            return Outcome(TransactionErrorFieldless.InsufficientFundsForFee, [], 0, 0, False)
-        snapshot = self._snapshot(list(message.account_keys))
-        run = _Run()
-        try:
-            self._run_instructions(payer, instructions, run)
-        except SegmentFailed as failed:
-            self._restore(snapshot)
-            self._charge(payer, fee)
-            return Outcome(failed.err, run.logs + failed.logs, run.units, fee, True)
-        except BaseException:
-            # A bug in a simulated program must not leave half a swap behind.
-            self._restore(snapshot)
-            raise
-        # Undo what the segments took and take the real fee once.
-        paid = self.balance(payer) + run.segment_fees - fee
-        account = self.svm.get_account(payer)
-        if paid < 0 or account is None:
-            self._restore(snapshot)
-            self._charge(payer, fee)
-            return Outcome(
-                TransactionErrorFieldless.InsufficientFundsForFee, run.logs, run.units, fee, True
-            )
-        self.svm.set_account(
-            payer,
-            Account(paid, account.data, account.owner, account.executable, account.rent_epoch),
-        )
-        return Outcome(None, run.logs, run.units, fee, True)
-
-    def _run_instructions(self, payer: Pubkey, instructions: list[Instruction], run: _Run) -> None:
-        """Each run of native instructions as one LiteSVM segment, each DEX instruction in
-        Python, in order; what ran is recorded in `run` (SegmentFailed stops it)."""
-        segment: list[tuple[int, Instruction]] = []
-        for index, ix in enumerate([*instructions, None]):
-            if ix is not None and ix.program_id not in self.programs:
-                if ix.program_id == COMPUTE_BUDGET_ID:
-                    # Read for the fee above; a no-op at run time, so not re-run here (it
-                    # would make LiteSVM charge a priority fee per segment).
-                    run.logs += [
-                        f"Program {ix.program_id} invoke [1]",
-                        f"Program {ix.program_id} success",
-                    ]
-                    run.units += COMPUTE_BUDGET_INSTRUCTION_UNITS
-                else:
-                    segment.append((index, ix))
-                continue
-            if segment:
-                seg_logs, seg_units, seg_fee = self._run_segment(payer, segment)
-                run.logs += seg_logs
-                run.units += seg_units
-                run.segment_fees += seg_fee
-                segment = []
-            if ix is not None:
-                run.logs += self._run_dex(index, ix, instructions)
-                run.units += self.dex_units(ix.program_id)
-
-    def _charge(self, payer: Pubkey, fee: int) -> None:
-        account = self.svm.get_account(payer)
-        if account is None:
-            return
-        self.svm.set_account(
-            payer,
-            Account(
-                max(account.lamports - fee, 0),
-                account.data,
-                account.owner,
-                account.executable,
-                account.rent_epoch,
-            ),
-        )
-
-    def _run_segment(
-        self, payer: Pubkey, segment: Sequence[tuple[int, Instruction]]
-    ) -> tuple[list[str], int, int]:
-        indexes = [i for i, _ in segment]
-        msg = Message.new_with_blockhash(
-            [ix for _, ix in segment], payer, self.svm.latest_blockhash()
-        )
-        placeholder = [Signature.default()] * msg.header.num_required_signatures
-        seg_tx = VersionedTransaction.populate(msg, placeholder)
-        self.svm.with_sigverify(False)
-        try:
-            result = self.svm.send_transaction(seg_tx)
-        finally:
-            self.svm.with_sigverify(True)
-        if isinstance(result, FailedTransactionMetadata):
-            meta = result.meta()
-            raise SegmentFailed(_remap(result.err(), indexes), list(meta.logs()))
-        return list(result.logs()), result.compute_units_consumed(), result.fee()
-
-    def dex_units(self, program_id: Pubkey) -> int:
-        """Compute units one simulated DEX instruction reports: the program's own figure (its
-        `compute_units` attribute) when it gives one, else DEX_INSTRUCTION_UNITS."""
-        return int(getattr(self.programs[program_id], "compute_units", DEX_INSTRUCTION_UNITS))
-
-    def _run_dex(
-        self, index: int, ix: Instruction, instructions: Sequence[Instruction] = ()
-    ) -> list[str]:
-        Meta, ProgramError = program_types()
-        program = self.programs[ix.program_id]
-        metas = [Meta(m.pubkey, m.is_signer, m.is_writable) for m in ix.accounts]
-        head = [f"Program {ix.program_id} invoke [1]"]
-        context = [_IntrospectedInstruction(i) for i in instructions] or None
-        view = SvmView(self.svm, context, index)
-        try:
-            logs = program.process(view, metas, bytes(ix.data))
-        except ProgramError as exc:
-            builtin = getattr(exc, "builtin", None)
-            if builtin:  # a runtime error (IncorrectProgramId, ...), not a custom one
-                error: Any = getattr(InstructionErrorFieldless, builtin)
-                last = f"Program {ix.program_id} failed: {exc.message}"
-            else:
-                error = InstructionErrorCustom(exc.code)
-                last = f"Program {ix.program_id} failed: custom program error: {exc.code:#x}"
-            raise SegmentFailed(
-                TransactionErrorInstructionError(index, error), [*head, *exc.logs, last]
-            ) from exc
-        return [*head, *logs, f"Program {ix.program_id} success"]
 
     # ------------------------------------------------------------------------------ misc
     def wait_for_height(self, height: int, timeout: float = 10) -> bool:

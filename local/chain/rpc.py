@@ -16,7 +16,8 @@ The same app answers a WebSocket upgrade with the PubSub server (`local.chain.pu
 validator's RPC port does; the chain also serves PubSub on the next port (see `serve`).
 Browsers may call it: CORS for any origin, including Chrome's private-network preflight.
 
-Also served: `/admin/*` for tests and demos (faults, txlog, advance, pool reserves).
+Also served: `/admin/*` for tests and demos (faults, txlog, advance, and pool_price: a real swap
+from the market maker moves a pool to a price).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from solders.account_decoder import UiTokenAmount
@@ -336,7 +338,7 @@ class Rpc:
 
     def get_supply(self, params: list[Any]) -> Any:
         """Lamports held by every account of the System, Token and Token-2022 programs and the
-        simulated DEX programs; the faucets' balances are the non-circulating supply."""
+        DEX programs; the faucets' balances are the non-circulating supply."""
         cfg = config(params, 0)
         owners = [Pubkey.default(), TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID, *self.ledger.programs]
         total = sum(
@@ -662,16 +664,27 @@ class _Endpoints:
         height = self.ledger.advance(int(body.get("blocks", 1)))
         return JSONResponse({"blockHeight": height, "slot": self.ledger.slot})
 
-    async def pool_reserves(self, request: Request) -> Response:
-        body = await request.json()
-        from local.chain import programs
+    async def pool_price(self, request: Request) -> Response:
+        """Move a pool's price with a real swap from the market maker: {"pool", "baseMint",
+        "price"} (whole units of the other mint per whole base token)."""
+        from local.chain import market, seed
 
-        reserves = {Pubkey.from_string(m): int(v) for m, v in body["reserves"].items()}
-        with self.ledger.lock:
-            programs.set_pool_reserves(
-                self.ledger.view(), Pubkey.from_string(body["pool"]), reserves
-            )
-        return JSONResponse({"ok": True})
+        body = await request.json()
+        try:
+            pool = Pubkey.from_string(body["pool"])
+            base = Pubkey.from_string(body["baseMint"])
+            price = Decimal(str(body["price"]))
+            with self.ledger.lock:
+                found = market.read_pool(self.ledger, pool)
+                quote = next(m for m in found.mints if m != base)
+                target = market.whole_price(self.ledger, base, quote, price)
+                record = market.move_price(
+                    self.ledger, seed.MARKET_MAKER_KEYPAIR, pool, base, target
+                )
+        except (KeyError, ValueError, ArithmeticError, market.MarketError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        signature = str(record.signature) if record is not None else None
+        return JSONResponse({"ok": True, "signature": signature})
 
     def app(self) -> ASGIApp:
         return Cors(
@@ -684,7 +697,7 @@ class _Endpoints:
                     Route("/admin/faults", self.set_faults, methods=["POST"]),
                     Route("/admin/txlog", self.txlog, methods=["GET"]),
                     Route("/admin/advance", self.advance, methods=["POST"]),
-                    Route("/admin/pool_reserves", self.pool_reserves, methods=["POST"]),
+                    Route("/admin/pool_price", self.pool_price, methods=["POST"]),
                 ]
             )
         )

@@ -1,20 +1,24 @@
 """The local chain's fixed starting state: the engine wallet, devnet USDC, WSOL, two SOL/USDC
 pools (one per venue), a Token-2022 mint with a 1 % transfer fee (`T22_MINT`) and a T22/USDC
-pool on each venue (`T22_POOLS`), all at fixed addresses so the engine's configuration never
-changes.
+pool on each venue (`T22_POOLS`).
 
-Before the pools it seeds what creating a pool by instruction needs (`seed_configs`): Raydium
-CPMM `AmmConfig`s at their PDAs (index 0: 0.25 %, the SOL/USDC pool's; index 1: mainnet index 0's
-protocol, fund and creator rates, the T22/USDC pool's; both charge mainnet's 0.15 SOL pool
-creation fee) with the program's create-pool fee receiver (a WSOL account at its fixed
-address), and Meteora DAMM v2 static `Config`s at theirs (index 0: 0.25 % with the dynamic fee,
-fees in token B; index 1: 1 % in both tokens, a linear fee scheduler from 5 % over an hour).
+Genesis accounts (written, as `solana-test-validator --account` writes them): the mints, the
+engine wallet's token accounts, a market maker's, and the programs' admin-owned configs
+(`local.chain.genesis`): Raydium CPMM `AmmConfig`s (index 0: 0.25 %; index 1: 0.25 % with
+mainnet index 0's protocol and fund shares; both charge mainnet's 0.15 SOL pool creation fee)
+and its create-pool-fee receiver; Meteora DAMM v2 static `Config`s (index 0: 0.25 % with the
+dynamic fee, fees in token B; index 1: 1 % in both tokens, a linear fee scheduler from 5 % over
+an hour; more, one per fee mode, in `DAMM_CONFIGS`).
 
-The pools exercise what real pools carry: the DAMM v2 SOL/USDC pool has the dynamic fee on and
-a linear fee scheduler (0.50 % falling to 0.25 % over 40 hours from the chain's start); the
-DAMM v2 T22/USDC pool has the dynamic fee and the rate limiter (buys of T22 above 1,000 USDC pay
-more for the first 12 hours), which needs the instructions sysvar in the swap; the CPMM T22/USDC
-pool has mainnet's index-0 protocol, fund and creator fee rates with the creator fee on.
+The pools are not written: the market maker creates them with the programs' own `initialize` /
+`initialize_customizable_pool` transactions (`local.pools`' builders), so every pool account is
+the real programs' and sits at its PDA. The DAMM v2 SOL/USDC pool has the dynamic fee and a
+linear fee scheduler (0.50 % falling to 0.25 % over 40 hours from the chain's start); the DAMM
+v2 T22/USDC pool has the dynamic fee and the rate limiter (buys of T22 above 1,000 USDC pay
+more for the first 12 hours), which reads the instructions sysvar; the CPMM T22/USDC pool has
+mainnet index 0's protocol and fund shares. The CPMM binary predates creator fees, so no seeded
+pool charges one. The same market maker moves prices afterwards with real swaps
+(`local.chain.market`).
 
 Every keypair here comes from a fixed, public 32-byte seed. They are throwaway keys for a chain
 that only exists on this machine: publishing them is deliberate and harmless.
@@ -27,14 +31,19 @@ import logging
 from typing import Any
 
 from solders.account import Account
+from solders.compute_budget import set_compute_unit_limit
+from solders.instruction import Instruction
 from solders.keypair import Keypair
+from solders.message import Message
 from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
 from spl.token.constants import TOKEN_2022_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
-from local.chain.ledger import TOKEN_PROGRAM_ID, WSOL_MINT, Ledger, programs_module
-from local.chain.programs import meteora_damm_v2, raydium_cpmm
-from local.chain.programs.token import token_account
+from local import pools as builders
+from local.chain import genesis
+from local.chain.genesis import CpmmConfig, DammConfig, damm_base_fee
+from local.chain.ledger import TOKEN_PROGRAM_ID, WSOL_MINT, Ledger, SendError, describe
 
 log = logging.getLogger("local.chain")
 
@@ -54,19 +63,18 @@ WALLET = WALLET_KEYPAIR.pubkey()
 WALLET_SOL = 100 * LAMPORTS_PER_SOL
 WALLET_USDC = 10_000 * 10**USDC_DECIMALS
 WALLET_USDC_ATA = get_associated_token_address(WALLET, USDC_MINT)
+# The market maker: creates the seeded pools and moves their prices with real swaps.
+MARKET_MAKER_KEYPAIR = _keypair("market-maker")
+MARKET_MAKER = MARKET_MAKER_KEYPAIR.pubkey()
+MARKET_MAKER_SOL = 1_000_000 * LAMPORTS_PER_SOL
+MARKET_MAKER_TOKENS = 10**14  # of USDC and of T22, in base units (100 million whole tokens)
 
-# venue -> pool state address
-POOLS: dict[str, Pubkey] = {
-    "raydium_cpmm": _keypair("pool/raydium_cpmm/SOL-USDC").pubkey(),
-    "meteora_damm_v2": _keypair("pool/meteora_damm_v2/SOL-USDC").pubkey(),
-}
 FEE_RATE_PPM = 2_500  # 0.25 %
-# (SOL reserve, USDC reserve): 150.00 and 151.00 USDC per SOL, so routing has a choice to make.
+# (SOL deposit, USDC deposit): 150.00 and 151.00 USDC per SOL, so routing has a choice to make.
 POOL_RESERVES: dict[str, tuple[int, int]] = {
     "raydium_cpmm": (1_000 * LAMPORTS_PER_SOL, 150_000 * 10**USDC_DECIMALS),
     "meteora_damm_v2": (800 * LAMPORTS_PER_SOL, 120_800 * 10**USDC_DECIMALS),
 }
-
 
 # A Token-2022 mint with a TransferFeeConfig: 1 % (100 bps), a maximum fee no trade reaches.
 T22_MINT = _keypair("mint/T22").pubkey()
@@ -75,11 +83,7 @@ T22_FEE_BPS = 100
 T22_MAX_FEE = 10**15
 WALLET_T22 = 10_000 * 10**T22_DECIMALS
 WALLET_T22_ATA = get_associated_token_address(WALLET, T22_MINT, TOKEN_2022_PROGRAM_ID)
-T22_POOLS: dict[str, Pubkey] = {
-    "raydium_cpmm": _keypair("pool/raydium_cpmm/T22-USDC").pubkey(),
-    "meteora_damm_v2": _keypair("pool/meteora_damm_v2/T22-USDC").pubkey(),
-}
-# (T22 reserve, USDC reserve): 1.00 and 1.01 USDC per T22.
+# (T22 deposit, USDC deposit): 1.00 and 1.01 USDC per T22.
 T22_POOL_RESERVES: dict[str, tuple[int, int]] = {
     "raydium_cpmm": (100_000 * 10**T22_DECIMALS, 100_000 * 10**USDC_DECIMALS),
     "meteora_damm_v2": (100_000 * 10**T22_DECIMALS, 101_000 * 10**USDC_DECIMALS),
@@ -99,39 +103,85 @@ DYNAMIC_FEE = {
 }
 SCHEDULER_PERIOD_SECONDS = 4 * 3600
 
-# Configs for pools created by instruction (local.pools): index -> parameters.
+# Admin-owned configs (genesis accounts): index -> parameters.
 CPMM_CREATE_POOL_FEE = 150_000_000  # lamports: mainnet's AmmConfig charges 0.15 SOL a pool
-CPMM_CONFIGS: dict[int, dict[str, int]] = {
-    0: {"trade_fee_rate": FEE_RATE_PPM},
-    1: {
-        "trade_fee_rate": FEE_RATE_PPM,
-        "protocol_fee_rate": 120_000,
-        "fund_fee_rate": 40_000,
-        "creator_fee_rate": 500,
-    },
+CPMM_CONFIGS: dict[int, CpmmConfig] = {
+    0: CpmmConfig(FEE_RATE_PPM, create_pool_fee=CPMM_CREATE_POOL_FEE),
+    1: CpmmConfig(FEE_RATE_PPM, 120_000, 40_000, CPMM_CREATE_POOL_FEE),
+    2: CpmmConfig(10_000, 120_000, 40_000, CPMM_CREATE_POOL_FEE),  # 1 %
+    3: CpmmConfig(100, create_pool_fee=CPMM_CREATE_POOL_FEE),  # 0.01 %
 }
-CPMM_ADMIN = Pubkey.from_string("DRayqG9RXYi8WHgWEmRQGrUWRWbhjYWYkCRJDd6JBBak")  # devnet admin
-CPMM_CONFIG_ADDRESSES = {i: raydium_cpmm.amm_config_address(i)[0] for i in CPMM_CONFIGS}
-DAMM_CONFIGS: dict[int, dict[str, Any]] = {
-    0: {
-        "base_fee": {"cliff_fee_numerator": 2_500_000, "base_fee_mode": 0},
-        "dynamic_fee": {k: v for k, v in DYNAMIC_FEE.items() if k != "bin_step"},
-        "collect_fee_mode": 1,
-        "activation_type": 1,
-    },
-    1: {
-        "base_fee": {
-            "cliff_fee_numerator": 50_000_000,
-            "base_fee_mode": 0,
-            "number_of_period": 12,
-            "period_frequency": 300,
-            "reduction_factor": 3_333_333,
-        },
-        "collect_fee_mode": 0,
-        "activation_type": 1,
-    },
+CPMM_CONFIG_ADDRESSES = {i: genesis.cpmm_config_address(i)[0] for i in CPMM_CONFIGS}
+_DYNAMIC_CONFIG = {k: v for k, v in DYNAMIC_FEE.items() if k != "bin_step"}
+DAMM_CONFIGS: dict[int, DammConfig] = {
+    # 0.25 %, the dynamic fee, fees in token B, activation by timestamp.
+    0: DammConfig(damm_base_fee(2_500_000), _DYNAMIC_CONFIG, collect_fee_mode=1),
+    # Linear time scheduler: 5 % falling by 0.333 % every 5 minutes, 12 times; both tokens.
+    1: DammConfig(
+        damm_base_fee(50_000_000, 0, 12, (300).to_bytes(8, "little"), 3_333_333),
+        collect_fee_mode=0,
+    ),
+    # Exponential time scheduler by slot: 2 % falling 10 % every 100 slots, 20 times.
+    2: DammConfig(
+        damm_base_fee(20_000_000, 1, 20, (100).to_bytes(8, "little"), 1_000),
+        activation_type=0,
+    ),
+    # Rate limiter (fees in B): 1 %, plus 0.1 % per reference amount, at most 5 %, 1 hour.
+    3: DammConfig(
+        damm_base_fee(
+            10_000_000,
+            2,
+            10,
+            (3600).to_bytes(4, "little") + (500).to_bytes(4, "little"),
+            1_000 * 10**USDC_DECIMALS,
+        ),
+        _DYNAMIC_CONFIG,
+    ),
+    # Market-cap scheduler, linear (3) and exponential (4): 3 % falling as the price rises.
+    4: DammConfig(
+        damm_base_fee(
+            30_000_000,
+            3,
+            10,
+            (100).to_bytes(4, "little") + (86_400).to_bytes(4, "little"),
+            2_500_000,
+        )
+    ),
+    5: DammConfig(
+        damm_base_fee(
+            30_000_000,
+            4,
+            10,
+            (100).to_bytes(4, "little") + (86_400).to_bytes(4, "little"),
+            1_000,
+        ),
+        collect_fee_mode=0,
+    ),
+    # Compounding (collect fee mode 2): 0.3 %, half of the fee left in the pool.
+    6: DammConfig(damm_base_fee(3_000_000), collect_fee_mode=2, compounding_fee_bps=5_000),
 }
-DAMM_CONFIG_ADDRESSES = {i: meteora_damm_v2.config_address(i) for i in DAMM_CONFIGS}
+DAMM_CONFIG_ADDRESSES = {i: genesis.damm_config_address(i) for i in DAMM_CONFIGS}
+
+
+def _sorted_pda_pool(venue: str, mint_a: Pubkey, mint_b: Pubkey) -> Pubkey:
+    if venue == "raydium_cpmm":
+        config = CPMM_CONFIG_ADDRESSES[1 if T22_MINT in (mint_a, mint_b) else 0]
+        low, high = sorted((bytes(mint_a), bytes(mint_b)))
+        return Pubkey.find_program_address(
+            [b"pool", bytes(config), low, high], genesis.CPMM_PROGRAM
+        )[0]
+    high, low = sorted((bytes(mint_a), bytes(mint_b)), reverse=True)
+    return Pubkey.find_program_address([b"cpool", high, low], genesis.DAMM_PROGRAM)[0]
+
+
+# venue -> pool address: the programs' PDAs (CPMM: config and mints; DAMM v2: a customizable
+# pool, one per pair).
+POOLS: dict[str, Pubkey] = {
+    venue: _sorted_pda_pool(venue, WSOL_MINT, USDC_MINT) for venue in POOL_RESERVES
+}
+T22_POOLS: dict[str, Pubkey] = {
+    venue: _sorted_pda_pool(venue, T22_MINT, USDC_MINT) for venue in T22_POOL_RESERVES
+}
 
 
 def pack_mint(decimals: int, supply: int = 0, authority: Pubkey | None = None) -> bytes:
@@ -146,13 +196,19 @@ def pack_mint(decimals: int, supply: int = 0, authority: Pubkey | None = None) -
     return bytes(data)
 
 
-def pack_token_account(mint: Pubkey, owner: Pubkey, amount: int) -> bytes:
-    """An initialized SPL Token account (165 bytes): no delegate, not native, no close authority."""
+def pack_token_account(
+    mint: Pubkey, owner: Pubkey, amount: int, native_reserve: int | None = None
+) -> bytes:
+    """An initialized SPL Token account (165 bytes): no delegate, no close authority; a WSOL
+    account (`native_reserve`: its rent-exempt reserve) is native."""
     data = bytearray(165)
     data[0:32] = bytes(mint)
     data[32:64] = bytes(owner)
     data[64:72] = amount.to_bytes(8, "little")
     data[108] = 1  # AccountState::Initialized
+    if native_reserve is not None:
+        data[109:113] = (1).to_bytes(4, "little")
+        data[113:121] = native_reserve.to_bytes(8, "little")
     return bytes(data)
 
 
@@ -179,25 +235,51 @@ def pack_t22_account(mint: Pubkey, owner: Pubkey, amount: int) -> bytes:
     return pack_token_account(mint, owner, amount) + bytes([2]) + tlv
 
 
+def _token_accounts(ledger: Ledger, owner: Pubkey, usdc: int, t22: int, wsol: int) -> None:
+    """`owner`'s USDC, T22 and (when `wsol`) WSOL associated token accounts."""
+    accounts = [
+        (
+            get_associated_token_address(owner, USDC_MINT),
+            pack_token_account(USDC_MINT, owner, usdc),
+            TOKEN_PROGRAM_ID,
+        ),
+        (
+            get_associated_token_address(owner, T22_MINT, TOKEN_2022_PROGRAM_ID),
+            pack_t22_account(T22_MINT, owner, t22),
+            TOKEN_2022_PROGRAM_ID,
+        ),
+    ]
+    for address, data, program in accounts:
+        rent = ledger.rent_exempt_minimum(len(data))
+        ledger.set_account(address, Account(rent, data, program, False, 0))
+    if wsol:
+        rent = ledger.rent_exempt_minimum(165)
+        data = pack_token_account(WSOL_MINT, owner, wsol, native_reserve=rent)
+        ledger.set_account(
+            get_associated_token_address(owner, WSOL_MINT),
+            Account(rent + wsol, data, TOKEN_PROGRAM_ID, False, 0),
+        )
+
+
+def run(ledger: Ledger, payer: Keypair, instructions: list[Instruction], *signers: Keypair) -> None:
+    """Sign and land a transaction now (preflight first); a failure raises SendError."""
+    blockhash, _ = ledger.latest_blockhash()
+    message = Message.new_with_blockhash(instructions, payer.pubkey(), blockhash)
+    tx = VersionedTransaction(message, [payer, *signers])
+    record = ledger.land_now(tx)
+    if record.err is not None:
+        raise SendError(f"seed transaction failed: {describe(record.err)}")
+
+
 def apply(ledger: Ledger) -> None:
-    """Write the seed into `ledger` (a fresh one)."""
+    """Write the genesis accounts into `ledger` (a fresh one), then create the pools with the
+    programs' own transactions."""
     mint_authority = _keypair("usdc-mint-authority").pubkey()
     ledger.set_account(
         USDC_MINT,
         Account(
             ledger.rent_exempt_minimum(82),
             pack_mint(USDC_DECIMALS, supply=10**15, authority=mint_authority),
-            TOKEN_PROGRAM_ID,
-            False,
-            0,
-        ),
-    )
-    ledger.airdrop(WALLET, WALLET_SOL)
-    ledger.set_account(
-        WALLET_USDC_ATA,
-        Account(
-            ledger.rent_exempt_minimum(165),
-            pack_token_account(USDC_MINT, WALLET, WALLET_USDC),
             TOKEN_PROGRAM_ID,
             False,
             0,
@@ -211,117 +293,93 @@ def apply(ledger: Ledger) -> None:
             ledger.rent_exempt_minimum(len(t22_mint)), t22_mint, TOKEN_2022_PROGRAM_ID, False, 0
         ),
     )
-    t22_ata = pack_t22_account(T22_MINT, WALLET, WALLET_T22)
-    ledger.set_account(
-        WALLET_T22_ATA,
-        Account(ledger.rent_exempt_minimum(len(t22_ata)), t22_ata, TOKEN_2022_PROGRAM_ID, False, 0),
+    ledger.airdrop(WALLET, WALLET_SOL)
+    _token_accounts(ledger, WALLET, WALLET_USDC, WALLET_T22, 0)
+    ledger.airdrop(MARKET_MAKER, MARKET_MAKER_SOL)
+    _token_accounts(
+        ledger, MARKET_MAKER, MARKET_MAKER_TOKENS, MARKET_MAKER_TOKENS, MARKET_MAKER_SOL // 2
     )
-    programs = programs_module()
-    with ledger.lock:
-        seed_configs(ledger)
-    if not hasattr(programs, "create_pool"):
-        log.warning("local.chain.programs has no create_pool: the local chain has no pools")
-        return
-    start = ledger.clock().unix_timestamp
-    with ledger.lock:
-        view = ledger.view()
-        for venue, pool in POOLS.items():
-            sol, usdc = POOL_RESERVES[venue]
-            programs.create_pool(
-                view,
-                venue,
-                pool=pool,
-                mint_a=WSOL_MINT,
-                mint_b=USDC_MINT,
-                decimals_a=SOL_DECIMALS,
-                decimals_b=USDC_DECIMALS,
-                reserve_a=sol,
-                reserve_b=usdc,
-                fee_rate_ppm=FEE_RATE_PPM,
-                **_sol_usdc_options(venue, start),
-            )
-        for venue, pool in T22_POOLS.items():
-            t22, usdc = T22_POOL_RESERVES[venue]
-            programs.create_pool(
-                view,
-                venue,
-                pool=pool,
-                mint_a=T22_MINT,
-                mint_b=USDC_MINT,
-                decimals_a=T22_DECIMALS,
-                decimals_b=USDC_DECIMALS,
-                reserve_a=t22,
-                reserve_b=usdc,
-                fee_rate_ppm=FEE_RATE_PPM,
-                **_t22_options(venue, start),
-            )
-
-
-def seed_configs(ledger: Ledger) -> None:
-    """The programs' configs at their PDAs, and CPMM's create-pool fee receiver (a WSOL token
-    account; its owner here is a fixed local key, since only its address is checked)."""
-    view = ledger.view()
-    for index, rates in CPMM_CONFIGS.items():
-        raydium_cpmm.write_amm_config(
-            view,
-            index,
-            trade_fee_rate=rates["trade_fee_rate"],
-            protocol_fee_rate=rates.get("protocol_fee_rate", 0),
-            fund_fee_rate=rates.get("fund_fee_rate", 0),
-            creator_fee_rate=rates.get("creator_fee_rate", 0),
-            create_pool_fee=CPMM_CREATE_POOL_FEE,
-            owner=CPMM_ADMIN,
-        )
     fee_owner = _keypair("raydium-cpmm/create-pool-fee-owner").pubkey()
-    receiver = token_account(WSOL_MINT, fee_owner, 0, TOKEN_PROGRAM_ID)
-    ledger.set_account(raydium_cpmm.CREATE_POOL_FEE_RECEIVER, receiver)
-    for index, parameters in DAMM_CONFIGS.items():
-        meteora_damm_v2.write_config(view, index, **parameters)
+    genesis.write(ledger, ledger.rent_exempt_minimum(165), CPMM_CONFIGS, DAMM_CONFIGS, fee_owner)
+    # CPMM opens a pool one second after its creation: create them two seconds in the past, so
+    # the seeded pools trade from the chain's first block.
+    with ledger.lock:
+        ledger.shift_time(-2)
+        try:
+            start = ledger.clock().unix_timestamp
+            for venue in POOL_RESERVES:
+                _create(ledger, venue, WSOL_MINT, USDC_MINT, POOL_RESERVES[venue], start)
+                _create(ledger, venue, T22_MINT, USDC_MINT, T22_POOL_RESERVES[venue], start)
+        finally:
+            ledger.shift_time(2)
 
 
-def _sol_usdc_options(venue: str, start: int) -> dict[str, Any]:
-    if venue != "meteora_damm_v2":
-        return {}
-    # Linear fee scheduler by timestamp from the chain's start: 0.50 % falling by 0.025 % every
-    # 4 hours to 0.25 %; the cliff fee is fee_rate_ppm's job, so it is passed as the base fee.
-    return {
-        "activation_type": 1,
-        "activation_point": start,
-        "base_fee": {
-            "cliff_fee_numerator": 5_000_000,
-            "base_fee_mode": 0,
-            "number_of_period": 10,
-            "period_frequency": SCHEDULER_PERIOD_SECONDS,
-            "reduction_factor": 250_000,
-        },
-        "dynamic_fee": dict(DYNAMIC_FEE, last_update_timestamp=start),
-    }
+def _program_of(mint: Pubkey) -> Pubkey:
+    return TOKEN_2022_PROGRAM_ID if mint == T22_MINT else TOKEN_PROGRAM_ID
 
 
-def _t22_options(venue: str, start: int) -> dict[str, Any]:
+def _create(
+    ledger: Ledger,
+    venue: str,
+    mint_a: Pubkey,
+    mint_b: Pubkey,
+    amounts: tuple[int, int],
+    start: int,
+) -> None:
+    maker = MARKET_MAKER_KEYPAIR
     if venue == "raydium_cpmm":
-        # AmmConfig index 0 on mainnet: 0.25 % trade fee, 12 % / 4 % of it to protocol / fund,
-        # a 0.05 % creator fee; this pool charges it on the input side.
-        return {
-            "protocol_fee_rate": 120_000,
-            "fund_fee_rate": 40_000,
-            "creator_fee_rate": 500,
-            "enable_creator_fee": True,
-            "creator_fee_on": 0,
-            "open_time": start,
-        }
+        config = CPMM_CONFIG_ADDRESSES[1 if mint_a == T22_MINT else 0]
+        ix, created = builders.cpmm_initialize(
+            MARKET_MAKER,
+            config,
+            (mint_a, _program_of(mint_a), amounts[0]),
+            (mint_b, _program_of(mint_b), amounts[1]),
+        )
+        run(ledger, maker, [set_compute_unit_limit(400_000), ix])
+        _check_address(venue, created.pool, mint_a)
+        return
+    fees = _damm_fees(mint_a, start)
+    sqrt_price, liquidity = builders.damm_price_and_liquidity(*amounts)
+    position = _keypair(f"position/{venue}/{mint_a}")
+    ix, damm = builders.damm_initialize_customizable_pool(
+        MARKET_MAKER,
+        position.pubkey(),
+        (mint_a, _program_of(mint_a)),
+        (mint_b, _program_of(mint_b)),
+        liquidity,
+        sqrt_price,
+        activation_point=None,
+        fees=fees,
+    )
+    run(ledger, maker, [set_compute_unit_limit(400_000), ix], position)
+    _check_address(venue, damm.pool, mint_a)
+
+
+def _check_address(venue: str, created: Pubkey, mint_a: Pubkey) -> None:
+    """The program made the pool at the address POOLS / T22_POOLS name (the engine's
+    configuration and the docs rely on them)."""
+    expected = (POOLS if mint_a == WSOL_MINT else T22_POOLS)[venue]
+    if created != expected:
+        raise RuntimeError(f"the {venue} pool was created at {created}, not at {expected}")
+
+
+def _damm_fees(mint_a: Pubkey, start: int) -> builders.CustomizableFees:
+    dynamic: dict[str, Any] = dict(builders.DAMM_DYNAMIC_FEE)
+    if mint_a == WSOL_MINT:
+        # Linear fee scheduler from the pool's activation: 0.50 % falling by 0.025 % every
+        # 4 hours to 0.25 %.
+        return builders.CustomizableFees(
+            cliff_fee_numerator=5_000_000,
+            dynamic_fee=dynamic,
+            number_of_period=10,
+            period_frequency=SCHEDULER_PERIOD_SECONDS,
+            reduction_factor=250_000,
+        )
     # Rate limiter (collect fee mode OnlyB, so it applies to buys of T22 with USDC): 0.25 %,
     # plus 0.1 % for every 1,000 USDC above the first, at most 5 %, for 12 hours.
-    return {
-        "collect_fee_mode": 1,
-        "activation_type": 1,
-        "activation_point": start,
-        "base_fee": {
-            "base_fee_mode": 2,
-            "fee_increment_bps": 10,
-            "max_limiter_duration": 12 * 3600,
-            "max_fee_bps": 500,
-            "reference_amount": 1_000 * 10**USDC_DECIMALS,
-        },
-        "dynamic_fee": dict(DYNAMIC_FEE, last_update_timestamp=start),
-    }
+    return builders.CustomizableFees(
+        cliff_fee_numerator=2_500_000,
+        dynamic_fee=dynamic,
+        base_fee_mode=2,
+        rate_limiter=(10, 12 * 3600, 500, 1_000 * 10**USDC_DECIMALS),
+    )

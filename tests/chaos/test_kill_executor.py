@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
+from local.chain.seed import WALLET
 from tests.stack import (
     Running,
     after_terminal,
@@ -118,7 +119,11 @@ def test_killed_at_each_step_every_order_lands_once_and_streams_whole(
 
     assert worker.kills == 1, f"expected one SIGKILL at {point}, saw {worker.kills}"
     _, txlog = http_json("GET", f"{stack.rpc}/admin/txlog")
-    swaps = [t for t in txlog if t["err"] is None and t["dexInstructions"]]
+    swaps = [
+        t
+        for t in txlog
+        if t["err"] is None and t["dexInstructions"] and t["feePayer"] == str(WALLET)
+    ]
     landed = [t["signature"] for t in swaps]
     for a in accepted:
         frames = streams.get(a["orderId"])

@@ -11,6 +11,7 @@ import pytest
 
 from local import stack
 from local.chain import LocalChain, PortInUse, chain_port, serve
+from local.chain.binaries import read_lock
 
 
 def _listening(port: int = 0) -> socket.socket:
@@ -117,6 +118,7 @@ def test_make_run_prints_the_solana_urls(
 ) -> None:
     monkeypatch.setattr(stack, "Stack", _FakeStack)
     monkeypatch.setattr("local.stack.signal.signal", lambda *_args: None)
+    monkeypatch.delenv("SOLANA_RPC_URL", raising=False)
     done = threading.Event()
     done.set()
     stack.main(done)
@@ -124,6 +126,13 @@ def test_make_run_prints_the_solana_urls(
     assert "Solana RPC http://127.0.0.1:8899" in out
     assert "Solana WS  ws://127.0.0.1:8900" in out
     assert "SQS (LocalStack) http://127.0.0.1:4566" in out
+    # The DEX programs the local chain runs: each one's id, version and pinned ELF hash.
+    programs = [line for line in out if line.startswith("Program    ")]
+    assert len(programs) == 2
+    for pin in read_lock():
+        [line] = [p for p in programs if str(pin.program_id) in p]
+        assert pin.version in line
+        assert f"ELF sha256 {pin.sha256[:16]} (pinned)" in line
 
 
 def test_make_run_stops_with_the_port_error(

@@ -19,7 +19,6 @@ import pytest
 from solders.account import Account
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from spl.token.constants import TOKEN_PROGRAM_ID
 
 from engine import observability
 from engine.config import PoolConfig, Settings
@@ -34,9 +33,9 @@ from execution.executor import Executor, Timing
 from execution.wallet import Wallet
 from local.chain import POOLS, T22_MINT, T22_POOLS, USDC_MINT, WALLET, LocalChain, client_for, seed
 from local.chain.ledger import WSOL_MINT
-from local.chain.programs import create_pool
 from local.shared import shared_path
 from tests.conftest import rpc_calls
+from tests.pool_factory import PoolFactory
 
 CPMM_POOL, DAMM_POOL = POOLS["raydium_cpmm"], POOLS["meteora_damm_v2"]
 DAMM_PROGRAM = Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG")
@@ -107,13 +106,23 @@ async def execute(store: Store, chain: LocalChain, cfg: Settings, **body: Any) -
     return row
 
 
-def add_pool(chain: LocalChain, venue: str, mint_a: Pubkey, mint_b: Pubkey, **kw: Any) -> Pubkey:
-    """A new pool on the running chain (as a pool creator's transaction would leave it)."""
-    pool = Keypair().pubkey()
-    options = {"decimals_a": 9, "decimals_b": 6, "fee_rate_ppm": 2_500, **kw}
-    with chain.ledger.lock:
-        create_pool(chain.ledger.view(), venue, pool=pool, mint_a=mint_a, mint_b=mint_b, **options)
-    return pool
+def add_pool(
+    chain: LocalChain,
+    venue: str,
+    mint_a: Pubkey,
+    mint_b: Pubkey,
+    reserve_a: int,
+    reserve_b: int,
+    config: int = 1,
+) -> Pubkey:
+    """A new pool on the running chain, created by its program's initialize transaction from
+    the market maker (a CPMM pool opens a second later: the chain's clock moves past it)."""
+    factory = PoolFactory(chain.ledger)
+    if venue == "raydium_cpmm":
+        pool = factory.cpmm(mint_a, mint_b, reserve_a, reserve_b)
+        chain.ledger.shift_time(1)
+        return pool
+    return factory.damm(mint_a, mint_b, reserve_a, reserve_b, config=config)
 
 
 def quoted(order: Order) -> list[str]:
@@ -195,20 +204,8 @@ async def test_an_order_for_a_pair_nobody_configured_is_routed_to_the_pool_disco
 ) -> None:
     """A new token and its only pool appear on the chain; with no VENUE_POOLS the engine finds
     the pool, quotes it and lands the swap there."""
-    mint = Keypair().pubkey()
-    mint_data = seed.pack_mint(6, supply=10**15)
-    chain.ledger.set_account(
-        mint, Account(chain.ledger.rent_exempt_minimum(82), mint_data, TOKEN_PROGRAM_ID, False, 0)
-    )
-    pool = add_pool(
-        chain,
-        "raydium_cpmm",
-        USDC_MINT,
-        mint,
-        decimals_a=6,
-        reserve_a=50_000 * 10**6,
-        reserve_b=100_000 * 10**6,
-    )
+    mint = PoolFactory(chain.ledger).mint(decimals=6)
+    pool = add_pool(chain, "raydium_cpmm", USDC_MINT, mint, 50_000 * 10**6, 100_000 * 10**6)
     row = await execute(store, chain, cfg, tokenIn="USDC", tokenOut=str(mint), amountIn="10")
     assert row.status == "confirmed", row.failure_reason
     assert row.pool == str(pool)
@@ -338,7 +335,8 @@ async def test_the_cap_quotes_the_deepest_pools_first(
     assert row.status == "confirmed", row.failure_reason
     assert [q["pool"] for q in row.quotes] == [str(CPMM_POOL)]
     # Deepest in SOL for the other direction: make the DAMM v2 pool the deep one.
-    chain.set_pool_reserves(DAMM_POOL, {WSOL_MINT: 5_000 * 10**9, USDC_MINT: 755_000 * 10**6})
+    # The market maker sells SOL into it down to 30 USDC/SOL: it then holds ~1,800 SOL.
+    chain.set_pool_price(DAMM_POOL, WSOL_MINT, 30)
     fresh = dataclasses.replace(capped, solana_rpc_url=cfg.solana_rpc_url + "/2")
     row = await execute(store, chain, fresh, tokenIn="USDC", tokenOut="SOL", amountIn="10")
     assert [q["pool"] for q in row.quotes] == [str(DAMM_POOL)]

@@ -102,11 +102,15 @@ def signatures(store: Store, oid: uuid.UUID) -> list[str]:
 
 
 def landed_swaps(chain: LocalChain, sigs: list[str] | None = None) -> list[dict[str, Any]]:
-    """Successful transactions with a DEX instruction, optionally only these signatures."""
+    """The engine wallet's successful transactions with a DEX instruction (not the seed's
+    pool creations nor the market maker's swaps), optionally only these signatures."""
     return [
         t
         for t in chain.txlog()
-        if t["err"] is None and t["dexInstructions"] and (sigs is None or t["signature"] in sigs)
+        if t["err"] is None
+        and t["dexInstructions"]
+        and t["feePayer"] == str(WALLET)
+        and (sigs is None or t["signature"] in sigs)
     ]
 
 
@@ -148,7 +152,7 @@ async def test_the_router_picks_whichever_venue_pays_more(
 ) -> None:
     # Price the chosen venue at 155 USDC/SOL and the other at 145.
     for venue, price in ((better, 155), (next(v for v in POOLS if v != better), 145)):
-        chain.set_pool_reserves(POOLS[venue], {WSOL: 1_000 * SOL, USDC_MINT: 1_000 * price * USDC})
+        chain.set_pool_price(POOLS[venue], WSOL, price)
     oid = new_order(store)
     assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
     order = store.get_order(oid)
@@ -178,7 +182,7 @@ async def test_slippage_exceeded_fails_with_a_typed_reason_and_no_retry(
     def move_price(event: Event) -> None:
         if event.status is Status.BUILDING:  # the quote is taken; now the market moves 5 %
             pool = POOLS[event.detail["venue"]]
-            chain.set_pool_reserves(pool, {WSOL: 1_000 * SOL, USDC_MINT: 143_000 * USDC})
+            chain.set_pool_price(pool, WSOL, 143)
 
     usdc_before = chain.token_balance(WALLET, USDC_MINT)
     oid = new_order(store)
@@ -228,7 +232,7 @@ async def test_a_transaction_that_lands_with_an_error_stays_on_the_failed_order(
     async def send_then_move_price(raw: bytes) -> None:
         await send(raw)  # preflight passed; the transaction waits to land
         for pool in POOLS.values():
-            chain.set_pool_reserves(pool, {WSOL: 1_000 * SOL, USDC_MINT: 140_000 * USDC})
+            chain.set_pool_price(pool, WSOL, 140)
 
     runner.client.send = send_then_move_price  # type: ignore[method-assign,assignment]
     oid = new_order(store)

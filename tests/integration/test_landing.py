@@ -23,10 +23,10 @@ from solders.pubkey import Pubkey
 from engine import config
 from engine.orders import Status
 from engine.store import Event, Store
-from local.chain import POOLS, T22_MINT, USDC_MINT, WALLET, LocalChain
+from local.chain import POOLS, T22_MINT, USDC_MINT, WALLET, LocalChain, seed
 from tests.conftest import rpc_calls
 from tests.integration import test_executor
-from tests.integration.test_executor import SOL, USDC, WSOL, Runner, landed_swaps, new_order
+from tests.integration.test_executor import WSOL, Runner, landed_swaps, new_order
 
 cfg = test_executor.cfg  # the executor tests' settings (local chain, 3 attempts)
 
@@ -126,7 +126,7 @@ async def test_a_swap_the_simulation_refuses_for_price_costs_no_fee(
     def move_price(event: Event) -> None:
         if event.status is Status.BUILDING:  # the quote is taken; now the market moves 5 %
             pool = POOLS[event.detail["venue"]]
-            chain.set_pool_reserves(pool, {WSOL: 1_000 * SOL, USDC_MINT: 143_000 * USDC})
+            chain.set_pool_price(pool, WSOL, 143)
 
     before, log = balances(chain), chain.txlog()
     oid = new_order(store)
@@ -142,7 +142,10 @@ async def test_a_swap_the_simulation_refuses_for_price_costs_no_fee(
         "failed",
     ]  # never `submitted`: no transaction was stored or sent
     assert order.tx_signature is None
-    assert chain.txlog() == log  # nothing reached the chain, not even a failed transaction
+    # Nothing of the wallet's reached the chain, not even a failed transaction (the market
+    # maker's swap that moved the price is all that landed).
+    landed = [t for t in chain.txlog() if t not in log]
+    assert [t["feePayer"] for t in landed] == [str(seed.MARKET_MAKER)]
     assert balances(chain) == before  # not a lamport of fee
     assert rpc_calls(chain).methods["sendTransaction"] == 0
 

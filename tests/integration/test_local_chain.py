@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from fractions import Fraction
 
 import httpx2
 import pytest
@@ -12,28 +12,35 @@ from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.core import RPCException
 from solana.rpc.models import TxOpts
-from solders.account import Account
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
+from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 from spl.token.instructions import get_associated_token_address
 
 from execution.chain import Chain, classify_send_error
-from local.chain import POOLS, USDC_MINT, WALLET, LocalChain, client_for, local_env, seed
+from local.chain import (
+    POOLS,
+    USDC_MINT,
+    WALLET,
+    LocalChain,
+    client_for,
+    local_env,
+    market,
+    seed,
+)
+from local.chain.binaries import find_all, parse_programdata, programdata_address
 from local.chain.ledger import (
     BLOCKHASH_VALID_BLOCKS,
     FEE_PER_SIGNATURE,
     FINALIZE_AFTER_BLOCKS,
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
-    AccountsView,
-    Ledger,
-    program_types,
 )
 
 WALLET_KP = seed.WALLET_KEYPAIR
@@ -303,151 +310,9 @@ async def test_batch_and_unknown_method(chain: LocalChain) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Atomic execution with Python programs: a stand-in program (a toy swap that moves a token from
-# the user to a vault) so the machinery is tested whatever state `local.chain.programs` is in.
+# The real DEX programs (local.chain.binaries), run by LiteSVM.
 # ---------------------------------------------------------------------------------------------
-TOY_PROGRAM = Pubkey.from_string("Toy1111111111111111111111111111111111111111")
-
-
-def _with_amount(account: Account, amount: int) -> Account:
-    data = bytearray(account.data)
-    data[64:72] = amount.to_bytes(8, "little")
-    return Account(account.lamports, bytes(data), account.owner, account.executable, 0)
-
-
-class ToySwap:
-    """data = u64 amount + u64 min_out; accounts: user (signer), user token (w), vault (w).
-    Pays out nothing; fails with Custom(6005) when min_out > amount (a "slippage" failure)."""
-
-    program_id = TOY_PROGRAM
-
-    def process(self, view: AccountsView, accounts: Sequence[Any], data: bytes) -> list[str]:
-        _, program_error = program_types()
-        amount = int.from_bytes(data[0:8], "little")
-        min_out = int.from_bytes(data[8:16], "little")
-        if min_out > amount:
-            raise program_error(6005, ["Program log: exceeds desired slippage limit"])
-        user_token = view.get(accounts[1].pubkey)
-        vault = view.get(accounts[2].pubkey)
-        assert user_token is not None
-        assert vault is not None
-        have = seed.token_amount(bytes(user_token.data))
-        if have < amount:
-            raise program_error(1, ["Program log: insufficient funds"])
-        view.set(accounts[1].pubkey, _with_amount(user_token, have - amount))
-        view.set(
-            accounts[2].pubkey, _with_amount(vault, seed.token_amount(bytes(vault.data)) + amount)
-        )
-        return [f"Program log: swapped {amount}"]
-
-
-@pytest.fixture
-def toy_chain() -> LocalChain:
-    ledger = Ledger(programs={TOY_PROGRAM: ToySwap()})
-    seed.apply(ledger)
-    vault = Keypair.from_seed(hashlib.sha256(b"toy-vault").digest()).pubkey()
-    ledger.set_account(
-        vault,
-        Account(
-            ledger.rent_exempt_minimum(165),
-            seed.pack_token_account(USDC_MINT, TOY_PROGRAM, 0),
-            TOKEN_PROGRAM_ID,
-            False,
-            0,
-        ),
-    )
-    return LocalChain(ledger)
-
-
-def toy_swap(amount: int, min_out: int) -> Instruction:
-    vault = Keypair.from_seed(hashlib.sha256(b"toy-vault").digest()).pubkey()
-    return Instruction(
-        TOY_PROGRAM,
-        amount.to_bytes(8, "little") + min_out.to_bytes(8, "little"),
-        [
-            AccountMeta(WALLET, True, True),
-            AccountMeta(seed.WALLET_USDC_ATA, False, True),
-            AccountMeta(vault, False, True),
-        ],
-    )
-
-
-async def test_python_program_failure_rolls_back_everything_but_the_fee(
-    toy_chain: LocalChain,
-) -> None:
-    from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
-
-    client = client_for(toy_chain)
-    try:
-        to = Keypair().pubkey()
-        before_sol = toy_chain.sol_balance(WALLET)
-        before_usdc = toy_chain.token_balance(WALLET, USDC_MINT)
-        limit, price = 100_000, 10_000  # 1_000 lamports of priority fee
-        ixs = [
-            set_compute_unit_limit(limit),
-            set_compute_unit_price(price),
-            pay(to, 10**9),  # runs in LiteSVM first ...
-            toy_swap(5_000_000, 6_000_000),  # ... then this fails: all of it must be undone
-            pay(to, 10**9),
-        ]
-        raw = sign(ixs, await blockhash(client))
-
-        with pytest.raises(RPCException) as raised:  # preflight
-            await client.send_raw_transaction(raw)
-        assert '"InstructionError":[3,{"Custom":6005}]' in raised.value.args[0].to_json().replace(
-            " ", ""
-        )
-        assert toy_chain.sol_balance(WALLET) == before_sol  # preflight charges nothing
-
-        sig = (await client.send_raw_transaction(raw, opts=SKIP)).value
-        status = (await client.get_signature_statuses([sig])).value[0]
-        assert status is not None
-        assert status.err is not None
-        fee = FEE_PER_SIGNATURE + limit * price // 1_000_000
-        assert toy_chain.sol_balance(WALLET) == before_sol - fee
-        assert toy_chain.sol_balance(to) == 0
-        assert toy_chain.token_balance(WALLET, USDC_MINT) == before_usdc
-        [entry] = [e for e in toy_chain.txlog() if e["signature"] == str(sig)]
-        assert entry["err"] == {"InstructionError": [3, {"Custom": 6005}]}
-        assert entry["dexInstructions"][0]["index"] == 3
-
-        # The same shape succeeds: native and Python parts both apply, one fee.
-        ok = sign([*ixs[:3], toy_swap(5_000_000, 1), ixs[4]], await blockhash(client))
-        await client.send_raw_transaction(ok)
-        assert toy_chain.sol_balance(to) == 2 * 10**9
-        assert toy_chain.sol_balance(WALLET) == before_sol - 2 * fee - 2 * 10**9
-        assert toy_chain.token_balance(WALLET, USDC_MINT) == before_usdc - 5_000_000
-    finally:
-        await client.close()
-
-
-async def test_python_program_tx_with_bad_signature_is_not_accepted(
-    toy_chain: LocalChain,
-) -> None:
-    client = client_for(toy_chain)
-    try:
-        message = MessageV0.try_compile(WALLET, [toy_swap(1, 0)], [], await blockhash(client))
-        forged = VersionedTransaction.populate(message, [Keypair().sign_message(bytes(message))])
-        with pytest.raises(RPCException) as raised:
-            await client.send_raw_transaction(bytes(forged))
-        assert "SignatureFailure" in raised.value.args[0].to_json()
-    finally:
-        await client.close()
-
-
-# ---------------------------------------------------------------------------------------------
-# The real simulated DEX programs (local/chain/programs), once they exist.
-# ---------------------------------------------------------------------------------------------
-def _programs_ready() -> bool:
-    try:
-        from local.chain import programs
-    except ImportError:
-        return False
-    return hasattr(programs, "PROGRAMS") and hasattr(programs, "create_pool")
-
-
-needs_programs = pytest.mark.skipif(not _programs_ready(), reason="local.chain.programs not ready")
-CPMM_PROGRAM = Pubkey.from_string("DRaycpLY18LhpbydsBWbVJtxpNv9oXPgjRSfpF2bWpYb")
+CPMM_PROGRAM = Pubkey.from_string("CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C")
 SWAP_BASE_INPUT = bytes([143, 190, 90, 218, 196, 30, 51, 222])
 
 
@@ -495,7 +360,6 @@ def cpmm_swap_sol_for_usdc(chain: LocalChain, amount_in: int, min_out: int) -> l
     ]
 
 
-@needs_programs
 async def test_cpmm_swap_moves_sol_and_usdc(chain: LocalChain, client: AsyncClient) -> None:
     before_sol = chain.sol_balance(WALLET)
     before_usdc = chain.token_balance(WALLET, USDC_MINT)
@@ -506,10 +370,18 @@ async def test_cpmm_swap_moves_sol_and_usdc(chain: LocalChain, client: AsyncClie
     assert status.err is None
     assert chain.token_balance(WALLET, USDC_MINT) > before_usdc + 140 * 10**6  # ~149 USDC
     assert chain.sol_balance(WALLET) < before_sol - 10**9
-    assert len([e for e in chain.txlog() if e["signature"] == str(sig)]) == 1
+    [entry] = [e for e in chain.txlog() if e["signature"] == str(sig)]
+    assert entry["dexInstructions"][0]["index"] == 3
+    tx = (await client.get_transaction(sig, max_supported_transaction_version=0)).value
+    assert tx is not None
+    assert tx.transaction.meta is not None
+    logs = tx.transaction.meta.log_messages or []
+    # The program's own logs, and the compute units the real program used.
+    assert f"Program {CPMM_PROGRAM} invoke [1]" in logs
+    assert "Program log: Instruction: SwapBaseInput" in logs
+    assert any(line.startswith(f"Program {CPMM_PROGRAM} consumed ") for line in logs)
 
 
-@needs_programs
 async def test_cpmm_swap_with_too_high_min_out_is_atomic(
     chain: LocalChain, client: AsyncClient
 ) -> None:
@@ -526,9 +398,56 @@ async def test_cpmm_swap_with_too_high_min_out_is_atomic(
     status = (await client.get_signature_statuses([sig])).value[0]
     assert status is not None
     assert status.err is not None
+    [entry] = [e for e in chain.txlog() if e["signature"] == str(sig)]
+    assert entry["err"] == {"InstructionError": [3, {"Custom": 6005}]}  # ExceededSlippage
+    # Everything the transaction did before the swap failed is undone; the fee is paid.
     assert chain.sol_balance(WALLET) == before_sol - FEE_PER_SIGNATURE
     assert chain.token_balance(WALLET, USDC_MINT) == before_usdc
     assert chain.ledger.get_account(wsol) is None  # the ATA created earlier in the tx is gone
+
+
+async def test_the_program_ids_are_upgradeable_programs_holding_the_pinned_elf(
+    client: AsyncClient,
+) -> None:
+    """getAccountInfo of each DEX program id answers what a validator answers: an executable
+    account of the upgradeable loader naming its ProgramData, which holds the pinned ELF."""
+    loader = Pubkey.from_string("BPFLoaderUpgradeab1e11111111111111111111111")
+    for binary in find_all():
+        program = (await client.get_account_info(binary.pin.program_id)).value
+        assert program is not None
+        assert program.executable
+        assert program.owner == loader
+        assert bytes(program.data)[:4] == (2).to_bytes(4, "little")
+        programdata = Pubkey.from_bytes(bytes(program.data)[4:36])
+        assert programdata == programdata_address(binary.pin.program_id)
+        data = (await client.get_account_info(programdata)).value
+        assert data is not None
+        assert data.owner == loader
+        _, authority, elf = parse_programdata(bytes(data.data))
+        assert authority is None
+        assert hashlib.sha256(elf).hexdigest() == binary.pin.sha256
+
+
+async def test_admin_pool_price_moves_a_pool_with_a_real_swap(chain: LocalChain) -> None:
+    """POST /admin/pool_price: the market maker swaps on the pool (its program's own swap) until
+    the pool prices SOL at what was asked, as near as one base unit allows."""
+    pool = POOLS["raydium_cpmm"]
+    transport = httpx2.ASGITransport(app=chain.app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://c") as http:
+        body = {"pool": str(pool), "baseMint": str(WSOL_MINT), "price": "143.5"}
+        reply = (await http.post("/admin/pool_price", json=body)).json()
+        bad = await http.post("/admin/pool_price", json={**body, "baseMint": str(pool)})
+    [entry] = [e for e in chain.txlog() if e["signature"] == reply["signature"]]
+    assert entry["feePayer"] == str(seed.MARKET_MAKER)
+    assert entry["dexInstructions"][0]["programId"] == str(CPMM_PROGRAM)
+    assert (
+        "Program log: Instruction: SwapBaseInput"
+        in chain.ledger.records[Signature.from_string(reply["signature"])].logs
+    )
+    found = market.read_pool(chain.ledger, pool)
+    price = market.pool_price(chain.ledger, found, WSOL_MINT) * 1_000  # USDC per SOL
+    assert abs(price - Fraction("143.5")) < Fraction(1, 10**4)
+    assert bad.status_code == 400
 
 
 async def test_served_over_a_socket_with_a_ticker() -> None:

@@ -26,10 +26,10 @@ from execution.wallet import Wallet
 from local.apigw import LambdaContext, ensure_event_loop, http_event
 from local.chain import POOLS, T22_POOLS, USDC_MINT, LocalChain, client_for, seed
 from local.chain.ledger import WSOL_MINT
-from local.chain.programs import create_pool
 from local.handlers import fresh_handler
 from tests.auth import as_key
 from tests.conftest import rpc_calls
+from tests.pool_factory import PoolFactory
 
 CPMM_POOL, DAMM_POOL = str(POOLS["raydium_cpmm"]), str(POOLS["meteora_damm_v2"])
 T22_CPMM_POOL = str(T22_POOLS["raydium_cpmm"])
@@ -141,22 +141,10 @@ async def test_a_pin_that_is_no_pool_of_the_pair_fails_unknown_pool_and_is_remem
 async def test_a_pinned_pool_that_cannot_trade_now_fails_with_its_reason(
     store: Store, chain: LocalChain, cfg: Settings
 ) -> None:
-    early = Keypair().pubkey()
     now = chain.ledger.clock().unix_timestamp
-    with chain.ledger.lock:
-        create_pool(
-            chain.ledger.view(),
-            "raydium_cpmm",
-            pool=early,
-            mint_a=WSOL_MINT,
-            mint_b=USDC_MINT,
-            decimals_a=9,
-            decimals_b=6,
-            reserve_a=10**12,
-            reserve_b=2 * 10**11,
-            fee_rate_ppm=2_500,
-            open_time=now + 7_200,
-        )
+    early = PoolFactory(chain.ledger).cpmm(
+        WSOL_MINT, USDC_MINT, 10**12, 2 * 10**11, open_time=now + 7_200
+    )
     row = await execute(store, chain, cfg, poolId=str(early))
     assert (row.status, row.failure_code) == ("failed", "no_route")
     assert "not_open" in (row.failure_reason or "")

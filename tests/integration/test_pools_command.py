@@ -68,6 +68,7 @@ async def test_the_command_creates_pools_that_a_websocket_client_sees(
     served: tuple[LocalChain, Served], ws: SolanaWsClient
 ) -> None:
     chain, endpoint = served
+    chain.advance(1)  # the seed's own pool creations (genesis block) are confirmed before this
     mentions = {}
     for program in (CPMM_PROGRAM, DAMM_PROGRAM):
         sub = await ws.logs_subscribe(
@@ -136,8 +137,10 @@ async def test_bad_arguments_and_refusals_are_reported_and_change_nothing(
         "create", "--venue", "meteora_damm_v2", "--config-index", "9", "--rpc", endpoint.rpc_url
     )
     assert code == 1
-    assert "custom program error: 0xbc4" in err  # 3012 AccountNotInitialized
+    # No account there: owned by the System program, not by DAMM v2 (3007).
+    assert "custom program error: 0xbbf" in err
     assert "AnchorError caused by account: config" in err
+    assert "AccountOwnedByWrongProgram" in err
     code, _, err = await run("create", "--venue", "raydium_cpmm", "--rpc", "http://127.0.0.1:1")
     assert code == 1
     assert "cannot reach the chain at http://127.0.0.1:1" in err

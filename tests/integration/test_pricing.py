@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from fractions import Fraction
 from math import isqrt
 
 import pytest
@@ -23,7 +24,16 @@ from execution.discovery import read_pools
 from execution.pricing import PoolBook
 from execution.venues import SYSVAR_CLOCK
 from local import pools as local_pools
-from local.chain import POOLS, T22_MINT, T22_POOLS, USDC_MINT, LocalChain, client_for, seed
+from local.chain import (
+    POOLS,
+    T22_MINT,
+    T22_POOLS,
+    USDC_MINT,
+    LocalChain,
+    client_for,
+    market,
+    seed,
+)
 
 WSOL = Pubkey.from_string("So11111111111111111111111111111111111111112")
 
@@ -81,12 +91,14 @@ def test_no_exact_quote_exceeds_the_upper_bound(
     amount: int,
 ) -> None:
     chain, pools = world
-    pool, mint_a, mint_b = pools[which]
-    if which < 4:  # move the price: reserves of 10^6 units of a at `price` units of b each
-        deep = 10**15
-        chain.set_pool_reserves(
+    pool, mint_a, _ = pools[which]
+    if which < 4:  # move the price (real swaps) to `price` / 1000 units of b per unit of a
+        market.move_price(
+            chain.ledger,
+            seed.MARKET_MAKER_KEYPAIR,
             Pubkey.from_string(pool.address),
-            {mint_a: deep, mint_b: max(int(deep * price / 1_000), 10)},
+            mint_a,
+            Fraction(price) / 1_000,
         )
     book = asyncio.run(book_of(chain, pool, []))
     state = book.state(pool)
@@ -111,8 +123,12 @@ def test_the_bound_is_close_for_small_trades(
     limit is near the price is quoted exactly and only those far from it are skipped."""
     chain, pools = world
     for pool, mint_a, _ in pools[:4]:
-        chain.set_pool_reserves(
-            Pubkey.from_string(pool.address), {mint_a: 10**15, USDC_MINT: 10**15}
+        market.move_price(
+            chain.ledger,
+            seed.MARKET_MAKER_KEYPAIR,
+            Pubkey.from_string(pool.address),
+            mint_a,
+            Fraction(1),
         )
         book = asyncio.run(book_of(chain, pool, []))
         quote = book.quote(pool, str(mint_a), 10**7)

@@ -33,7 +33,7 @@ from spl.token.instructions import (
 )
 from spl.token.models import TransferCheckedParams
 
-from local.chain import LocalChain, client_for, seed
+from local.chain import LocalChain, client_for, market, seed
 from local.chain.ledger import (
     BLOCKHASH_VALID_BLOCKS,
     HISTORY_SLOTS,
@@ -468,6 +468,7 @@ async def test_recent_prioritization_fees_per_slot_and_per_account(
     def priced(to: Pubkey, price: int) -> list[Instruction]:
         return [set_compute_unit_limit(10_000), set_compute_unit_price(price), pay(to)]
 
+    chain.advance(1)  # past the genesis block, where the seed's transactions created the pools
     land(chain, priced(hot, 5_000))
     land(chain, priced(cold, 100))
     busy = chain.ledger.slot
@@ -508,31 +509,27 @@ async def test_prioritization_fees_refuse_more_than_128_accounts(
 
 
 # ---------------------------------------------------------------------------------- simulate
-class CountingProgram:
-    """A simulated program that reports its own compute units."""
-
-    program_id = Pubkey.from_string("Units11111111111111111111111111111111111111")
-    compute_units = 12_345
-
-    def process(self, view: Any, accounts: Sequence[Any], data: bytes) -> list[str]:
-        return ["Program log: counted"]
-
-
 async def test_simulate_units_sig_verify_and_replace_recent_blockhash() -> None:
-    ledger = Ledger(programs={CountingProgram.program_id: CountingProgram()})
+    ledger = Ledger()
     chain = LocalChain(ledger)
     seed.apply(ledger)
     client = client_for(chain)
     transport = httpx2.ASGITransport(app=chain.app)
     http = httpx2.AsyncClient(transport=transport, base_url="http://chain")
     try:
-        dex = Instruction(
-            CountingProgram.program_id, b"", [AccountMeta(WALLET.pubkey(), True, True)]
-        )
-        tx = signed(chain, [set_compute_unit_limit(100_000), dex])
+        # A real CPMM swap: the units are what the program used, and the same when it lands.
+        pool = seed.POOLS["raydium_cpmm"]
+        tx = market.swap_transaction(ledger, seed.MARKET_MAKER_KEYPAIR, pool, seed.USDC_MINT, 10**6)
         sim = (await client.simulate_transaction(tx)).value
         assert sim.err is None
-        assert sim.units_consumed == 150 + CountingProgram.compute_units  # budget ix + the program
+        assert sim.units_consumed is not None
+        assert 10_000 < sim.units_consumed < 100_000
+        assert "Program log: Instruction: SwapBaseInput" in (sim.logs or [])
+        sent = (await client.send_raw_transaction(bytes(tx))).value
+        landed = (await client.get_transaction(sent, max_supported_transaction_version=0)).value
+        assert landed is not None
+        assert landed.transaction.meta is not None
+        assert landed.transaction.meta.compute_units_consumed == sim.units_consumed
 
         native = signed(chain, [pay(Keypair().pubkey())])
         units = (await client.simulate_transaction(native)).value.units_consumed

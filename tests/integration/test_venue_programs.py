@@ -1,6 +1,6 @@
-"""The simulated DEX programs on the local chain (LiteSVM + the Python ports) refuse each kind of
-wrong transaction with the real program's error, read the ledger's Clock, and the engine's main
-path trades the Token-2022 pools exactly at its quotes."""
+"""The real DEX programs on the local chain (the mainnet binaries in LiteSVM) refuse each kind
+of wrong transaction with their own errors, read the ledger's Clock, and the engine's main path
+trades the Token-2022 pools exactly at its quotes."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from execution.venues import VENUES, Clock, PoolNotTradable
 from execution.wallet import Wallet
 from local.chain import POOLS, T22_MINT, T22_POOLS, USDC_MINT, WALLET, LocalChain, client_for, seed
 from local.chain.ledger import WSOL_MINT
-from local.chain.programs import create_pool
+from tests.pool_factory import PoolFactory
 
 WALLET_KP = seed.WALLET_KEYPAIR
 SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
@@ -182,29 +182,16 @@ async def test_a_token_program_that_is_no_token_program_is_refused(
 def late_pools(chain: LocalChain) -> dict[str, Pubkey]:
     """A SOL/USDC pool of each venue opening an hour after the chain's clock."""
     now = chain.ledger.clock().unix_timestamp
-    pools = {venue: Keypair().pubkey() for venue in VENUES}
-    with chain.ledger.lock:
-        view = chain.ledger.view()
-        for venue, pool in pools.items():
-            options: dict[str, Any] = (
-                {"open_time": now + 3_600}
-                if venue == "raydium_cpmm"
-                else {"activation_type": 1, "activation_point": now + 3_600}
-            )
-            create_pool(
-                view,
-                venue,
-                pool=pool,
-                mint_a=WSOL_MINT,
-                mint_b=USDC_MINT,
-                decimals_a=9,
-                decimals_b=6,
-                reserve_a=10**12,
-                reserve_b=2 * 10**11,
-                fee_rate_ppm=2_500,
-                **options,
-            )
-    return pools
+    factory = PoolFactory(chain.ledger)
+    return {
+        "raydium_cpmm": factory.cpmm(
+            WSOL_MINT, USDC_MINT, 10**12, 2 * 10**11, open_time=now + 3_600
+        ),
+        # Static config 0: activation by timestamp.
+        "meteora_damm_v2": factory.damm(
+            WSOL_MINT, USDC_MINT, 10**12, 2 * 10**11, config=0, activation_point=now + 3_600
+        ),
+    }
 
 
 async def test_a_swap_before_open_time_or_activation_is_refused_until_then(
@@ -324,13 +311,27 @@ async def execute(
 
 def t22_balance(chain: LocalChain) -> tuple[int, int]:
     """(amount, withheld) of the wallet's Token-2022 T22 account."""
-    from local.chain.programs.token import TokenAccount, withheld_amount
-
     account = chain.ledger.get_account(
         get_associated_token_address(WALLET, T22_MINT, TOKEN_2022_PROGRAM_ID)
     )
     assert account is not None
-    return TokenAccount.unpack(bytes(account.data)).amount, withheld_amount(bytes(account.data))
+    return _amount(bytes(account.data)), _withheld(bytes(account.data))
+
+
+def _amount(data: bytes) -> int:
+    return int.from_bytes(data[64:72], "little")
+
+
+def _withheld(data: bytes) -> int:
+    """TransferFeeAmount (extension 2) of a Token-2022 account: what its mint withheld there."""
+    at = 166
+    while at + 4 <= len(data):
+        kind = int.from_bytes(data[at : at + 2], "little")
+        size = int.from_bytes(data[at + 2 : at + 4], "little")
+        if kind == 2:
+            return int.from_bytes(data[at + 4 : at + 12], "little")
+        at += 4 + size
+    return 0
 
 
 async def test_selling_the_transfer_fee_token_receives_the_quote(
@@ -380,21 +381,9 @@ async def test_a_pool_not_open_yet_is_listed_skipped_and_not_chosen(
     store: Store, running: LocalChain, cfg: config.Settings
 ) -> None:
     now = running.ledger.clock().unix_timestamp
-    early = Keypair().pubkey()
-    with running.ledger.lock:
-        create_pool(
-            running.ledger.view(),
-            "raydium_cpmm",
-            pool=early,
-            mint_a=WSOL_MINT,
-            mint_b=USDC_MINT,
-            decimals_a=9,
-            decimals_b=6,
-            reserve_a=10**12,
-            reserve_b=2 * 10**11,
-            fee_rate_ppm=2_500,
-            open_time=now + 7_200,
-        )
+    early = PoolFactory(running.ledger).cpmm(
+        WSOL_MINT, USDC_MINT, 10**12, 2 * 10**11, open_time=now + 7_200
+    )
     cfg = dataclasses.replace(
         cfg, pools=(*cfg.pools, config.PoolConfig("raydium_cpmm", str(early)))
     )
@@ -410,22 +399,9 @@ async def test_an_order_only_closed_pools_could_fill_fails_no_route(
     store: Store, running: LocalChain, cfg: config.Settings
 ) -> None:
     now = running.ledger.clock().unix_timestamp
-    early = Keypair().pubkey()
-    with running.ledger.lock:
-        create_pool(
-            running.ledger.view(),
-            "meteora_damm_v2",
-            pool=early,
-            mint_a=WSOL_MINT,
-            mint_b=T22_MINT,
-            decimals_a=9,
-            decimals_b=6,
-            reserve_a=10**12,
-            reserve_b=10**12,
-            fee_rate_ppm=2_500,
-            activation_type=1,
-            activation_point=now + 7_200,
-        )
+    early = PoolFactory(running.ledger).damm(
+        WSOL_MINT, T22_MINT, 10**12, 10**12, config=0, activation_point=now + 7_200
+    )
     cfg = dataclasses.replace(cfg, pools=(config.PoolConfig("meteora_damm_v2", str(early)),))
     order, _ = store.create_order(
         parse_order_request({"tokenIn": "SOL", "tokenOut": str(T22_MINT), "amountIn": "0.01"})
@@ -447,7 +423,7 @@ async def test_an_order_only_closed_pools_could_fill_fails_no_route(
 
 # ---------------------------------------------------------------------------------------------
 # The property on the whole local chain: the engine's route, quote and transaction, executed by
-# LiteSVM (System, ATA, Token, Token-2022 for real) and the simulated program, pay the quote.
+# LiteSVM (System, ATA, Token, Token-2022) and the real DEX program, pay the quote.
 # ---------------------------------------------------------------------------------------------
 TRADES = [
     ("raydium_cpmm", "T22", "USDC"),
@@ -490,10 +466,8 @@ def _fund(chain: LocalChain, user: Keypair) -> None:
 
 
 def _token_amount(chain: LocalChain, owner: Pubkey, mint: Pubkey, program: Pubkey) -> int:
-    from local.chain.programs.token import TokenAccount
-
     account = chain.ledger.get_account(get_associated_token_address(owner, mint, program))
-    return TokenAccount.unpack(bytes(account.data)).amount if account is not None else 0
+    return _amount(bytes(account.data)) if account is not None else 0
 
 
 async def _trade(

@@ -23,7 +23,8 @@ const CHECK_TIMEOUT_MS = 90_000;
 // account keeps the mints (Raydium CPMM PoolState token_0/1_mint; DAMM v2 Pool token_a/b_mint).
 const VENUES = {
   raydium_cpmm: {
-    program: new PublicKey("DRaycpLY18LhpbydsBWbVJtxpNv9oXPgjRSfpF2bWpYb"),
+    // The mainnet build the local chain runs, at its mainnet id (devnet's is DRaycpLY...).
+    program: new PublicKey("CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C"),
     instruction: "Program log: Instruction: Initialize",
     accounts: { pool: 3, mint0: 4, mint1: 5 },
     layout: { size: 637, mint0: 168, mint1: 200 },

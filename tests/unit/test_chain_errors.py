@@ -134,7 +134,8 @@ def test_runtime_instruction_errors(builtin: str, order_code: str) -> None:
 
 def test_transaction_level_errors() -> None:
     assert transaction_error('"InsufficientFundsForFee"').code == "insufficient_funds"
-    assert transaction_error('"AccountNotFound"').code == "invalid_account"
+    # A validator's answer for a fee payer that never held a lamport (an unfunded wallet).
+    assert transaction_error('"AccountNotFound"').code == "insufficient_funds"
 
 
 def test_instruction_program_ids_of_a_signed_transaction() -> None:

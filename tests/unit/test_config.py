@@ -10,7 +10,7 @@ from engine.config import PoolConfig, Settings
 from engine.errors import ConfigError
 from engine.orders import explorer_link
 
-POOL = "5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"
+POOL = "2AzU8PsLsjzk27A3hu88EgV1GdS221BwM9bvKdssCYbo"
 
 
 def test_defaults_and_values_are_read() -> None:

@@ -205,7 +205,7 @@ def test_a_sniper_order_takes_its_optional_guards() -> None:
         ("minLiquidity", "0.0000001"),  # USDC has 6 decimals
         ("slippage", "51"),
         ("limitPrice", "1"),
-        ("poolId", "5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"),
+        ("poolId", "2AzU8PsLsjzk27A3hu88EgV1GdS221BwM9bvKdssCYbo"),
     ],
 )
 def test_a_bad_sniper_field_is_refused(field: str, value: Any) -> None:

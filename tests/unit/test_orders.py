@@ -112,7 +112,7 @@ def test_same_request_has_same_fingerprint_and_other_request_differs() -> None:
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
-POOL = "5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"
+POOL = "2AzU8PsLsjzk27A3hu88EgV1GdS221BwM9bvKdssCYbo"
 
 
 def test_an_order_may_pin_one_pool_by_address() -> None:

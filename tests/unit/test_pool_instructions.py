@@ -1,13 +1,13 @@
 """The pool-creating instructions and the accounts they derive, held against what the programs'
 owners published (no I/O beyond the fixture files):
 - a real mainnet Raydium CPMM pool (tests/fixtures/raydium_cpmm_mainnet.json): its address,
-  vaults, LP mint, observation and config are the PDAs `local.pools` and the simulated program
-  derive, and its authority bump is the one the program stores;
-- real mainnet Meteora DAMM v2 pools and a Config (../shared/fixtures/damm_v2): the vault PDAs,
-  and the Config fields initialize_pool reads, at the offsets the simulated program reads them;
+  vaults, LP mint, observation and config are the PDAs `local.pools` and `local.chain.genesis`
+  derive;
+- real mainnet Meteora DAMM v2 pools (../shared/fixtures/damm_v2): the vault PDAs;
 - the instruction discriminators and account orders: Raydium's SDK (raydium-sdk-V2
   src/raydium/cpmm/instruction.ts `anchorDataBuf.initialize`, makeCreateCpmmPoolInInstruction)
   and the cp_amm IDL the DAMM v2 SDK ships (damm-v2-sdk src/idl/cp_amm.json, cp_amm 0.2.0).
+That the real programs accept these instructions is tests/integration/test_real_programs.py's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
-from local.chain.programs import meteora_damm_v2, raydium_cpmm
+from local.chain.genesis import cpmm_config_address
 from local.pools import (
     DAMM_PROGRAM,
     CpmmPool,
@@ -95,8 +95,9 @@ def test_cpmm_initialize_derives_a_mainnet_pools_accounts() -> None:
     index = int.from_bytes(
         base64.b64decode(CPMM_MAINNET["accounts"][str(amm_config)]["data"])[10:12], "little"
     )
-    assert raydium_cpmm.amm_config_address(index, program)[0] == amm_config
-    assert raydium_cpmm.RaydiumCpmmProgram(program).authority_bump == data[328]
+    assert cpmm_config_address(index, program)[0] == amm_config
+    authority_bump = Pubkey.find_program_address([b"vault_and_lp_mint_auth_seed"], program)[1]
+    assert authority_bump == data[328]
 
 
 def test_cpmm_initialize_lists_the_accounts_in_the_programs_order() -> None:
@@ -114,8 +115,8 @@ def test_cpmm_initialize_lists_the_accounts_in_the_programs_order() -> None:
     assert str(named[19]) == "SysvarRent111111111111111111111111111111111"
     assert ix.accounts[3].is_writable  # the pool
     assert not ix.accounts[3].is_signer  # a PDA: no signature
-    assert raydium_cpmm.INITIALIZE == CPMM_INITIALIZE
-    assert len(ix.accounts) == raydium_cpmm.INITIALIZE_ACCOUNTS
+    assert bytes(ix.data)[:8] == CPMM_INITIALIZE
+    assert len(ix.accounts) == 20
 
 
 @pytest.mark.parametrize(
@@ -133,41 +134,13 @@ def test_damm_vaults_are_the_mainnet_pools_vault_pdas(name: str) -> None:
     assert damm_token_vault(mint_b, pool) == Pubkey.from_bytes(data[264:296])
 
 
-def test_damm_config_fields_read_from_a_real_config() -> None:
-    data = (SHARED / "config_account.bin").read_bytes()
-    assert data[:8] == meteora_damm_v2.CONFIG_DISC
-    assert len(data) == meteora_damm_v2.CONFIG_LEN
-
-    def field(name: str) -> int:
-        return meteora_damm_v2.config_field(data, name)
-
-    assert field("index") == 38
-    assert (field("sqrt_min_price"), field("sqrt_max_price")) == (
-        meteora_damm_v2.MIN_SQRT_PRICE,
-        meteora_damm_v2.MAX_SQRT_PRICE,
-    )
-    assert (field("protocol_fee_percent"), field("referral_fee_percent")) == (20, 20)
-    assert (field("activation_type"), field("collect_fee_mode"), field("config_type")) == (1, 1, 0)
-    assert field("dyn_initialized") == 0
-    fees = meteora_damm_v2.PoolData(bytes(meteora_damm_v2.POOL_LEN))
-    start = meteora_damm_v2.LAYOUT["base_fee_info"][0]
-    fees.data[start : start + 32] = data[72:104]
-    # A 50 % exponential fee scheduler over 120 one-minute periods (a launch config).
-    assert fees["cliff_fee_numerator"] == 500_000_000
-    assert fees["base_fee_mode"] == 1
-    assert (fees["number_of_period"], fees["period_frequency"]) == (120, 60)
-    # The program accepts it as a pool's base fee.
-    meteora_damm_v2.validate_base_fee(fees, field("collect_fee_mode"), field("activation_type"))
-
-
 def test_damm_instructions_match_the_idl() -> None:
     payer, nft, config = Pubkey.new_unique(), Pubkey.new_unique(), Pubkey.new_unique()
     token_a = (Pubkey.new_unique(), TOKEN_2022_PROGRAM_ID)
     token_b = (Pubkey.new_unique(), TOKEN_PROGRAM_ID)
     sqrt_price, liquidity = damm_price_and_liquidity(10**9, 2 * 10**9)
     ix, derived = damm_initialize_pool(payer, nft, config, token_a, token_b, liquidity, sqrt_price)
-    assert bytes(ix.data)[:8] == DAMM_INITIALIZE_POOL == meteora_damm_v2.INITIALIZE_POOL
-    assert list(meteora_damm_v2.INITIALIZE_POOL_ACCOUNTS) == IDL_INITIALIZE_POOL_ACCOUNTS
+    assert bytes(ix.data)[:8] == DAMM_INITIALIZE_POOL
     by_name = dict(zip(IDL_INITIALIZE_POOL_ACCOUNTS, ix.accounts, strict=True))
     for name in ("pool", "position", "token_a_vault", "token_b_vault", "event_authority"):
         assert by_name[name].pubkey == getattr(derived, name)
@@ -177,40 +150,21 @@ def test_damm_instructions_match_the_idl() -> None:
     assert bytes(ix.data)[8:] == (
         liquidity.to_bytes(16, "little") + sqrt_price.to_bytes(16, "little") + b"\x00"
     )
-    assert meteora_damm_v2.parse_initialize_pool(bytes(ix.data)[8:]) == {
-        "liquidity": liquidity,
-        "sqrt_price": sqrt_price,
-        "activation_point": None,
-    }
 
     ix, derived = damm_initialize_customizable_pool(
         payer, nft, token_a, token_b, liquidity, sqrt_price, activation_point=1_234
     )
     assert bytes(ix.data)[:8] == DAMM_INITIALIZE_CUSTOMIZABLE_POOL
-    assert meteora_damm_v2.INITIALIZE_CUSTOMIZABLE_POOL == DAMM_INITIALIZE_CUSTOMIZABLE_POOL
     customizable = [n for n in IDL_INITIALIZE_POOL_ACCOUNTS if n != "config"]
-    assert list(meteora_damm_v2.INITIALIZE_CUSTOMIZABLE_POOL_ACCOUNTS) == customizable
     assert len(ix.accounts) == len(customizable)
     assert derived.config is None
-    params = meteora_damm_v2.parse_initialize_customizable_pool(bytes(ix.data)[8:])
-    assert params["liquidity"] == liquidity
-    assert params["sqrt_price"] == sqrt_price
-    assert params["activation_point"] == 1_234
-    assert params["dynamic_fee"] == CustomizableFees().dynamic_fee
-    assert params["base_fee"][:8] == (2_500_000).to_bytes(8, "little")
+    # PoolFeeParameters (BaseFeeParameters' 30 bytes, the dynamic fee), the price range, no
+    # alpha vault, liquidity, sqrt price, activation type, collect fee mode, activation point.
+    data = bytes(ix.data)[8:]
+    assert data[:8] == (2_500_000).to_bytes(8, "little")
+    assert data[30] == 1  # Some(dynamic fee)
+    tail = liquidity.to_bytes(16, "little") + sqrt_price.to_bytes(16, "little")
+    tail += bytes([1, 1]) + b"\x01" + (1_234).to_bytes(8, "little")
+    assert data.endswith(tail)
+    assert CustomizableFees().dynamic_fee is not None
     assert [f.name for f in fields(DammPool)][:3] == IDL_INITIALIZE_POOL_ACCOUNTS[:3]
-
-
-def test_damm_liquidity_fits_the_amounts_as_the_program_rounds_them() -> None:
-    for amount_a, amount_b in ((10**9, 10**9), (1, 10**12), (10**15, 3), (123_456_789, 987_654)):
-        sqrt_price, liquidity = damm_price_and_liquidity(amount_a, amount_b)
-        info = meteora_damm_v2.initial_pool_information(
-            1,
-            meteora_damm_v2.MIN_SQRT_PRICE,
-            meteora_damm_v2.MAX_SQRT_PRICE,
-            sqrt_price,
-            liquidity,
-        )
-        assert info["token_a_amount"] <= amount_a
-        assert info["token_b_amount"] <= amount_b
-        assert info["token_a_amount"] + info["token_b_amount"] > 0

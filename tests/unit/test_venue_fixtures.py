@@ -19,16 +19,18 @@ from pathlib import Path
 
 import pytest
 from solders.account import Account
-from solders.instruction import Instruction
 from solders.keypair import Keypair
+from solders.message import Message
 from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
 from spl.token.constants import TOKEN_PROGRAM_ID
 
 from execution.venues import VENUES, Clock, PoolNotTradable
 from execution.venues import meteora_damm_v2 as damm
 from execution.venues import raydium_cpmm as cpmm
-from local.chain.programs import PROGRAMS, Meta
-from local.chain.programs.token import Mint, TokenAccount, token_account
+from local.chain import seed
+from local.chain.ledger import Ledger
+from local.chain.seed import pack_mint, pack_token_account
 from local.shared import shared_path
 
 FIXTURE = json.loads(
@@ -54,7 +56,7 @@ CPMM_CLOCK = Clock(446_605_268, 0, 1_033, 1_034, OPEN_TIME + 86_400)
 # The mints are not in the fixture: WSOL is SPL Token's 82-byte native mint; the pump mint is a
 # Token-2022 mint (the pool says so) stood in by a bare 82-byte one (pump.fun mints carry
 # metadata extensions only, which change no amount).
-MINTS = {WSOL: Mint(decimals=9).pack(), PUMP: Mint(decimals=6).pack()}
+MINTS = {WSOL: pack_mint(9), PUMP: pack_mint(6)}
 
 
 def cpmm_state(data: bytes | None = None) -> cpmm.PoolState:
@@ -154,6 +156,73 @@ def test_the_real_pool_with_its_creator_fee_switched_on(creator_fee_on: int) -> 
     assert quote.amount_out < plain.amount_out
 
 
+@pytest.mark.parametrize("sol_in", [True, False])
+def test_the_real_cpmm_program_pays_the_quote_on_the_real_pool(sol_in: bool) -> None:
+    """The CPMM mainnet binary, run by the local chain on the real pool, config, vaults and
+    observation (the pool's creator fee is off, which the pre-creator-fee binary agrees with),
+    pays exactly the engine's quote."""
+    ledger = Ledger()
+    seed.apply(ledger)
+    for key, (owner, data) in ACCOUNTS.items():
+        ledger.set_account(key, Account(_lamports(data, owner), data, owner, False, 0))
+    # The fixture has no ObservationState: use one the program itself created (the seeded
+    # CPMM pool's, made by its initialize; a swap checks only its address).
+    seeded = ledger.get_account(seed.POOLS["raydium_cpmm"])
+    assert seeded is not None
+    observation = ledger.get_account(Pubkey.from_bytes(bytes(seeded.data)[296:328]))
+    assert observation is not None
+    ledger.set_account(cpmm_state().observation_key, observation)
+    # The pump mint stood in by a bare Token-2022 mint (the pool names Token-2022 for it).
+    ledger.set_account(PUMP, Account(10**7, MINTS[PUMP], TOKEN_2022, False, 0))
+    ledger.shift_time(CPMM_CLOCK.unix_timestamp - ledger.clock().unix_timestamp)
+    user = Keypair()
+    ledger.airdrop(user.pubkey(), 10**9)
+    accounts = {}
+    rent = ledger.rent_exempt_minimum(165)
+    for mint, program in ((WSOL, TOKEN), (PUMP, TOKEN_2022)):
+        accounts[mint] = Keypair().pubkey()
+        native = rent if mint == WSOL else None  # a WSOL account holds its amount as lamports
+        held = pack_token_account(mint, user.pubkey(), 10**15, native_reserve=native)
+        lamports = _lamports(held, program)
+        ledger.set_account(accounts[mint], Account(lamports, held, program, False, 0))
+    mint_in, mint_out = (WSOL, PUMP) if sol_in else (PUMP, WSOL)
+    amount = 10**9 if sol_in else 10**12
+    now = ledger.clock()
+    clock = Clock(
+        now.slot,
+        now.epoch_start_timestamp,
+        now.epoch,
+        now.leader_schedule_epoch,
+        now.unix_timestamp,
+    )
+    quote = CPMM.quote(cpmm_state(), cpmm_data(), mint_in, amount, clock)
+    ix = CPMM.swap_instruction(
+        cpmm_state(),
+        user.pubkey(),
+        accounts[mint_in],
+        accounts[mint_out],
+        mint_in,
+        amount,
+        quote.amount_out,
+    )
+    message = Message.new_with_blockhash([ix], user.pubkey(), ledger.latest_blockhash()[0])
+    record = ledger.land_now(VersionedTransaction(message, [user]))
+    assert record.err is None
+    assert "Program log: Instruction: SwapBaseInput" in record.logs
+    after = ledger.get_account(accounts[mint_out])
+    assert after is not None
+    assert int.from_bytes(bytes(after.data)[64:72], "little") - 10**15 == quote.amount_out
+
+
+def _lamports(data: bytes, owner: Pubkey) -> int:
+    """What an account holds: a native (WSOL) token account its rent reserve plus its amount,
+    as the token program keeps them; any other account enough for rent."""
+    if owner == TOKEN and len(data) >= 121 and data[109] == 1:
+        reserve = int.from_bytes(data[113:121], "little")
+        return reserve + int.from_bytes(data[64:72], "little")
+    return 10**9
+
+
 def test_the_swap_instruction_names_the_real_authority_and_accounts() -> None:
     pool = cpmm_state()
     user, ata_in, ata_out = Keypair().pubkey(), Keypair().pubkey(), Keypair().pubkey()
@@ -208,7 +277,7 @@ def spl_mints(state: damm.PoolState) -> dict[Pubkey, bytes]:
     """The fixtures' mints are SPL Token mints (token flags 0); their decimals do not enter a
     quote, only their (absent) extensions."""
     assert (state.token_a_flag, state.token_b_flag) == (0, 0)
-    return {state.token_a_mint: Mint(6).pack(), state.token_b_mint: Mint(6).pack()}
+    return {state.token_a_mint: pack_mint(6), state.token_b_mint: pack_mint(6)}
 
 
 def sdk_clock(epoch: int = 820) -> Clock:
@@ -347,60 +416,56 @@ def test_the_exponential_scheduler_on_the_real_pool_decays_per_period() -> None:
 
 @pytest.mark.parametrize("name", [MACK_USDC, SOL_USDC, "pool_account"])
 @pytest.mark.parametrize("a_to_b", [True, False])
-def test_the_simulated_program_pays_the_quote_on_real_pools(name: str, a_to_b: bool) -> None:
-    """The local chain's port of the swap, run on the real pool bytes (layout 0, dynamic fee,
-    scheduler), pays exactly the engine's quote and moves the volatility as update_post_swap."""
+def test_the_real_program_pays_the_quote_on_real_pools(name: str, a_to_b: bool) -> None:
+    """The DAMM v2 0.2.0 binary, run by the local chain on the real pool bytes (layout 0,
+    dynamic fee, scheduler), pays exactly the engine's quote and rewrites the pool (layout 1,
+    a new price)."""
     state = damm_state(name)
-    view = _RealPoolView()
-    view.accounts[state.address] = Account(10**9, damm_raw(name), DAMM_ID, False, 0)
-    clock = Clock(SDK_SLOT, 0, 820, 821, max(SDK_TIMESTAMP, state.activation_point + 10**6))
-    view.accounts[Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")] = Account(
-        1, clock.to_account_data(), SYSVAR_OWNER, False, 0
-    )
+    ledger = Ledger()
+    ledger.set_account(state.address, Account(10**9, damm_raw(name), DAMM_ID, False, 0))
+    # The chain's clock moves to the pools' era (a slot past their activation, in their time).
+    target = max(SDK_TIMESTAMP, state.activation_point + 10**6)
+    ledger.warp_slots(SDK_SLOT - ledger.clock().slot)
+    ledger.shift_time(target - ledger.clock().unix_timestamp)
+    now = ledger.clock()
+    clock = Clock(now.slot, now.epoch_start_timestamp, now.epoch, now.leader_schedule_epoch, target)
+    assert now.unix_timestamp == target
     authority = damm.pool_authority(DAMM_ID)
-    user = Keypair().pubkey()
+    user = Keypair()
+    ledger.airdrop(user.pubkey(), 10**9)
     user_accounts = {}
     reserves = damm.reserves_for_layout(state)
     for mint, vault, reserve in (
         (state.token_a_mint, state.token_a_vault, reserves[0]),
         (state.token_b_mint, state.token_b_vault, reserves[1]),
     ):
-        view.accounts[mint] = Account(10**7, Mint(6).pack(), TOKEN_PROGRAM_ID, False, 0)
-        view.accounts[vault] = token_account(mint, authority, reserve + 10**12)
+        ledger.set_account(mint, Account(10**7, pack_mint(6), TOKEN_PROGRAM_ID, False, 0))
+        vault_data = pack_token_account(mint, authority, reserve + 10**12)
+        ledger.set_account(vault, Account(10**7, vault_data, TOKEN_PROGRAM_ID, False, 0))
         user_accounts[mint] = Keypair().pubkey()
-        view.accounts[user_accounts[mint]] = token_account(mint, user, 10**15)
+        held = pack_token_account(mint, user.pubkey(), 10**15)
+        ledger.set_account(user_accounts[mint], Account(10**7, held, TOKEN_PROGRAM_ID, False, 0))
     mint_in, mint_out = (state.token_a_mint, state.token_b_mint)[:: 1 if a_to_b else -1]
     amount = 10**8
     quote = damm.VENUE.quote(state, spl_mints(state), mint_in, amount, clock)
     ix = damm.VENUE.swap_instruction(
         state,
-        user,
+        user.pubkey(),
         user_accounts[mint_in],
         user_accounts[mint_out],
         mint_in,
         amount,
         quote.amount_out,
     )
-    before = TokenAccount.unpack(bytes(view.accounts[user_accounts[mint_out]].data)).amount
-    _run(view, ix)
-    after = TokenAccount.unpack(bytes(view.accounts[user_accounts[mint_out]].data)).amount
-    assert after - before == quote.amount_out
-    written = damm.decode(bytes(view.accounts[state.address].data), DAMM_ID, state.address)
+    message = Message.new_with_blockhash([ix], user.pubkey(), ledger.latest_blockhash()[0])
+    record = ledger.land_now(VersionedTransaction(message, [user]))
+    assert record.err is None
+    assert "Program log: Instruction: Swap" in record.logs
+    after = ledger.get_account(user_accounts[mint_out])
+    assert after is not None
+    assert int.from_bytes(bytes(after.data)[64:72], "little") - 10**15 == quote.amount_out
+    pool = ledger.get_account(state.address)
+    assert pool is not None
+    written = damm.decode(bytes(pool.data), DAMM_ID, state.address)
     assert written.layout_version == 1  # update_layout_version_if_needed
     assert written.sqrt_price != state.sqrt_price
-
-
-class _RealPoolView:
-    def __init__(self) -> None:
-        self.accounts: dict[Pubkey, Account] = {}
-
-    def get(self, key: Pubkey) -> Account | None:
-        return self.accounts.get(key)
-
-    def set(self, key: Pubkey, account: Account) -> None:
-        self.accounts[key] = account
-
-
-def _run(view: _RealPoolView, ix: Instruction) -> list[str]:
-    metas = [Meta(m.pubkey, m.is_signer, m.is_writable) for m in ix.accounts]
-    return PROGRAMS[ix.program_id].process(view, metas, bytes(ix.data))

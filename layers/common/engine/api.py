@@ -310,7 +310,7 @@ class OrderBody(BaseModel):
     )
     poolId: str | None = Field(
         default=None,
-        examples=["5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"],  # the local chain's CPMM pool
+        examples=["2AzU8PsLsjzk27A3hu88EgV1GdS221BwM9bvKdssCYbo"],  # the local chain's CPMM pool
         description="optional: the one pool (base58 address) the order may trade on; by default"
         " the best of every pool of the pair. 400 `unknown_pool` when the pool cache already"
         " knows the address is not a pool of the pair; otherwise the order fails `unknown_pool`"

@@ -556,7 +556,9 @@ _BUILTIN_CODES = {
 _TOP_LEVEL_CODES = {
     "InsufficientFundsForFee": _FUNDS,
     "InsufficientFundsForRent": _FUNDS,
-    "AccountNotFound": _ACCOUNT,
+    # "Attempt to debit an account but found no record of a prior credit": the fee payer (the
+    # wallet) has never held a lamport, which is what a validator answers for an unfunded one.
+    "AccountNotFound": _FUNDS,
     "ProgramAccountNotFound": _ACCOUNT,
     "InvalidAccountForFee": _ACCOUNT,
 }

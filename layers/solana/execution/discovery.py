@@ -75,9 +75,11 @@ PROGRAM_IDS: dict[str, tuple[Pubkey, ...]] = {
 
 def venue_programs(cluster: str) -> list[tuple[str, Pubkey]]:
     """The program of each venue to search on `cluster`. Raydium deploys CPMM at one address on
-    mainnet and another on devnet (which the local chain simulates too); Meteora's DAMM v2 has
-    one address everywhere."""
-    cpmm_program = cpmm.PROGRAM_IDS[0] if cluster == "mainnet-beta" else cpmm.PROGRAM_IDS[1]
+    mainnet and another on devnet and testnet; a custom cluster (the local chain, a test
+    validator) runs the mainnet binary at its mainnet id. Meteora's DAMM v2 has one address
+    everywhere."""
+    on_mainnet_id = cluster in ("mainnet-beta", "custom")
+    cpmm_program = cpmm.PROGRAM_IDS[0] if on_mainnet_id else cpmm.PROGRAM_IDS[1]
     return [("raydium_cpmm", cpmm_program), ("meteora_damm_v2", damm.PROGRAM_IDS[0])]
 
 

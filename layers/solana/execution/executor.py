@@ -726,16 +726,19 @@ def refused_for_price(order: Order, code: str) -> bool:
 def order_minimum_out(order: Order) -> Decimal:
     """The swap's minimum output (tokenOut base units), which the chain enforces: a limit
     order's amountIn x limitPrice; otherwise the quote less the slippage, and for a sniper
-    order with `maxPrice` never less than amountIn / maxPrice."""
+    order with `maxPrice` never less than amountIn / maxPrice. Never less than 1 base unit,
+    whatever the slippage: a DEX program accepts a swap that pays 0 when its minimum is 0
+    (DAMM v2 keeps the input), and the engine never sends one."""
     decimals = order.decimals_out or 0
     if order.order_type == "limit" and order.limit_price is not None:
-        return Decimal(limit_min_out_units(order.amount_in, order.limit_price, decimals))
+        floor = Decimal(limit_min_out_units(order.amount_in, order.limit_price, decimals))
+        return max(floor, Decimal(1))
     floor = minimum_out(order.amount_out or Decimal(0), order.slippage or DEFAULT_SLIPPAGE)
     if order.max_price is not None:
         floor = max(
             floor, Decimal(max_price_min_out_units(order.amount_in, order.max_price, decimals))
         )
-    return floor
+    return max(floor, Decimal(1))
 
 
 def check_quote_meets(order: Order, min_out: Decimal) -> None:
