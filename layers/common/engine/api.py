@@ -16,7 +16,7 @@ from engine.config import Settings
 from engine.errors import OrderNotFound, Unauthorized
 from engine.intake import Accepted, Intake
 from engine.notify import Publisher, announce
-from engine.orders import ORDER_TYPES, VENUE_NAMES, Status, explorer_link, iso_z
+from engine.orders import ORDER_TYPES, OrderBody, Status, explorer_link, iso_z
 from engine.store import Order, Store
 
 MAX_BODY_BYTES = 64 * 1024
@@ -293,59 +293,6 @@ async def _no_receive() -> Message:
 
 
 # -- OpenAPI --------------------------------------------------------------------------------------
-
-
-class OrderBody(BaseModel):
-    tokenIn: str = Field(examples=["SOL"], description="symbol (SOL, USDC) or base58 mint")
-    tokenOut: str = Field(examples=["USDC"])
-    amountIn: str | float = Field(examples=["0.01"], description="decimal token units")
-    slippage: str | float | None = Field(
-        default=None, examples=[0.5], description="percent, >0 and <=50; default 0.5"
-    )
-    orderType: str | None = Field(
-        default="market",
-        description="market (default), limit or sniper. limit: needs limitPrice and expiresAt,"
-        " refuses slippage. sniper: needs expiresAt; poolVenue, maxPrice, minLiquidity optional",
-        json_schema_extra={"enum": list(ORDER_TYPES)},
-    )
-    poolId: str | None = Field(
-        default=None,
-        examples=["5GrnGgPTUv4FoYyQgf1i3yV5DKMshNUJnjHJL8rsVxMG"],  # the local chain's CPMM pool
-        description="optional: the one pool (base58 address) the order may trade on; by default"
-        " the best of every pool of the pair. 400 `unknown_pool` when the pool cache already"
-        " knows the address is not a pool of the pair; otherwise the order fails `unknown_pool`"
-        " at routing if it is not one",
-    )
-    baseIn: bool | None = Field(
-        default=None,
-        description="optional, must be true when sent: the amount is of tokenIn (the engine"
-        " sells exactly amountIn; false is 400 on `baseIn`)",
-    )
-    limitPrice: str | float | None = Field(
-        default=None,
-        examples=["151.2"],
-        description="limit orders: the least tokenOut per 1 tokenIn accepted, fees and price"
-        " impact included (> 0); the swap's minimum output is amountIn x limitPrice",
-    )
-    expiresAt: str | None = Field(
-        default=None,
-        examples=["2026-12-01T12:00:00Z"],
-        description="limit and sniper orders: ISO 8601 with a zone, in the future, at most 30"
-        " days ahead; the order ends `expired` if it has not triggered by then",
-    )
-    poolVenue: str | None = Field(
-        default=None,
-        description="sniper orders: only new pools of this venue",
-        json_schema_extra={"enum": list(VENUE_NAMES)},
-    )
-    maxPrice: str | float | None = Field(
-        default=None,
-        description="sniper orders: not above this price (tokenIn per tokenOut, > 0)",
-    )
-    minLiquidity: str | float | None = Field(
-        default=None,
-        description="sniper orders: only pools holding at least this much tokenIn (>= 0)",
-    )
 
 
 class ErrorDetail(BaseModel):

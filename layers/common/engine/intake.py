@@ -18,7 +18,7 @@ from psycopg import OperationalError
 
 from engine import observability
 from engine.errors import QueueUnavailable, RpcUnavailable, UnknownPool
-from engine.orders import OrderRequest, parse_order_request
+from engine.orders import OrderBody, OrderRequest
 from engine.pools import PoolCache
 from engine.queue import OrdersQueue
 from engine.store import Store
@@ -63,7 +63,7 @@ class Intake:
         cannot read. If the enqueue fails the order is failed at once with the reason and its
         idempotency key is released, so the client's retry with the same key makes a fresh order.
         """
-        request = parse_order_request(body)
+        request = OrderBody.parse(body)
         if request.pool_id is not None:
             self._check_pin(request.pool_id, request, idempotency_key, api_key_id)
         if request.watched:

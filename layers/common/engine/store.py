@@ -39,6 +39,7 @@ from engine.orders import (
     OPEN,
     OrderRequest,
     Status,
+    check_idempotency_key,
     check_transition,
     iso_z,
     statuses,
@@ -226,10 +227,7 @@ class Store:
         (TooManyOpenOrders, for limit and sniper orders). An idempotent replay is answered
         before the limits apply: it creates nothing.
         """
-        if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
-            raise InvalidRequest(
-                "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key"
-            )
+        check_idempotency_key(idempotency_key)
         fingerprint = request.fingerprint()
         try:
             with self.pool.connection() as conn, conn.transaction():
@@ -639,6 +637,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ident = payloads.loads(raw, "cursor")
+        if not isinstance(created, str) or not isinstance(ident, str):
+            raise TypeError("a cursor is two strings")
         return datetime.fromisoformat(created), uuid.UUID(ident)
     except (ValueError, TypeError, InvalidRequest) as exc:  # any cursor we did not make
         raise InvalidRequest("cursor is not valid", field="cursor") from exc
