@@ -22,6 +22,7 @@ from engine.orders import OrderBody, OrderRequest
 from engine.pools import PoolCache
 from engine.queue import OrdersQueue
 from engine.store import Store
+from engine.tokens import BY_MINT
 
 logger = Logger(child=True)
 
@@ -64,6 +65,13 @@ class Intake:
         idempotency key is released, so the client's retry with the same key makes a fresh order.
         """
         request = OrderBody.parse(body)
+        unlisted = {
+            field: token.mint
+            for field, token in (("tokenIn", request.token_in), ("tokenOut", request.token_out))
+            if token.mint not in BY_MINT
+        }
+        if unlisted:  # no chain read: only what the pool cache already knows
+            self.pools.check_not_pools(unlisted)
         if request.pool_id is not None:
             self._check_pin(request.pool_id, request, idempotency_key, api_key_id)
         if request.watched:
