@@ -89,13 +89,15 @@ COLUMN_GRANTS: dict[str, set[tuple[str, str, str]]] = {
         ("api_keys", "created_at", "UPDATE"),
         ("subscriptions", "delivered_seq", "UPDATE"),
     },
-    "engine_execute": set(),
+    # execute and watch: whether an order's key is revoked (nothing of a revoked key is
+    # triggered or sent), and nothing else of the key
+    "engine_execute": {("api_keys", "id", "SELECT"), ("api_keys", "revoked_at", "SELECT")},
     "engine_notify": {
         ("subscriptions", "delivered_seq", "UPDATE"),
         ("api_keys", "id", "SELECT"),
         ("api_keys", "revoked_at", "SELECT"),
     },
-    "engine_watch": set(),
+    "engine_watch": {("api_keys", "id", "SELECT"), ("api_keys", "revoked_at", "SELECT")},
     "engine_quote": set(),
 }
 # Statements no function role may run.

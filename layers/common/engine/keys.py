@@ -23,6 +23,7 @@ from engine import db
 from engine.config import Settings
 from engine.db import Pool
 from engine.errors import InternalError, InvalidRequest
+from engine.store import Event, Store
 
 SECRET_PREFIX = "oek_"
 PREFIX_CHARS = len(SECRET_PREFIX) + 6  # "oek_AbC123": tells keys apart, useless to an attacker
@@ -155,16 +156,22 @@ def verify(secret: Any, *, pool: Pool) -> ApiKey | None:
     return ApiKey.from_row(row) if row else None
 
 
-def revoke(key_id: uuid.UUID, *, pool: Pool) -> bool:
-    """Revoke a key (idempotent); True if the key exists. Its orders stay; it can make no more.
-    The HTTP authorizer's cached answers expire within its TTL; order creation checks at once."""
-    with pool.connection() as conn:
-        conn.execute(
-            "UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
-            (key_id,),
-        )
-        found = conn.execute("SELECT 1 FROM api_keys WHERE id = %s", (key_id,)).fetchone()
-    return found is not None
+@dataclass(frozen=True)
+class Revoked:
+    """A revocation: the cancellations it made (their followers are owed these frames)."""
+
+    key_id: uuid.UUID
+    cancelled: list[Event]
+
+
+def revoke(key_id: uuid.UUID, *, pool: Pool) -> Revoked | None:
+    """Revoke a key (idempotent); None if there is no such key. In the same transaction every
+    order of the key that is open or not sent yet is cancelled (`api_key_revoked`); a
+    submitted one is followed to its end. Nothing of the key is triggered or sent afterwards,
+    and every route refuses it at once (the HTTP authorizer's cached answers expire within its
+    TTL, but the handlers check the key)."""
+    cancelled = Store(pool).revoke_key(key_id)
+    return None if cancelled is None else Revoked(key_id, cancelled)
 
 
 def list_keys(*, pool: Pool) -> list[ApiKey]:
@@ -215,20 +222,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"  max_open_orders={key.max_open_orders}"
                 f"  created {key.created_at:%Y-%m-%d %H:%M}  {state}"
             )
-    elif not revoke(args.id, pool=pool):
-        print(f"no key {args.id}", file=sys.stderr)
-        return 1
     else:
-        print(f"revoked {args.id}")
-        closed = close_sockets(args.id, pool=pool)
-        print(f"closed {closed} open WebSocket connection(s) of the key")
+        revoked = revoke(args.id, pool=pool)
+        if revoked is None:
+            print(f"no key {args.id}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.id}; cancelled {len(revoked.cancelled)} open or unsent order(s)")
+        closed, failed = close_sockets(args.id, pool=pool)
+        print(f"WebSocket connections of the key: {closed} closed, {failed} failed to close")
     return 0
 
 
-def close_sockets(key_id: uuid.UUID, *, pool: Pool) -> int:
+def close_sockets(key_id: uuid.UUID, *, pool: Pool) -> tuple[int, int]:
     """Close a revoked key's open WebSocket connections through the management API (each
-    connection row knows its endpoint; WS_MANAGEMENT_ENDPOINT overrides it). Any a failure
-    leaves open are closed at their next delivery or frame, which check the key."""
+    connection row knows its endpoint; WS_MANAGEMENT_ENDPOINT overrides it), each after the
+    frames it is owed (its orders' cancellations): (closed, failed). Any a failure leaves open
+    are closed at their next delivery or frame, which check the key."""
     from engine.notify import Fanout  # boto3: only for this command
 
     return Fanout.from_settings(pool, Settings.from_env()).close_key(key_id)

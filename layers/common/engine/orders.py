@@ -103,6 +103,13 @@ IN_FLIGHT = frozenset(
 )
 OPEN = frozenset({Status.WATCHING})
 CANCELLABLE = frozenset({Status.PENDING, Status.WATCHING})
+# Revoking a key cancels, in the revocation's transaction, each of its orders that is open or
+# not sent yet (DESIGN "Guarantees"): nothing of it is triggered or sent afterwards. A
+# `submitted` order's transaction may land: it is followed to its end.
+ENDED_BY_REVOCATION = frozenset(
+    {Status.PENDING, Status.WATCHING, Status.TRIGGERED, Status.ROUTING, Status.BUILDING}
+)
+REVOKED_CODE = "api_key_revoked"
 # A limit order's swap refused for price goes back to `watching` from wherever the refusal
 # came: routing (the quote no longer meets the limit), building (a simulation refused it) or
 # submitted (the transaction landed with the program's slippage error, or expired unlanded).
@@ -117,9 +124,12 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
         {Status.ROUTING, Status.FAILED, Status.WATCHING, Status.EXPIRED, Status.CANCELLED}
     ),
     Status.WATCHING: frozenset({Status.TRIGGERED, Status.EXPIRED, Status.CANCELLED}),
-    Status.TRIGGERED: frozenset({Status.ROUTING, Status.FAILED}),
-    Status.ROUTING: frozenset({Status.BUILDING, Status.FAILED, Status.WATCHING}),
-    Status.BUILDING: frozenset({Status.SUBMITTED, Status.FAILED, Status.WATCHING}),
+    # triggered, routing, building -> cancelled: only a key's revocation (ENDED_BY_REVOCATION)
+    Status.TRIGGERED: frozenset({Status.ROUTING, Status.FAILED, Status.CANCELLED}),
+    Status.ROUTING: frozenset({Status.BUILDING, Status.FAILED, Status.WATCHING, Status.CANCELLED}),
+    Status.BUILDING: frozenset(
+        {Status.SUBMITTED, Status.FAILED, Status.WATCHING, Status.CANCELLED}
+    ),
     Status.SUBMITTED: frozenset(
         {Status.SUBMITTED, Status.CONFIRMED, Status.FAILED, Status.WATCHING}
     ),

@@ -35,8 +35,10 @@ from engine.errors import (
 from engine.observability import traced
 from engine.orders import (
     CANCELLABLE,
+    ENDED_BY_REVOCATION,
     IN_FLIGHT,
     OPEN,
+    REVOKED_CODE,
     OrderRequest,
     Status,
     check_idempotency_key,
@@ -76,6 +78,10 @@ SETTABLE = frozenset(
     }
 )
 JSON_COLUMNS = frozenset({"quotes", "filled"})
+
+
+# Moves into these need the order's key unrevoked (Store.transition's guard).
+_UNSENT = frozenset({Status.TRIGGERED, Status.ROUTING, Status.BUILDING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +420,13 @@ class Store:
             detail=Jsonb({k: _json_value(v) for k, v in (detail or {}).items()}),
         )
         guard = " AND tx_signature = %(sig)s" if where_signature is not None else ""
+        if new in _UNSENT or (new, expected) == (Status.SUBMITTED, Status.BUILDING):
+            # Nothing of a revoked key is triggered or sent (revocation cancelled these
+            # statuses already; this also holds for a key revoked another way).
+            guard += (
+                " AND NOT EXISTS (SELECT 1 FROM api_keys k"
+                " WHERE k.id = orders.api_key_id AND k.revoked_at IS NOT NULL)"
+            )
         # One statement: the UPDATE's RETURNING feeds the event INSERT, and both rows come back.
         with self.pool.connection() as conn:
             row = conn.execute(
@@ -459,6 +472,8 @@ class Store:
         order = self.get_owned_order(order_id, api_key_id)
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
+        if self.key_revoked(api_key_id):  # as the WebSocket's cancel judges it
+            raise ApiKeyRevoked("this API key is revoked")
         if order.order_type == "market":
             raise NotCancellable(
                 "a market order cannot be cancelled: it is routed as soon as it is accepted"
@@ -475,13 +490,55 @@ class Store:
             " (pending or watching) can be cancelled"
         )
 
+    def revoke_key(self, api_key_id: uuid.UUID) -> list[Event] | None:
+        """Revoke the key and, in the same transaction, cancel each of its orders that is
+        open or not sent yet (orders.ENDED_BY_REVOCATION; code `api_key_revoked`): the
+        cancellation events, for their followers. None when there is no such key. Idempotent.
+
+        The key's row lock orders it with order creation (which locks the key and refuses a
+        revoked one) and the UPDATE of the orders with every guarded transition: an executor or
+        watcher that moves an order first has its move re-read here (still unsent: cancelled;
+        `submitted`: followed to its end), one that comes after finds the order cancelled."""
+        detail = {"reason": "its API key was revoked", "code": REVOKED_CODE}
+        with self.pool.connection() as conn, conn.transaction():
+            found = conn.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
+                " WHERE id = %s RETURNING id",
+                (api_key_id,),
+            ).fetchone()
+            if found is None:
+                return None
+            rows = conn.execute(
+                """WITH moved AS (
+                      UPDATE orders SET status = %(cancelled)s, seq = seq + 1, updated_at = now(),
+                             failure_code = %(code)s, failure_reason = %(reason)s
+                       WHERE api_key_id = %(key)s AND status = ANY(%(ended)s)
+                      RETURNING id, seq, status)
+                    INSERT INTO order_events (order_id, seq, status, detail)
+                    SELECT id, seq, status, %(detail)s FROM moved
+                    RETURNING order_id, seq, status, at, detail""",
+                {
+                    "cancelled": str(Status.CANCELLED),
+                    "code": REVOKED_CODE,
+                    "reason": detail["reason"],
+                    "key": api_key_id,
+                    "ended": statuses(ENDED_BY_REVOCATION),
+                    "detail": Jsonb(detail),
+                },
+            ).fetchall()
+        return [
+            Event(r["order_id"], r["seq"], Status(r["status"]), r["at"], r["detail"]) for r in rows
+        ]
+
     @traced("postgres watched_orders")
     def watched_orders(self) -> list[Order]:
-        """Every order `watching` now and not yet past its expiry, oldest first."""
+        """Every order `watching` now and not yet past its expiry, oldest first; never one of a
+        revoked key (revocation cancels them; this holds even for a row it has not reached)."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT * FROM orders WHERE status = %s AND expires_at > now()"
-                " ORDER BY created_at, id",
+                "SELECT o.* FROM orders o LEFT JOIN api_keys k ON k.id = o.api_key_id"
+                " WHERE o.status = %s AND o.expires_at > now() AND k.revoked_at IS NULL"
+                " ORDER BY o.created_at, o.id",
                 (str(Status.WATCHING),),
             ).fetchall()
         return [Order.from_row(r) for r in rows]

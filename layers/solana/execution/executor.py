@@ -50,6 +50,7 @@ from engine.errors import (
 )
 from engine.orders import (
     DEFAULT_SLIPPAGE,
+    REVOKED_CODE,
     REWATCH_FROM,
     Status,
     explorer_link,
@@ -406,6 +407,12 @@ class Executor:
             elif await self.chain.block_height() > last_valid:
                 # Look again after reading the height: only now is "unknown" final.
                 if await self.chain.status(signature) is None:
+                    if self._revoked(order):  # a new transaction would be a new send
+                        raise PermanentChainError(
+                            "its transaction expired unlanded and its API key was revoked:"
+                            " no new one is sent",
+                            REVOKED_CODE,
+                        )
                     logger.info("blockhash expired unlanded; rebuilding", extra={"sig": sig_text})
                     order = await self._sign_and_record(order, sig_text)
                     last_send, sends = float("-inf"), 0
@@ -606,6 +613,10 @@ class Executor:
             return None
         if order.status is Status.SUBMITTED and landed_slot is None and not unlanded:
             return None
+        if self._revoked(order):  # a revoked key's order is not watched (nor triggered) again
+            return self._fail(
+                order, REVOKED_CODE, f"its API key was revoked; last: {message}", landed_slot, fee
+            )
         if order.triggers >= self.cfg.max_triggers:
             return self._fail(
                 order,
@@ -656,6 +667,9 @@ class Executor:
         observability.count("OrderRewatched")
         logger.info("limit order back to watching", extra={"code": code})
         return Outcome("watching", reason=message)
+
+    def _revoked(self, order: Order) -> bool:
+        return order.api_key_id is not None and self.store.key_revoked(order.api_key_id)
 
     def _transient(self, order: Order, exc: ChainError, receive_count: int) -> Outcome:
         if receive_count >= self.cfg.max_attempts:
