@@ -38,6 +38,7 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("order_events", "SELECT"), ("order_events", "INSERT"),
         ("api_keys", "SELECT"),
         ("pool_pairs", "SELECT"), ("pools", "SELECT"), ("not_pools", "SELECT"),
+        ("key_mint_limits", "SELECT"), ("key_positions", "SELECT"),
     },
     "engine_ws_connect": {
         ("orders", "SELECT"), ("orders", "INSERT"), ("orders", "UPDATE"),
@@ -46,6 +47,7 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("connections", "SELECT"), ("connections", "INSERT"), ("connections", "DELETE"),
         ("subscriptions", "SELECT"), ("subscriptions", "INSERT"),
         ("pool_pairs", "SELECT"), ("pools", "SELECT"), ("not_pools", "SELECT"),
+        ("key_mint_limits", "SELECT"), ("key_positions", "SELECT"),
     },
     "engine_execute": {
         ("orders", "SELECT"), ("orders", "UPDATE"),
@@ -55,6 +57,9 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("pools", "SELECT"), ("pools", "INSERT"), ("pools", "UPDATE"), ("pools", "DELETE"),
         ("not_pools", "SELECT"), ("not_pools", "INSERT"),
         ("not_pools", "UPDATE"), ("not_pools", "DELETE"),
+        # the key's limits, checked again before routing; its fills' position (the trigger)
+        ("key_mint_limits", "SELECT"),
+        ("key_positions", "SELECT"), ("key_positions", "INSERT"), ("key_positions", "UPDATE"),
     },
     "engine_notify": {
         ("order_events", "SELECT"),
@@ -91,7 +96,12 @@ COLUMN_GRANTS: dict[str, set[tuple[str, str, str]]] = {
     },
     # execute and watch: whether an order's key is revoked (nothing of a revoked key is
     # triggered or sent), and nothing else of the key
-    "engine_execute": {("api_keys", "id", "SELECT"), ("api_keys", "revoked_at", "SELECT")},
+    "engine_execute": {
+        ("api_keys", "id", "SELECT"),
+        ("api_keys", "revoked_at", "SELECT"),
+        ("api_keys", "max_slippage", "SELECT"),
+        ("api_keys", "limit_price_guard", "SELECT"),
+    },
     "engine_notify": {
         ("subscriptions", "delivered_seq", "UPDATE"),
         ("api_keys", "id", "SELECT"),

@@ -11,12 +11,15 @@ import json
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
 from solders.keypair import Keypair
 
+from engine import limits
 from engine.config import PoolConfig, Settings
+from engine.limits import MintLimit
 from engine.orders import parse_order_request
 from engine.pools import CachedPool, NotAPool, PoolCache, endpoint_id
 from engine.store import Order, Store
@@ -236,7 +239,11 @@ def test_a_pool_the_cache_knows_is_not_of_the_pair_is_refused_at_submit(
         assert reply["json"]["error"]["code"] == "unknown_pool"
         assert reply["json"]["error"]["field"] == "poolId"
         assert count_orders(store) == before
-    # The T22 pool IS a pool of T22/USDC: pinned there it is accepted.
+    # The T22 pool IS a pool of T22/USDC: pinned there it is accepted (by a key that may sell
+    # the T22 token: no default limit covers it).
+    limits.set_limits(
+        store.pool, submit.api_key_id, {str(seed.T22_MINT): MintLimit(Decimal(1), Decimal(10))}
+    )
     reply = post(submit, {**ORDER, "tokenIn": str(seed.T22_MINT), "poolId": T22_CPMM_POOL})
     assert reply["statusCode"] == 202, reply["json"]
 

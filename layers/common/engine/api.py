@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engine import limits
 from engine.config import Settings
 from engine.errors import OrderNotFound, Unauthorized
 from engine.intake import Accepted, Intake
@@ -140,6 +141,10 @@ class OrdersApi:
         done = self.store.cancel(order_id, api_key_id)
         announce(self.publisher, done.event)
         return {"orderId": str(order_id), "status": str(done.order.status)}
+
+    def key_limits(self, api_key_id: uuid.UUID) -> dict[str, Any]:
+        """`GET /api/limits`: the key's risk limits and what remains of them."""
+        return limits.report(self.store.pool, api_key_id)
 
     def order_page(
         self, limit: int, cursor: str | None, api_key_id: uuid.UUID, status: str | None = None
@@ -407,6 +412,35 @@ class QuoteReply(BaseModel):
     slot: int = Field(description="the slot the pools were read at")
 
 
+class MintLimitReply(BaseModel):
+    mint: str
+    token: str = Field(description="its symbol, or the mint")
+    maxIn: str = Field(description="the most one order may sell (token units)")
+    maxInPer24h: str = Field(description="the most the key's orders may sell in 24 h")
+    usedIn24h: str = Field(description="what its orders of the last 24 h take of it")
+    remainingIn24h: str
+
+
+class PositionReply(BaseModel):
+    mint: str
+    token: str
+    bought: str = Field(description="what the key's own confirmed fills bought, less sold")
+    inOpenOrders: str = Field(description="what its live orders would sell of it")
+    remaining: str = Field(description="what it may still sell (a mint with no limit)")
+
+
+class LimitsReply(BaseModel):
+    maxSlippage: str = Field(description="percent: the most slippage an order may ask for")
+    limitPriceGuard: str = Field(
+        description="percent: a limit order whose limitPrice is more than this below the quote"
+        " fails `limit_price_guard` when it is routed"
+    )
+    mints: list[MintLimitReply] = Field(description="the mints the key may sell, and how much")
+    positions: list[PositionReply] = Field(
+        description="mints without a limit the key may sell only up to what its fills bought"
+    )
+
+
 class HealthCheck(BaseModel):
     ok: bool
     error: str | None = None
@@ -448,7 +482,20 @@ SUBMIT_DOCS: dict[str, Any] = {
             " `poolId` is known not to be a pool of the pair",
         },
         **_AUTH_ERRORS,
+        403: {
+            "model": ErrorReply,
+            "description": "the gateway's answer to an unknown or revoked key"
+            ' (`{"message": "Forbidden"}`); `api_key_revoked` (revoked since the'
+            " authorizer's cached answer); `mint_not_allowed`: the key has no limit for"
+            " selling tokenIn and its own fills did not buy that much (`limit`, `remaining`)",
+        },
         409: {"model": ErrorReply, "description": "Idempotency-Key reused with another body"},
+        422: {
+            "model": ErrorReply,
+            "description": "over one of the key's limits (`limit` names it, `remaining` is what"
+            " is left): `order_limit_exceeded` (maxIn), `daily_limit_exceeded` (maxInPer24h),"
+            " `slippage_limit_exceeded` (maxSlippage)",
+        },
         429: {
             "model": ErrorReply,
             "description": "the key's in-flight order limit (`too_many_orders_in_flight`) or,"
@@ -497,6 +544,12 @@ LIST_DOCS: dict[str, Any] = {
     "summary": "Orders, newest first",
     "response_model": None,
     "responses": {200: {"model": OrderPage}, **_ERRORS, **_AUTH_ERRORS},
+    "openapi_extra": _SECURED,
+}
+LIMITS_DOCS: dict[str, Any] = {
+    "summary": "The calling key's risk limits and what remains of them",
+    "response_model": LimitsReply,
+    "responses": {**_ERRORS, **_AUTH_ERRORS},
     "openapi_extra": _SECURED,
 }
 STATUS_FILTER_DOCS: dict[str, Any] = {
@@ -579,7 +632,9 @@ def truthful_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     the quote operation (served by another function of the same API)."""
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.get("responses", {})
+            if "HTTPValidationError" in str(responses.get("422", "")):
+                responses.pop("422")  # FastAPI's own; ours (the key's limits) stay
     schemas = spec.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)

@@ -20,7 +20,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from engine import payloads
+from engine import limits, payloads
 from engine.db import Pool
 from engine.errors import (
     ApiKeyRevoked,
@@ -230,7 +230,8 @@ class Store:
         With an `api_key_id` the order belongs to that key, and the key's row is locked for the
         transaction: its creates serialise, so the in-flight count cannot be raced past
         `max_in_flight` (TooManyOrdersInFlight), nor the open count past `max_open_orders`
-        (TooManyOpenOrders, for limit and sniper orders). An idempotent replay is answered
+        (TooManyOpenOrders, for limit and sniper orders), nor its risk limits
+        (engine.limits: KeyLimitExceeded, MintNotAllowed). An idempotent replay is answered
         before the limits apply: it creates nothing.
         """
         check_idempotency_key(idempotency_key)
@@ -241,6 +242,14 @@ class Store:
                     existing = self._admit(conn, api_key_id, idempotency_key, request.watched)
                     if existing is not None:
                         return self._replay(existing, fingerprint), False
+                    # Under the key's row lock: the row inserted below reserves its amount.
+                    limits.check(
+                        conn,
+                        api_key_id,
+                        request.token_in.mint,
+                        request.amount_in,
+                        request.slippage,
+                    )
                 order = self._insert(conn, request, idempotency_key, api_key_id, watch_from_slot)
         except UniqueViolation:
             replayed = self._by_idempotency_key(idempotency_key, api_key_id)
@@ -585,6 +594,23 @@ class Store:
                 "SELECT * FROM orders WHERE id = %s AND api_key_id = %s", (order_id, api_key_id)
             ).fetchone()
         return Order.from_row(row) if row else None
+
+    def check_key_limits(self, order: Order) -> None:
+        """The order's key's risk limits again, as they are now (before it is routed):
+        KeyLimitExceeded / MintNotAllowed. An order without a key has none."""
+        if order.api_key_id is None:
+            return
+        with self.pool.connection() as conn:
+            limits.check(
+                conn, order.api_key_id, order.mint_in, order.amount_in, order.slippage, order.id
+            )
+
+    def limit_price_guard(self, api_key_id: uuid.UUID | None) -> Decimal:
+        """How far (percent) below the quote the key's limit orders may set their limitPrice."""
+        if api_key_id is None:
+            return limits.DEFAULT_LIMIT_PRICE_GUARD
+        with self.pool.connection() as conn:
+            return limits.load(conn, api_key_id).limit_price_guard
 
     def key_revoked(self, api_key_id: uuid.UUID) -> bool:
         """True if the API key is revoked (or unknown)."""

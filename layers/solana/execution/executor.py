@@ -45,6 +45,7 @@ from engine.config import PoolConfig, Settings
 from engine.errors import (
     AlreadyProcessed,
     ChainError,
+    KeyLimitExceeded,
     PermanentChainError,
     TransientChainError,
 )
@@ -231,6 +232,7 @@ class Executor:
         if order.status.terminal or order.status is Status.WATCHING:
             return Outcome(str(order.status))  # over, or the watcher's (a stale message)
         if order.status in (Status.PENDING, Status.TRIGGERED):
+            self._check_key_limits(order)
             order = await self._route(order)
         if order.status is Status.ROUTING:
             order = self._to_building(order)
@@ -309,6 +311,7 @@ class Executor:
         if order.amount_out is None:
             raise PermanentChainError("the order was routed without an output", "no_route")
         min_out = order_minimum_out(order)
+        self._check_limit_price_guard(order)
         check_quote_meets(order, min_out)
         return self._moved(
             self.store.transition(
@@ -667,6 +670,30 @@ class Executor:
         observability.count("OrderRewatched")
         logger.info("limit order back to watching", extra={"code": code})
         return Outcome("watching", reason=message)
+
+    def _check_key_limits(self, order: Order) -> None:
+        """The key's risk limits again, as they are now, before anything is quoted or signed
+        (they were checked when the order was accepted; an operator may have lowered them)."""
+        try:
+            self.store.check_key_limits(order)
+        except KeyLimitExceeded as exc:
+            raise PermanentChainError(exc.message, exc.code) from exc
+
+    def _check_limit_price_guard(self, order: Order) -> None:
+        """A limit order whose limitPrice is more than the key's guard below the quote is a
+        fat finger (1e-30 would sell at any price): failed before anything is signed."""
+        if order.order_type != "limit" or order.limit_price is None or not order.amount_out:
+            return
+        quoted = Decimal(order.amount_out).scaleb(-(order.decimals_out or 0)) / order.amount_in
+        guard = self.store.limit_price_guard(order.api_key_id)
+        floor = quoted * (1 - guard / 100)
+        if order.limit_price < floor:
+            raise PermanentChainError(
+                f"limitPrice {format(order.limit_price, 'f')} is more than {guard} % below the"
+                f" quote ({format(quoted.normalize(), 'f')}): refused as a fat finger (the key's"
+                " limitPriceGuard)",
+                "limit_price_guard",
+            )
 
     def _revoked(self, order: Order) -> bool:
         return order.api_key_id is not None and self.store.key_revoked(order.api_key_id)
