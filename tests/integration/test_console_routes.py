@@ -149,6 +149,7 @@ def test_the_static_routes_stay_out_of_the_openapi_document(submit: Any) -> None
         "/api/orders/execute",
         "/api/orders/{order_id}",
         "/api/orders",
+        "/api/limits",
         "/api/quote",
         "/health",
     }

@@ -483,7 +483,16 @@ SUBMIT_DOCS: dict[str, Any] = {
         },
         **_AUTH_ERRORS,
         403: {
-            "model": ErrorReply,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": "#/components/schemas/GatewayReply"},
+                            {"$ref": "#/components/schemas/ErrorReply"},
+                        ]
+                    }
+                }
+            },
             "description": "the gateway's answer to an unknown or revoked key"
             ' (`{"message": "Forbidden"}`); `api_key_revoked` (revoked since the'
             " authorizer's cached answer); `mint_not_allowed`: the key has no limit for"
