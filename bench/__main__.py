@@ -216,10 +216,14 @@ def _watching_rows(w: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     n = priced["orders"]
     target = f"{TARGET_ORDERS:,} within {TARGET_ENGINE_MS:.0f} ms engine time"
     rows = []
+    snipers = priced.get("snipers", 0)
     for book, label in (
         ("waiting", f"watched orders priced per tick ({n:,} limit orders, 1-10 % off)"),
         ("at_the_money", "  same, every order quoted exactly (limits within the fees)"),
+        ("with_snipers", f"  the waiting book with {snipers:,} sniper orders on {snipers:,} pairs"),
     ):
+        if book not in priced:
+            continue
         f = priced[book]
         engine = f["engine_ms"]
         rows.append(
@@ -227,9 +231,14 @@ def _watching_rows(w: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 label,
                 f"engine p50 {_ms(engine['p50'])}, max {_ms(engine['p99'])} ({f['priced']:,} "
                 f"priced, {f['quotes_per_tick']:,} exact quotes, {f['accounts_read']} accounts "
-                f"read); Postgres load beside it: p50 {_ms(f['postgres_ms']['p50'])}",
+                f"read); Postgres load beside it: p50 {_ms(f['postgres_ms']['p50'])}; whole tick"
+                f" p50 {_ms(f['tick_ms']['p50'])} (RPC {_ms(f['rpc_ms']['p50'])})",
                 target,
-                _met(n >= TARGET_ORDERS and f["priced"] == n and engine["p99"] <= TARGET_ENGINE_MS),
+                _met(
+                    n >= TARGET_ORDERS
+                    and f["priced"] == n + f.get("snipers", 0)
+                    and engine["p99"] <= TARGET_ENGINE_MS
+                ),
             )
         )
     trigger = w.get("trigger")
@@ -378,6 +387,7 @@ def _watcher(args: argparse.Namespace) -> dict[str, Any]:
             samples=0 if args.smoke else (5 if args.quick else 20),
             ticks=2 if args.smoke else 5,
             log=log,
+            snipers=50 if args.smoke else (200 if args.quick else 1_000),
         )
 
 

@@ -508,7 +508,8 @@ SUBMIT_DOCS: dict[str, Any] = {
         429: {
             "model": ErrorReply,
             "description": "the key's in-flight order limit (`too_many_orders_in_flight`) or,"
-            " for limit and sniper orders, its open order limit (`too_many_open_orders`)",
+            " for limit and sniper orders, its open order limit (`too_many_open_orders`), or"
+            " for a sniper order on a new pair, its sniper pairs (`too_many_sniper_pairs`)",
         },
         503: {
             "model": ErrorReply,

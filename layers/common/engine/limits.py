@@ -30,11 +30,14 @@ from psycopg import Connection
 from psycopg.rows import DictRow
 
 from engine.db import Pool
-from engine.errors import InvalidRequest, KeyLimitExceeded, MintNotAllowed
+from engine.errors import InvalidRequest, KeyLimitExceeded, MintNotAllowed, TooManyOpenOrders
 from engine.orders import MAX_SLIPPAGE, TERMINAL, Status, resolve_token, statuses
 from engine.tokens import BY_MINT, USDC_DEVNET_MINT, WSOL_MINT
 
 DEFAULT_LIMIT_PRICE_GUARD = Decimal(20)
+# Distinct pairs one key's sniper orders may watch at once: the watcher's cost does not grow
+# with them (execution.launches), but each is matched and its mints read every tick.
+MAX_SNIPER_PAIRS = 10
 # Orders that ended without trading do not count against the 24 h sum.
 _NOT_SPENT = frozenset({Status.CANCELLED, Status.EXPIRED, Status.FAILED})
 
@@ -173,6 +176,27 @@ def check(
             code="daily_limit_exceeded",
             limit=f"maxInPer24h {name}",
             remaining=_text(left),
+        )
+
+
+def check_sniper_pairs(
+    conn: Connection[DictRow], api_key_id: uuid.UUID, mint_in: str, mint_out: str
+) -> None:
+    """TooManyOpenOrders (`too_many_sniper_pairs`) when a sniper order on a new pair would make
+    the key watch more than MAX_SNIPER_PAIRS distinct pairs."""
+    rows = conn.execute(
+        "SELECT DISTINCT LEAST(mint_in, mint_out) AS x, GREATEST(mint_in, mint_out) AS y"
+        " FROM orders WHERE api_key_id = %s AND order_type = 'sniper' AND status = %s",
+        (api_key_id, str(Status.WATCHING)),
+    ).fetchall()
+    pairs = {(r["x"], r["y"]) for r in rows}
+    if (min(mint_in, mint_out), max(mint_in, mint_out)) in pairs:
+        return
+    if len(pairs) >= MAX_SNIPER_PAIRS:
+        raise TooManyOpenOrders(
+            f"this API key's sniper orders watch {len(pairs)} pairs, its limit is"
+            f" {MAX_SNIPER_PAIRS}; cancel one or add to a pair it watches",
+            code="too_many_sniper_pairs",
         )
 
 

@@ -250,6 +250,10 @@ class Store:
                         request.amount_in,
                         request.slippage,
                     )
+                    if request.order_type == "sniper":
+                        limits.check_sniper_pairs(
+                            conn, api_key_id, request.token_in.mint, request.token_out.mint
+                        )
                 order = self._insert(conn, request, idempotency_key, api_key_id, watch_from_slot)
         except UniqueViolation:
             replayed = self._by_idempotency_key(idempotency_key, api_key_id)
