@@ -82,11 +82,12 @@ def smoke_failures(results: dict[str, Any]) -> list[str]:
     the watcher did not price, or one it triggered that it should not have."""
     problems: list[str] = []
     priced = (results.get("watching") or {}).get("priced") or {}
-    for book in ("waiting", "at_the_money"):
+    for book in ("waiting", "at_the_money", "with_snipers"):
         figures = priced.get(book)
-        if figures and (figures["priced"] != priced["orders"] or figures["triggered"]):
+        expected = priced.get("orders", 0) + (figures or {}).get("snipers", 0)
+        if figures and (figures["priced"] != expected or figures["triggered"]):
             problems.append(
-                f"watcher, {book}: priced {figures['priced']}/{priced['orders']},"
+                f"watcher, {book}: priced {figures['priced']}/{expected},"
                 f" triggered {figures['triggered']} (none may)"
             )
     for run in results.get("e2e", []):
@@ -118,6 +119,14 @@ def smoke_report(results: dict[str, Any]) -> int:
                 f"smoke, watcher ({book}): {f['priced']}/{priced['orders']} orders priced per"
                 f" tick, engine p50 {f['engine_ms']['p50']:.1f} ms, {f['quotes_per_tick']} exact"
                 f" quotes, triggered {f['triggered']}"
+            )
+        sniping = priced.get("with_snipers")
+        if sniping:
+            print(
+                f"smoke, watcher (waiting + {sniping['snipers']} sniper orders on as many"
+                f" pairs): {sniping['priced']} priced per tick, tick p50"
+                f" {sniping['tick_ms']['p50']:.1f} ms (RPC {sniping['rpc_ms']['p50']:.1f} ms),"
+                f" triggered {sniping['triggered']}"
             )
     for run in results.get("e2e", []):
         t = run["throughput"]
