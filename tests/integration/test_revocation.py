@@ -33,6 +33,7 @@ from tests.integration.test_watcher import (
     key,
     limit_order,
     nothing_else_watching,
+    price_sol,
     queue,
 )
 from tests.integration.test_ws_connect import cid, connect, env, send
@@ -94,6 +95,29 @@ async def test_an_order_submitted_before_the_revocation_is_followed_to_its_end(
     assert outcome.status == "confirmed"
     [swap] = landed_swaps(chain)
     assert swap["signature"] == (store.get_order(order.id) or order).tx_signature
+
+
+async def test_a_revoked_keys_limit_order_refused_for_price_is_not_watched_again(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: Any
+) -> None:
+    """Sent before the revocation, refused for price on chain (the price moved away): a live
+    key's order would watch again; a revoked key's ends failed `api_key_revoked`, and nothing
+    of it lands."""
+    order_id = limit_order(store, key, "149.5")
+
+    def move_away_and_revoke(event: Event) -> None:
+        if event.status is Status.SUBMITTED and event.order_id == order_id:
+            price_sol(chain, 140)
+            keys.revoke(key.id, pool=store.pool)  # submitted: it is followed, not cancelled
+
+    assert (await Watching(store, chain, queue, cfg).tick()).triggered == 1
+    outcome = await Runner(store, chain, cfg, on_event=move_away_and_revoke).run(order_id)
+    assert outcome.status == "failed"
+    order = store.get_order(order_id)
+    assert order is not None
+    assert order.failure_code == "api_key_revoked"
+    assert Status.WATCHING not in [e.status for e in store.events(order_id)[2:]]
+    assert landed_swaps(chain) == []
 
 
 @pytest.fixture
