@@ -95,14 +95,18 @@ demo-orders: $(STAMP)
 	$(BIN)/python -m local.demo_orders $(if $(URL),--url $(URL))
 
 ## key: create an API key in the local stack's database:
-## make key NAME=alice [MAX_IN_FLIGHT=20] [MAX_OPEN_ORDERS=100]
-## (list / revoke: .venv/bin/python -m local.keys list | revoke ID; cloud: python -m engine.keys)
+## make key NAME=alice [MAX_IN_FLIGHT=20] [MAX_OPEN_ORDERS=100] [LIMITS="SOL=100/1000 ..."]
+## [MAX_SLIPPAGE=50] [LIMIT_PRICE_GUARD=20]
+## (list / limits ID / revoke ID: .venv/bin/python -m local.keys ...; cloud: python -m engine.keys)
 MAX_IN_FLIGHT ?= 20
 MAX_OPEN_ORDERS ?= 100
 key: $(STAMP)
-	@test -n "$(NAME)" || { echo "usage: make key NAME=<who> [MAX_IN_FLIGHT=20]" >&2; exit 2; }
+	@test -n "$(NAME)" || { echo "usage: make key NAME=<who> [MAX_IN_FLIGHT=20]" \
+	  "[LIMITS='SOL=100/1000 USDC=20000/200000'] [MAX_SLIPPAGE=50] [LIMIT_PRICE_GUARD=20]" >&2; exit 2; }
 	@$(BIN)/python -m local.keys create --name "$(NAME)" --max-in-flight $(MAX_IN_FLIGHT) \
-	  --max-open-orders $(MAX_OPEN_ORDERS)
+	  --max-open-orders $(MAX_OPEN_ORDERS) $(foreach l,$(LIMITS),--limit $(l)) \
+	  $(if $(MAX_SLIPPAGE),--max-slippage $(MAX_SLIPPAGE)) \
+	  $(if $(LIMIT_PRICE_GUARD),--limit-price-guard $(LIMIT_PRICE_GUARD))
 
 ## tests/js/node_modules: the JS client suite's packages (@solana/web3.js 1.x, @solana/spl-token),
 ## exactly as tests/js/package-lock.json pins them

@@ -40,6 +40,7 @@ from bench.stats import percentiles
 ROOT = Path(__file__).resolve().parent.parent
 
 TARGET_ORDERS = 10_000
+SNIPER_ORDERS = 1_000  # beside the limit book: sniper orders, each on a pair of its own
 TARGET_ENGINE_MS = 200.0
 SOL = 10**9
 USDC = 10**6
@@ -115,6 +116,54 @@ def _fill(url: str, orders: int, factor: tuple[float, float], seed: int = 7) -> 
         )
 
 
+def _fill_snipers(url: str, orders: int) -> None:
+    """`orders` watching sniper orders (USDC -> a mint no pool trades yet), each on a pair of
+    its own: what new-pool discovery must watch besides the limit book."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+    from solders.keypair import Keypair
+
+    from engine import db, keys
+    from engine.orders import parse_order_request
+
+    key, _ = keys.create_key("bench snipers", pool=db.pool(url), max_open_orders=orders + 1)
+    expires = datetime.now(UTC) + timedelta(days=1)
+    rows = []
+    for _ in range(orders):
+        request = parse_order_request(
+            {
+                "orderType": "sniper",
+                "tokenIn": "USDC",
+                "tokenOut": str(Keypair().pubkey()),
+                "amountIn": "5",
+                "expiresAt": expires.isoformat(),
+            }
+        )
+        rows.append(
+            (
+                uuid.uuid4(),
+                Jsonb(request.to_json()),
+                request.token_out.mint,
+                request.token_in.mint,
+                request.token_out.mint,
+                request.amount_in,
+                request.slippage,
+                expires,
+                request.fingerprint(),
+                key.id,
+            )
+        )
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO orders (id, request, token_in, token_out, mint_in, mint_out, amount_in,
+                 slippage, order_type, status, seq, expires_at, request_hash, api_key_id,
+                 watch_from_slot)
+               VALUES (%s, %s, 'USDC', %s, %s, %s, %s, %s, 'sniper', 'watching', 2, %s, %s, %s,
+                 0)""",
+            rows,
+        )
+
+
 async def _ticks(url: str, ticks: int) -> list[Any]:
     from engine import config, db
     from engine.queue import OrdersQueue
@@ -144,16 +193,28 @@ async def _ticks(url: str, ticks: int) -> list[Any]:
     return seen[1:]
 
 
-def priced_per_tick(orders: int = TARGET_ORDERS, ticks: int = 5) -> dict[str, Any]:
-    out: dict[str, Any] = {"orders": orders}
-    for book, factor in (("waiting", (1.01, 1.10)), ("at_the_money", (0.9992, 0.9999))):
+def priced_per_tick(
+    orders: int = TARGET_ORDERS, ticks: int = 5, snipers: int = SNIPER_ORDERS
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"orders": orders, "snipers": snipers}
+    books = (
+        ("waiting", (1.01, 1.10), 0),
+        ("at_the_money", (0.9992, 0.9999), 0),
+        # the waiting book again, with sniper orders on as many new pairs beside it: what they
+        # cost every user's tick (issue 25: 4 getProgramAccounts per pair per tick, before)
+        ("with_snipers", (1.01, 1.10), snipers),
+    )
+    for book, factor, sniping in books:
         url = _database(f"orders_bench_watch_{book}")
         _fill(url, orders, factor)
+        if sniping:
+            _fill_snipers(url, sniping)
         reports = asyncio.run(_ticks(url, ticks))
         out[book] = {
             "ticks": ticks,
             "priced": min(r.priced for r in reports),
             "triggered": sum(r.triggered for r in reports),
+            "snipers": sniping,
             "quotes_per_tick": max(r.quotes for r in reports),
             "accounts_read": reports[-1].accounts,
             "engine_ms": percentiles([r.engine_seconds * 1000 for r in reports]),
@@ -276,7 +337,7 @@ def _trigger_latency(samples: int) -> dict[str, Any]:
     }
 
 
-def priced_in_own_process(orders: int, ticks: int) -> dict[str, Any]:
+def priced_in_own_process(orders: int, ticks: int, snipers: int = SNIPER_ORDERS) -> dict[str, Any]:
     """`priced_per_tick` in a fresh interpreter, as the watch function runs in a container of
     its own. In the bench's process, what the earlier stages left on the heap made each tick's
     full garbage collection (the tick's 10,000 orders outlive it) cost up to ~100 ms more,
@@ -286,7 +347,7 @@ def priced_in_own_process(orders: int, ticks: int) -> dict[str, Any]:
         code = (
             "import json, pathlib; from bench.watching import priced_per_tick; "
             f"pathlib.Path({str(out)!r}).write_text("
-            f"json.dumps(priced_per_tick({orders}, {ticks}), default=str))"
+            f"json.dumps(priced_per_tick({orders}, {ticks}, {snipers}), default=str))"
         )
         done = subprocess.run(
             [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
@@ -298,9 +359,13 @@ def priced_in_own_process(orders: int, ticks: int) -> dict[str, Any]:
 
 
 def measure(
-    orders: int = TARGET_ORDERS, samples: int = 20, ticks: int = 5, log: Any = None
+    orders: int = TARGET_ORDERS,
+    samples: int = 20,
+    ticks: int = 5,
+    log: Any = None,
+    snipers: int = SNIPER_ORDERS,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"priced": priced_in_own_process(orders, ticks)}
+    out: dict[str, Any] = {"priced": priced_in_own_process(orders, ticks, snipers)}
     if samples:
         out["trigger"] = trigger_latency(samples, log)
     return out

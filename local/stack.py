@@ -1,8 +1,9 @@
 """The local stack in one process: `python -m local.stack` (PORT, default 3000).
 
-Starts Postgres (DATABASE_URL, else 127.0.0.1:5432, else embedded; database `orders_local`,
-migrated), LocalStack on loopback (see `local/localstack.py`; LOCALSTACK_ENDPOINT names one already
-running) for SQS, with the queues template.yaml declares (orders + DLQ, status events + DLQ), and
+Starts Postgres (DATABASE_URL, else 127.0.0.1:5432, else embedded; the database DATABASE_URL
+names, else `orders_local`, created if missing and migrated), LocalStack on loopback (see
+`local/localstack.py`; LOCALSTACK_ENDPOINT names one already running) for SQS, with the queues
+template.yaml declares (orders + DLQ, status events + DLQ), and
 Secrets Manager, which holds the wallet key the execute function reads through WALLET_SECRET_ARN
 as in the cloud, the SQS pollers that play the event source mappings (execute, notify), the local
 Solana chain when there is one (see `start_chain`), and the gateway (HTTP API, WebSocket API and
@@ -139,9 +140,29 @@ def wallet_through_secrets_manager(
     return arn
 
 
+def local_database_name() -> str:
+    """The database `make run`, `make key` and `local.keys` use: the one DATABASE_URL names,
+    else `orders_local` (two stacks on one Postgres server keep their keys and orders apart
+    by naming two databases)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        name = psycopg.conninfo.conninfo_to_dict(url).get("dbname")
+        if name:
+            return str(name)
+    return LOCAL_DB
+
+
+def management_file(database: str) -> Path:
+    """Where a running stack keeps its management API's endpoint (with its secret) for the
+    local tools (`local.keys revoke` closes sockets through it): readable by this user only,
+    removed when the stack stops."""
+    return ROOT / ".local-data" / f"{database}.management"
+
+
 def local_database(base_url: str, name: str = LOCAL_DB) -> str:
-    """`name` beside `base_url`, created if missing, migrated."""
-    with psycopg.connect(base_url, autocommit=True) as conn:
+    """`name` on `base_url`'s server, created if missing, migrated."""
+    server = psycopg.conninfo.make_conninfo(base_url, dbname="postgres")
+    with psycopg.connect(server, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -367,6 +388,7 @@ class Stack:
             # The management API answers loopback callers with this stack's secret only.
             WS_MANAGEMENT_ENDPOINT=f"{base}/{management_secret}",
         )
+        self._save_management_endpoint(env["WS_MANAGEMENT_ENDPOINT"])
         chain = start_chain(env, self.chain_tick_seconds, self.chain_port)
         self._on_stop("chain", chain.stop)
         wallet_through_secrets_manager(env, aws.secrets, f"{prefix}/wallet")
@@ -432,6 +454,14 @@ class Stack:
             "database": database_url.rsplit("@", 1)[-1],  # no credentials in the log
         }
 
+    def _save_management_endpoint(self, endpoint: str) -> None:
+        path = management_file(self.database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(endpoint)
+        self._on_stop("management endpoint file", lambda: path.unlink(missing_ok=True))
+
     def stop(self) -> None:
         for name, stopper in reversed(self._stoppers):
             try:
@@ -451,7 +481,11 @@ def main(stop: threading.Event | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
     for chatty in ("httpx", "httpx2"):  # one INFO line per RPC request would flood the log
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    stack = Stack(port=int(os.environ.get("PORT", "3000")), localstack_log=LOCALSTACK_LOG)
+    stack = Stack(
+        port=int(os.environ.get("PORT", "3000")),
+        database=local_database_name(),
+        localstack_log=LOCALSTACK_LOG,
+    )
     stop = stop or threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

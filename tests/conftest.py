@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from engine import db, keys
+from engine import db, keys, limits
 from engine.store import Store
+from engine.tokens import USDC_DEVNET_MINT, WSOL_MINT
 from local import postgres
 
 if TYPE_CHECKING:
@@ -55,9 +57,14 @@ def store(database_url: str) -> Store:
 
 @pytest.fixture(scope="session")
 def api_key(database_url: str) -> tuple[keys.ApiKey, str]:
-    """The session's API key and its secret. Its in-flight limit is out of reach: tests make
-    many orders that never execute (tests/integration/test_api_keys.py tests the limit)."""
-    return keys.create_key("tests", max_in_flight=1_000_000, pool=db.pool(database_url))
+    """The session's API key and its secret. Its in-flight limit and its SOL and USDC limits
+    are out of reach: tests make many orders that never execute, some larger than the wallet
+    holds (tests/integration/test_api_keys.py and test_key_limits.py test the limits)."""
+    pool = db.pool(database_url)
+    made = keys.create_key("tests", max_in_flight=1_000_000, pool=pool)
+    huge = limits.MintLimit(Decimal(10**15), Decimal(10**18))
+    limits.set_limits(pool, made[0].id, {WSOL_MINT: huge, USDC_DEVNET_MINT: huge})
+    return made
 
 
 @pytest.fixture(scope="session")

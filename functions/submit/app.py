@@ -103,6 +103,11 @@ def cancel_order(caller: Caller, order_id: uuid.UUID) -> dict[str, Any]:
     return orders.cancel(order_id, caller)
 
 
+@app.get("/api/limits", **api.LIMITS_DOCS)
+def get_limits(caller: Caller) -> dict[str, Any]:
+    return orders.key_limits(caller)
+
+
 @app.get("/api/orders", **api.LIST_DOCS)
 def list_orders(
     caller: Caller,

@@ -252,6 +252,24 @@ async function run(page) {
     log("revoked while in use", { refused, revokedStatus, stream: await page.textContent("#stream-state") });
   }
 
+  // A link naming another API (`?api=`) in a tab that holds the key: the console talks only to
+  // its own origin (and the deployment's), so not one request leaves for the named host.
+  await useKey(page, KEY);
+  await keyStatus(page, /Key accepted/);
+  const elsewhere = [];
+  const watch = (request) => {
+    if (new URL(request.url()).hostname === "elsewhere.invalid") elsewhere.push(request.url());
+  };
+  page.on("request", watch);
+  await page.goto(`${BASE}/?api=http://elsewhere.invalid:9`);
+  await page.waitForFunction(() => document.body.dataset.ready === "true");
+  // the saved key was checked against the API the page talks to: its own origin accepted it
+  const ownStatus = await keyStatus(page, /Key accepted/).catch(() => null);
+  page.off("request", watch);
+  expect(elsewhere.length === 0, `requests to the host named in ?api=: ${elsewhere.join(", ")}`);
+  expect(ownStatus, "the page's own API accepted the saved key");
+  log("api from the url ignored", { elsewhere: elsewhere.length, status: ownStatus });
+
   // /docs renders Swagger UI from the stack's own files.
   await page.goto(`${BASE}/docs`);
   await page.waitForSelector("#swagger-ui .swagger-ui .info .title");

@@ -119,6 +119,7 @@ def test_console_in_a_browser(stack: Running) -> None:
         "limit cancelled",
         "accessibility",
         "revoked while in use",
+        "api from the url ignored",
         "docs",
         "offline",
     } <= checks

@@ -260,13 +260,16 @@ def test_revoking_a_key_closes_its_open_sockets(stack: Served, store: Store) -> 
     following, idle = open_as(stack, secret), open_as(stack, secret, "/")
     bystander = open_ws(ws_url(stack))  # another key's socket
     try:
-        order_id = submit_ws(following)
-        assert keys.revoke(key.id, pool=store.pool)
-        assert keys.close_sockets(key.id, pool=store.pool) == 2  # what `revoke` runs
+        order_id = submit_ws(following)  # pending: nothing executes it here
+        revoked = keys.revoke(key.id, pool=store.pool)
+        assert revoked is not None
+        assert [e.order_id for e in revoked.cancelled] == [order_id]  # unsent: cancelled
+        assert keys.close_sockets(key.id, pool=store.pool) == (2, 0)  # what `revoke` runs
+        [cancelled] = frames(following, 1)  # its follower hears why, then the socket closes
+        assert (cancelled["status"], cancelled["code"]) == ("cancelled", "api_key_revoked")
         assert closed_with_revocation(following)
         assert closed_with_revocation(idle)
         assert Connections(store.pool).of_key(key.id) == []
-        advance(store, order_id, 0, 1)  # the order goes on; nobody of that key hears of it
         submit_ws(bystander)
     finally:
         for ws in (following, idle, bystander):
@@ -275,13 +278,18 @@ def test_revoking_a_key_closes_its_open_sockets(stack: Served, store: Store) -> 
 
 def test_a_revoked_keys_socket_gets_no_more_frames(stack: Served, store: Store) -> None:
     """The sockets were not closed at revocation (the command could not reach the management
-    API): the next delivery checks the key and closes the socket instead of replaying."""
+    API): the next delivery checks the key, posts what is owed (the revocation's cancellation,
+    the last event of the order) and closes the socket."""
     key, secret = keys.create_key("revoked, sockets left open", pool=store.pool)
     following, asking = open_as(stack, secret), open_as(stack, secret)
     try:
         order_id = submit_ws(following)
-        assert keys.revoke(key.id, pool=store.pool)
-        advance(store, order_id, 0, 2)  # two status events: neither reaches the socket
+        revoked = keys.revoke(key.id, pool=store.pool)
+        assert revoked is not None
+        for event in revoked.cancelled:  # as the executor publishes
+            StatusQueue.from_settings(Settings.from_env()).publish(event)
+        [cancelled] = frames(following, 1)
+        assert (cancelled["status"], cancelled["code"]) == ("cancelled", "api_key_revoked")
         assert closed_with_revocation(following)
         # A frame on another of its sockets: the answer is the last one.
         asking.send(json.dumps({"action": "subscribe", "orderId": str(order_id)}))

@@ -26,6 +26,9 @@ import pytest
 from solders.keypair import Keypair
 from websockets.sync.client import connect
 
+from engine import db, keys, limits
+from engine.limits import MintLimit
+from engine.tokens import USDC_DEVNET_MINT
 from local.poller import wait_until
 from tests.stack import (
     ORDER,
@@ -373,6 +376,13 @@ def test_the_functions_metrics_are_served_as_cloudwatch_would_read_them(stack: R
     with open_ws(accepted["wsUrl"]) as ws:
         assert follow(ws)[-1]["status"] == "confirmed"
     bad = {**ORDER, "tokenOut": "So11111111111111111111111111111111111111112", "amountIn": "0.01"}
+    # More USDC than the wallet holds, to fail on chain: past the default per-key limits
+    # (20,000 per order), so this key gets its own.
+    pool = db.pool(stack.database_url)
+    stack_key = keys.verify(stack.api_key, pool=pool)
+    assert stack_key is not None
+    big = MintLimit(Decimal(10**8), Decimal(10**9))
+    limits.set_limits(pool, stack_key.id, {USDC_DEVNET_MINT: big})
     failed = submit_http(stack, {**bad, "tokenIn": "USDC", "amountIn": "99999999"})
     with open_ws(failed["wsUrl"]) as ws:
         assert follow(ws)[-1]["status"] == "failed"

@@ -9,6 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +24,16 @@ from tests.integration.test_ws_connect import cid, connect, env, handler, posted
 __all__ = ["env", "handler", "submit"]  # fixtures, imported for pytest
 
 BIG = 65 * 1024
+SOON = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+_WEEK = (datetime.now(UTC) + timedelta(days=2)).isocalendar()
+WEEK_DATE = f"{_WEEK.year}-W{_WEEK.week:02d}-{_WEEK.weekday}T12:00:00Z"  # in 1 to 3 days
+
+
+def limit_body(**fields: Any) -> str:
+    """A limit order (no slippage) with `fields` replaced."""
+    merged = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "orderType": "limit"}
+    merged |= {"limitPrice": "151.2", "expiresAt": SOON + "Z", **fields}
+    return spliced(merged)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -34,7 +45,10 @@ def drain_after(orders_queue: str) -> Iterator[None]:
 
 def body(**fields: Any) -> str:
     """ORDER with `fields` replaced; a value of type `Raw` is spliced in as literal JSON."""
-    merged = {**ORDER, **fields}
+    return spliced({**ORDER, **fields})
+
+
+def spliced(merged: dict[str, Any]) -> str:
     parts = [
         f"{json.dumps(k)}: {v.text if isinstance(v, Raw) else json.dumps(v, ensure_ascii=False)}"
         for k, v in merged.items()
@@ -142,6 +156,28 @@ BAD: list[tuple[str, str, str | None]] = [
     ("duplicate key nested", body(extra=Raw('{"a": 1, "a": 2}')), "a"),
     ("duplicate key in a list", body(extra=Raw('[{"b": 1, "b": 1}]')), "b"),
     ("nested object 2000 deep", '{"a":' * 2000 + "1" + "}" * 2000, None),
+    # issue 25: digits are ASCII only everywhere (a superscript two was a 500, an Arabic-Indic
+    # three was read as 3)
+    ("superscript fee cap", body(maxPriorityFeeLamports="\u00b2"), "maxPriorityFeeLamports"),
+    ("arabic-indic fee cap", body(maxPriorityFeeLamports="\u0663"), "maxPriorityFeeLamports"),
+    ("fullwidth fee cap", body(maxPriorityFeeLamports="\uff13"), "maxPriorityFeeLamports"),
+    # issue 25: an idempotencyKey with NUL was a 500 over the WebSocket (Postgres text)
+    ("nul idempotencyKey", body(idempotencyKey="k\u0000"), "idempotencyKey"),
+    # issue 25: prices with more digits than the engine keeps were rounded, sometimes down
+    ("29-digit limitPrice", limit_body(limitPrice="1.0000000000000000000000000001"), "limitPrice"),
+    (
+        "29-digit limitPrice number",
+        limit_body(limitPrice=Raw("151.19999999999999999999999999")),
+        "limitPrice",
+    ),
+    ("30-digit integer limitPrice", limit_body(limitPrice=Raw("1" * 30)), "limitPrice"),
+    # issue 25: expiresAt takes exactly the README's formats
+    ("expiresAt trailing NUL", limit_body(expiresAt=SOON + "Z\u0000"), "expiresAt"),
+    ("expiresAt offset seconds", limit_body(expiresAt=SOON + "+02:00:30"), "expiresAt"),
+    ("expiresAt week date", limit_body(expiresAt=WEEK_DATE), "expiresAt"),
+    ("expiresAt 9-digit fraction", limit_body(expiresAt=SOON + ".123456789Z"), "expiresAt"),
+    ("expiresAt basic format", limit_body(expiresAt=SOON.replace("-", "") + "Z"), "expiresAt"),
+    ("expiresAt space", limit_body(expiresAt=SOON.replace("T", " ") + "Z"), "expiresAt"),
 ]
 
 
@@ -199,6 +235,8 @@ def test_http_bad_body_is_400_and_changes_nothing(
         (json.dumps(ORDER).encode(), "application/json; charset=latin-1"),
         (json.dumps(ORDER).encode(), "application/json; charset=utf-16"),
         (json.dumps(ORDER).encode(), "text/json"),
+        (json.dumps(ORDER).encode(), "application/+json"),  # issue 25: no type named
+        (json.dumps(ORDER).encode(), "application/+json; charset=utf-8"),
     ],
 )
 def test_http_wrong_content_type_is_a_clear_4xx(
@@ -274,6 +312,24 @@ def test_http_non_utf8_body_is_400(submit: Any, store: Store) -> None:
     assert reply["statusCode"] == 400
     assert reply["json"]["error"]["code"] == "invalid_request"
     assert order_count(store) == before
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [SOON + "Z", SOON + "z", SOON[:-3] + "Z", SOON + ".123456Z", SOON + "+02:00", SOON + "-05:30"],
+)
+def test_http_expiry_in_the_readmes_formats_is_accepted(submit: Any, expires: str) -> None:
+    reply = http_post(submit, limit_body(expiresAt=expires).encode())
+    assert reply["statusCode"] == 202, reply["json"]
+    assert reply["json"]["status"] == "watching"
+
+
+def test_http_prices_of_28_significant_digits_are_kept_exactly(submit: Any) -> None:
+    price = "1.000000000000000000000000001"  # 28 significant digits
+    reply = http_post(submit, limit_body(limitPrice=price).encode())
+    assert reply["statusCode"] == 202, reply["json"]
+    order = call(submit, "GET", f"/api/orders/{reply['json']['orderId']}")["json"]
+    assert order["limitPrice"] == price
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -149,6 +150,7 @@ def test_the_static_routes_stay_out_of_the_openapi_document(submit: Any) -> None
         "/api/orders/execute",
         "/api/orders/{order_id}",
         "/api/orders",
+        "/api/limits",
         "/api/quote",
         "/health",
     }
@@ -173,3 +175,51 @@ def test_the_sample_events_get_the_page_and_a_gzipped_script(submit: Any) -> Non
     assert asset["isBase64Encoded"]
     script = gzip.decompress(base64.b64decode(asset["body"]))
     assert script == (CONSOLE / "app.js").read_bytes()
+
+
+def connect_sources(reply: dict[str, Any]) -> list[str]:
+    csp: str = reply["headers"]["content-security-policy"]
+    directive = next(d.strip() for d in csp.split(";") if d.strip().startswith("connect-src"))
+    return directive.split()[1:]
+
+
+def test_the_console_connects_only_to_its_own_origin_and_the_configured_ones(
+    database_url: str, orders_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25 item 1: `connect-src` named any host, and `?api=` pointed the page (and the key)
+    at one. Now the CSP names exactly this origin, the WebSocket API's and CONSOLE_API_ORIGIN,
+    and the page takes its API from its own config.json, never from its URL."""
+    monkeypatch.setenv("WS_URL", "wss://ws.example.test/prod")
+    plain = fresh_handler("submit")
+    assert connect_sources(get(plain, "/")) == ["'self'", "wss://ws.example.test"]
+    assert json.loads(get(plain, "/console/config.json")["bytes"])["apiUrl"] is None
+    monkeypatch.setenv("CONSOLE_API_ORIGIN", "https://api.example.test/")
+    configured = fresh_handler("submit")
+    assert connect_sources(get(configured, "/?api=http://elsewhere.test")) == [
+        "'self'",
+        "https://api.example.test",
+        "wss://ws.example.test",
+    ]
+    config = json.loads(get(configured, "/console/config.json")["bytes"])
+    assert config["apiUrl"] == "https://api.example.test"
+    script = (CONSOLE / "app.js").read_text()
+    assert "location.search" not in script  # the page reads nothing from its URL
+    assert "location.search" not in (CONSOLE / "api.js").read_text()
+
+
+def test_docs_send_the_consoles_security_headers(submit: Any) -> None:
+    """Issue 25 item 5: /docs had no security headers. Its one inline script (Swagger UI's
+    start-up) is allowed by its hash, nothing else inline."""
+    page = get(submit, "/docs")
+    own = get(submit, "/")
+    for name in ("x-content-type-options", "referrer-policy"):
+        assert page["headers"][name] == own["headers"][name], name
+    csp = page["headers"]["content-security-policy"]
+    assert connect_sources(page) == connect_sources(own)
+    for directive in ("frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"):
+        assert directive in csp
+    scripts = re.findall(r"<script>(.*?)</script>", page["bytes"].decode(), flags=re.DOTALL)
+    for script in scripts:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]

@@ -39,6 +39,7 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("order_events", "SELECT"), ("order_events", "INSERT"),
         ("api_keys", "SELECT"),
         ("pool_pairs", "SELECT"), ("pools", "SELECT"), ("not_pools", "SELECT"),
+        ("key_mint_limits", "SELECT"), ("key_positions", "SELECT"),
     },
     "engine_ws_connect": {
         ("orders", "SELECT"), ("orders", "INSERT"), ("orders", "UPDATE"),
@@ -47,6 +48,7 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("connections", "SELECT"), ("connections", "INSERT"), ("connections", "DELETE"),
         ("subscriptions", "SELECT"), ("subscriptions", "INSERT"),
         ("pool_pairs", "SELECT"), ("pools", "SELECT"), ("not_pools", "SELECT"),
+        ("key_mint_limits", "SELECT"), ("key_positions", "SELECT"),
     },
     "engine_execute": {
         ("orders", "SELECT"), ("orders", "UPDATE"),
@@ -56,6 +58,9 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         ("pools", "SELECT"), ("pools", "INSERT"), ("pools", "UPDATE"), ("pools", "DELETE"),
         ("not_pools", "SELECT"), ("not_pools", "INSERT"),
         ("not_pools", "UPDATE"), ("not_pools", "DELETE"),
+        # the key's limits, checked again before routing; its fills' position (the trigger)
+        ("key_mint_limits", "SELECT"),
+        ("key_positions", "SELECT"), ("key_positions", "INSERT"), ("key_positions", "UPDATE"),
     },
     "engine_notify": {
         ("order_events", "SELECT"),
@@ -90,13 +95,20 @@ COLUMN_GRANTS: dict[str, set[tuple[str, str, str]]] = {
         ("api_keys", "created_at", "UPDATE"),
         ("subscriptions", "delivered_seq", "UPDATE"),
     },
-    "engine_execute": set(),
+    # execute and watch: whether an order's key is revoked (nothing of a revoked key is
+    # triggered or sent), and nothing else of the key
+    "engine_execute": {
+        ("api_keys", "id", "SELECT"),
+        ("api_keys", "revoked_at", "SELECT"),
+        ("api_keys", "max_slippage", "SELECT"),
+        ("api_keys", "limit_price_guard", "SELECT"),
+    },
     "engine_notify": {
         ("subscriptions", "delivered_seq", "UPDATE"),
         ("api_keys", "id", "SELECT"),
         ("api_keys", "revoked_at", "SELECT"),
     },
-    "engine_watch": set(),
+    "engine_watch": {("api_keys", "id", "SELECT"), ("api_keys", "revoked_at", "SELECT")},
     "engine_quote": set(),
 }
 # Statements no function role may run.

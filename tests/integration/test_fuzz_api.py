@@ -30,6 +30,7 @@ OPERATIONS = [
     ("GET", "/api/orders/{order_id}"),
     ("DELETE", "/api/orders/{order_id}"),
     ("GET", "/api/orders"),
+    ("GET", "/api/limits"),
     ("GET", "/api/quote"),  # served by functions/quote: the gateway routes it as the template says
     ("GET", "/health"),
 ]
@@ -130,6 +131,7 @@ def test_without_a_key_the_gateway_answers_as_documented(api_schema: Any) -> Non
     for path, method, params in (
         ("/api/orders/execute", "POST", {}),
         ("/api/orders", "GET", {}),
+        ("/api/limits", "GET", {}),
         ("/api/orders/{order_id}", "GET", {"path_parameters": {"order_id": str(uuid.uuid4())}}),
         ("/api/orders/{order_id}", "DELETE", {"path_parameters": {"order_id": str(uuid.uuid4())}}),
         ("/api/quote", "GET", {"query": {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}}),

@@ -215,8 +215,10 @@ def test_list_orders_newest_first_with_cursor_and_bounded_limit(submit: Any) -> 
         b'["2026-01-01T00:00:00+00:00", "00000000-0000-0000-0000-000000000000", 1]',
         b"\xff\xfe",
         b"[NaN, 1]",
+        b'["2020-01-01T00:00:00+00:00", 5]',  # issue 25: a non-string id was a 500
+        b'[5, "00000000-0000-0000-0000-000000000000"]',
     ],
-    ids=["nested", "duplicate key", "three items", "not utf-8", "nan"],
+    ids=["nested", "duplicate key", "three items", "not utf-8", "nan", "int id", "int time"],
 )
 def test_a_cursor_we_did_not_make_is_400_on_cursor(submit: Any, raw: bytes) -> None:
     cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -262,3 +264,26 @@ def test_unknown_route_is_a_json_404(submit: Any) -> None:
     reply = call(submit, "GET", "/nope")
     assert reply["statusCode"] == 404
     assert reply["json"]["error"]["code"] == "not_found"
+
+
+def test_the_openapi_body_is_the_model_that_validates_orders(submit: Any) -> None:
+    """Issue 25 item 0: one model validates and documents every order body. Every field the
+    document lists is one submit takes (a 202 with it), and a field it does not list is a 400
+    naming that field (the document says additionalProperties: false)."""
+    spec = call(submit, "GET", "/openapi.json")["json"]
+    content = spec["paths"]["/api/orders/execute"]["post"]["requestBody"]["content"]
+    schema = content["application/json"]["schema"]
+    assert schema["additionalProperties"] is False
+    assert set(schema["required"]) == {"tokenIn", "tokenOut", "amountIn"}
+    market = {"slippage": 1, "poolId": None, "baseIn": True, "maxPriorityFeeLamports": "5000"}
+    for name in set(schema["properties"]) - {"tokenIn", "tokenOut", "amountIn", "orderType"}:
+        if name in market:
+            reply = call(submit, "POST", "/api/orders/execute", {**ORDER, name: market[name]})
+            assert reply["statusCode"] == 202, (name, reply["json"])
+        else:  # a limit or sniper order's field: refused on a market order, naming it
+            reply = call(submit, "POST", "/api/orders/execute", {**ORDER, name: "1"})
+            assert reply["json"]["error"]["field"] == name
+    assert "maxPriorityFeeLamports" in schema["properties"]
+    reply = call(submit, "POST", "/api/orders/execute", {**ORDER, "notAField": 1})
+    assert reply["statusCode"] == 400
+    assert reply["json"]["error"]["field"] == "notAField"

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from engine.errors import InvalidRequest
 from engine.orders import (
     CANCELLABLE,
+    ENDED_BY_REVOCATION,
     IN_FLIGHT,
     OPEN,
     TERMINAL,
@@ -90,7 +91,9 @@ def test_terminal_statuses_lead_nowhere_and_only_watching_can_trigger() -> None:
     into_triggered = {s for s, targets in TRANSITIONS.items() if Status.TRIGGERED in targets}
     assert into_triggered == {Status.WATCHING}
     into_cancelled = {s for s, targets in TRANSITIONS.items() if Status.CANCELLED in targets}
-    assert into_cancelled == set(CANCELLABLE)
+    # a key cancels what has not triggered; its revocation also what has not been sent
+    assert into_cancelled == set(CANCELLABLE) | set(ENDED_BY_REVOCATION)
+    assert Status.SUBMITTED not in ENDED_BY_REVOCATION  # a sent transaction is followed
     into_expired = {s for s, targets in TRANSITIONS.items() if Status.EXPIRED in targets}
     assert into_expired == set(CANCELLABLE)
     # back to watching only from a step that can refuse for price, never from triggered

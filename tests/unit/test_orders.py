@@ -173,6 +173,8 @@ LEGAL = (
     + [(s, Status.FAILED) for s in Status if not s.terminal and s is not Status.WATCHING]
     + [(s, end) for s in (Status.PENDING, Status.WATCHING) for end in (Status.EXPIRED,)]
     + [(s, end) for s in (Status.PENDING, Status.WATCHING) for end in (Status.CANCELLED,)]
+    # a key's revocation cancels what it has not sent yet (DESIGN "Guarantees")
+    + [(s, Status.CANCELLED) for s in (Status.TRIGGERED, Status.ROUTING, Status.BUILDING)]
 )
 
 

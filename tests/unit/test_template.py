@@ -142,6 +142,7 @@ def test_http_api_routes_reach_submit_and_quote(tpl: dict[str, Any]) -> None:
         ("GET", "/api/orders/{orderId}"): "SubmitFunction",
         ("DELETE", "/api/orders/{orderId}"): "SubmitFunction",
         ("GET", "/api/orders"): "SubmitFunction",
+        ("GET", "/api/limits"): "SubmitFunction",
         ("GET", "/api/quote"): "QuoteFunction",
         ("GET", "/health"): "SubmitFunction",
         ("GET", "/openapi.json"): "SubmitFunction",
@@ -191,6 +192,7 @@ def test_http_api_default_authorizer_is_the_api_key_lambda(tpl: dict[str, Any]) 
         "/api/orders/{orderId}",
         "/api/orders",
         "/api/quote",
+        "/api/limits",
     }
     assert route_matches("/api/orders/{orderId}", "/api/orders/abc")
     assert not route_matches("/api/orders/{orderId}", "/api/orders")

@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engine import limits
 from engine.config import Settings
 from engine.errors import OrderNotFound, Unauthorized
 from engine.intake import Accepted, Intake
 from engine.notify import Publisher, announce
-from engine.orders import ORDER_TYPES, VENUE_NAMES, Status, explorer_link, iso_z
+from engine.orders import ORDER_TYPES, OrderBody, Status, explorer_link, iso_z
 from engine.store import Order, Store
 
 MAX_BODY_BYTES = 64 * 1024
@@ -140,6 +141,10 @@ class OrdersApi:
         done = self.store.cancel(order_id, api_key_id)
         announce(self.publisher, done.event)
         return {"orderId": str(order_id), "status": str(done.order.status)}
+
+    def key_limits(self, api_key_id: uuid.UUID) -> dict[str, Any]:
+        """`GET /api/limits`: the key's risk limits and what remains of them."""
+        return limits.report(self.store.pool, api_key_id)
 
     def order_page(
         self, limit: int, cursor: str | None, api_key_id: uuid.UUID, status: str | None = None
@@ -295,59 +300,6 @@ async def _no_receive() -> Message:
 # -- OpenAPI --------------------------------------------------------------------------------------
 
 
-class OrderBody(BaseModel):
-    tokenIn: str = Field(examples=["SOL"], description="symbol (SOL, USDC) or base58 mint")
-    tokenOut: str = Field(examples=["USDC"])
-    amountIn: str | float = Field(examples=["0.01"], description="decimal token units")
-    slippage: str | float | None = Field(
-        default=None, examples=[0.5], description="percent, >0 and <=50; default 0.5"
-    )
-    orderType: str | None = Field(
-        default="market",
-        description="market (default), limit or sniper. limit: needs limitPrice and expiresAt,"
-        " refuses slippage. sniper: needs expiresAt; poolVenue, maxPrice, minLiquidity optional",
-        json_schema_extra={"enum": list(ORDER_TYPES)},
-    )
-    poolId: str | None = Field(
-        default=None,
-        examples=["2AzU8PsLsjzk27A3hu88EgV1GdS221BwM9bvKdssCYbo"],  # the local chain's CPMM pool
-        description="optional: the one pool (base58 address) the order may trade on; by default"
-        " the best of every pool of the pair. 400 `unknown_pool` when the pool cache already"
-        " knows the address is not a pool of the pair; otherwise the order fails `unknown_pool`"
-        " at routing if it is not one",
-    )
-    baseIn: bool | None = Field(
-        default=None,
-        description="optional, must be true when sent: the amount is of tokenIn (the engine"
-        " sells exactly amountIn; false is 400 on `baseIn`)",
-    )
-    limitPrice: str | float | None = Field(
-        default=None,
-        examples=["151.2"],
-        description="limit orders: the least tokenOut per 1 tokenIn accepted, fees and price"
-        " impact included (> 0); the swap's minimum output is amountIn x limitPrice",
-    )
-    expiresAt: str | None = Field(
-        default=None,
-        examples=["2026-12-01T12:00:00Z"],
-        description="limit and sniper orders: ISO 8601 with a zone, in the future, at most 30"
-        " days ahead; the order ends `expired` if it has not triggered by then",
-    )
-    poolVenue: str | None = Field(
-        default=None,
-        description="sniper orders: only new pools of this venue",
-        json_schema_extra={"enum": list(VENUE_NAMES)},
-    )
-    maxPrice: str | float | None = Field(
-        default=None,
-        description="sniper orders: not above this price (tokenIn per tokenOut, > 0)",
-    )
-    minLiquidity: str | float | None = Field(
-        default=None,
-        description="sniper orders: only pools holding at least this much tokenIn (>= 0)",
-    )
-
-
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -460,6 +412,35 @@ class QuoteReply(BaseModel):
     slot: int = Field(description="the slot the pools were read at")
 
 
+class MintLimitReply(BaseModel):
+    mint: str
+    token: str = Field(description="its symbol, or the mint")
+    maxIn: str = Field(description="the most one order may sell (token units)")
+    maxInPer24h: str = Field(description="the most the key's orders may sell in 24 h")
+    usedIn24h: str = Field(description="what its orders of the last 24 h take of it")
+    remainingIn24h: str
+
+
+class PositionReply(BaseModel):
+    mint: str
+    token: str
+    bought: str = Field(description="what the key's own confirmed fills bought, less sold")
+    inOpenOrders: str = Field(description="what its live orders would sell of it")
+    remaining: str = Field(description="what it may still sell (a mint with no limit)")
+
+
+class LimitsReply(BaseModel):
+    maxSlippage: str = Field(description="percent: the most slippage an order may ask for")
+    limitPriceGuard: str = Field(
+        description="percent: a limit order whose limitPrice is more than this below the quote"
+        " fails `limit_price_guard` when it is routed"
+    )
+    mints: list[MintLimitReply] = Field(description="the mints the key may sell, and how much")
+    positions: list[PositionReply] = Field(
+        description="mints without a limit the key may sell only up to what its fills bought"
+    )
+
+
 class HealthCheck(BaseModel):
     ok: bool
     error: str | None = None
@@ -501,11 +482,34 @@ SUBMIT_DOCS: dict[str, Any] = {
             " `poolId` is known not to be a pool of the pair",
         },
         **_AUTH_ERRORS,
+        403: {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": "#/components/schemas/GatewayReply"},
+                            {"$ref": "#/components/schemas/ErrorReply"},
+                        ]
+                    }
+                }
+            },
+            "description": "the gateway's answer to an unknown or revoked key"
+            ' (`{"message": "Forbidden"}`); `api_key_revoked` (revoked since the'
+            " authorizer's cached answer); `mint_not_allowed`: the key has no limit for"
+            " selling tokenIn and its own fills did not buy that much (`limit`, `remaining`)",
+        },
         409: {"model": ErrorReply, "description": "Idempotency-Key reused with another body"},
+        422: {
+            "model": ErrorReply,
+            "description": "over one of the key's limits (`limit` names it, `remaining` is what"
+            " is left): `order_limit_exceeded` (maxIn), `daily_limit_exceeded` (maxInPer24h),"
+            " `slippage_limit_exceeded` (maxSlippage)",
+        },
         429: {
             "model": ErrorReply,
             "description": "the key's in-flight order limit (`too_many_orders_in_flight`) or,"
-            " for limit and sniper orders, its open order limit (`too_many_open_orders`)",
+            " for limit and sniper orders, its open order limit (`too_many_open_orders`), or"
+            " for a sniper order on a new pair, its sniper pairs (`too_many_sniper_pairs`)",
         },
         503: {
             "model": ErrorReply,
@@ -550,6 +554,12 @@ LIST_DOCS: dict[str, Any] = {
     "summary": "Orders, newest first",
     "response_model": None,
     "responses": {200: {"model": OrderPage}, **_ERRORS, **_AUTH_ERRORS},
+    "openapi_extra": _SECURED,
+}
+LIMITS_DOCS: dict[str, Any] = {
+    "summary": "The calling key's risk limits and what remains of them",
+    "response_model": LimitsReply,
+    "responses": {**_ERRORS, **_AUTH_ERRORS},
     "openapi_extra": _SECURED,
 }
 STATUS_FILTER_DOCS: dict[str, Any] = {
@@ -632,7 +642,9 @@ def truthful_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     the quote operation (served by another function of the same API)."""
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.get("responses", {})
+            if "HTTPValidationError" in str(responses.get("422", "")):
+                responses.pop("422")  # FastAPI's own; ours (the key's limits) stay
     schemas = spec.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)

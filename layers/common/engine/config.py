@@ -57,6 +57,9 @@ class Settings:
     sqs_endpoint_url: str | None = None
     secrets_endpoint_url: str | None = None
     ws_url: str | None = None
+    # CONSOLE_API_ORIGIN: the HTTP API the console calls when it is not the page's own origin
+    # (a console served apart from its API). The console never takes an API from its URL.
+    console_api_origin: str | None = None
     ws_management_endpoint: str | None = None
     solana_rpc_url: str = "https://api.devnet.solana.com"
     solana_cluster: str = "devnet"  # "devnet" | "testnet" | "mainnet-beta" | "custom"
@@ -122,6 +125,7 @@ class Settings:
             sqs_endpoint_url=read.text("SQS_ENDPOINT_URL"),
             secrets_endpoint_url=read.text("SECRETS_ENDPOINT_URL"),
             ws_url=read.text("WS_URL"),
+            console_api_origin=read.text("CONSOLE_API_ORIGIN"),
             ws_management_endpoint=read.text("WS_MANAGEMENT_ENDPOINT"),
             solana_rpc_url=read.text("SOLANA_RPC_URL") or "https://api.devnet.solana.com",
             solana_cluster=read.choice("SOLANA_CLUSTER", CLUSTERS, "devnet"),

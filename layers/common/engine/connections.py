@@ -121,6 +121,15 @@ class Connections:
             ).fetchone()
         return int(row["delivered_seq"]) if row else None
 
+    def orders_of(self, connection_id: str) -> list[uuid.UUID]:
+        """The orders a connection follows."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT order_id FROM subscriptions WHERE connection_id = %s ORDER BY order_id",
+                (connection_id,),
+            ).fetchall()
+        return [uuid.UUID(str(r["order_id"])) for r in rows]
+
     def subscribers(self, order_id: uuid.UUID) -> list[str]:
         """Connection ids subscribed to the order, oldest subscription first."""
         with self.pool.connection() as conn:

@@ -15,13 +15,16 @@ ETag, so a reload costs a 304. Nothing here reads a key or the database.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -47,11 +50,12 @@ COMPRESSIBLE = (".html", ".js", ".css", ".svg", ".json", ".txt")
 # ETag makes that a 304). Swagger UI's are pinned in vendor/package-lock.json: cache a day.
 CONSOLE_CACHE = "no-cache"
 VENDOR_CACHE = "public, max-age=86400"
-# The page runs only its own scripts; it may call another deployment's API (`?api=`) and
-# its WebSocket API, so connections are not limited to this origin.
-CONSOLE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self' https: wss: http: ws:; object-src 'none'; "
+# The page runs only its own scripts and talks only to its own origin and the origins the
+# deployment configures (its WebSocket API, CONSOLE_API_ORIGIN): never to one from the URL, so a
+# link cannot make it send the key elsewhere (console_csp names exactly those origins).
+_CSP = (
+    "default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src {connect}; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 _NOT_FOUND = {"error": {"code": "not_found", "message": "Not Found"}}
@@ -104,11 +108,49 @@ def serve(request: Request, root: Path, name: str, cache: str) -> Response:
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
 
+def origin(url: str) -> str | None:
+    """scheme://host[:port] of an absolute http(s)/ws(s) URL, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def connect_origins(cfg: Settings) -> list[str]:
+    """Where the console may connect besides its own origin: the configured API and WebSocket
+    API origins."""
+    found = [origin(u) for u in (cfg.console_api_origin, cfg.ws_url) if u]
+    return sorted({o for o in found if o})
+
+
+def console_csp(cfg: Settings, scripts: tuple[str, ...] = ()) -> str:
+    """The Content-Security-Policy of the console and the docs: `scripts` are the hashes of
+    a page's own inline scripts (Swagger UI's start-up script on /docs)."""
+    connect = " ".join(["'self'", *connect_origins(cfg)])
+    script_src = " ".join(["'self'", *(f"'{h}'" for h in scripts)])
+    return _CSP.format(scripts=script_src, connect=connect)
+
+
+def security_headers(cfg: Settings, scripts: tuple[str, ...] = ()) -> dict[str, str]:
+    return {
+        "content-security-policy": console_csp(cfg, scripts),
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+    }
+
+
+def inline_script_hashes(html: bytes) -> tuple[str, ...]:
+    """CSP hashes (sha256-...) of the page's inline <script> elements."""
+    found = re.findall(rb"<script>(.*?)</script>", html, flags=re.DOTALL)
+    return tuple("sha256-" + base64.b64encode(hashlib.sha256(s).digest()).decode() for s in found)
+
+
 def client_config(cfg: Settings) -> dict[str, Any]:
     """What the page cannot know by itself: the WebSocket API's URL (wss://<ws api>/<stage> in
     AWS), and the statuses (one definition: `Status`) for the history's filter, to know when
     an order's stream is over, and when it may still be cancelled."""
     return {
+        "apiUrl": origin(cfg.console_api_origin) if cfg.console_api_origin else None,
         "wsUrl": cfg.ws_url,
         "statuses": [s.value for s in Status],
         "terminal": [s.value for s in Status if s.terminal],
@@ -116,13 +158,14 @@ def client_config(cfg: Settings) -> dict[str, Any]:
     }
 
 
-def docs_page() -> HTMLResponse:
+def docs_page(cfg: Settings) -> HTMLResponse:
     if not (SWAGGER_UI / "swagger-ui-bundle.js").is_file():
         return HTMLResponse(
             "<!doctype html><title>API docs</title><p>Swagger UI's files are not installed "
             "(run <code>make vendor</code>). The OpenAPI document is at "
             '<a href="/openapi.json">/openapi.json</a>.</p>',
             status_code=503,
+            headers=security_headers(cfg),
         )
     page = get_swagger_ui_html(
         openapi_url="/openapi.json",
@@ -134,6 +177,7 @@ def docs_page() -> HTMLResponse:
         swagger_ui_parameters={"validatorUrl": None},
     )
     page.headers["cache-control"] = CONSOLE_CACHE
+    page.headers.update(security_headers(cfg, inline_script_hashes(bytes(page.body))))
     return page
 
 
@@ -144,7 +188,7 @@ def mount(app: FastAPI, cfg: Settings) -> None:
     @app.get("/", include_in_schema=False)
     def console_page(request: Request) -> Response:
         page = serve(request, CONSOLE, "index.html", CONSOLE_CACHE)
-        page.headers["content-security-policy"] = CONSOLE_CSP
+        page.headers.update(security_headers(cfg))
         return page
 
     @app.get("/console/config.json", include_in_schema=False)
@@ -158,7 +202,7 @@ def mount(app: FastAPI, cfg: Settings) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return docs_page()
+        return docs_page(cfg)
 
     @app.get("/docs/{name:path}", include_in_schema=False)
     def docs_asset(request: Request, name: str) -> Response:

@@ -8,6 +8,11 @@ on; `status` is the HTTP status the API answers with when it reaches a client.
     |   +-- Unauthorized          401    no API key reached the handler (api, stream), or
     |                                    none came to the WS authorizer (raised as "Unauthorized")
     |   +-- ApiKeyRevoked         403    the key was revoked (store, at order creation)
+    |   +-- KeyLimitExceeded      422    over one of the key's risk limits (limits): codes
+    |   |   |                            order_limit_exceeded, daily_limit_exceeded,
+    |   |   |                            slippage_limit_exceeded; `limit`, `remaining`
+    |   |   +-- MintNotAllowed    403    a mint the key has no limit for, beyond what its own
+    |   |                                fills bought (limits)
     |   +-- OrderNotFound         404    unknown order, or another key's (api, stream)
     |   +-- IdempotencyConflict   409    an Idempotency-Key reused for another body (store)
     |   +-- NotCancellable        409    cancel of an order that triggered, ended, or is a
@@ -91,6 +96,39 @@ class ApiKeyRevoked(RequestError):
     """The key was revoked after the authorizer's cached answer; it may not create orders."""
 
     code = "api_key_revoked"
+    status = 403
+
+
+class KeyLimitExceeded(RequestError):
+    """The order is over one of its key's risk limits (engine.limits); nothing was stored.
+    `limit` names the limit and `remaining` what is left of it (token units), in the reply."""
+
+    code = "key_limit_exceeded"
+    status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        limit: str | None = None,
+        remaining: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field, code=code)
+        self.limit = limit
+        self.remaining = remaining
+
+    def to_dict(self) -> dict[str, str]:
+        body = super().to_dict()
+        body |= {k: v for k, v in (("limit", self.limit), ("remaining", self.remaining)) if v}
+        return body
+
+
+class MintNotAllowed(KeyLimitExceeded):
+    """The key has no limit for the mint it sells, and its own fills did not buy that much."""
+
+    code = "mint_not_allowed"
     status = 403
 
 

@@ -18,10 +18,11 @@ from psycopg import OperationalError
 
 from engine import observability
 from engine.errors import QueueUnavailable, RpcUnavailable, UnknownPool
-from engine.orders import OrderRequest, parse_order_request
+from engine.orders import OrderBody, OrderRequest
 from engine.pools import PoolCache
 from engine.queue import OrdersQueue
 from engine.store import Store
+from engine.tokens import BY_MINT
 
 logger = Logger(child=True)
 
@@ -63,7 +64,14 @@ class Intake:
         cannot read. If the enqueue fails the order is failed at once with the reason and its
         idempotency key is released, so the client's retry with the same key makes a fresh order.
         """
-        request = parse_order_request(body)
+        request = OrderBody.parse(body)
+        unlisted = {
+            field: token.mint
+            for field, token in (("tokenIn", request.token_in), ("tokenOut", request.token_out))
+            if token.mint not in BY_MINT
+        }
+        if unlisted:  # no chain read: only what the pool cache already knows
+            self.pools.check_not_pools(unlisted)
         if request.pool_id is not None:
             self._check_pin(request.pool_id, request, idempotency_key, api_key_id)
         if request.watched:

@@ -15,14 +15,16 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from psycopg.rows import DictRow
 
-from engine import db
+from engine import db, limits
 from engine.config import Settings
 from engine.db import Pool
 from engine.errors import InternalError, InvalidRequest
+from engine.store import Event, Store
 
 SECRET_PREFIX = "oek_"
 PREFIX_CHARS = len(SECRET_PREFIX) + 6  # "oek_AbC123": tells keys apart, useless to an attacker
@@ -155,16 +157,22 @@ def verify(secret: Any, *, pool: Pool) -> ApiKey | None:
     return ApiKey.from_row(row) if row else None
 
 
-def revoke(key_id: uuid.UUID, *, pool: Pool) -> bool:
-    """Revoke a key (idempotent); True if the key exists. Its orders stay; it can make no more.
-    The HTTP authorizer's cached answers expire within its TTL; order creation checks at once."""
-    with pool.connection() as conn:
-        conn.execute(
-            "UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
-            (key_id,),
-        )
-        found = conn.execute("SELECT 1 FROM api_keys WHERE id = %s", (key_id,)).fetchone()
-    return found is not None
+@dataclass(frozen=True)
+class Revoked:
+    """A revocation: the cancellations it made (their followers are owed these frames)."""
+
+    key_id: uuid.UUID
+    cancelled: list[Event]
+
+
+def revoke(key_id: uuid.UUID, *, pool: Pool) -> Revoked | None:
+    """Revoke a key (idempotent); None if there is no such key. In the same transaction every
+    order of the key that is open or not sent yet is cancelled (`api_key_revoked`); a
+    submitted one is followed to its end. Nothing of the key is triggered or sent afterwards,
+    and every route refuses it at once (the HTTP authorizer's cached answers expire within its
+    TTL, but the handlers check the key)."""
+    cancelled = Store(pool).revoke_key(key_id)
+    return None if cancelled is None else Revoked(key_id, cancelled)
 
 
 def list_keys(*, pool: Pool) -> list[ApiKey]:
@@ -186,7 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", required=True)
     create.add_argument("--max-in-flight", type=int, default=DEFAULT_MAX_IN_FLIGHT)
     create.add_argument("--max-open-orders", type=int, default=DEFAULT_MAX_OPEN_ORDERS)
+    _limit_options(create)
     commands.add_parser("list", help="list keys (id, prefix, name, limit, state)")
+    limits_cmd = commands.add_parser(
+        "limits", help="show a key's risk limits (and set those given) and what remains of them"
+    )
+    limits_cmd.add_argument("id", type=uuid.UUID)
+    _limit_options(limits_cmd)
     revoke_cmd = commands.add_parser("revoke", help="revoke a key by id")
     revoke_cmd.add_argument("id", type=uuid.UUID)
     args = parser.parse_args(argv)
@@ -205,8 +219,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"name          {key.name}")
         print(f"max in flight {key.max_in_flight}")
         print(f"max open      {key.max_open_orders}")
+        _set_limits(parser, key.id, args, pool)
         print(f"key           {secret}")
+        _print_limits(key.id, pool)
         print("Store the key now: it is not kept and cannot be shown again.", file=sys.stderr)
+    elif args.command == "limits":
+        if not any(k.id == args.id for k in list_keys(pool=pool)):
+            print(f"no key {args.id}", file=sys.stderr)
+            return 1
+        _set_limits(parser, args.id, args, pool)
+        _print_limits(args.id, pool)
     elif args.command == "list":
         for key in list_keys(pool=pool):
             state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
@@ -215,20 +237,68 @@ def main(argv: list[str] | None = None) -> int:
                 f"  max_open_orders={key.max_open_orders}"
                 f"  created {key.created_at:%Y-%m-%d %H:%M}  {state}"
             )
-    elif not revoke(args.id, pool=pool):
-        print(f"no key {args.id}", file=sys.stderr)
-        return 1
     else:
-        print(f"revoked {args.id}")
-        closed = close_sockets(args.id, pool=pool)
-        print(f"closed {closed} open WebSocket connection(s) of the key")
+        revoked = revoke(args.id, pool=pool)
+        if revoked is None:
+            print(f"no key {args.id}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.id}; cancelled {len(revoked.cancelled)} open or unsent order(s)")
+        closed, failed = close_sockets(args.id, pool=pool)
+        print(f"WebSocket connections of the key: {closed} closed, {failed} failed to close")
     return 0
 
 
-def close_sockets(key_id: uuid.UUID, *, pool: Pool) -> int:
+def _limit_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="TOKEN=MAX_IN/MAX_IN_PER_24H",
+        help="what the key may sell of a token (symbol or mint) per order and per 24 h, in"
+        " token units, e.g. SOL=100/1000 (repeatable; defaults: SOL 100/1000, USDC"
+        " 20000/200000; a token without one is sold only up to what the key's fills bought)",
+    )
+    command.add_argument("--max-slippage", type=Decimal, help="percent, at most 50 (default)")
+    command.add_argument(
+        "--limit-price-guard",
+        type=Decimal,
+        help="percent: a limitPrice further below the quote fails as a fat finger (default 20)",
+    )
+
+
+def _set_limits(
+    parser: argparse.ArgumentParser, key_id: uuid.UUID, args: argparse.Namespace, pool: Pool
+) -> None:
+    try:
+        limits.set_limits(
+            pool,
+            key_id,
+            dict(limits.parse_mint_limit(spec) for spec in args.limit),
+            max_slippage=args.max_slippage,
+            limit_price_guard=args.limit_price_guard,
+        )
+    except InvalidRequest as exc:
+        parser.error(exc.message)
+
+
+def _print_limits(key_id: uuid.UUID, pool: Pool) -> None:
+    report = limits.report(pool, key_id)
+    print(f"max slippage  {report['maxSlippage']} %")
+    print(f"price guard   {report['limitPriceGuard']} % below the quote")
+    for m in report["mints"]:
+        print(
+            f"sells {m['token']}: {m['maxIn']} per order, {m['maxInPer24h']} per 24 h"
+            f" ({m['remainingIn24h']} left)"
+        )
+    for p in report["positions"]:
+        print(f"may sell {p['remaining']} {p['token']} its fills bought")
+
+
+def close_sockets(key_id: uuid.UUID, *, pool: Pool) -> tuple[int, int]:
     """Close a revoked key's open WebSocket connections through the management API (each
-    connection row knows its endpoint; WS_MANAGEMENT_ENDPOINT overrides it). Any a failure
-    leaves open are closed at their next delivery or frame, which check the key."""
+    connection row knows its endpoint; WS_MANAGEMENT_ENDPOINT overrides it), each after the
+    frames it is owed (its orders' cancellations): (closed, failed). Any a failure leaves open
+    are closed at their next delivery or frame, which check the key."""
     from engine.notify import Fanout  # boto3: only for this command
 
     return Fanout.from_settings(pool, Settings.from_env()).close_key(key_id)

@@ -214,15 +214,23 @@ class Fanout:
             raise
         return True
 
-    def deliver(self, connection_id: str, order_id: uuid.UUID, *, live: bool = False) -> Delivery:
+    def deliver(
+        self,
+        connection_id: str,
+        order_id: uuid.UUID,
+        *,
+        live: bool = False,
+        close_revoked: bool = True,
+    ) -> Delivery:
         """Post every event of the order after the subscription's delivered_seq, in order
         (`live`: a notification of new events, whose lag from commit to post is measured; a
         replay of history is not).
 
         Holds the subscription's row lock while posting (each post is bounded by POST_CONFIG),
         so concurrent deliveries to one subscription run one after the other and never repeat a
-        frame. A connection whose API key is revoked gets nothing more: it is closed. Raises
-        only for database errors.
+        frame. A connection whose API key is revoked gets the frames it is owed (the
+        cancellations its revocation made are the last of them), then it is closed with the
+        reason. Raises only for database errors.
         """
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
@@ -239,10 +247,9 @@ class Fanout:
                 return Delivery(connection_id, order_id, "not_subscribed")
             endpoint = row["endpoint"] or self.endpoint_for(row["domain"], row["stage"])
             posting = _Posting(last=int(row["delivered_seq"]))
-            if row["revoked_at"] is None:
-                self._post_owed(conn, endpoint, connection_id, order_id, posting, live)
-        if row["revoked_at"] is not None:  # outside the lock, as a gone connection's removal
-            self.close(endpoint, connection_id)
+            self._post_owed(conn, endpoint, connection_id, order_id, posting, live)
+        if row["revoked_at"] is not None and close_revoked:  # outside the lock, as a gone
+            self.close(endpoint, connection_id)  # connection's removal
             return Delivery(connection_id, order_id, "revoked")
         posting.report()
         return self._outcome(connection_id, order_id, row["connected_at"], posting)
@@ -279,14 +286,15 @@ class Fanout:
         reason: str = REVOKED_MESSAGE,
         *,
         only_if_known: bool = True,
-    ) -> None:
+    ) -> bool:
         """Close a connection from our side, once: forget it (the one caller whose delete
         removed the row goes on; a concurrent delivery or frame finds it gone), then a last
         error frame saying why, then the management API's DELETE (API Gateway closes the
         socket). A socket already gone is simply forgotten. `only_if_known=False` (a frame
-        arrived on the socket, so it is open) closes it even when its row is gone already."""
+        arrived on the socket, so it is open) closes it even when its row is gone already.
+        False when the management API refused (the socket may still be open)."""
         if not self.connections.remove(connection_id) and only_if_known:
-            return
+            return True
         client = management_client(endpoint)
         frame = {"error": {"code": "api_key_revoked", "message": reason}}
         try:
@@ -295,18 +303,29 @@ class Fanout:
         except ClientError as exc:
             if not _is_gone(exc):
                 logger.warning("closing a connection failed", extra={"error": str(exc)})
+                return False
         except BotoCoreError as exc:
             logger.warning("closing a connection failed", extra={"error": type(exc).__name__})
+            return False
         logger.info("connection closed", extra={"connection_id": connection_id})
+        return True
 
-    def close_key(self, api_key_id: uuid.UUID) -> int:
-        """Close every open connection of a (revoked) API key; how many there were."""
-        sockets = self.connections.of_key(api_key_id)
-        for sock in sockets:
-            self.close(
-                sock.endpoint or self.endpoint_for(sock.domain, sock.stage), sock.connection_id
-            )
-        return len(sockets)
+    def close_key(self, api_key_id: uuid.UUID) -> tuple[int, int]:
+        """Close every open connection of a (revoked) API key, each after the frames it is
+        owed (the cancellations of its orders): (closed, failed). One that failed is closed at
+        its next delivery or frame, which check the key."""
+        closed = failed = 0
+        for sock in self.connections.of_key(api_key_id):
+            endpoint = sock.endpoint or self.endpoint_for(sock.domain, sock.stage)
+            try:
+                for order_id in self.connections.orders_of(sock.connection_id):
+                    self.deliver(sock.connection_id, order_id, close_revoked=False)
+                done = self.close(endpoint, sock.connection_id)
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("closing a connection failed", extra={"error": type(exc).__name__})
+                done = False
+            closed, failed = closed + done, failed + (not done)
+        return closed, failed
 
     def _outcome(
         self, connection_id: str, order_id: uuid.UUID, connected_at: datetime, posting: _Posting

@@ -16,6 +16,7 @@ but UTF-8, or any other type, is 415 `unsupported_media_type`.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,9 @@ from engine.errors import InvalidRequest, UnsupportedMediaType
 
 FORM = "application/x-www-form-urlencoded"
 UTF8 = {"utf-8", "utf8"}
+# `application/<name>+json` (RFC 6839): a name of RFC 6838's restricted characters before the
+# suffix; `application/+json` names no type and is refused.
+_STRUCTURED_JSON = re.compile(r"^application/[a-z0-9][a-z0-9!#$&^_.-]*\+json$", re.ASCII)
 
 
 def _no_constants(token: str) -> Any:
@@ -76,9 +80,7 @@ def read_body(content_type: str | None, body: bytes) -> Any:
         raise UnsupportedMediaType(
             f"send application/json in UTF-8 (charset=utf-8), not charset={charset}"
         )
-    is_json = kind == "application/json" or (
-        kind.startswith("application/") and kind.endswith("+json")
-    )
+    is_json = kind == "application/json" or _STRUCTURED_JSON.match(kind) is not None
     if kind and not is_json and kind != FORM:
         raise UnsupportedMediaType(f"Content-Type must be application/json, not {kind}")
     if kind == FORM and not body.lstrip().startswith((b"{", b"[")):

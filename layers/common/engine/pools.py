@@ -25,7 +25,7 @@ from psycopg.rows import DictRow
 
 from engine.config import PoolConfig
 from engine.db import Pool
-from engine.errors import UnknownPool
+from engine.errors import InvalidRequest, UnknownPool
 from engine.observability import traced
 
 
@@ -169,6 +169,23 @@ class PoolCache:
                     " VALUES (%s, %s, %s, %s) ON CONFLICT (endpoint, address)"
                     " DO UPDATE SET reason = EXCLUDED.reason, seen_at = EXCLUDED.seen_at",
                     (endpoint, other.address, other.reason[:500], at),
+                )
+
+    @traced("postgres check_mints")
+    def check_not_pools(self, mints: dict[str, str]) -> None:
+        """Raise InvalidRequest on the field (`mints`: field -> address) whose address the
+        cache knows as a pool, on any endpoint: a pool's account is no mint. An address it does
+        not know passes (routing reads the mint from the chain)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT address, venue FROM pools WHERE address = ANY(%s)",
+                (list(mints.values()),),
+            ).fetchall()
+        pools = {r["address"]: r["venue"] for r in rows}
+        for field, address in mints.items():
+            if address in pools:
+                raise InvalidRequest(
+                    f"{field} is a {pools[address]} pool's address, not a token mint", field=field
                 )
 
     @traced("postgres check_pinned_pool")

@@ -20,7 +20,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from engine import payloads
+from engine import limits, payloads
 from engine.db import Pool
 from engine.errors import (
     ApiKeyRevoked,
@@ -35,10 +35,13 @@ from engine.errors import (
 from engine.observability import traced
 from engine.orders import (
     CANCELLABLE,
+    ENDED_BY_REVOCATION,
     IN_FLIGHT,
     OPEN,
+    REVOKED_CODE,
     OrderRequest,
     Status,
+    check_idempotency_key,
     check_transition,
     iso_z,
     statuses,
@@ -75,6 +78,10 @@ SETTABLE = frozenset(
     }
 )
 JSON_COLUMNS = frozenset({"quotes", "filled"})
+
+
+# Moves into these need the order's key unrevoked (Store.transition's guard).
+_UNSENT = frozenset({Status.TRIGGERED, Status.ROUTING, Status.BUILDING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,13 +230,11 @@ class Store:
         With an `api_key_id` the order belongs to that key, and the key's row is locked for the
         transaction: its creates serialise, so the in-flight count cannot be raced past
         `max_in_flight` (TooManyOrdersInFlight), nor the open count past `max_open_orders`
-        (TooManyOpenOrders, for limit and sniper orders). An idempotent replay is answered
+        (TooManyOpenOrders, for limit and sniper orders), nor its risk limits
+        (engine.limits: KeyLimitExceeded, MintNotAllowed). An idempotent replay is answered
         before the limits apply: it creates nothing.
         """
-        if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
-            raise InvalidRequest(
-                "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key"
-            )
+        check_idempotency_key(idempotency_key)
         fingerprint = request.fingerprint()
         try:
             with self.pool.connection() as conn, conn.transaction():
@@ -237,6 +242,18 @@ class Store:
                     existing = self._admit(conn, api_key_id, idempotency_key, request.watched)
                     if existing is not None:
                         return self._replay(existing, fingerprint), False
+                    # Under the key's row lock: the row inserted below reserves its amount.
+                    limits.check(
+                        conn,
+                        api_key_id,
+                        request.token_in.mint,
+                        request.amount_in,
+                        request.slippage,
+                    )
+                    if request.order_type == "sniper":
+                        limits.check_sniper_pairs(
+                            conn, api_key_id, request.token_in.mint, request.token_out.mint
+                        )
                 order = self._insert(conn, request, idempotency_key, api_key_id, watch_from_slot)
         except UniqueViolation:
             replayed = self._by_idempotency_key(idempotency_key, api_key_id)
@@ -416,6 +433,13 @@ class Store:
             detail=Jsonb({k: _json_value(v) for k, v in (detail or {}).items()}),
         )
         guard = " AND tx_signature = %(sig)s" if where_signature is not None else ""
+        if new in _UNSENT or (new, expected) == (Status.SUBMITTED, Status.BUILDING):
+            # Nothing of a revoked key is triggered or sent (revocation cancelled these
+            # statuses already; this also holds for a key revoked another way).
+            guard += (
+                " AND NOT EXISTS (SELECT 1 FROM api_keys k"
+                " WHERE k.id = orders.api_key_id AND k.revoked_at IS NOT NULL)"
+            )
         # One statement: the UPDATE's RETURNING feeds the event INSERT, and both rows come back.
         with self.pool.connection() as conn:
             row = conn.execute(
@@ -461,6 +485,8 @@ class Store:
         order = self.get_owned_order(order_id, api_key_id)
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist", field="orderId")
+        if self.key_revoked(api_key_id):  # as the WebSocket's cancel judges it
+            raise ApiKeyRevoked("this API key is revoked")
         if order.order_type == "market":
             raise NotCancellable(
                 "a market order cannot be cancelled: it is routed as soon as it is accepted"
@@ -477,13 +503,55 @@ class Store:
             " (pending or watching) can be cancelled"
         )
 
+    def revoke_key(self, api_key_id: uuid.UUID) -> list[Event] | None:
+        """Revoke the key and, in the same transaction, cancel each of its orders that is
+        open or not sent yet (orders.ENDED_BY_REVOCATION; code `api_key_revoked`): the
+        cancellation events, for their followers. None when there is no such key. Idempotent.
+
+        The key's row lock orders it with order creation (which locks the key and refuses a
+        revoked one) and the UPDATE of the orders with every guarded transition: an executor or
+        watcher that moves an order first has its move re-read here (still unsent: cancelled;
+        `submitted`: followed to its end), one that comes after finds the order cancelled."""
+        detail = {"reason": "its API key was revoked", "code": REVOKED_CODE}
+        with self.pool.connection() as conn, conn.transaction():
+            found = conn.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
+                " WHERE id = %s RETURNING id",
+                (api_key_id,),
+            ).fetchone()
+            if found is None:
+                return None
+            rows = conn.execute(
+                """WITH moved AS (
+                      UPDATE orders SET status = %(cancelled)s, seq = seq + 1, updated_at = now(),
+                             failure_code = %(code)s, failure_reason = %(reason)s
+                       WHERE api_key_id = %(key)s AND status = ANY(%(ended)s)
+                      RETURNING id, seq, status)
+                    INSERT INTO order_events (order_id, seq, status, detail)
+                    SELECT id, seq, status, %(detail)s FROM moved
+                    RETURNING order_id, seq, status, at, detail""",
+                {
+                    "cancelled": str(Status.CANCELLED),
+                    "code": REVOKED_CODE,
+                    "reason": detail["reason"],
+                    "key": api_key_id,
+                    "ended": statuses(ENDED_BY_REVOCATION),
+                    "detail": Jsonb(detail),
+                },
+            ).fetchall()
+        return [
+            Event(r["order_id"], r["seq"], Status(r["status"]), r["at"], r["detail"]) for r in rows
+        ]
+
     @traced("postgres watched_orders")
     def watched_orders(self) -> list[Order]:
-        """Every order `watching` now and not yet past its expiry, oldest first."""
+        """Every order `watching` now and not yet past its expiry, oldest first; never one of a
+        revoked key (revocation cancels them; this holds even for a row it has not reached)."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT * FROM orders WHERE status = %s AND expires_at > now()"
-                " ORDER BY created_at, id",
+                "SELECT o.* FROM orders o LEFT JOIN api_keys k ON k.id = o.api_key_id"
+                " WHERE o.status = %s AND o.expires_at > now() AND k.revoked_at IS NULL"
+                " ORDER BY o.created_at, o.id",
                 (str(Status.WATCHING),),
             ).fetchall()
         return [Order.from_row(r) for r in rows]
@@ -530,6 +598,23 @@ class Store:
                 "SELECT * FROM orders WHERE id = %s AND api_key_id = %s", (order_id, api_key_id)
             ).fetchone()
         return Order.from_row(row) if row else None
+
+    def check_key_limits(self, order: Order) -> None:
+        """The order's key's risk limits again, as they are now (before it is routed):
+        KeyLimitExceeded / MintNotAllowed. An order without a key has none."""
+        if order.api_key_id is None:
+            return
+        with self.pool.connection() as conn:
+            limits.check(
+                conn, order.api_key_id, order.mint_in, order.amount_in, order.slippage, order.id
+            )
+
+    def limit_price_guard(self, api_key_id: uuid.UUID | None) -> Decimal:
+        """How far (percent) below the quote the key's limit orders may set their limitPrice."""
+        if api_key_id is None:
+            return limits.DEFAULT_LIMIT_PRICE_GUARD
+        with self.pool.connection() as conn:
+            return limits.load(conn, api_key_id).limit_price_guard
 
     def key_revoked(self, api_key_id: uuid.UUID) -> bool:
         """True if the API key is revoked (or unknown)."""
@@ -639,6 +724,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ident = payloads.loads(raw, "cursor")
+        if not isinstance(created, str) or not isinstance(ident, str):
+            raise TypeError("a cursor is two strings")
         return datetime.fromisoformat(created), uuid.UUID(ident)
     except (ValueError, TypeError, InvalidRequest) as exc:  # any cursor we did not make
         raise InvalidRequest("cursor is not valid", field="cursor") from exc

@@ -35,7 +35,7 @@ from engine.errors import (
 )
 from engine.intake import Intake
 from engine.notify import REVOKED_MESSAGE, Fanout, Publisher, announce
-from engine.orders import shown
+from engine.orders import check_idempotency_key, shown
 from engine.store import Store
 
 SUBSCRIBE_FIELDS = frozenset({"action", "orderId", "fromSeq"})
@@ -146,10 +146,7 @@ class OrderStream:
             order_id = parse_order_id(query["orderId"]) if "orderId" in query else None
             if order_id is not None:
                 self._owned(order_id, api_key_id)
-            if key is not None and not (0 < len(key) <= 255):
-                raise InvalidRequest(
-                    "Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key"
-                )
+            check_idempotency_key(key)
         except EngineError as exc:
             return reply(exc.status, {"error": exc.to_dict()})
         at = self.where(ctx)
@@ -197,8 +194,7 @@ class OrderStream:
                 code="unknown_action",
             )
         key = body.pop("idempotencyKey", None)
-        if key is not None and not isinstance(key, str):
-            raise InvalidRequest("idempotencyKey must be a string", field="idempotencyKey")
+        check_idempotency_key(key, "idempotencyKey")
         api_key_id, row = self._caller(event)
         if key is None:
             row = row or self.connections.get(cid)

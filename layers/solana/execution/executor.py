@@ -45,11 +45,13 @@ from engine.config import PoolConfig, Settings
 from engine.errors import (
     AlreadyProcessed,
     ChainError,
+    KeyLimitExceeded,
     PermanentChainError,
     TransientChainError,
 )
 from engine.orders import (
     DEFAULT_SLIPPAGE,
+    REVOKED_CODE,
     REWATCH_FROM,
     Status,
     explorer_link,
@@ -246,6 +248,7 @@ class Executor:
         if order.status.terminal or order.status is Status.WATCHING:
             return Outcome(str(order.status))  # over, or the watcher's (a stale message)
         if order.status in (Status.PENDING, Status.TRIGGERED):
+            self._check_key_limits(order)
             order = await self._route(order)
         if order.status is Status.ROUTING:
             order = self._to_building(order)
@@ -324,6 +327,7 @@ class Executor:
         if order.amount_out is None:
             raise PermanentChainError("the order was routed without an output", "no_route")
         min_out = order_minimum_out(order)
+        self._check_limit_price_guard(order)
         check_quote_meets(order, min_out)
         return self._moved(
             self.store.transition(
@@ -422,6 +426,12 @@ class Executor:
             elif await self.chain.block_height() > last_valid:
                 # Look again after reading the height: only now is "unknown" final.
                 if await self.chain.status(signature) is None:
+                    if self._revoked(order):  # a new transaction would be a new send
+                        raise PermanentChainError(
+                            "its transaction expired unlanded and its API key was revoked:"
+                            " no new one is sent",
+                            REVOKED_CODE,
+                        )
                     logger.info("blockhash expired unlanded; rebuilding", extra={"sig": sig_text})
                     order = await self._sign_and_record(order, sig_text)
                     last_send, sends = float("-inf"), 0
@@ -622,6 +632,10 @@ class Executor:
             return None
         if order.status is Status.SUBMITTED and landed_slot is None and not unlanded:
             return None
+        if self._revoked(order):  # a revoked key's order is not watched (nor triggered) again
+            return self._fail(
+                order, REVOKED_CODE, f"its API key was revoked; last: {message}", landed_slot, fee
+            )
         if order.triggers >= self.cfg.max_triggers:
             return self._fail(
                 order,
@@ -672,6 +686,33 @@ class Executor:
         observability.count("OrderRewatched")
         logger.info("limit order back to watching", extra={"code": code})
         return Outcome("watching", reason=message)
+
+    def _check_key_limits(self, order: Order) -> None:
+        """The key's risk limits again, as they are now, before anything is quoted or signed
+        (they were checked when the order was accepted; an operator may have lowered them)."""
+        try:
+            self.store.check_key_limits(order)
+        except KeyLimitExceeded as exc:
+            raise PermanentChainError(exc.message, exc.code) from exc
+
+    def _check_limit_price_guard(self, order: Order) -> None:
+        """A limit order whose limitPrice is more than the key's guard below the quote is a
+        fat finger (1e-30 would sell at any price): failed before anything is signed."""
+        if order.order_type != "limit" or order.limit_price is None or not order.amount_out:
+            return
+        quoted = Decimal(order.amount_out).scaleb(-(order.decimals_out or 0)) / order.amount_in
+        guard = self.store.limit_price_guard(order.api_key_id)
+        floor = quoted * (1 - guard / 100)
+        if order.limit_price < floor:
+            raise PermanentChainError(
+                f"limitPrice {format(order.limit_price, 'f')} is more than {guard} % below the"
+                f" quote ({format(quoted.normalize(), 'f')}): refused as a fat finger (the key's"
+                " limitPriceGuard)",
+                "limit_price_guard",
+            )
+
+    def _revoked(self, order: Order) -> bool:
+        return order.api_key_id is not None and self.store.key_revoked(order.api_key_id)
 
     def _transient(self, order: Order, exc: ChainError, receive_count: int) -> Outcome:
         if receive_count >= self.cfg.max_attempts:

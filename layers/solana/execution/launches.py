@@ -1,16 +1,15 @@
 """New pools of the pairs sniper orders watch, and the transaction that created each.
 
-- Found per watched pair with discovery's own filters (`discovery.find_pools`: getProgramAccounts
-  with `dataSize` and `memcmp` on the pool's two mint fields, per venue program), once per tick
-  for every watched pair, concurrently. Where the RPC refuses getProgramAccounts, from each venue
-  program's signatures since a cursor kept in Postgres (`watch_cursors`): every new transaction
-  is read and its pool-creating instructions give the pools.
-- A pool seen for the first time has its creation read: the oldest of its signatures must be a
-  transaction whose instruction creates it (Raydium CPMM `initialize`, pool at account 3; Meteora
-  DAMM v2 `initialize_pool`, pool at 6, or `initialize_customizable_pool`, pool at 5), and its
-  slot is the pool's `created_slot`. A pool with more history than one page (1000 signatures),
-  or whose oldest transaction creates something else, gets none: it is old, new to no order.
-- Every pool seen is remembered (`pool_births`), so each costs its creation lookup once.
+- Found from each venue program's signatures since a cursor kept in Postgres (`watch_cursors`):
+  one getSignaturesForAddress(program, until=cursor) per program per tick, then getTransaction
+  only for the new transactions that did not fail, whose pool-creating instructions (Raydium CPMM
+  `initialize`, pool at account 3; Meteora DAMM v2 `initialize_pool`, pool at 6, or
+  `initialize_customizable_pool`, pool at 5) are matched against every watched pair at once. So
+  a tick's cost follows the programs' activity, never the number of sniper orders or pairs
+  watched (issue 25: each watched pair cost 4 getProgramAccounts per tick before, and 100
+  sniper orders of one key made every user's limit orders seconds late). The transaction that
+  creates a pool gives its `created_slot`.
+- Every pool seen is remembered (`pool_births`).
 
 A sniper order counts a pool only if `created_slot` is at or after the slot the order was
 accepted at (`watch_from_slot`): pools that existed before it do not count.
@@ -29,10 +28,9 @@ from solders.signature import Signature
 
 from engine import observability
 from engine.config import Settings
-from engine.errors import RpcMethodRefused
 from engine.pools import PoolBirth, PoolBirths, pair_key
 from execution.chain import Chain, LandedTransaction, SignatureInfo
-from execution.discovery import FoundPool, find_pools, read_pools, venue_of, venue_programs
+from execution.discovery import FoundPool, read_pools, venue_of, venue_programs
 
 logger = Logger(child=True)
 SIGNATURE_PAGE = 1000  # getSignaturesForAddress' largest page
@@ -113,49 +111,13 @@ class LaunchWatch:
             return [], []
         known = self.births.of_pairs(self.endpoint, wanted)
         seen = {b.address for b in known}
-        try:
-            found = await self._by_program_accounts(wanted)
-            fresh = [p for p in found if str(p.address) not in seen]
-            births = list(await asyncio.gather(*(self._birth(p) for p in fresh)))
-        except RpcMethodRefused:
-            births = await self._by_signatures(wanted, seen, since_slot)
-        return known, births
+        return known, await self._by_signatures(wanted, seen, since_slot)
 
     def remember(self, births: Sequence[PoolBirth], slot: int) -> None:
         """Record pools found now, seen at `slot`."""
         self.births.record(self.endpoint, [b.seen_at(slot) for b in births])
         observability.count("NewPoolsSeen", len(births))
         logger.info("pools seen", extra={"pools": [b.address for b in births], "slot": slot})
-
-    async def _by_program_accounts(self, pairs: set[tuple[str, str]]) -> list[FoundPool]:
-        pages = await asyncio.gather(
-            *(
-                find_pools(
-                    self.chain,
-                    Pubkey.from_string(a),
-                    Pubkey.from_string(b),
-                    self.cfg.solana_cluster,
-                )
-                for a, b in sorted(pairs)
-            )
-        )
-        return [pool for page in pages for pool in page]
-
-    async def _birth(self, pool: FoundPool) -> PoolBirth:
-        return _born(pool, *await self._creation(pool.address))
-
-    async def _creation(self, pool: Pubkey) -> tuple[int | None, str | None]:
-        """(slot, signature) of the transaction that created `pool`, or (None, None)."""
-        history = await self.chain.signatures(pool, limit=SIGNATURE_PAGE)
-        if not history or len(history) >= SIGNATURE_PAGE:
-            return None, None  # nothing kept, or more than a page: not a new pool
-        oldest = history[-1]
-        tx = await self.chain.transaction(oldest.signature)
-        if tx is None or not any(c.pool == pool for c in creations(tx)):
-            return None, None
-        return tx.slot, str(oldest.signature)
-
-    # -- where getProgramAccounts is refused ----------------------------------------------------
 
     async def _by_signatures(
         self, pairs: set[tuple[str, str]], known: set[str], since_slot: int
@@ -196,7 +158,9 @@ class LaunchWatch:
             if len(page) < SIGNATURE_PAGE or len(recent) < len(page):
                 break
             before = page[-1].signature
-        if not picked:
+        newest = picked[0] if picked else None
+        picked = [s for s in picked if not s.failed]  # a failed transaction created nothing
+        if newest is None:
             return []
         gate = asyncio.Semaphore(TRANSACTION_READS)
 
@@ -206,7 +170,6 @@ class LaunchWatch:
 
         txs = await asyncio.gather(*(read(s.signature) for s in picked))
         found = [(s.signature, tx) for s, tx in zip(picked, txs, strict=True) if tx is not None]
-        newest = picked[0]
         self.births.save_cursor(self.endpoint, str(program), str(newest.signature), newest.slot)
         return list(reversed(found))
 

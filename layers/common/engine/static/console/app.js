@@ -1,6 +1,6 @@
 // The console: key, order form, live timelines, history and the stage chart, wired together.
-// Same origin as the API by default; `?api=https://other-host` points the page at another
-// deployment of it (that API's CORS configuration must allow this page's origin).
+// It talks to its own origin, or to the API origin its deployment configures (`apiUrl` in its
+// own /console/config.json): never to one named in the page's URL, which anyone can link to.
 
 import { Api, keyProblem } from "./api.js";
 import { drawChart } from "./chart.js";
@@ -16,7 +16,7 @@ const HISTORY_PAGE = 20;
 const CHART_ORDERS = 10;
 
 const $ = (selector) => document.querySelector(selector);
-const api = new Api(new URLSearchParams(location.search).get("api") || "");
+const api = new Api(""); // the page's own origin until its config names the deployment's API
 const state = {
   config: { wsUrl: null, statuses: [], terminal: FALLBACK_TERMINAL, cancellable: FALLBACK_CANCELLABLE },
   orders: new Map(), // orderId -> {id, request, status, frames: Map(seq -> frame), view}
@@ -358,7 +358,8 @@ async function loadRecentForChart() {
 
 async function start() {
   try {
-    const config = await api.config();
+    const config = await api.config(); // always from the page's own origin
+    if (typeof config.apiUrl === "string" && config.apiUrl) api.base = config.apiUrl.replace(/\/$/, "");
     state.config = {
       ...state.config,
       ...config,

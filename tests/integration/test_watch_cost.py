@@ -1,0 +1,106 @@
+"""The watcher's cost per tick does not grow with other users' sniper orders (issue 25 item 4).
+
+Before: each sniper order on a new pair added 4 getProgramAccounts calls (2 programs x 2 mint
+orders) to every tick; 100 sniper orders of one key took the tick from 23 ms to 1.15 s, and a
+limit order triggered 3.3 s after its price was met. Now new pools are found from one
+getSignaturesForAddress per venue program per tick, matched against every watched pair at once,
+and one key may watch at most `MAX_SNIPER_PAIRS` distinct pairs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+from solders.keypair import Keypair
+
+from engine import config, keys, limits
+from engine.errors import TooManyOpenOrders
+from engine.store import Store
+from execution.discovery import venue_programs
+from local.chain import LocalChain
+from tests.conftest import rpc_calls
+from tests.integration.test_watcher import (
+    Watching,
+    cfg,
+    key,
+    new_pool,
+    new_token,
+    nothing_else_watching,
+    queue,
+    sniper_order,
+)
+
+__all__ = ["cfg", "key", "nothing_else_watching", "queue"]  # fixtures
+
+
+@pytest.fixture
+def chain(counting_chain: LocalChain) -> LocalChain:
+    return counting_chain  # seeded, producing blocks, its RPC requests counted
+
+
+async def tick_calls(watching: Watching, chain: LocalChain) -> Counter[str]:
+    calls = rpc_calls(chain)
+    calls.reset()
+    report = await watching.tick()
+    assert report.triggered == 0
+    return Counter(calls.methods)
+
+
+async def test_a_ticks_rpc_calls_do_not_grow_with_other_keys_sniper_orders(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: Any
+) -> None:
+    watching = Watching(store, chain, queue, cfg)
+    sniper_order(store, key, chain, await new_token(chain))
+    await watching.tick()  # the first: the programs' cursors are set
+    one = await tick_calls(watching, chain)
+    programs = len(venue_programs(cfg.solana_cluster))
+    assert one["getSignaturesForAddress"] == programs
+    for i in range(6):  # 60 sniper orders on 60 new pairs, from 6 other keys
+        other = keys.create_key(f"sniper {i}", pool=store.pool)[0]
+        for _ in range(limits.MAX_SNIPER_PAIRS):
+            sniper_order(store, other, chain, str(Keypair().pubkey()))
+    many = await tick_calls(watching, chain)
+    assert many["getProgramAccounts"] == 0
+    assert many["getSignaturesForAddress"] == programs  # one per program, whatever is watched
+    assert many["getTransaction"] == 0  # no new transaction of the programs, nothing read
+    # only the orders' mints are read besides: in the same getMultipleAccounts batches
+    assert many - Counter({"getMultipleAccounts": many["getMultipleAccounts"]}) == one - Counter(
+        {"getMultipleAccounts": one["getMultipleAccounts"]}
+    )
+    assert many["getMultipleAccounts"] <= one["getMultipleAccounts"] + 2
+
+
+async def test_a_new_pool_is_found_after_many_pairs_are_watched(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: Any
+) -> None:
+    watching = Watching(store, chain, queue, cfg)
+    mint = await new_token(chain)
+    for _ in range(limits.MAX_SNIPER_PAIRS - 1):
+        sniper_order(store, key, chain, str(Keypair().pubkey()))
+    oid = sniper_order(store, key, chain, mint)
+    await watching.tick()
+    fresh = await new_pool(chain, mint, "raydium_cpmm")
+    calls = rpc_calls(chain)
+    calls.reset()
+    assert (await watching.tick()).triggered == 1
+    assert calls.methods["getProgramAccounts"] == 0
+    assert calls.methods["getTransaction"] >= 1  # the pool-creating transaction
+    assert store.events(oid)[-1].detail["pool"] == fresh.pool
+
+
+def test_one_key_may_watch_a_limited_number_of_sniper_pairs(
+    store: Store, chain: LocalChain, key: keys.ApiKey
+) -> None:
+    mints = [str(Keypair().pubkey()) for _ in range(limits.MAX_SNIPER_PAIRS)]
+    for mint in mints:
+        sniper_order(store, key, chain, mint)
+    sniper_order(store, key, chain, mints[0])  # another order on a pair it watches: fine
+    with pytest.raises(TooManyOpenOrders) as refused:
+        sniper_order(store, key, chain, str(Keypair().pubkey()))
+    assert refused.value.code == "too_many_sniper_pairs"
+    assert refused.value.status == 429
+    other = keys.create_key(f"o-{uuid.uuid4().hex[:6]}", pool=store.pool)[0]
+    sniper_order(store, other, chain, str(Keypair().pubkey()))  # another key's own budget
