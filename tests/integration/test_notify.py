@@ -24,6 +24,7 @@ from engine.notify import Fanout, StatusQueue
 from engine.orders import Status, parse_order_request
 from engine.store import Store
 from local.gateway import Gateway, Served, serve_in_thread
+from local.poller import wait_until
 from tests.inprocess import InProcessPublisher
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}
@@ -193,6 +194,7 @@ class SilentEndpoint:
         self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
         self.held: list[socket.socket] = []
         self.stop = threading.Event()
+        self.released = threading.Event()
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
@@ -200,11 +202,17 @@ class SilentEndpoint:
         self.server.settimeout(0.2)
         while not self.stop.is_set():
             try:
-                self.held.append(self.server.accept()[0])
+                conn = self.server.accept()[0]
             except OSError:
                 continue
+            self.held.append(conn)
+            if self.released.is_set():
+                conn.close()
 
     def release(self) -> None:
+        """Close every connection held, and from now on each one as it is accepted (a post's
+        connection may still wait in the listen backlog)."""
+        self.released.set()
         for s in self.held:
             s.close()
 
@@ -240,6 +248,7 @@ def test_a_hung_socket_does_not_hold_up_the_others(
     # The hung post waits as long as the test needs (not the 2 s it gets in production), so
     # "the good ones did not wait for it" is an order of events, not a race against a timer.
     monkeypatch.setattr(notify, "POST_CONFIG", notify.POST_CONFIG.merge(Config(read_timeout=120)))
+    monkeypatch.setattr(notify, "_clients", {})  # none made earlier with the 2 s timeout
     order_id, hung, good = hung_and_good(store, clients, silent_endpoint)
     result: list[notify.Delivery] = []
     runner = threading.Thread(target=lambda: result.extend(Fanout(store.pool).fan_out(order_id)))
@@ -247,6 +256,7 @@ def test_a_hung_socket_does_not_hold_up_the_others(
     for c in good:
         assert c.frames(1, timeout=30)[0]["seq"] == 1
     assert runner.is_alive()  # every good socket has its frame while the hung post still waits
+    assert wait_until(lambda: len(silent_endpoint.held) == 1, 30)  # it has connected
     silent_endpoint.release()  # the hung socket goes: its post fails
     runner.join(30)
     assert not runner.is_alive()
@@ -263,6 +273,7 @@ def test_a_hung_post_gives_up_after_its_timeout_without_retrying(
     result = Fanout(store.pool).fan_out(order_id)  # returns: the post timed out (1 s + 2 s)
     outcomes = {d.connection_id: d.outcome for d in result}
     assert outcomes[hung] == "failed"
+    assert wait_until(lambda: len(silent_endpoint.held) >= 1, 30)  # accepted from the backlog
     assert len(silent_endpoint.held) == 1  # one attempt: no retries
     assert conns.delivered_seq(hung, order_id) == 0
     assert conns.get(hung) is not None  # owed, not gone: a later delivery retries it

@@ -21,6 +21,7 @@ from engine.errors import TooManyOpenOrders
 from engine.store import Store
 from execution.discovery import venue_programs
 from local.chain import LocalChain
+from local.poller import wait_until
 from tests.conftest import rpc_calls
 from tests.integration.test_watcher import (
     Watching,
@@ -38,7 +39,12 @@ __all__ = ["cfg", "key", "nothing_else_watching", "queue"]  # fixtures
 
 @pytest.fixture
 def chain(counting_chain: LocalChain) -> LocalChain:
-    return counting_chain  # seeded, producing blocks, its RPC requests counted
+    """Seeded, producing blocks, its RPC requests counted, and the seed's own transactions (its
+    pools' creation) confirmed: until they are, a tick's signature read finds them new, one by
+    one as they confirm, however long after the chain started (on a loaded machine, late)."""
+    seeded = max(t["slot"] for t in counting_chain.txlog())
+    assert wait_until(lambda: counting_chain.ledger.confirmed_slot >= seeded, 30)
+    return counting_chain
 
 
 async def tick_calls(watching: Watching, chain: LocalChain) -> Counter[str]:
