@@ -9,6 +9,7 @@ and one key may watch at most `MAX_SNIPER_PAIRS` distinct pairs.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 from typing import Any
@@ -25,7 +26,6 @@ from local.poller import wait_until
 from tests.conftest import rpc_calls
 from tests.integration.test_watcher import (
     Watching,
-    cfg,
     key,
     new_pool,
     new_token,
@@ -34,7 +34,22 @@ from tests.integration.test_watcher import (
     sniper_order,
 )
 
-__all__ = ["cfg", "key", "nothing_else_watching", "queue"]  # fixtures
+__all__ = ["key", "nothing_else_watching", "queue"]  # fixtures
+
+
+@pytest.fixture
+def cfg(database_url: str) -> config.Settings:
+    """The watcher's settings, with an endpoint of this test's own: what the watcher keeps per
+    endpoint (program cursors, pools seen) is then this chain's alone. Every test's chain is
+    another chain, and a cursor from another one made a tick read transactions it should not."""
+    return dataclasses.replace(
+        config.Settings.from_env(),
+        solana_rpc_url=f"http://local-chain/{uuid.uuid4().hex}",
+        solana_cluster="custom",
+        pools=(),
+        max_attempts=3,
+        max_triggers=3,
+    )
 
 
 @pytest.fixture
