@@ -563,7 +563,7 @@ class Rpc:
         start = unsigned(params[0])
         has_end = len(params) > 1 and not isinstance(params[1], dict) and params[1] is not None
         end = unsigned(params[1]) if has_end else U64_MAX
-        return self._produced_slots(start, end, config(params, 2 if has_end else 1))
+        return self._produced_slots(start, end, config(params, 2 if len(params) > 2 else 1))
 
     def get_blocks_with_limit(self, params: list[Any]) -> Any:
         start, limit = unsigned(params[0]), unsigned(params[1], "usize")
@@ -574,7 +574,7 @@ class Rpc:
     def is_blockhash_valid(self, params: list[Any]) -> Any:
         try:
             blockhash = Hash.from_string(params[0] if isinstance(params[0], str) else "?")
-        except ValueError:
+        except Exception:  # solders' ParseHashError is no ValueError
             raise RpcError(INVALID_PARAMS, "Invalid params: invalid hash") from None
         return self.wrap(self.ledger.blockhash_valid(blockhash))
 
