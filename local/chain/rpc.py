@@ -81,6 +81,7 @@ from starlette.types import Message as AsgiMessage
 from local.chain import parsers
 from local.chain import transactions as txjson
 from local.chain.admin import Admin
+from local.chain.cluster import Cluster
 from local.chain.ledger import (
     COMMITMENTS,
     GENESIS_HASH,
@@ -261,7 +262,11 @@ class Rpc:
             "getMinimumBalanceForRentExemption": self.get_minimum_balance,
             "getFeeForMessage": self.get_fee_for_message,
             "isBlockhashValid": self.is_blockhash_valid,
+            "getTokenAccountsByDelegate": self.get_token_accounts_by_delegate,
         }
+        level_slot = lambda cfg: self.ledger.commitment_slot(commitment(cfg))  # noqa: E731
+        cluster = Cluster(ledger, IDENTITY, SOLANA_CORE_VERSION, self.wrap, level_slot)
+        self.methods.update(cluster.methods())
 
     def context(self) -> RpcResponseContext:
         return RpcResponseContext(self.ledger.slot, SOLANA_CORE_VERSION)
@@ -381,7 +386,15 @@ class Rpc:
         return result_of(GetTokenAccountBalanceResp(value, self.context()))
 
     def get_token_accounts_by_owner(self, params: list[Any]) -> Any:
-        owner = pubkey(params[0])
+        owner = bytes(pubkey(params[0]))
+        return self._token_accounts(params, lambda data: data[32:64] == owner)
+
+    def get_token_accounts_by_delegate(self, params: list[Any]) -> Any:
+        """Token accounts whose delegate (COption<Pubkey> at 72: tag 1, then the key) is it."""
+        delegate = b"\x01\x00\x00\x00" + bytes(pubkey(params[0]))
+        return self._token_accounts(params, lambda data: data[72:108] == delegate)
+
+    def _token_accounts(self, params: list[Any], matches: Callable[[bytes], bool]) -> Any:
         selector = config(params, 1)
         cfg = config(params, 2)
         mint = pubkey(selector["mint"]) if "mint" in selector else None
@@ -399,7 +412,7 @@ class Rpc:
         found = []
         for key, account in self.ledger.svm.get_program_accounts(program):
             data = bytes(account.data)
-            if account.lamports == 0 or len(data) < 165 or data[32:64] != bytes(owner):
+            if account.lamports == 0 or len(data) < 165 or not matches(data):
                 continue
             if len(data) > 165 and data[165] != 2:
                 continue  # a Token-2022 mint, not an account

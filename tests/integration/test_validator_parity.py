@@ -5,6 +5,7 @@ real socket (`serve_in_thread`), with raw JSON-RPC where the detail is the point
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -347,3 +348,120 @@ def test_the_admin_door_takes_the_token_json_only_and_no_cors(chain: LocalChain,
         headers={"Origin": "https://explorer.solana.com"},
     )
     assert rpc.headers["access-control-allow-origin"] == "*"
+
+
+# ---------------------------------------------------------------------------------- cluster methods
+def test_the_cluster_methods_answer_for_the_one_node(chain: LocalChain, url: str) -> None:
+    identity = result(url, "getIdentity")["identity"]
+    chain.advance(40)
+    ledger = chain.ledger
+    votes = result(url, "getVoteAccounts")
+    [voter] = votes["current"]
+    assert votes["delinquent"] == []
+    assert voter["nodePubkey"] == identity
+    assert voter["epochVoteAccount"] is True
+    assert voter["rootSlot"] == ledger.root_slot
+    [node] = result(url, "getClusterNodes")
+    assert node["pubkey"] == identity
+    assert node["version"] == result(url, "getVersion")["solana-core"]
+    schedule = result(url, "getLeaderSchedule")
+    assert list(schedule) == [identity]
+    assert schedule[identity][:3] == [0, 1, 2]
+    assert len(schedule[identity]) == 432_000
+    assert result(url, "getLeaderSchedule", [None, {"identity": str(Pubkey.default())}]) == {}
+    assert result(url, "getSlotLeader") == identity
+    assert result(url, "getSlotLeaders", [ledger.slot, 3]) == [identity] * 3
+    assert error(url, "getSlotLeaders", [0, 5001])["code"] == -32602
+    production = result(url, "getBlockProduction", [{"commitment": "confirmed"}])["value"]
+    assert production["range"] == {"firstSlot": 0, "lastSlot": ledger.slot - 1}
+    assert production["byIdentity"][identity] == [ledger.slot, ledger.slot]  # none skipped
+    rooted = result(url, "getBlockCommitment", [ledger.root_slot])
+    assert rooted["commitment"] is None
+    recent = result(url, "getBlockCommitment", [ledger.slot - 1])
+    assert len(recent["commitment"]) == 32
+    assert sum(recent["commitment"]) == recent["totalStake"] > 0
+    [sample] = result(url, "getRecentPerformanceSamples", [5])
+    assert sample["slot"] == ledger.slot - 1
+    assert sample["numTransactions"] == sum(len(b.records) for b in ledger.blocks.values())
+    assert sample["numSlots"] == ledger.slot - 1
+    governor = result(url, "getInflationGovernor")
+    assert governor == {
+        "initial": 0.08,
+        "terminal": 0.015,
+        "taper": 0.15,
+        "foundation": 0.05,
+        "foundationTerm": 7.0,
+    }
+    rate = result(url, "getInflationRate")
+    assert rate["epoch"] == 0
+    assert rate["total"] == pytest.approx(rate["validator"] + rate["foundation"])
+    assert error(url, "getInflationReward", [[str(WALLET.pubkey())]])["code"] == -32602
+    assert result(url, "getStakeMinimumDelegation")["value"] == 1
+    largest = result(url, "getLargestAccounts")["value"]
+    assert len(largest) <= 20
+    assert largest == sorted(largest, key=lambda a: a["lamports"], reverse=True)
+    circulating = result(url, "getLargestAccounts", [{"filter": "circulating"}])["value"]
+    assert {a["address"] for a in circulating}.isdisjoint(str(k) for k in ledger.faucets())
+    assert error(url, "getHighestSnapshotSlot") == {"code": -32008, "message": "No snapshot"}
+    assert result(url, "getMaxRetransmitSlot") == ledger.slot - 1
+    assert result(url, "getMaxShredInsertSlot") == ledger.slot - 1
+
+
+def test_token_accounts_by_delegate(chain: LocalChain, url: str) -> None:
+    from spl.token.constants import TOKEN_PROGRAM_ID
+    from spl.token.instructions import approve
+    from spl.token.models import ApproveParams
+
+    delegate = Keypair().pubkey()
+    by = {"programId": str(TOKEN_PROGRAM_ID)}
+    assert result(url, "getTokenAccountsByDelegate", [str(delegate), by])["value"] == []
+    allow = approve(
+        ApproveParams(
+            program_id=TOKEN_PROGRAM_ID,
+            source=seed.WALLET_USDC_ATA,
+            delegate=delegate,
+            owner=WALLET.pubkey(),
+            amount=5,
+        )
+    )
+    chain.ledger.send(signed(chain, [allow]))
+    found = result(
+        url, "getTokenAccountsByDelegate", [str(delegate), by, {"encoding": "jsonParsed"}]
+    )["value"]
+    assert [f["pubkey"] for f in found] == [str(seed.WALLET_USDC_ATA)]
+    info = found[0]["account"]["data"]["parsed"]["info"]
+    assert info["delegate"] == str(delegate)
+    assert info["delegatedAmount"]["amount"] == "5"
+
+
+async def test_slots_updates_subscribe(chain: LocalChain, url: str) -> None:
+    import websockets
+
+    ws_url = url.replace("http://", "ws://")
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "slotsUpdatesSubscribe"}))
+        subscription = json.loads(await ws.recv())["result"]
+        chain.advance(1)  # past the seed's transactions
+        for _ in range(3):  # that block's frozen, createdBank and optimisticConfirmation
+            json.loads(await asyncio.wait_for(ws.recv(), 5))
+        chain.ledger.send(signed(chain, [pay(WALLET.pubkey(), Keypair().pubkey(), 10**6)]))
+        produced = chain.ledger.slot
+        chain.advance(1)
+        updates = []
+        while len(updates) < 3:
+            note = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert note["method"] == "slotsUpdatesNotification"
+            assert note["params"]["subscription"] == subscription
+            updates.append(note["params"]["result"])
+        frozen, created, confirmed = updates
+        assert frozen["type"] == "frozen"
+        assert frozen["slot"] == produced
+        assert frozen["stats"]["numSuccessfulTransactions"] == 1
+        assert created == {
+            "type": "createdBank",
+            "parent": produced,
+            "slot": chain.ledger.slot,
+            "timestamp": created["timestamp"],
+        }
+        assert confirmed["type"] == "optimisticConfirmation"
+        assert confirmed["slot"] == produced
