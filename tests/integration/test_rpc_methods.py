@@ -641,7 +641,7 @@ async def test_cors_for_browser_pages_including_private_network_preflight(
         headers={"Origin": "https://explorer.solana.com"},
     )
     assert answer.headers["access-control-allow-origin"] == "*"
-    assert (await rpc(http, "getClusterNodes"))["error"]["code"] == -32601  # still unknown
+    assert (await rpc(http, "getConfirmedBlock"))["error"]["code"] == -32601  # removed in 2.x
 
 
 def test_account_data_is_a_real_token_account() -> None:

@@ -447,7 +447,7 @@ async def test_slots_updates_subscribe(chain: LocalChain, url: str) -> None:
         chain.ledger.send(signed(chain, [pay(WALLET.pubkey(), Keypair().pubkey(), 10**6)]))
         produced = chain.ledger.slot
         chain.advance(1)
-        updates = []
+        updates: list[dict[str, Any]] = []
         while len(updates) < 3:
             note = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert note["method"] == "slotsUpdatesNotification"
