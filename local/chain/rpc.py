@@ -368,15 +368,29 @@ class Rpc:
 
     def _token_account(self, key: Pubkey) -> tuple[bytes, int]:
         account = self.ledger.get_account(key)
-        if account is None or account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+        if account is None:
+            raise RpcError(INVALID_PARAMS, "Invalid param: could not find account")
+        if account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
             raise RpcError(INVALID_PARAMS, "Invalid param: not a Token account")
         data = bytes(account.data)
         if not (len(data) == 165 or (len(data) > 165 and data[165] == 2)):
             raise RpcError(INVALID_PARAMS, "Invalid param: not a Token account")
-        decimals = parsers.mint_decimals(self.ledger.get_account, Pubkey.from_bytes(data[0:32]))
-        if decimals is None:
-            raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
-        return data, decimals
+        return data, self._mint_decimals(Pubkey.from_bytes(data[0:32]))
+
+    def _mint_decimals(self, mint: Pubkey, missing: str = "could not find mint") -> int:
+        """A mint's decimals, refused in agave's words (get_mint_owner_and_additional_data)."""
+        account = self.ledger.get_account(mint)
+        if account is None:
+            raise RpcError(INVALID_PARAMS, f"Invalid param: {missing}")
+        if account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+            raise RpcError(INVALID_PARAMS, "Invalid param: not a Token mint")
+        data = bytes(account.data)
+        # A Mint unpacks from 82 bytes, or (Token-2022) more with account type 1 at byte 165.
+        is_mint = len(data) == 82 or (len(data) > 165 and data[165] == 1)
+        decimals = parsers.mint_decimals(self.ledger.get_account, mint) if is_mint else None
+        if decimals is None or data[45] != 1:
+            raise RpcError(INVALID_PARAMS, "Invalid param: mint could not be unpacked")
+        return decimals
 
     def get_token_account_balance(self, params: list[Any]) -> Any:
         data, decimals = self._token_account(pubkey(params[0]))
@@ -402,6 +416,8 @@ class Rpc:
             mint_account = self.ledger.get_account(mint)
             if mint_account is None:
                 raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+            if mint_account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+                raise RpcError(INVALID_PARAMS, "Invalid param: not a Token mint")
             program = mint_account.owner
         elif "programId" in selector:
             program = pubkey(selector["programId"])
@@ -423,10 +439,9 @@ class Rpc:
 
     def get_token_largest_accounts(self, params: list[Any]) -> Any:
         mint = pubkey(params[0])
+        decimals = self._mint_decimals(mint)
         mint_account = self.ledger.get_account(mint)
-        decimals = parsers.mint_decimals(self.ledger.get_account, mint)
-        if mint_account is None or decimals is None:
-            raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+        assert mint_account is not None  # _mint_decimals found it
         holders = []
         for key, account in self.ledger.svm.get_program_accounts(mint_account.owner):
             data = bytes(account.data)
@@ -445,9 +460,9 @@ class Rpc:
 
     def get_token_supply(self, params: list[Any]) -> Any:
         mint = pubkey(params[0])
+        self._mint_decimals(mint, missing="could not find account")
         account = self.ledger.get_account(mint)
-        if account is None or parsers.mint_decimals(self.ledger.get_account, mint) is None:
-            raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+        assert account is not None  # _mint_decimals found it
         data = bytes(account.data)
         return self.wrap(ui_token_amount(int.from_bytes(data[36:44], "little"), data[44]))
 

@@ -255,6 +255,24 @@ def test_malformed_requests_are_json_rpc_errors(url: str) -> None:
     assert "LOCAL_CHAIN_MAX_BATCH" in too_many["error"]["message"]
 
 
+def test_token_reads_refuse_in_agaves_words(url: str) -> None:
+    nowhere = str(Keypair().pubkey())
+    wallet = str(WALLET.pubkey())
+    token_account = str(seed.WALLET_USDC_ATA)
+
+    def message(method: str, key: str) -> str:
+        return str(error(url, method, [key])["message"])
+
+    assert message("getTokenSupply", nowhere) == "Invalid param: could not find account"
+    assert message("getTokenSupply", wallet) == "Invalid param: not a Token mint"
+    assert message("getTokenSupply", token_account) == "Invalid param: mint could not be unpacked"
+    assert message("getTokenLargestAccounts", nowhere) == "Invalid param: could not find mint"
+    assert message("getTokenAccountBalance", nowhere) == "Invalid param: could not find account"
+    assert message("getTokenAccountBalance", wallet) == "Invalid param: not a Token account"
+    by_mint = error(url, "getTokenAccountsByOwner", [wallet, {"mint": wallet}])
+    assert by_mint["message"] == "Invalid param: not a Token mint"
+
+
 def test_a_long_memcmp_is_refused_before_it_is_decoded(url: str) -> None:
     started = time.monotonic()
     refused = error(
