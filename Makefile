@@ -114,6 +114,12 @@ tests/js/node_modules: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund
 	@touch $@
 
+## tests/kit/node_modules: the kit suite's packages (@solana/kit 8.x, @solana-program/system and
+## token), exactly as tests/kit/package-lock.json pins them
+tests/kit/node_modules: tests/kit/package-lock.json
+	npm ci --prefix tests/kit --no-audit --no-fund
+	@touch $@
+
 # Test workers (pytest-xdist): one per core. Each worker has its own database, LocalStack and
 # stacks; measured on 2 cores: 190 s with two workers, 320 s in one process. PYTEST_WORKERS=
 # (empty) runs in one process.
@@ -121,7 +127,7 @@ PYTEST_WORKERS ?= -n auto
 
 ## test: lint, type-check and run every test (real Postgres, LocalStack, moto's management API, the
 ## local chain, real sockets, the JS clients, the console in headless Chromium)
-test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps
+test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_modules browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
@@ -130,7 +136,7 @@ test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps
 ## check: the quick loop for day-to-day work (under 90 s): lint, types, unit tests, and the
 ## integration tests that start no emulator (real Postgres and the local chain, in-process;
 ## no LocalStack, no moto server)
-check: $(STAMP) $(VENDORED) tests/js/node_modules
+check: $(STAMP) $(VENDORED) tests/js/node_modules tests/kit/node_modules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
@@ -139,7 +145,7 @@ check: $(STAMP) $(VENDORED) tests/js/node_modules
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules
+integration: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_modules
 	$(BIN)/python -m pytest -q tests/integration
 
 e2e: $(STAMP) $(VENDORED) $(LOCALSTACK)

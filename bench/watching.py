@@ -235,7 +235,11 @@ def priced_per_tick(
 
 
 def _post(url: str, body: Any, key: str | None = None, method: str = "POST") -> Any:
+    from local.chain.admin import admin_headers
+
     headers = {"content-type": "application/json", **({"x-api-key": key} if key else {})}
+    if "/admin/" in url:  # the chain's admin door takes its token
+        headers.update(admin_headers())
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers=headers, method=method
     )

@@ -505,6 +505,10 @@ def main(stop: threading.Event | None = None) -> None:
 
             for binary in cached():
                 print(f"Program    {describe(binary)}")
+            from local.chain.admin import admin_token
+
+            token = admin_token()
+            print(f"Chain admin {urls['solana_rpc']}/admin/*   (Authorization: Bearer {token})")
         print(f"Metrics    {urls['http']}/_local/metrics   (the functions' CloudWatch EMF metrics)")
         for scheduler in stack.schedulers:
             schedule = scheduler.schedule

@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from engine.orders import TERMINAL
 from local import postgres
+from local.chain.admin import admin_headers
 from local.ports import free_port
 from local.stack import Stack
 
@@ -115,11 +116,13 @@ def http_json(
     method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
+    # The chain's /admin door takes its admin token (this process's: the stack's chain runs here).
+    admin = admin_headers() if "/admin/" in url else {}
     request = urllib.request.Request(
         url,
         data=data,
         method=method,
-        headers={"content-type": "application/json", **KEY, **(headers or {})},
+        headers={"content-type": "application/json", **KEY, **admin, **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import os
 import socket
 import threading
@@ -37,6 +38,7 @@ from solders.pubkey import Pubkey
 from starlette.types import ASGIApp
 
 from local.chain import market, seed
+from local.chain.admin import ADMIN_TOKEN_ENV, admin_token
 from local.chain.ledger import Faults, Ledger
 from local.chain.rpc import create_app as _create_rpc_app
 from local.chain.seed import POOLS, T22_MINT, T22_POOLS, USDC_MINT, WALLET
@@ -62,6 +64,8 @@ __all__ = [
 ]
 
 TICK_SECONDS = 0.4  # a block every 400 ms, like a real cluster's slot time
+log = logging.getLogger("local.chain")
+
 DEFAULT_PORT = 8899  # a validator's RPC port; its PubSub WebSocket is on the next one
 PORT_ENV = "LOCAL_CHAIN_PORT"
 
@@ -257,7 +261,15 @@ def serve(chain: LocalChain, host: str = "127.0.0.1", port: int | None = None) -
         rpc_sock.close()
         pubsub_sock.close()
 
-    return Served(f"http://{host}:{bound}", f"ws://{host}:{bound + 1}", stop)
+    rpc_url = f"http://{host}:{bound}"
+    # What `make run` prints: the admin door (faults, advance, pool prices) takes this token.
+    log.info(
+        "local chain admin: %s/admin/* with 'Authorization: Bearer %s' (%s)",
+        rpc_url,
+        admin_token(),
+        ADMIN_TOKEN_ENV,
+    )
+    return Served(rpc_url, f"ws://{host}:{bound + 1}", stop)
 
 
 def serve_in_thread(

@@ -42,13 +42,11 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 from solders.transaction_status import (
-    InstructionErrorCustom,
     TransactionErrorFieldless,
-    TransactionErrorInstructionError,
     TransactionErrorType,
 )
 
-from local.chain import binaries
+from local.chain import binaries, errors
 from local.chain.wire import error_to_json
 
 log = logging.getLogger("local.chain")
@@ -75,6 +73,10 @@ SLOTS_PER_EPOCH = 432_000
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 TOKEN_2022_PROGRAM_ID = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
 WSOL_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
+# The cluster's genesis hash (getGenesisHash): fixed, so a browser or wallet that remembered the
+# cluster still recognises it.
+GENESIS_HASH = Hash(hashlib.sha256(b"local-chain/genesis").digest())
+COMMITMENTS = ("processed", "confirmed", "finalized")
 # A fixed public seed: the faucet (and the node identity) exist only on this machine's chain.
 FAUCET_KEYPAIR = Keypair.from_seed(hashlib.sha256(b"local-chain/faucet").digest())
 
@@ -300,15 +302,10 @@ class SendError(Exception):
 
 
 def describe(err: TransactionErrorType) -> str:
-    """The human part of a preflight failure message, worded like the validator's."""
-    if isinstance(err, TransactionErrorInstructionError):
-        inner = err.err
-        if isinstance(inner, InstructionErrorCustom):
-            return (
-                f"Error processing Instruction {err.index}: custom program error: {inner.code:#x}"
-            )
-        return f"Error processing Instruction {err.index}: {inner}"
-    return str(err)
+    """The human part of a preflight failure message, in agave's words (its TransactionError
+    Display: "Error processing Instruction 0: custom program error: 0x1", "Attempt to debit an
+    account but found no record of a prior credit.")."""
+    return errors.describe(error_to_json(err))
 
 
 def _compute_budget(instructions: Sequence[Instruction]) -> tuple[int, int]:
@@ -424,8 +421,16 @@ class Ledger:
         self.svm.set_account(
             FAUCET_KEYPAIR.pubkey(), Account(FAUCET_LAMPORTS, b"", SYSTEM_PROGRAM_ID, False, 0)
         )
+        # The genesis block, slot 0: produced (and finalized) from the start, so every
+        # commitment names a block that exists, as on a validator. Its blockhash is one LiteSVM
+        # issued (LiteSVM accepts only its own), valid for 150 blocks like any other.
+        self.svm.expire_blockhash()
+        first = self.svm.latest_blockhash()
+        self.blocks[0] = Block(0, 0, 0, first, Hash.default(), self.slot_time(0))
+        self._slot_at_height[0] = 0
+        self.blockhashes[first] = BLOCKHASH_VALID_BLOCKS
         self._issue_blockhash()
-        self._open_block(parent_slot=GENESIS_HEIGHT - 1, previous=Hash.default())
+        self._open_block(parent_slot=0, previous=first)
 
     # ------------------------------------------------------------------------------ accounts
     def _create_mint(self, mint: Pubkey, decimals: int) -> None:
@@ -475,7 +480,9 @@ class Ledger:
                 tx = self._faucet_transaction([budget, *instructions])
             outcome = self.simulate(tx, sig_verify=True)
             if outcome.err is not None:
-                raise SendError(f"airdrop failed: {describe(outcome.err)}", code=-32603)
+                # A validator's faucet failure is a bare internal error; the reason is logged.
+                log.info("airdrop to %s failed: %s", key, describe(outcome.err))
+                raise SendError("Internal error", code=-32603)
             self._land(tx, kind="airdrop")
             return tx.signatures[0]
 
@@ -604,8 +611,25 @@ class Ledger:
 
     @property
     def confirmed_slot(self) -> int:
+        """The newest confirmed slot: the block CONFIRM_AFTER_BLOCKS below the open one (with
+        the knob at 1, the newest produced block: what the statuses call confirmed)."""
         confirmed = self.block_at_height(self.height - CONFIRM_AFTER_BLOCKS)
         return confirmed.slot if confirmed is not None else 0
+
+    @property
+    def processed_slot(self) -> int:
+        """The newest produced block (the open slot is still filling)."""
+        return self.blocks[self.slot].parent_slot
+
+    def commitment_slot(self, commitment: str) -> int:
+        """The slot a read at `commitment` sees: processed = the newest produced block,
+        confirmed = `confirmed_slot`, finalized = the root."""
+        with self.lock:
+            if commitment == "processed":
+                return self.processed_slot
+            if commitment == "confirmed":
+                return min(self.confirmed_slot, self.processed_slot)
+            return self.root_slot
 
     @property
     def first_available_slot(self) -> int:

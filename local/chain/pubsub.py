@@ -4,7 +4,8 @@ on the RPC port itself through a WebSocket upgrade).
 Subscriptions: accountSubscribe, programSubscribe (memcmp / dataSize filters), logsSubscribe
 (`all`, `allWithVotes`, `{"mentions": [address]}`), signatureSubscribe (fires once, then ends;
 at once when the transaction already reached the level; `enableReceivedNotification`),
-slotSubscribe and rootSubscribe, each with its *Unsubscribe. Notifications have the node's
+slotSubscribe, rootSubscribe and slotsUpdatesSubscribe (frozen, createdBank,
+optimisticConfirmation and root updates), each with its *Unsubscribe. Notifications have the node's
 shapes ({"jsonrpc", "method": "<kind>Notification", "params": {"result", "subscription"}}).
 
 Commitment (default `finalized`, as a node's): `processed` notifications go out as a transaction
@@ -25,6 +26,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +77,7 @@ NOTIFICATIONS = {
     "signatureSubscribe": "signatureNotification",
     "slotSubscribe": "slotNotification",
     "rootSubscribe": "rootNotification",
+    "slotsUpdatesSubscribe": "slotsUpdatesNotification",
 }
 UNSUBSCRIBE = {name.replace("Subscribe", "Unsubscribe") for name in NOTIFICATIONS}
 TOO_LARGE_FOR_BASE58 = "error: data too large for bs58 encoding"  # what a node sends instead
@@ -138,6 +141,7 @@ class Hub:
         self.subscriptions: dict[int, Subscription] = {}
         self._ids = itertools.count(0)
         self._last_root = ledger.root_slot
+        self._last_slots_root = ledger.root_slot
         self._pending_immediate: list[Subscription] = []
         ledger.listeners.append(self)
 
@@ -269,6 +273,7 @@ class Hub:
     ) -> None:
         for sub in self._subs("slotSubscribe"):
             sub.notify({"parent": block.parent_slot, "root": root, "slot": block.slot})
+        self._slots_updates(block, confirmed, root)
         if root != self._last_root:
             self._last_root = root
             for sub in self._subs("rootSubscribe"):
@@ -277,6 +282,49 @@ class Hub:
             if reached is not None:
                 self._transactions(reached.records, LEVELS[level], reached.slot)
                 self._accounts(reached.writes, LEVELS[level], reached.slot)
+
+    def _slots_updates(self, block: Block, confirmed: Block | None, root: int) -> None:
+        """slotsUpdatesSubscribe: the produced block is frozen, the new one's bank created, the
+        confirmed one optimistically confirmed, and a new root (agave's SlotUpdate)."""
+        subs = self._subs("slotsUpdatesSubscribe")
+        if not subs:
+            return
+        now = int(time.time() * 1000)
+        frozen = self.ledger.blocks.get(block.parent_slot)
+        updates: list[Json] = []
+        if frozen is not None:
+            failed = sum(1 for r in frozen.records if r.err is not None)
+            updates.append(
+                {
+                    "type": "frozen",
+                    "slot": frozen.slot,
+                    "timestamp": now,
+                    "stats": {
+                        "numTransactionEntries": len(frozen.records),
+                        "numSuccessfulTransactions": len(frozen.records) - failed,
+                        "numFailedTransactions": failed,
+                        "maxTransactionsPerEntry": 1 if frozen.records else 0,
+                    },
+                }
+            )
+        updates.append(
+            {
+                "type": "createdBank",
+                "parent": block.parent_slot,
+                "slot": block.slot,
+                "timestamp": now,
+            }
+        )
+        if confirmed is not None:
+            updates.append(
+                {"type": "optimisticConfirmation", "slot": confirmed.slot, "timestamp": now}
+            )
+        if root != self._last_slots_root:
+            self._last_slots_root = root
+            updates.append({"type": "root", "slot": root, "timestamp": now})
+        for sub in subs:
+            for update in updates:
+                sub.notify(update)
 
     # ------------------------------------------------------------------------------ notifying
     def _transactions(self, records: list[TxRecord], level: int, slot: int) -> None:

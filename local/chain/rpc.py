@@ -6,18 +6,27 @@ Results are built with `solders.rpc.responses` classes where solders has one (so
 replies with the same classes, so what it reads is exactly what it expects from a real node), and
 otherwise in the node's JSON as `local.chain.wire`, `parsers` and `transactions` render it.
 
-Commitment: every read sees the current state (what `processed` sees). `confirmed` and
-`finalized` reads are not held back to older state: the local chain never rolls back, so the only
-difference would be latency. Statuses do carry the real level (processed, then confirmed after
-1 block, finalized after 32), getBlock serves produced blocks only (not the open slot) and
-refuses `processed` like a node, and PubSub notifications wait for the level asked for.
+Commitment (default `finalized`, as a node's): getSlot, getBlockHeight, getLatestBlockhash,
+getEpochInfo, getBlocks, getBlocksWithLimit, getBlock, getTransaction and getSignaturesForAddress
+answer at the slot of the level asked for - processed = the newest produced block, confirmed = the
+block CONFIRM_AFTER_BLOCKS below the open one (the newest produced one: statuses say confirmed
+once a transaction's block is produced), finalized = the root, 32 blocks down; a block exists for
+each. getBlock, getTransaction and getSignaturesForAddress refuse `processed` like a node. Account
+reads see the newest state (simulations too, and their context says the open slot): they are not
+held back to the commitment's slot. Statuses carry the real level and PubSub notifications wait
+for the level asked for.
+
+Errors are agave's: its TransactionError/InstructionError texts (`local.chain.errors`), -32003
+for a bad signature, -32602 for bad params, -32700/-32600 for bad JSON or requests (never an HTTP
+500), and its limits: 50 KiB bodies, 100 keys for getMultipleAccounts, 256 signatures for
+getSignatureStatuses; a batch holds at most LOCAL_CHAIN_MAX_BATCH requests (ours, default 100).
+A request without an id (a notification) gets no reply.
 
 The same app answers a WebSocket upgrade with the PubSub server (`local.chain.pubsub`), as a
 validator's RPC port does; the chain also serves PubSub on the next port (see `serve`).
 Browsers may call it: CORS for any origin, including Chrome's private-network preflight.
 
-Also served: `/admin/*` for tests and demos (faults, txlog, advance, and pool_price: a real swap
-from the market maker moves a pool to a price).
+Also served, without CORS and behind the chain's admin token: `/admin/*` (`local.chain.admin`).
 """
 
 from __future__ import annotations
@@ -27,8 +36,8 @@ import base64
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from solders.account_decoder import UiTokenAmount
@@ -71,10 +80,21 @@ from starlette.types import Message as AsgiMessage
 
 from local.chain import parsers
 from local.chain import transactions as txjson
-from local.chain.ledger import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, Faults, Ledger, SendError
+from local.chain.admin import Admin
+from local.chain.cluster import Cluster
+from local.chain.ledger import (
+    COMMITMENTS,
+    GENESIS_HASH,
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    Faults,
+    Ledger,
+    SendError,
+)
 from local.chain.wire import (
     BLOCK_CLEANED_UP,
     BLOCK_NOT_AVAILABLE,
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
@@ -99,6 +119,12 @@ log = logging.getLogger("local.chain.rpc")
 SOLANA_CORE_VERSION = "2.2.0"  # what getVersion reports; the local chain mimics a 2.x validator
 MIN_CONTEXT_SLOT_NOT_REACHED = -32016
 MAX_MULTIPLE_ACCOUNTS = 100
+MAX_SIGNATURE_STATUSES = 256
+MAX_REQUEST_BODY_BYTES = 50 * 1024  # agave's MAX_REQUEST_BODY_SIZE
+MAX_BATCH_ENV = "LOCAL_CHAIN_MAX_BATCH"
+DEFAULT_MAX_BATCH = 100  # ours: a node has none, but its 50 KiB body bounds a batch anyway
+SIGNATURE_VERIFICATION_FAILURE = -32003
+U64_MAX = 2**64 - 1
 MAX_PRIORITIZATION_FEE_ACCOUNTS = 128
 MAX_SIGNATURES_LIMIT = 1000
 MAX_BLOCKS_RANGE = 500_000
@@ -106,7 +132,6 @@ TOKEN_LARGEST_ACCOUNTS = 20
 # Fixed public seeds: this chain's identity and genesis never change between runs, so a browser
 # or wallet that remembered the cluster still recognises it.
 IDENTITY = Keypair.from_seed(hashlib.sha256(b"local-chain/identity").digest()).pubkey()
-GENESIS_HASH = Hash(hashlib.sha256(b"local-chain/genesis").digest())
 
 
 def _transaction(params: list[Any]) -> VersionedTransaction:
@@ -129,6 +154,71 @@ def _simulate_result(outcome_err: Any, logs: list[str], units: int) -> RpcSimula
 def _no_processed(cfg: Json) -> None:
     if cfg.get("commitment") == "processed":
         raise RpcError(INVALID_PARAMS, "Method does not support commitment below `confirmed`")
+
+
+def check_commitment(value: Any) -> str:
+    """A commitment level as a node reads it (its CommitmentLevel has three variants)."""
+    if value not in COMMITMENTS:
+        shown = value if isinstance(value, str) else json.dumps(value)
+        raise RpcError(
+            INVALID_PARAMS,
+            f"Invalid params: unknown variant `{shown}`, expected one of `processed`, "
+            "`confirmed`, `finalized`.",
+        )
+    return str(value)
+
+
+def commitment(cfg: Json) -> str:
+    """The request's commitment; a node's default is `finalized`."""
+    value = cfg.get("commitment")
+    return "finalized" if value is None else check_commitment(value)
+
+
+def unsigned(value: Any, kind: str = "u64", maximum: int = U64_MAX) -> int:
+    """A JSON number as serde reads an unsigned integer, with serde's error text."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        shown = json.dumps(value) if isinstance(value, str) else value
+        raise RpcError(INVALID_PARAMS, f"Invalid params: invalid type: {shown!r}, expected {kind}.")
+    if isinstance(value, float):
+        raise RpcError(
+            INVALID_PARAMS,
+            f"Invalid params: invalid type: floating point `{value:g}`, expected {kind}.",
+        )
+    if not 0 <= value <= maximum:
+        raise RpcError(
+            INVALID_PARAMS, f"Invalid params: invalid value: integer `{value}`, expected {kind}."
+        )
+    return value
+
+
+def _check_commitments(params: list[Any]) -> None:
+    for item in params:
+        if isinstance(item, dict):
+            for key in ("commitment", "preflightCommitment"):
+                if item.get(key) is not None:
+                    check_commitment(item[key])
+
+
+def max_batch_setting() -> int:
+    """LOCAL_CHAIN_MAX_BATCH (default 100): the most requests one batch may hold."""
+    raw = os.environ.get(MAX_BATCH_ENV, "")
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_BATCH
+    except ValueError:
+        raise ValueError(f"{MAX_BATCH_ENV} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{MAX_BATCH_ENV} must be at least 1")
+    return value
+
+
+def _verify_signatures(tx: VersionedTransaction) -> None:
+    """agave's verify_transaction: a bad or missing signature is -32003, with no data."""
+    try:
+        valid = all(tx.verify_with_results())
+    except ValueError:
+        valid = False
+    if not valid or len(tx.signatures) < tx.message.header.num_required_signatures:
+        raise RpcError(SIGNATURE_VERIFICATION_FAILURE, "Transaction signature verification failure")
 
 
 class Rpc:
@@ -172,7 +262,11 @@ class Rpc:
             "getMinimumBalanceForRentExemption": self.get_minimum_balance,
             "getFeeForMessage": self.get_fee_for_message,
             "isBlockhashValid": self.is_blockhash_valid,
+            "getTokenAccountsByDelegate": self.get_token_accounts_by_delegate,
         }
+        level_slot = lambda cfg: self.ledger.commitment_slot(commitment(cfg))  # noqa: E731
+        cluster = Cluster(ledger, IDENTITY, SOLANA_CORE_VERSION, self.wrap, level_slot)
+        self.methods.update(cluster.methods())
 
     def context(self) -> RpcResponseContext:
         return RpcResponseContext(self.ledger.slot, SOLANA_CORE_VERSION)
@@ -184,18 +278,26 @@ class Rpc:
             "value": value,
         }
 
-    def call(self, request: Any) -> Json:
-        """One JSON-RPC request object -> one response object."""
+    def call(self, request: Any) -> Json | None:
+        """One JSON-RPC request object -> one response object (None for a notification: a
+        request without an id gets no reply)."""
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
             return error_response(None, INVALID_REQUEST, "Invalid request")
+        reply = self._answer(request)
+        return reply if "id" in request else None
+
+    def _answer(self, request: Json) -> Json:
         request_id = request.get("id")
-        params = request.get("params") or []
+        params = request.get("params")
+        if params is None:
+            params = []
         method = self.methods.get(request["method"])
         if method is None or self.ledger.faults.refuses(request["method"]):
             return error_response(request_id, METHOD_NOT_FOUND, "Method not found")
         if not isinstance(params, list):
             return error_response(request_id, INVALID_PARAMS, "Invalid params: expected an array")
         try:
+            _check_commitments(params)
             with self.ledger.lock:
                 self._check_min_context_slot(params)
                 result = method(params)
@@ -209,14 +311,17 @@ class Rpc:
                     _simulate_result(outcome.err, outcome.logs, outcome.units).to_json()
                 )
             return error_response(request_id, exc.code, exc.message, data)
-        except (ValueError, IndexError, TypeError, KeyError) as exc:
+        except (ValueError, IndexError, TypeError, KeyError, OverflowError) as exc:
             return error_response(request_id, INVALID_PARAMS, f"Invalid params: {exc}")
+        except Exception:  # never an HTTP 500: a node answers an internal error
+            log.exception("%s failed", request["method"])
+            return error_response(request_id, INTERNAL_ERROR, "Internal error")
         return {"jsonrpc": "2.0", "result": result, "id": request_id}
 
     def _check_min_context_slot(self, params: list[Any]) -> None:
         for item in params:
             wanted = item.get("minContextSlot") if isinstance(item, dict) else None
-            if wanted is not None and int(wanted) > self.ledger.slot:
+            if wanted is not None and unsigned(wanted) > self.ledger.slot:
                 raise RpcError(
                     MIN_CONTEXT_SLOT_NOT_REACHED,
                     "Minimum context slot has not been reached",
@@ -240,9 +345,11 @@ class Rpc:
 
     def get_multiple_accounts(self, params: list[Any]) -> Any:
         cfg = config(params, 1)
-        keys = [pubkey(k) for k in params[0]]
-        if len(keys) > MAX_MULTIPLE_ACCOUNTS:
+        if not isinstance(params[0], list):
+            raise RpcError(INVALID_PARAMS, "Invalid params: expected an array of pubkeys")
+        if len(params[0]) > MAX_MULTIPLE_ACCOUNTS:
             raise RpcError(INVALID_PARAMS, f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
+        keys = [pubkey(k) for k in params[0]]
         return self.wrap([self._encode(self.ledger.get_account(k), cfg) for k in keys])
 
     def get_program_accounts(self, params: list[Any]) -> Any:
@@ -261,15 +368,29 @@ class Rpc:
 
     def _token_account(self, key: Pubkey) -> tuple[bytes, int]:
         account = self.ledger.get_account(key)
-        if account is None or account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+        if account is None:
+            raise RpcError(INVALID_PARAMS, "Invalid param: could not find account")
+        if account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
             raise RpcError(INVALID_PARAMS, "Invalid param: not a Token account")
         data = bytes(account.data)
         if not (len(data) == 165 or (len(data) > 165 and data[165] == 2)):
             raise RpcError(INVALID_PARAMS, "Invalid param: not a Token account")
-        decimals = parsers.mint_decimals(self.ledger.get_account, Pubkey.from_bytes(data[0:32]))
-        if decimals is None:
-            raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
-        return data, decimals
+        return data, self._mint_decimals(Pubkey.from_bytes(data[0:32]))
+
+    def _mint_decimals(self, mint: Pubkey, missing: str = "could not find mint") -> int:
+        """A mint's decimals, refused in agave's words (get_mint_owner_and_additional_data)."""
+        account = self.ledger.get_account(mint)
+        if account is None:
+            raise RpcError(INVALID_PARAMS, f"Invalid param: {missing}")
+        if account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+            raise RpcError(INVALID_PARAMS, "Invalid param: not a Token mint")
+        data = bytes(account.data)
+        # A Mint unpacks from 82 bytes, or (Token-2022) more with account type 1 at byte 165.
+        is_mint = len(data) == 82 or (len(data) > 165 and data[165] == 1)
+        decimals = parsers.mint_decimals(self.ledger.get_account, mint) if is_mint else None
+        if decimals is None or data[45] != 1:
+            raise RpcError(INVALID_PARAMS, "Invalid param: mint could not be unpacked")
+        return decimals
 
     def get_token_account_balance(self, params: list[Any]) -> Any:
         data, decimals = self._token_account(pubkey(params[0]))
@@ -279,7 +400,15 @@ class Rpc:
         return result_of(GetTokenAccountBalanceResp(value, self.context()))
 
     def get_token_accounts_by_owner(self, params: list[Any]) -> Any:
-        owner = pubkey(params[0])
+        owner = bytes(pubkey(params[0]))
+        return self._token_accounts(params, lambda data: data[32:64] == owner)
+
+    def get_token_accounts_by_delegate(self, params: list[Any]) -> Any:
+        """Token accounts whose delegate (COption<Pubkey> at 72: tag 1, then the key) is it."""
+        delegate = b"\x01\x00\x00\x00" + bytes(pubkey(params[0]))
+        return self._token_accounts(params, lambda data: data[72:108] == delegate)
+
+    def _token_accounts(self, params: list[Any], matches: Callable[[bytes], bool]) -> Any:
         selector = config(params, 1)
         cfg = config(params, 2)
         mint = pubkey(selector["mint"]) if "mint" in selector else None
@@ -287,6 +416,8 @@ class Rpc:
             mint_account = self.ledger.get_account(mint)
             if mint_account is None:
                 raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+            if mint_account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+                raise RpcError(INVALID_PARAMS, "Invalid param: not a Token mint")
             program = mint_account.owner
         elif "programId" in selector:
             program = pubkey(selector["programId"])
@@ -297,7 +428,7 @@ class Rpc:
         found = []
         for key, account in self.ledger.svm.get_program_accounts(program):
             data = bytes(account.data)
-            if account.lamports == 0 or len(data) < 165 or data[32:64] != bytes(owner):
+            if account.lamports == 0 or len(data) < 165 or not matches(data):
                 continue
             if len(data) > 165 and data[165] != 2:
                 continue  # a Token-2022 mint, not an account
@@ -308,10 +439,9 @@ class Rpc:
 
     def get_token_largest_accounts(self, params: list[Any]) -> Any:
         mint = pubkey(params[0])
+        decimals = self._mint_decimals(mint)
         mint_account = self.ledger.get_account(mint)
-        decimals = parsers.mint_decimals(self.ledger.get_account, mint)
-        if mint_account is None or decimals is None:
-            raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+        assert mint_account is not None  # _mint_decimals found it
         holders = []
         for key, account in self.ledger.svm.get_program_accounts(mint_account.owner):
             data = bytes(account.data)
@@ -330,9 +460,9 @@ class Rpc:
 
     def get_token_supply(self, params: list[Any]) -> Any:
         mint = pubkey(params[0])
+        self._mint_decimals(mint, missing="could not find account")
         account = self.ledger.get_account(mint)
-        if account is None or parsers.mint_decimals(self.ledger.get_account, mint) is None:
-            raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
+        assert account is not None  # _mint_decimals found it
         data = bytes(account.data)
         return self.wrap(ui_token_amount(int.from_bytes(data[36:44], "little"), data[44]))
 
@@ -359,33 +489,45 @@ class Rpc:
         )
 
     def get_minimum_balance(self, params: list[Any]) -> Any:
+        size = unsigned(params[0], "usize")
+        if size > 10 * 1024 * 1024:  # past any account's size: the rent formula, saturated
+            return min((128 + size) * 6960, U64_MAX)
         return result_of(
-            GetMinimumBalanceForRentExemptionResp(self.ledger.rent_exempt_minimum(int(params[0])))
+            GetMinimumBalanceForRentExemptionResp(self.ledger.rent_exempt_minimum(size))
         )
 
     def request_airdrop(self, params: list[Any]) -> Any:
-        sig = self.ledger.airdrop(pubkey(params[0]), int(params[1]))
+        sig = self.ledger.airdrop(pubkey(params[0]), unsigned(params[1]))
         return result_of(RequestAirdropResp(sig))
 
     # ------------------------------------------------------------------------------ blocks
+    def _block_at(self, params: list[Any], index: int = 0) -> Any:
+        """The block at the slot the request's commitment sees."""
+        return self.ledger.blocks[self.ledger.commitment_slot(commitment(config(params, index)))]
+
     def get_latest_blockhash(self, params: list[Any]) -> Any:
-        blockhash, last_valid = self.ledger.latest_blockhash()
+        block = self._block_at(params)
+        last_valid = self.ledger.blockhashes[block.blockhash]
         return result_of(
-            GetLatestBlockhashResp(RpcBlockhash(blockhash, last_valid), self.context())
+            GetLatestBlockhashResp(
+                RpcBlockhash(block.blockhash, last_valid),
+                RpcResponseContext(block.slot, SOLANA_CORE_VERSION),
+            )
         )
 
     def get_block_height(self, params: list[Any]) -> Any:
-        return result_of(GetBlockHeightResp(self.ledger.height))
+        return result_of(GetBlockHeightResp(self._block_at(params).height))
 
     def get_slot(self, params: list[Any]) -> Any:
-        return result_of(GetSlotResp(self.ledger.slot))
+        return result_of(GetSlotResp(self._block_at(params).slot))
 
     def get_epoch_info(self, params: list[Any]) -> Any:
         schedule = self.ledger.svm.get_epoch_schedule()
-        epoch, index = schedule.get_epoch_and_slot_index(self.ledger.slot)
+        block = self._block_at(params)
+        epoch, index = schedule.get_epoch_and_slot_index(block.slot)
         return {
-            "absoluteSlot": self.ledger.slot,
-            "blockHeight": self.ledger.height,
+            "absoluteSlot": block.slot,
+            "blockHeight": block.height,
             "epoch": epoch,
             "slotIndex": index,
             "slotsInEpoch": schedule.get_slots_in_epoch(epoch),
@@ -402,9 +544,11 @@ class Rpc:
             "warmup": schedule.warmup,
         }
 
-    def _produced_block(self, slot: int) -> Any:
-        """A produced block (the open slot is still filling), or the node's error for it."""
+    def _produced_block(self, slot: int, newest: int | None = None) -> Any:
+        """A produced block (the open slot is still filling) no newer than `newest` (the
+        commitment's slot), or the node's error for it."""
         ledger = self.ledger
+        slot = unsigned(slot)
         if slot < ledger.first_available_slot:
             raise RpcError(
                 BLOCK_CLEANED_UP,
@@ -412,19 +556,19 @@ class Rpc:
                 f"{ledger.first_available_slot}",
             )
         block = ledger.blocks.get(slot)
-        if block is None or slot >= ledger.slot:
+        if block is None or slot >= ledger.slot or (newest is not None and slot > newest):
             raise RpcError(BLOCK_NOT_AVAILABLE, f"Block not available for slot {slot}")
         return block
 
     def get_block_time(self, params: list[Any]) -> Any:
-        return self._produced_block(int(params[0])).time
+        return self._produced_block(params[0]).time
 
     def get_block(self, params: list[Any]) -> Any:
         cfg = config(params, 1)
         if len(params) > 1 and isinstance(params[1], str):
             cfg = {"encoding": params[1]}  # the deprecated positional encoding
         _no_processed(cfg)
-        block = self._produced_block(int(params[0]))
+        block = self._produced_block(params[0], self.ledger.commitment_slot(commitment(cfg)))
         rewards = cfg.get("rewards")
         return txjson.block(
             block,
@@ -434,23 +578,33 @@ class Rpc:
             True if rewards is None else bool(rewards),  # a node includes them unless told not to
         )
 
-    def _produced_slots(self, start: int, end: int) -> list[int]:
+    def _produced_slots(self, start: int, end: int, cfg: Json) -> list[int]:
+        level = commitment(cfg)
+        if level == "processed":
+            raise RpcError(INVALID_PARAMS, "Method does not support commitment below `confirmed`")
+        end = min(end, self.ledger.commitment_slot(level))
         if end - start > MAX_BLOCKS_RANGE:
             raise RpcError(INVALID_PARAMS, f"Slot range too large; max {MAX_BLOCKS_RANGE}")
         return [s for s in self.ledger.blocks if start <= s <= end and s < self.ledger.slot]
 
     def get_blocks(self, params: list[Any]) -> Any:
-        start = int(params[0])
-        end = int(params[1]) if len(params) > 1 and not isinstance(params[1], dict) else None
-        return self._produced_slots(start, end if end is not None else self.ledger.slot)
+        start = unsigned(params[0])
+        has_end = len(params) > 1 and not isinstance(params[1], dict) and params[1] is not None
+        end = unsigned(params[1]) if has_end else U64_MAX
+        return self._produced_slots(start, end, config(params, 2 if len(params) > 2 else 1))
 
     def get_blocks_with_limit(self, params: list[Any]) -> Any:
-        start, limit = int(params[0]), int(params[1])
-        return self._produced_slots(start, self.ledger.slot)[:limit]
+        start, limit = unsigned(params[0]), unsigned(params[1], "usize")
+        if limit > MAX_BLOCKS_RANGE:
+            raise RpcError(INVALID_PARAMS, f"Limit too large; max {MAX_BLOCKS_RANGE}")
+        return self._produced_slots(start, U64_MAX, config(params, 2))[:limit]
 
     def is_blockhash_valid(self, params: list[Any]) -> Any:
-        valid = self.ledger.blockhash_valid(Hash.from_string(str(params[0])))
-        return self.wrap(valid)
+        try:
+            blockhash = Hash.from_string(params[0] if isinstance(params[0], str) else "?")
+        except Exception:  # solders' ParseHashError is no ValueError
+            raise RpcError(INVALID_PARAMS, "Invalid params: invalid hash") from None
+        return self.wrap(self.ledger.blockhash_valid(blockhash))
 
     def get_version(self, params: list[Any]) -> Any:
         return result_of(GetVersionResp(RpcVersionInfo(SOLANA_CORE_VERSION, 0)))
@@ -461,6 +615,8 @@ class Rpc:
             message: Message | MessageV0 | MessageV1 = from_bytes_versioned(raw)
         except ValueError as exc:
             raise RpcError(INVALID_PARAMS, f"failed to deserialize message: {exc}") from None
+        if not self.ledger.blockhash_valid(message.recent_blockhash):
+            return self.wrap(None)  # a node knows no fee for a blockhash it does not have
         fee = self.ledger.fee_for(message)
         return result_of(GetFeeForMessageResp(fee, self.context()))
 
@@ -479,6 +635,8 @@ class Rpc:
     def send_transaction(self, params: list[Any]) -> Any:
         tx = _transaction(params)
         skip = bool(config(params, 1).get("skipPreflight", False))
+        if not skip:
+            _verify_signatures(tx)
         # maxRetries is ignored: the local chain lands or drops on the spot.
         return result_of(SendTransactionResp(self.ledger.send(tx, skip_preflight=skip)))
 
@@ -489,6 +647,8 @@ class Rpc:
         replace = bool(cfg.get("replaceRecentBlockhash", False))
         if sig_verify and replace:
             raise RpcError(INVALID_PARAMS, "sigVerify may not be used with replaceRecentBlockhash")
+        if sig_verify:
+            _verify_signatures(tx)
         accounts_cfg = cfg.get("accounts") or None
         addresses: list[Pubkey] = []
         encoding = "base64"
@@ -528,6 +688,12 @@ class Rpc:
             "confirmed": TransactionConfirmationStatus.Confirmed,
             "finalized": TransactionConfirmationStatus.Finalized,
         }
+        if not isinstance(params[0], list):
+            raise RpcError(INVALID_PARAMS, "Invalid params: expected an array of signatures")
+        if len(params[0]) > MAX_SIGNATURE_STATUSES:
+            raise RpcError(
+                INVALID_PARAMS, f"Too many inputs provided; max {MAX_SIGNATURE_STATUSES}"
+            )
         for raw in params[0]:
             found = self.ledger.status(Signature.from_string(str(raw)))
             if found is None:
@@ -542,7 +708,9 @@ class Rpc:
     def get_signatures_for_address(self, params: list[Any]) -> Any:
         address = pubkey(params[0])
         cfg = config(params, 1)
-        limit = int(cfg.get("limit") or MAX_SIGNATURES_LIMIT)
+        _no_processed(cfg)
+        newest = self.ledger.commitment_slot(commitment(cfg))
+        limit = unsigned(cfg.get("limit") or MAX_SIGNATURES_LIMIT, "usize")
         if not 1 <= limit <= MAX_SIGNATURES_LIMIT:
             raise RpcError(INVALID_PARAMS, f"Invalid limit; max {MAX_SIGNATURES_LIMIT}")
         before = Signature.from_string(cfg["before"]) if cfg.get("before") else None
@@ -550,7 +718,7 @@ class Rpc:
         records = self.ledger.signatures_for_address(
             address, before=before, until=until, limit=limit
         )
-        return [txjson.signature_info(self.ledger, r) for r in records]
+        return [txjson.signature_info(self.ledger, r) for r in records if r.slot <= newest]
 
     def get_transaction(self, params: list[Any]) -> Any:
         cfg = config(params, 1)
@@ -560,6 +728,8 @@ class Rpc:
         found = self.ledger.status(Signature.from_string(str(params[0])))
         if found is None or found[0].transaction is None:
             return None
+        if found[0].slot > self.ledger.commitment_slot(commitment(cfg)):
+            return None  # not yet at the level asked for
         return txjson.confirmed_transaction(
             self.ledger, found[0], txjson.transaction_encoding(cfg), txjson.max_version(cfg)
         )
@@ -622,69 +792,53 @@ async def _inject_faults(faults: Faults) -> JSONResponse | None:
 
 
 class _Endpoints:
-    """The HTTP side: JSON-RPC on `POST /` (single or batch), health, and `/admin/*`."""
+    """The HTTP side: JSON-RPC on `POST /` (single or batch) and health."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.rpc = Rpc(ledger)
         self.faults = ledger.faults
+        self.max_batch = max_batch_setting()
 
     async def jsonrpc(self, request: Request) -> Response:
         injected = await _inject_faults(self.faults)
         if injected is not None:
             return injected
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_REQUEST_BODY_BYTES:
+                return JSONResponse(
+                    error_response(
+                        None,
+                        INVALID_REQUEST,
+                        f"Request body too large; max {MAX_REQUEST_BODY_BYTES} bytes",
+                    ),
+                    status_code=413,
+                )
         try:
-            body = json.loads(await request.body())
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             return JSONResponse(error_response(None, PARSE_ERROR, "Parse error"))
         if not isinstance(body, list):
-            return JSONResponse(self.rpc.call(body))
+            reply = self.rpc.call(body)
+            return Response(status_code=200) if reply is None else JSONResponse(reply)
         if not body:
             return JSONResponse(error_response(None, INVALID_REQUEST, "Invalid request"))
-        return JSONResponse([self.rpc.call(item) for item in body])
+        if len(body) > self.max_batch:
+            return JSONResponse(
+                error_response(
+                    None,
+                    INVALID_REQUEST,
+                    f"Invalid request: a batch of {len(body)} requests; this chain takes at most "
+                    f"{self.max_batch} ({MAX_BATCH_ENV})",
+                )
+            )
+        replies = [r for r in (self.rpc.call(item) for item in body) if r is not None]
+        return JSONResponse(replies) if replies else Response(status_code=200)
 
     async def health(self, request: Request) -> Response:
         return Response("ok")
-
-    async def get_faults(self, request: Request) -> Response:
-        return JSONResponse(self.faults.snapshot())
-
-    async def set_faults(self, request: Request) -> Response:
-        try:
-            self.faults.update(**(await request.json()))
-        except (ValueError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(self.faults.snapshot())
-
-    async def txlog(self, request: Request) -> Response:
-        return JSONResponse(self.ledger.txlog())
-
-    async def advance(self, request: Request) -> Response:
-        body = await request.json() if await request.body() else {}
-        height = self.ledger.advance(int(body.get("blocks", 1)))
-        return JSONResponse({"blockHeight": height, "slot": self.ledger.slot})
-
-    async def pool_price(self, request: Request) -> Response:
-        """Move a pool's price with a real swap from the market maker: {"pool", "baseMint",
-        "price"} (whole units of the other mint per whole base token)."""
-        from local.chain import market, seed
-
-        body = await request.json()
-        try:
-            pool = Pubkey.from_string(body["pool"])
-            base = Pubkey.from_string(body["baseMint"])
-            price = Decimal(str(body["price"]))
-            with self.ledger.lock:
-                found = market.read_pool(self.ledger, pool)
-                quote = next(m for m in found.mints if m != base)
-                target = market.whole_price(self.ledger, base, quote, price)
-                record = market.move_price(
-                    self.ledger, seed.MARKET_MAKER_KEYPAIR, pool, base, target
-                )
-        except (KeyError, ValueError, ArithmeticError, market.MarketError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        signature = str(record.signature) if record is not None else None
-        return JSONResponse({"ok": True, "signature": signature})
 
     def app(self) -> ASGIApp:
         return Cors(
@@ -693,27 +847,26 @@ class _Endpoints:
                     Route("/", self.jsonrpc, methods=["POST"]),
                     Route("/", self.health, methods=["GET"]),
                     Route("/health", self.health, methods=["GET"]),
-                    Route("/admin/faults", self.get_faults, methods=["GET"]),
-                    Route("/admin/faults", self.set_faults, methods=["POST"]),
-                    Route("/admin/txlog", self.txlog, methods=["GET"]),
-                    Route("/admin/advance", self.advance, methods=["POST"]),
-                    Route("/admin/pool_price", self.pool_price, methods=["POST"]),
                 ]
             )
         )
 
 
-def create_app(ledger: Ledger) -> ASGIApp:
-    """The JSON-RPC app (POST /, single or batch) plus /admin endpoints, with fault injection;
-    a WebSocket upgrade on any path is the PubSub server."""
+def create_app(ledger: Ledger, admin_token: str | None = None) -> ASGIApp:
+    """The JSON-RPC app (POST /, single or batch, with CORS and fault injection) and
+    `/admin/*` (no CORS, behind the admin token: `local.chain.admin`); a WebSocket upgrade on
+    any path is the PubSub server."""
     from local.chain import pubsub
 
     websocket = pubsub.create_endpoint(pubsub.Hub(ledger))
     http = _Endpoints(ledger).app()
+    admin = Admin(ledger, admin_token).app()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await websocket(scope, receive, send)
+        elif scope["type"] == "http" and str(scope.get("path", "")).startswith("/admin"):
+            await admin(scope, receive, send)
         else:
             await http(scope, receive, send)
 

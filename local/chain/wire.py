@@ -40,6 +40,12 @@ UNSUPPORTED_TRANSACTION_VERSION = -32015
 MAX_BASE58_BYTES = 128  # what a node will still encode as base58
 MAX_FILTERS = 4
 MAX_MEMCMP_BYTES = 128
+# The longest memcmp string that can hold 128 bytes: checked before decoding, as a node does.
+MAX_MEMCMP_BASE58_CHARS = 175
+MAX_MEMCMP_BASE64_CHARS = 172
+U64_MAX = 2**64 - 1
+RENT_EXEMPT_LAMPORTS_PER_BYTE = 6960  # 3480 lamports per byte-year, two years
+ACCOUNT_STORAGE_OVERHEAD = 128
 
 
 class RpcError(Exception):
@@ -82,10 +88,19 @@ def config(params: Sequence[Any], index: int) -> Json:
 
 
 def pubkey(value: Any) -> Pubkey:
+    """A base58 pubkey param, refused in agave's words ("Invalid param: WrongSize" for a string
+    longer than 44 characters or not 32 bytes, "Invalid param: Invalid" for bad base58)."""
+    if not isinstance(value, str):
+        raise RpcError(INVALID_PARAMS, "Invalid params: invalid type: expected a string.")
+    if len(value) > 44:
+        raise RpcError(INVALID_PARAMS, "Invalid param: WrongSize")
     try:
-        return Pubkey.from_string(str(value))
-    except ValueError as exc:
-        raise RpcError(INVALID_PARAMS, f"Invalid param: {exc}") from None
+        raw = base58.decode(value)
+    except ValueError:
+        raise RpcError(INVALID_PARAMS, "Invalid param: Invalid") from None
+    if len(raw) != 32:
+        raise RpcError(INVALID_PARAMS, "Invalid param: WrongSize")
+    return Pubkey.from_bytes(raw)
 
 
 def decode(value: Any, encoding: str) -> bytes:
@@ -213,9 +228,15 @@ def encode_account(
         "executable": account.executable,
         "lamports": account.lamports,
         "owner": str(account.owner),
-        "rentEpoch": account.rent_epoch,
+        # A node shows u64::MAX for rent-exempt accounts (rent is no longer collected).
+        "rentEpoch": U64_MAX if rent_exempt(account) else account.rent_epoch,
         "space": len(data),
     }
+
+
+def rent_exempt(account: Account) -> bool:
+    needed = (ACCOUNT_STORAGE_OVERHEAD + len(account.data)) * RENT_EXEMPT_LAMPORTS_PER_BYTE
+    return account.lamports >= needed
 
 
 # ---------------------------------------------------------------------------------- filters
@@ -255,12 +276,14 @@ def account_filters(raw: Any) -> list[AccountFilter]:
         elif isinstance(item, dict) and isinstance(item.get("memcmp"), dict):
             memcmp = item["memcmp"]
             raw = memcmp.get("bytes", "")
-            if isinstance(raw, list):  # encoding "bytes": a list of byte values (solders sends it)
-                wanted = bytes(int(b) for b in raw)
-            else:
-                wanted = decode(raw, str(memcmp.get("encoding") or "base58"))
+            encoding = str(memcmp.get("encoding") or "base58")
+            longest = MAX_MEMCMP_BASE64_CHARS if encoding == "base64" else MAX_MEMCMP_BASE58_CHARS
+            if len(raw) > longest:  # before any decode: a long string is refused at once
+                raise RpcError(INVALID_PARAMS, "Invalid param: DataTooLarge")
+            # encoding "bytes": a list of byte values (solders sends it)
+            wanted = bytes(int(b) for b in raw) if isinstance(raw, list) else decode(raw, encoding)
             if len(wanted) > MAX_MEMCMP_BYTES:
-                raise RpcError(INVALID_PARAMS, "Invalid param: filter bytes too long")
+                raise RpcError(INVALID_PARAMS, "Invalid param: DataTooLarge")
             filters.append(Memcmp(int(memcmp.get("offset", 0)), wanted))
         else:
             raise RpcError(INVALID_PARAMS, f"Invalid params: unsupported filter {item!r}")

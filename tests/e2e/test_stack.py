@@ -140,7 +140,10 @@ def test_the_wallet_key_reaches_the_executor_through_secrets_manager(stack: Runn
     tx = rpc(
         stack,
         "getTransaction",
-        [frames[-1]["txHash"], {"encoding": "json", "maxSupportedTransactionVersion": 0}],
+        [
+            frames[-1]["txHash"],
+            {"encoding": "json", "maxSupportedTransactionVersion": 0, "commitment": "confirmed"},
+        ],
     )
     assert tx["transaction"]["message"]["accountKeys"][0] == str(wallet)  # the fee payer
 

@@ -11,6 +11,7 @@ import pytest
 
 from local import stack
 from local.chain import LocalChain, PortInUse, chain_port, serve
+from local.chain.admin import admin_token
 from local.chain.binaries import read_lock
 
 
@@ -126,6 +127,9 @@ def test_make_run_prints_the_solana_urls(
     assert "Solana RPC http://127.0.0.1:8899" in out
     assert "Solana WS  ws://127.0.0.1:8900" in out
     assert "SQS (LocalStack) http://127.0.0.1:4566" in out
+    # The chain's admin door and the token it takes (no web page has it).
+    admin = f"Chain admin http://127.0.0.1:8899/admin/*   (Authorization: Bearer {admin_token()})"
+    assert admin in out
     # The DEX programs the local chain runs: each one's id, version and pinned ELF hash.
     programs = [line for line in out if line.startswith("Program    ")]
     assert len(programs) == 2

@@ -32,6 +32,7 @@ from execution.discovery import PoolCatalog, find_pools, measure
 from execution.executor import Executor, Timing
 from execution.wallet import Wallet
 from local.chain import POOLS, T22_MINT, T22_POOLS, USDC_MINT, WALLET, LocalChain, client_for, seed
+from local.chain.admin import admin_headers
 from local.chain.ledger import WSOL_MINT
 from local.shared import shared_path
 from tests.conftest import rpc_calls
@@ -435,7 +436,11 @@ def test_the_refusal_knob_is_served_at_admin_faults() -> None:
     chain = LocalChain.seeded()
     url, stop = serve_in_thread(chain)
     try:
-        set_ = httpx.post(f"{url}/admin/faults", json={"refuse_methods": ["getProgramAccounts"]})
+        set_ = httpx.post(
+            f"{url}/admin/faults",
+            json={"refuse_methods": ["getProgramAccounts"]},
+            headers=admin_headers(),
+        )
         assert set_.json()["refuse_methods"] == ["getProgramAccounts"]
         reply = httpx.post(
             url,

@@ -34,6 +34,7 @@ from local.chain import (
     market,
     seed,
 )
+from local.chain.admin import admin_headers
 from local.chain.binaries import find_all, parse_programdata, programdata_address
 from local.chain.ledger import (
     BLOCKHASH_VALID_BLOCKS,
@@ -86,6 +87,9 @@ async def test_sol_transfer_lands_and_moves_balances(
     status = (await client.get_signature_statuses([sig])).value[0]
     assert status is not None
     assert status.err is None
+    # getTransaction at `confirmed` (the client's) finds it once its block is produced.
+    assert (await client.get_transaction(sig, max_supported_transaction_version=0)).value is None
+    chain.advance(1)
     tx = (await client.get_transaction(sig, max_supported_transaction_version=0)).value
     assert tx is not None
     assert tx.transaction.meta is not None
@@ -162,8 +166,11 @@ async def test_expired_blockhash_is_rejected(chain: LocalChain, client: AsyncCli
 async def test_blockhash_still_lands_at_its_last_valid_height(
     chain: LocalChain, client: AsyncClient
 ) -> None:
-    old = await blockhash(client)
-    chain.advance(BLOCKHASH_VALID_BLOCKS)
+    latest = (await client.get_latest_blockhash()).value
+    old = latest.blockhash
+    # Transactions land in the open block: advance until it is the blockhash's last valid one.
+    chain.advance(latest.last_valid_block_height - chain.height)
+    assert chain.height == latest.last_valid_block_height
     sig = (await client.send_raw_transaction(sign([pay(Keypair().pubkey(), 10**6)], old))).value
     assert (await client.get_signature_statuses([sig])).value[0] is not None
 
@@ -186,7 +193,7 @@ async def test_rate_limit_then_recovers(chain: LocalChain, client: AsyncClient) 
     cause = raised.value.__cause__
     assert isinstance(cause, httpx2.HTTPStatusError)
     assert cause.response.status_code == 429
-    assert (await client.get_block_height()).value >= 1
+    assert (await client.get_block_height()).value >= 0
 
 
 async def test_fault_rates_are_random_but_repeat_with_the_seed(chain: LocalChain) -> None:
@@ -228,7 +235,7 @@ async def test_timeout_fault_raises_with_a_short_client_timeout(chain: LocalChai
         with pytest.raises(SolanaRpcException) as raised:
             await client.get_block_height()
         assert isinstance(raised.value.__cause__, httpx2.TimeoutException)
-        assert (await client.get_block_height()).value >= 1
+        assert (await client.get_block_height()).value >= 0
     finally:
         await client.close()
 
@@ -302,10 +309,13 @@ async def test_batch_and_unknown_method(chain: LocalChain) -> None:
             {"jsonrpc": "2.0", "id": 2, "method": "nope"},
         ]
         replies = (await http.post("/", json=batch)).json()
-        assert replies[0]["result"] == chain.height
+        assert replies[0]["result"] == chain.ledger.root_slot  # a node's default: finalized
         assert replies[1]["error"]["code"] == -32601
-        assert (await http.post("/admin/advance", json={"blocks": 3})).json()["blockHeight"] == 4
-        assert (await http.post("/admin/faults", json={"latency_ms": 1})).status_code == 200
+        admin = admin_headers()
+        advanced = await http.post("/admin/advance", json={"blocks": 3}, headers=admin)
+        assert advanced.json()["blockHeight"] == 4
+        set_ = await http.post("/admin/faults", json={"latency_ms": 1}, headers=admin)
+        assert set_.status_code == 200
         assert chain.faults.latency_ms == 1
 
 
@@ -372,6 +382,7 @@ async def test_cpmm_swap_moves_sol_and_usdc(chain: LocalChain, client: AsyncClie
     assert chain.sol_balance(WALLET) < before_sol - 10**9
     [entry] = [e for e in chain.txlog() if e["signature"] == str(sig)]
     assert entry["dexInstructions"][0]["index"] == 3
+    chain.advance(1)
     tx = (await client.get_transaction(sig, max_supported_transaction_version=0)).value
     assert tx is not None
     assert tx.transaction.meta is not None
@@ -435,8 +446,11 @@ async def test_admin_pool_price_moves_a_pool_with_a_real_swap(chain: LocalChain)
     transport = httpx2.ASGITransport(app=chain.app)
     async with httpx2.AsyncClient(transport=transport, base_url="http://c") as http:
         body = {"pool": str(pool), "baseMint": str(WSOL_MINT), "price": "143.5"}
-        reply = (await http.post("/admin/pool_price", json=body)).json()
-        bad = await http.post("/admin/pool_price", json={**body, "baseMint": str(pool)})
+        admin = admin_headers()
+        reply = (await http.post("/admin/pool_price", json=body, headers=admin)).json()
+        bad = await http.post(
+            "/admin/pool_price", json={**body, "baseMint": str(pool)}, headers=admin
+        )
     [entry] = [e for e in chain.txlog() if e["signature"] == reply["signature"]]
     assert entry["feePayer"] == str(seed.MARKET_MAKER)
     assert entry["dexInstructions"][0]["programId"] == str(CPMM_PROGRAM)

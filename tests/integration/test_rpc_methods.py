@@ -36,6 +36,7 @@ from spl.token.models import TransferCheckedParams
 from local.chain import LocalChain, client_for, market, seed
 from local.chain.ledger import (
     BLOCKHASH_VALID_BLOCKS,
+    FINALIZE_AFTER_BLOCKS,
     HISTORY_SLOTS,
     MS_PER_SLOT,
     PRIORITY_FEE_SLOTS,
@@ -130,13 +131,14 @@ async def test_epoch_identity_genesis_through_solana_py(
     chain.advance(40)
     info = (await client.get_epoch_info()).value
     schedule = (await client.get_epoch_schedule()).value
-    assert info.absolute_slot == chain.ledger.slot
-    assert info.block_height == chain.ledger.height
+    # At the client's `confirmed`: the newest produced block (the open one is still filling).
+    assert info.absolute_slot == chain.ledger.confirmed_slot == chain.ledger.slot - 1
+    assert info.block_height == chain.ledger.height - 1
     # Mainnet's schedule without warm-up, as the ledger's Clock sysvar counts epochs (what
-    # Token-2022 reads for its epoch fees): slot 41 is in epoch 0.
+    # Token-2022 reads for its epoch fees): slot 40 is in epoch 0.
     assert not schedule.warmup
     assert schedule.slots_per_epoch == 432_000
-    assert (info.epoch, info.slot_index, info.slots_in_epoch) == (0, 41, 432_000)
+    assert (info.epoch, info.slot_index, info.slots_in_epoch) == (0, 40, 432_000)
     assert info.epoch == chain.ledger.clock().epoch
     assert info.transaction_count == chain.ledger.transaction_count >= 1  # the seed's airdrop
     genesis = (await client.get_genesis_hash()).value
@@ -184,7 +186,14 @@ async def test_get_block_details_and_commitment(
         await rpc(
             http,
             "getBlock",
-            [slot, {"transactionDetails": "accounts", "maxSupportedTransactionVersion": 0}],
+            [
+                slot,
+                {
+                    "transactionDetails": "accounts",
+                    "maxSupportedTransactionVersion": 0,
+                    "commitment": "confirmed",
+                },
+            ],
         )
     )["result"]
     assert accounts["transactions"][0]["transaction"]["accountKeys"][0] == {
@@ -193,14 +202,21 @@ async def test_get_block_details_and_commitment(
         "source": "transaction",
         "writable": True,
     }
-    none = (await rpc(http, "getBlock", [slot, {"transactionDetails": "none"}]))["result"]
+    none = (
+        await rpc(
+            http, "getBlock", [slot, {"transactionDetails": "none", "commitment": "confirmed"}]
+        )
+    )["result"]
     assert "transactions" not in none
     assert "signatures" not in none
-    no_version = await rpc(http, "getBlock", [slot])
+    no_version = await rpc(http, "getBlock", [slot, {"commitment": "confirmed"}])
     assert no_version["error"]["code"] == -32015  # a v0 transaction in the block
     processed = await rpc(http, "getBlock", [slot, {"commitment": "processed"}])
     assert processed["error"]["message"] == "Method does not support commitment below `confirmed`"
-    assert (await client.get_blocks(slot - 1, slot)).value == [slot - 1, slot]
+    confirmed = await rpc(http, "getBlocks", [slot - 1, slot, {"commitment": "confirmed"}])
+    assert confirmed["result"] == [slot - 1, slot]
+    # solana-py sends no commitment: a node's default, finalized, and these are not rooted yet.
+    assert (await client.get_blocks(slot - 1, slot)).value == []
 
 
 # ---------------------------------------------------------------------------------- history
@@ -245,6 +261,7 @@ def test_history_keeps_the_last_n_slots(monkeypatch: pytest.MonkeyPatch) -> None
     answer = Rpc(reply).call(
         {"jsonrpc": "2.0", "id": 1, "method": "getBlock", "params": [old_slot]}
     )
+    assert answer is not None
     assert answer["error"]["code"] == -32001
     assert "First available block" in answer["error"]["message"]
     monkeypatch.setenv("LOCAL_CHAIN_HISTORY_SLOTS", "zero")
@@ -259,7 +276,8 @@ async def test_get_transaction_legacy_and_v0_in_every_encoding(
     owner = Keypair().pubkey()
     legacy = land(chain, usdc_to(owner, 2_500_000))
     v0 = land(chain, [pay(owner)], v0=True)
-    chain.advance(1)
+    # Finalized: the raw calls below ask at a node's default commitment.
+    chain.advance(FINALIZE_AFTER_BLOCKS)
 
     typed = (
         await client.get_transaction(legacy, "jsonParsed", max_supported_transaction_version=0)
@@ -328,6 +346,7 @@ async def test_airdrops_are_real_transactions(chain: LocalChain, client: AsyncCl
     second = (await client.request_airdrop(to, 10**9)).value  # same slot, same amount
     assert first != second
     assert (await client.get_balance(to)).value == 2 * 10**9
+    chain.advance(1)
     landed = (await client.get_transaction(first, max_supported_transaction_version=0)).value
     assert landed is not None
     found = (await client.get_signatures_for_address(to)).value
@@ -526,6 +545,7 @@ async def test_simulate_units_sig_verify_and_replace_recent_blockhash() -> None:
         assert 10_000 < sim.units_consumed < 100_000
         assert "Program log: Instruction: SwapBaseInput" in (sim.logs or [])
         sent = (await client.send_raw_transaction(bytes(tx))).value
+        chain.advance(1)
         landed = (await client.get_transaction(sent, max_supported_transaction_version=0)).value
         assert landed is not None
         assert landed.transaction.meta is not None
@@ -535,10 +555,19 @@ async def test_simulate_units_sig_verify_and_replace_recent_blockhash() -> None:
         units = (await client.simulate_transaction(native)).value.units_consumed
         assert units == 150  # LiteSVM's own figure for a System transfer
 
-        # An unsigned transaction simulates with sigVerify off (the default), fails with it on.
+        # An unsigned transaction simulates with sigVerify off (the default); with it on, a
+        # node refuses it outright: -32003, no simulation.
         unsigned = VersionedTransaction.populate(native.message, [Signature.default()])
         assert (await client.simulate_transaction(unsigned)).value.err is None
-        assert (await client.simulate_transaction(unsigned, sig_verify=True)).value.err is not None
+        refused = await rpc(
+            http,
+            "simulateTransaction",
+            [base64.b64encode(bytes(unsigned)).decode(), {"encoding": "base64", "sigVerify": True}],
+        )
+        assert refused["error"] == {
+            "code": -32003,
+            "message": "Transaction signature verification failure",
+        }
 
         # An expired blockhash: BlockhashNotFound, unless it is replaced.
         old = ledger.latest_blockhash()[0]
@@ -612,7 +641,7 @@ async def test_cors_for_browser_pages_including_private_network_preflight(
         headers={"Origin": "https://explorer.solana.com"},
     )
     assert answer.headers["access-control-allow-origin"] == "*"
-    assert (await rpc(http, "getClusterNodes"))["error"]["code"] == -32601  # still unknown
+    assert (await rpc(http, "getConfirmedBlock"))["error"]["code"] == -32601  # removed in 2.x
 
 
 def test_account_data_is_a_real_token_account() -> None:

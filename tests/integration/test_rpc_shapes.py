@@ -226,6 +226,21 @@ def test_block_time_error_for_a_slot_not_produced(world: World) -> None:
     assert reply["error"] == {"code": -32004, "message": f"Block not available for slot {future}"}
 
 
+def test_values_agave_fixes_are_the_docs_values(world: World) -> None:
+    """Beyond the shape: where a node's value is fixed, the chain's is the docs' value. A
+    rent-exempt account's rentEpoch is u64::MAX; a slot with no block is -32004 with the
+    docs' message."""
+    docs = example("getAccountInfo")["response"]["result"]["value"]
+    reply = world.call("getAccountInfo", http_params(world, "getAccountInfo"))
+    assert reply["result"]["value"]["rentEpoch"] == docs["rentEpoch"] == 2**64 - 1
+    docs_error = example("getBlockTime")["errorResponse"]["error"]
+    docs_slot = int(docs_error["message"].rsplit(" ", 1)[1])
+    future = world.chain.ledger.slot + docs_slot
+    error = world.call("getBlockTime", [future])["error"]
+    assert error["code"] == docs_error["code"]
+    assert error["message"] == docs_error["message"].replace(str(docs_slot), str(future))
+
+
 async def test_subscriptions_answer_and_notify_in_the_docs_shape(world: World) -> None:
     chain = world.chain
     to = Keypair().pubkey()
