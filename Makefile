@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
+export NO_MKDOCS_2_WARNING := 1
 
+# (docs: docs docs-build docs-gen, below)
 .PHONY: check run demo demo-orders key test unit integration e2e chaos timing-prone test-under-load lint template bench bench-smoke deploy clean programs \
 	first-key db-provision lock-layers destroy \
 	vendor browser browser-deps screenshot localstack
@@ -119,9 +121,23 @@ tests/js/node_modules: tests/js/package-lock.json
 # (empty) runs in one process.
 PYTEST_WORKERS ?= -n auto
 
+## docs: serve the docs site (mkdocs-material, offline) on http://127.0.0.1:8000
+## docs-build: build it strictly into site/ (make test runs it); docs-gen: regenerate the
+## configuration, error and metric tables and docs/openapi.json from the code
+.PHONY: docs docs-build docs-gen
+DOCS_PORT ?= 8000
+docs: $(STAMP)
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
+docs-gen: $(STAMP)
+	$(BIN)/python -m ops.docs_gen
+
 ## test: lint, type-check and run every test (real Postgres, LocalStack, moto's management API, the
 ## local chain, real sockets, the JS clients, the console in headless Chromium)
-test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps
+test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps docs-build
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
