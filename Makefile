@@ -141,6 +141,7 @@ test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps docs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
+	$(BIN)/vulture
 	$(BIN)/python -m pytest -q $(PYTEST_WORKERS)
 
 ## check: the quick loop for day-to-day work (under 90 s): lint, types, unit tests, and the
@@ -150,6 +151,7 @@ check: $(STAMP) $(VENDORED) tests/js/node_modules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
+	$(BIN)/vulture
 	$(BIN)/python -m pytest -q -m "not emulator and not e2e and not chaos" tests/unit tests/integration
 
 unit: $(STAMP)
@@ -177,10 +179,12 @@ timing-prone: $(STAMP) $(VENDORED) $(LOCALSTACK) browser-deps
 chaos: $(STAMP) $(LOCALSTACK)
 	$(BIN)/python -m pytest -q -s -m chaos tests/chaos
 
+## lint: ruff, mypy strict and vulture (unused code; its allow-list: vulture_allowlist.py)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
+	$(BIN)/vulture
 
 ## template: cfn-lint, checkov, sam validate --lint and sam build, offline (tools in .tools/)
 template: $(VENDORED)
