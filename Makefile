@@ -66,6 +66,17 @@ $(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# newman for the Postman collection's test (tests/postman), from tests/postman/package-lock.json.
+POSTMAN_STAMP := tests/postman/node_modules/.installed
+
+$(POSTMAN_STAMP): tests/postman/package.json tests/postman/package-lock.json
+	npm ci --prefix tests/postman --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## postman-deps: newman (pinned in tests/postman/package-lock.json) for the collection's test
+.PHONY: postman-deps
+postman-deps: $(POSTMAN_STAMP)
+
 ## browser: the console's browser test (headless Chromium against a local stack)
 browser: $(STAMP) $(VENDORED) $(LOCALSTACK) browser-deps
 	$(BIN)/python -m pytest -q -s tests/browser
@@ -137,7 +148,7 @@ docs-gen: $(STAMP)
 
 ## test: lint, type-check and run every test (real Postgres, LocalStack, moto's management API, the
 ## local chain, real sockets, the JS clients, the console in headless Chromium)
-test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps docs-build
+test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules browser-deps docs-build $(POSTMAN_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
@@ -160,8 +171,8 @@ unit: $(STAMP)
 integration: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: $(STAMP) $(VENDORED) $(LOCALSTACK)
-	$(BIN)/python -m pytest -q tests/e2e
+e2e: $(STAMP) $(VENDORED) $(LOCALSTACK) $(POSTMAN_STAMP)
+	$(BIN)/python -m pytest -q tests/e2e tests/postman
 
 ## test-under-load: `make test` RUNS times (default 5) with a busy loop on every core; prints each
 ## run's result (scripts/under-load.sh). How the suite is held to "never flakes"
