@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -244,14 +244,17 @@ def openapi_document() -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+GENERATORS: dict[Path, Callable[[], str]] = {
+    SNIPPETS / "configuration.md": configuration_table,
+    SNIPPETS / "errors.md": error_tables,
+    SNIPPETS / "metrics.md": metrics_table,
+    ROOT / "docs" / "openapi.json": openapi_document,
+}
+
+
 def generated() -> dict[Path, str]:
     """Every generated file and the text it must hold."""
-    return {
-        SNIPPETS / "configuration.md": configuration_table(),
-        SNIPPETS / "errors.md": error_tables(),
-        SNIPPETS / "metrics.md": metrics_table(),
-        ROOT / "docs" / "openapi.json": openapi_document(),
-    }
+    return {path: make() for path, make in GENERATORS.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
