@@ -155,11 +155,62 @@ def _chain_codes(tree: ast.Module, names: dict[str, str]) -> set[str]:
     return out
 
 
+def _reply_codes() -> Iterator[tuple[int, str, str]]:
+    """(status, code, function) of the replies engine/api.py builds itself rather than from an
+    error class: a `{"code": ...}` body with one `status_code=` in the same function, and a
+    `{status: code}` table."""
+    tree = ast.parse((LAYERS[0] / "api.py").read_text())
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield from _replies_of(fn)
+
+
+def _constant_pairs(node: ast.Dict) -> list[tuple[object, object]]:
+    return [
+        (k.value, v.value)
+        for k, v in zip(node.keys, node.values, strict=True)
+        if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+    ]
+
+
+def _replies_of(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[tuple[int, str, str]]:
+    codes: set[str] = set()
+    statuses = {
+        node.value.value
+        for node in ast.walk(fn)
+        if isinstance(node, ast.keyword)
+        and node.arg == "status_code"
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, int)
+    }
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Dict):
+            continue
+        for key, value in _constant_pairs(node):
+            if isinstance(key, int) and isinstance(value, str):
+                yield key, value, fn.name
+            elif key == "code" and isinstance(value, str):
+                codes.add(value)
+    if len(statuses) == 1:
+        for code in sorted(codes):
+            yield next(iter(statuses)), code, fn.name
+
+
 def _meaning(cls: type[errors.EngineError]) -> str:
     doc = inspect.getdoc(cls) or ""
     if cls.__doc__ is None or doc == inspect.getdoc(cls.__mro__[1]):
         return ""
     return _cell(doc.split("\n\n")[0])
+
+
+def _reply_rows(api_rows: list[str]) -> list[str]:
+    """Rows for the replies api.py builds itself, unless an error class's row has them."""
+    listed = {(row.split(" | ")[0][2:], row.split("`")[1]) for row in api_rows}
+    return [
+        f"| {status} | `{code}` | `api.{function}` | |"
+        for status, code, function in sorted(set(_reply_codes()))
+        if (str(status), code) not in listed
+    ]
 
 
 def error_tables() -> str:
@@ -193,6 +244,7 @@ def error_tables() -> str:
             order_rows.append(f"| `{code}` | {kind} | {raised} | {meaning} |")
         if not request and not chain and FAILED_DIRECTLY not in owners:
             other_rows.append(f"| `{code}` | {raised} | {_meaning(kinds[0])} |")
+    api_rows += _reply_rows(api_rows)
     from execution.venues import SKIP_CODES
 
     parts = [
