@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
+export NO_MKDOCS_2_WARNING := 1
 
+# (docs: docs docs-build docs-gen, below)
 .PHONY: check run demo demo-orders key test unit integration e2e chaos timing-prone test-under-load lint template bench bench-smoke deploy clean programs \
 	first-key db-provision lock-layers destroy \
 	vendor browser browser-deps screenshot localstack
@@ -63,6 +65,17 @@ browser-deps: $(BROWSER_STAMP)
 $(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# newman for the Postman collection's test (tests/postman), from tests/postman/package-lock.json.
+POSTMAN_STAMP := tests/postman/node_modules/.installed
+
+$(POSTMAN_STAMP): tests/postman/package.json tests/postman/package-lock.json
+	npm ci --prefix tests/postman --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## postman-deps: newman (pinned in tests/postman/package-lock.json) for the collection's test
+.PHONY: postman-deps
+postman-deps: $(POSTMAN_STAMP)
 
 ## browser: the console's browser test (headless Chromium against a local stack)
 browser: $(STAMP) $(VENDORED) $(LOCALSTACK) browser-deps
@@ -125,12 +138,28 @@ tests/kit/node_modules: tests/kit/package-lock.json
 # (empty) runs in one process.
 PYTEST_WORKERS ?= -n auto
 
+## docs: serve the docs site (mkdocs-material, offline) on http://127.0.0.1:8000
+## docs-build: build it strictly into site/ (make test runs it); docs-gen: regenerate the
+## configuration, error and metric tables and docs/openapi.json from the code
+.PHONY: docs docs-build docs-gen
+DOCS_PORT ?= 8000
+docs: $(STAMP)
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
+docs-gen: $(STAMP)
+	$(BIN)/python -m ops.docs_gen
+
 ## test: lint, type-check and run every test (real Postgres, LocalStack, moto's management API, the
 ## local chain, real sockets, the JS clients, the console in headless Chromium)
-test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_modules browser-deps
+test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_modules browser-deps \
+	docs-build $(POSTMAN_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
+	$(BIN)/vulture
 	$(BIN)/python -m pytest -q $(PYTEST_WORKERS)
 
 ## check: the quick loop for day-to-day work (under 90 s): lint, types, unit tests, and the
@@ -140,6 +169,7 @@ check: $(STAMP) $(VENDORED) tests/js/node_modules tests/kit/node_modules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
+	$(BIN)/vulture
 	$(BIN)/python -m pytest -q -m "not emulator and not e2e and not chaos" tests/unit tests/integration
 
 unit: $(STAMP)
@@ -148,8 +178,8 @@ unit: $(STAMP)
 integration: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_modules
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: $(STAMP) $(VENDORED) $(LOCALSTACK)
-	$(BIN)/python -m pytest -q tests/e2e
+e2e: $(STAMP) $(VENDORED) $(LOCALSTACK) $(POSTMAN_STAMP)
+	$(BIN)/python -m pytest -q tests/e2e tests/postman
 
 ## test-under-load: `make test` RUNS times (default 5) with a busy loop on every core; prints each
 ## run's result (scripts/under-load.sh). How the suite is held to "never flakes"
@@ -167,10 +197,12 @@ timing-prone: $(STAMP) $(VENDORED) $(LOCALSTACK) browser-deps
 chaos: $(STAMP) $(LOCALSTACK)
 	$(BIN)/python -m pytest -q -s -m chaos tests/chaos
 
+## lint: ruff, mypy strict and vulture (unused code; its allow-list: vulture_allowlist.py)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
+	$(BIN)/vulture
 
 ## template: cfn-lint, checkov, sam validate --lint and sam build, offline (tools in .tools/)
 template: $(VENDORED)

@@ -54,6 +54,7 @@ DEV_KEY_FILE = ROOT / ".local-data" / "dev-api-key"
 # MAX_IN_FLIGHT lowers it to try the limit. New keys made with `make key` get the usual 20.
 DEV_KEY_MAX_IN_FLIGHT = 1000
 LOCALSTACK_LOG = ROOT / ".local-data" / "localstack.log"  # `make run`'s; tests' stay in a tmp dir
+STACK_LOG = ROOT / ".local-data" / "stack.log"  # `make run`'s functions and stack (local/output.py)
 Emulator = Literal["localstack", "moto"]
 
 
@@ -477,7 +478,13 @@ class Stack:
 def main(stop: threading.Event | None = None) -> None:
     """`make run`: start the stack, print where everything answers, run until Ctrl-C/SIGTERM
     (or until `stop` is set)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from local import output
+
+    terminal = output.quiet(STACK_LOG)  # logs to STACK_LOG; LOG_LEVEL or VERBOSE=1: here
+
+    def say(line: str, flush: bool = False) -> None:
+        print(line, file=terminal, flush=flush)
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
     for chatty in ("httpx", "httpx2"):  # one INFO line per RPC request would flood the log
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -494,37 +501,40 @@ def main(stop: threading.Event | None = None) -> None:
 
     try:
         urls = stack.start()
-        print(f"HTTP API   {urls['http']}   (POST /api/orders/execute, GET /api/orders/{{id}})")
-        print(f"WebSocket  {urls['ws']}")
-        print(f"SQS ({urls['sqs_by']}) {urls['sqs']}")
-        print(f"Secrets Manager ({urls['secrets_by']}) {urls['secrets']}   (the wallet key)")
-        print(f"Solana RPC {urls['solana_rpc']}")
-        print(f"Solana WS  {urls['solana_ws']}")
+        say(f"HTTP API   {urls['http']}   (POST /api/orders/execute, GET /api/orders/{{id}})")
+        say(f"WebSocket  {urls['ws']}")
+        say(f"SQS ({urls['sqs_by']}) {urls['sqs']}")
+        say(f"Secrets Manager ({urls['secrets_by']}) {urls['secrets']}   (the wallet key)")
+        say(f"Solana RPC {urls['solana_rpc']}")
+        say(f"Solana WS  {urls['solana_ws']}")
         if not os.environ.get("SOLANA_RPC_URL"):  # the local chain: the programs it runs
             from local.chain.binaries import cached, describe
 
             for binary in cached():
-                print(f"Program    {describe(binary)}")
+                say(f"Program    {describe(binary)}")
             from local.chain.admin import admin_token
 
             token = admin_token()
-            print(f"Chain admin {urls['solana_rpc']}/admin/*   (Authorization: Bearer {token})")
-        print(f"Metrics    {urls['http']}/_local/metrics   (the functions' CloudWatch EMF metrics)")
+            say(f"Chain admin {urls['solana_rpc']}/admin/*   (Authorization: Bearer {token})")
+        say(f"Metrics    {urls['http']}/_local/metrics   (the functions' CloudWatch EMF metrics)")
         for scheduler in stack.schedulers:
             schedule = scheduler.schedule
-            print(
+            say(
                 f"Schedule   {schedule.function} every {schedule.every_seconds:g} s"
                 f" (template.yaml), ticking every {os.environ.get('WATCH_TICK_SECONDS')} s"
             )
         where = f" (saved in {stack.api_key_file})" if stack.api_key_file else ""
-        print(f"API key    {stack.api_key}{where}: send it as x-api-key (WS: or ?apiKey=)")
-        print("Ctrl-C to stop", flush=True)
+        if not output.verbose():
+            say(f"Logs       {STACK_LOG}   (LOG_LEVEL=INFO or VERBOSE=1: on this terminal)")
+        say(f"API key    {stack.api_key}{where}: send it as x-api-key (WS: or ?apiKey=)")
+        say("Ctrl-C to stop", flush=True)
         stop.wait()
     except (PortInUse, LocalStackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
         stack.stop()
+        output.restore()
 
 
 if __name__ == "__main__":

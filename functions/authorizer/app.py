@@ -12,6 +12,7 @@ from engine import db
 from engine.authorizer import authorize, is_websocket
 from engine.config import Settings
 from engine.errors import Unauthorized
+from engine.metrics import Metric
 from engine.observability import count, metrics, tracer
 
 logger = Logger(service="authorizer")
@@ -29,12 +30,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         reply = authorize(event, pool)
     except Unauthorized:  # re-raised as is: its type and message are what API Gateway reads
         logger.info("no API key", extra={"api": api})
-        count("ApiKeyDenied")
+        count(Metric.API_KEY_DENIED)
         # Lambda counts this raise in the function's Errors: FunctionErrorsAlarm subtracts it.
-        count("ApiKeyMissing")
+        count(Metric.API_KEY_MISSING)
         raise
     allowed = reply.get("isAuthorized") or "context" in reply
-    count("ApiKeyAllowed" if allowed else "ApiKeyDenied")
+    count(Metric.API_KEY_ALLOWED if allowed else Metric.API_KEY_DENIED)
     key_id = (reply.get("context") or {}).get("apiKeyId")
     logger.info("authorized" if allowed else "denied", extra={"api": api, "api_key_id": key_id})
     return reply

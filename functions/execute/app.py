@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from engine import db
 from engine.config import Settings
 from engine.errors import EngineError
+from engine.metrics import Metric
 from engine.notify import StatusQueue
 from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
@@ -109,7 +110,7 @@ def report_wallet_balance() -> None:
         return
     _balance_reported_at = time.monotonic()
     lamports = account.lamports if account is not None else 0
-    metrics.add_metric(name="WalletBalance", unit=MetricUnit.NoUnit, value=lamports / 1e9)
+    metrics.add_metric(name=Metric.WALLET_BALANCE, unit=MetricUnit.NoUnit, value=lamports / 1e9)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from engine import db
 from engine.config import Settings
 from engine.errors import EngineError
+from engine.metrics import Metric
 from engine.notify import StatusQueue
 from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
@@ -71,7 +72,7 @@ def report_wallet_balance() -> None:
         logger.warning("wallet balance not read", extra={"error": type(exc).__name__})
         return
     lamports = account.lamports if account is not None else 0
-    metrics.add_metric(name="WalletBalance", unit=MetricUnit.NoUnit, value=lamports / 1e9)
+    metrics.add_metric(name=Metric.WALLET_BALANCE, unit=MetricUnit.NoUnit, value=lamports / 1e9)
 
 
 def ticking_until(context: Any) -> float:

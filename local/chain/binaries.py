@@ -127,10 +127,6 @@ def cut_elf(data: bytes) -> bytes:
     return data[: elf_length(data)]
 
 
-def elf_sha256(data: bytes) -> str:
-    return hashlib.sha256(cut_elf(data)).hexdigest()
-
-
 def programdata_address(program_id: Pubkey) -> Pubkey:
     return Pubkey.find_program_address([bytes(program_id)], UPGRADEABLE_LOADER)[0]
 

@@ -977,12 +977,3 @@ class Ledger:
         return Outcome(
             None, list(result.logs()), result.compute_units_consumed(), result.fee(), True
         )
-
-    # ------------------------------------------------------------------------------ misc
-    def wait_for_height(self, height: int, timeout: float = 10) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.height >= height:
-                return True
-            time.sleep(0.01)
-        return False

@@ -50,7 +50,6 @@ log = logging.getLogger("local.chain")
 LAMPORTS_PER_SOL = 1_000_000_000
 USDC_MINT = Pubkey.from_string("4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU")  # devnet USDC
 USDC_DECIMALS = 6
-SOL_DECIMALS = 9
 
 
 def _keypair(label: str) -> Keypair:

@@ -186,6 +186,11 @@ def test_a_sniper_order_fires_when_a_new_tokens_pool_is_created(stack: Running) 
         created["slot"],
         created["signature"],
     )
+    # The trigger states its price as the fill does: tokenOut per 1 tokenIn (about 2 tokens per
+    # USDC here, fees aside); maxPrice (1) bounds its inverse, USDC per token.
+    triggered_at, filled_at = Decimal(trigger["price"]), Decimal(rest[-1]["filled"]["price"])
+    assert abs(triggered_at - filled_at) <= filled_at / 50
+    assert triggered_at > 1
     order = get_order(stack, order_id)
     assert (order["pool"], order["status"]) == (created["pool"], "confirmed")
 

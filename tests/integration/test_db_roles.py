@@ -309,11 +309,12 @@ def test_the_execute_role_moves_an_order_to_confirmed(
     store = Store(role_pools["engine_execute"])
     path = [Status.PENDING, Status.ROUTING, Status.BUILDING, Status.SUBMITTED, Status.CONFIRMED]
     for old, new in itertools.pairwise(path):
-        assert store.transition(order_id, old, new, detail={"step": str(new)}) is not None
-    assert store.update_fields(order_id, Status.CONFIRMED, {"amount_out": 1}) is True
+        fields = {"amount_out": 1} if new is Status.CONFIRMED else None
+        assert store.transition(order_id, old, new, detail={"step": str(new)}, fields=fields)
     order = store.get_order(order_id)
     assert order is not None
     assert order.status == Status.CONFIRMED
+    assert order.amount_out == 1
     assert [e.seq for e in store.events(order_id)] == [1, 2, 3, 4, 5]
 
 

@@ -16,7 +16,6 @@ from local.apigw import LambdaContext
 from local.handlers import ROOT, fresh_handler
 
 EVENTS = ROOT / "events"
-SAMPLE_ORDER = uuid.UUID("0b6a4c3e-5f1d-4c7a-9a43-2d3c7e6b1f00")  # the id the samples name
 # The API key the samples' authorizer context names, and the (example) secret they send.
 SAMPLE_KEY_ID = uuid.UUID("5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f")
 SAMPLE_SECRET = "oek_EXAMPLE-sample-key-not-a-real-one-000000000"

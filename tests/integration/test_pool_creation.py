@@ -28,7 +28,6 @@ from spl.token.instructions import get_associated_token_address
 
 from execution.venues import VENUES, Clock, PoolNotTradable
 from local.chain import LocalChain, client_for, seed
-from local.chain.ledger import TxRecord
 from local.pools import (
     CPMM_PROGRAM,
     DAMM_PROGRAM,
@@ -80,10 +79,6 @@ async def client(chain: LocalChain) -> AsyncIterator[AsyncClient]:
     client = client_for(chain)
     yield client
     await client.close()
-
-
-def record_of(chain: LocalChain, signature: str) -> TxRecord:
-    return chain.ledger.records[Signature.from_string(signature)]
 
 
 def ata(chain: LocalChain, owner: Pubkey, mint: Pubkey) -> Pubkey:

@@ -111,10 +111,6 @@ def sign(ixs: Sequence[Instruction], blockhash: Hash) -> bytes:
     return bytes(VersionedTransaction(message, [WALLET_KP]))
 
 
-def usdc_ata() -> Instruction:
-    return create_idempotent_associated_token_account(WALLET, WALLET, USDC_MINT, TOKEN_PROGRAM_ID)
-
-
 async def refused(client: AsyncClient, ixs: Sequence[Instruction]) -> tuple[str, str]:
     """Send with preflight: the transaction is refused; returns (its RPC error JSON, the order
     code the engine gives it)."""

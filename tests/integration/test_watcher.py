@@ -632,7 +632,13 @@ async def test_a_sniper_orders_guards_keep_it_watching(
     assert (await watching.tick()).triggered == 3
     for oid in (venue_only, cheap_only, deep_only):
         assert store.events(oid)[-1].detail["venue"] == "meteora_damm_v2"
-    assert Decimal(store.events(cheap_only)[-1].detail["price"]) <= Decimal("0.4")
+    cheap = store.events(cheap_only)[-1].detail
+    # maxPrice bounds tokenIn per tokenOut; the frame's price is tokenOut per tokenIn, as fills
+    assert Decimal(cheap["amountIn"]) / Decimal(cheap["amountOut"]) <= Decimal("0.4")
+    assert Decimal(cheap["price"]) >= 1 / Decimal("0.4")
+    assert abs(
+        Decimal(cheap["price"]) * Decimal(cheap["amountIn"]) - Decimal(cheap["amountOut"])
+    ) < (Decimal("0.001") * Decimal(cheap["amountOut"]))
     assert Decimal(store.events(deep_only)[-1].detail["liquidity"]) >= 1_000
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine.metrics import METRICS
 from local.template import (
     LOCAL_PARAMETERS,
     function_environment,
@@ -552,14 +553,13 @@ def test_every_checkov_exception_is_justified(tpl: dict[str, Any]) -> None:
 
 
 def test_the_dashboard_and_alarms_watch_the_metrics_the_code_emits(tpl: dict[str, Any]) -> None:
-    """Every metric name on the dashboard and the alarms is one engine/observability.py emits,
-    in its namespace, so a renamed metric cannot leave a blank widget behind."""
+    """Every metric name on the dashboard and the alarms is one engine/metrics.py names (and
+    the code emits), in its namespace, so a renamed metric cannot leave a blank widget behind."""
     import re
 
     from engine import observability
 
-    emitted = set(re.findall(r"^  (\w+)(?:, (\w+))? \(", observability.__doc__ or "", re.M))
-    names = {n for pair in emitted for n in pair if n}
+    names = {m.name for m in METRICS}
     assert {"OrderConfirmed", "OrderFailed", "LandTime", "NotifyLag"} <= names
     body = resource("OperationsDashboard", tpl)["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "X", body))["widgets"]
@@ -691,7 +691,7 @@ def test_alarms_watch_the_queue_the_functions_the_proxy_and_the_wallet(
         (observability.NAMESPACE, "WalletBalance", "execute"),
         (observability.NAMESPACE, "WalletBalance", "watch"),
     }
-    assert "WalletBalance" in (observability.__doc__ or "")
+    assert "WalletBalance" in {m.name for m in METRICS}
     assert wallet["ComparisonOperator"] == "LessThanThreshold"
     assert wallet["Threshold"] == {"Ref": "WalletLowBalanceSol"}
     topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
@@ -794,7 +794,7 @@ def test_a_stalled_watcher_alarms(tpl: dict[str, Any]) -> None:
     assert (stalled["Namespace"], stalled["MetricName"]) == (observability.NAMESPACE, "WatchTick")
     assert stalled["Dimensions"] == [{"Name": "service", "Value": "watch"}]
     assert stalled["TreatMissingData"] == "breaching"  # no tick at all is the fault
-    assert "WatchTick" in (observability.__doc__ or "")
+    assert "WatchTick" in {m.name for m in METRICS}
     for name in ("watch", "quote"):
         logging = resource(function_id(name, tpl), tpl)["Properties"]["LoggingConfig"]
         assert logging == {"LogGroup": {"Ref": f"{name.capitalize()}LogGroup"}}

@@ -259,7 +259,6 @@ DAMM_ID = Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG")
 MACK_USDC = "3u2BK3ykdjv1hAeGQwAkZMxjb4otV5yvW7g72uviCaZZ"  # rust-sdk tests MACK_USDC_ADDRESS
 SOL_USDC = "CGPxT5d1uf9a8cKVJuZaJAU76t2EfLGbTmRbfvLLZp5j"  # rust-sdk tests SOL_USDC_CL_ADDRESS
 OTHER_POOL = Pubkey.from_string("E8zRkDw3UdzRc8qVWmqyQ9MLj7jhgZDHSroYud5t25A7")  # test_layout.rs
-SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111")
 # rust-sdk/src/tests/test_quote_exact_in.rs test_quote_exact_in
 SDK_TIMESTAMP, SDK_SLOT = 1_753_751_761, 356_410_171
 

@@ -499,6 +499,11 @@ SUBMIT_DOCS: dict[str, Any] = {
             " selling tokenIn and its own fills did not buy that much (`limit`, `remaining`)",
         },
         409: {"model": ErrorReply, "description": "Idempotency-Key reused with another body"},
+        415: {
+            "model": ErrorReply,
+            "description": "`unsupported_media_type`: a Content-Type (or charset) this API does"
+            " not read as UTF-8 JSON",
+        },
         422: {
             "model": ErrorReply,
             "description": "over one of the key's limits (`limit` names it, `remaining` is what"

@@ -40,6 +40,185 @@ class PoolConfig:
 
 
 @dataclass(frozen=True)
+class Variable:
+    """One environment variable the settings read: its meaning and default, as the docs show them
+    (docs/snippets/configuration.md is generated from VARIABLES; `_Reader` reads no other)."""
+
+    name: str
+    meaning: str
+    default: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("DATABASE_URL", "Postgres URL (local)", "found or embedded by `make run`"),
+    Variable(
+        "DB_HOST",
+        "RDS Proxy endpoint (verify-full TLS, password re-read on rotation)",
+        "set by the template",
+    ),
+    Variable("DB_PORT", "its port", "5432"),
+    Variable("DB_NAME", "the database", "orders"),
+    Variable(
+        "DB_SECRET_ARN",
+        "this function's own login secret (the master secret for the migrate function only)",
+        "set by the template",
+    ),
+    Variable(
+        "DB_ROLE_SECRETS",
+        "JSON `{role: secret ARN}`: the migrate function sets each function role's password",
+        "set by the template",
+    ),
+    Variable(
+        "FIRST_API_KEY_SECRET_ARN",
+        "where the migrate function stores the first API key",
+        "set by the template",
+    ),
+    Variable("DB_POOL_MAX", "connections per container", "4"),
+    Variable(
+        "DB_POOL_TIMEOUT",
+        "seconds to wait for a connection before answering 503 / retrying later",
+        "5",
+    ),
+    Variable("ORDERS_QUEUE_URL", "the orders queue", "set by template / stack"),
+    Variable(
+        "ORDERS_DLQ_ARN",
+        "the orders DLQ: records from it are settled, not executed",
+        "set by template / stack",
+    ),
+    Variable(
+        "SQS_ENDPOINT_URL",
+        "an SQS endpoint override (locally LocalStack's; one that is set wins)",
+        "LocalStack's (local), unset (AWS)",
+    ),
+    Variable(
+        "SECRETS_ENDPOINT_URL",
+        "a Secrets Manager endpoint override (locally LocalStack's; one that is set wins)",
+        "LocalStack's (local), unset (AWS)",
+    ),
+    Variable("WS_URL", "public WebSocket URL returned as `wsUrl`", "set by template / stack"),
+    Variable(
+        "CONSOLE_API_ORIGIN",
+        "the HTTP API the console calls when it is not the page's own origin",
+        "unset",
+    ),
+    Variable(
+        "WS_MANAGEMENT_ENDPOINT",
+        "API Gateway management API endpoint (local: the gateway)",
+        "derived from the WS event",
+    ),
+    Variable("SOLANA_RPC_URL", "JSON-RPC endpoint", "https://api.devnet.solana.com"),
+    Variable(
+        "SOLANA_RPC_URL_SECRET_ARN",
+        "a secret holding the RPC provider's URL (it carries an API key), read at start-up"
+        " instead of `SOLANA_RPC_URL` (`SolanaRpcUrlSecretArn`)",
+        "unset",
+    ),
+    Variable(
+        "SOLANA_CLUSTER",
+        "cluster for explorer links and the `USDC` symbol (devnet: Circle's devnet mint,"
+        " mainnet-beta: its mainnet mint, testnet: refused): " + " | ".join(CLUSTERS),
+        "devnet",
+    ),
+    Variable(
+        "EXPLORER_RPC_URL",
+        "the RPC URL explorer links name for a custom cluster (else the RPC URL only when it is"
+        " a loopback address)",
+        "unset",
+    ),
+    Variable(
+        "WALLET_SECRET_ARN",
+        "the signing key's secret in Secrets Manager (the local stack stores its key in"
+        " LocalStack's and sets this)",
+        "set by the template / the stack",
+    ),
+    Variable(
+        "WALLET_ADDRESS_SECRET_ARN",
+        "the watcher's: the wallet secret whose `public-key` tag names the wallet, for"
+        " `WalletBalance` (never its value)",
+        "the wallet secret (template, local stack)",
+    ),
+    Variable(
+        "VENUE_POOLS",
+        'optional allow-list: JSON list of `{"venue": ' + " \\| ".join(VENUE_NAMES) + ","
+        ' "address"}`, the only pools routed (needs no `getProgramAccounts`); unset or `[]`:'
+        " every pool discovery finds",
+        "[]",
+    ),
+    Variable(
+        "POOL_REFRESH_SECONDS",
+        "a pair's cached pool list (and allow-listed pools' reserves) is read from the chain"
+        " again once older than this",
+        "300",
+    ),
+    Variable(
+        "MIN_POOL_LIQUIDITY",
+        "liquidity floor in output-token units; a pool holding less is skipped"
+        " `below_min_liquidity` (0: only empty pools)",
+        "0",
+    ),
+    Variable("POOL_DENY_LIST", "pool addresses never routed (comma- or space-separated)", "unset"),
+    Variable(
+        "MAX_POOLS_PER_PAIR",
+        f"pools quoted per order, deepest in the output token first (1-{MAX_POOLS_PER_PAIR_LIMIT})",
+        "10",
+    ),
+    Variable(
+        "PRIORITY_FEE_MIN_MICRO_LAMPORTS",
+        "the least compute-unit price (micro-lamports per CU) a swap pays",
+        "1000",
+    ),
+    Variable(
+        "PRIORITY_FEE_PERCENTILE",
+        "which percentile of the recent non-zero priority fees over the pools' accounts a swap"
+        " pays",
+        "75",
+    ),
+    Variable(
+        "PRIORITY_FEE_MAX_LAMPORTS",
+        "the most one order's transaction pays for priority in total (limit x price)",
+        "1000000",
+    ),
+    Variable(
+        "PRIORITY_FEE_CACHE_SECONDS", "how long a priced fee is reused for the same pools", "5"
+    ),
+    Variable("COMPUTE_UNIT_MARGIN", "the CU limit over the simulation's units used", "0.1"),
+    Variable("MAX_ATTEMPTS", "attempts per order", "3"),
+    Variable("RETRY_BASE_SECONDS", "the first retry delay", "5"),
+    Variable("CONFIRM_POLL_SECONDS", "status polling interval while landing", "0.4"),
+    Variable("RESEND_SECONDS", "rebroadcast interval while landing", "2"),
+    Variable("LAND_TIMEOUT_SECONDS", "per-invocation landing budget", "90"),
+    Variable(
+        "STATUS_QUEUE_URL",
+        "status-events queue for notify; unset = fan out in-process",
+        "set by template / stack",
+    ),
+    Variable(
+        "MAX_TRIGGERS",
+        "a limit order refused for price after triggering goes back to watching; it triggers at"
+        " most this many times (1-100), then fails `too_many_triggers`",
+        "5",
+    ),
+    Variable(
+        "WATCH_TICK_SECONDS",
+        "the watcher's tick inside its invocation (0.05-30; the local stack ticks every 0.25 s)",
+        "1",
+    ),
+    Variable(
+        "WATCH_RUN_SECONDS",
+        "how long one watcher invocation ticks (unset: until 4 s before its timeout)",
+        "unset",
+    ),
+    Variable(
+        "WATCH_STOP_WHEN_IDLE",
+        "end a watcher invocation after a tick that finds nothing watching (cuts its cost at"
+        " rest; a new order may wait up to a minute for its first look)",
+        "false",
+    ),
+)
+DECLARED = frozenset(variable.name for variable in VARIABLES)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
     db_secret_arn: str | None = None
@@ -131,10 +310,10 @@ class Settings:
             solana_cluster=read.choice("SOLANA_CLUSTER", CLUSTERS, "devnet"),
             explorer_rpc_url=read.text("EXPLORER_RPC_URL"),
             wallet_secret_arn=read.text("WALLET_SECRET_ARN"),
-            pools=parse_pools(e.get("VENUE_POOLS") or "[]"),
+            pools=parse_pools(read.get("VENUE_POOLS") or "[]"),
             pool_refresh_seconds=read.number("POOL_REFRESH_SECONDS", float, 300.0, low=0),
             min_pool_liquidity=read.amount("MIN_POOL_LIQUIDITY"),
-            pool_deny_list=parse_addresses(e.get("POOL_DENY_LIST") or "", "POOL_DENY_LIST"),
+            pool_deny_list=parse_addresses(read.get("POOL_DENY_LIST") or "", "POOL_DENY_LIST"),
             max_pools_per_pair=read.number(
                 "MAX_POOLS_PER_PAIR", int, 10, low=1, high=MAX_POOLS_PER_PAIR_LIMIT
             ),
@@ -233,8 +412,14 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
+    def get(self, name: str) -> str | None:
+        """The raw value of a declared variable (VARIABLES): an undeclared one is a bug."""
+        if name not in DECLARED:
+            raise ConfigError(f"{name} is read but not declared in engine.config.VARIABLES")
+        return self.env.get(name)
+
     def text(self, name: str) -> str | None:
-        return self.env.get(name) or None
+        return self.get(name) or None
 
     def number(
         self,
@@ -245,7 +430,7 @@ class _Reader:
         low: float,
         high: float | None = None,
     ) -> T:
-        raw = self.env.get(name)
+        raw = self.get(name)
         if not raw:
             return default
         try:
@@ -260,20 +445,20 @@ class _Reader:
 
     def flag(self, name: str) -> bool:
         """true/false (also 1/0, yes/no); unset: false."""
-        raw = (self.env.get(name) or "false").strip().lower()
+        raw = (self.get(name) or "false").strip().lower()
         if raw not in ("true", "false", "1", "0", "yes", "no"):
             raise ConfigError(f"{name} must be true or false, not {raw[:20]!r}", field=name)
         return raw in ("true", "1", "yes")
 
     def optional_number(self, name: str, *, low: float) -> float | None:
         """A number of at least `low`, or None when unset."""
-        if not self.env.get(name):
+        if not self.get(name):
             return None
         return self.number(name, float, 0.0, low=low)
 
     def amount(self, name: str) -> Decimal:
         """A decimal amount of at least 0 (unset: 0)."""
-        raw = (self.env.get(name) or "").strip()
+        raw = (self.get(name) or "").strip()
         if not raw:
             return Decimal(0)
         try:
@@ -287,7 +472,7 @@ class _Reader:
         return value
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
-        raw = self.env.get(name) or default
+        raw = self.get(name) or default
         if raw not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}", field=name)
         return raw

@@ -18,6 +18,7 @@ from psycopg import OperationalError
 
 from engine import observability
 from engine.errors import QueueUnavailable, RpcUnavailable, UnknownPool
+from engine.metrics import Metric
 from engine.orders import OrderBody, OrderRequest
 from engine.pools import PoolCache
 from engine.queue import OrdersQueue
@@ -99,7 +100,7 @@ class Intake:
                 )
                 return Accepted(order_id=order.id, status="pending", created=created)
         if created:  # the reply describes what was accepted; the executor may already be past it
-            observability.count("OrderAccepted")
+            observability.count(Metric.ORDER_ACCEPTED)
             return Accepted(order_id=order.id, status="pending", created=True)
         try:
             current = self.store.get_order(order.id)
@@ -119,7 +120,7 @@ class Intake:
             slot = self.chain_slot()
         order, created = self.store.create_order(request, idempotency_key, api_key_id, slot)
         if created:
-            observability.count("OrderAccepted")
+            observability.count(Metric.ORDER_ACCEPTED)
             return Accepted(order_id=order.id, status=str(order.status), created=True)
         try:
             current = self.store.get_order(order.id) or order

@@ -42,6 +42,7 @@ from engine.config import Settings
 from engine.connections import Connections
 from engine.db import Pool
 from engine.errors import ConfigError
+from engine.metrics import Metric
 from engine.store import Event
 
 if TYPE_CHECKING:
@@ -166,9 +167,9 @@ class _Posting:
 
     def report(self) -> None:
         for seconds in self.lag:
-            observability.milliseconds("NotifyLag", seconds)
+            observability.milliseconds(Metric.NOTIFY_LAG, seconds)
         if self.posted:
-            observability.count("FramesPosted", self.posted)
+            observability.count(Metric.FRAMES_POSTED, self.posted)
 
 
 def _pool_executor() -> ThreadPoolExecutor:

@@ -11,30 +11,8 @@
 - `span(name)` / `async_span(name)`: an X-Ray subsegment around one call to Postgres, SQS or the
   Solana RPC (botocore calls are also traced by the Tracer's own patching).
 
-What each metric means (namespace `SolanaOrderEngine`, dimension `service`):
-  OrderConfirmed, OrderFailed (Count)       an order's final status, from the executor
-  OrderFailedByCode (Count, dim `code`)     the failure code of each failed order
-  InternalError (Count)                     an unexpected exception while executing (a bug;
-                                            the order ends `internal_error`, the trace is logged)
-  RoutingTime, BuildingTime (Milliseconds)  time spent quoting, and building + signing
-  LandTime (Milliseconds)                   `submitted` -> `confirmed` (the chain's part)
-  OrderTime (Milliseconds)                  order created -> `confirmed`
-  QuotesSkipped (Count, dim `reason`)       a pool that could not be quoted, and why
-  PoolsDiscovered (Count)                   pools a discovery of a pair found (getProgramAccounts)
-  DiscoveryRefused (Count)                  the RPC endpoint refused getProgramAccounts
-  NotifyLag (Milliseconds)                  a status event committed -> its frame posted
-  FramesPosted (Count)                      frames the notify function posted
-  OrderAccepted (Count)                     orders the submit and ws_connect functions stored
-  ApiKeyAllowed, ApiKeyDenied (Count)       the authorizer's answers
-  WalletBalance (None: SOL)                 the signing wallet's balance, from the execute
-                                            function after a batch, at most once a minute per
-                                            container (WalletLowBalanceAlarm watches it)
-  WatchTick (Milliseconds)                  one tick of the watcher (read, price, trigger);
-                                            WatcherStalledAlarm fires when none is recorded
-  OrdersWatched (Count)                     orders watching at a tick (one datapoint per tick)
-  OrdersTriggered, OrdersExpired (Count)    what the watcher did to limit and sniper orders
-  NewPoolsSeen (Count)                      pools of a sniper order's pair seen the first time
-  OrderRewatched (Count)                    a limit order refused for price, back to watching
+The metric names and what each means: engine/metrics.py (namespace `SolanaOrderEngine`,
+dimension `service`).
 """
 
 from __future__ import annotations

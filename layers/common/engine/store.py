@@ -461,21 +461,6 @@ class Store:
         event = Event(order.id, row["event_seq"], new, row["event_at"], row["event_detail"])
         return Transition(order, event)
 
-    def update_fields(self, order_id: uuid.UUID, expected: Status, fields: dict[str, Any]) -> bool:
-        """Set fields without a status change, only while the order is still in `expected`."""
-        if not fields:
-            raise InvalidRequest("no fields to update")
-        params = _check_settable(fields)
-        assignments = ", ".join(f"{name} = %({name})s" for name in params)
-        params.update(id=order_id, expected=str(expected))
-        with self.pool.connection() as conn:
-            cur = conn.execute(
-                f"UPDATE orders SET {assignments}, updated_at = now()"
-                " WHERE id = %(id)s AND status = %(expected)s",
-                params,
-            )
-            return cur.rowcount == 1
-
     @traced("postgres cancel")
     def cancel(self, order_id: uuid.UUID, api_key_id: uuid.UUID) -> Transition:
         """Cancel an order of this key that has not triggered (orders.CANCELLABLE): the

@@ -35,6 +35,7 @@ from engine import observability
 from engine.config import PoolConfig, Settings
 from engine.db import Pool
 from engine.errors import PermanentChainError, RpcMethodRefused, TransientChainError
+from engine.metrics import Metric
 from engine.pools import CachedPool, Known, NotAPool, PairPools, PoolCache, endpoint_id, pair_key
 from execution.chain import Chain
 from execution.venues import VENUES, VenueError
@@ -430,11 +431,11 @@ class PoolCatalog:
             # Not asked again for a refresh interval: the provider's answer will not change sooner.
             self._refused_until = now + timedelta(seconds=self.cfg.pool_refresh_seconds)
             logger.warning("the RPC endpoint refuses pool discovery", extra={"reason": exc.message})
-            observability.count("DiscoveryRefused")
+            observability.count(Metric.DISCOVERY_REFUSED)
             raise
         measured = await measure(self.chain, found, now)
         self.cache.save_pair(self.endpoint, *key, measured, now)
-        observability.count("PoolsDiscovered", len(measured))
+        observability.count(Metric.POOLS_DISCOVERED, len(measured))
         logger.info("pools discovered", extra={"pair": list(key), "pools": len(measured)})
         listed = PairPools(tuple(measured), now)
         self._pairs[key] = listed

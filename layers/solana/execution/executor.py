@@ -49,6 +49,7 @@ from engine.errors import (
     PermanentChainError,
     TransientChainError,
 )
+from engine.metrics import Metric
 from engine.orders import (
     DEFAULT_SLIPPAGE,
     REVOKED_CODE,
@@ -140,7 +141,7 @@ class Executor:
             )
         except Exception as exc:  # a bug: no order may wait on one (issue: hardening, round 2)
             logger.exception("unexpected error while executing", extra={"order_id": str(order_id)})
-            observability.count("InternalError")
+            observability.count(Metric.INTERNAL_ERROR)
             return await self._after_bug(order_id, exc)
 
     async def _after_bug(self, order_id: uuid.UUID, exc: Exception) -> Outcome:
@@ -272,7 +273,7 @@ class Executor:
         decision, (blockhash, last_valid) = await asyncio.gather(
             self._quote(order), self.chain.latest_blockhash()
         )
-        observability.milliseconds("RoutingTime", time.perf_counter() - started)
+        observability.milliseconds(Metric.ROUTING_TIME, time.perf_counter() - started)
         self._prepared = (
             order.id,
             builder.Prepared(
@@ -361,7 +362,7 @@ class Executor:
         signed = await builder.build_swap(
             self.chain, self.wallet, order, await self._fee_plan(order, prepared), prepared
         )
-        observability.milliseconds("BuildingTime", time.perf_counter() - started)
+        observability.milliseconds(Metric.BUILDING_TIME, time.perf_counter() - started)
         sig = str(signed.transaction.signatures[0])
         detail: dict[str, Any] = {
             "txHash": sig,
@@ -537,11 +538,13 @@ class Executor:
         if done is None:
             return Outcome("raced")
         self._emit(done.event)
-        observability.count("OrderConfirmed")
+        observability.count(Metric.ORDER_CONFIRMED)
         # `order` was last changed when it became `submitted`: from then on it was the chain's.
         land = (done.event.at - order.updated_at).total_seconds()
-        observability.milliseconds("LandTime", land)
-        observability.milliseconds("OrderTime", (done.event.at - order.created_at).total_seconds())
+        observability.milliseconds(Metric.LAND_TIME, land)
+        observability.milliseconds(
+            Metric.ORDER_TIME, (done.event.at - order.created_at).total_seconds()
+        )
         return Outcome("confirmed")
 
     def _fail(
@@ -579,8 +582,8 @@ class Executor:
             current = self.store.get_order(order.id)
             return Outcome(str(current.status) if current else "missing")
         self._emit(done.event)
-        observability.count("OrderFailed")
-        observability.count_by("OrderFailedByCode", "code", code)
+        observability.count(Metric.ORDER_FAILED)
+        observability.count_by(Metric.ORDER_FAILED_BY_CODE, "code", code)
         logger.info("order failed", extra={"code": code})
         return Outcome("failed", reason=message)
 
@@ -683,7 +686,7 @@ class Executor:
             current = self.store.get_order(order.id)
             return Outcome(str(current.status) if current else "missing")
         self._emit(done.event)
-        observability.count("OrderRewatched")
+        observability.count(Metric.ORDER_REWATCHED)
         logger.info("limit order back to watching", extra={"code": code})
         return Outcome("watching", reason=message)
 

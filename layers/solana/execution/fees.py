@@ -24,6 +24,8 @@ from engine.config import Settings
 from execution.chain import MAX_FEE_ACCOUNTS, Chain
 
 MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
+# What the runtime charges per signature, priority aside (the engine's transactions have one).
+BASE_FEE_LAMPORTS_PER_SIGNATURE = 5_000
 
 
 def percentile(values: Sequence[int], pct: float) -> int:

@@ -15,8 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.tokens import WSOL_MINT
-
-BASE_FEE_LAMPORTS_PER_SIGNATURE = 5_000
+from execution.fees import BASE_FEE_LAMPORTS_PER_SIGNATURE
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from solders.signature import Signature
 
 from engine import observability
 from engine.config import Settings
+from engine.metrics import Metric
 from engine.pools import PoolBirth, PoolBirths, pair_key
 from execution.chain import Chain, LandedTransaction, SignatureInfo
 from execution.discovery import FoundPool, read_pools, venue_of, venue_programs
@@ -116,7 +117,7 @@ class LaunchWatch:
     def remember(self, births: Sequence[PoolBirth], slot: int) -> None:
         """Record pools found now, seen at `slot`."""
         self.births.record(self.endpoint, [b.seen_at(slot) for b in births])
-        observability.count("NewPoolsSeen", len(births))
+        observability.count(Metric.NEW_POOLS_SEEN, len(births))
         logger.info("pools seen", extra={"pools": [b.address for b in births], "slot": slot})
 
     async def _by_signatures(

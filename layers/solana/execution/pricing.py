@@ -13,7 +13,6 @@ the decision to trigger is always an exact quote's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -38,15 +37,6 @@ from execution.venues import token_2022 as t22
 # Whether a pool can trade at all now does not depend on the amount: remember the answer.
 STANDING_REFUSALS = frozenset({"not_open", "disabled", "unsupported_token_extension"})
 Q128 = 1 << 128
-
-
-@dataclass(frozen=True)
-class Priced:
-    """An exact quote of `units_in` on one pool."""
-
-    pool: PoolConfig
-    units_in: int
-    quote: Quote
 
 
 class PoolBook:
@@ -101,10 +91,6 @@ class PoolBook:
             return None
         scaled = Decimal(amount).scaleb(decimals)
         return int(scaled) if scaled == scaled.to_integral_value() and scaled > 0 else None
-
-    def refusal(self, pool: PoolConfig, mint_in: str) -> PoolNotTradable | None:
-        """Why the pool refuses any swap of `mint_in` now (not open, disabled, ...), if so."""
-        return self._refused.get((pool.address, mint_in))
 
     def quote(self, pool: PoolConfig, mint_in: str, units_in: int) -> Quote | None:
         """The venue's exact quote (None: the pool cannot pay anything for it now)."""

@@ -29,10 +29,11 @@ from solders.pubkey import Pubkey
 from engine import observability
 from engine.config import PoolConfig
 from engine.errors import PermanentChainError
+from engine.metrics import Metric
 from engine.tokens import WSOL_MINT
 from execution.chain import Chain
 from execution.discovery import pool_reserves
-from execution.fees import PriorityFees
+from execution.fees import BASE_FEE_LAMPORTS_PER_SIGNATURE, PriorityFees, priority_lamports
 from execution.venues import (
     SYSVAR_CLOCK,
     VENUES,
@@ -45,7 +46,6 @@ from execution.venues import (
 from execution.venues import token_2022 as t22
 
 logger = Logger(child=True)
-BASE_FEE_LAMPORTS = 5_000  # one signature
 _dependents: dict[Pubkey, list[Pubkey]] = {}
 
 
@@ -140,7 +140,9 @@ class Decision:
 
 
 def tx_cost_lamports(compute_units: int, priority_fee_micro_lamports: int) -> int:
-    return BASE_FEE_LAMPORTS + (compute_units * priority_fee_micro_lamports + 999_999) // 1_000_000
+    return BASE_FEE_LAMPORTS_PER_SIGNATURE + priority_lamports(
+        compute_units, priority_fee_micro_lamports
+    )
 
 
 def _cost_in_out_token(
@@ -230,11 +232,11 @@ async def quote_all_venues(
             logger.info(
                 "pool skipped", extra={"pool": cfg.address, "code": exc.code, "reason": str(exc)}
             )
-            observability.count_by("QuotesSkipped", "reason", exc.code)
+            observability.count_by(Metric.QUOTES_SKIPPED, "reason", exc.code)
             skipped.append(SkippedPool(cfg.venue, cfg.address, exc.code, exc.message, exc.detail))
         except VenueError as exc:  # configured as this venue but not readable as its pool
             logger.warning("pool unusable", extra={"pool": cfg.address, "reason": str(exc)})
-            observability.count_by("QuotesSkipped", "reason", "unusable")
+            observability.count_by(Metric.QUOTES_SKIPPED, "reason", "unusable")
             unusable.append(f"{cfg.address}: {exc}")
         else:
             if quote is not None:

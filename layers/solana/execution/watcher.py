@@ -45,6 +45,7 @@ from solders.pubkey import Pubkey
 from engine import observability
 from engine.config import PoolConfig, Settings
 from engine.errors import ChainError, QueueUnavailable
+from engine.metrics import Metric
 from engine.orders import Status, iso_z, limit_min_out_units
 from engine.pools import PoolBirth, PoolBirths, pair_key
 from engine.queue import OrdersQueue
@@ -140,7 +141,7 @@ class Watcher:
                 logger.warning("tick failed; next tick retries", extra={"error": str(exc)[:300]})
             except Exception:  # a bug: logged with its trace and counted, the watching goes on
                 logger.exception("unexpected error in a tick")
-                observability.count("InternalError")
+                observability.count(Metric.INTERNAL_ERROR)
             rest = tick_seconds - (time.monotonic() - started)
             while rest > 0 and keep_going():
                 await asyncio.sleep(min(rest, 0.05))
@@ -178,8 +179,8 @@ class Watcher:
             for trigger in triggers:
                 self._trigger(trigger, report)
         report.seconds = time.perf_counter() - started
-        observability.milliseconds("WatchTick", report.seconds)
-        observability.count("OrdersWatched", report.watched)
+        observability.milliseconds(Metric.WATCH_TICK, report.seconds)
+        observability.count(Metric.ORDERS_WATCHED, report.watched)
         return report
 
     @contextmanager
@@ -208,7 +209,7 @@ class Watcher:
             if done is not None:
                 self._emit(done.event)
                 report.expired += 1
-                observability.count("OrdersExpired")
+                observability.count(Metric.ORDERS_EXPIRED)
 
     def _requeue(self, report: TickReport) -> None:
         for order in self.store.unqueued_triggers(REQUEUE_AFTER_SECONDS):
@@ -358,8 +359,10 @@ class Watcher:
             if quote is None:
                 continue  # not open yet, disabled, empty: looked at again next tick
             out = Decimal(quote.amount_out).scaleb(-decimals_out)
-            price = order.amount_in / out
-            if order.max_price is not None and price > order.max_price:
+            # maxPrice bounds what one tokenOut costs (tokenIn per tokenOut); the frame's `price`
+            # is stated as fills state theirs: tokenOut per tokenIn.
+            cost = order.amount_in / out
+            if order.max_price is not None and cost > order.max_price:
                 continue
             held = Decimal(book.reserve(pool, order.mint_in)).scaleb(
                 -(book.decimals(order.mint_in) or 0)
@@ -377,7 +380,7 @@ class Watcher:
                 **opens_at(birth.venue, book.state(pool)),
                 "amountIn": _text(order.amount_in),
                 "amountOut": _text(out),
-                "price": _text(_rounded(price)),
+                "price": _text(_rounded(out / order.amount_in)),
                 "liquidity": _text(held),
                 "slot": book.clock.slot,
             }
@@ -404,7 +407,7 @@ class Watcher:
             return
         self._emit(done.event)
         report.triggered += 1
-        observability.count("OrdersTriggered")
+        observability.count(Metric.ORDERS_TRIGGERED)
         logger.info(
             "order triggered",
             extra={"order_id": str(trigger.order.id), "reason": trigger.detail["reason"]},

@@ -103,16 +103,6 @@ class Clock:
         slot, start, epoch, leader_epoch, now = struct.unpack_from("<QqQQq", data, 0)
         return cls(slot, start, epoch, leader_epoch, now)
 
-    def to_account_data(self) -> bytes:
-        return struct.pack(
-            "<QqQQq",
-            self.slot,
-            self.epoch_start_timestamp,
-            self.epoch,
-            self.leader_schedule_epoch,
-            self.unix_timestamp,
-        )
-
 
 @dataclass(frozen=True)
 class Quote:

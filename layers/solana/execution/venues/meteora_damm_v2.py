@@ -383,10 +383,6 @@ class PoolState:
         return TOKEN_2022_PROGRAM_ID if self.token_b_flag else TOKEN_PROGRAM_ID
 
     @property
-    def dynamic_fee_enabled(self) -> bool:
-        return self.dynamic_fee.enabled
-
-    @property
     def uses_rate_limiter(self) -> bool:
         return self.base_fee.mode == RATE_LIMITER
 
