@@ -57,7 +57,7 @@ EXTENSION_NAMES: tuple[str, ...] = (
     "PausableAccount",
     "PermissionedBurn",
 )
-EXTENSION = {name: number for number, name in enumerate(EXTENSION_NAMES)}
+EXTENSION: dict[str, int] = {name: number for number, name in enumerate(EXTENSION_NAMES)}
 TRANSFER_FEE_CONFIG = EXTENSION["TransferFeeConfig"]
 TRANSFER_HOOK = EXTENSION["TransferHook"]
 TRANSFER_FEE_CONFIG_LEN = 108  # 2 x 32-byte authorities, u64 withheld, 2 x TransferFee (18)
