@@ -47,6 +47,7 @@ from execution.venues import token_2022 as t22
 
 logger = Logger(child=True)
 BASE_FEE_LAMPORTS = 5_000  # one signature
+SPLIT_CANDIDATES = 4  # a split's two pools are among the 4 best for the whole amount
 _dependents: dict[Pubkey, list[Pubkey]] = {}
 
 
@@ -362,7 +363,10 @@ def _best_split(
     swaps' compute units at `price`), with its gain over `best` in bps; None when no split
     with two non-empty legs is feasible."""
     by_pool = {cfg.address: cfg for cfg in pools}
-    candidates = [q for q in quotes if q.pool in by_pool]
+    # The pools paying most for the whole amount: every pair of them is allocated (6 pairs of
+    # 4), not every pair of up to MAX_POOLS_PER_PAIR pools (45 of 10).
+    ranked = sorted(quotes, key=lambda q: q.net_out_units, reverse=True)
+    candidates = [q for q in ranked if q.pool in by_pool][:SPLIT_CANDIDATES]
 
     def quote_fn(q: VenueQuote) -> split.QuoteFn:
         cfg = by_pool[q.pool]
