@@ -8,7 +8,7 @@ fixtures, http.server's do_*) are in pyproject.toml's [tool.vulture]."""
 (_.priorityFeeLamports, _.computeUnits, _.slotsToLand, _.createdAt, _.updatedAt)
 (_.minAmountOut, _.txHash, _.explorerUrl, _.nextCursor, _.mintIn, _.mintOut, _.maxIn)
 (_.maxInPer24h, _.usedIn24h, _.remainingIn24h, _.inOpenOrders, _.maxSlippage)
-(_.limitPriceGuard, _.baseIn)
+(_.limitPriceGuard, _.baseIn, _.feeAmount, _.priceImpactPct, _.otherAmountThreshold, _.gainBps)
 # Decoded account fields and report fields, kept whole (dataclasses, the tick's report).
 (_.withheld_amount, _.sqrt_price_reference, _.volatility_reference, _.whitelisted_vault)
 (_.pool_type, _.raced, _.keep_log, _.payload_format, _.simple_responses, _.explorer_cluster)
@@ -23,11 +23,6 @@ fixtures, http.server's do_*) are in pyproject.toml's [tool.vulture]."""
 _.priced_per_tick
 # A fixture requested by name (tests/integration/test_secrets.py).
 _.debug_logging
-# TODO(issue 29): remove after the venues merge (wt28 edits layers/solana/execution/venues/):
-# the programs' error numbers and layout constants no code reads.
-(_.EXCEEDED_SLIPPAGE, _.POOL_DISABLED, _.AMOUNT_IS_ZERO, _.FAIL_TO_VALIDATE_SINGLE_SWAP_INSTRUCTION)
-(_.NOT_APPROVED, _.ZERO_TRADING_TOKENS, _.INVALID_VAULT, _.INSUFFICIENT_VAULT)
-(_.INVALID_FEE_MODEL, _.BASE_FEE_INFO_LEN, _.U16_MAX)
 # The local chain's fault knobs (set by name from POST /admin/faults) and the ledger's listener
 # methods (called by name: getattr(listener, event)).
 (_.timeout_next, _.rate_limit_rate, _.timeout_rate, _.drop_rate, _.expire_rate)

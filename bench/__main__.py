@@ -336,6 +336,10 @@ def table(results: dict[str, Any]) -> str:
     from bench import landing
 
     rows += landing.rows(results["landing"])
+    if results.get("splitting"):
+        from bench import splitting
+
+        rows += splitting.rows(results["splitting"])
     if results.get("watching"):
         rows += _watching_rows(results["watching"])
     imports = results["imports"]
@@ -374,6 +378,11 @@ def _measure_in_process(results: dict[str, Any], skip: set[str], quick: bool) ->
     if "quoting" not in skip:
         print("quoting ...", file=sys.stderr, flush=True)
         results["quoting"] = quoting.measure()
+    if "splitting" not in skip:
+        from bench import splitting
+
+        print("split routes ...", file=sys.stderr, flush=True)
+        results["splitting"] = splitting.measure(5 if quick else 20)
     if "landing" not in skip:
         print("landing ...", file=sys.stderr, flush=True)
         results["landing"] = landing.measure(20 if quick else 40)
@@ -429,7 +438,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="CI: 40 orders at concurrency 10, end to end only; exit 1 if any is lost or doubled",
     )
     parser.add_argument(
-        "--skip", default="", help="comma list of: e2e,quoting,coldstart,landing,watching"
+        "--skip", default="", help="comma list of: e2e,quoting,splitting,coldstart,landing,watching"
     )
     parser.add_argument(
         "--watched", type=int, help="limit orders the watcher prices per tick (10000)"
@@ -445,7 +454,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         args.orders = args.orders or 40
         args.concurrency = args.concurrency or "10"
         args.samples = 10 if args.samples is None else args.samples
-        args.skip = args.skip or "quoting,coldstart,landing"
+        args.skip = args.skip or "quoting,splitting,coldstart,landing"
     return args
 
 

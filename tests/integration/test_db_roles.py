@@ -13,6 +13,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -476,3 +477,18 @@ async def test_the_quote_role_quotes_a_pair(
         request,
     )
     assert {q["venue"] for q in reply["quotes"]} == {"raydium_cpmm", "meteora_damm_v2"}
+    # A small amount routes to the best single pool; 50 SOL is split over both venues, which
+    # pays more than the best pool alone (reported beside it).
+    [leg] = reply["route"]["legs"]
+    assert (leg["pool"], reply["route"]["amountOut"]) == (reply["pool"], reply["amountOut"])
+    large = await quote_pair(
+        Chain("http://local-chain", client_for(chain)),
+        role_pools["engine_quote"],
+        settings,
+        parse_quote_request({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "50"}),
+    )
+    route = large["route"]
+    assert {leg["venue"] for leg in route["legs"]} == {"raydium_cpmm", "meteora_damm_v2"}
+    assert route == large["split"]
+    assert route["gainBps"] > settings.min_split_gain_bps
+    assert Decimal(route["amountOut"]) > Decimal(large["amountOut"])

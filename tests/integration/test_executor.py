@@ -163,6 +163,55 @@ async def test_the_router_picks_whichever_venue_pays_more(
     assert str(POOLS[better]) in swap["dexInstructions"][0]["accounts"]
 
 
+async def test_a_large_order_splits_across_both_venues_in_one_transaction(
+    store: Store, chain: LocalChain, cfg: config.Settings
+) -> None:
+    usdc_before = chain.token_balance(WALLET, USDC_MINT)
+    oid = new_order(store, amountIn="50", slippage=1)
+    assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
+    events = store.events(oid)
+    routing = events[1].detail
+    route = routing["route"]
+    assert {leg["venue"] for leg in route["legs"]} == {"raydium_cpmm", "meteora_damm_v2"}
+    assert sum(int(leg["amountInUnits"]) for leg in route["legs"]) == 50 * SOL
+    assert route["gainBps"] > cfg.min_split_gain_bps
+    best_single = max(int(q["amountOutUnits"]) for q in routing["quotes"])
+    assert int(route["amountOutUnits"]) > best_single
+    # Each leg's minimum is its own quote less the slippage; together the order's minimum.
+    building = events[2].detail
+    mins = [int(leg["minAmountOutUnits"]) for leg in building["route"]["legs"]]
+    for leg, minimum in zip(building["route"]["legs"], mins, strict=True):
+        assert minimum == int(int(leg["quotedAmountOutUnits"]) * 99 // 100)
+    # One transaction, a swap on each pool, and the wallet got the legs' quotes summed: more
+    # than the best single pool's quote for the same amount.
+    [swap] = landed_swaps(chain)
+    assert len(swap["dexInstructions"]) == 2
+    received = chain.token_balance(WALLET, USDC_MINT) - usdc_before
+    assert received == int(route["amountOutUnits"]) > best_single
+    order = store.get_order(oid)
+    assert order is not None
+    assert order.filled is not None
+    legs = order.filled["legs"]
+    assert [leg["pool"] for leg in legs] == [leg["pool"] for leg in route["legs"]]
+    assert sum(int(leg["amountOutUnits"]) for leg in legs) == received
+    assert Decimal(order.filled["amountOut"]) == Decimal(received).scaleb(-6)
+    shown = present_order(order, [], "custom")
+    assert shown["route"]["legs"][0]["pool"] == route["legs"][0]["pool"]
+
+
+async def test_a_small_order_stays_on_one_pool(
+    store: Store, chain: LocalChain, cfg: config.Settings
+) -> None:
+    oid = new_order(store, amountIn="0.01")
+    assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
+    route = store.events(oid)[1].detail["route"]
+    [leg] = route["legs"]
+    assert leg["venue"] == "meteora_damm_v2"
+    assert route["gainBps"] == 0
+    [swap] = landed_swaps(chain)
+    assert len(swap["dexInstructions"]) == 1
+
+
 async def test_usdc_to_sol_unwraps_into_the_wallet(
     store: Store, chain: LocalChain, cfg: config.Settings
 ) -> None:

@@ -492,7 +492,7 @@ async def _trade(
         state = VENUES[venue].decode_pool(bytes(account.data), account.owner, pool)
         amount_out = decision.best.amount_out_units
         ixs = builder.swap_instructions(
-            user.pubkey(), quote, state, amount_out, 200_000, 0, "property"
+            user.pubkey(), [builder.Leg(quote, state, amount_out)], 200_000, 0, "property"
         )
         program_out = Pubkey.from_string(quote["tokenProgramOut"])
         before = _token_amount(chain, user.pubkey(), mint_out, program_out)

@@ -264,6 +264,30 @@ async def test_a_triggered_limit_order_fills_at_or_above_its_limit(
     assert swap["signature"] == order.tx_signature
 
 
+async def test_a_large_limit_order_splits_at_its_trigger_with_minimums_summing_to_its_limit(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: OrdersQueue
+) -> None:
+    oid = limit_order(store, key, "140", amountIn="50")
+    usdc_before = chain.token_balance(WALLET, USDC_MINT)
+    assert (await Watching(store, chain, queue, cfg).tick()).triggered == 1
+    assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
+    order = current(store, oid)
+    assert order.route is not None
+    legs = order.route["legs"]
+    assert {leg["venue"] for leg in legs} == {"raydium_cpmm", "meteora_damm_v2"}
+    floor = limit_min_out_units(Decimal("50"), Decimal("140"), 6)
+    mins = [int(leg["minAmountOutUnits"]) for leg in legs]
+    # The limit shared among the legs in proportion to their quotes, rounded up: together at
+    # least amountIn x limitPrice, each at most its own quote.
+    assert floor <= sum(mins) < floor + len(legs)
+    assert all(m <= int(leg["quotedAmountOutUnits"]) for m, leg in zip(mins, legs, strict=True))
+    assert order.min_amount_out == sum(mins)
+    received = chain.token_balance(WALLET, USDC_MINT) - usdc_before
+    assert received == int(order.route["amountOutUnits"]) >= floor
+    [swap] = landed_swaps(chain)
+    assert len(swap["dexInstructions"]) == 2
+
+
 async def test_the_chain_refuses_a_fill_below_the_limit_and_the_order_watches_again(
     store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: OrdersQueue
 ) -> None:

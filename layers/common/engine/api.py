@@ -82,6 +82,7 @@ def present_order(
         "venue": order.venue,
         "pool": order.pool,
         "quotes": order.quotes,
+        "route": order.route,
         "amountIn": amount(order.amount_in),
         "amountOut": amount(amount_out, decimals_out),
         "minAmountOut": amount(order.min_amount_out, decimals_out),
@@ -321,6 +322,13 @@ class FailureDetail(BaseModel):
     message: str
 
 
+class FilledLeg(BaseModel):
+    venue: str
+    pool: str
+    amountIn: str
+    amountOut: str = Field(description="what the leg's pool paid out")
+
+
 class Filled(BaseModel):
     """A confirmed order's fill, from the landed transaction's balance changes."""
 
@@ -337,6 +345,40 @@ class Filled(BaseModel):
     slot: int = Field(description="the slot it landed in")
     slotsToLand: int | None = Field(description="slots from its first send to landing")
     sends: int = Field(description="how many times its bytes were sent")
+    legs: list[FilledLeg] | None = Field(
+        default=None,
+        description="each leg of the route: what its pool paid out (its output vault's balance"
+        " change in the landed transaction)",
+    )
+
+
+class RouteLeg(BaseModel):
+    """One swap of a route, quoted at its own amount."""
+
+    venue: str
+    pool: str
+    amountIn: str = Field(description="tokenIn this leg swaps")
+    quotedAmountOut: str = Field(description="what its pool pays for it, exactly")
+    minAmountOut: str | None = Field(
+        default=None, description="the leg's own minimum: its quote less the order's slippage"
+    )
+    feeAmount: str = Field(description="the pool's trade fee on the leg, in tokenIn")
+    priceImpactPct: float
+
+
+class Route(BaseModel):
+    """What the order executes: one pool, or a split over two pools in one transaction."""
+
+    legs: list[RouteLeg]
+    amountOut: str = Field(description="the legs' quoted outputs, summed")
+    otherAmountThreshold: str | None = Field(
+        default=None, description="the legs' minimums, summed: the order's minimum output"
+    )
+    priceImpactPct: float = Field(description="the legs' impacts weighted by their inputs")
+    gainBps: float = Field(
+        description="the split's output net of the transaction's cost over the best single"
+        " pool's, in basis points (0: one leg)"
+    )
 
 
 class OrderSummary(BaseModel):
@@ -350,8 +392,11 @@ class OrderSummary(BaseModel):
     updatedAt: str
     request: dict[str, Any] = Field(description="what was asked, `poolId` included if pinned")
     venue: str | None
-    pool: str | None = Field(description="the pool routing chose")
+    pool: str | None = Field(description="the pool routing chose (a split's largest leg)")
     quotes: list[dict[str, Any]]
+    route: Route | None = Field(
+        default=None, description="the route routing chose: its legs (one, or a split over two)"
+    )
     amountIn: str | None
     amountOut: str | None = Field(
         description="the chosen venue's quoted output until the order ends (none once failed)"
@@ -410,6 +455,15 @@ class QuoteReply(BaseModel):
         " impact included (what a limit order's limitPrice is compared with)"
     )
     slot: int = Field(description="the slot the pools were read at")
+    route: Route = Field(
+        description="the route a market order would execute now: the split when it beats the"
+        " best single pool by more than MIN_SPLIT_GAIN_BPS, else the best pool"
+    )
+    split: Route | None = Field(
+        default=None,
+        description="the best split over two pools (even when it does not beat the best pool),"
+        " with its gainBps; none when the pair has fewer than two pools that can trade",
+    )
 
 
 class MintLimitReply(BaseModel):

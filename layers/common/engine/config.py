@@ -253,6 +253,11 @@ class Settings:
     min_pool_liquidity: Decimal = Decimal(0)  # in output-token units; below: below_min_liquidity
     pool_deny_list: frozenset[str] = frozenset()  # pools never routed, whatever finds them
     max_pools_per_pair: int = 10  # pools quoted per order, the deepest first
+    # Split routes (execution/split.py): at most this many legs (1: never split; 2 fits a
+    # transaction without an address lookup table, which more legs would need), chosen only
+    # when the split beats the best single pool by more than MIN_SPLIT_GAIN_BPS net of costs.
+    max_split_legs: int = 2
+    min_split_gain_bps: float = 1.0
     # The priority fee (execution/fees.py): a percentile of the cluster's recent fees over the
     # pools' accounts, at least the floor, at most the cap in total per order, cached briefly.
     priority_fee_min_micro_lamports: int = 1_000
@@ -317,6 +322,8 @@ class Settings:
             max_pools_per_pair=read.number(
                 "MAX_POOLS_PER_PAIR", int, 10, low=1, high=MAX_POOLS_PER_PAIR_LIMIT
             ),
+            max_split_legs=read.number("MAX_SPLIT_LEGS", int, 2, low=1, high=2),
+            min_split_gain_bps=read.number("MIN_SPLIT_GAIN_BPS", float, 1.0, low=0),
             priority_fee_min_micro_lamports=read.number(
                 "PRIORITY_FEE_MIN_MICRO_LAMPORTS", int, 1_000, low=0
             ),

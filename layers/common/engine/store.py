@@ -54,6 +54,7 @@ SETTABLE = frozenset(
         "venue",
         "pool",
         "quotes",
+        "route",
         "amount_out",
         "decimals_out",
         "min_amount_out",
@@ -77,7 +78,7 @@ SETTABLE = frozenset(
         "enqueued_at",
     }
 )
-JSON_COLUMNS = frozenset({"quotes", "filled"})
+JSON_COLUMNS = frozenset({"quotes", "route", "filled"})
 
 
 # Moves into these need the order's key unrevoked (Store.transition's guard).
@@ -107,6 +108,9 @@ class Order:
     venue: str | None = None
     pool: str | None = None
     quotes: list[dict[str, Any]] = field(default_factory=list)
+    # The route it executes (migration 028): `{legs: [...], amountOut, ...}`; None before
+    # routing (and on orders routed before split routes, which used `pool` alone).
+    route: dict[str, Any] | None = None
     decimals_out: int | None = None
     amount_out: Decimal | None = None
     min_amount_out: Decimal | None = None

@@ -1,5 +1,8 @@
 """Building and signing the swap: one v0 transaction with a compute budget, idempotent ATAs,
-SOL wrap/unwrap when SOL is a side, and the chosen venue's swap with the order's minimum out."""
+SOL wrap/unwrap when SOL is a side, and one swap instruction per leg of the order's route (a
+single pool, or a split over two pools), each with its own minimum output, so the order lands
+whole or not at all. The serialized size is checked before signing: two legs fit 1,232 bytes
+without an address lookup table."""
 
 from __future__ import annotations
 
@@ -40,6 +43,17 @@ WSOL = Pubkey.from_string(WSOL_MINT)
 # The limit a swap is simulated with: the most a transaction may ask for, so the simulation
 # measures what the swap uses instead of running out.
 SIMULATION_UNIT_LIMIT = 1_400_000
+MAX_TRANSACTION_BYTES = 1_232  # a packet's payload: the most a transaction may serialize to
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One swap of the route: its quote (`venue`, `pool`, `mintIn`, `mintOut`, token programs,
+    `amountInUnits`), the pool's decoded state and the leg's minimum output in base units."""
+
+    quote: dict[str, Any]
+    state: Any
+    min_out: int
 
 
 @dataclass(frozen=True)
@@ -68,21 +82,30 @@ def chosen_quote(order: Order) -> dict[str, Any]:
     raise PermanentChainError("the order has no quote for its chosen pool", "unknown_pool")
 
 
+def route_legs(order: Order) -> list[dict[str, Any]]:
+    """The legs the order's transaction swaps on, each with `minAmountOutUnits`: its stored
+    route's, or (an order routed before split routes) its chosen pool with the order's
+    minimum."""
+    if order.route and all("minAmountOutUnits" in leg for leg in order.route["legs"]):
+        return [dict(leg) for leg in order.route["legs"]]
+    quote = chosen_quote(order)
+    quote["minAmountOutUnits"] = str(int(order.min_amount_out or 0))
+    return [quote]
+
+
 def swap_instructions(
     wallet: Pubkey,
-    quote: dict[str, Any],
-    pool_state: Any,
-    min_out: int,
+    legs: list[Leg],
     unit_limit: int,
     priority_fee: int,
     order_id: str,
 ) -> list[Instruction]:
-    venue = VENUES[quote["venue"]]
+    quote = legs[0].quote
     mint_in = Pubkey.from_string(quote["mintIn"])
     mint_out = Pubkey.from_string(quote["mintOut"])
     program_in = Pubkey.from_string(quote.get("tokenProgramIn") or str(TOKEN_PROGRAM_ID))
     program_out = Pubkey.from_string(quote.get("tokenProgramOut") or str(TOKEN_PROGRAM_ID))
-    amount_in = int(quote["amountInUnits"])
+    amount_in = sum(int(leg.quote["amountInUnits"]) for leg in legs)
     ata_in = get_associated_token_address(wallet, mint_in, program_in)
     ata_out = get_associated_token_address(wallet, mint_out, program_out)
     ixs = [
@@ -101,9 +124,19 @@ def swap_instructions(
             transfer(TransferParams(from_pubkey=wallet, to_pubkey=ata_in, lamports=amount_in))
         )
         ixs.append(sync_native(SyncNativeParams(program_id=TOKEN_PROGRAM_ID, account=ata_in)))
-    ixs.append(
-        venue.swap_instruction(pool_state, wallet, ata_in, ata_out, mint_in, amount_in, min_out)
-    )
+    for leg in legs:  # never two legs on one pool (DAMM v2's rate limiter refuses it)
+        venue = VENUES[leg.quote["venue"]]
+        ixs.append(
+            venue.swap_instruction(
+                leg.state,
+                wallet,
+                ata_in,
+                ata_out,
+                mint_in,
+                int(leg.quote["amountInUnits"]),
+                leg.min_out,
+            )
+        )
     wsol_ata = ata_in if mint_in == WSOL else ata_out if mint_out == WSOL else None
     if wsol_ata is not None:  # unwrap: every lamport of wrapped SOL goes back to the wallet
         ixs.append(
@@ -119,9 +152,10 @@ def swap_instructions(
 @dataclass(frozen=True)
 class Prepared:
     """What routing already read for this order, so building need not read it again: the
-    chosen pool's decoded state and a recent blockhash with its lastValidBlockHeight."""
+    route's pools' decoded states (address -> state) and a recent blockhash with its
+    lastValidBlockHeight."""
 
-    pool_state: Any
+    pool_states: dict[str, Any]
     blockhash: Hash
     last_valid_block_height: int
     priority_fee_micro_lamports: int | None = None  # the price the quotes were ranked with
@@ -144,23 +178,24 @@ async def build_swap(
     lowered as far as the order's cap on the total priority fee requires."""
     if order.min_amount_out is None:
         raise PermanentChainError("the order has no minimum output yet", "invalid_state")
-    quote = chosen_quote(order)
-    if prepared is None:
-        prepared = await _read_pool_and_blockhash(chain, quote)
-    state, blockhash = prepared.pool_state, prepared.blockhash
+    quotes = route_legs(order)
+    if prepared is None or any(q["pool"] not in prepared.pool_states for q in quotes):
+        prepared = await _read_pools_and_blockhash(chain, quotes)
+    legs = [Leg(q, prepared.pool_states[q["pool"]], int(q["minAmountOutUnits"])) for q in quotes]
+    blockhash = prepared.blockhash
 
     def sign(unit_limit: int, price: int) -> VersionedTransaction:
-        ixs = swap_instructions(
-            wallet.pubkey,
-            quote,
-            state,
-            int(order.min_amount_out or 0),
-            unit_limit,
-            price,
-            str(order.id),
-        )
+        ixs = swap_instructions(wallet.pubkey, legs, unit_limit, price, str(order.id))
         message = MessageV0.try_compile(wallet.pubkey, ixs, [], blockhash)
-        return VersionedTransaction(message, [wallet.signer])
+        signed = VersionedTransaction(message, [wallet.signer])
+        size = len(bytes(signed))
+        if size > MAX_TRANSACTION_BYTES:
+            raise PermanentChainError(
+                f"the route's transaction would be {size} bytes, over the"
+                f" {MAX_TRANSACTION_BYTES} a transaction may have",
+                "transaction_too_large",
+            )
+        return signed
 
     trial = sign(SIMULATION_UNIT_LIMIT, fees.micro_lamports)
     simulated = await chain.simulate(trial)
@@ -179,14 +214,17 @@ async def build_swap(
     )
 
 
-async def _read_pool_and_blockhash(chain: Chain, quote: dict[str, Any]) -> Prepared:
-    venue = VENUES[quote["venue"]]
-    pool = Pubkey.from_string(quote["pool"])
+async def _read_pools_and_blockhash(chain: Chain, quotes: list[dict[str, Any]]) -> Prepared:
+    pools = [Pubkey.from_string(q["pool"]) for q in quotes]
     accounts, (blockhash, last_valid) = await asyncio.gather(
-        chain.accounts([pool]), chain.latest_blockhash()
+        chain.accounts(pools), chain.latest_blockhash()
     )
-    account = accounts[pool]
-    if account is None:
-        raise PermanentChainError(f"pool {pool} does not exist", "unknown_pool")
-    state = venue.decode_pool(bytes(account.data), account.owner, pool)
-    return Prepared(state, blockhash, last_valid)
+    states: dict[str, Any] = {}
+    for quote, pool in zip(quotes, pools, strict=True):
+        account = accounts[pool]
+        if account is None:
+            raise PermanentChainError(f"pool {pool} does not exist", "unknown_pool")
+        states[str(pool)] = VENUES[quote["venue"]].decode_pool(
+            bytes(account.data), account.owner, pool
+        )
+    return Prepared(states, blockhash, last_valid)

@@ -31,7 +31,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -60,7 +60,7 @@ from engine.orders import (
     max_price_min_out_units,
 )
 from engine.store import Event, Order, Store, Transition
-from execution import builder, discovery, fills, router
+from execution import builder, discovery, fills, router, split
 from execution.chain import (
     Chain,
     Landed,
@@ -277,11 +277,14 @@ class Executor:
         self._prepared = (
             order.id,
             builder.Prepared(
-                decision.best_state, blockhash, last_valid, decision.priority_fee_micro_lamports
+                dict(decision.states), blockhash, last_valid, decision.priority_fee_micro_lamports
             ),
         )
-        best = decision.best
+        route = decision.route
+        main = route.legs[0]  # the largest leg names the order's venue and pool
         quotes = decision.quotes_json()
+        quoted = [leg.amount_out_units for leg in route.legs]
+        route_json = route.to_json(route_minimums(order, quoted, main.decimals_out))
         return self._moved(
             self.store.transition(
                 order.id,
@@ -289,16 +292,18 @@ class Executor:
                 Status.ROUTING,
                 detail={
                     "quotes": quotes,
-                    "venue": best.venue,
-                    "pool": best.pool,
-                    "amountOut": best.to_json(True)["amountOut"],
+                    "venue": main.venue,
+                    "pool": main.pool,
+                    "amountOut": route_json["amountOut"],
+                    "route": route_json,
                 },
                 fields={
                     "quotes": quotes,
-                    "venue": best.venue,
-                    "pool": best.pool,
-                    "amount_out": best.amount_out_units,
-                    "decimals_out": best.decimals_out,
+                    "route": route_json,
+                    "venue": main.venue,
+                    "pool": main.pool,
+                    "amount_out": route.amount_out_units,
+                    "decimals_out": main.decimals_out,
                 },
             )
         )
@@ -322,26 +327,28 @@ class Executor:
             amount_in=order.amount_in,
             priority_fee=self.fees,
             min_liquidity=self.cfg.min_pool_liquidity,
+            max_split_legs=self.cfg.max_split_legs,
+            min_split_gain_bps=self.cfg.min_split_gain_bps,
         )
 
     def _to_building(self, order: Order) -> Order:
         if order.amount_out is None:
             raise PermanentChainError("the order was routed without an output", "no_route")
         min_out = order_minimum_out(order)
+        detail: dict[str, Any] = {"venue": order.venue, "pool": order.pool}
+        if order.route:  # every leg's own minimum: together they are the order's
+            legs = order.route["legs"]
+            min_out = Decimal(sum(int(leg["minAmountOutUnits"]) for leg in legs))
+            detail["route"] = order.route
         self._check_limit_price_guard(order)
         check_quote_meets(order, min_out)
+        detail["minAmountOut"] = format(min_out.scaleb(-(order.decimals_out or 0)).normalize(), "f")
         return self._moved(
             self.store.transition(
                 order.id,
                 Status.ROUTING,
                 Status.BUILDING,
-                detail={
-                    "venue": order.venue,
-                    "pool": order.pool,
-                    "minAmountOut": format(
-                        min_out.scaleb(-(order.decimals_out or 0)).normalize(), "f"
-                    ),
-                },
+                detail=detail,
                 fields={"min_amount_out": min_out},
             )
         )
@@ -504,14 +511,31 @@ class Executor:
     def _filled(self, order: Order, found: dict[str, Any], sends: int) -> dict[str, Any]:
         quote = builder.chosen_quote(order)
         fill = fills.realized(found, str(self.wallet.pubkey), order.mint_in, order.mint_out)
-        return fills.filled_json(
+        decimals_in, decimals_out = _decimals(quote, "In"), _decimals(quote, "Out")
+        route = order.route
+        quoted = int(route["amountOutUnits"]) if route else int(quote["amountOutUnits"])
+        filled = fills.filled_json(
             fill,
-            decimals_in=_decimals(quote, "In"),
-            decimals_out=_decimals(quote, "Out"),
-            quoted_out_units=int(quote["amountOutUnits"]),
+            decimals_in=decimals_in,
+            decimals_out=decimals_out,
+            quoted_out_units=quoted,
             sent_slot=order.sent_slot,
             sends=sends,
         )
+        legs = route["legs"] if route else []
+        if legs and all("vaultOut" in leg for leg in legs):
+            paid = fills.vault_outflows(found, [leg["vaultOut"] for leg in legs])
+            filled["legs"] = [
+                {
+                    "venue": leg["venue"],
+                    "pool": leg["pool"],
+                    "amountIn": leg["amountIn"],
+                    "amountOut": fills.plain(units, decimals_out),
+                    "amountOutUnits": str(units),
+                }
+                for leg, units in zip(legs, paid, strict=True)
+            ]
+        return filled
 
     def _confirm(
         self,
@@ -783,6 +807,20 @@ def order_minimum_out(order: Order) -> Decimal:
             floor, Decimal(max_price_min_out_units(order.amount_in, order.max_price, decimals))
         )
     return max(floor, Decimal(1))
+
+
+def route_minimums(order: Order, quoted: list[int], decimals_out: int) -> list[int]:
+    """Each leg's minimum output (base units). One leg: the order's minimum
+    (`order_minimum_out`). Several: each leg's quote less the order's slippage; a limit order's
+    (or a sniper's maxPrice) floor shared among the legs in proportion to their quotes, rounded
+    up, so the minimums sum to at least amountIn x limitPrice."""
+    whole = replace(order, amount_out=Decimal(sum(quoted)), decimals_out=decimals_out)
+    if len(quoted) == 1:
+        return [int(order_minimum_out(whole))]
+    if order.order_type == "limit" or order.max_price is not None:
+        return split.leg_minimums(quoted, int(order_minimum_out(whole)))
+    slippage = order.slippage or DEFAULT_SLIPPAGE
+    return [max(1, int(minimum_out(Decimal(q), slippage))) for q in quoted]
 
 
 def check_quote_meets(order: Order, min_out: Decimal) -> None:

@@ -75,7 +75,26 @@ def realized(tx: dict[str, Any], wallet: str, mint_in: str, mint_out: str) -> Fi
     )
 
 
-def _plain(units: int, decimals: int) -> str:
+def vault_outflows(tx: dict[str, Any], vaults: list[str]) -> list[int]:
+    """What left each of `vaults` (a route's legs' output vaults) in the landed transaction:
+    each leg's realized output, as its pool paid it (a Token-2022 output's transfer fee is
+    withheld after). A vault the transaction does not name paid nothing."""
+    message = tx["transaction"]["message"]
+    keys = [k if isinstance(k, str) else k["pubkey"] for k in message["accountKeys"]]
+    meta = tx["meta"]
+    loaded = meta.get("loadedAddresses") or {}
+    keys += list(loaded.get("writable") or []) + list(loaded.get("readonly") or [])
+
+    def amounts(entries: list[dict[str, Any]] | None) -> dict[str, int]:
+        return {
+            keys[int(e["accountIndex"])]: int(e["uiTokenAmount"]["amount"]) for e in entries or []
+        }
+
+    before, after = amounts(meta.get("preTokenBalances")), amounts(meta.get("postTokenBalances"))
+    return [before.get(v, 0) - after.get(v, 0) for v in vaults]
+
+
+def plain(units: int, decimals: int) -> str:
     return format(Decimal(units).scaleb(-decimals).normalize(), "f")
 
 
@@ -99,11 +118,11 @@ def filled_json(
         shortfall = Decimal(quoted_out_units - fill.amount_out_units) / quoted_out_units
         slippage_bps = float(round(shortfall * 10_000, 2))
     return {
-        "amountIn": _plain(fill.amount_in_units, decimals_in),
-        "amountOut": _plain(fill.amount_out_units, decimals_out),
+        "amountIn": plain(fill.amount_in_units, decimals_in),
+        "amountOut": plain(fill.amount_out_units, decimals_out),
         "price": format(price.quantize(Decimal(1).scaleb(-decimals_out - 2)).normalize(), "f"),
         "quotedAmountOut": (
-            _plain(quoted_out_units, decimals_out) if quoted_out_units is not None else None
+            plain(quoted_out_units, decimals_out) if quoted_out_units is not None else None
         ),
         "slippageBps": slippage_bps,
         "feeLamports": fill.fee_lamports,

@@ -28,7 +28,8 @@ async def quote_pair(
     fees: PriorityFees | None = None,
 ) -> dict[str, Any]:
     """The routing frame's shape (`quotes`: every pool, the best `chosen`, skipped ones with
-    their code), plus the best's venue, pool, amountOut and price (tokenOut per tokenIn).
+    their code), plus the best single pool's venue, pool, amountOut and price (tokenOut per
+    tokenIn), the `route` a market order would execute and the best two-pool `split`.
 
     Raises PermanentChainError (`no_route`, `unknown_mint`, `invalid_account`,
     `amount_too_small`, `invalid_amount`) or TransientChainError."""
@@ -44,6 +45,8 @@ async def quote_pair(
         # Ranked as the executor ranks: net of the priority fee the cluster asks now.
         priority_fee=fees if fees is not None else cfg.priority_fee_min_micro_lamports,
         min_liquidity=cfg.min_pool_liquidity,
+        max_split_legs=cfg.max_split_legs,
+        min_split_gain_bps=cfg.min_split_gain_bps,
     )
     best = decision.best
     out = Decimal(best.amount_out_units).scaleb(-best.decimals_out)
@@ -60,4 +63,8 @@ async def quote_pair(
         "amountOut": format(out.normalize(), "f"),
         "price": format(price.quantize(Decimal(1).scaleb(price.adjusted() - 11)).normalize(), "f"),
         "slot": decision.clock.slot if decision.clock else 0,
+        # The best single pool above; the route a market order would execute now, and the
+        # best split over two pools with its gain (chosen only past MIN_SPLIT_GAIN_BPS).
+        "route": decision.route.to_json(),
+        "split": decision.split.to_json() if decision.split is not None else None,
     }

@@ -31,6 +31,7 @@ from engine.config import PoolConfig
 from engine.errors import PermanentChainError
 from engine.metrics import Metric
 from engine.tokens import WSOL_MINT
+from execution import split
 from execution.chain import Chain
 from execution.discovery import pool_reserves
 from execution.fees import BASE_FEE_LAMPORTS_PER_SIGNATURE, PriorityFees, priority_lamports
@@ -46,6 +47,7 @@ from execution.venues import (
 from execution.venues import token_2022 as t22
 
 logger = Logger(child=True)
+SPLIT_CANDIDATES = 4  # a split's two pools are among the 4 best for the whole amount
 _dependents: dict[Pubkey, list[Pubkey]] = {}
 
 
@@ -117,6 +119,70 @@ class SkippedPool:
 
 
 @dataclass(frozen=True)
+class Route:
+    """What the order executes: one leg (the best single pool) or a split over two pools, each
+    leg a swap instruction in one transaction, quoted at its own amount. `net_out_units` is the
+    total output net of the transaction's cost (its compute units at the order's priority
+    price); `gain_bps` the split's net gain over the best single pool (0 for one leg)."""
+
+    legs: tuple[VenueQuote, ...]
+    net_out_units: int
+    gain_bps: float = 0.0
+    vaults_out: tuple[str, ...] = ()  # each leg's pool vault of the output token
+
+    @property
+    def amount_out_units(self) -> int:
+        return sum(leg.amount_out_units for leg in self.legs)
+
+    @property
+    def price_impact_pct(self) -> float:
+        total = sum(leg.amount_in_units for leg in self.legs)
+        if total == 0:
+            return 0.0
+        return sum(leg.price_impact_pct * leg.amount_in_units for leg in self.legs) / total
+
+    def to_json(self, min_outs: Sequence[int] | None = None) -> dict[str, Any]:
+        """The `route` object: `{legs: [{venue, pool, amountIn, quotedAmountOut, minAmountOut,
+        feeAmount, priceImpactPct, ...}], amountOut, otherAmountThreshold, priceImpactPct,
+        gainBps}` (amounts in token units; `...Units` in base units)."""
+        first = self.legs[0]
+        legs: list[dict[str, Any]] = []
+        for index, leg in enumerate(self.legs):
+            item = {
+                "venue": leg.venue,
+                "pool": leg.pool,
+                "mintIn": leg.mint_in,
+                "mintOut": leg.mint_out,
+                "tokenProgramIn": leg.token_program_in,
+                "tokenProgramOut": leg.token_program_out,
+                "amountIn": _units(leg.amount_in_units, leg.decimals_in),
+                "amountInUnits": str(leg.amount_in_units),
+                "quotedAmountOut": _units(leg.amount_out_units, leg.decimals_out),
+                "quotedAmountOutUnits": str(leg.amount_out_units),
+                "feeAmount": _units(leg.fee_units, leg.decimals_in),
+                "priceImpactPct": round(leg.price_impact_pct, 6),
+            }
+            if index < len(self.vaults_out):
+                item["vaultOut"] = self.vaults_out[index]
+            if min_outs is not None:
+                item["minAmountOut"] = _units(min_outs[index], leg.decimals_out)
+                item["minAmountOutUnits"] = str(min_outs[index])
+            legs.append(item)
+        out: dict[str, Any] = {
+            "legs": legs,
+            "amountOut": _units(self.amount_out_units, first.decimals_out),
+            "amountOutUnits": str(self.amount_out_units),
+            "priceImpactPct": round(self.price_impact_pct, 6),
+            "gainBps": self.gain_bps,
+            "decimalsIn": first.decimals_in,
+            "decimalsOut": first.decimals_out,
+        }
+        if min_outs is not None:
+            out["otherAmountThreshold"] = _units(sum(min_outs), first.decimals_out)
+        return out
+
+
+@dataclass(frozen=True)
 class Decision:
     quotes: list[VenueQuote]
     best: VenueQuote
@@ -127,10 +193,21 @@ class Decision:
     states: dict[str, Any] = field(default_factory=dict)
     # The compute-unit price the costs were ranked with (and the swap will pay).
     priority_fee_micro_lamports: int = 0
+    # The best split over two pools (whether or not it beat the best single pool) and the
+    # route the order executes: the split when it gains more than MIN_SPLIT_GAIN_BPS, else
+    # the best single pool.
+    split: Route | None = None
+    chosen_route: Route | None = None
 
     @property
-    def best_state(self) -> Any:
-        return self.states.get(self.best.pool)
+    def route(self) -> Route:
+        if self.chosen_route is not None:
+            return self.chosen_route
+        return Route((self.best,), self.best.net_out_units, 0.0, self._vaults((self.best,)))
+
+    def _vaults(self, legs: Sequence[VenueQuote]) -> tuple[str, ...]:
+        found = [vault_out(self.states.get(leg.pool), leg.mint_out) for leg in legs]
+        return tuple(v for v in found if v is not None)
 
     def quotes_json(self) -> list[dict[str, Any]]:
         """Every pool of the pair: the quoted ones with numbers, then the skipped ones."""
@@ -194,6 +271,8 @@ async def quote_all_venues(
     amount_in: Decimal,
     priority_fee: int | PriorityFees,
     min_liquidity: Decimal = Decimal(0),
+    max_split_legs: int = split.MAX_SPLIT_LEGS,
+    min_split_gain_bps: float = split.MIN_SPLIT_GAIN_BPS,
 ) -> Decision:
     """Quote `amount_in` of `mint_in` on every pool of `pools` that trades the pair, at the
     cluster's current clock, in one getMultipleAccounts round trip once the pools' accounts are
@@ -205,7 +284,11 @@ async def quote_all_venues(
     Raises PermanentChainError: `unknown_mint` (a mint does not exist), `invalid_amount` (more
     decimals than the mint has), `invalid_account` (no Clock sysvar), `amount_too_small`
     (every pool of the pair would pay nothing), `no_route` (no pool of the pair can trade now;
-    the message lists each pool's reason)."""
+    the message lists each pool's reason).
+
+    With `max_split_legs` 2, the best split of the amount over two of the quoted pools
+    (execution/split.py) is the route when its output net of the transaction's cost beats the
+    best single pool's by more than `min_split_gain_bps`."""
     mints = [Pubkey.from_string(mint_in), Pubkey.from_string(mint_out)]
     accounts = await _read(chain, pools, mints)
     pair = _Pair.read(accounts, mints, amount_in)
@@ -245,7 +328,87 @@ async def quote_all_venues(
     if not quotes:
         raise _no_route(skipped, unusable)
     best = max(quotes, key=lambda q: q.net_out_units)
-    return Decision(quotes, best, skipped, pair.clock, states, price)
+    found = None
+    if max_split_legs >= 2 and len(quotes) >= 2:
+        found = _best_split(pools, accounts, data, pair, price, quotes, best)
+    chosen = found if found is not None and found.gain_bps > min_split_gain_bps else None
+    return Decision(quotes, best, skipped, pair.clock, states, price, found, chosen)
+
+
+def vault_out(state: Any, mint_out: str) -> str | None:
+    """The pool's vault of `mint_out` (a leg's realized output is what left it)."""
+    for mint_field, vault_field in (
+        ("token_0_mint", "token_0_vault"),
+        ("token_1_mint", "token_1_vault"),
+        ("token_a_mint", "token_a_vault"),
+        ("token_b_mint", "token_b_vault"),
+    ):
+        if str(getattr(state, mint_field, "")) == mint_out:
+            return str(getattr(state, vault_field))
+    return None
+
+
+def _best_split(
+    pools: Sequence[PoolConfig],
+    accounts: dict[Pubkey, Account | None],
+    data: dict[Pubkey, bytes],
+    pair: _Pair,
+    price: int,
+    quotes: list[VenueQuote],
+    best: VenueQuote,
+) -> Route | None:
+    """The best two-leg route over the quoted pools, net of the one transaction's cost (both
+    swaps' compute units at `price`), with its gain over `best` in bps; None when no split
+    with two non-empty legs is feasible."""
+    by_pool = {cfg.address: cfg for cfg in pools}
+    # The pools paying most for the whole amount: every pair of them is allocated (6 pairs of
+    # 4), not every pair of up to MAX_POOLS_PER_PAIR pools (45 of 10).
+    ranked = sorted(quotes, key=lambda q: q.net_out_units, reverse=True)
+    candidates = [q for q in ranked if q.pool in by_pool][:SPLIT_CANDIDATES]
+
+    def quote_fn(q: VenueQuote) -> split.QuoteFn:
+        cfg = by_pool[q.pool]
+        account = accounts[Pubkey.from_string(cfg.address)]
+        assert account is not None
+        venue = VENUES[cfg.venue]
+        state = venue.decode_pool(bytes(account.data), account.owner, Pubkey.from_string(q.pool))
+
+        def fn(amount: int) -> int | None:
+            try:
+                return venue.quote(state, data, pair.mint_in, amount, pair.clock).amount_out
+            except (PoolNotTradable, VenueError):
+                return None
+
+        return fn
+
+    allocation = split.best_split([quote_fn(q) for q in candidates], pair.units_in)
+    if allocation is None:
+        return None
+    legs: list[VenueQuote] = []
+    states: list[Any] = []
+    for index, amount in (
+        (allocation.first, allocation.amount_first),
+        (allocation.second, allocation.amount_second),
+    ):
+        cfg = by_pool[candidates[index].pool]
+        account = accounts[Pubkey.from_string(cfg.address)]
+        assert account is not None
+        quoted = _quote_pool(cfg, account, data, pair, price, amount)
+        assert quoted is not None
+        legs.append(quoted[0])
+        states.append(quoted[1])
+    legs.sort(key=lambda leg: leg.amount_in_units, reverse=True)
+    units = sum(VENUES[leg.venue].compute_units for leg in legs)
+    cost = tx_cost_lamports(units, price)
+    total_out = sum(leg.amount_out_units for leg in legs)
+    net = total_out - _cost_in_out_token(
+        cost, str(pair.mint_in), str(pair.mint_out), pair.units_in, total_out
+    )
+    by_address = {leg.pool: st for leg, st in zip(legs, states, strict=False)}
+    vaults = tuple(
+        v for leg in legs if (v := vault_out(by_address.get(leg.pool), leg.mint_out)) is not None
+    )
+    return Route(tuple(legs), net, split.gain_bps(net, best.net_out_units), vaults)
 
 
 def fee_accounts(pools: Sequence[PoolConfig]) -> list[Pubkey]:
@@ -320,17 +483,20 @@ def _quote_pool(
     data: dict[Pubkey, bytes],
     pair: _Pair,
     priority_fee_micro_lamports: int,
+    units_in: int | None = None,
 ) -> tuple[VenueQuote, Any] | None:
-    """The pool's quote, net of the transaction's cost, and its decoded state; None when it is
-    not a pool of the pair. Raises PoolNotTradable or VenueError."""
+    """The pool's quote for the order's amount (or `units_in`, a split's leg), net of the
+    transaction's cost, and its decoded state; None when it is not a pool of the pair. Raises
+    PoolNotTradable or VenueError."""
+    amount = pair.units_in if units_in is None else units_in
     venue = VENUES[cfg.venue]
     state = venue.decode_pool(bytes(account.data), account.owner, Pubkey.from_string(cfg.address))
     if set(venue.pool_mints(state)) != {pair.mint_in, pair.mint_out}:
         return None
-    q = venue.quote(state, data, pair.mint_in, pair.units_in, pair.clock)
+    q = venue.quote(state, data, pair.mint_in, amount, pair.clock)
     mint_in, mint_out = str(pair.mint_in), str(pair.mint_out)
     cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
-    net = q.amount_out - _cost_in_out_token(cost, mint_in, mint_out, pair.units_in, q.amount_out)
+    net = q.amount_out - _cost_in_out_token(cost, mint_in, mint_out, amount, q.amount_out)
     quote = VenueQuote(
         cfg.venue,
         cfg.address,
@@ -338,7 +504,7 @@ def _quote_pool(
         mint_out,
         pair.program_in,
         pair.program_out,
-        pair.units_in,
+        amount,
         q.amount_out,
         q.fee_amount,
         float(q.price_impact_pct),

@@ -60,7 +60,6 @@ POOL_FEES_OFFSET = 8
 # BaseFeeInfo.data: cliff_fee_numerator u64, base_fee_mode u8, 5 bytes of padding, then the
 # mode's own fields (see decode_base_fee).
 BASE_FEE_INFO_OFFSET = POOL_FEES_OFFSET
-BASE_FEE_INFO_LEN = 32
 PROTOCOL_FEE_PERCENT_OFFSET = POOL_FEES_OFFSET + 40
 REFERRAL_FEE_PERCENT_OFFSET = POOL_FEES_OFFSET + 42
 COMPOUNDING_FEE_BPS_OFFSET = POOL_FEES_OFFSET + 46
@@ -104,7 +103,6 @@ MAX_SQRT_PRICE = 79226673521066979257578248091
 RESOLUTION = 64
 ONE_Q64 = 1 << 64
 LIQUIDITY_SCALE = 128
-U16_MAX = (1 << 16) - 1
 U64_MAX = (1 << 64) - 1
 U128_MAX = (1 << 128) - 1
 U256_MAX = (1 << 256) - 1
@@ -210,11 +208,6 @@ ERRORS: dict[int, str] = {
         )
     )
 }
-ERROR = {name: code for code, name in ERRORS.items()}
-EXCEEDED_SLIPPAGE = ERROR["ExceededSlippage"]
-POOL_DISABLED = ERROR["PoolDisabled"]
-AMOUNT_IS_ZERO = ERROR["AmountIsZero"]
-FAIL_TO_VALIDATE_SINGLE_SWAP_INSTRUCTION = ERROR["FailToValidateSingleSwapInstruction"]
 
 # utils/token.rs is_supported_mint: TransferFeeConfig, MetadataPointer, TokenMetadata, and a
 # TransferHook with neither program nor authority (other mints need a token badge, which lets

@@ -51,6 +51,7 @@ POOL_STATE_DISCRIMINATOR = _anchor_discriminator("account:PoolState")
 AMM_CONFIG_DISCRIMINATOR = _anchor_discriminator("account:AmmConfig")
 OBSERVATION_STATE_DISCRIMINATOR = _anchor_discriminator("account:ObservationState")
 SWAP_BASE_INPUT_DISCRIMINATOR = _anchor_discriminator("global:swap_base_input")
+SWAP_BASE_OUTPUT_DISCRIMINATOR = _anchor_discriminator("global:swap_base_output")
 
 # PoolState byte offsets, discriminator included (states/pool.rs; the struct is repr(packed)).
 POOL_STATE_LEN = 637
@@ -134,13 +135,6 @@ ERRORS: dict[int, str] = {
         )
     )
 }
-ERROR = {name: code for code, name in ERRORS.items()}
-NOT_APPROVED = ERROR["NotApproved"]
-EXCEEDED_SLIPPAGE = ERROR["ExceededSlippage"]
-ZERO_TRADING_TOKENS = ERROR["ZeroTradingTokens"]
-INVALID_VAULT = ERROR["InvalidVault"]
-INSUFFICIENT_VAULT = ERROR["InsufficientVault"]
-INVALID_FEE_MODEL = ERROR["InvalidFeeModel"]
 
 # utils/token.rs is_supported_mint lists TransferFeeConfig, MetadataPointer, TokenMetadata,
 # InterestBearingConfig and ScaledUiAmount. The last two rescale the amounts users see, which
@@ -334,6 +328,67 @@ def swap_base_input(
     )
 
 
+def pre_fee_amount(post_fee_amount: int, rate: int) -> int:
+    """fees.rs Fees::calculate_pre_fee_amount: the amount that is `post_fee_amount` once
+    `rate` (per FEE_RATE_DENOMINATOR) is taken off, rounded up."""
+    if rate == 0:
+        return post_fee_amount
+    denominator = FEE_RATE_DENOMINATOR - rate
+    return (post_fee_amount * FEE_RATE_DENOMINATOR + denominator - 1) // denominator
+
+
+def swap_base_output(
+    output_amount: int,
+    input_vault_amount: int,
+    output_vault_amount: int,
+    config: AmmConfig,
+    creator_fee_rate: int,
+    creator_fee_on_input: bool,
+) -> tuple[int, int, int] | None:
+    """CurveCalculator::swap_base_output (raydium-cp-swap curve/calculator.rs): (the input the
+    curve takes with its fees, the trade fee, the creator fee) for `output_amount` leaving the
+    vault to the user; None where the program fails (the output is the whole reserve or more:
+    its checked_sub, or a rate of 100 %)."""
+    creator_fee = 0
+    actual_output = output_amount
+    if not creator_fee_on_input:
+        if creator_fee_rate >= FEE_RATE_DENOMINATOR:
+            return None
+        actual_output = pre_fee_amount(output_amount, creator_fee_rate)
+        creator_fee = actual_output - output_amount
+    if actual_output >= output_vault_amount:
+        return None
+    # ConstantProductCurve::swap_base_output_without_fees: ceil(x * dy / (y - dy))
+    swapped = -(-(input_vault_amount * actual_output) // (output_vault_amount - actual_output))
+    if creator_fee_on_input:
+        rate = config.trade_fee_rate + creator_fee_rate
+        if rate >= FEE_RATE_DENOMINATOR:
+            return None
+        with_fee = pre_fee_amount(swapped, rate)
+        total_fee = with_fee - swapped
+        if rate == 0:
+            return None  # Fees::split_creator_fee divides by the summed rates
+        creator_fee = total_fee * creator_fee_rate // rate
+        trade_fee = total_fee - creator_fee
+    else:
+        if config.trade_fee_rate >= FEE_RATE_DENOMINATOR:
+            return None
+        with_fee = pre_fee_amount(swapped, config.trade_fee_rate)
+        trade_fee = with_fee - swapped
+    return with_fee, trade_fee, creator_fee
+
+
+@dataclass(frozen=True)
+class ExactOutQuote:
+    """What `swap_base_output(max_amount_in, amount_out)` takes and pays."""
+
+    amount_in: int  # what leaves the user's input account (its transfer fee included)
+    amount_out: int  # what reaches the user's output account: exactly the amount asked
+    fee_amount: int  # the pool's trade fee (and an input-side creator fee), input units
+    transfer_fee_in: int = 0
+    transfer_fee_out: int = 0
+
+
 class RaydiumCpmm:
     compute_units = 60_000
 
@@ -459,6 +514,86 @@ class RaydiumCpmm:
                 "creatorFeeOnInput": creator_on_input,
             },
         )
+
+    def quote_exact_out(
+        self,
+        state: PoolState,
+        data_by_pubkey: dict[Pubkey, bytes],
+        mint_in: Pubkey,
+        amount_out: int,
+        clock: Clock,
+    ) -> ExactOutQuote:
+        """What `swap_base_output` takes from the user for exactly `amount_out` received, at
+        `clock` (swap_base_output.rs): the output's inverse transfer fee added, the curve's
+        inverse with the creator fee on either side, the trade fee grossed up (rounded up),
+        then the input's inverse transfer fee added."""
+        if not 0 < amount_out <= U64_MAX:
+            raise InvalidAmount(f"amount_out {amount_out} is not a u64 greater than zero")
+        zero_for_one, vault_in, vault_out, mint_out = self._direction(state, mint_in)
+        self._check_tradable(state, clock)
+        needed = (state.amm_config, vault_in, vault_out, mint_in, mint_out)
+        missing = [str(k) for k in needed if k not in data_by_pubkey]
+        if missing:
+            raise MissingAccount(f"accounts needed to quote are missing: {missing}")
+        config = decode_amm_config(data_by_pubkey[state.amm_config])
+        mints = {
+            m: t22.accepted_mint(m, data_by_pubkey[m], ACCEPTED_EXTENSIONS, "Raydium CPMM")
+            for m in (mint_in, mint_out)
+        }
+        fee_out = mints[mint_out].inverse_transfer_fee_for(clock.epoch, amount_out)
+        if fee_out is None:
+            raise PoolNotTradable(
+                "disabled",
+                "the output mint's transfer fee cannot be inverted for this amount",
+                programError="TransferFeeCalculateNotMatch",
+            )
+        index_in = 0 if zero_for_one else 1
+        reserve_in = token_account_amount(data_by_pubkey[vault_in]) - state.fees_owed(index_in)
+        reserve_out = token_account_amount(data_by_pubkey[vault_out]) - state.fees_owed(
+            1 - index_in
+        )
+        if reserve_in <= 0 or reserve_out <= 0:
+            raise PoolNotTradable("below_min_liquidity", f"pool {state.address} is empty")
+        creator_on_input = state.is_creator_fee_on_input(zero_for_one)
+        creator_rate = config.creator_fee_rate if state.enable_creator_fee else 0
+        result = swap_base_output(
+            amount_out + fee_out, reserve_in, reserve_out, config, creator_rate, creator_on_input
+        )
+        if result is None:
+            raise PoolNotTradable(
+                "below_min_liquidity",
+                f"pool {state.address} holds too little to pay {amount_out}",
+                programError="ArithmeticOverflow",
+            )
+        curve_in, trade_fee, creator_fee = result
+        fee_in = mints[mint_in].inverse_transfer_fee_for(clock.epoch, curve_in)
+        if fee_in is None:
+            raise PoolNotTradable(
+                "disabled",
+                "the input mint's transfer fee cannot be inverted for this amount",
+                programError="TransferFeeCalculateNotMatch",
+            )
+        amount_in = curve_in + fee_in
+        if amount_in > U64_MAX:
+            raise InvalidAmount(f"{amount_out} would cost more than a u64 of input")
+        fee = trade_fee + (creator_fee if creator_on_input else 0)
+        return ExactOutQuote(amount_in, amount_out, fee, fee_in, fee_out)
+
+    def swap_exact_out_instruction(
+        self,
+        state: PoolState,
+        user: Pubkey,
+        ata_in: Pubkey,
+        ata_out: Pubkey,
+        mint_in: Pubkey,
+        amount_out: int,
+        max_amount_in: int,
+    ) -> Instruction:
+        """`swap_base_output(max_amount_in, amount_out)`: the same accounts as the exact-in
+        swap."""
+        exact_in = self.swap_instruction(state, user, ata_in, ata_out, mint_in, 0, 0)
+        data = SWAP_BASE_OUTPUT_DISCRIMINATOR + struct.pack("<QQ", max_amount_in, amount_out)
+        return Instruction(exact_in.program_id, data, exact_in.accounts)
 
     def swap_instruction(
         self,

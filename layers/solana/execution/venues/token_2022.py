@@ -57,7 +57,7 @@ EXTENSION_NAMES: tuple[str, ...] = (
     "PausableAccount",
     "PermissionedBurn",
 )
-EXTENSION = {name: number for number, name in enumerate(EXTENSION_NAMES)}
+EXTENSION: dict[str, int] = {name: number for number, name in enumerate(EXTENSION_NAMES)}
 TRANSFER_FEE_CONFIG = EXTENSION["TransferFeeConfig"]
 TRANSFER_HOOK = EXTENSION["TransferHook"]
 TRANSFER_FEE_CONFIG_LEN = 108  # 2 x 32-byte authorities, u64 withheld, 2 x TransferFee (18)
@@ -79,6 +79,25 @@ class TransferFee:
             return 0
         raw = -(-pre_fee_amount * self.basis_points // MAX_FEE_BASIS_POINTS)
         return min(raw, self.maximum_fee)
+
+    def pre_fee_amount(self, post_fee_amount: int) -> int:
+        """`TransferFee::calculate_pre_fee_amount`: the least amount that arrives as
+        `post_fee_amount` once the fee is withheld (rounded up; capped by the maximum fee)."""
+        if self.basis_points == 0:
+            return post_fee_amount
+        if post_fee_amount == 0:
+            return 0
+        if self.basis_points == MAX_FEE_BASIS_POINTS:
+            return post_fee_amount + self.maximum_fee
+        numerator = post_fee_amount * MAX_FEE_BASIS_POINTS
+        raw = -(-numerator // (MAX_FEE_BASIS_POINTS - self.basis_points))
+        if raw - post_fee_amount >= self.maximum_fee:
+            return post_fee_amount + self.maximum_fee
+        return raw
+
+    def inverse_fee(self, post_fee_amount: int) -> int:
+        """`TransferFee::calculate_inverse_fee`: the fee on `pre_fee_amount(post)`."""
+        return self.fee(self.pre_fee_amount(post_fee_amount))
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,20 @@ class MintInfo:
         if self.transfer_fee is None:
             return 0
         return self.transfer_fee.epoch_fee(epoch).fee(amount)
+
+    def inverse_transfer_fee_for(self, epoch: int, post_fee_amount: int) -> int | None:
+        """Raydium CPMM's `get_transfer_inverse_fee`: the fee to add to `post_fee_amount` so
+        that it arrives whole (the maximum fee at 100 %); None where the program fails
+        `TransferFeeCalculateNotMatch` (the inverse and the forward fee disagree)."""
+        if self.transfer_fee is None:
+            return 0
+        fee = self.transfer_fee.epoch_fee(epoch)
+        if fee.basis_points == MAX_FEE_BASIS_POINTS:
+            return fee.maximum_fee
+        inverse = fee.inverse_fee(post_fee_amount)
+        if inverse != fee.fee(post_fee_amount + inverse):
+            return None
+        return inverse
 
     def transfer_hook_is_inert(self) -> bool:
         """A TransferHook extension with neither a program nor an authority calls nothing."""

@@ -165,8 +165,12 @@ async function showQuote(values) {
   form.showQuote("Quoting…");
   try {
     const quote = await api.quote(values);
+    const route = quote.route && Array.isArray(quote.route.legs) && quote.route.legs.length > 1
+      ? ` Split over ${quote.route.legs.map((leg) => `${leg.venue} (${leg.amountIn})`).join(" + ")}: ` +
+        `${quote.route.amountOut} ${token(quote.tokenOut)}, +${quote.route.gainBps} bps.`
+      : "";
     form.showQuote(`Now: ${quote.amountOut} ${token(quote.tokenOut)} for ${quote.amountIn} ${token(quote.tokenIn)} ` +
-      `(${quote.price} per ${token(quote.tokenIn)}) on ${quote.venue}, slot ${quote.slot}.`);
+      `(${quote.price} per ${token(quote.tokenIn)}) on ${quote.venue}, slot ${quote.slot}.${route}`);
   } catch (error) {
     form.showQuote(onApiError(error) || `No quote: ${error.message}`);
   }

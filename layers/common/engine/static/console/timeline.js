@@ -69,6 +69,7 @@ function details(frame, order) {
       break;
     case "routing":
       body.append(quotesTable(frame, request));
+      if (frame.route && Array.isArray(frame.route.legs)) body.append(routeTable(frame.route, request));
       break;
     case "building":
       if (frame.minAmountOut) {
@@ -201,8 +202,36 @@ function txLine(frame) {
   return line;
 }
 
+/** The route the order executes: one leg, or a split over two pools in one transaction. */
+function routeTable(route, request) {
+  const split = route.legs.length > 1;
+  const rows = route.legs.map((leg) => el("tr", { class: "leg" },
+    el("th", { scope: "row", text: `${leg.venue} ${short(leg.pool)}` }),
+    el("td", { class: "num", text: `${leg.amountIn} ${token(request.tokenIn)}` }),
+    el("td", { class: "num", text: leg.quotedAmountOut ?? "" }),
+    el("td", { class: "num", text: leg.minAmountOut ?? "" }),
+    el("td", { class: "num", text: leg.priceImpactPct !== undefined ? `${leg.priceImpactPct} %` : "" })));
+  const caption = split
+    ? `Split route: ${route.legs.length} legs in one transaction, ${route.amountOut} ${token(request.tokenOut)} in total, +${route.gainBps} bps over the best single pool`
+    : `Route: one pool, ${route.amountOut} ${token(request.tokenOut)}`;
+  return el("table", { class: "route" },
+    el("caption", { text: caption }),
+    el("thead", {}, el("tr", {},
+      el("th", { scope: "col", text: "Leg" }), el("th", { scope: "col", text: "In" }),
+      el("th", { scope: "col", text: "Quoted out" }), el("th", { scope: "col", text: "Min out" }),
+      el("th", { scope: "col", text: "Impact" }))),
+    el("tbody", {}, rows));
+}
+
 function filledList(filled) {
-  return el("div", { class: "filled" }, el("p", { class: "filled-title", text: "Filled" }), keyValues(filled));
+  const { legs, ...totals } = filled;
+  const box = el("div", { class: "filled" }, el("p", { class: "filled-title", text: "Filled" }), keyValues(totals));
+  if (Array.isArray(legs) && legs.length) {
+    const list = el("ul", { class: "filled-legs" });
+    for (const leg of legs) list.append(el("li", { text: `${leg.venue} ${short(leg.pool)}: ${leg.amountIn} in, ${leg.amountOut} out` }));
+    box.append(el("p", { class: "filled-title", text: "Per leg" }), list);
+  }
+  return box;
 }
 
 function keyValues(object) {
