@@ -163,6 +163,18 @@ VARIABLES: tuple[Variable, ...] = (
         "10",
     ),
     Variable(
+        "MAX_SPLIT_LEGS",
+        "most pools one order's route may split across, in one transaction (1: never split;"
+        " 2 fits without an address lookup table)",
+        "2",
+    ),
+    Variable(
+        "MIN_SPLIT_GAIN_BPS",
+        "a split is used only when it beats the best single pool by more than this, net of the"
+        " extra swap's cost (basis points)",
+        "1",
+    ),
+    Variable(
         "PRIORITY_FEE_MIN_MICRO_LAMPORTS",
         "the least compute-unit price (micro-lamports per CU) a swap pays",
         "1000",
