@@ -70,6 +70,7 @@ from local.apigw import (
     ws_authorizer_event,
     ws_event,
 )
+from local.iam import AccessChecker, acting_as
 
 if TYPE_CHECKING:
     from local.metrics import EmfCollector
@@ -89,10 +90,18 @@ DEFAULT_ROUTES = ("$connect", "$disconnect", "$default", "subscribe", "cancel")
 DEFAULT_SELECTION = "$request.body.action"
 
 
-def _invoke(handler: Handler, event: dict[str, Any], name: str, timeout: float) -> dict[str, Any]:
-    """Call a handler as Lambda would, in this worker thread with its own event loop."""
+def _invoke(
+    handler: Handler,
+    event: dict[str, Any],
+    name: str,
+    timeout: float,
+    access: AccessChecker | None = None,
+) -> dict[str, Any]:
+    """Call a handler as Lambda would, in this worker thread with its own event loop, its AWS
+    calls judged against the function's role (`access`)."""
     ensure_event_loop()
-    reply = handler(event, LambdaContext(name, timeout))
+    with acting_as(name, access):
+        reply = handler(event, LambdaContext(name, timeout))
     return reply if isinstance(reply, dict) else {"statusCode": 200}
 
 
@@ -213,9 +222,13 @@ class Invoker:
     most 64 at once, with the authorizer function loaded on first use."""
 
     def __init__(
-        self, authorizer_handler: Handler | None = None, metrics: EmfCollector | None = None
+        self,
+        authorizer_handler: Handler | None = None,
+        metrics: EmfCollector | None = None,
+        access: AccessChecker | None = None,
     ) -> None:
         self._authorizer_handler = authorizer_handler
+        self.access = access  # each function's IAM role, for its AWS calls
         self._limiter = anyio.CapacityLimiter(64)
         self.metrics = metrics  # reads the functions' EMF lines, as CloudWatch would
 
@@ -223,7 +236,7 @@ class Invoker:
         if self.metrics is not None:
             self.metrics.install()
         return await anyio.to_thread.run_sync(
-            _invoke, handler, event, name, 29.0, limiter=self._limiter
+            _invoke, handler, event, name, 29.0, self.access, limiter=self._limiter
         )
 
     def authorizer(self, function: str) -> Handler:
@@ -565,6 +578,7 @@ class Gateway:
         metrics: EmfCollector | None = None,
         management_secret: str | None = None,
         body_timeout: float = BODY_TIMEOUT,
+        access: AccessChecker | None = None,
     ) -> None:
         if submit_handler is None or ws_handler is None:
             from local.handlers import fresh_handler
@@ -575,7 +589,7 @@ class Gateway:
             route_keys, selection_expression = _template_routes()
         # Which routes need which authorizer: from the template, like the routes themselves.
         http_auth, ws_authorizer = _template_auth() if auth else (None, None)
-        invoker = Invoker(authorizer_handler, metrics)
+        invoker = Invoker(authorizer_handler, metrics, access)
         self.http_api = HttpApi(
             invoker, submit_handler, http_auth, body_timeout, _template_http_routes()
         )

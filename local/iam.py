@@ -556,6 +556,24 @@ def install_hooks() -> None:
         _installed = True
 
 
+def forget_cached_clients() -> None:
+    """Drop the botocore clients the engine caches (made before `install_hooks`, they would
+    carry no hook); the next call makes a hooked one."""
+    import sys
+
+    queue = sys.modules.get("engine.queue")
+    if queue is not None:
+        queue.sqs_client.cache_clear()
+    notify = sys.modules.get("engine.notify")
+    if notify is not None:
+        with notify._client_lock:
+            notify._clients.clear()
+    secrets = sys.modules.get("engine.secrets")
+    if secrets is not None:
+        secrets._client.cache_clear()
+        secrets._provider.cache_clear()
+
+
 class AccessChecker:
     """Evaluates the botocore calls made as a function (`acting_as`) against its role: one per
     stack (its resources), recording what it checked and what it denied."""

@@ -38,6 +38,7 @@ import psycopg
 from psycopg import sql
 
 from local.handlers import ROOT
+from local.iam import AccessChecker, install_hooks
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -237,6 +238,16 @@ def start_chain(
     return ChainEndpoints(served.rpc_url, served.ws_url, stop)
 
 
+def iam_checker(queues: dict[str, str], secrets: dict[str, str], account: str) -> AccessChecker:
+    """Each function's role from the template, resolved against this stack's queues (logical
+    id -> URL) and secrets (logical id -> ARN); every AWS client made from now on is checked."""
+    from local.iam import LocalResources, Roles, forget_cached_clients
+
+    checker = AccessChecker(Roles(LocalResources.for_stack(queues, secrets, account=account)))
+    forget_cached_clients()  # clients made before the hooks existed would go unchecked
+    return checker
+
+
 class Stack:
     def __init__(
         self,
@@ -253,8 +264,13 @@ class Stack:
         chain_port: int | None = None,
         run_watcher: bool = True,
         watch_tick_seconds: float | None = None,
+        check_iam: bool = True,
     ) -> None:
         self.port = port
+        # Each function's AWS calls (and its event source mappings') judged against its role
+        # from the template (local/iam.py): a call the role does not allow is AccessDenied.
+        self.check_iam = check_iam
+        self.access: AccessChecker | None = None  # set by start() when check_iam
         self.host = host
         self.database = database  # e.g. a separate one for benchmarks
         self.chain_tick_seconds = chain_tick_seconds  # None: the chain's default (400 ms)
@@ -345,6 +361,8 @@ class Stack:
         )
         env["WATCH_TICK_SECONDS"] = os.environ.get("WATCH_TICK_SECONDS", str(tick))
 
+        if self.check_iam:  # before any client is made: each one made after carries the hook
+            install_hooks()
         self.aws = aws = self._start_aws()
         database_url = local_database(postgres.server_url(), self.database)
         env["DATABASE_URL"] = database_url
@@ -371,6 +389,17 @@ class Stack:
         self._on_stop("chain", chain.stop)
         wallet_through_secrets_manager(env, aws.secrets, f"{prefix}/wallet")
         os.environ.update(env)  # the functions' containers read it when they start
+        if self.check_iam:
+            self.access = iam_checker(
+                {
+                    "OrdersQueue": orders.orders,
+                    "OrdersDeadLetterQueue": orders.dlq,
+                    "StatusEventsQueue": status.status,
+                    "StatusEventsDeadLetterQueue": status.dlq,
+                },
+                {"WalletSecret": env["WALLET_SECRET_ARN"]} if env.get("WALLET_SECRET_ARN") else {},
+                account=env["ORDERS_DLQ_ARN"].split(":")[4],
+            )
 
         # The functions print their metrics as EMF lines on stdout, as in Lambda; read them the
         # way CloudWatch does, and serve them at /_local/metrics.
@@ -378,14 +407,21 @@ class Stack:
         self.metrics.install()
         self._on_stop("metrics", self.metrics.uninstall)
         gateway = serve_in_thread(
-            Gateway(metrics=self.metrics, management_secret=management_secret).app,
+            Gateway(
+                metrics=self.metrics, management_secret=management_secret, access=self.access
+            ).app,
             self.host,
             self.port,
         )
         self._on_stop("gateway", gateway.stop)
 
         notify_poller = Poller.from_template(
-            sqs, status.status, "StatusEventsQueue", "notify", metrics=self.metrics
+            sqs,
+            status.status,
+            "StatusEventsQueue",
+            "notify",
+            metrics=self.metrics,
+            access=self.access,
         )
         self._on_stop("notify poller", notify_poller.start().stop)
         if not self.run_executor:
@@ -393,6 +429,7 @@ class Stack:
         elif (ROOT / "functions" / "execute" / "app.py").exists():
             override = os.environ.get("LOCAL_EXECUTE_CONCURRENCY")
             kw: dict[str, Any] = {"max_concurrency": int(override)} if override else {}
+            kw["access"] = self.access
             execute_poller = Poller.from_template(
                 sqs, orders.orders, "OrdersQueue", "execute", metrics=self.metrics, **kw
             )
@@ -407,6 +444,7 @@ class Stack:
                 batch_size=1,
                 max_concurrency=2,
                 metrics=self.metrics,
+                access=self.access,
             )
             self._on_stop("dead-letter poller", dead_letters.start().stop)
         else:
@@ -415,7 +453,7 @@ class Stack:
             from local.scheduler import start_schedules
 
             # The template's EventBridge schedules (the watcher), invoked as EventBridge would.
-            self.schedulers = start_schedules(metrics=self.metrics)
+            self.schedulers = start_schedules(metrics=self.metrics, access=self.access)
             for scheduler in self.schedulers:
                 self._on_stop(f"{scheduler.schedule.function} schedule", scheduler.stop)
         return {

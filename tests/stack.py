@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from engine.orders import TERMINAL
 from local import postgres
+from local.iam import AccessChecker
 from local.ports import free_port
 from local.stack import Stack
 
@@ -61,6 +62,7 @@ class Running:
     rpc: str
     database_url: str
     api_key: str = ""  # the stack's key (Stack.api_key); the clients below send it
+    access: AccessChecker | None = None  # the IAM check of its functions' AWS calls
 
     def __post_init__(self) -> None:
         KEY["x-api-key"] = self.api_key
@@ -97,7 +99,12 @@ def isolated_stack(
     try:
         urls = stack.start()
         yield Running(
-            urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url, stack.api_key
+            urls["http"],
+            urls["ws"],
+            os.environ["SOLANA_RPC_URL"],
+            database_url,
+            stack.api_key,
+            stack.access,
         )
     finally:
         stack.stop()
