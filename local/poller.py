@@ -144,7 +144,12 @@ class Poller:
 
     @classmethod
     def from_template(
-        cls, sqs: SQSClient, queue_url: str, queue_logical_id: str, function: str, **kw: Any
+        cls,
+        sqs: SQSClient,
+        queue_url: str,
+        queue_logical_id: str,
+        function: str | Callable[[int], Handler],
+        **kw: Any,
     ) -> Poller:
         """Batch size, concurrency and timeout as template.yaml declares them."""
         from local.template import LOCAL_PARAMETERS, queue_settings

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -68,8 +69,10 @@ class Scheduler:
         every_seconds: float | None = None,
         metrics: EmfCollector | None = None,
         access: AccessChecker | None = None,
+        functions: Callable[[str], Any] | None = None,
     ) -> None:
         self.schedule = schedule
+        self.functions = functions  # the function's handler by name (worker pools)
         self.access = access  # the function's IAM role, for its AWS calls
         self.every_seconds = every_seconds or schedule.every_seconds
         self.metrics = metrics  # reads the function's EMF lines, as CloudWatch would
@@ -109,7 +112,7 @@ class Scheduler:
             threading.Thread(target=self._keep_collecting, daemon=True).start()
         name = self.schedule.function
         try:
-            handler = fresh_handler(name)  # one container, kept across invocations
+            handler = (self.functions or fresh_handler)(name)  # one container, kept
         except Exception:
             log.exception("%s failed to initialise; its schedule does not run", name)
             self.errors += 1
@@ -133,7 +136,8 @@ def start_schedules(
     every_seconds: float | None = None,
     metrics: EmfCollector | None = None,
     access: AccessChecker | None = None,
+    functions: Callable[[str], Any] | None = None,
 ) -> list[Scheduler]:
     """A Scheduler per `Schedule` event of the template, started (`every_seconds` overrides
     the rates, e.g. for tests)."""
-    return [Scheduler(s, every_seconds, metrics, access).start() for s in schedules()]
+    return [Scheduler(s, every_seconds, metrics, access, functions).start() for s in schedules()]

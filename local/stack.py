@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from local.metrics import EmfCollector
+    from local.workers import Functions
 
 log = logging.getLogger("local.stack")
 Stopper = Callable[[], None]
@@ -238,6 +239,12 @@ def start_chain(
     return ChainEndpoints(served.rpc_url, served.ws_url, stop)
 
 
+def _pool_of(handler_of: Callable[[str], Any], function: str) -> Callable[[int], Any]:
+    """A poller's container factory that hands every slot the function's worker pool."""
+    handler = handler_of(function)
+    return lambda slot: handler
+
+
 def iam_checker(queues: dict[str, str], secrets: dict[str, str], account: str) -> AccessChecker:
     """Each function's role from the template, resolved against this stack's queues (logical
     id -> URL) and secrets (logical id -> ARN); every AWS client made from now on is checked."""
@@ -265,12 +272,20 @@ class Stack:
         run_watcher: bool = True,
         watch_tick_seconds: float | None = None,
         check_iam: bool = True,
+        workers: bool | None = None,
     ) -> None:
         self.port = port
         # Each function's AWS calls (and its event source mappings') judged against its role
         # from the template (local/iam.py): a call the role does not allow is AccessDenied.
         self.check_iam = check_iam
         self.access: AccessChecker | None = None  # set by start() when check_iam
+        # Each function in worker processes of its own (local/workers.py), as Lambda runs it;
+        # False: every function's module in this process. None: LOCAL_LAMBDA_WORKERS (`make
+        # run` sets 1; the test suites' stacks stay in-process unless a test asks for workers).
+        if workers is None:
+            workers = os.environ.get("LOCAL_LAMBDA_WORKERS", "0") == "1"
+        self.workers = workers
+        self.functions: Functions | None = None  # the worker pools, set by start()
         self.host = host
         self.database = database  # e.g. a separate one for benchmarks
         self.chain_tick_seconds = chain_tick_seconds  # None: the chain's default (400 ms)
@@ -355,7 +370,8 @@ class Stack:
 
         # The template's values are defaults: what the user exported wins over them.
         env = {k: v for k, v in template_environment().items() if k not in os.environ}
-        env["DB_POOL_MAX"] = os.environ.get("DB_POOL_MAX", "10")  # every function shares a pool
+        if not self.workers:  # every function shares this process's pool
+            env["DB_POOL_MAX"] = os.environ.get("DB_POOL_MAX", "10")
         tick = self.watch_tick_seconds or float(
             os.environ.get("LOCAL_WATCH_TICK_SECONDS", LOCAL_WATCH_TICK_SECONDS)
         )
@@ -401,6 +417,12 @@ class Stack:
                 account=env["ORDERS_DLQ_ARN"].split(":")[4],
             )
 
+        handler_of: Callable[[str], Any] | None = None
+        if self.workers:
+            from local.workers import Functions
+
+            self.functions = Functions(self.access)
+            handler_of = self.functions.handler
         # The functions print their metrics as EMF lines on stdout, as in Lambda; read them the
         # way CloudWatch does, and serve them at /_local/metrics.
         self.metrics = EmfCollector(sys.stdout)
@@ -408,7 +430,10 @@ class Stack:
         self._on_stop("metrics", self.metrics.uninstall)
         gateway = serve_in_thread(
             Gateway(
-                metrics=self.metrics, management_secret=management_secret, access=self.access
+                metrics=self.metrics,
+                management_secret=management_secret,
+                access=self.access,
+                functions=handler_of,
             ).app,
             self.host,
             self.port,
@@ -419,7 +444,8 @@ class Stack:
             sqs,
             status.status,
             "StatusEventsQueue",
-            "notify",
+            "notify" if handler_of is None else _pool_of(handler_of, "notify"),
+            function_name="notify",
             metrics=self.metrics,
             access=self.access,
         )
@@ -430,8 +456,15 @@ class Stack:
             override = os.environ.get("LOCAL_EXECUTE_CONCURRENCY")
             kw: dict[str, Any] = {"max_concurrency": int(override)} if override else {}
             kw["access"] = self.access
+            execute = "execute" if handler_of is None else _pool_of(handler_of, "execute")
             execute_poller = Poller.from_template(
-                sqs, orders.orders, "OrdersQueue", "execute", metrics=self.metrics, **kw
+                sqs,
+                orders.orders,
+                "OrdersQueue",
+                execute,
+                function_name="execute",
+                metrics=self.metrics,
+                **kw,
             )
             self._on_stop("execute poller", execute_poller.start().stop)
             # The template's OrdersDeadLetters event: the same function settles dead letters.
@@ -439,7 +472,9 @@ class Stack:
             dead_letters = Poller(
                 sqs,
                 orders.dlq,
-                lambda i: load_container("execute", 1000 + i),
+                (lambda i: load_container("execute", 1000 + i))
+                if handler_of is None
+                else _pool_of(handler_of, "execute"),
                 function_name="execute",
                 batch_size=1,
                 max_concurrency=2,
@@ -453,9 +488,15 @@ class Stack:
             from local.scheduler import start_schedules
 
             # The template's EventBridge schedules (the watcher), invoked as EventBridge would.
-            self.schedulers = start_schedules(metrics=self.metrics, access=self.access)
+            self.schedulers = start_schedules(
+                metrics=self.metrics, access=self.access, functions=handler_of
+            )
             for scheduler in self.schedulers:
                 self._on_stop(f"{scheduler.schedule.function} schedule", scheduler.stop)
+        if self.functions is not None:
+            # Stopped first (the last stopper runs first): a worker mid-invocation (the
+            # watcher's minute) is killed rather than waited for.
+            self._on_stop("functions", self.functions.stop)
         return {
             "http": base,
             "ws": env["WS_URL"],

@@ -490,3 +490,57 @@ class FunctionPool:
 
 
 Handler = Callable[[Any, Any], Any]
+
+
+def reserved_concurrency(function: str) -> int | None:
+    """The function's `ReservedConcurrentExecutions` as the local stack deploys it."""
+    from local.template import LOCAL_PARAMETERS, load_template, resolve
+
+    doc = load_template()
+    value = (
+        resource(function_id(function, doc), doc)
+        .get("Properties", {})
+        .get("ReservedConcurrentExecutions")
+    )
+    resolved = resolve(value, doc, LOCAL_PARAMETERS)
+    return None if resolved is None or isinstance(resolved, dict) else int(resolved)
+
+
+class Functions:
+    """The stack's functions as Lambda runs them: a pool of worker environments per function
+    (made on first use, with the environment the stack exported), under one account limit."""
+
+    def __init__(
+        self,
+        access: AccessChecker | None = None,
+        account: AccountLimit | None = None,
+        source: Mapping[str, str] | None = None,
+    ) -> None:
+        self.access = access
+        self.account = account or AccountLimit()
+        self.source = source  # the stack's environment (os.environ when None)
+        self._pools: dict[str, FunctionPool] = {}
+        self._lock = threading.Lock()
+
+    def pool(self, function: str) -> FunctionPool:
+        with self._lock:
+            if function not in self._pools:
+                self._pools[function] = FunctionPool(
+                    function,
+                    concurrency=reserved_concurrency(function) or self.account.limit,
+                    account=self.account,
+                    env=worker_environment(function, self.source),
+                    access=self.access,
+                )
+            return self._pools[function]
+
+    def handler(self, function: str) -> Handler:
+        return self.pool(function).handler
+
+    def pools(self) -> dict[str, FunctionPool]:
+        with self._lock:
+            return dict(self._pools)
+
+    def stop(self) -> None:
+        for pool in self.pools().values():
+            pool.stop()

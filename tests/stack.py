@@ -24,6 +24,7 @@ from local import postgres
 from local.iam import AccessChecker
 from local.ports import free_port
 from local.stack import Stack
+from local.workers import Functions
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
 STATUSES = ["pending", "routing", "building", "submitted", "confirmed"]
@@ -63,6 +64,7 @@ class Running:
     database_url: str
     api_key: str = ""  # the stack's key (Stack.api_key); the clients below send it
     access: AccessChecker | None = None  # the IAM check of its functions' AWS calls
+    functions: Functions | None = None  # its functions' worker pools (None: in-process)
 
     def __post_init__(self) -> None:
         KEY["x-api-key"] = self.api_key
@@ -105,6 +107,7 @@ def isolated_stack(
             database_url,
             stack.api_key,
             stack.access,
+            stack.functions,
         )
     finally:
         stack.stop()

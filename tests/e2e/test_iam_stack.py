@@ -8,10 +8,12 @@ made and allowed."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -42,7 +44,7 @@ ROUTE_PATHS = {
 @pytest.fixture(scope="module")
 def stack(pg_base_url: str, localstack: str) -> Iterator[Running]:
     with isolated_stack(
-        pg_base_url, f"orders_e2e_iam_{uuid.uuid4().hex[:8]}", aws=localstack
+        pg_base_url, f"orders_e2e_iam_{uuid.uuid4().hex[:8]}", aws=localstack, workers=True
     ) as running:
         yield running
 
@@ -144,6 +146,25 @@ def test_every_route_queue_and_schedule_runs_with_no_call_denied(stack: Running)
     assert seen("execute", "sqs:ReceiveMessage")
     assert seen("notify", "sqs:ReceiveMessage")
     assert access.denials == [], denials_report(access.denials)
+
+
+def test_each_function_runs_in_worker_processes_of_its_own(stack: Running) -> None:
+    """After the test above drove every function: one process tree per function, each worker's
+    command line naming its function, none of them this process."""
+    assert stack.functions is not None, "this stack runs its functions in workers"
+    seen: dict[str, set[int]] = {}
+    for function, pool in stack.functions.pools().items():
+        for env in pool.environments():
+            if env.dead:
+                continue
+            argv = Path(f"/proc/{env.pid}/cmdline").read_bytes().split(b"\0")
+            assert function.encode() in argv, (function, argv)
+            assert b"awslambdaric" in b" ".join(argv)
+            seen.setdefault(function, set()).add(env.pid)
+    assert {"submit", "authorizer", "ws_connect", "execute", "notify", "watch"} <= set(seen)
+    pids = [pid for pids in seen.values() for pid in pids]
+    assert len(pids) == len(set(pids))
+    assert os.getpid() not in pids
 
 
 def watch_ticks(stack: Running) -> int:
