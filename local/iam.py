@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from local.template import LOCAL_PARAMETERS, condition, load_template
 log = logging.getLogger("local.iam")
 
 ACCOUNT = "000000000000"  # LocalStack's default account
+ALLOWED_KEPT = 10_000  # allowed calls an AccessChecker remembers (denials: all)
 REGION = "us-east-1"
 PARTITION = "aws"
 
@@ -581,7 +583,8 @@ class AccessChecker:
     def __init__(self, roles: Roles) -> None:
         self.roles = roles
         self.denials: list[Denial] = []
-        self.allowed: list[tuple[str, str, str]] = []  # (function, action, resource)
+        # (function, action, resource) of the latest calls allowed (bounded: make run is long).
+        self.allowed: deque[tuple[str, str, str]] = deque(maxlen=ALLOWED_KEPT)
         self._lock = threading.Lock()
         install_hooks()
 
