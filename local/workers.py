@@ -103,7 +103,8 @@ class InvokeError(Exception):
     """An invocation that failed as Lambda reports it (`errorType`, `errorMessage`)."""
 
     def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(f"{error_type}: {message}")
+        # str() is the errorMessage, as API Gateway reads it (an authorizer's "Unauthorized").
+        super().__init__(message)
         self.error_type = error_type
         self.message = message
 
