@@ -95,7 +95,7 @@ programs: $(STAMP)
 ## run: start the local stack (gateway, LocalStack's SQS and Secrets Manager, pollers, Postgres,
 ## local chain) on 127.0.0.1:$(PORT)
 run: $(STAMP) $(VENDORED) $(LOCALSTACK)
-	PORT=$(PORT) $(BIN)/python -m local.stack
+	PORT=$(PORT) LOCAL_LAMBDA_WORKERS=$${LOCAL_LAMBDA_WORKERS:-1} $(BIN)/python -m local.stack
 
 ## demo: submit an order to the running stack and print its live status stream
 demo: $(STAMP)

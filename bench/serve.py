@@ -111,15 +111,22 @@ def _invoked(function: str, seconds: float) -> None:
 def time_invocations() -> None:
     """Time every handler invocation the gateway and the pollers make, per function."""
     from local import gateway
+    from local.iam import AccessChecker
     from local.poller import Poller
 
     invoke = gateway._invoke
 
     @functools.wraps(invoke)
-    def timed_invoke(handler: Any, event: dict[str, Any], name: str, timeout: float) -> Any:
+    def timed_invoke(
+        handler: Any,
+        event: dict[str, Any],
+        name: str,
+        timeout: float,
+        access: AccessChecker | None = None,
+    ) -> Any:
         started = time.perf_counter()
         try:
-            return invoke(handler, event, name, timeout)
+            return invoke(handler, event, name, timeout, access)
         finally:
             _invoked(name, time.perf_counter() - started)
 

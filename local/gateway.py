@@ -70,6 +70,8 @@ from local.apigw import (
     ws_authorizer_event,
     ws_event,
 )
+from local.iam import AccessChecker, acting_as
+from local.workers import Throttled
 
 if TYPE_CHECKING:
     from local.metrics import EmfCollector
@@ -89,10 +91,18 @@ DEFAULT_ROUTES = ("$connect", "$disconnect", "$default", "subscribe", "cancel")
 DEFAULT_SELECTION = "$request.body.action"
 
 
-def _invoke(handler: Handler, event: dict[str, Any], name: str, timeout: float) -> dict[str, Any]:
-    """Call a handler as Lambda would, in this worker thread with its own event loop."""
+def _invoke(
+    handler: Handler,
+    event: dict[str, Any],
+    name: str,
+    timeout: float,
+    access: AccessChecker | None = None,
+) -> dict[str, Any]:
+    """Call a handler as Lambda would, in this worker thread with its own event loop, its AWS
+    calls judged against the function's role (`access`)."""
     ensure_event_loop()
-    reply = handler(event, LambdaContext(name, timeout))
+    with acting_as(name, access):
+        reply = handler(event, LambdaContext(name, timeout))
     return reply if isinstance(reply, dict) else {"statusCode": 200}
 
 
@@ -213,9 +223,15 @@ class Invoker:
     most 64 at once, with the authorizer function loaded on first use."""
 
     def __init__(
-        self, authorizer_handler: Handler | None = None, metrics: EmfCollector | None = None
+        self,
+        authorizer_handler: Handler | None = None,
+        metrics: EmfCollector | None = None,
+        access: AccessChecker | None = None,
+        functions: Callable[[str], Handler] | None = None,
     ) -> None:
         self._authorizer_handler = authorizer_handler
+        self.access = access  # each function's IAM role, for its AWS calls
+        self.functions = functions  # a function's handler by name (worker pools); None: in-process
         self._limiter = anyio.CapacityLimiter(64)
         self.metrics = metrics  # reads the functions' EMF lines, as CloudWatch would
 
@@ -223,14 +239,14 @@ class Invoker:
         if self.metrics is not None:
             self.metrics.install()
         return await anyio.to_thread.run_sync(
-            _invoke, handler, event, name, 29.0, limiter=self._limiter
+            _invoke, handler, event, name, 29.0, self.access, limiter=self._limiter
         )
 
     def authorizer(self, function: str) -> Handler:
         if self._authorizer_handler is None:
             from local.handlers import fresh_handler
 
-            self._authorizer_handler = fresh_handler(function)
+            self._authorizer_handler = (self.functions or fresh_handler)(function)
         return self._authorizer_handler
 
 
@@ -268,7 +284,7 @@ class HttpApi:
                     if folder not in self._handlers:
                         from local.handlers import fresh_handler
 
-                        self._handlers[folder] = fresh_handler(folder)
+                        self._handlers[folder] = (self.invoker.functions or fresh_handler)(folder)
                 return self._handlers[folder], folder
         return self.submit_handler, "submit"
 
@@ -304,6 +320,19 @@ class HttpApi:
         authorize_http(event, reply.get("context"))
         return None
 
+    async def _invoke_route(
+        self, request: Request, event: dict[str, Any]
+    ) -> dict[str, Any] | Response:
+        """The route's function's reply, or API Gateway's own answer when it could not give one."""
+        try:
+            handler, name = self.handler_for(request.method, request.url.path)
+            return await self.invoker.call(handler, event, name)
+        except Throttled:  # the function's or the account's concurrency: API Gateway's 429
+            return JSONResponse({"message": "Too Many Requests"}, status_code=429)
+        except Exception:
+            log.exception("handler raised")
+            return JSONResponse({"message": "Internal Server Error"}, status_code=500)
+
     async def handle(self, request: Request) -> Response:
         headers: dict[str, str] = {}
         for key, value in request.headers.items():  # repeated headers join with "," (payload v2)
@@ -326,12 +355,9 @@ class HttpApi:
             with_body(event, await _read_body(request, self.body_timeout))
         except _BodyRefused as refused:
             return refused.response
-        try:
-            handler, name = self.handler_for(request.method, request.url.path)
-            reply = await self.invoker.call(handler, event, name)
-        except Exception:
-            log.exception("handler raised")
-            return JSONResponse({"message": "Internal Server Error"}, status_code=500)
+        reply = await self._invoke_route(request, event)
+        if isinstance(reply, Response):
+            return reply
         body = reply.get("body") or ""
         raw = base64.b64decode(body) if reply.get("isBase64Encoded") else body.encode()
         response = Response(raw, status_code=int(reply.get("statusCode", 200)))
@@ -565,17 +591,22 @@ class Gateway:
         metrics: EmfCollector | None = None,
         management_secret: str | None = None,
         body_timeout: float = BODY_TIMEOUT,
+        access: AccessChecker | None = None,
+        functions: Callable[[str], Handler] | None = None,
     ) -> None:
+        """`functions`: a function's handler by name (the stack's worker pools); None: each
+        function's module loaded in this process."""
         if submit_handler is None or ws_handler is None:
             from local.handlers import fresh_handler
 
-            submit_handler = submit_handler or fresh_handler("submit")
-            ws_handler = ws_handler or fresh_handler("ws_connect")
+            load = functions or fresh_handler
+            submit_handler = submit_handler or load("submit")
+            ws_handler = ws_handler or load("ws_connect")
         if route_keys is None or selection_expression is None:
             route_keys, selection_expression = _template_routes()
         # Which routes need which authorizer: from the template, like the routes themselves.
         http_auth, ws_authorizer = _template_auth() if auth else (None, None)
-        invoker = Invoker(authorizer_handler, metrics)
+        invoker = Invoker(authorizer_handler, metrics, access, functions)
         self.http_api = HttpApi(
             invoker, submit_handler, http_auth, body_timeout, _template_http_routes()
         )

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from local.apigw import LambdaContext
 from local.handlers import fresh_module
+from local.iam import AccessChecker, acting_as
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -107,8 +108,12 @@ class Poller:
         wait_seconds: int = 1,
         region: str = "us-east-1",
         metrics: EmfCollector | None = None,
+        access: AccessChecker | None = None,
     ) -> None:
         self.sqs = sqs
+        # The event source mapping acts with the function's role (receive, delete, the queue's
+        # attributes), and so does the function: `access` judges both against it.
+        self.access = access
         self.queue_url = queue_url
         if isinstance(function, str):
             name = function
@@ -135,11 +140,16 @@ class Poller:
         self.invocations = 0
         self.errors = 0
         self.receives = 0
-        self._deleter = _Deleter(sqs, queue_url)
+        self._deleter = _Deleter(sqs, queue_url, self.function_name, access)
 
     @classmethod
     def from_template(
-        cls, sqs: SQSClient, queue_url: str, queue_logical_id: str, function: str, **kw: Any
+        cls,
+        sqs: SQSClient,
+        queue_url: str,
+        queue_logical_id: str,
+        function: str | Callable[[int], Handler],
+        **kw: Any,
     ) -> Poller:
         """Batch size, concurrency and timeout as template.yaml declares them."""
         from local.template import LOCAL_PARAMETERS, queue_settings
@@ -151,9 +161,10 @@ class Poller:
         return cls(sqs, queue_url, function, **kw)
 
     def start(self) -> Poller:
-        self.queue_arn = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        with acting_as(self.function_name, self.access):
+            self.queue_arn = self.sqs.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
         self._thread = threading.Thread(
             target=self._run, name=f"poller-{self.function_name}", daemon=True
         )
@@ -176,6 +187,11 @@ class Poller:
     # -- the loop -------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        # Its invocations' threads inherit the function (local/iam.py's hooks).
+        with acting_as(self.function_name, self.access):
+            self._poll()
+
+    def _poll(self) -> None:
         while not self._stop.is_set():
             slots = self._free_slots()
             if not slots:
@@ -275,9 +291,17 @@ class _Deleter:
     """Deletes processed messages in DeleteMessageBatch calls of up to 10: what finishes while
     a delete is in flight goes with the next one. `close()` deletes what is left."""
 
-    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        function: str = "function",
+        access: AccessChecker | None = None,
+    ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
+        self.function = function
+        self.access = access
         self.calls = 0
         self._cond = threading.Condition()
         self._handles: list[str] = []
@@ -297,6 +321,10 @@ class _Deleter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        with acting_as(self.function, self.access):
+            self._delete_until_closed()
+
+    def _delete_until_closed(self) -> None:
         while True:
             with self._cond:
                 while not self._handles and not self._closed:

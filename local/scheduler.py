@@ -16,11 +16,13 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from local.apigw import ACCOUNT, LambdaContext
 from local.handlers import fresh_handler
+from local.iam import AccessChecker, acting_as
 from local.template import Schedule, schedules
 
 if TYPE_CHECKING:
@@ -66,8 +68,12 @@ class Scheduler:
         schedule: Schedule,
         every_seconds: float | None = None,
         metrics: EmfCollector | None = None,
+        access: AccessChecker | None = None,
+        functions: Callable[[str], Any] | None = None,
     ) -> None:
         self.schedule = schedule
+        self.functions = functions  # the function's handler by name (worker pools)
+        self.access = access  # the function's IAM role, for its AWS calls
         self.every_seconds = every_seconds or schedule.every_seconds
         self.metrics = metrics  # reads the function's EMF lines, as CloudWatch would
         self.invocations = 0
@@ -97,12 +103,16 @@ class Scheduler:
             runner.join(0.2)
 
     def _run(self) -> None:
+        with acting_as(self.schedule.function, self.access):
+            self._invocations()
+
+    def _invocations(self) -> None:
         if self.metrics is not None:
             self.metrics.install()
             threading.Thread(target=self._keep_collecting, daemon=True).start()
         name = self.schedule.function
         try:
-            handler = fresh_handler(name)  # one container, kept across invocations
+            handler = (self.functions or fresh_handler)(name)  # one container, kept
         except Exception:
             log.exception("%s failed to initialise; its schedule does not run", name)
             self.errors += 1
@@ -123,8 +133,11 @@ class Scheduler:
 
 
 def start_schedules(
-    every_seconds: float | None = None, metrics: EmfCollector | None = None
+    every_seconds: float | None = None,
+    metrics: EmfCollector | None = None,
+    access: AccessChecker | None = None,
+    functions: Callable[[str], Any] | None = None,
 ) -> list[Scheduler]:
     """A Scheduler per `Schedule` event of the template, started (`every_seconds` overrides
     the rates, e.g. for tests)."""
-    return [Scheduler(s, every_seconds, metrics).start() for s in schedules()]
+    return [Scheduler(s, every_seconds, metrics, access, functions).start() for s in schedules()]

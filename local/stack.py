@@ -39,11 +39,13 @@ import psycopg
 from psycopg import sql
 
 from local.handlers import ROOT
+from local.iam import AccessChecker, install_hooks
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from local.metrics import EmfCollector
+    from local.workers import Functions
 
 log = logging.getLogger("local.stack")
 Stopper = Callable[[], None]
@@ -259,6 +261,22 @@ def start_chain(
     return ChainEndpoints(served.rpc_url, served.ws_url, stop)
 
 
+def _pool_of(handler_of: Callable[[str], Any], function: str) -> Callable[[int], Any]:
+    """A poller's container factory that hands every slot the function's worker pool."""
+    handler = handler_of(function)
+    return lambda slot: handler
+
+
+def iam_checker(queues: dict[str, str], secrets: dict[str, str], account: str) -> AccessChecker:
+    """Each function's role from the template, resolved against this stack's queues (logical
+    id -> URL) and secrets (logical id -> ARN); every AWS client made from now on is checked."""
+    from local.iam import LocalResources, Roles, forget_cached_clients
+
+    checker = AccessChecker(Roles(LocalResources.for_stack(queues, secrets, account=account)))
+    forget_cached_clients()  # clients made before the hooks existed would go unchecked
+    return checker
+
+
 class Stack:
     def __init__(
         self,
@@ -275,8 +293,21 @@ class Stack:
         chain_port: int | None = None,
         run_watcher: bool = True,
         watch_tick_seconds: float | None = None,
+        check_iam: bool = True,
+        workers: bool | None = None,
     ) -> None:
         self.port = port
+        # Each function's AWS calls (and its event source mappings') judged against its role
+        # from the template (local/iam.py): a call the role does not allow is AccessDenied.
+        self.check_iam = check_iam
+        self.access: AccessChecker | None = None  # set by start() when check_iam
+        # Each function in worker processes of its own (local/workers.py), as Lambda runs it;
+        # False: every function's module in this process. None: LOCAL_LAMBDA_WORKERS (`make
+        # run` sets 1; the test suites' stacks stay in-process unless a test asks for workers).
+        if workers is None:
+            workers = os.environ.get("LOCAL_LAMBDA_WORKERS", "0") == "1"
+        self.workers = workers
+        self.functions: Functions | None = None  # the worker pools, set by start()
         self.host = host
         self.database = database  # e.g. a separate one for benchmarks
         self.chain_tick_seconds = chain_tick_seconds  # None: the chain's default (400 ms)
@@ -361,12 +392,15 @@ class Stack:
 
         # The template's values are defaults: what the user exported wins over them.
         env = {k: v for k, v in template_environment().items() if k not in os.environ}
-        env["DB_POOL_MAX"] = os.environ.get("DB_POOL_MAX", "10")  # every function shares a pool
+        if not self.workers:  # every function shares this process's pool
+            env["DB_POOL_MAX"] = os.environ.get("DB_POOL_MAX", "10")
         tick = self.watch_tick_seconds or float(
             os.environ.get("LOCAL_WATCH_TICK_SECONDS", LOCAL_WATCH_TICK_SECONDS)
         )
         env["WATCH_TICK_SECONDS"] = os.environ.get("WATCH_TICK_SECONDS", str(tick))
 
+        if self.check_iam:  # before any client is made: each one made after carries the hook
+            install_hooks()
         self.aws = aws = self._start_aws()
         database_url = local_database(postgres.server_url(), self.database)
         env["DATABASE_URL"] = database_url
@@ -394,21 +428,49 @@ class Stack:
         self._on_stop("chain", chain.stop)
         wallet_through_secrets_manager(env, aws.secrets, f"{prefix}/wallet")
         os.environ.update(env)  # the functions' containers read it when they start
+        if self.check_iam:
+            self.access = iam_checker(
+                {
+                    "OrdersQueue": orders.orders,
+                    "OrdersDeadLetterQueue": orders.dlq,
+                    "StatusEventsQueue": status.status,
+                    "StatusEventsDeadLetterQueue": status.dlq,
+                },
+                {"WalletSecret": env["WALLET_SECRET_ARN"]} if env.get("WALLET_SECRET_ARN") else {},
+                account=env["ORDERS_DLQ_ARN"].split(":")[4],
+            )
 
+        handler_of: Callable[[str], Any] | None = None
+        if self.workers:
+            from local.workers import Functions
+
+            self.functions = Functions(self.access)
+            handler_of = self.functions.handler
         # The functions print their metrics as EMF lines on stdout, as in Lambda; read them the
         # way CloudWatch does, and serve them at /_local/metrics.
         self.metrics = EmfCollector(sys.stdout)
         self.metrics.install()
         self._on_stop("metrics", self.metrics.uninstall)
         gateway = serve_in_thread(
-            Gateway(metrics=self.metrics, management_secret=management_secret).app,
+            Gateway(
+                metrics=self.metrics,
+                management_secret=management_secret,
+                access=self.access,
+                functions=handler_of,
+            ).app,
             self.host,
             self.port,
         )
         self._on_stop("gateway", gateway.stop)
 
         notify_poller = Poller.from_template(
-            sqs, status.status, "StatusEventsQueue", "notify", metrics=self.metrics
+            sqs,
+            status.status,
+            "StatusEventsQueue",
+            "notify" if handler_of is None else _pool_of(handler_of, "notify"),
+            function_name="notify",
+            metrics=self.metrics,
+            access=self.access,
         )
         self._on_stop("notify poller", notify_poller.start().stop)
         if not self.run_executor:
@@ -416,8 +478,16 @@ class Stack:
         elif (ROOT / "functions" / "execute" / "app.py").exists():
             override = os.environ.get("LOCAL_EXECUTE_CONCURRENCY")
             kw: dict[str, Any] = {"max_concurrency": int(override)} if override else {}
+            kw["access"] = self.access
+            execute = "execute" if handler_of is None else _pool_of(handler_of, "execute")
             execute_poller = Poller.from_template(
-                sqs, orders.orders, "OrdersQueue", "execute", metrics=self.metrics, **kw
+                sqs,
+                orders.orders,
+                "OrdersQueue",
+                execute,
+                function_name="execute",
+                metrics=self.metrics,
+                **kw,
             )
             self._on_stop("execute poller", execute_poller.start().stop)
             # The template's OrdersDeadLetters event: the same function settles dead letters.
@@ -425,11 +495,14 @@ class Stack:
             dead_letters = Poller(
                 sqs,
                 orders.dlq,
-                lambda i: load_container("execute", 1000 + i),
+                (lambda i: load_container("execute", 1000 + i))
+                if handler_of is None
+                else _pool_of(handler_of, "execute"),
                 function_name="execute",
                 batch_size=1,
                 max_concurrency=2,
                 metrics=self.metrics,
+                access=self.access,
             )
             self._on_stop("dead-letter poller", dead_letters.start().stop)
         else:
@@ -438,9 +511,15 @@ class Stack:
             from local.scheduler import start_schedules
 
             # The template's EventBridge schedules (the watcher), invoked as EventBridge would.
-            self.schedulers = start_schedules(metrics=self.metrics)
+            self.schedulers = start_schedules(
+                metrics=self.metrics, access=self.access, functions=handler_of
+            )
             for scheduler in self.schedulers:
                 self._on_stop(f"{scheduler.schedule.function} schedule", scheduler.stop)
+        if self.functions is not None:
+            # Stopped first (the last stopper runs first): a worker mid-invocation (the
+            # watcher's minute) is killed rather than waited for.
+            self._on_stop("functions", self.functions.stop)
         return {
             "http": base,
             "ws": env["WS_URL"],

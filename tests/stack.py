@@ -22,8 +22,10 @@ from websockets.sync.client import ClientConnection, connect
 from engine.orders import TERMINAL
 from local import postgres
 from local.chain.admin import admin_headers
+from local.iam import AccessChecker
 from local.ports import free_port
 from local.stack import Stack
+from local.workers import Functions
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
 STATUSES = ["pending", "routing", "building", "submitted", "confirmed"]
@@ -62,6 +64,8 @@ class Running:
     rpc: str
     database_url: str
     api_key: str = ""  # the stack's key (Stack.api_key); the clients below send it
+    access: AccessChecker | None = None  # the IAM check of its functions' AWS calls
+    functions: Functions | None = None  # its functions' worker pools (None: in-process)
 
     def __post_init__(self) -> None:
         KEY["x-api-key"] = self.api_key
@@ -98,7 +102,13 @@ def isolated_stack(
     try:
         urls = stack.start()
         yield Running(
-            urls["http"], urls["ws"], os.environ["SOLANA_RPC_URL"], database_url, stack.api_key
+            urls["http"],
+            urls["ws"],
+            os.environ["SOLANA_RPC_URL"],
+            database_url,
+            stack.api_key,
+            stack.access,
+            stack.functions,
         )
     finally:
         stack.stop()
