@@ -17,6 +17,8 @@ fixtures, http.server's do_*) are in pyproject.toml's [tool.vulture]."""
 (_.function_version, _.memory_limit_in_mb, _.invoked_function_arn, _.aws_request_id)
 (_.log_group_name, _.log_stream_name, _.should_exit, _.redirect_slashes, _.autocommit)
 (_.receives, _.put_annotation)
+# http.server reads these by name (the worker Runtime API's server and handler).
+(_.daemon_threads, _.protocol_version)
 # Parameters a protocol or signature requires (lru_cache key, __exit__, the Tracer's surface).
 (_.mtime_ns, _.trace, _.lambda_handler)
 # bench.watching.priced_per_tick runs in a fresh interpreter, named in a `python -c` string.

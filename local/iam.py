@@ -51,10 +51,6 @@ MANAGEMENT_VERBS = {
 }
 
 
-class UnresolvedReference(KeyError):
-    """A `Ref`/`Fn::GetAtt` the local stack has no value for."""
-
-
 @dataclass(frozen=True)
 class LocalResources:
     """What the template's references resolve to locally. `refs` maps a logical id to its `Ref`
@@ -471,11 +467,6 @@ def acting_as(function: str, checker: AccessChecker | None) -> Iterator[None]:
         yield
     finally:
         _acting_as.reset(token)
-
-
-def current_function() -> str | None:
-    acting = _acting_as.get()
-    return None if acting is None else acting[0]
 
 
 @dataclass(frozen=True)

@@ -439,7 +439,6 @@ class FunctionPool:
         self._idle: list[Environment] = []
         self._busy: set[Environment] = set()
         self.cold_starts = 0
-        self.throttles = 0
 
     def environments(self) -> list[Environment]:
         with self._lock:
@@ -447,7 +446,6 @@ class FunctionPool:
 
     def invoke(self, event: Any, timeout: float | None = None) -> Any:
         if not self.account.acquire():
-            self.throttles += 1
             raise Throttled(f"account concurrency {self.account.limit} reached")
         try:
             env = self._take()
@@ -466,7 +464,6 @@ class FunctionPool:
                     self._busy.add(env)
                     return env
             if len(self._busy) >= self.concurrency:
-                self.throttles += 1
                 raise Throttled(f"{self.function} concurrency {self.concurrency} reached")
             self.cold_starts += 1
             env = Environment(
