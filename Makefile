@@ -232,7 +232,7 @@ bench-smoke: $(STAMP) $(LOCALSTACK)
 PARAMS ?=
 deploy-check: $(STAMP)
 	@missing=""; for tool in python3.11 npm aws; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
-	  test -z "$$missing" || { echo "deploy needs:$$missing (see the README: Before you deploy)" >&2; exit 2; }
+	  test -z "$$missing" || { echo "deploy needs:$$missing (see docs/deploying.md: Before you deploy)" >&2; exit 2; }
 	@aws sts get-caller-identity --query Account --output text >/dev/null \
 	  || { echo "the aws CLI has no working credentials (aws configure, or AWS_PROFILE)" >&2; exit 2; }
 	$(BIN)/python -m ops.quota $(PARAMS)

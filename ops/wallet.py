@@ -7,7 +7,7 @@ shows tags, never the value). This command:
 - stores a new key (made here, never printed) when the secret is empty, and tags it;
 - with --import-key FILE (a 64-byte JSON array, as `solana-keygen` writes, or a base58 key)
   stores that key instead, replacing the current one, and tags it.
-Then fund that address (README: "Fund the wallet").
+Then fund that address (docs/deploying.md: "A first order on devnet").
 
     python -m ops.wallet --secret-id ARN [--import-key FILE] [--endpoint-url URL] [--json]
 """
