@@ -63,8 +63,9 @@ MAX_MAGNITUDE = 64
 # engine's arithmetic round to). A number with more significant digits is refused, not rounded.
 SIGNIFICANT_DIGITS = 28
 _ASCII_DIGITS = re.compile(r"^[0-9]+$", re.ASCII)
-# `expiresAt`, exactly the formats docs/order-types.md lists: a calendar date, T, hours and minutes, optional
-# seconds and up to 6 fraction digits (microseconds: what the engine keeps), then Z or +-HH:MM.
+# `expiresAt`, exactly the formats docs/order-types.md lists: a calendar date, T, hours and
+# minutes, optional seconds and up to 6 fraction digits (microseconds: what the engine keeps),
+# then Z or +-HH:MM.
 _EXPIRY = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
     r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$",
