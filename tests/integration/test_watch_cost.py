@@ -30,6 +30,7 @@ from tests.integration.test_watcher import (
     new_pool,
     new_token,
     nothing_else_watching,
+    once_open,
     queue,
     sniper_order,
 )
@@ -106,7 +107,7 @@ async def test_a_new_pool_is_found_after_many_pairs_are_watched(
     fresh = await new_pool(chain, mint, "raydium_cpmm")
     calls = rpc_calls(chain)
     calls.reset()
-    assert (await watching.tick()).triggered == 1
+    assert (await once_open(watching)).triggered == 1
     assert calls.methods["getProgramAccounts"] == 0
     assert calls.methods["getTransaction"] >= 1  # the pool-creating transaction
     assert store.events(oid)[-1].detail["pool"] == fresh.pool

@@ -91,6 +91,7 @@ class Watching:
         self, store: Store, chain: LocalChain, queue: OrdersQueue, cfg: config.Settings
     ) -> None:
         self.published: list[Event] = []
+        self.chain = chain
         self.watcher = Watcher(
             store,
             Chain("http://local-chain", client_for(chain)),
@@ -549,10 +550,12 @@ async def new_token(chain: LocalChain) -> str:
     return str(mint)
 
 
-async def once_open(watching: Watching, seconds: float = 3.0) -> TickReport:
-    """Tick until a tick triggers (or `seconds` pass): a CPMM pool made with open_time 0 opens
-    a second of chain time after it lands (a few ticker blocks), and a sniper order fires on a
-    pool only once it is open."""
+async def once_open(watching: Watching, seconds: float = 30.0) -> TickReport:
+    """The first tick once a new pool is open: a CPMM pool made with open_time 0 opens a second
+    of chain time after it lands, and a sniper order fires on a pool only once it is open. The
+    chain's clock is moved past that (never waited for: on a loaded machine a second of wall
+    time is no measure of chain time), then it ticks until one triggers or `seconds` pass."""
+    watching.chain.ledger.shift_time(2)
     deadline = time.monotonic() + seconds
     while True:
         report = await watching.tick()
