@@ -91,17 +91,31 @@ def load(conn: Connection[DictRow], api_key_id: uuid.UUID) -> KeyLimits:
     return KeyLimits(key["max_slippage"], key["limit_price_guard"], mints)
 
 
+def _selling(
+    conn: Connection[DictRow],
+    api_key_id: uuid.UUID,
+    mint: str,
+    not_in: frozenset[Status],
+    exclude: uuid.UUID | None,
+    within: str | None = None,
+) -> Decimal:
+    """The sum of what the key's orders selling `mint` take in: those whose status is none of
+    `not_in`, created within the interval `within` (None: ever), but `exclude`."""
+    row = conn.execute(
+        "SELECT coalesce(sum(amount_in), 0) AS total FROM orders"
+        " WHERE api_key_id = %s AND mint_in = %s"
+        " AND (%s::interval IS NULL OR created_at > now() - %s::interval)"
+        " AND NOT (status = ANY(%s)) AND id IS DISTINCT FROM %s",
+        (api_key_id, mint, within, within, statuses(not_in), exclude),
+    ).fetchone()
+    return Decimal(row["total"]) if row else Decimal(0)
+
+
 def spent_24h(
     conn: Connection[DictRow], api_key_id: uuid.UUID, mint: str, exclude: uuid.UUID | None = None
 ) -> Decimal:
     """What the key's orders selling `mint` in the last 24 h take of its daily limit."""
-    row = conn.execute(
-        "SELECT coalesce(sum(amount_in), 0) AS spent FROM orders"
-        " WHERE api_key_id = %s AND mint_in = %s AND created_at > now() - interval '24 hours'"
-        " AND NOT (status = ANY(%s)) AND id IS DISTINCT FROM %s",
-        (api_key_id, mint, statuses(_NOT_SPENT), exclude),
-    ).fetchone()
-    return Decimal(row["spent"]) if row else Decimal(0)
+    return _selling(conn, api_key_id, mint, _NOT_SPENT, exclude, within="24 hours")
 
 
 def position(conn: Connection[DictRow], api_key_id: uuid.UUID, mint: str) -> Decimal:
@@ -116,13 +130,7 @@ def committed(
     conn: Connection[DictRow], api_key_id: uuid.UUID, mint: str, exclude: uuid.UUID | None = None
 ) -> Decimal:
     """What the key's live orders (not ended yet) would sell of `mint`."""
-    row = conn.execute(
-        "SELECT coalesce(sum(amount_in), 0) AS live FROM orders"
-        " WHERE api_key_id = %s AND mint_in = %s AND NOT (status = ANY(%s))"
-        " AND id IS DISTINCT FROM %s",
-        (api_key_id, mint, statuses(TERMINAL), exclude),
-    ).fetchone()
-    return Decimal(row["live"]) if row else Decimal(0)
+    return _selling(conn, api_key_id, mint, TERMINAL, exclude)
 
 
 def check(
