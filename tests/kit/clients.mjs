@@ -77,7 +77,8 @@ async function check(name, body) {
     return detail;
   } catch (error) {
     failed += 1;
-    report({ check: name, ok: false, ms: Date.now() - started, error: String(error?.stack ?? error) });
+    const why = { cause: error?.cause, context: error?.context }; // kit's SolanaError says why here
+    report({ check: name, ok: false, ms: Date.now() - started, error: `${error?.stack ?? error} ${show(why)}` });
     return undefined;
   }
 }
@@ -125,10 +126,14 @@ await check("airdrop", async () => {
   return { signature };
 });
 
-for (const commitment of COMMITMENTS) {
+for (const [index, commitment] of COMMITMENTS.entries()) {
   await check(`sendAndConfirmTransaction at ${commitment}`, async () => {
+    // A different amount each time: two transfers with one blockhash (the chain need not have
+    // produced a block between them) would be the same transaction, which a validator refuses
+    // as AlreadyProcessed.
+    const amount = 1_000_000n + BigInt(index);
     const signature = await send(
-      [getTransferSolInstruction({ source: payer, destination: recipient.address, amount: 1_000_000n })],
+      [getTransferSolInstruction({ source: payer, destination: recipient.address, amount })],
       payer,
       commitment,
     );

@@ -22,6 +22,8 @@ const state = {
   orders: new Map(), // orderId -> {id, request, status, frames: Map(seq -> frame), view}
   selected: null,
   cursor: null,
+  keyStatusSeq: 0, // bumped by every key status written: an answer older than it is stale
+  revokedKey: null, // a key the HTTP API has called revoked: no later check says it is accepted
 };
 
 // -- orders and their frames -----------------------------------------------------------------
@@ -98,15 +100,20 @@ function setStream(text, kind) {
 
 /** A page cannot read why a WebSocket upgrade failed: ask the HTTP API about the key. */
 async function explainRefusal() {
+  const key = api.key;
+  if (state.revokedKey === key) return; // already known: the HTTP API said so
   try {
     await api.orders({ limit: 1 });
+    // The HTTP authorizer may answer from its cache after an order was refused as revoked:
+    // what the API said last about this key stands.
+    if (api.key !== key || state.revokedKey === key) return;
     setKeyStatus(
       "The HTTP API accepts this key but the live stream could not connect: the WebSocket API " +
         "refuses revoked keys at once (the HTTP API may still accept one for a few minutes), or it is unreachable.",
       "error",
     );
   } catch (error) {
-    setKeyStatus(keyProblem(error) || error.message, "error");
+    if (api.key === key) onApiError(error) || setKeyStatus(error.message, "error");
   }
 }
 
@@ -121,6 +128,7 @@ function websocketUrl() {
 // -- the key ---------------------------------------------------------------------------------
 
 function setKeyStatus(text, kind = "") {
+  state.keyStatusSeq += 1;
   const node = $("#key-status");
   node.textContent = text;
   node.dataset.state = kind;
@@ -133,20 +141,28 @@ async function useKey(key) {
     setKeyStatus("Paste your API key to start (it begins with oek_).", "error");
     return false;
   }
+  const seq = state.keyStatusSeq;
   try {
     await api.orders({ limit: 1 });
   } catch (error) {
-    setKeyStatus(keyProblem(error) || error.message, "error");
+    onApiError(error) || setKeyStatus(error.message, "error");
     return false;
   }
   sessionStorage.setItem(KEY_STORAGE, key);
-  setKeyStatus("Key accepted.", "ok");
+  if (state.revokedKey === key) {
+    // the HTTP authorizer's cache still lets a revoked key read for a while
+    setKeyStatus(keyProblem({ status: 403, code: "api_key_revoked" }), "error");
+  } else if (state.keyStatusSeq === seq) {
+    // written only if nothing more specific was learnt meanwhile (the stream's refusal, say)
+    setKeyStatus("Key accepted.", "ok");
+  }
   await loadHistory(true);
   await loadRecentForChart();
   return true;
 }
 
 function onApiError(error) {
+  if (error.status === 403 && error.code === "api_key_revoked") state.revokedKey = api.key;
   const problem = keyProblem(error);
   if (problem) setKeyStatus(problem, "error");
   return problem;
