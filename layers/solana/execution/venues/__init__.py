@@ -115,6 +115,18 @@ class Quote:
     notes: dict[str, Any] = field(default_factory=dict)  # e.g. the fee numerator applied
 
 
+@dataclass(frozen=True)
+class ExactOutQuote:
+    """What an exact-out swap (CPMM `swap_base_output`, DAMM v2 `swap2` ExactOut) takes and
+    pays."""
+
+    amount_in: int  # what leaves the user's input account (its transfer fee included)
+    amount_out: int  # what reaches the user's output account: exactly the amount asked
+    fee_amount: int  # the pool's trade fee in input units
+    transfer_fee_in: int = 0
+    transfer_fee_out: int = 0
+
+
 class Venue(Protocol):
     compute_units: int
 
@@ -133,6 +145,15 @@ class Venue(Protocol):
         clock: Clock,
     ) -> Quote: ...
 
+    def quote_exact_out(
+        self,
+        state: Any,
+        data_by_pubkey: dict[Pubkey, bytes],
+        mint_in: Pubkey,
+        amount_out: int,
+        clock: Clock,
+    ) -> ExactOutQuote: ...
+
     def swap_instruction(
         self,
         state: Any,
@@ -142,6 +163,17 @@ class Venue(Protocol):
         mint_in: Pubkey,
         amount_in: int,
         min_out: int,
+    ) -> Instruction: ...
+
+    def swap_exact_out_instruction(
+        self,
+        state: Any,
+        user: Pubkey,
+        ata_in: Pubkey,
+        ata_out: Pubkey,
+        mint_in: Pubkey,
+        amount_out: int,
+        max_amount_in: int,
     ) -> Instruction: ...
 
 
@@ -160,6 +192,7 @@ __all__ = [
     "VENUES",
     "BadAccount",
     "Clock",
+    "ExactOutQuote",
     "InvalidAmount",
     "MintNotInPool",
     "MissingAccount",

@@ -33,6 +33,7 @@ from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from execution.venues import (
     Clock,
+    ExactOutQuote,
     InvalidAmount,
     MintNotInPool,
     MissingAccount,
@@ -52,6 +53,8 @@ def _anchor_discriminator(preimage: str) -> bytes:
 PROGRAM_IDS = (Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG"),)
 POOL_DISCRIMINATOR = _anchor_discriminator("account:Pool")
 SWAP_DISCRIMINATOR = _anchor_discriminator("global:swap")
+SWAP2_DISCRIMINATOR = _anchor_discriminator("global:swap2")
+SWAP_MODE_EXACT_OUT = 2  # ix_swap.rs SwapMode: ExactIn, PartialFill, ExactOut
 SYSVAR_INSTRUCTIONS = Pubkey.from_string("Sysvar1nstructions1111111111111111111111111")
 
 # Pool byte offsets, discriminator included (state/pool.rs, state/fee.rs, base_fee/*.rs).
@@ -669,6 +672,94 @@ def fee_on_amount(pool: PoolState, amount: int, numerator: int) -> tuple[int, Sp
     return _checked(amount - fee, U64_MAX), split_fees(pool, fee)
 
 
+def included_fee_amount(numerator: int, excluded_amount: int) -> tuple[int, int]:
+    """PoolFeesStruct::get_included_fee_amount: (the amount that is `excluded_amount` once the
+    fee at `numerator` is taken off, rounded up; the fee)."""
+    denominator = _checked(FEE_DENOMINATOR - numerator, U64_MAX)
+    if denominator == 0:
+        raise ProgramFailure("MathOverflow")
+    included = _checked(
+        -(-excluded_amount * FEE_DENOMINATOR // denominator), U64_MAX, "TypeCastFailed"
+    )
+    return included, _checked(included - excluded_amount, U64_MAX)
+
+
+def _limiter_excluded(base_fee: BaseFee, included: int) -> int:
+    """PodAlignedFeeRateLimiter::get_excluded_fee_amount: `included` less its limiter fee."""
+    numerator = rate_limiter_fee(base_fee, included)
+    return _checked(included - -(-included * numerator // FEE_DENOMINATOR), U64_MAX)
+
+
+def _limiter_increments_input(base_fee: BaseFee, excluded_amount: int) -> int:
+    """The input (fee included) whose excluded part is `excluded_amount` along the rising
+    increments: the quadratic's root i*x^2 - y*x + z = 0 (floor square root, as sqrt_u256),
+    then the rest at the next increment's numerator."""
+    c, x0 = base_fee.cliff_fee_numerator, base_fee.reference_amount
+    i = _to_numerator(base_fee.fee_increment_bps)
+    d = FEE_DENOMINATOR
+    y = 2 * d * x0 + i * x0 - 2 * c * x0
+    discriminant = y * y - 4 * i * (2 * excluded_amount * d * x0)
+    if y < 0 or discriminant < 0 or x0 == 0 or i == 0:
+        raise ProgramFailure("MathOverflow")
+    included = (y - _isqrt(discriminant)) // (2 * i)
+    first_excluded = _limiter_excluded(base_fee, _checked(included, U64_MAX, "TypeCastFailed"))
+    remaining_excluded = _checked(excluded_amount - first_excluded, U64_MAX)
+    remaining_numerator = _checked(c + i * (included // x0), U64_MAX, "TypeCastFailed")
+    remaining_included, _ = included_fee_amount(remaining_numerator, remaining_excluded)
+    return _checked(included + remaining_included, U64_MAX, "TypeCastFailed")
+
+
+def rate_limiter_fee_from_excluded(base_fee: BaseFee, excluded_amount: int) -> int:
+    """fee_rate_limiter.rs get_fee_numerator_from_excluded_fee_amount: the fee numerator of
+    the input whose fee-excluded part is `excluded_amount` (the piecewise inverse of
+    rate_limiter_fee: the cliff up to the reference amount, then the root of the quadratic the
+    rising increments make, then the maximum fee past the last increment)."""
+    c = base_fee.cliff_fee_numerator
+    if excluded_amount <= _limiter_excluded(base_fee, base_fee.reference_amount):
+        return c
+    # get_checked_amounts: the input at the last increment (or u64::MAX past it)
+    i = _to_numerator(base_fee.fee_increment_bps)
+    max_fee_numerator = _to_numerator(base_fee.max_fee_bps)
+    if i == 0:
+        raise ProgramFailure("MathOverflow")
+    max_index = _checked(max_fee_numerator - c, U64_MAX) // i
+    checked_included = (max_index + 1) * base_fee.reference_amount
+    is_overflow = checked_included > U64_MAX
+    checked_included = min(checked_included, U64_MAX)
+    checked_excluded = _limiter_excluded(base_fee, checked_included)
+    if excluded_amount == checked_excluded:
+        return rate_limiter_fee(base_fee, checked_included)
+    if excluded_amount < checked_excluded:
+        total_in = _limiter_increments_input(base_fee, excluded_amount)
+    else:
+        if is_overflow:
+            raise ProgramFailure("MathOverflow")
+        remaining_excluded = _checked(excluded_amount - checked_excluded, U64_MAX)
+        remaining_included, _ = included_fee_amount(max_fee_numerator, remaining_excluded)
+        total_in = _checked(remaining_included + checked_included, U64_MAX)
+    trading_fee = _checked(total_in - excluded_amount, U64_MAX)
+    if total_in == 0:
+        raise ProgramFailure("MathOverflow")
+    numerator = _checked(-(-trading_fee * FEE_DENOMINATOR // total_in), U64_MAX, "TypeCastFailed")
+    if numerator < c:
+        raise ProgramFailure("UndeterminedError")  # the program's sanity check
+    return numerator
+
+
+def base_fee_numerator_from_excluded(
+    pool: PoolState, current_point: int, a_to_b: bool, excluded_fee_amount: int
+) -> int:
+    """BaseFeeHandler::get_base_fee_numerator_from_excluded_fee_amount for the pool's mode:
+    only the rate limiter depends on the amount (its inverse); the schedulers are as for
+    exact-in."""
+    base_fee = pool.base_fee
+    if base_fee.mode == RATE_LIMITER:
+        if rate_limiter_applies(base_fee, current_point, pool.activation_point, a_to_b):
+            return rate_limiter_fee_from_excluded(base_fee, excluded_fee_amount)
+        return base_fee.cliff_fee_numerator
+    return base_fee_numerator(pool, current_point, a_to_b, excluded_fee_amount)
+
+
 # ----------------------------------------------------------------------- curves (liquidity_handler)
 def _mul_div(x: int, y: int, denominator: int, round_up: bool) -> int:
     """u128x128_math mul_div_u256 (None above U256::MAX is MathOverflow)."""
@@ -759,6 +850,97 @@ def reserves_for_layout(pool: PoolState) -> tuple[int, int]:
         delta_amount_a(pool.sqrt_price, pool.sqrt_max_price, pool.liquidity, round_up=True),
         delta_amount_b(pool.sqrt_min_price, pool.sqrt_price, pool.liquidity, round_up=True),
     )
+
+
+def concentrated_input_for_output(pool: PoolState, amount_out: int, a_to_b: bool) -> int:
+    """ConcentratedLiquidity::calculate_{a_to_b,b_to_a}_from_amount_out: the next price moved
+    by the output (B out: rounding down; A out: rounding up), then the input rounded up."""
+    sqrt_price, liquidity = pool.sqrt_price, pool.liquidity
+    if sqrt_price == 0 or liquidity == 0:
+        raise ProgramFailure("Panic")  # get_next_sqrt_price_from_output asserts both
+    if amount_out == 0:
+        next_price = sqrt_price
+    elif a_to_b:
+        quotient = -(-(amount_out << LIQUIDITY_SCALE) // liquidity)
+        next_price = _checked(sqrt_price - quotient, U256_MAX)
+        next_price = _checked(next_price, U128_MAX, "TypeCastFailed")
+    else:
+        product = amount_out * sqrt_price
+        denominator = _checked(liquidity - product, U256_MAX)
+        next_price = _mul_div(liquidity, sqrt_price, denominator, round_up=True)
+        next_price = _checked(next_price, U128_MAX, "TypeCastFailed")
+    if a_to_b:
+        if next_price < pool.sqrt_min_price:
+            raise ProgramFailure("PriceRangeViolation")
+        if next_price == 0:
+            raise ProgramFailure("Panic")  # get_delta_amount_a asserts a non-zero denominator
+        return delta_amount_a(next_price, sqrt_price, liquidity, round_up=True)
+    if next_price > pool.sqrt_max_price:
+        raise ProgramFailure("PriceRangeViolation")
+    return delta_amount_b(sqrt_price, next_price, liquidity, round_up=True)
+
+
+def compounding_input_for_output(token_a: int, token_b: int, amount_out: int, a_to_b: bool) -> int:
+    """CompoundingLiquidity::calculate_*_from_amount_out: ceil(x * dy / (y - dy))."""
+    reserve_in, reserve_out = (token_a, token_b) if a_to_b else (token_b, token_a)
+    denominator = _checked(reserve_out - amount_out, U64_MAX)
+    if denominator == 0:
+        raise ProgramFailure("MathOverflow")
+    return _checked(-(-reserve_in * amount_out // denominator), U64_MAX, "TypeCastFailed")
+
+
+@dataclass(frozen=True)
+class ExactOutResult:
+    """get_swap_result_from_exact_output: what the curve takes and the fees."""
+
+    included_fee_input_amount: int  # what the vault receives (fee included when on input)
+    excluded_fee_input_amount: int  # what the curve takes
+    fees: SplitFees
+    fees_on_input: bool
+    trade_fee_numerator: int
+
+
+def swap_exact_out(
+    pool: PoolState, amount_out: int, a_to_b: bool, current_point: int
+) -> ExactOutResult:
+    """Pool::get_swap_result_from_exact_output for `amount_out` leaving the vault, then
+    apply_swap_result's arithmetic (whose overflows also fail the swap)."""
+    fees_on_input, fees_on_token_a = fee_mode(pool.collect_fee_mode, a_to_b)
+    token_a, token_b = reserves_for_layout(pool)
+    fees = SplitFees(0, 0, 0, 0)
+    numerator = 0
+    included_out = amount_out
+    if not fees_on_input:
+        base = base_fee_numerator_from_excluded(pool, current_point, a_to_b, amount_out)
+        numerator = total_fee_numerator(pool, base)
+        included_out, fee = included_fee_amount(numerator, amount_out)
+        fees = split_fees(pool, fee)
+    if pool.collect_fee_mode == COLLECT_FEE_COMPOUNDING:
+        curve_in = compounding_input_for_output(token_a, token_b, included_out, a_to_b)
+    else:
+        curve_in = concentrated_input_for_output(pool, included_out, a_to_b)
+    included_in = curve_in
+    if fees_on_input:
+        base = base_fee_numerator_from_excluded(pool, current_point, a_to_b, curve_in)
+        numerator = total_fee_numerator(pool, base)
+        included_in, fee = included_fee_amount(numerator, curve_in)
+        fees = split_fees(pool, fee)
+    # apply_swap_result
+    if pool.liquidity == 0:
+        raise ProgramFailure("MathOverflow")
+    owed = pool.protocol_a_fee if fees_on_token_a else pool.protocol_b_fee
+    _checked(owed + fees.protocol, U64_MAX)
+    leaving = amount_out if fees_on_input else amount_out + fees.total
+    if a_to_b:
+        token_a = _checked(token_a + curve_in, U64_MAX)
+        token_b = _checked(token_b - leaving, U64_MAX)
+    else:
+        token_b = _checked(token_b + curve_in, U64_MAX)
+        token_a = _checked(token_a - leaving, U64_MAX)
+    token_b = _checked(token_b + fees.compounding, U64_MAX)
+    if pool.collect_fee_mode == COLLECT_FEE_COMPOUNDING:
+        compounding_sqrt_price(token_a, token_b)
+    return ExactOutResult(included_in, curve_in, fees, fees_on_input, numerator)
 
 
 @dataclass(frozen=True)
@@ -945,6 +1127,68 @@ class MeteoraDammV2:
             },
         )
 
+    def quote_exact_out(
+        self,
+        state: PoolState,
+        data_by_pubkey: dict[Pubkey, bytes],
+        mint_in: Pubkey,
+        amount_out: int,
+        clock: Clock,
+    ) -> ExactOutQuote:
+        """What `swap2(amount_out, max_amount_in, ExactOut)` takes from the user for exactly
+        `amount_out` received, in the slot of `clock` (swap_exact_out.rs): the output's
+        transfer fee added (its inverse), the fee grossed up on the side it is taken from
+        (the rate limiter's inverse where it applies), the curve's input rounded up, then the
+        input's transfer fee added."""
+        try:
+            return self._quote_exact_out(state, data_by_pubkey, mint_in, amount_out, clock)
+        except ProgramFailure as failure:
+            raise PoolNotTradable(
+                failure.skip,
+                f"buying {amount_out} from pool {state.address} fails with {failure.name}",
+                programError=failure.name,
+            ) from None
+
+    def _quote_exact_out(
+        self,
+        state: PoolState,
+        data_by_pubkey: dict[Pubkey, bytes],
+        mint_in: Pubkey,
+        amount_out: int,
+        clock: Clock,
+    ) -> ExactOutQuote:
+        if not 0 < amount_out <= U64_MAX:
+            raise InvalidAmount(f"amount_out {amount_out} is not a u64 greater than zero")
+        a_to_b, mint_out = self._direction(state, mint_in)
+        point = current_point(state, clock)
+        if state.pool_status != POOL_STATUS_ENABLED:
+            raise PoolNotTradable(
+                "disabled",
+                f"pool {state.address} is disabled (status {state.pool_status})",
+                programError="PoolDisabled",
+            )
+        if point < state.activation_point:
+            raise self._not_open(state, clock)
+        mints = self._mints(data_by_pubkey, (mint_in, mint_out))
+        update_references(state.dynamic_fee, state.sqrt_price, max(clock.unix_timestamp, 0))
+        fee_out = mints[mint_out].inverse_transfer_fee_for(clock.epoch, amount_out)
+        if fee_out is None:
+            raise ProgramFailure("FeeInverseIsIncorrect", "disabled")
+        included_out = _checked(amount_out + fee_out, U64_MAX)
+        result = swap_exact_out(state, included_out, a_to_b, point)
+        curve_paid = result.included_fee_input_amount
+        fee_in = (
+            mints[mint_in].inverse_transfer_fee_for(clock.epoch, curve_paid) if curve_paid else 0
+        )
+        if fee_in is None:
+            raise ProgramFailure("FeeInverseIsIncorrect", "disabled")
+        amount_in = _checked(curve_paid + fee_in, U64_MAX)
+        if result.fees_on_input:
+            fee = result.fees.total
+        else:  # the output-side fee in input units at this trade's own average rate
+            fee = result.fees.total * result.excluded_fee_input_amount // included_out
+        return ExactOutQuote(amount_in, amount_out, fee, fee_in, fee_out)
+
     @staticmethod
     def _impact(state: PoolState, result: SwapResult, a_to_b: bool) -> float:
         """The curve's output against what the same curve input fetches at the spot price, in
@@ -1020,6 +1264,24 @@ class MeteoraDammV2:
             accounts.append(AccountMeta(SYSVAR_INSTRUCTIONS, is_signer=False, is_writable=False))
         data = SWAP_DISCRIMINATOR + struct.pack("<QQ", amount_in, min_out)
         return Instruction(program, data, accounts)
+
+    def swap_exact_out_instruction(
+        self,
+        state: PoolState,
+        user: Pubkey,
+        ata_in: Pubkey,
+        ata_out: Pubkey,
+        mint_in: Pubkey,
+        amount_out: int,
+        max_amount_in: int,
+    ) -> Instruction:
+        """`swap2` with SwapMode::ExactOut: amount_0 = the output, amount_1 = the most input;
+        the same accounts as `swap`."""
+        exact_in = self.swap_instruction(state, user, ata_in, ata_out, mint_in, 0, 0)
+        data = SWAP2_DISCRIMINATOR + struct.pack(
+            "<QQB", amount_out, max_amount_in, SWAP_MODE_EXACT_OUT
+        )
+        return Instruction(exact_in.program_id, data, exact_in.accounts)
 
 
 VENUE: MeteoraDammV2 = MeteoraDammV2()

@@ -28,6 +28,7 @@ from solders.pubkey import Pubkey
 from execution.venues import (
     BadAccount,
     Clock,
+    ExactOutQuote,
     InvalidAmount,
     MintNotInPool,
     MissingAccount,
@@ -376,17 +377,6 @@ def swap_base_output(
         with_fee = pre_fee_amount(swapped, config.trade_fee_rate)
         trade_fee = with_fee - swapped
     return with_fee, trade_fee, creator_fee
-
-
-@dataclass(frozen=True)
-class ExactOutQuote:
-    """What `swap_base_output(max_amount_in, amount_out)` takes and pays."""
-
-    amount_in: int  # what leaves the user's input account (its transfer fee included)
-    amount_out: int  # what reaches the user's output account: exactly the amount asked
-    fee_amount: int  # the pool's trade fee (and an input-side creator fee), input units
-    transfer_fee_in: int = 0
-    transfer_fee_out: int = 0
 
 
 class RaydiumCpmm:
