@@ -17,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -46,11 +46,14 @@ UNKNOWN_MINT_DECIMALS = 9
 U64_MAX = 2**64 - 1
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
 _COMMON = {"tokenIn", "tokenOut", "amountIn", "orderType", "baseIn", "maxPriorityFeeLamports"}
+# Exact-out (`amountOut` instead of `amountIn`): market and limit orders. A sniper order buys
+# with an exact input: it cannot know a new pool's price before it finds it.
+EXACT_OUT_TYPES = ("market", "limit")
 MAX_FEE_CAP = 10**12  # lamports (1,000 SOL): beyond any sane priority fee, inside a bigint
 # The fields each order type takes; a field of another type is a 400 naming it.
 _FIELDS = {
-    "market": _COMMON | {"slippage", "poolId"},
-    "limit": _COMMON | {"limitPrice", "expiresAt", "poolId"},
+    "market": _COMMON | {"slippage", "poolId", "amountOut"},
+    "limit": _COMMON | {"limitPrice", "expiresAt", "poolId", "amountOut"},
     "sniper": _COMMON | {"slippage", "expiresAt", "poolVenue", "maxPrice", "minLiquidity"},
 }
 _ALL_FIELDS = set().union(*_FIELDS.values())
@@ -155,7 +158,10 @@ def check_transition(current: Status, new: Status) -> None:
 class OrderRequest:
     token_in: Token
     token_out: Token
-    amount_in: Decimal
+    # Exact in: what it sells. Exact out (`amount_out`): the most it may sell, known at submit
+    # for a limit order (amountOut / limitPrice, rounded down), None for a market order until
+    # routing sets it (the quote plus slippage: `maxAmountIn`).
+    amount_in: Decimal | None
     slippage: Decimal | None  # None on a limit order: its limit is its worst price
     order_type: str = "market"
     pool_id: str | None = None  # the one pool routing may use (None: the best of every pool)
@@ -168,9 +174,12 @@ class OrderRequest:
     max_price: Decimal | None = None
     min_liquidity: Decimal | None = None
     max_priority_fee_lamports: int | None = None  # the order's own cap (None: the engine's)
+    amount_out: Decimal | None = None  # exact out: what it buys, exactly (tokenOut units)
 
     @property
     def amount_in_base_units(self) -> int:
+        if self.amount_in is None:
+            raise ValueError("an exact-out market order's input is set at routing")
         return int(self.amount_in.scaleb(self.token_in.decimals))
 
     @property
@@ -184,9 +193,12 @@ class OrderRequest:
             "tokenOut": self.token_out.symbol,
             "mintIn": self.token_in.mint,
             "mintOut": self.token_out.mint,
-            "amountIn": _plain(self.amount_in),
             "orderType": self.order_type,
         }
+        if self.amount_out is not None:  # exact out: amountIn is the engine's, not asked
+            body["amountOut"] = _plain(self.amount_out)
+        elif self.amount_in is not None:
+            body["amountIn"] = _plain(self.amount_in)
         if self.slippage is not None:
             body["slippage"] = _plain(self.slippage)
         # Only when set, so a market order's fingerprint (idempotency) is what it always was.
@@ -229,6 +241,13 @@ def limit_min_out_units(amount_in: Decimal, limit_price: Decimal, decimals_out: 
     up (a swap paying one unit less than the limit is below it)."""
     exact = (Decimal(amount_in) * Decimal(limit_price)).scaleb(decimals_out)
     return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+def limit_max_in(amount_out: Decimal, limit_price: Decimal, decimals_in: int) -> Decimal:
+    """An exact-out limit order's most input, in tokenIn token units: amountOut / limitPrice,
+    rounded down to a base unit (one unit more would pay above the limit)."""
+    exact = (Decimal(amount_out) / Decimal(limit_price)).scaleb(decimals_in)
+    return exact.to_integral_value(rounding=ROUND_FLOOR).scaleb(-decimals_in).normalize()
 
 
 def max_price_min_out_units(amount_in: Decimal, max_price: Decimal, decimals_out: int) -> int:
@@ -312,10 +331,18 @@ class OrderBody(BaseModel):
 
     tokenIn: Token = Field(examples=["SOL"], description="symbol (SOL, USDC) or base58 mint")
     tokenOut: Token = Field(examples=["USDC"], description="symbol (SOL, USDC) or base58 mint")
-    amountIn: Decimal = Field(
+    amountIn: Decimal | None = Field(
+        default=None,
         examples=["0.01"],
         description="decimal token units of tokenIn (ASCII digits; no more decimals than the"
-        " token has)",
+        " token has). Exactly one of amountIn and amountOut",
+    )
+    amountOut: Decimal | None = Field(
+        default=None,
+        examples=["1.5"],
+        description="exact out, instead of amountIn (market and limit orders): decimal token"
+        " units of tokenOut to receive exactly; the engine spends at most the quoted input plus"
+        " slippage (`maxAmountIn`), or for a limit order amountOut / limitPrice",
     )
     orderType: str = Field(
         default="market",
@@ -418,6 +445,14 @@ class OrderBody(BaseModel):
     def _amount(cls, value: Any, info: ValidationInfo) -> Decimal:
         return parse_amount(value, info.data["tokenIn"], "amountIn")
 
+    @field_validator("amountOut", mode="plain", json_schema_input_type=str | float | None)
+    @classmethod
+    def _amount_out(cls, value: Any, info: ValidationInfo) -> Decimal:
+        token_out = info.data.get("tokenOut")
+        if not isinstance(token_out, Token):  # tokenOut failed first: its error is raised
+            raise InvalidRequest("tokenOut is required", field="tokenOut")
+        return parse_amount(value, token_out, "amountOut")
+
     @field_validator("orderType", mode="plain", json_schema_input_type=str)
     @classmethod
     def _order_type(cls, value: Any) -> str:
@@ -478,10 +513,18 @@ class OrderBody(BaseModel):
         price)."""
         watched = self.orderType in WATCHED_TYPES
         slippage = None if self.orderType == "limit" else self.slippage or DEFAULT_SLIPPAGE
+        amount_in = self.amountIn
+        if self.amountOut is not None and self.limitPrice is not None:
+            amount_in = limit_max_in(self.amountOut, self.limitPrice, self.tokenIn.decimals)
+            if amount_in <= 0:
+                raise InvalidRequest(
+                    "amountOut / limitPrice is less than one base unit of tokenIn",
+                    field="amountOut",
+                )
         return OrderRequest(
             self.tokenIn,
             self.tokenOut,
-            self.amountIn,
+            amount_in,
             slippage,
             self.orderType,
             pool_id=self.poolId,
@@ -491,6 +534,7 @@ class OrderBody(BaseModel):
             max_price=self.maxPrice,
             min_liquidity=self.minLiquidity,
             max_priority_fee_lamports=self.maxPriorityFeeLamports,
+            amount_out=self.amountOut,
         )
 
 
@@ -544,10 +588,27 @@ def _check_fields(body: dict[str, Any], order_type: str) -> None:
                 "slippage is refused on a limit order: its limitPrice is the worst price",
                 field="slippage",
             )
+        if name == "amountOut":
+            raise InvalidRequest(
+                "amountOut (exact out) is only for market and limit orders: a sniper order"
+                " sells exactly amountIn",
+                field="amountOut",
+            )
         takes = ", ".join(t for t in ORDER_TYPES if name in _FIELDS[t])
         raise InvalidRequest(f"{name} is only for {takes} orders", field=name)
-    required = ["tokenIn", "tokenOut", "amountIn"]
-    required += {"limit": ["limitPrice", "expiresAt"], "sniper": ["expiresAt"]}.get(order_type, [])
+    amounts = [name for name in ("amountIn", "amountOut") if body.get(name) is not None]
+    if len(amounts) == 2:
+        raise InvalidRequest(
+            "give amountIn (exact in) or amountOut (exact out), not both", field="amountOut"
+        )
+    if not amounts and order_type in EXACT_OUT_TYPES:
+        raise InvalidRequest(
+            "amountIn (exact in) or amountOut (exact out) is required", field="amountIn"
+        )
+    required = ["tokenIn", "tokenOut"]
+    required += {"limit": ["limitPrice", "expiresAt"], "sniper": ["amountIn", "expiresAt"]}.get(
+        order_type, []
+    )
     for name in required:
         if body.get(name) is None:
             raise InvalidRequest(f"{name} is required", field=name)

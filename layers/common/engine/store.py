@@ -51,6 +51,7 @@ MAX_PAGE = 100
 # Columns an executor may set alongside a status change; anything else is a programming error.
 SETTABLE = frozenset(
     {
+        "amount_in",  # an exact-out market order's maxAmountIn, set when it is routed
         "venue",
         "pool",
         "quotes",
@@ -97,7 +98,9 @@ class Order:
     token_out: str
     mint_in: str
     mint_out: str
-    amount_in: Decimal
+    # Exact in: what it sells. Exact out: the most it may sell (None on a market order until
+    # it is routed: its quote plus slippage).
+    amount_in: Decimal | None
     slippage: Decimal | None  # None on a limit order (its limit price is its worst price)
     order_type: str
     status: Status
@@ -138,6 +141,7 @@ class Order:
     min_liquidity: Decimal | None = None
     watch_from_slot: int | None = None
     triggers: int = 0
+    amount_out_exact: Decimal | None = None  # exact out: what it buys (token units, migration 029)
 
     @classmethod
     def from_row(cls, row: DictRow | dict[str, Any]) -> Order:
@@ -251,7 +255,7 @@ class Store:
                         conn,
                         api_key_id,
                         request.token_in.mint,
-                        request.amount_in,
+                        request.amount_in or Decimal(0),  # exact-out market: at routing
                         request.slippage,
                     )
                     if request.order_type == "sniper":
@@ -281,8 +285,9 @@ class Store:
             """INSERT INTO orders (id, request, token_in, token_out, mint_in, mint_out,
                  amount_in, slippage, order_type, status, seq, idempotency_key,
                  request_hash, api_key_id, pinned_pool, limit_price, expires_at, pool_venue,
-                 max_price, min_liquidity, watch_from_slot, max_priority_fee_lamports)
-               VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
+                 max_price, min_liquidity, watch_from_slot, max_priority_fee_lamports,
+                 amount_out_exact)
+               VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
                RETURNING *""",
             (
                 uuid.uuid4(),
@@ -307,6 +312,7 @@ class Store:
                 request.min_liquidity,
                 watch_from_slot,
                 request.max_priority_fee_lamports,
+                request.amount_out,
             ),
         ).fetchone()
         if row is None:  # INSERT ... RETURNING always returns the row
@@ -588,14 +594,20 @@ class Store:
             ).fetchone()
         return Order.from_row(row) if row else None
 
-    def check_key_limits(self, order: Order) -> None:
-        """The order's key's risk limits again, as they are now (before it is routed):
+    def check_key_limits(self, order: Order, amount_in: Decimal | None = None) -> None:
+        """The order's key's risk limits again, as they are now (before it is routed; an
+        exact-out market order's once routing knows its maxAmountIn, `amount_in`):
         KeyLimitExceeded / MintNotAllowed. An order without a key has none."""
         if order.api_key_id is None:
             return
         with self.pool.connection() as conn:
             limits.check(
-                conn, order.api_key_id, order.mint_in, order.amount_in, order.slippage, order.id
+                conn,
+                order.api_key_id,
+                order.mint_in,
+                amount_in or order.amount_in or Decimal(0),
+                order.slippage,
+                order.id,
             )
 
     def limit_price_guard(self, api_key_id: uuid.UUID | None) -> Decimal:

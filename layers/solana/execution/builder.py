@@ -105,7 +105,10 @@ def swap_instructions(
     mint_out = Pubkey.from_string(quote["mintOut"])
     program_in = Pubkey.from_string(quote.get("tokenProgramIn") or str(TOKEN_PROGRAM_ID))
     program_out = Pubkey.from_string(quote.get("tokenProgramOut") or str(TOKEN_PROGRAM_ID))
-    amount_in = sum(int(leg.quote["amountInUnits"]) for leg in legs)
+    # What the swaps may take: an exact-out leg's maximum (the program returns the rest).
+    amount_in = sum(
+        int(leg.quote.get("maxAmountInUnits") or leg.quote["amountInUnits"]) for leg in legs
+    )
     ata_in = get_associated_token_address(wallet, mint_in, program_in)
     ata_out = get_associated_token_address(wallet, mint_out, program_out)
     ixs = [
@@ -126,6 +129,19 @@ def swap_instructions(
         ixs.append(sync_native(SyncNativeParams(program_id=TOKEN_PROGRAM_ID, account=ata_in)))
     for leg in legs:  # never two legs on one pool (DAMM v2's rate limiter refuses it)
         venue = VENUES[leg.quote["venue"]]
+        if leg.quote.get("exactOut"):  # exactly min_out, for at most maxAmountInUnits
+            ixs.append(
+                venue.swap_exact_out_instruction(
+                    leg.state,
+                    wallet,
+                    ata_in,
+                    ata_out,
+                    mint_in,
+                    leg.min_out,
+                    int(leg.quote["maxAmountInUnits"]),
+                )
+            )
+            continue
         ixs.append(
             venue.swap_instruction(
                 leg.state,

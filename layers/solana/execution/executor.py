@@ -285,28 +285,61 @@ class Executor:
         quotes = decision.quotes_json()
         quoted = [leg.amount_out_units for leg in route.legs]
         route_json = route.to_json(route_minimums(order, quoted, main.decimals_out))
+        detail: dict[str, Any] = {
+            "quotes": quotes,
+            "venue": main.venue,
+            "pool": main.pool,
+            "amountOut": route_json["amountOut"],
+            "route": route_json,
+        }
+        fields: dict[str, Any] = {
+            "quotes": quotes,
+            "route": route_json,
+            "venue": main.venue,
+            "pool": main.pool,
+            "amount_out": route.amount_out_units,
+            "decimals_out": main.decimals_out,
+        }
+        if order.amount_out_exact is not None:
+            exact = self._exact_out_terms(order, main, route_json)
+            detail |= exact
+            if order.order_type != "limit":  # a limit order's maximum is its limit, from submit
+                fields["amount_in"] = Decimal(exact["maxAmountIn"])
         return self._moved(
             self.store.transition(
                 order.id,
                 order.status,  # pending (market) or triggered (limit, sniper)
                 Status.ROUTING,
-                detail={
-                    "quotes": quotes,
-                    "venue": main.venue,
-                    "pool": main.pool,
-                    "amountOut": route_json["amountOut"],
-                    "route": route_json,
-                },
-                fields={
-                    "quotes": quotes,
-                    "route": route_json,
-                    "venue": main.venue,
-                    "pool": main.pool,
-                    "amount_out": route.amount_out_units,
-                    "decimals_out": main.decimals_out,
-                },
+                detail=detail,
+                fields=fields,
             )
         )
+
+    def _exact_out_terms(
+        self, order: Order, leg: router.VenueQuote, route_json: dict[str, Any]
+    ) -> dict[str, str]:
+        """An exact-out order's quoted input and the most it may spend (`maxAmountIn`: the
+        quote plus the order's slippage, rounded down; a limit order's amountOut / limitPrice),
+        checked against the key's limits (they apply to maxAmountIn), written into the route's
+        leg (the swap's maximum) and returned for the routing frame."""
+        max_units = exact_out_max_in(order, leg.amount_in_units, leg.decimals_in)
+        max_in = Decimal(max_units).scaleb(-leg.decimals_in).normalize()
+        if order.order_type != "limit":
+            self._check_key_limits(order, max_in)
+        terms = {
+            "quotedAmountIn": format(
+                Decimal(leg.amount_in_units).scaleb(-leg.decimals_in).normalize(), "f"
+            ),
+            "maxAmountIn": format(max_in, "f"),
+        }
+        route_json["legs"][0] |= {
+            "maxAmountIn": terms["maxAmountIn"],
+            "maxAmountInUnits": str(max_units),
+            "minAmountOut": route_json["amountOut"],
+            "minAmountOutUnits": str(leg.amount_out_units),
+        }
+        route_json |= terms | {"otherAmountThreshold": terms["maxAmountIn"], "exactOut": True}
+        return terms
 
     async def _quote(self, order: Order) -> router.Decision:
         """Quotes from the pair's pools (or the one the order pins), found in the container's
@@ -319,6 +352,18 @@ class Executor:
             order.pinned_pool,
             unlisted_ok=order.order_type == "sniper",  # its new pool, whatever VENUE_POOLS says
         )
+        if order.amount_out_exact is not None:
+            return await router.quote_exact_out_all(
+                self.chain,
+                pools,
+                mint_in=order.mint_in,
+                mint_out=order.mint_out,
+                amount_out=order.amount_out_exact,
+                priority_fee=self.fees,
+                min_liquidity=self.cfg.min_pool_liquidity,
+            )
+        if order.amount_in is None:
+            raise PermanentChainError("the order has neither amountIn nor amountOut", "no_route")
         return await router.quote_all_venues(
             self.chain,
             pools,
@@ -342,6 +387,9 @@ class Executor:
             detail["route"] = order.route
         self._check_limit_price_guard(order)
         check_quote_meets(order, min_out)
+        if order.amount_out_exact is not None and order.route:
+            check_input_within(order.route)
+            detail["maxAmountIn"] = order.route["maxAmountIn"]
         detail["minAmountOut"] = format(min_out.scaleb(-(order.decimals_out or 0)).normalize(), "f")
         return self._moved(
             self.store.transition(
@@ -522,6 +570,8 @@ class Executor:
             sent_slot=order.sent_slot,
             sends=sends,
         )
+        if route and route.get("exactOut"):
+            filled |= exact_out_fill(route, fill.amount_in_units, decimals_in)
         legs = route["legs"] if route else []
         if legs and all("vaultOut" in leg for leg in legs):
             paid = fills.vault_outflows(found, [leg["vaultOut"] for leg in legs])
@@ -714,11 +764,12 @@ class Executor:
         logger.info("limit order back to watching", extra={"code": code})
         return Outcome("watching", reason=message)
 
-    def _check_key_limits(self, order: Order) -> None:
+    def _check_key_limits(self, order: Order, amount_in: Decimal | None = None) -> None:
         """The key's risk limits again, as they are now, before anything is quoted or signed
-        (they were checked when the order was accepted; an operator may have lowered them)."""
+        (they were checked when the order was accepted; an operator may have lowered them);
+        an exact-out market order's once its maxAmountIn (`amount_in`) is known."""
         try:
-            self.store.check_key_limits(order)
+            self.store.check_key_limits(order, amount_in)
         except KeyLimitExceeded as exc:
             raise PermanentChainError(exc.message, exc.code) from exc
 
@@ -727,7 +778,12 @@ class Executor:
         fat finger (1e-30 would sell at any price): failed before anything is signed."""
         if order.order_type != "limit" or order.limit_price is None or not order.amount_out:
             return
-        quoted = Decimal(order.amount_out).scaleb(-(order.decimals_out or 0)) / order.amount_in
+        amount_in = order.amount_in
+        if order.amount_out_exact is not None and order.route:  # the input the quote takes
+            amount_in = Decimal(order.route["quotedAmountIn"])
+        if not amount_in:
+            return
+        quoted = Decimal(order.amount_out).scaleb(-(order.decimals_out or 0)) / amount_in
         guard = self.store.limit_price_guard(order.api_key_id)
         floor = quoted * (1 - guard / 100)
         if order.limit_price < floor:
@@ -798,6 +854,8 @@ def order_minimum_out(order: Order) -> Decimal:
     whatever the slippage: a DEX program accepts a swap that pays 0 when its minimum is 0
     (DAMM v2 keeps the input), and the engine never sends one."""
     decimals = order.decimals_out or 0
+    if order.amount_out_exact is not None or order.amount_in is None:
+        return max(Decimal(order.amount_out or 0), Decimal(1))  # exact out: the amount asked
     if order.order_type == "limit" and order.limit_price is not None:
         floor = Decimal(limit_min_out_units(order.amount_in, order.limit_price, decimals))
         return max(floor, Decimal(1))
@@ -821,6 +879,44 @@ def route_minimums(order: Order, quoted: list[int], decimals_out: int) -> list[i
         return split.leg_minimums(quoted, int(order_minimum_out(whole)))
     slippage = order.slippage or DEFAULT_SLIPPAGE
     return [max(1, int(minimum_out(Decimal(q), slippage))) for q in quoted]
+
+
+def exact_out_max_in(order: Order, quoted_in_units: int, decimals_in: int) -> int:
+    """An exact-out order's most input (tokenIn base units): a limit order's amountOut /
+    limitPrice rounded down (its limit, which the chain then enforces), else the quoted input
+    plus the order's slippage, rounded down (never below the quote)."""
+    if order.order_type == "limit" and order.limit_price is not None and order.amount_out_exact:
+        exact = (order.amount_out_exact / order.limit_price).scaleb(decimals_in)
+        return int(exact.to_integral_value(rounding="ROUND_FLOOR"))
+    factor = (Decimal(100) + (order.slippage or DEFAULT_SLIPPAGE)) / Decimal(100)
+    padded = (Decimal(quoted_in_units) * factor).to_integral_value(rounding="ROUND_FLOOR")
+    return max(int(padded), quoted_in_units)
+
+
+def check_input_within(route: dict[str, Any]) -> None:
+    """An exact-out route's quoted input must be within its maximum: a swap the program would
+    refuse (ExceededSlippage) is not sent (a limit order goes back to watching)."""
+    leg = route["legs"][0]
+    if int(leg["quotedAmountInUnits"]) > int(leg["maxAmountInUnits"]):
+        raise PermanentChainError(
+            f"the best quote takes {leg['quotedAmountIn']}, above the order's maximum input of"
+            f" {leg['maxAmountIn']}",
+            "slippage_exceeded",
+        )
+
+
+def exact_out_fill(route: dict[str, Any], spent_units: int, decimals_in: int) -> dict[str, Any]:
+    """What an exact-out fill adds: the quoted and maximum input beside the input actually
+    spent (`amountIn`), and its slippage on the input side (positive = spent more than
+    quoted)."""
+    quoted = int(route["legs"][0]["quotedAmountInUnits"])
+    slippage = float(round(Decimal(spent_units - quoted) / quoted * 10_000, 2)) if quoted else None
+    return {
+        "exactOut": True,
+        "quotedAmountIn": route["quotedAmountIn"],
+        "maxAmountIn": route["maxAmountIn"],
+        "slippageBps": slippage,
+    }
 
 
 def check_quote_meets(order: Order, min_out: Decimal) -> None:

@@ -113,6 +113,24 @@ class PoolBook:
         self._quotes[key] = quote
         return quote
 
+    def input_for(self, pool: PoolConfig, mint_in: str, units_out: int) -> int | None:
+        """The input the venue's exact-out quote takes for exactly `units_out` now (None: the
+        pool cannot pay it now)."""
+        state = self.state(pool)
+        if state is None or (pool.address, mint_in) in self._refused:
+            return None
+        self.quotes += 1
+        try:
+            return (
+                VENUES[pool.venue]
+                .quote_exact_out(
+                    state, self.data, Pubkey.from_string(mint_in), units_out, self.clock
+                )
+                .amount_in
+            )
+        except (PoolNotTradable, VenueError):
+            return None
+
     def upper_bound(self, pool: PoolConfig, mint_in: str, units_in: int) -> int | None:
         """At most what the pool pays for `units_in` now (the spot rate, nothing taken off);
         None when no bound is known (then only the exact quote can tell)."""

@@ -17,7 +17,7 @@ holding less of the output token than the operator's floor (MIN_POOL_LIQUIDITY):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -69,8 +69,22 @@ class VenueQuote:
     decimals_out: int
     transfer_fee_in_units: int = 0  # Token-2022 fees the mints withhold, in each side's units
     transfer_fee_out_units: int = 0
+    # Exact out: amount_out_units is the amount asked, amount_in_units the input it takes, and
+    # net_in_units that input plus the transaction's cost in input units (the least wins).
+    exact_out: bool = False
+    net_in_units: int = 0
 
     def to_json(self, chosen: bool) -> dict[str, Any]:
+        if self.exact_out:
+            return {
+                **self._json(chosen),
+                "exactOut": True,
+                "quotedAmountIn": _units(self.amount_in_units, self.decimals_in),
+                "netInUnits": str(self.net_in_units),
+            }
+        return self._json(chosen)
+
+    def _json(self, chosen: bool) -> dict[str, Any]:
         return {
             "venue": self.venue,
             "pool": self.pool,
@@ -162,6 +176,10 @@ class Route:
                 "feeAmount": _units(leg.fee_units, leg.decimals_in),
                 "priceImpactPct": round(leg.price_impact_pct, 6),
             }
+            if leg.exact_out:
+                item["exactOut"] = True
+                item["quotedAmountIn"] = item["amountIn"]
+                item["quotedAmountInUnits"] = item["amountInUnits"]
             if index < len(self.vaults_out):
                 item["vaultOut"] = self.vaults_out[index]
             if min_outs is not None:
@@ -297,18 +315,44 @@ async def quote_all_venues(
         if isinstance(priority_fee, int)
         else await priority_fee.price(fee_accounts(pools))
     )
+    data = {k: bytes(a.data) for k, a in accounts.items() if a is not None}
+
+    def quote(cfg: PoolConfig, account: Account) -> tuple[VenueQuote, Any] | None:
+        return _quote_pool(cfg, account, data, pair, price)
+
+    quotes, states, skipped = _quote_each(pools, accounts, data, pair, min_liquidity, quote)
+    best = max(quotes, key=lambda q: q.net_out_units)
+    found = None
+    if max_split_legs >= 2 and len(quotes) >= 2:
+        found = _best_split(pools, accounts, data, pair, price, quotes, best)
+    chosen = found if found is not None and found.gain_bps > min_split_gain_bps else None
+    return Decision(quotes, best, skipped, pair.clock, states, price, found, chosen)
+
+
+QuotePool = Callable[[PoolConfig, Account], "tuple[VenueQuote, Any] | None"]
+
+
+def _quote_each(
+    pools: Sequence[PoolConfig],
+    accounts: dict[Pubkey, Account | None],
+    data: dict[Pubkey, bytes],
+    pair: _Pair,
+    min_liquidity: Decimal,
+    quote_pool: QuotePool,
+) -> tuple[list[VenueQuote], dict[str, Any], list[SkippedPool]]:
+    """Every pool's quote (`quote_pool`) and decoded state, the pools its program would refuse
+    now as skipped; PermanentChainError (`no_route`, `amount_too_small`) when none quotes."""
     quotes: list[VenueQuote] = []
     states: dict[str, Any] = {}
     skipped: list[SkippedPool] = []
     unusable: list[str] = []  # listed for the pair but not readable as a pool
-    data = {k: bytes(a.data) for k, a in accounts.items() if a is not None}
     for cfg in pools:
         account = accounts.get(Pubkey.from_string(cfg.address))
         if account is None:  # closed since it was found, or listed for another cluster
             unusable.append(f"{cfg.address}: no account on this cluster")
             continue
         try:
-            quote = _quote_pool(cfg, account, data, pair, price)
+            quote = quote_pool(cfg, account)
             if quote is not None:
                 _check_floor(cfg, account, data, pair, min_liquidity)
         except PoolNotTradable as exc:
@@ -327,12 +371,93 @@ async def quote_all_venues(
                 states[cfg.address] = quote[1]
     if not quotes:
         raise _no_route(skipped, unusable)
-    best = max(quotes, key=lambda q: q.net_out_units)
-    found = None
-    if max_split_legs >= 2 and len(quotes) >= 2:
-        found = _best_split(pools, accounts, data, pair, price, quotes, best)
-    chosen = found if found is not None and found.gain_bps > min_split_gain_bps else None
-    return Decision(quotes, best, skipped, pair.clock, states, price, found, chosen)
+    return quotes, states, skipped
+
+
+async def quote_exact_out_all(
+    chain: Chain,
+    pools: Sequence[PoolConfig],
+    *,
+    mint_in: str,
+    mint_out: str,
+    amount_out: Decimal,
+    priority_fee: int | PriorityFees,
+    min_liquidity: Decimal = Decimal(0),
+) -> Decision:
+    """Exact out: the input each pool of `pools` takes for exactly `amount_out` of `mint_out`
+    (the programs' inverse math: `swap_base_output`, `swap2` ExactOut), read as
+    quote_all_venues reads, and the pool needing the least input net of the transaction's
+    cost. Always one pool: the split allocation runs over exact-in quotes (docs/routing.md).
+    Raises as quote_all_venues does; `invalid_amount` when amountOut has more decimal places
+    than the output mint."""
+    mints = [Pubkey.from_string(mint_in), Pubkey.from_string(mint_out)]
+    accounts = await _read(chain, pools, mints)
+    pair = _Pair.read(accounts, mints, Decimal(0))
+    scaled = Decimal(amount_out).scaleb(pair.decimals_out)
+    if scaled != scaled.to_integral_value():
+        raise PermanentChainError(
+            f"amountOut has more decimal places than the mint's {pair.decimals_out}",
+            "invalid_amount",
+        )
+    price = (
+        priority_fee
+        if isinstance(priority_fee, int)
+        else await priority_fee.price(fee_accounts(pools))
+    )
+    data = {k: bytes(a.data) for k, a in accounts.items() if a is not None}
+
+    def quote(cfg: PoolConfig, account: Account) -> tuple[VenueQuote, Any] | None:
+        return _quote_pool_exact_out(cfg, account, data, pair, price, int(scaled))
+
+    quotes, states, skipped = _quote_each(pools, accounts, data, pair, min_liquidity, quote)
+    best = min(quotes, key=lambda q: q.net_in_units)
+    return Decision(quotes, best, skipped, pair.clock, states, price)
+
+
+def _quote_pool_exact_out(
+    cfg: PoolConfig,
+    account: Account,
+    data: dict[Pubkey, bytes],
+    pair: _Pair,
+    priority_fee_micro_lamports: int,
+    units_out: int,
+) -> tuple[VenueQuote, Any] | None:
+    """The pool's exact-out quote for `units_out`, with the transaction's cost in input units
+    (`net_in_units`), and its decoded state; None when it is not a pool of the pair."""
+    venue = VENUES[cfg.venue]
+    state = venue.decode_pool(bytes(account.data), account.owner, Pubkey.from_string(cfg.address))
+    if set(venue.pool_mints(state)) != {pair.mint_in, pair.mint_out}:
+        return None
+    q = venue.quote_exact_out(state, data, pair.mint_in, units_out, pair.clock)
+    mint_in, mint_out = str(pair.mint_in), str(pair.mint_out)
+    cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
+    if mint_in == WSOL_MINT:
+        cost_in = cost
+    elif mint_out == WSOL_MINT and units_out > 0:
+        cost_in = cost * q.amount_in // units_out
+    else:
+        cost_in = 0  # neither side is SOL: the cost only breaks ties
+    quote = VenueQuote(
+        cfg.venue,
+        cfg.address,
+        mint_in,
+        mint_out,
+        pair.program_in,
+        pair.program_out,
+        q.amount_in,
+        units_out,
+        q.fee_amount,
+        0.0,
+        cost,
+        units_out,
+        pair.decimals_in,
+        pair.decimals_out,
+        q.transfer_fee_in,
+        q.transfer_fee_out,
+        exact_out=True,
+        net_in_units=q.amount_in + cost_in,
+    )
+    return quote, state
 
 
 def vault_out(state: Any, mint_out: str) -> str | None:

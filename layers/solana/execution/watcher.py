@@ -310,6 +310,10 @@ class Watcher:
         self, book: PoolBook, order: Order, pools: Sequence[PoolConfig]
     ) -> Trigger | None:
         """The first pool that pays the limit for the order's amount now, as a trigger."""
+        if order.amount_out_exact is not None:
+            return self._exact_out_limit_met(book, order, pools)
+        if order.amount_in is None:
+            return None
         units = book.units(order.mint_in, order.amount_in)
         decimals_out = book.decimals(order.mint_out)
         if units is None or decimals_out is None or order.limit_price is None:
@@ -338,10 +342,44 @@ class Watcher:
             return Trigger(order, detail, {"triggers": order.triggers + 1, "enqueued_at": None})
         return None
 
+    def _exact_out_limit_met(
+        self, book: PoolBook, order: Order, pools: Sequence[PoolConfig]
+    ) -> Trigger | None:
+        """An exact-out limit order: the first pool whose exact-out quote for amountOut takes
+        at most the order's maximum input (amountOut / limitPrice, rounded down)."""
+        if order.amount_out_exact is None or order.amount_in is None:
+            return None
+        units_out = book.units(order.mint_out, order.amount_out_exact)
+        max_in = book.units(order.mint_in, order.amount_in)
+        decimals_in = book.decimals(order.mint_in)
+        if units_out is None or max_in is None or decimals_in is None:
+            return None
+        for pool in pools:
+            needed = book.input_for(pool, order.mint_in, units_out)
+            if needed is None or needed > max_in:
+                continue
+            spent = Decimal(needed).scaleb(-decimals_in)
+            detail = {
+                "reason": "limit_reached",
+                "trigger": order.triggers + 1,
+                "venue": pool.venue,
+                "pool": pool.address,
+                "amountOut": _text(order.amount_out_exact),
+                "quotedAmountIn": _text(spent),
+                "maxAmountIn": _text(order.amount_in),
+                "limitPrice": _text(order.limit_price or Decimal(0)),
+                "price": _text(_rounded(order.amount_out_exact / spent)),
+                "slot": book.clock.slot,
+            }
+            return Trigger(order, detail, {"triggers": order.triggers + 1, "enqueued_at": None})
+        return None
+
     def _new_pool(
         self, book: PoolBook, order: Order, births: Sequence[PoolBirth]
     ) -> Trigger | None:
         """The first pool new to the order that it may buy from now, as a trigger."""
+        if order.amount_in is None:  # a sniper order is exact in
+            return None
         units = book.units(order.mint_in, order.amount_in)
         decimals_out = book.decimals(order.mint_out)
         if units is None or decimals_out is None:
