@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from engine import config
+from engine import config, keys, limits
+from engine.queue import OrdersQueue
 from engine.orders import parse_order_request
 from engine.store import Store
 from local.chain import POOLS, USDC_MINT, WALLET, LocalChain
-from tests.integration import test_executor
+from tests.integration import test_executor, test_watcher
 from tests.integration.test_executor import WSOL, Runner, landed_swaps, statuses
 
 # The executor suite's fixtures: a freshly seeded chain per test, settings without VENUE_POOLS.
@@ -91,3 +92,63 @@ async def test_an_exact_out_order_for_sol_gets_exactly_that_sol(
     spent = usdc_before - chain.token_balance(WALLET, USDC_MINT)
     assert spent == int(order.route["legs"][0]["quotedAmountInUnits"])  # type: ignore[index]
     assert Decimal(order.filled["amountIn"]) == Decimal(spent).scaleb(-6)
+
+
+key = test_watcher.key
+queue = test_watcher.queue
+nothing_else_watching = test_watcher.nothing_else_watching
+
+
+async def test_an_exact_out_limit_order_triggers_when_a_pools_input_is_within_its_limit(
+    store: Store,
+    chain: LocalChain,
+    cfg: config.Settings,
+    key: keys.ApiKey,
+    queue: OrdersQueue,
+) -> None:
+    """15 USDC for at most 15 / 153 SOL (limitPrice 153 USDC per SOL, rounded down to a
+    lamport): not while the pools ask 150-151, triggered once they ask 157, and filled with
+    exactly 15 USDC for no more than that maximum, which the chain enforces (maxAmountIn)."""
+    request = {
+        "orderType": "limit",
+        "tokenIn": "SOL",
+        "tokenOut": "USDC",
+        "amountOut": "15",
+        "limitPrice": "153",
+        "expiresAt": test_watcher.expires(),
+    }
+    order, _ = store.create_order(parse_order_request(request), None, key.id)
+    max_in = (Decimal(15) / 153).scaleb(9).to_integral_value(rounding="ROUND_FLOOR")
+    assert order.amount_in == max_in.scaleb(-9)
+    watching = test_watcher.Watching(store, chain, queue, cfg)
+    assert (await watching.tick()).triggered == 0
+    test_watcher.price_sol(chain, 157)
+    assert (await watching.tick()).triggered == 1
+    triggered = store.events(order.id)[-1].detail
+    assert Decimal(triggered["quotedAmountIn"]) <= Decimal(triggered["maxAmountIn"])
+    usdc_before, sol_before = chain.token_balance(WALLET, USDC_MINT), chain.sol_balance(WALLET)
+    assert (await Runner(store, chain, cfg).run(order.id)).status == "confirmed"
+    [leg] = store.events(order.id)[-4].detail["route"]["legs"]
+    assert leg["maxAmountInUnits"] == str(int(max_in))
+    [swap] = landed_swaps(chain)
+    assert chain.token_balance(WALLET, USDC_MINT) - usdc_before == 15 * USDC
+    assert sol_before - chain.sol_balance(WALLET) - swap["fee"] <= max_in
+
+
+async def test_the_keys_limits_apply_to_an_exact_out_orders_max_amount_in(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey
+) -> None:
+    """A key may sell 0.1 SOL an order: 15 USDC at 150-151 USDC/SOL quotes about 0.0996 SOL,
+    but with 1 % slippage its maxAmountIn is about 0.1006: refused at routing, nothing sent;
+    with 0.1 % slippage (maxAmountIn about 0.0997) it fills."""
+    limits.set_limits(store.pool, key.id, {str(WSOL): limits.MintLimit(Decimal("0.1"), Decimal(1))})
+    body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountOut": "15", "slippage": 1}
+    order, _ = store.create_order(parse_order_request(body), None, key.id)
+    assert order.amount_in is None  # known at routing
+    outcome = await Runner(store, chain, cfg).run(order.id)
+    assert outcome.status == "failed"
+    assert store.events(order.id)[-1].detail["code"] == "order_limit_exceeded"
+    assert landed_swaps(chain) == []
+    body["slippage"] = Decimal("0.1")
+    order, _ = store.create_order(parse_order_request(body), None, key.id)
+    assert (await Runner(store, chain, cfg).run(order.id)).status == "confirmed"

@@ -274,7 +274,9 @@ def test_the_openapi_body_is_the_model_that_validates_orders(submit: Any) -> Non
     content = spec["paths"]["/api/orders/execute"]["post"]["requestBody"]["content"]
     schema = content["application/json"]["schema"]
     assert schema["additionalProperties"] is False
-    assert set(schema["required"]) == {"tokenIn", "tokenOut", "amountIn"}
+    assert set(schema["required"]) == {"tokenIn", "tokenOut"}
+    # exactly one of amountIn (exact in) and amountOut (exact out)
+    assert schema["oneOf"] == [{"required": ["amountIn"]}, {"required": ["amountOut"]}]
     market = {"slippage": 1, "poolId": None, "baseIn": True, "maxPriorityFeeLamports": "5000"}
     for name in set(schema["properties"]) - {"tokenIn", "tokenOut", "amountIn", "orderType"}:
         if name in market:

@@ -326,7 +326,11 @@ class OrderBody(BaseModel):
         arbitrary_types_allowed=True,
         frozen=True,
         title="OrderBody",
-        json_schema_extra={"description": "A market, limit or sniper order"},
+        json_schema_extra={
+            "description": "A market, limit or sniper order",
+            # exactly one of amountIn (exact in) and amountOut (exact out)
+            "oneOf": [{"required": ["amountIn"]}, {"required": ["amountOut"]}],
+        },
     )
 
     tokenIn: Token = Field(examples=["SOL"], description="symbol (SOL, USDC) or base58 mint")
@@ -596,6 +600,13 @@ def _check_fields(body: dict[str, Any], order_type: str) -> None:
             )
         takes = ", ".join(t for t in ORDER_TYPES if name in _FIELDS[t])
         raise InvalidRequest(f"{name} is only for {takes} orders", field=name)
+    required = ["tokenIn", "tokenOut"]
+    required += {"limit": ["limitPrice", "expiresAt"], "sniper": ["amountIn", "expiresAt"]}.get(
+        order_type, []
+    )
+    for name in required:
+        if body.get(name) is None:
+            raise InvalidRequest(f"{name} is required", field=name)
     amounts = [name for name in ("amountIn", "amountOut") if body.get(name) is not None]
     if len(amounts) == 2:
         raise InvalidRequest(
@@ -605,13 +616,6 @@ def _check_fields(body: dict[str, Any], order_type: str) -> None:
         raise InvalidRequest(
             "amountIn (exact in) or amountOut (exact out) is required", field="amountIn"
         )
-    required = ["tokenIn", "tokenOut"]
-    required += {"limit": ["limitPrice", "expiresAt"], "sniper": ["amountIn", "expiresAt"]}.get(
-        order_type, []
-    )
-    for name in required:
-        if body.get(name) is None:
-            raise InvalidRequest(f"{name} is required", field=name)
 
 
 def parse_slippage(raw: Any) -> Decimal:
@@ -701,14 +705,14 @@ def parse_quote_request(query: Any) -> QuoteRequest:
 
 def check_base_in(value: Any) -> None:
     """`baseIn` (the seed engine's flag: true = the amount is of tokenIn) is what tokenIn and
-    amountIn already say; it may be sent, and must then agree: this engine sells exactly
-    `amountIn` of `tokenIn`, it never buys an exact output."""
+    amountIn already say; it may be sent, and must then agree (true). An exact output is
+    asked with `amountOut` instead of `amountIn`."""
     if value is None or value is True:
         return
     if value is False:
         raise InvalidRequest(
-            "baseIn false (an exact amount of tokenOut) is not supported: the engine sells"
-            " exactly amountIn of tokenIn; send baseIn true or leave it out",
+            "baseIn false is not how an exact amount of tokenOut is asked: send amountOut"
+            " instead of amountIn, and baseIn true or no baseIn",
             field="baseIn",
         )
     raise InvalidRequest("baseIn must be true or false", field="baseIn")
