@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from engine import config, keys, limits
-from engine.queue import OrdersQueue
 from engine.orders import parse_order_request
+from engine.queue import OrdersQueue
 from engine.store import Store
 from local.chain import POOLS, USDC_MINT, WALLET, LocalChain
 from tests.integration import test_executor, test_watcher
