@@ -319,7 +319,7 @@ function historyRow(summary) {
   const request = summary.request || {};
   return el("tr", { "data-order": summary.orderId },
     el("td", {}, el("time", { datetime: summary.createdAt, text: dateTime(summary.createdAt) })),
-    el("td", { text: `${request.orderType && request.orderType !== "market" ? `${request.orderType} ` : ""}${request.amountIn ?? "?"} ${token(request.tokenIn)} → ${token(request.tokenOut)}` }),
+    el("td", { text: `${request.orderType && request.orderType !== "market" ? `${request.orderType} ` : ""}${request.amountOut !== undefined ? `${token(request.tokenIn)} → exactly ${request.amountOut} ${token(request.tokenOut)}` : `${request.amountIn ?? "?"} ${token(request.tokenIn)} → ${token(request.tokenOut)}`}` }),
     el("td", {}, el("span", { class: `badge status-${summary.status}`, text: summary.status })),
     el("td", { text: summary.venue || "" }),
     // What it got once confirmed (the fill), else the quote it is working towards.

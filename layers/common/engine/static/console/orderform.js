@@ -15,7 +15,12 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export const FIELDS = {
   tokenIn: { label: "Token in", value: "SOL", list: "token-symbols", help: "SOL, USDC or a base58 mint address" },
   tokenOut: { label: "Token out", value: "USDC", list: "token-symbols", help: "SOL, USDC or a base58 mint address" },
-  amountIn: { label: "Amount in", value: "0.01", inputmode: "decimal", help: "in units of token in, e.g. 0.01" },
+  amountIn: { label: "Amount", value: "0.01", inputmode: "decimal", help: "in units of token in, e.g. 0.01 (exact out: of token out)" },
+  // Not a field of the API: whether the amount is sold (amountIn) or received exactly (amountOut).
+  side: {
+    label: "Amount is", type: "select", local: true,
+    options: [["in", "what I sell (exact in)"], ["out", "what I receive, exactly (exact out)"]],
+  },
   slippage: { label: "Slippage (%)", value: "0.5", inputmode: "decimal", help: "greater than 0, at most 50", optional: true },
   limitPrice: {
     label: "Limit price", inputmode: "decimal", quote: true,
@@ -32,8 +37,8 @@ export const FIELDS = {
 
 const BASE = ["tokenIn", "tokenOut", "amountIn"];
 export const ORDER_TYPES = [
-  { value: "market", label: "Market", fields: [...BASE, "slippage"] },
-  { value: "limit", label: "Limit", fields: [...BASE, "limitPrice", "expiresAt"] },
+  { value: "market", label: "Market", fields: [...BASE, "side", "slippage"] },
+  { value: "limit", label: "Limit", fields: [...BASE, "side", "limitPrice", "expiresAt"] },
   { value: "sniper", label: "Sniper", fields: [...BASE, "slippage", "expiresAt", "poolVenue", "maxPrice", "minLiquidity"] },
 ];
 
@@ -102,10 +107,15 @@ export class OrderForm {
   /** The request body: the type's fields, blanks left out (the API applies its defaults). */
   body() {
     const body = { orderType: this.orderType.value };
-    for (const [name, raw] of Object.entries(this.values())) {
+    const values = this.values();
+    for (const [name, raw] of Object.entries(values)) {
       const value = raw.trim();
-      if (value === "") continue;
+      if (value === "" || FIELDS[name].local) continue;
       body[name] = FIELDS[name].toApi ? FIELDS[name].toApi(value) : value;
+    }
+    if (values.side === "out" && body.amountIn !== undefined) {
+      body.amountOut = body.amountIn; // exact out: the amount is what the order receives
+      delete body.amountIn;
     }
     return body;
   }
@@ -118,7 +128,8 @@ export class OrderForm {
 
   /** Show the API's error next to the field it names (focused), else above the button. */
   showError(error) {
-    const input = error.field ? this.form.querySelector(`[name="${CSS.escape(error.field)}"]`) : null;
+    const field = error.field === "amountOut" ? "amountIn" : error.field; // one amount input
+    const input = field ? this.form.querySelector(`[name="${CSS.escape(field)}"]`) : null;
     if (!input) {
       this.formError.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
       return;

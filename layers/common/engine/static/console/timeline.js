@@ -143,6 +143,9 @@ export function describeRequest(request) {
   const slippage = request.slippage !== undefined && request.slippage !== null ? `, slippage ${request.slippage} %` : "";
   const type = request.orderType && request.orderType !== "market" ? `${request.orderType} ` : "";
   const limit = request.limitPrice ? `, limit ${request.limitPrice}` : "";
+  if (request.amountOut !== undefined && request.amountOut !== null) {
+    return `${type}${token(request.tokenIn)} → exactly ${request.amountOut} ${token(request.tokenOut)}${slippage}${limit}`;
+  }
   return `${type}${request.amountIn} ${token(request.tokenIn)} → ${token(request.tokenOut)}${slippage}${limit}`;
 }
 
