@@ -47,7 +47,6 @@ from execution.venues import (
 from execution.venues import token_2022 as t22
 
 logger = Logger(child=True)
-SPLIT_CANDIDATES = 4  # a split's two pools are among the 4 best for the whole amount
 _dependents: dict[Pubkey, list[Pubkey]] = {}
 
 
@@ -489,7 +488,7 @@ def _best_split(
     # The pools paying most for the whole amount: every pair of them is allocated (6 pairs of
     # 4), not every pair of up to MAX_POOLS_PER_PAIR pools (45 of 10).
     ranked = sorted(quotes, key=lambda q: q.net_out_units, reverse=True)
-    candidates = [q for q in ranked if q.pool in by_pool][:SPLIT_CANDIDATES]
+    candidates = [q for q in ranked if q.pool in by_pool][: split.SPLIT_CANDIDATES]
 
     def quote_fn(q: VenueQuote) -> split.QuoteFn:
         cfg = by_pool[q.pool]

@@ -25,6 +25,7 @@ QuoteFn = Callable[[int], int | None]
 MAX_SPLIT_LEGS = 2  # without an address lookup table (see the module's docstring)
 MIN_SPLIT_GAIN_BPS = 1.0
 GREEDY_STEPS = 32
+SPLIT_CANDIDATES = 4  # a split's two pools are among the 4 best for the whole amount
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,16 @@ One tick (`Watcher.tick`):
    read in ONE getMultipleAccounts per 100 keys (the batches concurrently), so every order is
    priced at one clock;
 5. each limit order is priced with the venue math (`execution.pricing`): it triggers when a
-   pool pays at least amountIn x limitPrice for its amountIn now. A sniper order triggers on the
-   first pool of its pair created at or after the slot it was accepted at (`watch_from_slot`)
-   that is open for trading, of its `poolVenue` if it names one, whose price (tokenIn per
-   tokenOut) is at most `maxPrice` and which holds at least `minLiquidity` of tokenIn; a pool
-   that is not open yet is looked at again each tick and triggers once it opens;
+   pool pays at least amountIn x limitPrice for its amountIn now, or when no pool does but a
+   split of it over two pools does (`execution.split`, as routing would split it: only when the
+   split pays more than the best pool by MIN_SPLIT_GAIN_BPS, gross of the second swap's small
+   cost, and only for orders some pool's spot-rate bound could pay); an exact-out limit order
+   when a pool's exact-out quote takes at most amountOut / limitPrice. A sniper order
+   triggers on the first pool of its pair created at or after the slot it was accepted at
+   (`watch_from_slot`) that is open for trading, of its `poolVenue` if it names one, whose
+   price (tokenIn per tokenOut) is at most `maxPrice` and which holds at least `minLiquidity`
+   of tokenIn; a pool that is not open yet is looked at again each tick and triggers once it
+   opens;
 6. triggering is the guarded `watching -> triggered` transition (the reason in its event; a
    sniper's order is pinned to its new pool), then the order's message on the orders queue:
    the execute function does the rest with its usual guarantees.
@@ -50,11 +55,11 @@ from engine.orders import Status, iso_z, limit_min_out_units
 from engine.pools import PoolBirth, PoolBirths, pair_key
 from engine.queue import OrdersQueue
 from engine.store import Event, Order, Store
-from execution import discovery
+from execution import discovery, split
 from execution.chain import Chain
 from execution.launches import LaunchWatch, counting
 from execution.pricing import PoolBook, opens_at
-from execution.venues import SYSVAR_CLOCK, VENUES, VenueError
+from execution.venues import SYSVAR_CLOCK, VENUES, Quote, VenueError
 
 logger = Logger(child=True)
 MAX_KEYS_PER_READ = 100  # getMultipleAccounts' limit
@@ -340,7 +345,82 @@ class Watcher:
                 "slot": book.clock.slot,
             }
             return Trigger(order, detail, {"triggers": order.triggers + 1, "enqueued_at": None})
-        return None
+        return self._split_meets(book, order, pools, units, needed)
+
+    def _split_meets(
+        self,
+        book: PoolBook,
+        order: Order,
+        pools: Sequence[PoolConfig],
+        units: int,
+        needed: int,
+    ) -> Trigger | None:
+        """No pool alone pays the limit: does a split of the amount over two of them (the
+        executor routes it as it routes any order, and splits when that pays more)? Tried
+        only when some pool's bound after its fee reaches the limit: a leg of x pays at most
+        x at the pool's spot rate less its fee rate, so a split pays at most the amount at the
+        best of those, and the orders it cannot reach cost no allocation."""
+        if self.cfg.max_split_legs < 2 or len(pools) < 2 or order.amount_in is None:
+            return None
+        whole = [(p, q) for p in pools if (q := book.quote(p, order.mint_in, units)) is not None]
+        if len(whole) < 2:
+            return None
+        for pool, quote in whole:
+            bound = book.upper_bound(pool, order.mint_in, units)
+            if bound is None or after_fee(bound, pool, book, quote) >= needed:
+                break
+        else:
+            return None
+        ranked = sorted(whole, key=lambda pq: pq[1].amount_out, reverse=True)
+        candidates = [p for p, _ in ranked[: split.SPLIT_CANDIDATES]]
+        if len(candidates) < 2:
+            return None
+        mint_in = order.mint_in
+
+        def quote_fn(pool: PoolConfig) -> split.QuoteFn:
+            def fn(amount: int) -> int | None:
+                quote = book.quote(pool, mint_in, amount)
+                return quote.amount_out if quote is not None else None
+
+            return fn
+
+        allocation = split.best_split([quote_fn(p) for p in candidates], units)
+        best_single = ranked[0][1].amount_out
+        if (
+            allocation is None
+            or allocation.total_out < needed
+            or split.gain_bps(allocation.total_out, best_single) <= self.cfg.min_split_gain_bps
+        ):
+            return None
+        decimals_out = book.decimals(order.mint_out) or 0
+        decimals_in = book.decimals(order.mint_in) or 0
+        legs = [
+            (candidates[allocation.first], allocation.amount_first, allocation.out_first),
+            (candidates[allocation.second], allocation.amount_second, allocation.out_second),
+        ]
+        out = Decimal(allocation.total_out).scaleb(-decimals_out)
+        detail = {
+            "reason": "limit_reached",
+            "trigger": order.triggers + 1,
+            "venue": legs[0][0].venue,
+            "pool": legs[0][0].address,
+            "split": [
+                {
+                    "venue": pool.venue,
+                    "pool": pool.address,
+                    "amountIn": _text(Decimal(amount).scaleb(-decimals_in)),
+                    "amountOut": _text(Decimal(paid).scaleb(-decimals_out)),
+                }
+                for pool, amount, paid in legs
+            ],
+            "amountIn": _text(order.amount_in),
+            "amountOut": _text(out),
+            "minAmountOut": _text(Decimal(needed).scaleb(-decimals_out)),
+            "limitPrice": _text(order.limit_price or Decimal(0)),
+            "price": _text(_rounded(out / order.amount_in)),
+            "slot": book.clock.slot,
+        }
+        return Trigger(order, detail, {"triggers": order.triggers + 1, "enqueued_at": None})
 
     def _exact_out_limit_met(
         self, book: PoolBook, order: Order, pools: Sequence[PoolConfig]
@@ -474,6 +554,22 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def after_fee(bound: int, pool: PoolConfig, book: PoolBook, quote: Quote) -> int:
+    """`bound` (what the amount fetches at the pool's spot rate) less the pool's fee rate as
+    its quote applied it, rounded up: the fee is at least that rate on any smaller leg too
+    (CPMM's trade fee, DAMM v2's total fee numerator; under DAMM v2's rate limiter, which rises
+    with the amount, only its cliff and the dynamic fee count)."""
+    if pool.venue == "raydium_cpmm":
+        numerator, denominator = int(quote.notes.get("tradeFeeRate", 0)), 1_000_000
+    else:
+        numerator, denominator = int(quote.notes.get("feeNumerator", 0)), 1_000_000_000
+        state = book.state(pool)
+        if state is not None and state.uses_rate_limiter:
+            cliff = state.base_fee.cliff_fee_numerator
+            numerator = min(numerator, cliff + int(quote.notes.get("variableFeeNumerator", 0)))
+    return bound - bound * numerator // denominator
 
 
 def _pool_key(order: Order) -> tuple[str, str, str | None]:
