@@ -362,6 +362,9 @@ class Watcher:
         best of those, and the orders it cannot reach cost no allocation."""
         if self.cfg.max_split_legs < 2 or len(pools) < 2 or order.amount_in is None:
             return None
+        bounds = [book.upper_bound(p, order.mint_in, units) for p in pools]
+        if all(b is not None and b < needed for b in bounds):
+            return None  # the usual book: decided by the spot rates, no quote asked
         whole = [(p, q) for p in pools if (q := book.quote(p, order.mint_in, units)) is not None]
         if len(whole) < 2:
             return None
