@@ -210,3 +210,69 @@ def test_the_watcher_runs_on_the_templates_schedule(stack: Running) -> None:
     assert wait_until(lambda: ticks() > 0, timeout=25)
     seen = ticks()
     assert wait_until(lambda: ticks() > seen, timeout=25)
+
+
+def test_an_exact_out_order_confirms_with_exactly_the_amount_asked(stack: Running) -> None:
+    """Exact out through the whole stack: the quote endpoint gives the input each pool needs
+    for 1.5 USDC, and a market order with `amountOut` 1.5 (over WebSocket) confirms with
+    exactly 1.5 USDC more in the wallet (the landed transaction's own token balances), having
+    spent the quoted input, within its maxAmountIn."""
+    from local.chain import USDC_MINT, WALLET
+
+    status, quoted = http_json(
+        "GET", f"{stack.http}/api/quote?tokenIn=SOL&tokenOut=USDC&amountOut=1.5"
+    )
+    assert status == 200, quoted
+    assert quoted["exactOut"] is True
+    assert quoted["amountOut"] == "1.5"
+    [chosen] = [q for q in quoted["quotes"] if q.get("chosen")]
+    assert Decimal(quoted["amountIn"]) == Decimal(chosen["quotedAmountIn"])
+    status, both = http_json(
+        "GET", f"{stack.http}/api/quote?tokenIn=SOL&tokenOut=USDC&amountIn=1&amountOut=1.5"
+    )
+    assert (status, both["error"]["field"]) == (400, "amountOut")
+    with open_ws(stack.ws) as ws:
+        ws.send(json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountOut": "1.5"}))
+        frames = follow(ws)
+    assert [f["status"] for f in frames] == [
+        "pending",
+        "routing",
+        "building",
+        "submitted",
+        "confirmed",
+    ]
+    routing = frames[1]
+    assert Decimal(routing["quotedAmountIn"]) <= Decimal(routing["maxAmountIn"])
+    order = get_order(stack, frames[0]["orderId"])
+    filled = order["filled"]
+    assert filled["amountOut"] == "1.5"
+    assert Decimal(filled["amountIn"]) <= Decimal(routing["maxAmountIn"])
+    assert order["amountIn"] == routing["maxAmountIn"]
+    status, landed = http_json(
+        "POST",
+        stack.rpc,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "getTransaction",
+            "params": [
+                order["txHash"],
+                {
+                    "encoding": "json",
+                    "maxSupportedTransactionVersion": 0,
+                    "commitment": "confirmed",
+                },
+            ],
+        },
+    )
+    assert status == 200, landed
+    meta = landed["result"]["meta"]
+
+    def usdc(balances: list[dict[str, Any]]) -> int:
+        return sum(
+            int(b["uiTokenAmount"]["amount"])
+            for b in balances
+            if b["owner"] == str(WALLET) and b["mint"] == str(USDC_MINT)
+        )
+
+    assert usdc(meta["postTokenBalances"]) - usdc(meta["preTokenBalances"]) == 1_500_000

@@ -455,6 +455,10 @@ class QuoteReply(BaseModel):
         " impact included (what a limit order's limitPrice is compared with)"
     )
     slot: int = Field(description="the slot the pools were read at")
+    exactOut: bool | None = Field(
+        default=None,
+        description="true when amountOut was asked: amountIn is then the best pool's input",
+    )
     route: Route = Field(
         description="the route a market order would execute now: the split when it beats the"
         " best single pool by more than MIN_SPLIT_GAIN_BPS, else the best pool"
@@ -655,11 +659,11 @@ def add_quote_operation(spec: dict[str, Any]) -> None:
     """`GET /api/quote`, which functions/quote serves (it needs the Solana layer, which this
     function does not carry), documented with the rest of the API."""
 
-    def query(name: str, example: str, description: str) -> dict[str, Any]:
+    def query(name: str, example: str, description: str, required: bool = True) -> dict[str, Any]:
         return {
             "name": name,
             "in": "query",
-            "required": True,
+            "required": required,
             "schema": {"type": "string", "minLength": 1, "maxLength": 64},
             "example": example,
             "description": description,
@@ -676,7 +680,17 @@ def add_quote_operation(spec: dict[str, Any]) -> None:
             "parameters": [
                 query("tokenIn", "SOL", "symbol (SOL, USDC) or base58 mint"),
                 query("tokenOut", "USDC", "symbol (SOL, USDC) or base58 mint"),
-                query("amountIn", "0.01", "decimal units of tokenIn"),
+                query(
+                    "amountIn", "0.01", "decimal units of tokenIn (or amountOut)", required=False
+                ),
+                query(
+                    "amountOut",
+                    "1.5",
+                    "exact out, instead of amountIn: decimal units of tokenOut; each pool's"
+                    " quote is then the input it needs, the least `chosen`, and `amountIn` the"
+                    " best pool's input (never split)",
+                    required=False,
+                ),
             ],
             "responses": {
                 "200": _json_reply(spec, QuoteReply, "the quotes"),

@@ -679,14 +679,15 @@ def parse_expiry(value: Any, now: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class QuoteRequest:
-    """`GET /api/quote`: a pair and an amount of tokenIn."""
+    """`GET /api/quote`: a pair and an amount of tokenIn, or (exact out) of tokenOut."""
 
     token_in: Token
     token_out: Token
-    amount_in: Decimal
+    amount_in: Decimal | None
+    amount_out: Decimal | None = None  # exact out: the input each pool needs for this
 
 
-QUOTE_PARAMETERS = ("tokenIn", "tokenOut", "amountIn")
+QUOTE_PARAMETERS = ("tokenIn", "tokenOut")
 
 
 def parse_quote_request(query: Any) -> QuoteRequest:
@@ -700,6 +701,17 @@ def parse_quote_request(query: Any) -> QuoteRequest:
     token_out = resolve_token(params["tokenOut"], "tokenOut")
     if token_in.mint == token_out.mint:
         raise InvalidRequest("tokenIn and tokenOut must differ", field="tokenOut")
+    if params.get("amountIn") and params.get("amountOut"):
+        raise InvalidRequest(
+            "give amountIn (exact in) or amountOut (exact out), not both", field="amountOut"
+        )
+    if params.get("amountOut"):
+        amount_out = parse_amount(params["amountOut"], token_out, "amountOut")
+        return QuoteRequest(token_in, token_out, None, amount_out)
+    if not params.get("amountIn"):
+        raise InvalidRequest(
+            "amountIn (exact in) or amountOut (exact out) is required", field="amountIn"
+        )
     return QuoteRequest(token_in, token_out, parse_amount(params["amountIn"], token_in, "amountIn"))
 
 
