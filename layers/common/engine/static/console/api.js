@@ -67,8 +67,9 @@ export class Api {
     return this.request("DELETE", `/api/orders/${encodeURIComponent(orderId)}`).then((r) => r.data);
   }
 
-  quote({ tokenIn, tokenOut, amountIn }) {
-    const query = new URLSearchParams({ tokenIn, tokenOut, amountIn });
+  quote({ tokenIn, tokenOut, amountIn, side }) {
+    // exact out (the form's "Amount is" choice): the input each pool needs for that output
+    const query = new URLSearchParams({ tokenIn, tokenOut, [side === "out" ? "amountOut" : "amountIn"]: amountIn });
     return this.request("GET", `/api/quote?${query}`).then((r) => r.data);
   }
 
