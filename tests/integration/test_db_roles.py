@@ -99,6 +99,8 @@ COLUMN_GRANTS: dict[str, set[tuple[str, str, str]]] = {
     # execute and watch: whether an order's key is revoked (nothing of a revoked key is
     # triggered or sent), and nothing else of the key
     "engine_execute": {
+        # the key's row lock while an exact-out market order's maxAmountIn is stored
+        ("api_keys", "created_at", "UPDATE"),
         ("api_keys", "id", "SELECT"),
         ("api_keys", "revoked_at", "SELECT"),
         ("api_keys", "max_slippage", "SELECT"),

@@ -51,7 +51,6 @@ MAX_PAGE = 100
 # Columns an executor may set alongside a status change; anything else is a programming error.
 SETTABLE = frozenset(
     {
-        "amount_in",  # an exact-out market order's maxAmountIn, set when it is routed
         "venue",
         "pool",
         "quotes",
@@ -594,10 +593,10 @@ class Store:
             ).fetchone()
         return Order.from_row(row) if row else None
 
-    def check_key_limits(self, order: Order, amount_in: Decimal | None = None) -> None:
+    def check_key_limits(self, order: Order) -> None:
         """The order's key's risk limits again, as they are now (before it is routed; an
-        exact-out market order's once routing knows its maxAmountIn, `amount_in`):
-        KeyLimitExceeded / MintNotAllowed. An order without a key has none."""
+        exact-out market order's amount at routing: `reserve_input`): KeyLimitExceeded /
+        MintNotAllowed. An order without a key has none."""
         if order.api_key_id is None:
             return
         with self.pool.connection() as conn:
@@ -605,10 +604,26 @@ class Store:
                 conn,
                 order.api_key_id,
                 order.mint_in,
-                amount_in or order.amount_in or Decimal(0),
+                order.amount_in or Decimal(0),
                 order.slippage,
                 order.id,
             )
+
+    def reserve_input(self, order: Order, amount_in: Decimal) -> None:
+        """An exact-out market order's maxAmountIn (tokenIn units), known once it is routed:
+        checked against its key's limits and stored as its `amount_in` in one transaction
+        under the key's row lock, as create_order checks and stores an order, so orders that
+        are accepted or routed at the same time cannot pass a limit together.
+        KeyLimitExceeded / MintNotAllowed."""
+        with self.pool.connection() as conn, conn.transaction():
+            if order.api_key_id is not None:
+                conn.execute(
+                    "SELECT id FROM api_keys WHERE id = %s FOR UPDATE", (order.api_key_id,)
+                )
+                limits.check(
+                    conn, order.api_key_id, order.mint_in, amount_in, order.slippage, order.id
+                )
+            conn.execute("UPDATE orders SET amount_in = %s WHERE id = %s", (amount_in, order.id))
 
     def limit_price_guard(self, api_key_id: uuid.UUID | None) -> Decimal:
         """How far (percent) below the quote the key's limit orders may set their limitPrice."""

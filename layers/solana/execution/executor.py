@@ -301,10 +301,7 @@ class Executor:
             "decimals_out": main.decimals_out,
         }
         if order.amount_out_exact is not None:
-            exact = self._exact_out_terms(order, main, route_json)
-            detail |= exact
-            if order.order_type != "limit":  # a limit order's maximum is its limit, from submit
-                fields["amount_in"] = Decimal(exact["maxAmountIn"])
+            detail |= self._exact_out_terms(order, main, route_json)
         return self._moved(
             self.store.transition(
                 order.id,
@@ -324,8 +321,11 @@ class Executor:
         leg (the swap's maximum) and returned for the routing frame."""
         max_units = exact_out_max_in(order, leg.amount_in_units, leg.decimals_in)
         max_in = Decimal(max_units).scaleb(-leg.decimals_in).normalize()
-        if order.order_type != "limit":
-            self._check_key_limits(order, max_in)
+        if order.order_type != "limit":  # a limit order's was its limit, from submit
+            try:
+                self.store.reserve_input(order, max_in)
+            except KeyLimitExceeded as exc:
+                raise PermanentChainError(exc.message, exc.code) from exc
         terms = {
             "quotedAmountIn": format(
                 Decimal(leg.amount_in_units).scaleb(-leg.decimals_in).normalize(), "f"
@@ -764,12 +764,11 @@ class Executor:
         logger.info("limit order back to watching", extra={"code": code})
         return Outcome("watching", reason=message)
 
-    def _check_key_limits(self, order: Order, amount_in: Decimal | None = None) -> None:
+    def _check_key_limits(self, order: Order) -> None:
         """The key's risk limits again, as they are now, before anything is quoted or signed
-        (they were checked when the order was accepted; an operator may have lowered them);
-        an exact-out market order's once its maxAmountIn (`amount_in`) is known."""
+        (they were checked when the order was accepted; an operator may have lowered them)."""
         try:
-            self.store.check_key_limits(order, amount_in)
+            self.store.check_key_limits(order)
         except KeyLimitExceeded as exc:
             raise PermanentChainError(exc.message, exc.code) from exc
 

@@ -6,3 +6,7 @@ ALTER TABLE orders ALTER COLUMN amount_in DROP NOT NULL;
 ALTER TABLE orders ADD COLUMN amount_out_exact numeric CHECK (amount_out_exact > 0);
 ALTER TABLE orders ADD CONSTRAINT orders_amount_given
     CHECK (amount_in IS NOT NULL OR amount_out_exact IS NOT NULL);
+-- The executor stores an exact-out market order's maxAmountIn under the key's row lock, as
+-- submit stores an order (engine.store.Store.reserve_input): a row lock needs UPDATE on one
+-- column, and this is the one submit is given for it too.
+GRANT UPDATE (created_at) ON api_keys TO engine_execute;
