@@ -130,13 +130,13 @@ def test_a_pool_id_that_is_no_address_is_refused(pool: Any) -> None:
 
 def test_base_in_true_is_what_the_order_already_says() -> None:
     """The seed's `baseIn` (the amount is of tokenIn) is implied: true (or null) is the very
-    same order, with the same idempotency fingerprint; false asks for an exact output, which the
-    engine does not do."""
+    same order, with the same idempotency fingerprint; false would ask for an exact output, which
+    is asked with amountOut instead."""
     plain = parse_order_request(order())
     assert parse_order_request(order(baseIn=True)) == plain
     assert parse_order_request({**order(), "baseIn": None}).fingerprint() == plain.fingerprint()
     error = rejects(order(baseIn=False), "baseIn")
-    assert "exactly amountIn of tokenIn" in error.message
+    assert "send amountOut instead of amountIn" in error.message
     not_booleans: list[Any] = ["true", 1, 0, "false", {}]
     for value in not_booleans:
         rejects(order(baseIn=value), "baseIn")
@@ -189,3 +189,60 @@ def test_only_the_designed_arrows_are_legal(current: Status, new: Status) -> Non
 
 def test_terminal_statuses_have_no_way_out() -> None:
     assert TRANSITIONS[Status.CONFIRMED] == TRANSITIONS[Status.FAILED] == frozenset()
+
+
+def test_exact_out_takes_amount_out_instead_of_amount_in() -> None:
+    req = parse_order_request(order(amountIn=None, amountOut="1.5"))
+    assert (req.amount_in, req.amount_out) == (None, Decimal("1.5"))
+    assert req.to_json()["amountOut"] == "1.5"
+    assert "amountIn" not in req.to_json()
+    # Exact out is another order than exact in of the same number (idempotency).
+    assert req.fingerprint() != parse_order_request(order(amountIn="1.5")).fingerprint()
+
+
+def test_exactly_one_of_amount_in_and_amount_out() -> None:
+    assert "not both" in rejects(order(amountOut="1.5"), "amountOut").message
+    assert "required" in rejects(order(amountIn=None), "amountIn").message
+    rejects(order(amountIn=None, amountOut="1.1234567"), "amountOut")  # USDC has 6 decimals
+    rejects(order(amountIn=None, amountOut="0"), "amountOut")
+
+
+def test_a_sniper_order_stays_exact_in() -> None:
+    body = order(amountIn=None, amountOut="5", orderType="sniper", expiresAt="2099-01-01T00:00:00Z")
+    with pytest.raises(InvalidRequest) as info:
+        parse_order_request(body)
+    assert info.value.field == "amountOut"
+    assert "sniper order sells exactly amountIn" in info.value.message
+
+
+def test_an_exact_out_limit_orders_maximum_input_is_rounded_down() -> None:
+    """amountOut / limitPrice in tokenIn's units, rounded down: one unit more would pay above
+    the limit."""
+    from datetime import UTC, datetime
+
+    body = order(
+        tokenIn="USDC",
+        tokenOut="SOL",
+        amountIn=None,
+        amountOut="2",
+        orderType="limit",
+        limitPrice="0.0066",
+        expiresAt="2026-12-10T00:00:00Z",
+    )
+    req = parse_order_request(body, datetime(2026, 12, 6, tzinfo=UTC))
+    assert req.amount_in == Decimal("303.030303")  # 2 / 0.0066 = 303.0303030...
+    assert (
+        req.amount_in * Decimal("0.0066")
+        <= 2
+        < (req.amount_in + Decimal("0.000001")) * Decimal("0.0066")
+    )
+    tiny = {**body, "amountOut": "0.000000001", "limitPrice": "1000"}
+    assert rejects_at(tiny).field == "amountOut"  # less than one unit of USDC
+
+
+def rejects_at(body: dict[str, Any]) -> InvalidRequest:
+    from datetime import UTC, datetime
+
+    with pytest.raises(InvalidRequest) as info:
+        parse_order_request(body, datetime(2026, 12, 6, tzinfo=UTC))
+    return info.value
