@@ -161,11 +161,12 @@ function quotesTable(frame, request) {
     }
     return el("tr", { class: chosen ? "chosen" : "" },
       el("th", { scope: "row" }, q.venue || short(q.pool), chosen ? el("span", { class: "chosen-mark", text: " ✓ chosen" }) : ""),
-      el("td", { class: "num", text: q.amountOut ?? "" }),
+      // exact out: every pool pays the amount asked; what differs is the input it takes
+      el("td", { class: "num", text: q.exactOut ? `${q.amountOut} for ${q.quotedAmountIn} in` : q.amountOut ?? "" }),
       el("td", { class: "num", text: q.feeUnits ?? "" }),
       el("td", { class: "num", text: q.priceImpactPct !== undefined ? `${q.priceImpactPct} %` : "" }),
       el("td", { class: "num", text: q.txCostLamports ?? "" }),
-      el("td", { class: "num", text: netOut(q) }));
+      el("td", { class: "num", text: q.exactOut ? `${netIn(q)} in` : netOut(q) }));
   });
   return el("table", { class: "quotes" },
     el("caption", { text: `Quotes (${token(request.tokenIn)} → ${token(request.tokenOut)}); the chosen venue is marked` }),
@@ -182,6 +183,15 @@ function netOut(q) {
   const amount = Number(q.amountOut);
   const net = Number(q.netOutUnits);
   if (!units || !Number.isFinite(amount) || !Number.isFinite(net)) return q.netOutUnits ?? "";
+  return String(Number(((net * amount) / units).toPrecision(10)));
+}
+
+/** An exact-out quote's input with the transaction's cost, in token units (as netOut). */
+function netIn(q) {
+  const units = Number(q.amountInUnits);
+  const amount = Number(q.amountIn);
+  const net = Number(q.netInUnits);
+  if (!units || !Number.isFinite(amount) || !Number.isFinite(net)) return q.netInUnits ?? "";
   return String(Number(((net * amount) / units).toPrecision(10)));
 }
 
