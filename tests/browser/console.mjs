@@ -155,6 +155,25 @@ async function run(page) {
   expect(JSON.stringify(seqs) === "[1,2,3,4,5]", `after a reconnect, seq 1..5 once each: ${JSON.stringify(resumed)}`);
   log("reconnect resumed", { seenBeforeDrop: before.seen, events: resumed });
 
+  // Exact out: "Amount is" what the order receives sends amountOut; it confirms, and its quotes
+  // show the input each pool takes for that amount.
+  const previous = await page.textContent("#timeline-head .order-id code");
+  await page.selectOption("#field-side", "out");
+  await page.fill("#field-amountIn", "1.5");
+  await page.click("#order-submit");
+  await page.waitForFunction((prev) => {
+    const code = document.querySelector("#timeline-head .order-id code");
+    return code && code.textContent !== prev;
+  }, previous);
+  const exactEvents = await timeline(page);
+  const pending = await page.textContent("#timeline li[data-status=pending]");
+  const exactChosen = await page.textContent("#timeline li[data-status=routing] tr.chosen");
+  expect(exactEvents.at(-1)[1] === "confirmed" && /exactly 1\.5 USDC/.test(pending) && /1\.5 for [0-9.]+ in/.test(exactChosen),
+    `an exact-out order confirms, asked and quoted as exact out (${pending}, ${exactChosen})`);
+  log("exact out confirmed", { events: exactEvents, pending, chosen: exactChosen });
+  await page.selectOption("#field-side", "in");
+  await page.fill("#field-amountIn", "0.01");
+
   // History: the order is listed, the status filter keeps or drops it, and it opens.
   await page.waitForSelector(`#history-rows tr[data-order="${orderId}"]`);
   await page.selectOption("#history-status", "failed");
