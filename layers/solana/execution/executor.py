@@ -571,7 +571,7 @@ class Executor:
             sends=sends,
         )
         if route and route.get("exactOut"):
-            filled |= exact_out_fill(route, fill.amount_in_units, decimals_in)
+            filled |= exact_out_fill(route, fill.amount_in_units)
         legs = route["legs"] if route else []
         if legs and all("vaultOut" in leg for leg in legs):
             paid = fills.vault_outflows(found, [leg["vaultOut"] for leg in legs])
@@ -904,7 +904,7 @@ def check_input_within(route: dict[str, Any]) -> None:
         )
 
 
-def exact_out_fill(route: dict[str, Any], spent_units: int, decimals_in: int) -> dict[str, Any]:
+def exact_out_fill(route: dict[str, Any], spent_units: int) -> dict[str, Any]:
     """What an exact-out fill adds: the quoted and maximum input beside the input actually
     spent (`amountIn`), and its slippage on the input side (positive = spent more than
     quoted)."""

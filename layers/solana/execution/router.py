@@ -428,6 +428,10 @@ def _quote_pool_exact_out(
     if set(venue.pool_mints(state)) != {pair.mint_in, pair.mint_out}:
         return None
     q = venue.quote_exact_out(state, data, pair.mint_in, units_out, pair.clock)
+    try:  # the curve's impact for that input, as its exact-in quote states it
+        impact = venue.quote(state, data, pair.mint_in, q.amount_in, pair.clock).price_impact_pct
+    except (PoolNotTradable, VenueError):
+        impact = 0.0
     mint_in, mint_out = str(pair.mint_in), str(pair.mint_out)
     cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
     if mint_in == WSOL_MINT:
@@ -446,7 +450,7 @@ def _quote_pool_exact_out(
         q.amount_in,
         units_out,
         q.fee_amount,
-        0.0,
+        float(impact),
         cost,
         units_out,
         pair.decimals_in,
