@@ -28,6 +28,7 @@ from execution.discovery import venue_programs
 from execution.launches import creation_feed
 from local.chain import LocalChain, serve_in_thread
 from local.poller import wait_until
+from local.ports import free_port
 from tests.conftest import rpc_calls
 from tests.integration.test_watcher import (
     Watching,
@@ -172,6 +173,27 @@ async def test_swaps_on_the_programs_read_no_transaction_and_a_new_pool_is_still
     assert (await once_open(watching)).triggered == 1
     assert calls.methods["getTransaction"] == 1, calls.methods  # the pool-creating one only
     assert calls.methods["getSignaturesForAddress"] == 0
+    assert store.events(oid)[-1].detail["pool"] == fresh.pool
+    await feed.close()
+
+
+async def test_without_a_websocket_a_new_pool_is_found_from_the_programs_signatures(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: Any
+) -> None:
+    """An RPC whose WebSocket does not answer (nothing listens): the feed never goes live and
+    every tick reads the programs' signatures, as before the feed."""
+    watching = Watching(store, chain, queue, cfg)
+    feed = creation_feed(dataclasses.replace(cfg, solana_rpc_url=f"http://127.0.0.1:{free_port()}"))
+    watching.watcher.launches.feed = feed
+    mint = await new_token(chain)
+    oid = sniper_order(store, key, chain, mint)
+    await watching.tick()
+    fresh = await new_pool(chain, mint, "raydium_cpmm")
+    calls = rpc_calls(chain)
+    calls.reset()
+    assert (await once_open(watching)).triggered == 1
+    assert not feed.live
+    assert calls.methods["getSignaturesForAddress"] >= len(venue_programs(cfg.solana_cluster))
     assert store.events(oid)[-1].detail["pool"] == fresh.pool
     await feed.close()
 
