@@ -140,8 +140,9 @@ PYTEST_WORKERS ?= -n auto
 
 ## docs: serve the docs site (mkdocs-material, offline) on http://127.0.0.1:8000
 ## docs-build: build it strictly into site/ (make test runs it); docs-gen: regenerate the
-## configuration, error and metric tables and docs/openapi.json from the code
-.PHONY: docs docs-build docs-gen
+## configuration, error and metric tables and docs/openapi.json from the code; docs-plots: draw
+## docs/performance.md's plots (docs/img/perf-*.svg) from the bench figures in docs/perf/runs.json
+.PHONY: docs docs-build docs-gen docs-plots
 DOCS_PORT ?= 8000
 docs: $(STAMP)
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
@@ -151,6 +152,9 @@ docs-build: $(STAMP)
 
 docs-gen: $(STAMP)
 	$(BIN)/python -m ops.docs_gen
+
+docs-plots: $(STAMP)
+	$(BIN)/python -m bench.plots
 
 ## test: lint, type-check and run every test (real Postgres, LocalStack, moto's management API, the
 ## local chain, real sockets, the JS clients, the console in headless Chromium)

@@ -169,10 +169,12 @@ async def _ticks(url: str, ticks: int) -> list[Any]:
     from engine.queue import OrdersQueue
     from engine.store import Store
     from execution.chain import Chain
+    from execution.launches import creation_feed
     from execution.watcher import Watcher
-    from local.chain import LocalChain, client_for
+    from local.chain import LocalChain, client_for, serve_in_thread
 
     chain = LocalChain.seeded()
+    served, stop = serve_in_thread(chain)  # its PubSub WebSocket: the pool-creation feed
     settings = dataclasses.replace(
         config.Settings.from_env({}),
         database_url=url,
@@ -184,11 +186,16 @@ async def _ticks(url: str, ticks: int) -> list[Any]:
         Chain("http://local-chain", client_for(chain)),
         OrdersQueue(None),  # nothing may trigger here: no message may go out either
         settings,
+        # as the watch function: new pools over logsSubscribe once it is live
+        creation_feed=creation_feed(dataclasses.replace(settings, solana_rpc_url=served)),
     )
     # The watch function's own loop, at its 1 s tick; the first tick (discovery of the pair
     # and the pools' accounts, a cold container) is not counted.
     seen: list[Any] = []
     await watcher.run(lambda: len(seen) <= ticks, 1.0, on_tick=seen.append)
+    if watcher.launches.feed is not None:
+        await watcher.launches.feed.close()
+    stop()
     chain.stop()
     return seen[1:]
 

@@ -1,6 +1,7 @@
 """HTTP API: submit an order, read one, list them, cancel one, health; the console and the API
 docs (`engine.console`). FastAPI behind Mangum (payload v2). (`GET /api/quote` is another
-function's: functions/quote, which carries the Solana layer.)
+function's: functions/quote. A limit order's limitPrice is held against the pair's quote,
+whose code comes from the Solana layer on the first limit order: `engine.spot`.)
 
 Order routes act for the API key the gateway's Lambda authorizer let in (`api.caller`): orders
 are created for it, and only its own orders can be read or listed.
@@ -27,6 +28,7 @@ from engine.intake import Intake
 from engine.notify import StatusQueue
 from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
+from engine.spot import SpotQuotes
 from engine.store import Store
 
 logger = Logger(service="submit")
@@ -37,6 +39,7 @@ intake = Intake(
     store,
     OrdersQueue.from_settings(cfg),
     chain_slot=functools.partial(rpc.current_slot, cfg.solana_rpc_url),
+    limit_quote=SpotQuotes(cfg, store.pool).price,
 )
 # A cancel is told to notify (the order's WebSocket followers get the `cancelled` frame).
 publisher = StatusQueue.from_settings(cfg) if cfg.status_queue_url else None

@@ -27,6 +27,7 @@ from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
 from engine.store import Store
 from execution.chain import Chain
+from execution.launches import creation_feed
 from execution.wallet import wallet_address
 from execution.watcher import STOP_BEFORE_TIMEOUT_SECONDS, TickReport, Watcher
 
@@ -44,6 +45,8 @@ watcher = Watcher(
     OrdersQueue.from_settings(cfg),
     cfg,
     publish=status_queue.publish,
+    # New pools over logsSubscribe where the RPC serves it (kept open across invocations).
+    creation_feed=creation_feed(cfg),
 )
 
 

@@ -19,6 +19,7 @@ from engine.intake import Intake
 from engine.notify import Fanout, StatusQueue
 from engine.observability import metrics, tracer
 from engine.queue import OrdersQueue
+from engine.spot import SpotQuotes
 from engine.store import Store
 from engine.stream import OrderStream, reply
 
@@ -33,6 +34,7 @@ stream = OrderStream(
         store,
         OrdersQueue.from_settings(cfg),
         chain_slot=functools.partial(rpc.current_slot, cfg.solana_rpc_url),
+        limit_quote=SpotQuotes(cfg, pool).price,
     ),
     Fanout.from_settings(pool, cfg),
     StatusQueue.from_settings(cfg),

@@ -327,7 +327,7 @@ def test_http_expiry_in_the_readmes_formats_is_accepted(submit: Any, expires: st
 
 
 def test_http_prices_of_28_significant_digits_are_kept_exactly(submit: Any) -> None:
-    price = "1.000000000000000000000000001"  # 28 significant digits
+    price = "151.2000000000000000000000001"  # 28 significant digits (above the quote)
     reply = http_post(submit, limit_body(limitPrice=price).encode())
     assert reply["statusCode"] == 202, reply["json"]
     order = call(submit, "GET", f"/api/orders/{reply['json']['orderId']}")["json"]

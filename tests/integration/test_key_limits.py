@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +22,9 @@ from engine import config, db, keys, limits
 from engine.errors import KeyLimitExceeded
 from engine.limits import MintLimit
 from engine.orders import Status, parse_order_request
+from engine.pools import PoolCache, endpoint_id
 from engine.store import Store
-from engine.tokens import WSOL_MINT
+from engine.tokens import USDC_DEVNET_MINT, WSOL_MINT
 from local.apigw import LambdaContext, ensure_event_loop, http_event
 from local.chain import T22_MINT, LocalChain
 from local.handlers import fresh_handler
@@ -212,6 +214,80 @@ def test_twenty_orders_racing_one_keys_daily_cap_never_overshoot_it(
 
 
 # -- at execution ---------------------------------------------------------------------------------
+
+
+def quoted_price(key: keys.ApiKey, amount: str = "1") -> Decimal:
+    """What GET /api/quote answers for SOL -> USDC now (tokenOut per tokenIn): the quote a user
+    sets a limitPrice from. Quoting the pair also records its pools in the pool cache."""
+    event = http_event("GET", "/api/quote", query=f"tokenIn=SOL&tokenOut=USDC&amountIn={amount}")
+    ensure_event_loop()
+    reply = as_key(fresh_handler("quote"), key.id)(event, LambdaContext("quote"))
+    assert reply["statusCode"] == 200, reply
+    return Decimal(json.loads(reply["body"])["price"])
+
+
+def limit_body(price: Decimal | str, **fields: Any) -> dict[str, Any]:
+    return {
+        "orderType": "limit",
+        "tokenIn": "SOL",
+        "tokenOut": "USDC",
+        "amountIn": "1",
+        "limitPrice": format(Decimal(price), "f"),
+        "expiresAt": expires(),
+        **fields,
+    }
+
+
+def test_a_fat_finger_limit_price_is_refused_at_submit_naming_the_quote(
+    submit: Any, store: Store, key: keys.ApiKey
+) -> None:
+    """A limitPrice 30 % below the quote was accepted, and only failed when it was routed."""
+    price = quoted_price(key)
+    before = orders_of(store, key)
+    for fat in (price * Decimal("0.7"), Decimal("1e-30")):
+        reply = call(submit, key, "POST", "/api/orders/execute", limit_body(fat))
+        error = refused(reply, 422, "limit_price_guard", "limitPrice")
+        assert (error["limit"], error["limitPriceGuard"]) == ("limitPriceGuard", "20")
+        quote = Decimal(error["quote"])
+        assert abs(quote - price) / price < Decimal("0.001"), (quote, price)
+        assert f"({error['quote']})" in error["message"]
+        assert "more than 20 % below the quote" in error["message"]
+    assert orders_of(store, key) == before  # nothing stored
+    # Within the guard: accepted and watched.
+    reply = call(submit, key, "POST", "/api/orders/execute", limit_body(price * Decimal("0.9")))
+    assert (reply["statusCode"], reply["json"]["status"]) == (202, "watching"), reply["json"]
+    # The guard is the key's own: at 50 %, 30 % below the quote passes.
+    limits.set_limits(store.pool, key.id, {}, limit_price_guard=Decimal(50))
+    reply = call(submit, key, "POST", "/api/orders/execute", limit_body(price * Decimal("0.7")))
+    assert reply["statusCode"] == 202, reply["json"]
+
+
+def test_a_limit_order_is_refused_with_503_when_its_quote_cannot_be_read(
+    store: Store,
+    key: keys.ApiKey,
+    database_url: str,
+    orders_queue: str,
+    served_chain: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An RPC that does not answer: the limitPrice cannot be checked, so the order is not
+    accepted unchecked (nothing is stored); a market order does not need a quote at submit."""
+    _, url = served_chain
+    quoted_price(key)  # the pair's pools, as the cache knows them on the working endpoint
+    cache = PoolCache(store.pool)
+    known = cache.of_pair(endpoint_id(url), WSOL_MINT, USDC_DEVNET_MINT)
+    assert known
+    down = "http://127.0.0.1:9"  # nothing listens
+    cache.remember(endpoint_id(down), known, datetime.now(UTC))
+    monkeypatch.setenv("SOLANA_RPC_URL", down)
+    submit = fresh_handler("submit")
+    before = orders_of(store, key)
+    reply = call(submit, key, "POST", "/api/orders/execute", limit_body("1e-30"))
+    refused_error = reply["json"]["error"]
+    assert (reply["statusCode"], refused_error["code"]) == (503, "rpc_unavailable"), reply
+    assert "limitPrice" in refused_error["message"]
+    assert orders_of(store, key) == before
+    assert call(submit, key, "POST", "/api/orders/execute", SOL_ORDER)["statusCode"] == 202
 
 
 async def test_limits_lowered_after_submit_hold_at_execution(

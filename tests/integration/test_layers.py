@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,13 +76,14 @@ def replies(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_the_template_gives_the_solana_layer_only_to_the_functions_that_talk_to_solana() -> None:
-    for name in ("execute", "quote", "watch"):
+    # submit and ws_connect: a limit order's quote at submit (engine.spot), imported on demand.
+    for name in ("execute", "quote", "watch", "submit", "ws_connect"):
         assert function_layers(name) == ["CommonLayer", "SolanaLayer"], name
-    for name in ("submit", "ws_connect", "notify", "authorizer"):
+    for name in ("notify", "authorizer"):
         assert function_layers(name) == ["CommonLayer"], name
 
 
-def test_submit_serves_every_route_without_the_solana_layer(
+def test_submit_serves_every_route_but_a_limit_order_without_loading_solana(
     environment: dict[str, str], api_key: tuple[keys.ApiKey, str]
 ) -> None:
     key_id = api_key[0].id
@@ -107,7 +109,7 @@ def test_submit_serves_every_route_without_the_solana_layer(
     assert not SOLANA_MODULES & set(result["modules"]), result["modules"]
 
 
-def test_ws_connect_serves_every_route_without_the_solana_layer(
+def test_ws_connect_serves_every_route_but_a_limit_order_without_loading_solana(
     environment: dict[str, str], api_key: tuple[keys.ApiKey, str]
 ) -> None:
     key_id = api_key[0].id
@@ -198,6 +200,35 @@ def test_quote_answers_with_its_two_layers(
     assert {q["venue"] for q in body["quotes"]} == {"raydium_cpmm", "meteora_damm_v2"}
     assert refused["statusCode"] == 400
     assert json.loads(refused["body"])["error"]["field"] == "tokenOut"
+
+
+def test_submit_quotes_a_limit_order_with_its_two_layers(
+    environment: dict[str, str], api_key: tuple[keys.ApiKey, str], served_chain: Any
+) -> None:
+    """The limit-price guard at submit runs with the layers the template gives submit: the
+    quote function first records the pair's pools, then submit refuses a fat finger."""
+    _, rpc_url = served_chain
+    key_id = api_key[0].id
+    env = {**environment, "SOLANA_RPC_URL": rpc_url, "SOLANA_CLUSTER": "custom"}
+    quote = authorized_http("GET", "/api/quote", key_id)
+    quote["queryStringParameters"] = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}
+    [quoted] = replies(run_handler("quote", [quote], env))
+    assert quoted["statusCode"] == 200, quoted
+    limit = {
+        "orderType": "limit",
+        "tokenIn": "SOL",
+        "tokenOut": "USDC",
+        "amountIn": "1",
+        "limitPrice": "1e-30",
+        "expiresAt": (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    result = run_handler(
+        "submit", [authorized_http("POST", "/api/orders/execute", key_id, limit)], env
+    )
+    [reply] = replies(result)
+    assert reply["statusCode"] == 422, reply
+    assert json.loads(reply["body"])["error"]["code"] == "limit_price_guard"
+    assert {"execution", "solders"} <= set(result["modules"])
     assert {"execution", "solders", "solana"} <= set(result["modules"])
 
 

@@ -9,9 +9,12 @@ and one key may watch at most `MAX_SNIPER_PAIRS` distinct pairs.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,9 +23,12 @@ from solders.keypair import Keypair
 from engine import config, keys, limits
 from engine.errors import TooManyOpenOrders
 from engine.store import Store
+from execution.creation_feed import CreationFeed
 from execution.discovery import venue_programs
-from local.chain import LocalChain
+from execution.launches import creation_feed
+from local.chain import LocalChain, serve_in_thread
 from local.poller import wait_until
+from local.ports import free_port
 from tests.conftest import rpc_calls
 from tests.integration.test_watcher import (
     Watching,
@@ -31,6 +37,7 @@ from tests.integration.test_watcher import (
     new_token,
     nothing_else_watching,
     once_open,
+    price_sol,
     queue,
     sniper_order,
 )
@@ -111,6 +118,89 @@ async def test_a_new_pool_is_found_after_many_pairs_are_watched(
     assert calls.methods["getProgramAccounts"] == 0
     assert calls.methods["getTransaction"] >= 1  # the pool-creating transaction
     assert store.events(oid)[-1].detail["pool"] == fresh.pool
+
+
+@pytest.fixture
+def served(chain: LocalChain) -> Iterator[str]:
+    """The counting chain over a real socket: its PubSub WebSocket for the creation feed."""
+    url, stop = serve_in_thread(chain)
+    yield url
+    stop()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    """Wait for `condition` while this loop runs (the feed's task lives in it)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def test_swaps_on_the_programs_read_no_transaction_and_a_new_pool_is_still_found(
+    store: Store,
+    chain: LocalChain,
+    cfg: config.Settings,
+    key: keys.ApiKey,
+    queue: Any,
+    served: str,
+) -> None:
+    """Before: every tick read every new transaction of the two programs (getTransaction per
+    swap), so its cost grew with the programs' activity. With the logsSubscribe feed live, a
+    tick reads only the pool-creating transactions, and no signatures."""
+    watching = Watching(store, chain, queue, cfg)
+    feed = creation_feed(dataclasses.replace(cfg, solana_rpc_url=served))
+    watching.watcher.launches.feed = feed
+    mint = await new_token(chain)
+    oid = sniper_order(store, key, chain, mint)
+    await watching.tick()  # starts the feed
+    assert await until(lambda: feed.live)
+    await watching.tick()  # reads the programs' signatures once: the gap before subscribing
+    calls = rpc_calls(chain)
+    for price in (150, 140, 160):  # real swaps on both programs' pools
+        price_sol(chain, price)
+    swapped = max(t["slot"] for t in chain.txlog())
+    assert await until(lambda: chain.ledger.confirmed_slot >= swapped)
+    programs = [program for _, program in venue_programs(cfg.solana_cluster)]
+    assert await until(lambda: all(seen(feed, p) for p in programs))  # the feed saw the swaps
+    calls.reset()
+    assert (await watching.tick()).triggered == 0
+    assert calls.methods["getTransaction"] == 0, calls.methods
+    assert calls.methods["getSignaturesForAddress"] == 0, calls.methods
+    fresh = await new_pool(chain, mint, "meteora_damm_v2")
+    calls.reset()
+    assert (await once_open(watching)).triggered == 1
+    assert calls.methods["getTransaction"] == 1, calls.methods  # the pool-creating one only
+    assert calls.methods["getSignaturesForAddress"] == 0
+    assert store.events(oid)[-1].detail["pool"] == fresh.pool
+    await feed.close()
+
+
+async def test_without_a_websocket_a_new_pool_is_found_from_the_programs_signatures(
+    store: Store, chain: LocalChain, cfg: config.Settings, key: keys.ApiKey, queue: Any
+) -> None:
+    """An RPC whose WebSocket does not answer (nothing listens): the feed never goes live and
+    every tick reads the programs' signatures, as before the feed."""
+    watching = Watching(store, chain, queue, cfg)
+    feed = creation_feed(dataclasses.replace(cfg, solana_rpc_url=f"http://127.0.0.1:{free_port()}"))
+    watching.watcher.launches.feed = feed
+    mint = await new_token(chain)
+    oid = sniper_order(store, key, chain, mint)
+    await watching.tick()
+    fresh = await new_pool(chain, mint, "raydium_cpmm")
+    calls = rpc_calls(chain)
+    calls.reset()
+    assert (await once_open(watching)).triggered == 1
+    assert not feed.live
+    assert calls.methods["getSignaturesForAddress"] >= len(venue_programs(cfg.solana_cluster))
+    assert store.events(oid)[-1].detail["pool"] == fresh.pool
+    await feed.close()
+
+
+def seen(feed: CreationFeed, program: Any) -> bool:
+    """The feed has seen a transaction of `program` since it was last taken from."""
+    return feed._programs[str(program)].newest is not None
 
 
 def test_one_key_may_watch_a_limited_number_of_sniper_pairs(

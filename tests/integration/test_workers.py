@@ -158,7 +158,8 @@ def test_a_frozen_worker_runs_nothing_between_invocations(
 
 def test_an_import_error_fails_the_invocation_as_lambdas_init_error(tmp_path: Path) -> None:
     code = probe(tmp_path, "import solders\n\ndef handler(event, context):\n    return 1\n")
-    pool = FunctionPool("submit", concurrency=1, account=AccountLimit(1), code=code, timeout=10)
+    # notify: a function whose layers hold no solders (submit's now do, for a limit's quote)
+    pool = FunctionPool("notify", concurrency=1, account=AccountLimit(1), code=code, timeout=10)
     try:
         with pytest.raises(InvokeError) as failed:
             pool.invoke({})

@@ -291,6 +291,28 @@ def test_a_limit_order_submitted_over_ws_streams_pending_then_watching(
     assert frames[1]["limitPrice"] == "1000"
 
 
+def test_a_fat_finger_limit_price_over_ws_gets_an_error_frame_and_stores_nothing(
+    env: str, api_key: Any, served_chain: Any, store: Store
+) -> None:
+    """As over HTTP: a limitPrice more than the key's guard (20 %) below the quote is refused."""
+    from decimal import Decimal
+
+    from tests.integration.test_key_limits import quoted_price
+
+    price = quoted_price(api_key[0])  # the pair's quote; its pools are now in the pool cache
+    handler = as_key(fresh_module("ws_connect").handler, api_key[0].id)
+    c = cid()
+    connect(handler, c)
+    fat = format(price * Decimal("0.5"), "f")
+    assert send(handler, c, {**limit_order(), "limitPrice": fat})["statusCode"] == 200
+    [frame] = wait_frames(c, 1)
+    assert (frame["error"]["code"], frame["error"]["field"]) == ("limit_price_guard", "limitPrice")
+    assert Decimal(frame["error"]["quote"]) > Decimal(fat)
+    with store.pool.connection() as conn:
+        row = conn.execute("SELECT count(*) AS n FROM orders WHERE limit_price = %s", (fat,))
+        assert row.fetchone() == {"n": 0}
+
+
 def test_cancel_over_ws_answers_with_the_cancelled_frame(handler: Any, store: Store) -> None:
     submitter, canceller = cid(), cid()
     connect(handler, submitter)

@@ -434,9 +434,16 @@ def test_the_execute_function_gets_the_discovery_settings_config_reads(
 
 
 def test_execute_has_the_solana_layer(tpl: dict[str, Any]) -> None:
-    for function in ("ExecuteFunction", "QuoteFunction", "WatchFunction"):
+    # submit and ws_connect quote a limit order's pair at submit (engine.spot), on demand only.
+    for function in (
+        "ExecuteFunction",
+        "QuoteFunction",
+        "WatchFunction",
+        "SubmitFunction",
+        "WsConnectFunction",
+    ):
         assert resource(function, tpl)["Properties"]["Layers"] == [{"Ref": "SolanaLayer"}]
-    for name in ("submit", "ws_connect", "notify", "authorizer"):
+    for name in ("notify", "authorizer"):
         assert "Layers" not in resource(function_id(name, tpl), tpl)["Properties"], name
     assert tpl["Globals"]["Function"]["Layers"] == [{"Ref": "CommonLayer"}]
 

@@ -490,8 +490,9 @@ class PositionReply(BaseModel):
 class LimitsReply(BaseModel):
     maxSlippage: str = Field(description="percent: the most slippage an order may ask for")
     limitPriceGuard: str = Field(
-        description="percent: a limit order whose limitPrice is more than this below the quote"
-        " fails `limit_price_guard` when it is routed"
+        description="percent: a limit order whose limitPrice is more than this below the"
+        " pair's quote is refused at submit (and fails `limit_price_guard` if the price has"
+        " moved that far when it triggers)"
     )
     mints: list[MintLimitReply] = Field(description="the mints the key may sell, and how much")
     positions: list[PositionReply] = Field(

@@ -12,7 +12,9 @@ on; `status` is the HTTP status the API answers with when it reaches a client.
     |   |   |                            order_limit_exceeded, daily_limit_exceeded,
     |   |   |                            slippage_limit_exceeded; `limit`, `remaining`
     |   |   +-- MintNotAllowed    403    a mint the key has no limit for, beyond what its own
-    |   |                                fills bought (limits)
+    |   |   |                            fills bought (limits)
+    |   |   +-- LimitPriceTooLow  422    a limit order's limitPrice further below the current
+    |   |                                quote than the key's limitPriceGuard (limits); `quote`
     |   +-- OrderNotFound         404    unknown order, or another key's (api, stream)
     |   +-- IdempotencyConflict   409    an Idempotency-Key reused for another body (store)
     |   +-- NotCancellable        409    cancel of an order that triggered, ended, or is a
@@ -22,8 +24,9 @@ on; `status` is the HTTP status the API answers with when it reaches a client.
     |   +-- UnsupportedMediaType  415    a body not read as UTF-8 JSON (payloads)
     +-- ServiceUnavailable (503)         a dependency is down; retry later
     |   +-- QueueUnavailable             the orders queue refused the order (queue, intake)
-    |   +-- RpcUnavailable               the Solana RPC did not answer a sniper order's slot
-    |                                    (intake) or a quote (execution, the quote function)
+    |   +-- RpcUnavailable               the Solana RPC did not answer a sniper order's slot,
+    |                                    a limit order's quote (intake) or a quote (execution,
+    |                                    the quote function)
     +-- ConfigError           500        a setting is missing or malformed (config)
     +-- IllegalTransition     500        a status change the state machine forbids: a bug (orders)
     +-- InternalError         500        something that cannot happen did (store)
@@ -130,6 +133,23 @@ class MintNotAllowed(KeyLimitExceeded):
 
     code = "mint_not_allowed"
     status = 403
+
+
+class LimitPriceTooLow(KeyLimitExceeded):
+    """A limit order's limitPrice is more than the key's `limitPriceGuard` percent below the
+    pair's current quote: a fat finger (1e-30 would sell at any price). `quote` is that quote
+    (tokenOut per tokenIn), in the reply."""
+
+    code = "limit_price_guard"
+    status = 422
+
+    def __init__(self, message: str, *, quote: str, guard: str) -> None:
+        super().__init__(message, field="limitPrice", limit="limitPriceGuard", remaining=None)
+        self.quote = quote
+        self.guard = guard
+
+    def to_dict(self) -> dict[str, str]:
+        return super().to_dict() | {"quote": self.quote, "limitPriceGuard": self.guard}
 
 
 class UnsupportedMediaType(RequestError):

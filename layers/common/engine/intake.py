@@ -3,7 +3,9 @@
 A market order is stored `pending` and enqueued for the executors. A limit or sniper order is
 stored and moved to `watching` in the same transaction, and is not queued: the watcher
 (functions/watch) triggers it. A sniper order also records the chain's slot (getSlot) it
-watches new pools from.
+watches new pools from. A limit order's limitPrice is first held against the pair's current
+quote (`engine.spot`, the key's limitPriceGuard): a fat finger is refused, and so is the order
+when the RPC does not answer (503; an unchecked limit is not accepted).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from psycopg import OperationalError
 
-from engine import observability
+from engine import limits, observability
 from engine.errors import QueueUnavailable, RpcUnavailable, UnknownPool
 from engine.metrics import Metric
 from engine.orders import OrderBody, OrderRequest
@@ -45,6 +48,7 @@ class Intake:
         queue: OrdersQueue,
         pools: PoolCache | None = None,
         chain_slot: Callable[[], int] | None = None,
+        limit_quote: Callable[[OrderRequest], Decimal | None] | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -52,6 +56,9 @@ class Intake:
         # The cluster's slot now (a sniper order watches for pools created from it on); None:
         # no RPC configured, sniper orders are refused.
         self.chain_slot = chain_slot
+        # A limit order's pair's current price (tokenOut per tokenIn; None: no known pool of
+        # the pair, routing checks it); None: no RPC configured, limit orders are refused.
+        self.limit_quote = limit_quote
 
     def accept(
         self, body: Any, idempotency_key: str | None = None, api_key_id: uuid.UUID | None = None
@@ -114,6 +121,8 @@ class Intake:
     ) -> Accepted:
         """A limit or sniper order: stored `watching` (nothing is queued until it triggers)."""
         slot = None
+        if request.order_type == "limit" and not self._replay(request, idempotency_key, api_key_id):
+            self._check_limit_price(request, api_key_id)
         if request.order_type == "sniper":
             if self.chain_slot is None:
                 raise RpcUnavailable("sniper orders need SOLANA_RPC_URL, which is not set")
@@ -128,6 +137,30 @@ class Intake:
             current = order
         return Accepted(order_id=order.id, status=str(current.status), created=False)
 
+    def _replay(
+        self, request: OrderRequest, idempotency_key: str | None, api_key_id: uuid.UUID | None
+    ) -> bool:
+        """An Idempotency-Key replay of an accepted order: it answers with that order, whatever
+        the price did since."""
+        if idempotency_key is None:
+            return False
+        earlier = self.store.order_by_idempotency_key(idempotency_key, api_key_id)
+        return earlier is not None and earlier.request_hash == request.fingerprint()
+
+    def _check_limit_price(self, request: OrderRequest, api_key_id: uuid.UUID | None) -> None:
+        """LimitPriceTooLow (422) when the limitPrice is more than the key's limitPriceGuard
+        below the pair's current quote; RpcUnavailable (503) when that quote cannot be read."""
+        if request.limit_price is None:
+            return
+        if self.limit_quote is None:
+            raise RpcUnavailable("limit orders need SOLANA_RPC_URL, which is not set")
+        quoted = self.limit_quote(request)
+        if quoted is None:
+            return  # the engine knows no pool of the pair yet: checked when it is routed
+        limits.check_limit_price(
+            request.limit_price, quoted, self.store.limit_price_guard(api_key_id)
+        )
+
     def _check_pin(
         self,
         pool_id: str,
@@ -140,8 +173,6 @@ class Intake:
         try:
             self.pools.check_pin(pool_id, request.token_in.mint, request.token_out.mint)
         except UnknownPool:
-            if idempotency_key is not None:
-                earlier = self.store.order_by_idempotency_key(idempotency_key, api_key_id)
-                if earlier is not None and earlier.request_hash == request.fingerprint():
-                    return
+            if self._replay(request, idempotency_key, api_key_id):
+                return
             raise

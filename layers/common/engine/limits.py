@@ -10,8 +10,10 @@ trades, in the input token's own units (there is no price oracle).
   already. So a sniper can sell what it bought, and no key can sell what others' orders bought.
 - `maxSlippage`: the most slippage an order may ask for (default the contract's 50 %).
 - `limitPriceGuard`: a limit order whose limitPrice is more than this many percent below the
-  quote is a fat finger. Submit reads no chain, so this is checked when the order is routed
-  (`Executor`): it fails `limit_price_guard` before anything is signed.
+  pair's current quote is a fat finger (`check_limit_price`). Submit refuses it (422
+  `limit_price_guard`, against the quote `engine.spot` reads), and the executor checks again
+  against the quote the order is routed on: it fails `limit_price_guard` before anything is
+  signed.
 
 `check` runs when an order is accepted (Store.create_order, under the key's row lock, so racing
 orders serialise and the order's own row is the reservation of its amount) and again before the
@@ -30,7 +32,13 @@ from psycopg import Connection
 from psycopg.rows import DictRow
 
 from engine.db import Pool
-from engine.errors import InvalidRequest, KeyLimitExceeded, MintNotAllowed, TooManyOpenOrders
+from engine.errors import (
+    InvalidRequest,
+    KeyLimitExceeded,
+    LimitPriceTooLow,
+    MintNotAllowed,
+    TooManyOpenOrders,
+)
 from engine.orders import MAX_SLIPPAGE, TERMINAL, Status, resolve_token, statuses
 from engine.tokens import BY_MINT, USDC_DEVNET_MINT, WSOL_MINT
 
@@ -65,6 +73,20 @@ class KeyLimits:
 
     def for_mint(self, mint: str) -> MintLimit | None:
         return self.mints.get(mint)
+
+
+def check_limit_price(limit_price: Decimal, quoted: Decimal, guard: Decimal) -> None:
+    """Raise LimitPriceTooLow when `limit_price` is more than `guard` percent below `quoted`
+    (both tokenOut per tokenIn): one rule for submit and for routing."""
+    if limit_price >= quoted * (1 - guard / 100):
+        return
+    quote = _text(quoted.quantize(Decimal(1).scaleb(quoted.adjusted() - 11)))
+    raise LimitPriceTooLow(
+        f"limitPrice {format(limit_price, 'f')} is more than {_text(guard)} % below the quote"
+        f" ({quote}): refused as a fat finger (the key's limitPriceGuard)",
+        quote=quote,
+        guard=_text(guard),
+    )
 
 
 def symbol(mint: str) -> str:

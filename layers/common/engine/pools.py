@@ -111,6 +111,19 @@ class PoolCache:
             ).fetchall()
         return PairPools(tuple(_cached(r) for r in rows), listed["refreshed_at"])
 
+    @traced("postgres pools_of_pair")
+    def of_pair(self, endpoint: str, mint_1: str, mint_2: str) -> list[CachedPool]:
+        """Every pool of the pair the cache knows on `endpoint`, however it learnt it
+        (discovery, VENUE_POOLS, a pinned pool): what submit quotes a limit order on."""
+        mint_x, mint_y = pair_key(mint_1, mint_2)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM pools WHERE endpoint = %s"
+                " AND LEAST(mint_a, mint_b) = %s AND GREATEST(mint_a, mint_b) = %s",
+                (endpoint, mint_x, mint_y),
+            ).fetchall()
+        return [_cached(r) for r in rows]
+
     @traced("postgres save_pair_pools")
     def save_pair(
         self, endpoint: str, mint_1: str, mint_2: str, pools: Sequence[CachedPool], at: datetime

@@ -40,12 +40,13 @@ from psycopg import OperationalError
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from engine import observability
+from engine import limits, observability
 from engine.config import PoolConfig, Settings
 from engine.errors import (
     AlreadyProcessed,
     ChainError,
     KeyLimitExceeded,
+    LimitPriceTooLow,
     PermanentChainError,
     TransientChainError,
 )
@@ -773,8 +774,9 @@ class Executor:
             raise PermanentChainError(exc.message, exc.code) from exc
 
     def _check_limit_price_guard(self, order: Order) -> None:
-        """A limit order whose limitPrice is more than the key's guard below the quote is a
-        fat finger (1e-30 would sell at any price): failed before anything is signed."""
+        """A limit order whose limitPrice is more than the key's guard below the quote it is
+        routed on is a fat finger (submit checked it against the quote then; the price may
+        have moved since): failed before anything is signed."""
         if order.order_type != "limit" or order.limit_price is None or not order.amount_out:
             return
         amount_in = order.amount_in
@@ -783,15 +785,12 @@ class Executor:
         if not amount_in:
             return
         quoted = Decimal(order.amount_out).scaleb(-(order.decimals_out or 0)) / amount_in
-        guard = self.store.limit_price_guard(order.api_key_id)
-        floor = quoted * (1 - guard / 100)
-        if order.limit_price < floor:
-            raise PermanentChainError(
-                f"limitPrice {format(order.limit_price, 'f')} is more than {guard} % below the"
-                f" quote ({format(quoted.normalize(), 'f')}): refused as a fat finger (the key's"
-                " limitPriceGuard)",
-                "limit_price_guard",
+        try:
+            limits.check_limit_price(
+                order.limit_price, quoted, self.store.limit_price_guard(order.api_key_id)
             )
+        except LimitPriceTooLow as exc:
+            raise PermanentChainError(exc.message, "limit_price_guard") from exc
 
     def _revoked(self, order: Order) -> bool:
         return order.api_key_id is not None and self.store.key_revoked(order.api_key_id)

@@ -1,11 +1,15 @@
 """New pools of the pairs sniper orders watch, and the transaction that created each.
 
-- Found from each venue program's signatures since a cursor kept in Postgres (`watch_cursors`):
-  one getSignaturesForAddress(program, until=cursor) per program per tick, then getTransaction
-  only for the new transactions that did not fail, whose pool-creating instructions (Raydium CPMM
-  `initialize`, pool at account 3; Meteora DAMM v2 `initialize_pool`, pool at 6, or
-  `initialize_customizable_pool`, pool at 5) are matched against every watched pair at once. So
-  a tick's cost follows the programs' activity, never the number of sniper orders or pairs
+- Found from each venue program's pool-creating transactions: the pool-creating instructions
+  (Raydium CPMM `initialize`, pool at account 3; Meteora DAMM v2 `initialize_pool`, pool at 6,
+  or `initialize_customizable_pool`, pool at 5) are matched against every watched pair at once.
+  Which transactions: where the RPC serves `logsSubscribe` (`execution.creation_feed`), only
+  those whose logs show a pool-creating instruction are read (getTransaction), so a tick's RPC
+  calls grow neither with sniper orders nor with the programs' swaps; the programs' signatures
+  since a cursor kept in Postgres (`watch_cursors`: one getSignaturesForAddress(program,
+  until=cursor) per program, then getTransaction for every new transaction that did not fail)
+  are read only to fill the gap before each subscription, or every tick where the RPC has no
+  logsSubscribe. Either way a tick's cost never follows the number of sniper orders or pairs
   watched (issue 25: each watched pair cost 4 getProgramAccounts per tick before, and 100
   sniper orders of one key made every user's limit orders seconds late). The transaction that
   creates a pool gives its `created_slot`.
@@ -31,6 +35,7 @@ from engine.config import Settings
 from engine.metrics import Metric
 from engine.pools import PoolBirth, PoolBirths, pair_key
 from execution.chain import Chain, LandedTransaction, SignatureInfo
+from execution.creation_feed import CreationFeed, ws_url
 from execution.discovery import FoundPool, read_pools, venue_of, venue_programs
 
 logger = Logger(child=True)
@@ -54,11 +59,26 @@ class Initializer:
 
 # From the programs' instruction account lists (raydium-cp-swap `initialize`, damm-v2
 # `initialize_pool` / `initialize_customizable_pool`; local/pools.py builds them the same way).
-INITIALIZERS: dict[bytes, Initializer] = {
-    _anchor("initialize"): Initializer("raydium_cpmm", 3, (4, 5)),
-    _anchor("initialize_pool"): Initializer("meteora_damm_v2", 6, (8, 9)),
-    _anchor("initialize_customizable_pool"): Initializer("meteora_damm_v2", 5, (7, 8)),
+INITIALIZER_NAMES: dict[str, Initializer] = {
+    "initialize": Initializer("raydium_cpmm", 3, (4, 5)),
+    "initialize_pool": Initializer("meteora_damm_v2", 6, (8, 9)),
+    "initialize_customizable_pool": Initializer("meteora_damm_v2", 5, (7, 8)),
 }
+INITIALIZERS: dict[bytes, Initializer] = {_anchor(n): i for n, i in INITIALIZER_NAMES.items()}
+
+
+def creation_feed(cfg: Settings) -> CreationFeed:
+    """The container's logsSubscribe feed of the venue programs' pool creations, at the RPC
+    URL's WebSocket (the instruction names as Anchor logs them: `InitializePool`)."""
+    programs = {
+        program: {
+            name.title().replace("_", "")
+            for name, init in INITIALIZER_NAMES.items()
+            if init.venue == venue
+        }
+        for venue, program in venue_programs(cfg.solana_cluster)
+    }
+    return CreationFeed(ws_url(cfg.solana_rpc_url), programs)
 
 
 @dataclass(frozen=True)
@@ -94,11 +114,21 @@ def creations(tx: LandedTransaction) -> list[Creation]:
 class LaunchWatch:
     """Per container: the new pools of watched pairs, as the chain and `pool_births` know them."""
 
-    def __init__(self, chain: Chain, births: PoolBirths, cfg: Settings, endpoint: str) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        births: PoolBirths,
+        cfg: Settings,
+        endpoint: str,
+        feed: CreationFeed | None = None,
+    ) -> None:
         self.chain = chain
         self.births = births
         self.cfg = cfg
         self.endpoint = endpoint
+        self.feed = feed
+        self._synced: dict[str, int] = {}  # program -> the feed epoch whose gap was read
+        self._unread: dict[str, list[tuple[Signature, int]]] = {}  # the node had not got it yet
 
     async def find(
         self, pairs: Iterable[tuple[str, str]], since_slot: int
@@ -144,6 +174,50 @@ class LaunchWatch:
     async def _program_transactions(
         self, program: Pubkey, since_slot: int
     ) -> list[tuple[Signature, LandedTransaction]]:
+        """The program's landed transactions that may have created a pool since the last tick:
+        from the feed once it is live and its gap was read, else every transaction since the
+        cursor. Oldest first."""
+        feed = self.feed
+        if feed is None:
+            return await self._since_cursor(program, since_slot)
+        feed.start()
+        if feed.live and self._synced.get(str(program)) == feed.epoch:
+            return await self._from_feed(feed, program)
+        epoch, live = feed.epoch, feed.live
+        if live:
+            feed.take(program)  # what it saw so far: the signature read below covers it
+        found = await self._since_cursor(program, since_slot)
+        if live:
+            self._synced[str(program)] = epoch
+        return found
+
+    async def _from_feed(
+        self, feed: CreationFeed, program: Pubkey
+    ) -> list[tuple[Signature, LandedTransaction]]:
+        """getTransaction for the pool-creating transactions the feed saw, and no other; the
+        cursor moves to the newest transaction it saw (a later gap is read from there)."""
+        creating, newest = feed.take(program)
+        wanted = [*self._unread.pop(str(program), []), *creating]
+        txs = await self._read_all([sig for sig, _ in wanted])
+        unread = [w for w, tx in zip(wanted, txs, strict=True) if tx is None]
+        if unread:
+            self._unread[str(program)] = unread
+        if newest is not None:
+            self.births.save_cursor(self.endpoint, str(program), str(newest[0]), newest[1])
+        return [(sig, tx) for (sig, _), tx in zip(wanted, txs, strict=True) if tx is not None]
+
+    async def _read_all(self, signatures: Sequence[Signature]) -> list[LandedTransaction | None]:
+        gate = asyncio.Semaphore(TRANSACTION_READS)
+
+        async def read(sig: Signature) -> LandedTransaction | None:
+            async with gate:
+                return await self.chain.transaction(sig)
+
+        return list(await asyncio.gather(*(read(s) for s in signatures)))
+
+    async def _since_cursor(
+        self, program: Pubkey, since_slot: int
+    ) -> list[tuple[Signature, LandedTransaction]]:
         """The program's landed transactions after its cursor (without one: from `since_slot`),
         oldest first; the cursor moves to the newest read."""
         cursor = self.births.cursor(self.endpoint, str(program))
@@ -163,13 +237,7 @@ class LaunchWatch:
         picked = [s for s in picked if not s.failed]  # a failed transaction created nothing
         if newest is None:
             return []
-        gate = asyncio.Semaphore(TRANSACTION_READS)
-
-        async def read(sig: Signature) -> LandedTransaction | None:
-            async with gate:
-                return await self.chain.transaction(sig)
-
-        txs = await asyncio.gather(*(read(s.signature) for s in picked))
+        txs = await self._read_all([s.signature for s in picked])
         found = [(s.signature, tx) for s, tx in zip(picked, txs, strict=True) if tx is not None]
         self.births.save_cursor(self.endpoint, str(program), str(newest.signature), newest.slot)
         return list(reversed(found))

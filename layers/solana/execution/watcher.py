@@ -57,6 +57,7 @@ from engine.queue import OrdersQueue
 from engine.store import Event, Order, Store
 from execution import discovery, split
 from execution.chain import Chain
+from execution.creation_feed import CreationFeed
 from execution.launches import LaunchWatch, counting
 from execution.pricing import PoolBook, opens_at
 from execution.venues import SYSVAR_CLOCK, VENUES, Quote, VenueError
@@ -110,14 +111,20 @@ class Watcher:
         queue: OrdersQueue,
         cfg: Settings,
         publish: Publish | None = None,
+        creation_feed: CreationFeed | None = None,
     ) -> None:
+        """`creation_feed`: the venue programs' pool creations over logsSubscribe
+        (`launches.creation_feed`); without it, new pools are found from the programs'
+        signatures every tick."""
         self.store = store
         self.chain = chain
         self.queue = queue
         self.cfg = cfg
         self.publish = publish or (lambda _e: None)
         self.catalog = discovery.catalog_for(chain, store.pool, cfg)
-        self.launches = LaunchWatch(chain, PoolBirths(store.pool), cfg, self.catalog.endpoint)
+        self.launches = LaunchWatch(
+            chain, PoolBirths(store.pool), cfg, self.catalog.endpoint, feed=creation_feed
+        )
 
     # -- the loop -------------------------------------------------------------------------------
 
