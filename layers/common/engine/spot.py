@@ -40,6 +40,8 @@ class SpotQuotes:
         an unchecked limit is not accepted."""
         from execution import spot
 
+        if request.amount_in is None:  # exact out: a limit order's amountIn is set at submit
+            return None
         try:
             price: Decimal | None = self._run(
                 spot.current_price(
