@@ -13,13 +13,13 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from tests.embedded_pg import embedded_postgres
 from tests.stack import (
     ORDER,
     Running,
@@ -36,11 +36,8 @@ TERMINAL = {"confirmed", "failed"}
 class Restartable:
     """An embedded Postgres this test owns and may restart."""
 
-    def __init__(self, path: Path) -> None:
-        import pgserver
-
-        # get_server is re-exported by pgserver without being declared public.
-        self.server = pgserver.get_server(str(path), cleanup_mode="stop")  # type: ignore[attr-defined]
+    def __init__(self, server: Any) -> None:
+        self.server = server
         self.url = str(self.server.get_uri())
 
     def started_at(self) -> Any:
@@ -57,15 +54,11 @@ class Restartable:
         time.sleep(outage_seconds)
         self.server.ensure_postgres_running()
 
-    def stop(self) -> None:
-        self.server.cleanup()
-
 
 @pytest.fixture(scope="module")
-def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restartable]:
-    pg = Restartable(tmp_path_factory.mktemp("pg"))
-    yield pg
-    pg.stop()
+def private_postgres() -> Iterator[Restartable]:
+    with embedded_postgres("pg-restart") as server:
+        yield Restartable(server)
 
 
 @pytest.fixture

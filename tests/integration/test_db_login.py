@@ -26,17 +26,15 @@ from psycopg import sql
 
 from engine import db, provision, secrets
 from engine.config import Settings
+from tests.embedded_pg import embedded_postgres
 
 
 class PasswordServer:
     """An embedded Postgres of this module's own that asks every role but its superuser for a
     SCRAM password (the shared test server trusts everyone, so it cannot refuse a login)."""
 
-    def __init__(self, path: Path) -> None:
-        import pgserver
-
-        # get_server is re-exported by pgserver without being declared public.
-        self.server = pgserver.get_server(str(path), cleanup_mode="stop")  # type: ignore[attr-defined]
+    def __init__(self, server: Any) -> None:
+        self.server = server
         self.url = str(self.server.get_uri())
         hba = Path(self.server.pgdata) / "pg_hba.conf"
         hba.write_text("local all postgres trust\nlocal all all scram-sha-256\n")
@@ -54,10 +52,9 @@ class PasswordServer:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PasswordServer]:
-    pg = PasswordServer(tmp_path_factory.mktemp("scram"))
-    yield pg
-    pg.server.cleanup()
+def server() -> Iterator[PasswordServer]:
+    with embedded_postgres("scram") as embedded:
+        yield PasswordServer(embedded)
 
 
 @pytest.fixture

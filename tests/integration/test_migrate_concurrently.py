@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,17 +20,13 @@ from engine import db
 from engine.provision import FUNCTION_ROLES
 from local import postgres
 from local.poller import wait_until
+from tests.embedded_pg import embedded_postgres
 
 
 @pytest.fixture(scope="module")
-def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import pgserver
-
-    path: Path = tmp_path_factory.mktemp("fresh-cluster")
-    # get_server is re-exported by pgserver without being declared public.
-    server: Any = pgserver.get_server(str(path), cleanup_mode="stop")  # type: ignore[attr-defined]
-    yield str(server.get_uri())
-    server.cleanup()
+def fresh_server() -> Iterator[str]:
+    with embedded_postgres("fresh-cluster") as server:
+        yield str(server.get_uri())
 
 
 def waiting_on_a_lock(admin: psycopg.Connection[Any], pid: int) -> bool:
