@@ -262,6 +262,23 @@ def test_a_fat_finger_limit_price_is_refused_at_submit_naming_the_quote(
     assert reply["statusCode"] == 202, reply["json"]
 
 
+def test_an_exact_out_limit_order_meets_the_same_guard_at_submit(
+    submit: Any, store: Store, key: keys.ApiKey
+) -> None:
+    """amountOut instead of amountIn: its limitPrice is judged against the same quote (for the
+    most it may sell, amountOut / limitPrice), refused when fat-fingered, accepted within."""
+    price = quoted_price(key)
+    before = orders_of(store, key)
+    out = {"amountOut": format((price * Decimal("0.5")).quantize(Decimal("0.000001")), "f")}
+    fat = {k: v for k, v in limit_body(price * Decimal("0.7")).items() if k != "amountIn"}
+    reply = call(submit, key, "POST", "/api/orders/execute", {**fat, **out})
+    refused(reply, 422, "limit_price_guard", "limitPrice")
+    assert orders_of(store, key) == before
+    fine = {k: v for k, v in limit_body(price * Decimal("0.95")).items() if k != "amountIn"}
+    reply = call(submit, key, "POST", "/api/orders/execute", {**fine, **out})
+    assert (reply["statusCode"], reply["json"]["status"]) == (202, "watching"), reply["json"]
+
+
 def test_a_limit_order_is_refused_with_503_when_its_quote_cannot_be_read(
     store: Store,
     key: keys.ApiKey,
