@@ -8,18 +8,24 @@ to the unit, and more than the best two-leg split pays."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from solders.address_lookup_table_account import AddressLookupTableAccount
+from solders.address_lookup_table_account import (
+    AddressLookupTableAccount,
+    derive_lookup_table_address,
+)
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.sysvar import SLOT_HASHES
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
-from execution import builder, lookup, split
-from local.chain import market, seed
+from engine import config
+from execution import builder, lookup, router, split
+from execution.chain import Chain
+from local.chain import LocalChain, client_for, market, seed
 from local.chain.ledger import Ledger
 from tests.integration.test_split_routes import held, quote_fn
 from tests.pool_factory import MAKER, PoolFactory
@@ -145,7 +151,8 @@ def test_a_three_leg_route_with_the_table_lands_whole_and_beats_the_best_two_leg
     fns = [quote_fn(ledger, p, x) for p in pools]
     three = split.best_split_legs(fns, amount, 3)
     two = split.best_split_legs(fns, amount, 2)
-    assert three is not None and two is not None
+    assert three is not None
+    assert two is not None
     assert three.total_out > two.total_out > max(fn(amount) or 0 for fn in fns)
     legs = [
         (pools[i], a, o) for i, a, o in zip(three.pools, three.amounts, three.outs, strict=True)
@@ -184,3 +191,66 @@ def test_in_the_slot_of_its_extension_the_table_does_not_resolve(
     assert table.usable_at(ledger.clock().slot)
     landed = execute(ledger, leg_transaction(ledger, legs, x, USDC, [table.account()]), keep=True)
     assert not isinstance(landed, FailedTransactionMetadata), landed
+
+
+async def test_routing_uses_three_legs_only_once_the_table_holds_them_past_its_extension(
+    three_pools: tuple[PoolFactory, Pubkey, list[Pubkey]],
+) -> None:
+    """Through the local chain's RPC (the table read with the pools in one call): without the
+    table the route stays at two legs and names what the table lacks; with the table extended
+    in the current slot, still two; once the slot has passed, three legs, more than two pay,
+    and they land as quoted."""
+    factory, x, pools = three_pools
+    ledger = factory.ledger
+    chain = LocalChain(ledger)
+    rpc = Chain("http://local-chain", client_for(chain))
+    configs = [config.PoolConfig(market.read_pool(ledger, p).venue, str(p)) for p in pools]
+    table_address, _ = derive_lookup_table_address(MAKER.pubkey(), recent_slot(ledger))
+
+    async def route() -> router.Decision:
+        return await router.quote_all_venues(
+            rpc,
+            configs,
+            mint_in=str(x),
+            mint_out=str(USDC),
+            amount_in=Decimal(300_000),
+            priority_fee=0,
+            max_split_legs=3,
+            lookup_table=table_address,
+        )
+
+    states = [market.read_pool(ledger, p) for p in pools]
+    wanted = lookup.route_addresses((s.venue, s.state, x) for s in states)
+    no_table = await route()
+    assert len(no_table.route.legs) == 2
+    assert no_table.lookup_table is None
+    assert set(no_table.lookup_missing) == set(wanted)
+    table = make_table(ledger, wanted)
+    assert table.address == table_address
+    same_slot = await route()
+    assert same_slot.lookup_missing == ()
+    assert len(same_slot.route.legs) == 2  # extended in this slot: not yet
+    ledger.advance()
+    decision = await route()
+    three = decision.route
+    assert len(three.legs) == 3
+    assert three.lookup_table == str(table.address)
+    assert three.net_out_units > same_slot.route.net_out_units
+    assert len({leg.pool for leg in three.legs}) == 3
+    legs = [(Pubkey.from_string(q.pool), q.amount_in_units, q.amount_out_units) for q in three.legs]
+    before = held(ledger, USDC)
+    landed = execute(ledger, leg_transaction(ledger, legs, x, USDC, [table.account()]), keep=True)
+    assert not isinstance(landed, FailedTransactionMetadata), landed
+    assert held(ledger, USDC) - before == three.amount_out_units
+    # MAX_SPLIT_LEGS 2 never reads the table and never asks for more.
+    two = await router.quote_all_venues(
+        rpc,
+        configs,
+        mint_in=str(x),
+        mint_out=str(USDC),
+        amount_in=Decimal(300_000),
+        priority_fee=0,
+        lookup_table=table_address,
+    )
+    assert len(two.route.legs) == 2
+    assert two.lookup_table is None

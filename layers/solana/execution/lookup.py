@@ -30,11 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from solders.address_lookup_table_account import ID as _PROGRAM_ID
 from solders.address_lookup_table_account import (
-    ID as LOOKUP_TABLE_PROGRAM,
-)
-from solders.address_lookup_table_account import (
-    LOOKUP_TABLE_MAX_ADDRESSES,
     AddressLookupTable,
     AddressLookupTableAccount,
     derive_lookup_table_address,
@@ -45,6 +42,7 @@ from solders.system_program import ID as SYSTEM_PROGRAM
 
 from execution.venues import VENUES
 
+LOOKUP_TABLE_PROGRAM: Pubkey = _PROGRAM_ID
 CREATE = 0
 EXTEND = 2
 # Addresses one ExtendLookupTable instruction adds: its transaction (a signature, four keys
@@ -136,9 +134,6 @@ class Table:
     def missing(self, addresses: Iterable[Pubkey]) -> list[Pubkey]:
         held = set(self.addresses)
         return [a for a in dict.fromkeys(addresses) if a not in held]
-
-    def room(self) -> int:
-        return LOOKUP_TABLE_MAX_ADDRESSES - len(self.addresses)
 
     def account(self) -> AddressLookupTableAccount:
         """What MessageV0.try_compile takes."""

@@ -34,7 +34,6 @@ from itertools import combinations, permutations
 QuoteFn = Callable[[int], int | None]
 
 MAX_SPLIT_LEGS = 2  # without an address lookup table (see the module's docstring)
-MAX_LEGS_WITH_TABLE = 4  # the most MAX_SPLIT_LEGS may be (with the wallet's lookup table)
 MIN_SPLIT_GAIN_BPS = 1.0
 GREEDY_STEPS = 32
 SPLIT_CANDIDATES = 4  # a split's two pools are among the 4 best for the whole amount
