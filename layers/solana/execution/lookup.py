@@ -26,6 +26,7 @@ new_addresses: Vec<Pubkey> }` (a u64 length, then 32 bytes each).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,10 +38,16 @@ from solders.address_lookup_table_account import (
     derive_lookup_table_address,
 )
 from solders.instruction import AccountMeta, Instruction
+from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.system_program import ID as SYSTEM_PROGRAM
+from solders.transaction import VersionedTransaction
 
+from engine.errors import ChainError
+from engine.store import Store
+from execution.chain import Chain
 from execution.venues import VENUES
+from execution.wallet import Wallet
 
 LOOKUP_TABLE_PROGRAM: Pubkey = _PROGRAM_ID
 CREATE = 0
@@ -138,3 +145,53 @@ class Table:
     def account(self) -> AddressLookupTableAccount:
         """What MessageV0.try_compile takes."""
         return AddressLookupTableAccount(self.address, list(self.addresses))
+
+
+class TableKeeper:
+    """Creates and extends the wallet's table (the wallet pays, signs and is its authority),
+    recorded in Postgres: `address()` is what routing reads, `extend(missing)` what the
+    executor calls after an order whose longer route the table could not carry yet."""
+
+    def __init__(self, chain: Chain, wallet: Wallet, store: Store, confirm_polls: int = 60) -> None:
+        self.chain = chain
+        self.wallet = wallet
+        self.store = store
+        self.confirm_polls = confirm_polls  # status reads (0.5 s apart) before giving up
+
+    def address(self) -> Pubkey | None:
+        found = self.store.lookup_table(str(self.wallet.pubkey))
+        return None if found is None else Pubkey.from_string(found[0])
+
+    async def extend(self, missing: Sequence[Pubkey]) -> Pubkey:
+        """Create the wallet's table when the engine has none (this container's claim in
+        Postgres wins or another's is used), then add `missing` to it in transactions of
+        EXTEND_BATCH addresses, each awaited; the slot each landed in is recorded. Returns the
+        table's address. ChainError when a transaction fails or does not land."""
+        wallet = str(self.wallet.pubkey)
+        found = self.store.lookup_table(wallet)
+        if found is None or found[1] is None:
+            recent = await self.chain.finalized_slot()
+            create, address = create_lookup_table(self.wallet.pubkey, self.wallet.pubkey, recent)
+            claimed = Pubkey.from_string(self.store.claim_lookup_table(wallet, str(address)))
+            if claimed == address:
+                self.store.lookup_table_extended(wallet, await self._land([create]))
+            table = claimed
+        else:
+            table = Pubkey.from_string(found[0])
+        for ix in extend_batches(table, self.wallet.pubkey, list(missing)):
+            self.store.lookup_table_extended(wallet, await self._land([ix]))
+        return table
+
+    async def _land(self, ixs: list[Instruction]) -> int:
+        blockhash, _ = await self.chain.latest_blockhash()
+        message = MessageV0.try_compile(self.wallet.pubkey, ixs, [], blockhash)
+        tx = VersionedTransaction(message, [self.wallet.signer])
+        await self.chain.send(bytes(tx))
+        for _ in range(self.confirm_polls):
+            landed = await self.chain.status(tx.signatures[0])
+            if landed is not None and landed.confirmed:
+                if landed.err is not None:
+                    raise ChainError(f"the lookup table transaction failed: {landed.err}")
+                return landed.slot
+            await asyncio.sleep(0.5)
+        raise ChainError("the lookup table transaction did not land")
