@@ -400,7 +400,7 @@ class OrderSummary(BaseModel):
     pool: str | None = Field(description="the pool routing chose (a split's largest leg)")
     quotes: list[dict[str, Any]]
     route: Route | None = Field(
-        default=None, description="the route routing chose: its legs (one, or a split over two or more)"
+        default=None, description="the route routing chose: its legs (one, or a split over several)"
     )
     amountIn: str | None
     amountOut: str | None = Field(
