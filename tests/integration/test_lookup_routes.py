@@ -278,3 +278,34 @@ async def test_routing_uses_three_legs_only_once_the_table_holds_them_past_its_e
     )
     assert len(two.route.legs) == 2
     assert two.lookup_table is None
+
+
+async def test_a_table_lacking_one_account_of_the_route_keeps_two_legs(
+    three_pools: tuple[PoolFactory, Pubkey, list[Pubkey]],
+) -> None:
+    """Past its extension, but one pool account short: two legs, and routing names exactly the
+    account the engine must add."""
+    factory, x, pools = three_pools
+    ledger = factory.ledger
+    rpc = Chain("http://local-chain", client_for(LocalChain(ledger)))
+    configs = [config.PoolConfig(market.read_pool(ledger, p).venue, str(p)) for p in pools]
+    states = [market.read_pool(ledger, p) for p in pools]
+    wanted = lookup.route_addresses((s.venue, s.state, x) for s in states)
+    table = make_table(ledger, wanted[:-1])
+    settle(ledger, table.last_extended_slot + 1)
+    decision = await router.quote_all_venues(
+        rpc,
+        configs,
+        mint_in=str(x),
+        mint_out=str(USDC),
+        amount_in=Decimal(300_000),
+        priority_fee=0,
+        max_split_legs=3,
+        lookup_table=table.address,
+    )
+    assert decision.clock is not None
+    assert decision.clock.slot > table.last_extended_slot
+    assert decision.lookup_table is not None
+    assert len(decision.route.legs) == 2
+    assert decision.route.lookup_table is None
+    assert decision.lookup_missing == (wanted[-1],)
