@@ -10,6 +10,7 @@ fixtures, http.server's do_*) are in pyproject.toml's [tool.vulture]."""
 (_.maxInPer24h, _.usedIn24h, _.remainingIn24h, _.inOpenOrders, _.maxSlippage)
 (_.limitPriceGuard, _.baseIn, _.feeAmount, _.priceImpactPct, _.otherAmountThreshold, _.gainBps)
 _.exactOut
+_.lookupTable  # Route: the wallet lookup table a route of more than two legs uses
 # Decoded account fields and report fields, kept whole (dataclasses, the tick's report).
 (_.withheld_amount, _.sqrt_price_reference, _.volatility_reference, _.whitelisted_vault)
 (_.pool_type, _.raced, _.keep_log, _.payload_format, _.simple_responses, _.explorer_cluster)

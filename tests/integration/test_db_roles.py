@@ -62,6 +62,8 @@ TABLES: dict[str, set[tuple[str, str]]] = {
         # the key's limits, checked again before routing; its fills' position (the trigger)
         ("key_mint_limits", "SELECT"),
         ("key_positions", "SELECT"), ("key_positions", "INSERT"), ("key_positions", "UPDATE"),
+        # the wallet's address lookup table (routes of more than two legs)
+        ("lookup_tables", "SELECT"), ("lookup_tables", "INSERT"), ("lookup_tables", "UPDATE"),
     },
     "engine_notify": {
         ("order_events", "SELECT"),
@@ -319,6 +321,20 @@ def test_the_execute_role_moves_an_order_to_confirmed(
     assert order.status == Status.CONFIRMED
     assert order.amount_out == 1
     assert [e.seq for e in store.events(order_id)] == [1, 2, 3, 4, 5]
+
+
+def test_the_execute_role_keeps_the_wallet_lookup_table(role_pools: dict[str, db.Pool]) -> None:
+    """One table per wallet: the first claim wins, a second container's claim gets it back;
+    its extension slot only moves forward."""
+    store = Store(role_pools["engine_execute"])
+    wallet = f"wallet-{uuid.uuid4()}"
+    assert store.lookup_table(wallet) is None
+    assert store.claim_lookup_table(wallet, f"first-{wallet}") == f"first-{wallet}"
+    assert store.claim_lookup_table(wallet, f"second-{wallet}") == f"first-{wallet}"
+    assert store.lookup_table(wallet) == (f"first-{wallet}", None)
+    store.lookup_table_extended(wallet, 120)
+    store.lookup_table_extended(wallet, 100)
+    assert store.lookup_table(wallet) == (f"first-{wallet}", 120)
 
 
 async def test_the_execute_role_discovers_pools_and_fills_an_order(

@@ -367,7 +367,7 @@ class RouteLeg(BaseModel):
 
 
 class Route(BaseModel):
-    """What the order executes: one pool, or a split over two pools in one transaction."""
+    """What the order executes: one pool, or a split over several pools in one transaction."""
 
     legs: list[RouteLeg]
     amountOut: str = Field(description="the legs' quoted outputs, summed")
@@ -378,6 +378,11 @@ class Route(BaseModel):
     gainBps: float = Field(
         description="the split's output net of the transaction's cost over the best single"
         " pool's, in basis points (0: one leg)"
+    )
+    lookupTable: str | None = Field(
+        default=None,
+        description="the engine wallet's address lookup table the transaction uses (a route of"
+        " more than two legs, MAX_SPLIT_LEGS 3-4)",
     )
 
 
@@ -395,7 +400,7 @@ class OrderSummary(BaseModel):
     pool: str | None = Field(description="the pool routing chose (a split's largest leg)")
     quotes: list[dict[str, Any]]
     route: Route | None = Field(
-        default=None, description="the route routing chose: its legs (one, or a split over two)"
+        default=None, description="the route routing chose: its legs (one, or a split over several)"
     )
     amountIn: str | None
     amountOut: str | None = Field(

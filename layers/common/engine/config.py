@@ -164,14 +164,15 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "MAX_SPLIT_LEGS",
-        "most pools one order's route may split across, in one transaction (1: never split;"
-        " 2 fits without an address lookup table)",
+        "most pools one order's route may split across, in one transaction (1-4; 1: never"
+        " split; 2 fits without an address lookup table; 3-4 use the wallet's lookup table, which"
+        " the engine creates and extends, once it holds the route's pools)",
         "2",
     ),
     Variable(
         "MIN_SPLIT_GAIN_BPS",
-        "a split is used only when it beats the best single pool by more than this, net of the"
-        " extra swap's cost (basis points)",
+        "a split is used only when it beats the best single pool (and the best split of fewer"
+        " legs) by more than this, net of each extra swap's cost (basis points)",
         "1",
     ),
     Variable(
@@ -266,8 +267,9 @@ class Settings:
     pool_deny_list: frozenset[str] = frozenset()  # pools never routed, whatever finds them
     max_pools_per_pair: int = 10  # pools quoted per order, the deepest first
     # Split routes (execution/split.py): at most this many legs (1: never split; 2 fits a
-    # transaction without an address lookup table, which more legs would need), chosen only
-    # when the split beats the best single pool by more than MIN_SPLIT_GAIN_BPS net of costs.
+    # transaction without an address lookup table; 3-4 only with the wallet's table,
+    # execution/lookup.py), chosen only when the split beats the best single pool and the best
+    # split of fewer legs by more than MIN_SPLIT_GAIN_BPS net of costs.
     max_split_legs: int = 2
     min_split_gain_bps: float = 1.0
     # The priority fee (execution/fees.py): a percentile of the cluster's recent fees over the
@@ -334,7 +336,7 @@ class Settings:
             max_pools_per_pair=read.number(
                 "MAX_POOLS_PER_PAIR", int, 10, low=1, high=MAX_POOLS_PER_PAIR_LIMIT
             ),
-            max_split_legs=read.number("MAX_SPLIT_LEGS", int, 2, low=1, high=2),
+            max_split_legs=read.number("MAX_SPLIT_LEGS", int, 2, low=1, high=4),
             min_split_gain_bps=read.number("MIN_SPLIT_GAIN_BPS", float, 1.0, low=0),
             priority_fee_min_micro_lamports=read.number(
                 "PRIORITY_FEE_MIN_MICRO_LAMPORTS", int, 1_000, low=0

@@ -625,6 +625,41 @@ class Store:
                 )
             conn.execute("UPDATE orders SET amount_in = %s WHERE id = %s", (amount_in, order.id))
 
+    def lookup_table(self, wallet: str) -> tuple[str, int | None] | None:
+        """The wallet's address lookup table and the slot of its last extension (None until
+        its creation landed); None when the engine has not created one."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT address, last_extended_slot FROM lookup_tables WHERE wallet = %s",
+                (wallet,),
+            ).fetchone()
+        return None if row is None else (str(row["address"]), row["last_extended_slot"])
+
+    def claim_lookup_table(self, wallet: str, address: str) -> str:
+        """Record `address` as the wallet's table unless one is recorded already (another
+        container created it first); the wallet's table, either way."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO lookup_tables (wallet, address) VALUES (%s, %s)"
+                " ON CONFLICT (wallet) DO NOTHING",
+                (wallet, address),
+            )
+            row = conn.execute(
+                "SELECT address FROM lookup_tables WHERE wallet = %s", (wallet,)
+            ).fetchone()
+        assert row is not None
+        return str(row["address"])
+
+    def lookup_table_extended(self, wallet: str, slot: int) -> None:
+        """The wallet's table changed in `slot` (created or extended): its latest change."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE lookup_tables SET updated_at = now(),"
+                " last_extended_slot = GREATEST(COALESCE(last_extended_slot, 0), %s)"
+                " WHERE wallet = %s",
+                (slot, wallet),
+            )
+
     def limit_price_guard(self, api_key_id: uuid.UUID | None) -> Decimal:
         """How far (percent) below the quote the key's limit orders may set their limitPrice."""
         if api_key_id is None:

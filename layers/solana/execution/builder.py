@@ -1,8 +1,10 @@
 """Building and signing the swap: one v0 transaction with a compute budget, idempotent ATAs,
 SOL wrap/unwrap when SOL is a side, and one swap instruction per leg of the order's route (a
-single pool, or a split over two pools), each with its own minimum output, so the order lands
-whole or not at all. The serialized size is checked before signing: two legs fit 1,232 bytes
-without an address lookup table."""
+single pool, or a split over several pools), each with its own minimum output, so the order
+lands whole or not at all. The serialized size is checked before signing: two legs fit 1,232
+bytes without an address lookup table; a route of more legs is compiled with the wallet's
+table (execution/lookup.py, `Prepared.lookup_tables`), which routing checked holds every pool
+account of the route and was last extended before the current slot."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
 from solders.instruction import Instruction
@@ -36,6 +39,7 @@ from engine.store import Order
 from engine.tokens import WSOL_MINT
 from execution.chain import Chain, instruction_program_ids, transaction_error
 from execution.fees import capped_price
+from execution.lookup import Table
 from execution.venues import VENUES
 from execution.wallet import Wallet
 
@@ -175,6 +179,8 @@ class Prepared:
     blockhash: Hash
     last_valid_block_height: int
     priority_fee_micro_lamports: int | None = None  # the price the quotes were ranked with
+    # The wallet's lookup table, for a route of more than two legs (routing checked it).
+    lookup_tables: tuple[AddressLookupTableAccount, ...] = ()
 
 
 async def build_swap(
@@ -195,14 +201,16 @@ async def build_swap(
     if order.min_amount_out is None:
         raise PermanentChainError("the order has no minimum output yet", "invalid_state")
     quotes = route_legs(order)
+    table = (order.route or {}).get("lookupTable")
     if prepared is None or any(q["pool"] not in prepared.pool_states for q in quotes):
-        prepared = await _read_pools_and_blockhash(chain, quotes)
+        prepared = await _read_pools_and_blockhash(chain, quotes, table)
     legs = [Leg(q, prepared.pool_states[q["pool"]], int(q["minAmountOutUnits"])) for q in quotes]
     blockhash = prepared.blockhash
+    tables = list(prepared.lookup_tables)
 
     def sign(unit_limit: int, price: int) -> VersionedTransaction:
         ixs = swap_instructions(wallet.pubkey, legs, unit_limit, price, str(order.id))
-        message = MessageV0.try_compile(wallet.pubkey, ixs, [], blockhash)
+        message = MessageV0.try_compile(wallet.pubkey, ixs, tables, blockhash)
         signed = VersionedTransaction(message, [wallet.signer])
         size = len(bytes(signed))
         if size > MAX_TRANSACTION_BYTES:
@@ -230,11 +238,22 @@ async def build_swap(
     )
 
 
-async def _read_pools_and_blockhash(chain: Chain, quotes: list[dict[str, Any]]) -> Prepared:
+async def _read_pools_and_blockhash(
+    chain: Chain, quotes: list[dict[str, Any]], table: str | None
+) -> Prepared:
+    """The route's pools, its lookup table when it has one (a route of more than two legs
+    routed with the wallet's table), and a blockhash."""
     pools = [Pubkey.from_string(q["pool"]) for q in quotes]
+    table_key = [Pubkey.from_string(table)] if table else []
     accounts, (blockhash, last_valid) = await asyncio.gather(
-        chain.accounts(pools), chain.latest_blockhash()
+        chain.accounts([*pools, *table_key]), chain.latest_blockhash()
     )
+    tables: tuple[AddressLookupTableAccount, ...] = ()
+    for key in table_key:
+        found = accounts.get(key)
+        if found is None:
+            raise PermanentChainError(f"the route's lookup table {key} is gone", "invalid_state")
+        tables = (Table.decode(key, bytes(found.data)).account(),)
     states: dict[str, Any] = {}
     for quote, pool in zip(quotes, pools, strict=True):
         account = accounts[pool]
@@ -243,4 +262,4 @@ async def _read_pools_and_blockhash(chain: Chain, quotes: list[dict[str, Any]]) 
         states[str(pool)] = VENUES[quote["venue"]].decode_pool(
             bytes(account.data), account.owner, pool
         )
-    return Prepared(states, blockhash, last_valid)
+    return Prepared(states, blockhash, last_valid, lookup_tables=tables)

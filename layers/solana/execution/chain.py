@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx2
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Confirmed
+from solana.rpc.commitment import Confirmed, Finalized
 from solana.rpc.core import RPCException
 from solana.rpc.models import MemcmpOpts, TxOpts
 from solders.account import Account
@@ -218,6 +218,14 @@ class Chain:
             "fetching a blockhash", lambda: self.client.get_latest_blockhash(commitment=Confirmed)
         )
         return resp.value.blockhash, resp.value.last_valid_block_height
+
+    async def finalized_slot(self) -> int:
+        """The newest rooted slot: one the SlotHashes sysvar holds (a lookup table's
+        creation names it)."""
+        resp = await self._rpc(
+            "reading the finalized slot", lambda: self.client.get_slot(commitment=Finalized)
+        )
+        return resp.value
 
     async def block_height(self) -> int:
         resp = await self._rpc(

@@ -37,6 +37,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from psycopg import OperationalError
+from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
@@ -61,7 +62,7 @@ from engine.orders import (
     max_price_min_out_units,
 )
 from engine.store import Event, Order, Store, Transition
-from execution import builder, discovery, fills, router, split
+from execution import builder, discovery, fills, lookup, router, split
 from execution.chain import (
     Chain,
     Landed,
@@ -127,6 +128,10 @@ class Executor:
         # afresh.
         self._prepared: tuple[uuid.UUID, builder.Prepared] | None = None
         self.fees = PriorityFees(chain, cfg)
+        # The wallet's lookup table (routes of more than two legs) and what routing found it
+        # lacks for a longer route that would have paid more: added once the order is over.
+        self.tables = lookup.TableKeeper(chain, wallet, store)
+        self._lookup_missing: tuple[Pubkey, ...] = ()
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -256,7 +261,24 @@ class Executor:
             order = self._to_building(order)
         if order.status is Status.BUILDING:
             order = await self._sign_and_record(order, None)
-        return await self._land(order)
+        try:
+            return await self._land(order)
+        finally:
+            await self._extend_lookup_table()
+
+    async def _extend_lookup_table(self) -> None:
+        """Add what the wallet's table lacked for this order's longer route (after the order,
+        so it never waits on it): the next order on those pools can take that route once the
+        extension's slot has passed. A failure is logged; routing asks again."""
+        missing, self._lookup_missing = self._lookup_missing, ()
+        if not missing:
+            return
+        try:
+            table = await self.tables.extend(missing)
+        except ChainError as exc:
+            logger.warning("lookup table not extended", extra={"reason": str(exc)})
+            return
+        logger.info("lookup table extended", extra={"table": str(table), "added": len(missing)})
 
     def _moved(self, done: Transition | None) -> Order:
         """The order after a committed change (published), or Raced when the change lost."""
@@ -278,9 +300,18 @@ class Executor:
         self._prepared = (
             order.id,
             builder.Prepared(
-                dict(decision.states), blockhash, last_valid, decision.priority_fee_micro_lamports
+                dict(decision.states),
+                blockhash,
+                last_valid,
+                decision.priority_fee_micro_lamports,
+                lookup_tables=(
+                    (decision.lookup_table.account(),)
+                    if decision.lookup_table is not None and decision.route.lookup_table
+                    else ()
+                ),
             ),
         )
+        self._lookup_missing = decision.lookup_missing
         route = decision.route
         main = route.legs[0]  # the largest leg names the order's venue and pool
         quotes = decision.quotes_json()
@@ -375,6 +406,7 @@ class Executor:
             min_liquidity=self.cfg.min_pool_liquidity,
             max_split_legs=self.cfg.max_split_legs,
             min_split_gain_bps=self.cfg.min_split_gain_bps,
+            lookup_table=self.tables.address() if self.cfg.max_split_legs > 2 else None,
         )
 
     def _to_building(self, order: Order) -> Order:

@@ -17,6 +17,7 @@ holding less of the output token than the operator's floor (MIN_POOL_LIQUIDITY):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,7 +32,7 @@ from engine.config import PoolConfig
 from engine.errors import PermanentChainError
 from engine.metrics import Metric
 from engine.tokens import WSOL_MINT
-from execution import split
+from execution import lookup, split
 from execution.chain import Chain
 from execution.discovery import pool_reserves
 from execution.fees import BASE_FEE_LAMPORTS_PER_SIGNATURE, PriorityFees, priority_lamports
@@ -142,6 +143,7 @@ class Route:
     net_out_units: int
     gain_bps: float = 0.0
     vaults_out: tuple[str, ...] = ()  # each leg's pool vault of the output token
+    lookup_table: str | None = None  # the wallet's table a route of more than two legs uses
 
     @property
     def amount_out_units(self) -> int:
@@ -196,6 +198,8 @@ class Route:
         }
         if min_outs is not None:
             out["otherAmountThreshold"] = _units(sum(min_outs), first.decimals_out)
+        if self.lookup_table is not None:
+            out["lookupTable"] = self.lookup_table
         return out
 
 
@@ -215,6 +219,11 @@ class Decision:
     # the best single pool.
     split: Route | None = None
     chosen_route: Route | None = None
+    # The wallet's lookup table as the quotes read it (None: no table, or MAX_SPLIT_LEGS 2),
+    # and the addresses it lacks for a longer route that would have paid more than the one
+    # chosen (the engine extends the table with them: execution/lookup.py).
+    lookup_table: lookup.Table | None = None
+    lookup_missing: tuple[Pubkey, ...] = ()
 
     @property
     def route(self) -> Route:
@@ -251,14 +260,14 @@ def _cost_in_out_token(
 
 
 async def _read(
-    chain: Chain, pools: Sequence[PoolConfig], mints: list[Pubkey]
+    chain: Chain, pools: Sequence[PoolConfig], mints: list[Pubkey], extra: Sequence[Pubkey] = ()
 ) -> dict[Pubkey, Account | None]:
     pool_keys = [Pubkey.from_string(p.address) for p in pools]
     for cfg, pk in zip(pools, pool_keys, strict=True):
         if pk not in _dependents and cfg.depends_on:
             _dependents[pk] = [Pubkey.from_string(k) for k in cfg.depends_on]
     deps = [k for pk in pool_keys for k in _dependents.get(pk, [])]
-    keys = list(dict.fromkeys([*pool_keys, *deps, *mints, SYSVAR_CLOCK]))
+    keys = list(dict.fromkeys([*pool_keys, *deps, *mints, SYSVAR_CLOCK, *extra]))
     accounts = await chain.accounts(keys)
     missing: list[Pubkey] = []
     for cfg, pk in zip(pools, pool_keys, strict=True):
@@ -290,6 +299,7 @@ async def quote_all_venues(
     min_liquidity: Decimal = Decimal(0),
     max_split_legs: int = split.MAX_SPLIT_LEGS,
     min_split_gain_bps: float = split.MIN_SPLIT_GAIN_BPS,
+    lookup_table: Pubkey | None = None,
 ) -> Decision:
     """Quote `amount_in` of `mint_in` on every pool of `pools` that trades the pair, at the
     cluster's current clock, in one getMultipleAccounts round trip once the pools' accounts are
@@ -305,9 +315,16 @@ async def quote_all_venues(
 
     With `max_split_legs` 2, the best split of the amount over two of the quoted pools
     (execution/split.py) is the route when its output net of the transaction's cost beats the
-    best single pool's by more than `min_split_gain_bps`."""
+    best single pool's by more than `min_split_gain_bps`.
+
+    With `max_split_legs` 3 or 4 and the wallet's `lookup_table` (read in the same call), a
+    route of k legs is the route when it beats the best route of fewer legs by more than
+    `min_split_gain_bps` net of the extra swaps' cost, and only when the table holds every pool
+    account of the route and the clock's slot is past its last extension; otherwise the route
+    has at most two legs and `Decision.lookup_missing` names what the table lacks."""
     mints = [Pubkey.from_string(mint_in), Pubkey.from_string(mint_out)]
-    accounts = await _read(chain, pools, mints)
+    extra = [lookup_table] if lookup_table is not None and max_split_legs > 2 else []
+    accounts = await _read(chain, pools, mints, extra)
     pair = _Pair.read(accounts, mints, amount_in)
     price = (
         priority_fee
@@ -325,7 +342,35 @@ async def quote_all_venues(
     if max_split_legs >= 2 and len(quotes) >= 2:
         found = _best_split(pools, accounts, data, pair, price, quotes, best)
     chosen = found if found is not None and found.gain_bps > min_split_gain_bps else None
-    return Decision(quotes, best, skipped, pair.clock, states, price, found, chosen)
+    table = None
+    missing: list[Pubkey] = []
+    if extra and (table_account := accounts.get(extra[0])) is not None:
+        table = lookup.Table.decode(extra[0], bytes(table_account.data))
+    for legs in range(3, min(max_split_legs, len(quotes)) + 1):
+        longer = _best_split(pools, accounts, data, pair, price, quotes, best, legs)
+        shorter = max(r.net_out_units for r in (best, found, chosen) if r is not None)
+        if longer is None or split.gain_bps(longer.net_out_units, shorter) <= min_split_gain_bps:
+            continue
+        needed = lookup.route_addresses(
+            (leg.venue, states[leg.pool], pair.mint_in) for leg in longer.legs
+        )
+        lacking = table.missing(needed) if table is not None else needed
+        if table is None or lacking or not table.usable_at(pair.clock.slot):
+            missing.extend(lacking)
+            break  # this time at most the legs the table allows
+        chosen = dataclasses.replace(longer, lookup_table=str(table.address))
+    return Decision(
+        quotes,
+        best,
+        skipped,
+        pair.clock,
+        states,
+        price,
+        found,
+        chosen,
+        table,
+        tuple(dict.fromkeys(missing)),
+    )
 
 
 QuotePool = Callable[[PoolConfig, Account], "tuple[VenueQuote, Any] | None"]
@@ -484,10 +529,11 @@ def _best_split(
     price: int,
     quotes: list[VenueQuote],
     best: VenueQuote,
+    legs_wanted: int = 2,
 ) -> Route | None:
-    """The best two-leg route over the quoted pools, net of the one transaction's cost (both
-    swaps' compute units at `price`), with its gain over `best` in bps; None when no split
-    with two non-empty legs is feasible."""
+    """The best route of `legs_wanted` legs over the quoted pools, net of the one transaction's
+    cost (every swap's compute units at `price`), with its gain over `best` in bps; None when
+    no split with that many non-empty, paying legs is feasible."""
     by_pool = {cfg.address: cfg for cfg in pools}
     # The pools paying most for the whole amount: every pair of them is allocated (6 pairs of
     # 4), not every pair of up to MAX_POOLS_PER_PAIR pools (45 of 10).
@@ -509,15 +555,14 @@ def _best_split(
 
         return fn
 
-    allocation = split.best_split([quote_fn(q) for q in candidates], pair.units_in)
+    allocation = split.best_split_legs(
+        [quote_fn(q) for q in candidates], pair.units_in, legs_wanted
+    )
     if allocation is None:
         return None
     legs: list[VenueQuote] = []
     states: list[Any] = []
-    for index, amount in (
-        (allocation.first, allocation.amount_first),
-        (allocation.second, allocation.amount_second),
-    ):
+    for index, amount in zip(allocation.pools, allocation.amounts, strict=True):
         cfg = by_pool[candidates[index].pool]
         account = accounts[Pubkey.from_string(cfg.address)]
         assert account is not None
@@ -525,6 +570,7 @@ def _best_split(
         assert quoted is not None
         legs.append(quoted[0])
         states.append(quoted[1])
+    by_address = {leg.pool: st for leg, st in zip(legs, states, strict=True)}
     legs.sort(key=lambda leg: leg.amount_in_units, reverse=True)
     units = sum(VENUES[leg.venue].compute_units for leg in legs)
     cost = tx_cost_lamports(units, price)
@@ -532,7 +578,6 @@ def _best_split(
     net = total_out - _cost_in_out_token(
         cost, str(pair.mint_in), str(pair.mint_out), pair.units_in, total_out
     )
-    by_address = {leg.pool: st for leg, st in zip(legs, states, strict=False)}
     vaults = tuple(
         v for leg in legs if (v := vault_out(by_address.get(leg.pool), leg.mint_out)) is not None
     )

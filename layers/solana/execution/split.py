@@ -8,16 +8,27 @@ with the exact quotes by moving units between the two legs, halving the step dow
 while a move pays more. A leg the program would refuse (too small to pay anything, past a price
 range) is infeasible and never kept: the allocation falls back to the other pool for it.
 
-MAX_SPLIT_LEGS is 2: two swap instructions (a CPMM and a DAMM v2 swap) fit one v0 transaction
-without an address lookup table (about 1,030 of 1,232 bytes); three need a lookup table, which
-the engine does not create yet. Two legs are never on one pool (DAMM v2's rate limiter refuses
-a second instruction naming the same pool, and one pool's curve pays the same for the sum).
+More legs (`best_split_legs`, k of the candidates for k = 3..MAX_SPLIT_LEGS): the same greedy
+marginal allocation over the k pools (each chunk to the pool whose next chunk pays most), then
+refined with the exact quotes by pairwise moves (`step` units from one leg to another while the
+total pays more, halving the step down to one unit). An allocation that leaves a leg empty or
+paying nothing is not a k-leg split (the smaller split covers it): a leg is kept only if it pays.
+The router uses a k-leg split only when it beats the best single pool and the best smaller
+split by more than MIN_SPLIT_GAIN_BPS net of each extra leg's compute units.
+
+MAX_SPLIT_LEGS defaults to 2: two swap instructions (a CPMM and a DAMM v2 swap) fit one v0
+transaction without an address lookup table (about 1,030 of 1,232 bytes); three are 1,167-1,230
+and over with a Token-2022 side, so more than two legs are used only with the wallet's address
+lookup table (execution/lookup.py) holding every account of the route, once its extension slot
+has passed. Two legs are never on one pool (DAMM v2's rate limiter refuses a second instruction
+naming the same pool, and one pool's curve pays the same for the sum).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import combinations, permutations
 
 # amount_in (base units, > 0) -> amount_out (base units); None when the program would refuse it.
 QuoteFn = Callable[[int], int | None]
@@ -137,6 +148,123 @@ def best_split(
             found = Allocation(i, j, x, total - x, out_i, out_j)
             if best is None or found.total_out > best.total_out:
                 best = found
+    return best
+
+
+@dataclass(frozen=True)
+class Legs:
+    """A k-leg allocation: the pools' indexes into the candidates, each one's amount and what it
+    pays (every amount and output > 0)."""
+
+    pools: tuple[int, ...]
+    amounts: tuple[int, ...]
+    outs: tuple[int, ...]
+
+    @property
+    def total_out(self) -> int:
+        return sum(self.outs)
+
+
+def _sum(memos: Sequence[_Memo], amounts: Sequence[int]) -> int | None:
+    total = 0
+    for memo, amount in zip(memos, amounts, strict=True):
+        out = memo(amount)
+        if out is None:
+            return None
+        total += out
+    return total
+
+
+def allocate(
+    quotes: Sequence[QuoteFn], total: int, steps: int = GREEDY_STEPS
+) -> tuple[list[int], int | None]:
+    """The amounts for `quotes` (summing to `total`) that maximise the sum of their outputs:
+    greedy marginal allocation in `steps` chunks (each to the pool whose next chunk pays most),
+    then pairwise moves of `step` units from one pool to another while the exact total pays
+    more, the step halved down to one unit. Amounts may be 0 (that pool is not a leg); the
+    total is None when no allocation found is feasible."""
+    memos = [q if isinstance(q, _Memo) else _Memo(q) for q in quotes]
+    chunk = max(1, total // steps)
+    amounts = _greedy_k(memos, total, chunk)
+    value = _sum(memos, amounts)
+    for alone in range(len(memos)):  # one pool alone is always a candidate
+        edge = [total if i == alone else 0 for i in range(len(memos))]
+        found = _sum(memos, edge)
+        if found is not None and (value is None or found > value):
+            amounts, value = edge, found
+    return _refine_k(memos, amounts, value, max(1, chunk // 2))
+
+
+def _greedy_k(memos: Sequence[_Memo], total: int, chunk: int) -> list[int]:
+    """Each chunk to the pool whose next chunk pays most (the first when none can take it:
+    the refinement moves it)."""
+    amounts = [0] * len(memos)
+    left = total
+    while left > 0:
+        size = min(chunk, left)
+        best_gain: int | None = None
+        chosen = 0
+        for index, memo in enumerate(memos):
+            more = memo(amounts[index] + size)
+            if more is None:
+                continue
+            gain = more - (memo(amounts[index]) or 0)
+            if best_gain is None or gain > best_gain:
+                best_gain, chosen = gain, index
+        amounts[chosen] += size
+        left -= size
+    return amounts
+
+
+def _refine_k(
+    memos: Sequence[_Memo], amounts: list[int], value: int | None, step: int
+) -> tuple[list[int], int | None]:
+    """Move `step` units from one leg to another while the exact quotes pay more; halve it
+    down to 1."""
+    while True:
+        moved = False
+        for giver, taker in permutations(range(len(memos)), 2):
+            if amounts[giver] < step:
+                continue
+            trial = list(amounts)
+            trial[giver] -= step
+            trial[taker] += step
+            found = _sum(memos, trial)
+            if found is not None and (value is None or found > value):
+                amounts, value, moved = trial, found, True
+        if not moved:
+            if step == 1:
+                return amounts, value
+            step //= 2
+
+
+def best_split_legs(
+    quotes: Sequence[QuoteFn], total: int, legs: int, steps: int = GREEDY_STEPS
+) -> Legs | None:
+    """The `legs`-leg allocation of `total` with the highest output over every set of `legs`
+    distinct candidates, every leg non-empty and paying; None when no set has one. Two legs
+    are `best_split` (as the router and the watcher have always used them)."""
+    if legs == 2:
+        pair = best_split(quotes, total, steps)
+        if pair is None:
+            return None
+        return Legs(
+            (pair.first, pair.second),
+            (pair.amount_first, pair.amount_second),
+            (pair.out_first, pair.out_second),
+        )
+    memos = [_Memo(q) for q in quotes]
+    best: Legs | None = None
+    for chosen in combinations(range(len(memos)), legs):
+        amounts, value = allocate([memos[i] for i in chosen], total, steps)
+        if value is None or any(a == 0 for a in amounts):
+            continue
+        outs = [memos[i](a) for i, a in zip(chosen, amounts, strict=True)]
+        if any(not out for out in outs):
+            continue  # a leg paying nothing is not kept: the smaller split covers it
+        found = Legs(chosen, tuple(amounts), tuple(int(o or 0) for o in outs))
+        if best is None or found.total_out > best.total_out:
+            best = found
     return best
 
 
