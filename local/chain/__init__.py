@@ -94,6 +94,11 @@ class LocalChain:
     def advance(self, blocks: int = 1) -> int:
         return self.ledger.advance(blocks)
 
+    def confirm(self) -> int:
+        """Produce the blocks after which what landed so far is `confirmed` (its own block and
+        the confirmation lag's): reads at `confirmed` then see it. Returns the block height."""
+        return self.ledger.advance(self.ledger.confirm_depth)
+
     def start_ticker(self, interval: float = TICK_SECONDS) -> None:
         self.ledger.start_ticker(interval)
 
