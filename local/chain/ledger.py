@@ -795,10 +795,12 @@ class Ledger:
                 block.undo = {}
 
     def view(self, commitment: str | None = None) -> AccountView:
-        """The accounts as of the slot a read at `commitment` sees (None: the newest state, the
-        open block's transactions included, as simulations run)."""
+        """The accounts as a read at `commitment` sees them: `confirmed` and `finalized` as of
+        their slot; `processed` (and None, how simulations run) the newest state, the open
+        block's transactions included, as a validator's working bank is: a transaction whose
+        status says processed shows in processed reads. The view's slot is then the open one."""
         with self.lock:
-            if commitment is None:
+            if commitment in (None, "processed"):
                 return AccountView(self, self.slot, {})
             slot = self.commitment_slot(commitment)
             undone: dict[Pubkey, Account | None] = {}

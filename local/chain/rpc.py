@@ -11,11 +11,12 @@ Commitment (default `finalized`, as a node's): processed = the newest produced b
 from then on), finalized = the root, 32 blocks below the open one; a block exists for each.
 getSlot, getBlockHeight, getLatestBlockhash, getEpochInfo, getBlocks, getBlocksWithLimit,
 getBlock, getTransaction and getSignaturesForAddress answer at that slot, and so do the account
-reads (getAccountInfo, getBalance, getMultipleAccounts, getProgramAccounts and the token reads):
-the state at the end of that slot, which their context names (`Ledger.view`). getBlock,
-getTransaction and getSignaturesForAddress refuse `processed` like a node. simulateTransaction
-runs on the newest state, the open block's transactions included, and its context says the
-open slot. Statuses carry the real level and PubSub notifications wait for the level asked for.
+reads (getAccountInfo, getBalance, getMultipleAccounts, getProgramAccounts and the token reads)
+at confirmed and finalized: the state at the end of that slot, which their context names
+(`Ledger.view`). At processed they see the newest state, the open block's transactions included
+(a validator's working bank: what a processed status promises), as simulateTransaction does;
+their context says the open slot. getBlock, getTransaction and getSignaturesForAddress refuse
+`processed` like a node. Statuses carry the real level and PubSub notifications wait for the level asked for.
 
 Errors are agave's: its TransactionError/InstructionError texts (`local.chain.errors`), -32003
 for a bad signature, -32602 for bad params, -32700/-32600 for bad JSON or requests (never an HTTP

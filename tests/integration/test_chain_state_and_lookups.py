@@ -111,9 +111,10 @@ def test_account_reads_answer_with_the_state_at_their_commitments_slot(
     chain: LocalChain, url: str
 ) -> None:
     """The ledger keeps each block's writes: getAccountInfo, getBalance, getMultipleAccounts,
-    getProgramAccounts and getTokenAccountBalance at a level see the state at the end of that
-    level's slot, and say that slot in their context; simulateTransaction runs on the newest
-    state (the open block's transactions included) and says the open slot."""
+    getProgramAccounts and getTokenAccountBalance at `confirmed` and `finalized` see the state
+    at the end of that level's slot, and say that slot in their context; at `processed`, as
+    simulateTransaction, the newest state (the open block's transactions included, as a
+    validator's working bank), and they say the open slot."""
     ledger = chain.ledger
     owner = Keypair()
     ata = get_associated_token_address(owner.pubkey(), seed.USDC_MINT)
@@ -146,7 +147,8 @@ def test_account_reads_answer_with_the_state_at_their_commitments_slot(
         slots = {
             r["context"]["slot"] for r in (info, balance, many, program, token.get("result", info))
         }
-        assert slots == {ledger.commitment_slot(level)}, (level, slots)
+        expected = ledger.slot if level == "processed" else ledger.commitment_slot(level)
+        assert slots == {expected}, (level, slots)
         return {
             "lamports": None if info["value"] is None else info["value"]["lamports"],
             "balance": balance["value"],
@@ -163,7 +165,8 @@ def test_account_reads_answer_with_the_state_at_their_commitments_slot(
         "program": [str(ata)],
         "token": "7",
     }
-    assert all(seen(level) == before for level in LEVELS)  # its block is still open
+    # Its block is still open: a processed read sees it, as its status says processed.
+    assert [seen(level) for level in LEVELS] == [after, before, before]
 
     # A simulation sees the open block: the new owner can already spend what it was sent.
     spend = legacy(chain, [pay(owner.pubkey(), WALLET.pubkey(), 10**8)], payer=owner)
@@ -171,16 +174,15 @@ def test_account_reads_answer_with_the_state_at_their_commitments_slot(
     assert simulated["value"]["err"] is None
     assert simulated["context"]["slot"] == ledger.slot
 
-    chain.advance(1)
+    chain.advance(1)  # produced: confirmed trails processed by one block
     assert [seen(level) for level in LEVELS] == [after, before, before]
-    chain.advance(1)  # confirmed trails processed by one block
+    chain.advance(1)
     assert [seen(level) for level in LEVELS] == [after, after, before]
     chain.advance(FINALIZE_AFTER_BLOCKS - 2)
     assert [seen(level) for level in LEVELS] == [after, after, after]
 
     # A later write: confirmed keeps showing the state of its own slot until it catches up.
     send(url, legacy(chain, [pay(WALLET.pubkey(), owner.pubkey(), 5)]))
-    chain.advance(1)
     levels = {"commitment": "processed"}, {"commitment": "confirmed"}
     processed, confirmed = (
         result(url, "getBalance", [str(owner.pubkey()), level])["value"] for level in levels

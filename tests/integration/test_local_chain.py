@@ -86,11 +86,11 @@ async def test_sol_transfer_lands_and_moves_balances(
     status = (await client.get_signature_statuses([sig])).value[0]
     assert status is not None
     assert status.err is None
-    # Reads see the state as of their commitment's slot: the transfer's block is still open,
-    # then produced (processed), then one block deeper (confirmed).
-    assert (await client.get_balance(to, Processed)).value == 0
-    chain.advance(1)
+    # Reads see the state as of their commitment: processed at once (the newest state, as its
+    # status says), confirmed once its block is produced and one more, finalized 32 later.
     assert (await client.get_balance(to, Processed)).value == 10**9
+    assert (await client.get_balance(to)).value == 0  # confirmed
+    chain.advance(1)
     assert (await client.get_balance(to)).value == 0  # confirmed: one block behind
     assert (await client.get_transaction(sig, max_supported_transaction_version=0)).value is None
     chain.advance(1)
