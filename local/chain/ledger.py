@@ -4,8 +4,9 @@ time), a blockhash window of 150 blocks, signature statuses that move processed 
 finalized, the accounts as of each unfinalized slot (each block keeps what it overwrote), duplicate
 detection, fees, a history of the last LOCAL_CHAIN_HISTORY_SLOTS slots (blocks, transactions with
 their metas and CPIs, signatures by address, prioritization fees), address lookup tables (the
-SlotHashes sysvar, loaded addresses), a faucet, and the cluster clock. The DEX programs are the real mainnet binaries (`local.chain.binaries`),
-deployed in LiteSVM as upgradeable programs: every transaction runs in LiteSVM as it is.
+SlotHashes sysvar, loaded addresses), a faucet, and the cluster clock. The DEX programs are the
+real mainnet binaries (`local.chain.binaries`), deployed in LiteSVM as upgradeable programs:
+every transaction runs in LiteSVM as it is.
 
 Every public method takes one lock: the ticker thread, the ASGI app and tests may call in at
 once, and LiteSVM itself is not meant to be shared between threads. Listeners (the PubSub server)

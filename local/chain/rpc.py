@@ -16,7 +16,8 @@ at confirmed and finalized: the state at the end of that slot, which their conte
 (`Ledger.view`). At processed they see the newest state, the open block's transactions included
 (a validator's working bank: what a processed status promises), as simulateTransaction does;
 their context says the open slot. getBlock, getTransaction and getSignaturesForAddress refuse
-`processed` like a node. Statuses carry the real level and PubSub notifications wait for the level asked for.
+`processed` like a node. Statuses carry the real level and PubSub notifications wait for the
+level asked for.
 
 Errors are agave's: its TransactionError/InstructionError texts (`local.chain.errors`), -32003
 for a bad signature, -32602 for bad params, -32700/-32600 for bad JSON or requests (never an HTTP
