@@ -576,6 +576,7 @@ class Ledger:
         # The SlotHashes sysvar (LiteSVM leaves it alone): the produced blocks, newest first,
         # which the lookup-table program checks a new table's recent slot against.
         self._slot_hashes: deque[tuple[int, Hash]] = deque(maxlen=SLOT_HASHES_KEPT)
+        self._slot_hashes_written = 0  # how many of them the sysvar holds (see _sync_slot_hashes)
         self._record_slot_hash(self.blocks[0])
         self.blockhashes[first] = BLOCKHASH_VALID_BLOCKS
         self._issue_blockhash()
@@ -701,7 +702,18 @@ class Ledger:
 
     def _record_slot_hash(self, produced: Block) -> None:
         self._slot_hashes.appendleft((produced.slot, produced.blockhash))
-        self.svm.set_slot_hashes(list(self._slot_hashes))
+
+    def _sync_slot_hashes(self, tx: VersionedTransaction) -> None:
+        """Write the SlotHashes sysvar before a transaction that needs it: one naming the
+        lookup-table program or loading addresses from a table. Writing its 512 entries at
+        every block would make a block cost five times what it does."""
+        message = tx.message
+        needs = ADDRESS_LOOKUP_TABLE_ID in message.account_keys or (
+            isinstance(message, MessageV0) and bool(message.address_table_lookups)
+        )
+        if needs and self._slot_hashes_written != self.height:
+            self.svm.set_slot_hashes(list(self._slot_hashes))
+            self._slot_hashes_written = self.height
 
     def _next_block(self, slots: int) -> None:
         """Open the next block, `slots` slots after the current one."""
@@ -1114,6 +1126,7 @@ class Ledger:
             self._check_version(tx)
             self.svm.with_sigverify(sig_verify)
             try:
+                self._sync_slot_hashes(tx)
                 result = self.svm.simulate_transaction(tx)
             finally:
                 self.svm.with_sigverify(True)
@@ -1205,6 +1218,7 @@ class Ledger:
         self._check_version(tx)
         self.svm.with_sigverify(sig_verify)
         try:
+            self._sync_slot_hashes(tx)
             result = self.svm.send_transaction(tx)
         finally:
             self.svm.with_sigverify(True)
