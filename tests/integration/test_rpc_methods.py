@@ -312,7 +312,14 @@ async def test_get_transaction_legacy_and_v0_in_every_encoding(
     assert balance["programId"] == str(TOKEN_PROGRAM_ID)
     assert balance["mint"] == str(seed.USDC_MINT)
     assert "loadedAddresses" not in parsed["meta"]  # parsed keys carry their source instead
-    assert parsed["meta"]["innerInstructions"] == []
+    # The associated-token program's CPIs (LiteSVM's metadata), parsed: it sizes, creates and
+    # initializes the new account.
+    [inner] = parsed["meta"]["innerInstructions"]
+    assert inner["index"] == 0
+    kinds = [ix["parsed"]["type"] for ix in inner["instructions"]]
+    assert "createAccount" in kinds
+    assert kinds[-1] == "initializeAccount3"
+    assert {ix["stackHeight"] for ix in inner["instructions"]} == {2}
     assert parsed["meta"]["status"] == {"Ok": None}
 
     as_json = (await rpc(http, "getTransaction", [str(legacy), "json"]))["result"]
