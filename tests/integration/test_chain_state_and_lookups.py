@@ -447,3 +447,28 @@ def test_a_lookup_is_refused_until_the_slot_after_the_extension(
     sig = send(url, tx)
     status = result(url, "getSignatureStatuses", [[sig]])["value"][0]
     assert status["err"] is None
+
+
+def test_the_confirmation_lag_is_a_knob(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOCAL_CHAIN_CONFIRMED_LAG: how many blocks `confirmed` trails `processed` (default 1);
+    0 makes them one level: a transaction is confirmed as soon as its block is produced."""
+    from local.chain.ledger import Ledger
+
+    for lag, behind in (("", 1), ("0", 0), ("3", 3)):
+        monkeypatch.setenv("LOCAL_CHAIN_CONFIRMED_LAG", lag)
+        ledger = Ledger()
+        ledger.advance(40)
+        assert ledger.commitment_slot("confirmed") == ledger.processed_slot - behind
+        sig = ledger.airdrop(Keypair().pubkey(), 10**9)
+        levels = []
+        for _ in range(behind + 2):
+            found = ledger.status(sig)
+            assert found is not None
+            levels.append(found[2])
+            ledger.advance(1)
+        # Open, produced, then `behind` more blocks before it is confirmed.
+        assert levels == ["processed"] * (behind + 1) + ["confirmed"]
+    for bad in ("-1", "31", "one"):
+        monkeypatch.setenv("LOCAL_CHAIN_CONFIRMED_LAG", bad)
+        with pytest.raises(ValueError, match="LOCAL_CHAIN_CONFIRMED_LAG"):
+            Ledger()
