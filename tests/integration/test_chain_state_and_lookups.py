@@ -309,8 +309,23 @@ async def test_a_v0_transaction_loads_accounts_from_a_lookup_table(
             create_idempotent_associated_token_account(WALLET.pubkey(), holder, seed.USDC_MINT),
         ],
     )
-    send(url, setup)
+    made = send(url, setup)
     chain.confirm()
+    shown = result(
+        url,
+        "getTransaction",
+        [made, {"commitment": "confirmed", "encoding": "jsonParsed"}],
+    )["transaction"]["message"]["instructions"]
+    assert [(ix["program"], ix["parsed"]["type"]) for ix in shown[:2]] == [
+        ("address-lookup-table", "createLookupTable"),
+        ("address-lookup-table", "extendLookupTable"),
+    ]
+    assert shown[0]["parsed"]["info"]["recentSlot"] == recent
+    assert shown[1]["parsed"]["info"]["newAddresses"] == [
+        str(recipient),
+        str(dest),
+        str(seed.USDC_MINT),
+    ]
     stored = result(
         url, "getAccountInfo", [str(table), {"commitment": "confirmed", "encoding": "base64"}]
     )["value"]
