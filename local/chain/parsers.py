@@ -1,7 +1,8 @@
 """`jsonParsed` as a node renders it (agave's account-decoder and transaction-status parsers):
 SPL Token and Token-2022 accounts, mints and multisigs, with Token-2022 extensions; System, SPL
-Token, Associated Token Account, Memo and Address Lookup Table instructions. What has no parser here falls back the
-way a node falls back: accounts to base64, instructions to {programId, accounts, data}.
+Token, Associated Token Account, Memo and Address Lookup Table instructions. What has no parser
+here falls back the way a node falls back: accounts to base64, instructions to {programId,
+accounts, data}.
 """
 
 from __future__ import annotations
