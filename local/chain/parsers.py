@@ -771,11 +771,11 @@ def _parse_lookup_table(a: Sequence[str], data: bytes) -> Json | None:
     """agave's parse_address_lookup_table: the program's bincode ProgramInstruction."""
     r = _Reader(data)
     tag = r.u32()
-    table = {"lookupTableAccount": a[0], "lookupTableAuthority": a[1]} if len(a) >= 2 else {}
+    table: Json = {"lookupTableAccount": a[0], "lookupTableAuthority": a[1]} if len(a) >= 2 else {}
     if tag == 0:
         _need(a, 4)
         recent_slot, bump = r.u64(), r.u8()
-        info = {**table, "payerAccount": a[2], "systemProgram": a[3]}
+        info: Json = {**table, "payerAccount": a[2], "systemProgram": a[3]}
         return _parsed("createLookupTable", {**info, "recentSlot": recent_slot, "bumpSeed": bump})
     if tag == 1:
         _need(a, 2)
@@ -783,10 +783,10 @@ def _parse_lookup_table(a: Sequence[str], data: bytes) -> Json | None:
     if tag == 2:
         _need(a, 2)
         count = r.u64()
-        info = {**table, "newAddresses": [r.pubkey() for _ in range(count)]}
+        extended: Json = {**table, "newAddresses": [r.pubkey() for _ in range(count)]}
         if len(a) >= 4:
-            info.update({"payerAccount": a[2], "systemProgram": a[3]})
-        return _parsed("extendLookupTable", info)
+            extended.update({"payerAccount": a[2], "systemProgram": a[3]})
+        return _parsed("extendLookupTable", extended)
     if tag == 3:
         _need(a, 2)
         return _parsed("deactivateLookupTable", table)
