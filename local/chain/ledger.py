@@ -557,6 +557,9 @@ class Ledger:
         self.history_slots = history_slots if history_slots is not None else history_slots_setting()
         self.blocks: dict[int, Block] = {}  # slot -> block, oldest first
         self._slot_at_height: dict[int, int] = {}
+        # The blocks above the root, oldest first, whatever the history keeps: their `undo`
+        # is what reads at confirmed and finalized take back (`view`).
+        self._unrooted: deque[Block] = deque()
         self._by_address: dict[Pubkey, deque[Signature]] = {}
         self.transaction_count = 0  # landed without error since genesis (getEpochInfo)
         self.listeners: list[LedgerListener] = []
@@ -729,9 +732,10 @@ class Ledger:
         confirmed = self.block_at_height(self.height - self.confirm_depth)
         finalized = self.block_at_height(self.height - FINALIZE_AFTER_BLOCKS)
         self._tell("slot_advanced", block, confirmed, finalized, self.root_slot)
+        while self._unrooted and self._unrooted[0].height <= self.height - FINALIZE_AFTER_BLOCKS:
+            self._unrooted.popleft().undo = {}  # rooted: no read looks further back
         if finalized is not None:
             finalized.writes = {}
-            finalized.undo = {}
             for record in finalized.records:
                 record.post_accounts = {}
         due = [tx for at, tx in self.delayed if at <= self.height]
@@ -750,6 +754,7 @@ class Ledger:
         )
         self.blocks[self.slot] = block
         self._slot_at_height[self.height] = self.slot
+        self._unrooted.append(block)
         return block
 
     def _forget_old_slots(self) -> None:
@@ -817,10 +822,10 @@ class Ledger:
                 return AccountView(self, self.slot, {})
             slot = self.commitment_slot(commitment)
             undone: dict[Pubkey, Account | None] = {}
-            height = self.height
-            while (block := self.block_at_height(height)) is not None and block.slot > slot:
+            for block in reversed(self._unrooted):
+                if block.slot <= slot:
+                    break
                 undone.update(block.undo)  # newest first: an older block's "before" wins
-                height -= 1
             return AccountView(self, slot, undone)
 
     @property
