@@ -535,8 +535,10 @@ def test_the_local_chain_pays_the_engines_quote(
         refused = exc
     # A dust trade buys nothing: refused, not sent.
     assert refused is None or refused.code == "amount_too_small"
-    # A second trade at a later point sees the state the first one wrote.
-    chain.advance(blocks + 1)
+    # A second trade at a later point sees the state the first one wrote (once confirmed: the
+    # engine reads at `confirmed`).
+    chain.confirm()
+    chain.advance(blocks)
     with contextlib.suppress(PermanentChainError):
         asyncio.run(
             _trade(
