@@ -133,6 +133,12 @@ tests/kit/node_modules: tests/kit/package-lock.json
 	npm ci --prefix tests/kit --no-audit --no-fund
 	@touch $@
 
+## tests/kit23/node_modules: @solana/kit 2.3 alone (the kit 2.x check), as
+## tests/kit23/package-lock.json pins it
+tests/kit23/node_modules: tests/kit23/package-lock.json
+	npm ci --prefix tests/kit23 --no-audit --no-fund
+	@touch $@
+
 # Test workers (pytest-xdist): one per core. Each worker has its own database, LocalStack and
 # stacks; measured on 2 cores: 190 s with two workers, 320 s in one process. PYTEST_WORKERS=
 # (empty) runs in one process.
@@ -158,7 +164,7 @@ docs-plots: $(STAMP)
 
 ## test: lint, type-check and run every test (real Postgres, LocalStack, moto's management API, the
 ## local chain, real sockets, the JS clients, the console in headless Chromium)
-test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_modules browser-deps \
+test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_modules tests/kit23/node_modules browser-deps \
 	docs-build $(POSTMAN_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -169,7 +175,7 @@ test: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_mo
 ## check: the quick loop for day-to-day work (under 90 s): lint, types, unit tests, and the
 ## integration tests that start no emulator (real Postgres and the local chain, in-process;
 ## no LocalStack, no moto server)
-check: $(STAMP) $(VENDORED) tests/js/node_modules tests/kit/node_modules
+check: $(STAMP) $(VENDORED) tests/js/node_modules tests/kit/node_modules tests/kit23/node_modules
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers local functions bench tests ops
@@ -179,7 +185,7 @@ check: $(STAMP) $(VENDORED) tests/js/node_modules tests/kit/node_modules
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_modules
+integration: $(STAMP) $(VENDORED) $(LOCALSTACK) tests/js/node_modules tests/kit/node_modules tests/kit23/node_modules
 	$(BIN)/python -m pytest -q tests/integration
 
 e2e: $(STAMP) $(VENDORED) $(LOCALSTACK) $(POSTMAN_STAMP)

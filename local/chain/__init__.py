@@ -94,6 +94,11 @@ class LocalChain:
     def advance(self, blocks: int = 1) -> int:
         return self.ledger.advance(blocks)
 
+    def confirm(self) -> int:
+        """Produce the blocks after which what landed so far is `confirmed` (its own block and
+        the confirmation lag's): reads at `confirmed` then see it. Returns the block height."""
+        return self.ledger.advance(self.ledger.confirm_depth)
+
     def start_ticker(self, interval: float = TICK_SECONDS) -> None:
         self.ledger.start_ticker(interval)
 
@@ -103,14 +108,20 @@ class LocalChain:
     def txlog(self) -> list[dict[str, Any]]:
         return self.ledger.txlog()
 
-    def set_pool_price(self, pool: Pubkey, base_mint: Pubkey, price: Decimal | int) -> None:
+    def set_pool_price(
+        self, pool: Pubkey, base_mint: Pubkey, price: Decimal | int, *, confirm: bool = True
+    ) -> None:
         """Move `pool`'s price of `base_mint` to `price` whole units of the other mint (143: 143
-        USDC per SOL) with a real swap from the market maker (local.chain.market)."""
+        USDC per SOL) with a real swap from the market maker (local.chain.market), and (unless
+        `confirm` is False) produce the blocks that confirm it: the engine reads pools at
+        `confirmed`, so what a test moves is what the engine's next read sees."""
         with self.ledger.lock:
             found = market.read_pool(self.ledger, pool)
             quote = next(m for m in found.mints if m != base_mint)
             target = market.whole_price(self.ledger, base_mint, quote, Decimal(price))
             market.move_price(self.ledger, seed.MARKET_MAKER_KEYPAIR, pool, base_mint, target)
+            if confirm:
+                self.confirm()
 
     def sol_balance(self, owner: Pubkey) -> int:
         """Lamports held by `owner` itself (not its WSOL)."""

@@ -1,10 +1,12 @@
 """The local chain's ledger: LiteSVM for accounts and the native programs, plus everything a
 validator adds on top that LiteSVM lacks: blocks (slot / block height, blockhash, parent, block
 time), a blockhash window of 150 blocks, signature statuses that move processed -> confirmed ->
-finalized, duplicate detection, fees, a history of the last LOCAL_CHAIN_HISTORY_SLOTS slots
-(blocks, transactions with their metas, signatures by address, prioritization fees), a faucet,
-and the cluster clock. The DEX programs are the real mainnet binaries (`local.chain.binaries`),
-deployed in LiteSVM as upgradeable programs: every transaction runs in LiteSVM as it is.
+finalized, the accounts as of each unfinalized slot (each block keeps what it overwrote), duplicate
+detection, fees, a history of the last LOCAL_CHAIN_HISTORY_SLOTS slots (blocks, transactions with
+their metas and CPIs, signatures by address, prioritization fees), address lookup tables (the
+SlotHashes sysvar, loaded addresses), a faucet, and the cluster clock. The DEX programs are the
+real mainnet binaries (`local.chain.binaries`), deployed in LiteSVM as upgradeable programs:
+every transaction runs in LiteSVM as it is.
 
 Every public method takes one lock: the ticker thread, the ASGI app and tests may call in at
 once, and LiteSVM itself is not meant to be shared between threads. Listeners (the PubSub server)
@@ -27,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from solders.account import Account
+from solders.address_lookup_table_account import ID as ADDRESS_LOOKUP_TABLE_ID
+from solders.address_lookup_table_account import AddressLookupTable, SlotHashes
 from solders.clock import Clock
 from solders.compute_budget import ID as COMPUTE_BUDGET_ID
 from solders.epoch_schedule import EpochSchedule
@@ -40,7 +44,7 @@ from solders.signature import Signature
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
-from solders.transaction_metadata import FailedTransactionMetadata
+from solders.transaction_metadata import FailedTransactionMetadata, InnerInstruction
 from solders.transaction_status import (
     TransactionErrorFieldless,
     TransactionErrorType,
@@ -53,8 +57,11 @@ log = logging.getLogger("local.chain")
 
 FEE_PER_SIGNATURE = 5_000  # lamports; the cluster's base fee
 BLOCKHASH_VALID_BLOCKS = 150  # a blockhash can land up to height_at_issue + 150
-CONFIRM_AFTER_BLOCKS = 1  # a landed transaction is "confirmed" one block later
-FINALIZE_AFTER_BLOCKS = 32  # ... and "finalized" 32 blocks later (a root on a real cluster)
+# `confirmed` trails `processed` (the newest produced block) by this many blocks, as the
+# supermajority's votes trail the leader on a cluster (about one block); 0 makes them the same.
+CONFIRMED_LAG_BLOCKS = 1
+CONFIRMED_LAG_ENV = "LOCAL_CHAIN_CONFIRMED_LAG"
+FINALIZE_AFTER_BLOCKS = 32  # a landed transaction is "finalized" 32 blocks later (a root)
 DEFAULT_UNITS_PER_INSTRUCTION = 200_000
 MAX_COMPUTE_UNITS = 1_400_000
 GENESIS_HEIGHT = 1
@@ -89,7 +96,12 @@ _NOT_LANDING = [
     TransactionErrorFieldless.BlockhashNotFound,
     TransactionErrorFieldless.AlreadyProcessed,
     TransactionErrorFieldless.SanitizeFailure,
+    TransactionErrorFieldless.AddressLookupTableNotFound,
+    TransactionErrorFieldless.InvalidAddressLookupTableOwner,
+    TransactionErrorFieldless.InvalidAddressLookupTableData,
+    TransactionErrorFieldless.InvalidAddressLookupTableIndex,
 ]  # a list: the solders enum values are not hashable
+SLOT_HASHES_KEPT = 512  # the SlotHashes sysvar's length (recent slots a lookup table may name)
 
 
 @dataclass
@@ -219,6 +231,54 @@ class Outcome:
     fee: int
     landed: bool  # False: a real validator would not include it (no status, no fee)
     accounts: list[Account | None] = field(default_factory=list)  # simulate's post-state
+    inner: list[InnerGroup] = field(default_factory=list)  # the CPIs, by top-level instruction
+    loaded_size: int | None = None  # the bytes of account data it loaded (simulations)
+
+
+@dataclass(frozen=True)
+class InnerCall:
+    """One CPI as LiteSVM's metadata records it: indexes into the transaction's full account
+    list (static keys, then the lookup tables' writable and readonly ones)."""
+
+    program_id_index: int
+    accounts: list[int]
+    data: bytes
+    stack_height: int | None
+
+
+InnerGroup = tuple[int, list[InnerCall]]  # (top-level instruction index, its CPIs in order)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The addresses a v0 message loads from its lookup tables (meta.loadedAddresses)."""
+
+    writable: list[Pubkey] = field(default_factory=list)
+    readonly: list[Pubkey] = field(default_factory=list)
+
+
+NO_LOOKUPS = Loaded()
+
+
+def inner_groups(groups: Sequence[Sequence[InnerInstruction]]) -> list[InnerGroup]:
+    """LiteSVM's inner instructions (one list per top-level instruction) as the meta lists
+    them: only instructions that made CPIs, with their index."""
+    out: list[InnerGroup] = []
+    for index, group in enumerate(groups):
+        calls = []
+        for inner in group:
+            ix = inner.instruction()
+            calls.append(
+                InnerCall(
+                    ix.program_id_index,
+                    list(bytes(ix.accounts)),
+                    bytes(ix.data),
+                    inner.stack_height(),
+                )
+            )
+        if calls:
+            out.append((index, calls))
+    return out
 
 
 @dataclass(frozen=True)
@@ -254,10 +314,16 @@ class TxRecord:
     # The written accounts right after it ran, for PubSub's processed-level notifications;
     # dropped once its block is finalized (nothing needs them after that).
     post_accounts: dict[Pubkey, Account | None] = field(default_factory=dict)
+    loaded: Loaded = NO_LOOKUPS  # a v0 message's lookup-table addresses
+    inner: list[InnerGroup] = field(default_factory=list)  # its CPIs (meta.innerInstructions)
 
     @property
     def account_keys(self) -> list[Pubkey]:
-        return list(self.transaction.message.account_keys) if self.transaction else []
+        """Every account the transaction named: its static keys, then the ones it loaded from
+        lookup tables (writable, then readonly), the order instruction indexes count in."""
+        if self.transaction is None:
+            return []
+        return full_keys(self.transaction.message, self.loaded)
 
 
 @dataclass
@@ -275,6 +341,44 @@ class Block:
     # Every account written in this slot with its state at the end of the slot, for PubSub's
     # confirmed/finalized notifications; dropped once the block is finalized.
     writes: dict[Pubkey, Account | None] = field(default_factory=dict)
+    # Every account written in this slot with its state before the slot's first write to it:
+    # what reads at an older slot see (`Ledger.view`). Dropped once the block is the root (no
+    # read looks further back than the root).
+    undo: dict[Pubkey, Account | None] = field(default_factory=dict)
+
+
+class AccountView:
+    """The accounts as of one slot: the newest state with every later block's writes undone
+    (the state at the end of `slot`). How reads at a commitment see the chain."""
+
+    def __init__(self, ledger: Ledger, slot: int, undone: dict[Pubkey, Account | None]) -> None:
+        self.ledger = ledger
+        self.slot = slot
+        self._undone = undone
+
+    def get(self, key: Pubkey) -> Account | None:
+        if key in self._undone:
+            return self._undone[key]
+        return self.ledger.get_account(key)
+
+    def balance(self, key: Pubkey) -> int:
+        account = self.get(key)
+        return account.lamports if account else 0
+
+    def program_accounts(self, program: Pubkey) -> list[tuple[Pubkey, Account]]:
+        """The accounts `program` owned at the slot (getProgramAccounts and the token reads)."""
+        with self.ledger.lock:
+            found = [
+                (key, account)
+                for key, account in self.ledger.svm.get_program_accounts(program)
+                if key not in self._undone and account.lamports > 0
+            ]
+        found += [
+            (key, account)
+            for key, account in self._undone.items()
+            if account is not None and account.owner == program and account.lamports > 0
+        ]
+        return found
 
 
 class LedgerListener(Protocol):
@@ -327,14 +431,41 @@ def _compute_budget(instructions: Sequence[Instruction]) -> tuple[int, int]:
     return min(limit, MAX_COMPUTE_UNITS), price
 
 
-def writable_keys(message: Message | MessageV0 | MessageV1) -> list[Pubkey]:
-    """The static account keys the message write-locks, from its header."""
+def writable_keys(
+    message: Message | MessageV0 | MessageV1, loaded: Loaded = NO_LOOKUPS
+) -> list[Pubkey]:
+    """The account keys the message write-locks: static ones from its header, then the
+    writable ones it loaded from lookup tables."""
     keys = list(message.account_keys)
     header = message.header
     signed = header.num_required_signatures
     writable_signed = signed - header.num_readonly_signed_accounts
     writable_unsigned = len(keys) - header.num_readonly_unsigned_accounts
-    return [k for i, k in enumerate(keys) if i < writable_signed or signed <= i < writable_unsigned]
+    static = [
+        k for i, k in enumerate(keys) if i < writable_signed or signed <= i < writable_unsigned
+    ]
+    return static + list(loaded.writable)
+
+
+def full_keys(
+    message: Message | MessageV0 | MessageV1, loaded: Loaded = NO_LOOKUPS
+) -> list[Pubkey]:
+    """The static keys, then the loaded writable and readonly ones (how indexes count)."""
+    return [*message.account_keys, *loaded.writable, *loaded.readonly]
+
+
+def confirmed_lag_setting() -> int:
+    """LOCAL_CHAIN_CONFIRMED_LAG (default 1): how many blocks `confirmed` trails `processed`."""
+    raw = os.environ.get(CONFIRMED_LAG_ENV, "")
+    try:
+        value = int(raw) if raw else CONFIRMED_LAG_BLOCKS
+    except ValueError:
+        raise ValueError(
+            f"{CONFIRMED_LAG_ENV} must be a whole number of blocks, not {raw!r}"
+        ) from None
+    if not 0 <= value < FINALIZE_AFTER_BLOCKS - 1:
+        raise ValueError(f"{CONFIRMED_LAG_ENV} must be from 0 to {FINALIZE_AFTER_BLOCKS - 2}")
+    return value
 
 
 def history_slots_setting() -> int:
@@ -351,9 +482,14 @@ def history_slots_setting() -> int:
     return value
 
 
-def _decompile(message: Message | MessageV0 | MessageV1) -> list[Instruction]:
-    """The message's instructions with full account metas (no address lookup tables here)."""
-    keys = list(message.account_keys)
+def _decompile(
+    message: Message | MessageV0 | MessageV1, loaded: Loaded | None = None
+) -> list[Instruction]:
+    """The message's instructions with full account metas. Accounts from lookup tables come
+    from `loaded`; without it (the fee of a message alone) they read as the default key."""
+    static = list(message.account_keys)
+    loaded = loaded or NO_LOOKUPS
+    keys = full_keys(message, loaded)
     header = message.header
     signed = header.num_required_signatures
 
@@ -361,12 +497,17 @@ def _decompile(message: Message | MessageV0 | MessageV1) -> list[Instruction]:
         # From the header, which legacy and v0 messages share (legacy Message has no helper).
         if i < signed:
             return i < signed - header.num_readonly_signed_accounts
-        return i < len(keys) - header.num_readonly_unsigned_accounts
+        if i < len(static):
+            return i < len(static) - header.num_readonly_unsigned_accounts
+        return i < len(static) + len(loaded.writable)
+
+    def key(i: int) -> Pubkey:
+        return keys[i] if i < len(keys) else Pubkey.default()
 
     out = []
     for ix in message.instructions:
-        metas = [AccountMeta(keys[i], i < signed, writable(i)) for i in bytes(ix.accounts)]
-        out.append(Instruction(keys[ix.program_id_index], bytes(ix.data), metas))
+        metas = [AccountMeta(key(i), i < signed, writable(i)) for i in bytes(ix.accounts)]
+        out.append(Instruction(key(ix.program_id_index), bytes(ix.data), metas))
     return out
 
 
@@ -386,8 +527,12 @@ def _memos(tx: VersionedTransaction | None) -> list[str]:
 class Ledger:
     """LiteSVM with the real DEX programs, plus blocks, statuses and the clock. Thread-safe."""
 
-    def __init__(self, history_slots: int | None = None) -> None:
+    def __init__(self, history_slots: int | None = None, confirmed_lag: int | None = None) -> None:
         self.lock = threading.RLock()
+        # A landed transaction's depth (blocks above its own, the open one included) at which
+        # its block is confirmed: its block is produced (1) and `confirmed_lag` more are.
+        lag = confirmed_lag if confirmed_lag is not None else confirmed_lag_setting()
+        self.confirm_depth = 1 + lag
         # Blockhash check OFF: LiteSVM only knows its newest blockhash; we keep the 150-block
         # window ourselves. History 0: we detect duplicates ourselves (and simulations, rolled
         # back, must not make the transaction a duplicate).
@@ -412,6 +557,9 @@ class Ledger:
         self.history_slots = history_slots if history_slots is not None else history_slots_setting()
         self.blocks: dict[int, Block] = {}  # slot -> block, oldest first
         self._slot_at_height: dict[int, int] = {}
+        # The blocks above the root, oldest first, whatever the history keeps: their `undo`
+        # is what reads at confirmed and finalized take back (`view`).
+        self._unrooted: deque[Block] = deque()
         self._by_address: dict[Pubkey, deque[Signature]] = {}
         self.transaction_count = 0  # landed without error since genesis (getEpochInfo)
         self.listeners: list[LedgerListener] = []
@@ -428,6 +576,11 @@ class Ledger:
         first = self.svm.latest_blockhash()
         self.blocks[0] = Block(0, 0, 0, first, Hash.default(), self.slot_time(0))
         self._slot_at_height[0] = 0
+        # The SlotHashes sysvar (LiteSVM leaves it alone): the produced blocks, newest first,
+        # which the lookup-table program checks a new table's recent slot against.
+        self._slot_hashes: deque[tuple[int, Hash]] = deque(maxlen=SLOT_HASHES_KEPT)
+        self._slot_hashes_written = 0  # how many of them the sysvar holds (see _sync_slot_hashes)
+        self._record_slot_hash(self.blocks[0])
         self.blockhashes[first] = BLOCKHASH_VALID_BLOCKS
         self._issue_blockhash()
         self._open_block(parent_slot=0, previous=first)
@@ -448,6 +601,7 @@ class Ledger:
     def set_account(self, key: Pubkey, account: Account) -> None:
         """Write an account out of band (seeding, tests); PubSub subscribers see the write."""
         with self.lock:
+            self.blocks[self.slot].undo.setdefault(key, self.get_account(key))
             self.svm.set_account(key, account)
             state = self.get_account(key)
             self.blocks[self.slot].writes[key] = state
@@ -549,9 +703,25 @@ class Ledger:
                 self._next_block(1)
             return self.height
 
+    def _record_slot_hash(self, produced: Block) -> None:
+        self._slot_hashes.appendleft((produced.slot, produced.blockhash))
+
+    def _sync_slot_hashes(self, tx: VersionedTransaction) -> None:
+        """Write the SlotHashes sysvar before a transaction that needs it: one naming the
+        lookup-table program or loading addresses from a table. Writing its 512 entries at
+        every block would make a block cost five times what it does."""
+        message = tx.message
+        needs = ADDRESS_LOOKUP_TABLE_ID in message.account_keys or (
+            isinstance(message, MessageV0) and bool(message.address_table_lookups)
+        )
+        if needs and self._slot_hashes_written != self.height:
+            self.svm.set_slot_hashes(list(self._slot_hashes))
+            self._slot_hashes_written = self.height
+
     def _next_block(self, slots: int) -> None:
         """Open the next block, `slots` slots after the current one."""
         previous = self.blocks[self.slot]
+        self._record_slot_hash(previous)
         self.height += 1
         self.slot += slots
         self.svm.warp_to_slot(self.slot)
@@ -559,9 +729,11 @@ class Ledger:
         self._issue_blockhash()
         block = self._open_block(parent_slot=previous.slot, previous=previous.blockhash)
         self._forget_old_slots()
-        confirmed = self.block_at_height(self.height - CONFIRM_AFTER_BLOCKS)
+        confirmed = self.block_at_height(self.height - self.confirm_depth)
         finalized = self.block_at_height(self.height - FINALIZE_AFTER_BLOCKS)
         self._tell("slot_advanced", block, confirmed, finalized, self.root_slot)
+        while self._unrooted and self._unrooted[0].height <= self.height - FINALIZE_AFTER_BLOCKS:
+            self._unrooted.popleft().undo = {}  # rooted: no read looks further back
         if finalized is not None:
             finalized.writes = {}
             for record in finalized.records:
@@ -582,6 +754,7 @@ class Ledger:
         )
         self.blocks[self.slot] = block
         self._slot_at_height[self.height] = self.slot
+        self._unrooted.append(block)
         return block
 
     def _forget_old_slots(self) -> None:
@@ -611,9 +784,9 @@ class Ledger:
 
     @property
     def confirmed_slot(self) -> int:
-        """The newest confirmed slot: the block CONFIRM_AFTER_BLOCKS below the open one (with
-        the knob at 1, the newest produced block: what the statuses call confirmed)."""
-        confirmed = self.block_at_height(self.height - CONFIRM_AFTER_BLOCKS)
+        """The newest confirmed slot: `confirmed_lag` blocks below the newest produced one (the
+        block whose transactions the statuses call confirmed)."""
+        confirmed = self.block_at_height(self.height - self.confirm_depth)
         return confirmed.slot if confirmed is not None else 0
 
     @property
@@ -630,6 +803,30 @@ class Ledger:
             if commitment == "confirmed":
                 return min(self.confirmed_slot, self.processed_slot)
             return self.root_slot
+
+    def settle_genesis(self) -> None:
+        """Count every account written so far as genesis state, seen at every commitment (as a
+        test validator's `--account`s are): the seed calls it once its accounts and pools are
+        written, so reads at `finalized` see them before 32 blocks have passed."""
+        with self.lock:
+            for block in self.blocks.values():
+                block.undo = {}
+
+    def view(self, commitment: str | None = None) -> AccountView:
+        """The accounts as a read at `commitment` sees them: `confirmed` and `finalized` as of
+        their slot; `processed` (and None, how simulations run) the newest state, the open
+        block's transactions included, as a validator's working bank is: a transaction whose
+        status says processed shows in processed reads. The view's slot is then the open one."""
+        with self.lock:
+            if commitment in (None, "processed"):
+                return AccountView(self, self.slot, {})
+            slot = self.commitment_slot(commitment)
+            undone: dict[Pubkey, Account | None] = {}
+            for block in reversed(self._unrooted):
+                if block.slot <= slot:
+                    break
+                undone.update(block.undo)  # newest first: an older block's "before" wins
+            return AccountView(self, slot, undone)
 
     @property
     def first_available_slot(self) -> int:
@@ -725,7 +922,7 @@ class Ledger:
             depth = self.height - record.height
             if depth >= FINALIZE_AFTER_BLOCKS:
                 return record, None, "finalized"  # a real RPC reports null once rooted
-            return record, depth, "confirmed" if depth >= CONFIRM_AFTER_BLOCKS else "processed"
+            return record, depth, "confirmed" if depth >= self.confirm_depth else "processed"
 
     def txlog(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -846,14 +1043,18 @@ class Ledger:
         sig = tx.signatures[0]
         if sig in self.records or not self.blockhash_valid(tx.message.recent_blockhash):
             return
-        keys = list(tx.message.account_keys)
+        loaded = self.loaded_addresses(tx.message)
+        keys = full_keys(tx.message, loaded)
         pre = [self.balance(k) for k in keys]
         pre_tokens = self._token_balances(keys)
+        writable = writable_keys(tx.message, loaded)
+        undo = self.blocks[self.slot].undo
+        before = {k: self.get_account(k) for k in writable if k not in undo}
         outcome = self._execute(tx, sig_verify=True)
         if not outcome.landed:
             log.info("transaction %s dropped: %s", sig, outcome.err)
             return
-        writable = writable_keys(tx.message)
+        undo.update(before)
         self._record(
             TxRecord(
                 sig,
@@ -866,13 +1067,15 @@ class Ledger:
                 tx,
                 pre,
                 [self.balance(k) for k in keys],
-                self._dex_instructions(tx),
+                self._dex_instructions(tx, loaded),
                 kind=kind,
                 pre_token_balances=pre_tokens,
                 post_token_balances=self._token_balances(keys),
                 unit_price=_compute_budget(_decompile(tx.message))[1],
                 writable=writable,
                 post_accounts={k: self.get_account(k) for k in writable},
+                loaded=loaded,
+                inner=outcome.inner,
             )
         )
 
@@ -903,7 +1106,7 @@ class Ledger:
             )
         return found
 
-    def _dex_instructions(self, tx: VersionedTransaction) -> list[dict[str, Any]]:
+    def _dex_instructions(self, tx: VersionedTransaction, loaded: Loaded) -> list[dict[str, Any]]:
         return [
             {
                 "index": i,
@@ -911,7 +1114,7 @@ class Ledger:
                 "accounts": [str(m.pubkey) for m in ix.accounts],
                 "data": bytes(ix.data).hex(),
             }
-            for i, ix in enumerate(_decompile(tx.message))
+            for i, ix in enumerate(_decompile(tx.message, loaded))
             if ix.program_id in self.programs
         ]
 
@@ -928,28 +1131,78 @@ class Ledger:
             self._check_version(tx)
             self.svm.with_sigverify(sig_verify)
             try:
+                self._sync_slot_hashes(tx)
                 result = self.svm.simulate_transaction(tx)
             finally:
                 self.svm.with_sigverify(True)
+            loaded_size = self.loaded_data_size(tx.message)
             if isinstance(result, FailedTransactionMetadata):
-                return self._failed(result)
+                outcome = self._failed(result)
+                outcome.loaded_size = loaded_size
+                return outcome
             meta = result.meta()
             post = {key: account for key, account in result.post_accounts()}
             outcome = Outcome(
-                None, list(meta.logs()), meta.compute_units_consumed(), meta.fee(), True
+                None,
+                list(meta.logs()),
+                meta.compute_units_consumed(),
+                meta.fee(),
+                True,
+                inner=inner_groups(meta.inner_instructions()),
+                loaded_size=loaded_size,
             )
             outcome.accounts = [
                 _present(post[a]) if a in post else self.get_account(a) for a in addresses
             ]
             return outcome
 
+    def loaded_addresses(self, message: Message | MessageV0 | MessageV1) -> Loaded:
+        """The addresses a v0 message loads from its lookup tables, resolved against the
+        tables as they are now (only addresses extended before the current slot are active).
+        A lookup that cannot resolve loads nothing here: LiteSVM refuses the transaction with
+        the runtime's own error."""
+        if not isinstance(message, MessageV0) or not message.address_table_lookups:
+            return NO_LOOKUPS
+        writable: list[Pubkey] = []
+        readonly: list[Pubkey] = []
+        with self.lock:
+            for lookup in message.address_table_lookups:
+                account = self.get_account(lookup.account_key)
+                if account is None or account.owner != ADDRESS_LOOKUP_TABLE_ID:
+                    return NO_LOOKUPS
+                try:
+                    table = AddressLookupTable.deserialize(bytes(account.data))
+                    slot_hashes = SlotHashes(list(self._slot_hashes))
+                    active = table.get_active_addresses_len(self.slot, slot_hashes)
+                except Exception:  # not a table, or a deactivated one: the runtime says which
+                    return NO_LOOKUPS
+                addresses = list(table.addresses)[:active]
+                for indexes, into in (
+                    (lookup.writable_indexes, writable),
+                    (lookup.readonly_indexes, readonly),
+                ):
+                    for index in bytes(indexes):
+                        if index >= len(addresses):
+                            return NO_LOOKUPS
+                        into.append(addresses[index])
+        return Loaded(writable, readonly)
+
+    def loaded_data_size(self, message: Message | MessageV0 | MessageV1) -> int:
+        """What agave reports as `loadedAccountsDataSize`: the data bytes of every account the
+        transaction loads (its static keys and the lookup tables' addresses), as they are now.
+        LiteSVM does not report it; the loaders' own accounts, which agave also counts for
+        each program's owner, are left out."""
+        with self.lock:
+            return sum(
+                len(account.data)
+                for key in dict.fromkeys(full_keys(message, self.loaded_addresses(message)))
+                if (account := self.get_account(key)) is not None
+            )
+
     @staticmethod
     def _check_version(tx: VersionedTransaction) -> None:
-        message = tx.message
-        if isinstance(message, MessageV1):
+        if isinstance(tx.message, MessageV1):
             raise SendError("transaction version 1 is not supported here", code=-32602)
-        if isinstance(message, MessageV0) and message.address_table_lookups:
-            raise SendError("address lookup tables are not supported here", code=-32602)
 
     @staticmethod
     def _failed(result: FailedTransactionMetadata) -> Outcome:
@@ -961,6 +1214,7 @@ class Ledger:
             meta.compute_units_consumed(),
             meta.fee(),
             err not in _NOT_LANDING,
+            inner=inner_groups(meta.inner_instructions()),
         )
 
     def _execute(self, tx: VersionedTransaction, *, sig_verify: bool) -> Outcome:
@@ -969,11 +1223,17 @@ class Ledger:
         self._check_version(tx)
         self.svm.with_sigverify(sig_verify)
         try:
+            self._sync_slot_hashes(tx)
             result = self.svm.send_transaction(tx)
         finally:
             self.svm.with_sigverify(True)
         if isinstance(result, FailedTransactionMetadata):
             return self._failed(result)
         return Outcome(
-            None, list(result.logs()), result.compute_units_consumed(), result.fee(), True
+            None,
+            list(result.logs()),
+            result.compute_units_consumed(),
+            result.fee(),
+            True,
+            inner=inner_groups(result.inner_instructions()),
         )

@@ -1,7 +1,8 @@
 """`jsonParsed` as a node renders it (agave's account-decoder and transaction-status parsers):
 SPL Token and Token-2022 accounts, mints and multisigs, with Token-2022 extensions; System, SPL
-Token, Associated Token Account and Memo instructions. What has no parser here falls back the
-way a node falls back: accounts to base64, instructions to {programId, accounts, data}.
+Token, Associated Token Account, Memo and Address Lookup Table instructions. What has no parser
+here falls back the way a node falls back: accounts to base64, instructions to {programId,
+accounts, data}.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MEMO_PROGRAM_IDS = (
     Pubkey.from_string("Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo"),  # v1
 )
 TOKEN_PROGRAMS = (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
+LOOKUP_TABLE_PROGRAM_ID = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
 
 MINT_LEN = 82
 ACCOUNT_LEN = 165
@@ -393,6 +395,8 @@ def parse_instruction(
             program, parsed = "spl-associated-token-account", _parse_ata(accounts, data)
         elif program_id in MEMO_PROGRAM_IDS:
             program, parsed = "spl-memo", data.decode()
+        elif program_id == LOOKUP_TABLE_PROGRAM_ID:
+            program, parsed = "address-lookup-table", _parse_lookup_table(accounts, data)
     except (ValueError, IndexError, KeyError, UnicodeDecodeError):
         parsed = None
     if program is not None and parsed is not None:
@@ -760,4 +764,33 @@ def _parse_ata(a: Sequence[str], data: bytes) -> Json | None:
                 "tokenProgram": a[6],
             },
         )
+    return None
+
+
+def _parse_lookup_table(a: Sequence[str], data: bytes) -> Json | None:
+    """agave's parse_address_lookup_table: the program's bincode ProgramInstruction."""
+    r = _Reader(data)
+    tag = r.u32()
+    table: Json = {"lookupTableAccount": a[0], "lookupTableAuthority": a[1]} if len(a) >= 2 else {}
+    if tag == 0:
+        _need(a, 4)
+        recent_slot, bump = r.u64(), r.u8()
+        info: Json = {**table, "payerAccount": a[2], "systemProgram": a[3]}
+        return _parsed("createLookupTable", {**info, "recentSlot": recent_slot, "bumpSeed": bump})
+    if tag == 1:
+        _need(a, 2)
+        return _parsed("freezeLookupTable", table)
+    if tag == 2:
+        _need(a, 2)
+        count = r.u64()
+        extended: Json = {**table, "newAddresses": [r.pubkey() for _ in range(count)]}
+        if len(a) >= 4:
+            extended.update({"payerAccount": a[2], "systemProgram": a[3]})
+        return _parsed("extendLookupTable", extended)
+    if tag == 3:
+        _need(a, 2)
+        return _parsed("deactivateLookupTable", table)
+    if tag == 4:
+        _need(a, 3)
+        return _parsed("closeLookupTable", {**table, "recipient": a[2]})
     return None

@@ -6,15 +6,18 @@ Results are built with `solders.rpc.responses` classes where solders has one (so
 replies with the same classes, so what it reads is exactly what it expects from a real node), and
 otherwise in the node's JSON as `local.chain.wire`, `parsers` and `transactions` render it.
 
-Commitment (default `finalized`, as a node's): getSlot, getBlockHeight, getLatestBlockhash,
-getEpochInfo, getBlocks, getBlocksWithLimit, getBlock, getTransaction and getSignaturesForAddress
-answer at the slot of the level asked for - processed = the newest produced block, confirmed = the
-block CONFIRM_AFTER_BLOCKS below the open one (the newest produced one: statuses say confirmed
-once a transaction's block is produced), finalized = the root, 32 blocks down; a block exists for
-each. getBlock, getTransaction and getSignaturesForAddress refuse `processed` like a node. Account
-reads see the newest state (simulations too, and their context says the open slot): they are not
-held back to the commitment's slot. Statuses carry the real level and PubSub notifications wait
-for the level asked for.
+Commitment (default `finalized`, as a node's): processed = the newest produced block, confirmed
+= LOCAL_CHAIN_CONFIRMED_LAG blocks below it (default 1, as on a cluster; statuses say confirmed
+from then on), finalized = the root, 32 blocks below the open one; a block exists for each.
+getSlot, getBlockHeight, getLatestBlockhash, getEpochInfo, getBlocks, getBlocksWithLimit,
+getBlock, getTransaction and getSignaturesForAddress answer at that slot, and so do the account
+reads (getAccountInfo, getBalance, getMultipleAccounts, getProgramAccounts and the token reads)
+at confirmed and finalized: the state at the end of that slot, which their context names
+(`Ledger.view`). At processed they see the newest state, the open block's transactions included
+(a validator's working bank: what a processed status promises), as simulateTransaction does;
+their context says the open slot. getBlock, getTransaction and getSignaturesForAddress refuse
+`processed` like a node. Statuses carry the real level and PubSub notifications wait for the
+level asked for.
 
 Errors are agave's: its TransactionError/InstructionError texts (`local.chain.errors`), -32003
 for a bad signature, -32602 for bad params, -32700/-32600 for bad JSON or requests (never an HTTP
@@ -87,9 +90,12 @@ from local.chain.ledger import (
     GENESIS_HASH,
     TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
+    AccountView,
     Faults,
     Ledger,
+    Outcome,
     SendError,
+    full_keys,
 )
 from local.chain.wire import (
     BLOCK_CLEANED_UP,
@@ -149,6 +155,14 @@ def _simulate_result(outcome_err: Any, logs: list[str], units: int) -> RpcSimula
     return RpcSimulateTransactionResult(
         err=outcome_err, logs=logs, accounts=None, units_consumed=units
     )
+
+
+def _simulation_json(outcome: Outcome) -> Json:
+    """A simulation's result as agave writes it, `loadedAccountsDataSize` included (solders'
+    class has no setter for it)."""
+    value: Json = json.loads(_simulate_result(outcome.err, outcome.logs, outcome.units).to_json())
+    value["loadedAccountsDataSize"] = outcome.loaded_size
+    return value
 
 
 def _no_processed(cfg: Json) -> None:
@@ -271,10 +285,14 @@ class Rpc:
     def context(self) -> RpcResponseContext:
         return RpcResponseContext(self.ledger.slot, SOLANA_CORE_VERSION)
 
-    def wrap(self, value: Any) -> Json:
-        """An RpcResponse: {"context": {"apiVersion", "slot"}, "value": value}."""
+    def wrap(self, value: Any, slot: int | None = None) -> Json:
+        """An RpcResponse: {"context": {"apiVersion", "slot"}, "value": value}; the slot is the
+        one the value was read at (default: the open slot)."""
         return {
-            "context": {"apiVersion": SOLANA_CORE_VERSION, "slot": self.ledger.slot},
+            "context": {
+                "apiVersion": SOLANA_CORE_VERSION,
+                "slot": self.ledger.slot if slot is None else slot,
+            },
             "value": value,
         }
 
@@ -306,10 +324,7 @@ class Rpc:
         except SendError as exc:
             data = None
             if exc.outcome is not None:
-                outcome = exc.outcome
-                data = json.loads(
-                    _simulate_result(outcome.err, outcome.logs, outcome.units).to_json()
-                )
+                data = _simulation_json(exc.outcome)
             return error_response(request_id, exc.code, exc.message, data)
         except (ValueError, IndexError, TypeError, KeyError, OverflowError) as exc:
             return error_response(request_id, INVALID_PARAMS, f"Invalid params: {exc}")
@@ -329,19 +344,27 @@ class Rpc:
                 )
 
     # ------------------------------------------------------------------------------ accounts
-    def _encode(self, account: Any, cfg: Json, default: str = "binary") -> Json | None:
+    def _view(self, cfg: Json) -> AccountView:
+        """The accounts as of the request's commitment slot (the ledger keeps each block's
+        writes): a read at `confirmed` does not see the newest block's transactions."""
+        return self.ledger.view(commitment(cfg))
+
+    def _encode(
+        self, account: Any, cfg: Json, default: str = "binary", view: AccountView | None = None
+    ) -> Json | None:
         if account is None:
             return None
         return encode_account(
             account,
             account_encoding(cfg, default),
             slice_=data_slice(cfg),
-            lookup=self.ledger.get_account,
+            lookup=view.get if view is not None else self.ledger.get_account,
         )
 
     def get_account_info(self, params: list[Any]) -> Any:
         cfg = config(params, 1)
-        return self.wrap(self._encode(self.ledger.get_account(pubkey(params[0])), cfg))
+        view = self._view(cfg)
+        return self.wrap(self._encode(view.get(pubkey(params[0])), cfg, view=view), view.slot)
 
     def get_multiple_accounts(self, params: list[Any]) -> Any:
         cfg = config(params, 1)
@@ -350,24 +373,28 @@ class Rpc:
         if len(params[0]) > MAX_MULTIPLE_ACCOUNTS:
             raise RpcError(INVALID_PARAMS, f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
         keys = [pubkey(k) for k in params[0]]
-        return self.wrap([self._encode(self.ledger.get_account(k), cfg) for k in keys])
+        view = self._view(cfg)
+        return self.wrap([self._encode(view.get(k), cfg, view=view) for k in keys], view.slot)
 
     def get_program_accounts(self, params: list[Any]) -> Any:
         program = pubkey(params[0])
         cfg = config(params, 1)
         filters = account_filters(cfg.get("filters"))
+        view = self._view(cfg)
         found = []
-        for key, account in self.ledger.svm.get_program_accounts(program):
-            if account.lamports == 0 or not matches_all(filters, bytes(account.data)):
+        for key, account in view.program_accounts(program):
+            if not matches_all(filters, bytes(account.data)):
                 continue
-            found.append({"account": self._encode(account, cfg), "pubkey": str(key)})
-        return self.wrap(found) if cfg.get("withContext") else found
+            found.append({"account": self._encode(account, cfg, view=view), "pubkey": str(key)})
+        return self.wrap(found, view.slot) if cfg.get("withContext") else found
 
     def get_balance(self, params: list[Any]) -> Any:
-        return result_of(GetBalanceResp(self.ledger.balance(pubkey(params[0])), self.context()))
+        view = self._view(config(params, 1))
+        context = RpcResponseContext(view.slot, SOLANA_CORE_VERSION)
+        return result_of(GetBalanceResp(view.balance(pubkey(params[0])), context))
 
-    def _token_account(self, key: Pubkey) -> tuple[bytes, int]:
-        account = self.ledger.get_account(key)
+    def _token_account(self, key: Pubkey, view: AccountView) -> tuple[bytes, int]:
+        account = view.get(key)
         if account is None:
             raise RpcError(INVALID_PARAMS, "Invalid param: could not find account")
         if account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
@@ -375,11 +402,13 @@ class Rpc:
         data = bytes(account.data)
         if not (len(data) == 165 or (len(data) > 165 and data[165] == 2)):
             raise RpcError(INVALID_PARAMS, "Invalid param: not a Token account")
-        return data, self._mint_decimals(Pubkey.from_bytes(data[0:32]))
+        return data, self._mint_decimals(Pubkey.from_bytes(data[0:32]), view)
 
-    def _mint_decimals(self, mint: Pubkey, missing: str = "could not find mint") -> int:
+    def _mint_decimals(
+        self, mint: Pubkey, view: AccountView, missing: str = "could not find mint"
+    ) -> int:
         """A mint's decimals, refused in agave's words (get_mint_owner_and_additional_data)."""
-        account = self.ledger.get_account(mint)
+        account = view.get(mint)
         if account is None:
             raise RpcError(INVALID_PARAMS, f"Invalid param: {missing}")
         if account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
@@ -387,17 +416,19 @@ class Rpc:
         data = bytes(account.data)
         # A Mint unpacks from 82 bytes, or (Token-2022) more with account type 1 at byte 165.
         is_mint = len(data) == 82 or (len(data) > 165 and data[165] == 1)
-        decimals = parsers.mint_decimals(self.ledger.get_account, mint) if is_mint else None
+        decimals = parsers.mint_decimals(view.get, mint) if is_mint else None
         if decimals is None or data[45] != 1:
             raise RpcError(INVALID_PARAMS, "Invalid param: mint could not be unpacked")
         return decimals
 
     def get_token_account_balance(self, params: list[Any]) -> Any:
-        data, decimals = self._token_account(pubkey(params[0]))
+        view = self._view(config(params, 1))
+        data, decimals = self._token_account(pubkey(params[0]), view)
         amount = int.from_bytes(data[64:72], "little")
         ui = ui_token_amount(amount, decimals)
         value = UiTokenAmount(ui["uiAmount"], decimals, ui["amount"], ui["uiAmountString"])
-        return result_of(GetTokenAccountBalanceResp(value, self.context()))
+        context = RpcResponseContext(view.slot, SOLANA_CORE_VERSION)
+        return result_of(GetTokenAccountBalanceResp(value, context))
 
     def get_token_accounts_by_owner(self, params: list[Any]) -> Any:
         owner = bytes(pubkey(params[0]))
@@ -412,8 +443,9 @@ class Rpc:
         selector = config(params, 1)
         cfg = config(params, 2)
         mint = pubkey(selector["mint"]) if "mint" in selector else None
+        view = self._view(cfg)
         if mint is not None:
-            mint_account = self.ledger.get_account(mint)
+            mint_account = view.get(mint)
             if mint_account is None:
                 raise RpcError(INVALID_PARAMS, "Invalid param: could not find mint")
             if mint_account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
@@ -426,26 +458,27 @@ class Rpc:
         if program not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
             raise RpcError(INVALID_PARAMS, "Invalid param: unrecognized Token program id")
         found = []
-        for key, account in self.ledger.svm.get_program_accounts(program):
+        for key, account in view.program_accounts(program):
             data = bytes(account.data)
-            if account.lamports == 0 or len(data) < 165 or not matches(data):
+            if len(data) < 165 or not matches(data):
                 continue
             if len(data) > 165 and data[165] != 2:
                 continue  # a Token-2022 mint, not an account
             if mint is not None and data[0:32] != bytes(mint):
                 continue
-            found.append({"account": self._encode(account, cfg), "pubkey": str(key)})
-        return self.wrap(found)
+            found.append({"account": self._encode(account, cfg, view=view), "pubkey": str(key)})
+        return self.wrap(found, view.slot)
 
     def get_token_largest_accounts(self, params: list[Any]) -> Any:
         mint = pubkey(params[0])
-        decimals = self._mint_decimals(mint)
-        mint_account = self.ledger.get_account(mint)
+        view = self._view(config(params, 1))
+        decimals = self._mint_decimals(mint, view)
+        mint_account = view.get(mint)
         assert mint_account is not None  # _mint_decimals found it
         holders = []
-        for key, account in self.ledger.svm.get_program_accounts(mint_account.owner):
+        for key, account in view.program_accounts(mint_account.owner):
             data = bytes(account.data)
-            if account.lamports == 0 or len(data) < 165 or data[0:32] != bytes(mint):
+            if len(data) < 165 or data[0:32] != bytes(mint):
                 continue
             if len(data) > 165 and data[165] != 2:
                 continue
@@ -455,16 +488,19 @@ class Rpc:
             [
                 {"address": address, **ui_token_amount(amount, decimals)}
                 for amount, address in holders[:TOKEN_LARGEST_ACCOUNTS]
-            ]
+            ],
+            view.slot,
         )
 
     def get_token_supply(self, params: list[Any]) -> Any:
         mint = pubkey(params[0])
-        self._mint_decimals(mint, missing="could not find account")
-        account = self.ledger.get_account(mint)
+        view = self._view(config(params, 1))
+        self._mint_decimals(mint, view, missing="could not find account")
+        account = view.get(mint)
         assert account is not None  # _mint_decimals found it
         data = bytes(account.data)
-        return self.wrap(ui_token_amount(int.from_bytes(data[36:44], "little"), data[44]))
+        supply = ui_token_amount(int.from_bytes(data[36:44], "little"), data[44])
+        return self.wrap(supply, view.slot)
 
     def get_supply(self, params: list[Any]) -> Any:
         """Lamports held by every account of the System, Token and Token-2022 programs and the
@@ -663,8 +699,9 @@ class Rpc:
             return result_of(SimulateTransactionResp(result, self.context()))  # type: ignore[call-arg]
         # With replaceRecentBlockhash the message is run as if it named the latest blockhash
         # (the local chain executes with LiteSVM's blockhash check off, so it runs as it is).
+        # On the newest state (the open block's transactions included): context.slot says so.
         outcome = self.ledger.simulate(tx, sig_verify=sig_verify, addresses=addresses)
-        value = json.loads(_simulate_result(outcome.err, outcome.logs, outcome.units).to_json())
+        value = _simulation_json(outcome)
         if accounts_cfg is not None:
             value["accounts"] = (
                 None
@@ -678,7 +715,11 @@ class Rpc:
                 "lastValidBlockHeight": last_valid,
             }
         if cfg.get("innerInstructions"):
-            value["innerInstructions"] = []
+            # agave's simulation lists them parsed (UiInnerInstructions::parse).
+            keys = full_keys(tx.message, self.ledger.loaded_addresses(tx.message))
+            value["innerInstructions"] = txjson.inner_instructions(
+                outcome.inner, keys, "jsonParsed"
+            )
         return self.wrap(value)
 
     def get_signature_statuses(self, params: list[Any]) -> Any:

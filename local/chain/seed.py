@@ -311,6 +311,7 @@ def apply(ledger: Ledger) -> None:
                 _create(ledger, venue, T22_MINT, USDC_MINT, T22_POOL_RESERVES[venue], start)
         finally:
             ledger.shift_time(2)
+    ledger.settle_genesis()
 
 
 def _program_of(mint: Pubkey) -> Pubkey:

@@ -9,9 +9,17 @@ import base64
 from typing import Any
 
 from solders.message import MessageV0
+from solders.pubkey import Pubkey
 
 from local.chain import parsers
-from local.chain.ledger import Block, Ledger, TokenBalance, TxRecord, writable_keys
+from local.chain.ledger import (
+    Block,
+    InnerGroup,
+    Ledger,
+    TokenBalance,
+    TxRecord,
+    writable_keys,
+)
 from local.chain.wire import (
     INVALID_PARAMS,
     UNSUPPORTED_TRANSACTION_VERSION,
@@ -86,13 +94,42 @@ def token_balances(balances: list[TokenBalance]) -> list[Json]:
     ]
 
 
+def inner_instructions(groups: list[InnerGroup], keys: list[Pubkey], encoding: str) -> list[Json]:
+    """meta.innerInstructions: each top-level instruction's CPIs (LiteSVM's metadata), as
+    compiled instructions over the transaction's full account list, or parsed."""
+    out = []
+    for index, calls in groups:
+        if encoding == "jsonParsed":
+            instructions = [
+                parsers.parse_instruction(
+                    keys[c.program_id_index],
+                    [str(keys[i]) for i in c.accounts],
+                    c.data,
+                    c.stack_height,
+                )
+                for c in calls
+            ]
+        else:
+            instructions = [
+                {
+                    "accounts": list(c.accounts),
+                    "data": encode_base58(c.data),
+                    "programIdIndex": c.program_id_index,
+                    "stackHeight": c.stack_height,
+                }
+                for c in calls
+            ]
+        out.append({"index": index, "instructions": instructions})
+    return out
+
+
 def meta(record: TxRecord, encoding: str) -> Json:
     err = error_to_json(record.err)
     out: Json = {
         "computeUnitsConsumed": record.units,
         "err": err,
         "fee": record.fee,
-        "innerInstructions": [],  # CPIs are not recorded (LiteSVM's and the Python programs')
+        "innerInstructions": inner_instructions(record.inner, record.account_keys, encoding),
         "logMessages": list(record.logs),
         "postBalances": list(record.post_balances),
         "postTokenBalances": token_balances(record.post_token_balances),
@@ -102,24 +139,28 @@ def meta(record: TxRecord, encoding: str) -> Json:
         "status": {"Ok": None} if err is None else {"Err": err},
     }
     if encoding != "jsonParsed":
-        # Parsed account keys carry their source instead (no lookup tables on this chain).
-        out["loadedAddresses"] = {"readonly": [], "writable": []}
+        # Parsed account keys carry their source ("lookupTable") instead.
+        out["loadedAddresses"] = {
+            "readonly": [str(k) for k in record.loaded.readonly],
+            "writable": [str(k) for k in record.loaded.writable],
+        }
     return out
 
 
 def _account_key_objects(record: TxRecord) -> list[Json]:
     assert record.transaction is not None
     message = record.transaction.message
-    writable = set(writable_keys(message))
+    writable = set(writable_keys(message, record.loaded))
     signers = message.header.num_required_signatures
+    static = len(message.account_keys)
     return [
         {
             "pubkey": str(k),
             "signer": i < signers,
-            "source": "transaction",
+            "source": "transaction" if i < static else "lookupTable",
             "writable": k in writable,
         }
-        for i, k in enumerate(message.account_keys)
+        for i, k in enumerate(record.account_keys)
     ]
 
 
@@ -132,7 +173,7 @@ def transaction(record: TxRecord, encoding: str) -> Any:
     if encoding == "base58":
         return [encode_base58(bytes(tx)), "base58"]
     message = tx.message
-    keys = list(message.account_keys)
+    keys = record.account_keys  # static, then loaded: what instruction indexes count in
     body: Json
     if encoding == "jsonParsed":
         body = {
@@ -148,7 +189,7 @@ def transaction(record: TxRecord, encoding: str) -> Any:
     else:
         header = message.header
         body = {
-            "accountKeys": [str(k) for k in keys],
+            "accountKeys": [str(k) for k in message.account_keys],  # loaded ones: meta
             "header": {
                 "numReadonlySignedAccounts": header.num_readonly_signed_accounts,
                 "numReadonlyUnsignedAccounts": header.num_readonly_unsigned_accounts,
@@ -166,7 +207,14 @@ def transaction(record: TxRecord, encoding: str) -> Any:
             "recentBlockhash": str(message.recent_blockhash),
         }
     if isinstance(message, MessageV0):
-        body["addressTableLookups"] = []  # lookup tables are refused by this chain
+        body["addressTableLookups"] = [
+            {
+                "accountKey": str(lookup.account_key),
+                "readonlyIndexes": list(bytes(lookup.readonly_indexes)),
+                "writableIndexes": list(bytes(lookup.writable_indexes)),
+            }
+            for lookup in message.address_table_lookups
+        ]
     return {"message": body, "signatures": [str(s) for s in tx.signatures]}
 
 

@@ -122,8 +122,10 @@ def add_pool(
     if venue == "raydium_cpmm":
         pool = factory.cpmm(mint_a, mint_b, reserve_a, reserve_b)
         chain.ledger.shift_time(1)
-        return pool
-    return factory.damm(mint_a, mint_b, reserve_a, reserve_b, config=config)
+    else:
+        pool = factory.damm(mint_a, mint_b, reserve_a, reserve_b, config=config)
+    chain.confirm()  # the engine reads at `confirmed`
+    return pool
 
 
 def quoted(order: Order) -> list[str]:
@@ -170,6 +172,7 @@ async def test_the_filters_find_real_mainnet_pool_accounts() -> None:
         owner = Pubkey.from_string(account["owner"])
         chain.ledger.set_account(Pubkey.from_string(key), Account(10**9, data, owner, False, 0))
     assert len(expected) == 3
+    chain.ledger.settle_genesis()  # genesis accounts: every commitment sees them
     cpmm_pool = Pubkey.from_string(fixture["pool"])
     cpmm_data = base64.b64decode(fixture["accounts"][fixture["pool"]]["data"])
     cpmm_mints = (Pubkey(cpmm_data[168:200]), Pubkey(cpmm_data[200:232]))

@@ -280,8 +280,8 @@ async def test_a_transaction_that_lands_with_an_error_stays_on_the_failed_order(
 
     async def send_then_move_price(raw: bytes) -> None:
         await send(raw)  # preflight passed; the transaction waits to land
-        for pool in POOLS.values():
-            chain.set_pool_price(pool, WSOL, 140)
+        for pool in POOLS.values():  # no blocks produced: it must land after both moves
+            chain.set_pool_price(pool, WSOL, 140, confirm=False)
 
     runner.client.send = send_then_move_price  # type: ignore[method-assign,assignment]
     oid = new_order(store)

@@ -10,6 +10,7 @@ import httpx2
 import pytest
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Finalized, Processed
 from solana.rpc.core import RPCException
 from solana.rpc.models import TxOpts
 from solders.hash import Hash
@@ -82,14 +83,20 @@ async def test_sol_transfer_lands_and_moves_balances(
 
     sig = (await client.send_raw_transaction(sign([pay(to, 10**9)], await blockhash(client)))).value
 
-    assert (await client.get_balance(to)).value == 10**9
-    assert (await client.get_balance(WALLET)).value == before - 10**9 - FEE_PER_SIGNATURE
     status = (await client.get_signature_statuses([sig])).value[0]
     assert status is not None
     assert status.err is None
-    # getTransaction at `confirmed` (the client's) finds it once its block is produced.
+    # Reads see the state as of their commitment: processed at once (the newest state, as its
+    # status says), confirmed once its block is produced and one more, finalized 32 later.
+    assert (await client.get_balance(to, Processed)).value == 10**9
+    assert (await client.get_balance(to)).value == 0  # confirmed
+    chain.advance(1)
+    assert (await client.get_balance(to)).value == 0  # confirmed: one block behind
     assert (await client.get_transaction(sig, max_supported_transaction_version=0)).value is None
     chain.advance(1)
+    assert (await client.get_balance(to)).value == 10**9
+    assert (await client.get_balance(WALLET)).value == before - 10**9 - FEE_PER_SIGNATURE
+    assert (await client.get_balance(to, Finalized)).value == 0
     tx = (await client.get_transaction(sig, max_supported_transaction_version=0)).value
     assert tx is not None
     assert tx.transaction.meta is not None
@@ -117,7 +124,7 @@ async def test_latest_blockhash_is_valid_for_150_blocks(
     height = (await client.get_block_height()).value
     assert first.last_valid_block_height == height + BLOCKHASH_VALID_BLOCKS
 
-    chain.advance(1)
+    chain.advance(2)  # the client reads at `confirmed`, a block behind the newest
     second = (await client.get_latest_blockhash()).value
     assert second.blockhash != first.blockhash
     assert second.last_valid_block_height == height + 1 + BLOCKHASH_VALID_BLOCKS
@@ -136,9 +143,11 @@ async def test_status_moves_processed_confirmed_finalized(
         return status.confirmation_status
 
     assert await level() == TransactionConfirmationStatus.Processed
+    chain.advance(1)  # its block is produced: still processed (confirmed trails by a block)
+    assert await level() == TransactionConfirmationStatus.Processed
     chain.advance(1)
     assert await level() == TransactionConfirmationStatus.Confirmed
-    chain.advance(FINALIZE_AFTER_BLOCKS - 2)
+    chain.advance(FINALIZE_AFTER_BLOCKS - 3)
     assert await level() == TransactionConfirmationStatus.Confirmed
     chain.advance(1)
     assert await level() == TransactionConfirmationStatus.Finalized
@@ -147,7 +156,7 @@ async def test_status_moves_processed_confirmed_finalized(
 async def test_engine_chain_reads_statuses(chain: LocalChain, client: AsyncClient) -> None:
     raw = sign([pay(Keypair().pubkey(), 1_000_000)], await blockhash(client))
     sig = (await client.send_raw_transaction(raw)).value
-    chain.advance(1)
+    chain.confirm()
     landed = await Chain("http://local-chain", client).status(sig)
     assert landed is not None
     assert landed.confirmed
@@ -278,13 +287,16 @@ async def test_preflight_failure_has_the_rpc_shape(client: AsyncClient) -> None:
     assert classify_send_error(raised.value).code == "insufficient_funds"
 
 
-async def test_failure_without_preflight_lands_with_err_and_fee(client: AsyncClient) -> None:
+async def test_failure_without_preflight_lands_with_err_and_fee(
+    chain: LocalChain, client: AsyncClient
+) -> None:
     before = (await client.get_balance(WALLET)).value
     raw = sign([pay(Keypair().pubkey(), 10**15)], await blockhash(client))
     sig = (await client.send_raw_transaction(raw, opts=SKIP)).value
     status = (await client.get_signature_statuses([sig])).value[0]
     assert status is not None
     assert status.err is not None
+    chain.confirm()
     assert (await client.get_balance(WALLET)).value == before - FEE_PER_SIGNATURE
 
 
@@ -382,7 +394,7 @@ async def test_cpmm_swap_moves_sol_and_usdc(chain: LocalChain, client: AsyncClie
     assert chain.sol_balance(WALLET) < before_sol - 10**9
     [entry] = [e for e in chain.txlog() if e["signature"] == str(sig)]
     assert entry["dexInstructions"][0]["index"] == 3
-    chain.advance(1)
+    chain.confirm()
     tx = (await client.get_transaction(sig, max_supported_transaction_version=0)).value
     assert tx is not None
     assert tx.transaction.meta is not None

@@ -149,6 +149,9 @@ async def swap(
 async def swap_on(
     client: AsyncClient, chain: LocalChain, venue: str, pool: Pubkey, mint_in: Pubkey, amount: int
 ) -> tuple[int, int]:
+    # The engine reads at `confirmed`, a block behind the newest: what landed so far (the
+    # creation, a wrap, the swap before) is confirmed first, as the running chain's ticker does.
+    chain.confirm()
     state, quote = await engine_quote(client, chain, venue, pool, mint_in, amount)
     mints = VENUES[venue].pool_mints(state)
     mint_out = mints[1] if mints[0] == mint_in else mints[0]

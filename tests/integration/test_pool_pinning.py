@@ -148,6 +148,7 @@ async def test_a_pinned_pool_that_cannot_trade_now_fails_with_its_reason(
     early = PoolFactory(chain.ledger).cpmm(
         WSOL_MINT, USDC_MINT, 10**12, 2 * 10**11, open_time=now + 7_200
     )
+    chain.confirm()  # the engine reads at `confirmed`
     row = await execute(store, chain, cfg, poolId=str(early))
     assert (row.status, row.failure_code) == ("failed", "no_route")
     assert "not_open" in (row.failure_reason or "")

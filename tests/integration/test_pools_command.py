@@ -68,7 +68,7 @@ async def test_the_command_creates_pools_that_a_websocket_client_sees(
     served: tuple[LocalChain, Served], ws: SolanaWsClient
 ) -> None:
     chain, endpoint = served
-    chain.advance(1)  # the seed's own pool creations (genesis block) are confirmed before this
+    chain.confirm()  # the seed's own pool creations (genesis block) are confirmed before this
     mentions = {}
     for program in (CPMM_PROGRAM, DAMM_PROGRAM):
         sub = await ws.logs_subscribe(

@@ -105,14 +105,16 @@ async def test_account_subscribe_notifies_at_each_commitment(
     assert first.subscription == processed.subscription_id
     assert first.result.value.lamports == 10**9
     assert first.result.context.slot == chain.ledger.slot
-    await nothing_more(ws)  # confirmed waits for the next block
+    await nothing_more(ws)  # confirmed waits for its block and one more
 
+    chain.advance(1)
+    await nothing_more(ws)
     chain.advance(1)
     second = await recv(ws)
     assert isinstance(second, AccountNotification)
     assert second.subscription == confirmed.subscription_id
     assert second.result.value.lamports == 10**9
-    assert second.result.context.slot == chain.ledger.slot - 1  # the slot it changed in
+    assert second.result.context.slot == chain.ledger.slot - 2  # the slot it changed in
 
     await ws.unsubscribe(processed)
     await ws.unsubscribe(confirmed)
@@ -205,13 +207,15 @@ async def test_signature_subscribe_fires_once_when_the_level_is_reached(
     await nothing_more(ws)  # processed is not confirmed
 
     chain.advance(1)
+    await nothing_more(ws)  # nor is the newest produced block: confirmed trails it by one
+    chain.advance(1)
     note = await recv(ws)
     assert isinstance(note, SignatureNotification)
     assert note.subscription == confirmed.subscription_id
     assert note.result.value.err is None
-    assert note.result.context.slot == chain.ledger.slot - 1
+    assert note.result.context.slot == chain.ledger.slot - 2
 
-    chain.advance(FINALIZE_AFTER_BLOCKS - 2)
+    chain.advance(FINALIZE_AFTER_BLOCKS - 3)
     await nothing_more(ws)
     chain.advance(1)
     note = await recv(ws)
@@ -295,7 +299,7 @@ async def test_received_notification_and_raw_frames(served: tuple[LocalChain, Se
         received = json.loads(await raw.recv())
         assert received["method"] == "signatureNotification"
         assert received["params"]["result"]["value"] == "receivedSignature"
-        chain.advance(1)
+        chain.confirm()
         done = json.loads(await raw.recv())
         assert done["params"]["result"]["value"] == {"err": None}
 

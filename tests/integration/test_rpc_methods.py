@@ -131,14 +131,15 @@ async def test_epoch_identity_genesis_through_solana_py(
     chain.advance(40)
     info = (await client.get_epoch_info()).value
     schedule = (await client.get_epoch_schedule()).value
-    # At the client's `confirmed`: the newest produced block (the open one is still filling).
-    assert info.absolute_slot == chain.ledger.confirmed_slot == chain.ledger.slot - 1
-    assert info.block_height == chain.ledger.height - 1
+    # At the client's `confirmed`: a block behind the newest produced one (the open one is
+    # still filling).
+    assert info.absolute_slot == chain.ledger.confirmed_slot == chain.ledger.slot - 2
+    assert info.block_height == chain.ledger.height - 2
     # Mainnet's schedule without warm-up, as the ledger's Clock sysvar counts epochs (what
-    # Token-2022 reads for its epoch fees): slot 40 is in epoch 0.
+    # Token-2022 reads for its epoch fees): slot 39 is in epoch 0.
     assert not schedule.warmup
     assert schedule.slots_per_epoch == 432_000
-    assert (info.epoch, info.slot_index, info.slots_in_epoch) == (0, 40, 432_000)
+    assert (info.epoch, info.slot_index, info.slots_in_epoch) == (0, 39, 432_000)
     assert info.epoch == chain.ledger.clock().epoch
     assert info.transaction_count == chain.ledger.transaction_count >= 1  # the seed's airdrop
     genesis = (await client.get_genesis_hash()).value
@@ -167,7 +168,7 @@ async def test_get_block_details_and_commitment(
     slot = chain.ledger.slot
     # The open slot is not a block yet.
     assert (await rpc(http, "getBlock", [slot]))["error"]["code"] == -32004
-    chain.advance(1)
+    chain.confirm()
     full = (await client.get_block(slot, max_supported_transaction_version=0)).value
     assert [t.transaction.signatures[0] for t in full.transactions or []] == [sig, v0]
     assert full.block_height == chain.ledger.blocks[slot].height
@@ -228,6 +229,7 @@ async def test_signatures_for_address_newest_first_with_before_until_limit(
     for i in range(5):
         sigs.append(land(chain, [pay(to, 10**6 + i), memo(f"order {i}")]))
         chain.advance(1)
+    chain.confirm()
     found = (await client.get_signatures_for_address(to)).value
     assert [f.signature for f in found] == sigs[::-1]
     assert found[0].memo == "[7] order 4"
@@ -310,7 +312,14 @@ async def test_get_transaction_legacy_and_v0_in_every_encoding(
     assert balance["programId"] == str(TOKEN_PROGRAM_ID)
     assert balance["mint"] == str(seed.USDC_MINT)
     assert "loadedAddresses" not in parsed["meta"]  # parsed keys carry their source instead
-    assert parsed["meta"]["innerInstructions"] == []
+    # The associated-token program's CPIs (LiteSVM's metadata), parsed: it sizes, creates and
+    # initializes the new account.
+    [inner] = parsed["meta"]["innerInstructions"]
+    assert inner["index"] == 0
+    kinds = [ix["parsed"]["type"] for ix in inner["instructions"]]
+    assert "createAccount" in kinds
+    assert kinds[-1] == "initializeAccount3"
+    assert {ix["stackHeight"] for ix in inner["instructions"]} == {2}
     assert parsed["meta"]["status"] == {"Ok": None}
 
     as_json = (await rpc(http, "getTransaction", [str(legacy), "json"]))["result"]
@@ -345,8 +354,8 @@ async def test_airdrops_are_real_transactions(chain: LocalChain, client: AsyncCl
     first = (await client.request_airdrop(to, 10**9)).value
     second = (await client.request_airdrop(to, 10**9)).value  # same slot, same amount
     assert first != second
+    chain.confirm()
     assert (await client.get_balance(to)).value == 2 * 10**9
-    chain.advance(1)
     landed = (await client.get_transaction(first, max_supported_transaction_version=0)).value
     assert landed is not None
     found = (await client.get_signatures_for_address(to)).value
@@ -359,6 +368,7 @@ async def test_program_accounts_filters_slices_encodings(
 ) -> None:
     owner = Keypair().pubkey()
     land(chain, usdc_to(owner, 7))
+    chain.confirm()
     mine = MemcmpOpts(offset=32, bytes=str(owner))
     found = (
         await client.get_program_accounts(TOKEN_PROGRAM_ID, encoding="base64", filters=[165, mine])
@@ -387,6 +397,7 @@ async def test_program_accounts_filters_slices_encodings(
                 str(TOKEN_PROGRAM_ID),
                 {
                     "withContext": True,
+                    "commitment": "confirmed",
                     "encoding": "base64",
                     "filters": [
                         {"dataSize": 165},
@@ -402,7 +413,7 @@ async def test_program_accounts_filters_slices_encodings(
             ],
         )
     )["result"]
-    assert with_context["context"]["slot"] == chain.ledger.slot
+    assert with_context["context"]["slot"] == chain.ledger.confirmed_slot
     assert len(with_context["value"]) == 1
     too_big = await rpc(
         http,
@@ -467,6 +478,7 @@ async def test_token_largest_accounts_supply_and_token_supply(
 ) -> None:
     for i, amount in enumerate([3, 9, 1]):
         land(chain, usdc_to(Keypair().pubkey(), amount + i * 0))
+    chain.confirm()
     largest = (await client.get_token_largest_accounts(seed.USDC_MINT)).value
     amounts = [int(a.amount.amount) for a in largest]
     assert amounts == sorted(amounts, reverse=True)
@@ -545,7 +557,7 @@ async def test_simulate_units_sig_verify_and_replace_recent_blockhash() -> None:
         assert 10_000 < sim.units_consumed < 100_000
         assert "Program log: Instruction: SwapBaseInput" in (sim.logs or [])
         sent = (await client.send_raw_transaction(bytes(tx))).value
-        chain.advance(1)
+        chain.confirm()
         landed = (await client.get_transaction(sent, max_supported_transaction_version=0)).value
         assert landed is not None
         assert landed.transaction.meta is not None

@@ -101,7 +101,7 @@ def test_every_commitment_names_a_produced_block(chain: LocalChain, url: str) ->
         for level in ("processed", "confirmed", "finalized")
     }
     assert slots["processed"] == ledger.slot - 1  # the open slot is still filling
-    assert slots["confirmed"] == ledger.slot - 1  # a status is confirmed once its block is made
+    assert slots["confirmed"] == ledger.slot - 2  # one block behind processed, as on a cluster
     assert slots["finalized"] == ledger.slot - FINALIZE_AFTER_BLOCKS
     assert result(url, "getSlot") == slots["finalized"]  # a node's default commitment
     for level, slot in slots.items():
@@ -142,7 +142,9 @@ def test_history_methods_answer_at_their_commitment(chain: LocalChain, url: str)
     confirmed = {"commitment": "confirmed"}
     assert result(url, "getTransaction", [str(sig), confirmed]) is None  # its block is open
     chain.advance(1)
-    assert result(url, "getTransaction", [str(sig), confirmed])["slot"] == chain.ledger.slot - 1
+    assert result(url, "getTransaction", [str(sig), confirmed]) is None  # produced, not confirmed
+    chain.advance(1)
+    assert result(url, "getTransaction", [str(sig), confirmed])["slot"] == chain.ledger.slot - 2
     assert result(url, "getTransaction", [str(sig)]) is None  # finalized: not rooted yet
     assert result(url, "getSignaturesForAddress", [str(to)]) == []
     assert len(result(url, "getSignaturesForAddress", [str(to), confirmed])) == 1
@@ -391,8 +393,8 @@ def test_the_cluster_methods_answer_for_the_one_node(chain: LocalChain, url: str
     assert result(url, "getSlotLeaders", [ledger.slot, 3]) == [identity] * 3
     assert error(url, "getSlotLeaders", [0, 5001])["code"] == -32602
     production = result(url, "getBlockProduction", [{"commitment": "confirmed"}])["value"]
-    assert production["range"] == {"firstSlot": 0, "lastSlot": ledger.slot - 1}
-    assert production["byIdentity"][identity] == [ledger.slot, ledger.slot]  # none skipped
+    assert production["range"] == {"firstSlot": 0, "lastSlot": ledger.slot - 2}
+    assert production["byIdentity"][identity] == [ledger.slot - 1, ledger.slot - 1]  # no skips
     rooted = result(url, "getBlockCommitment", [ledger.root_slot])
     assert rooted["commitment"] is None
     recent = result(url, "getBlockCommitment", [ledger.slot - 1])
@@ -443,9 +445,9 @@ def test_token_accounts_by_delegate(chain: LocalChain, url: str) -> None:
         )
     )
     chain.ledger.send(signed(chain, [allow]))
-    found = result(
-        url, "getTokenAccountsByDelegate", [str(delegate), by, {"encoding": "jsonParsed"}]
-    )["value"]
+    chain.confirm()
+    cfg = {"encoding": "jsonParsed", "commitment": "confirmed"}
+    found = result(url, "getTokenAccountsByDelegate", [str(delegate), by, cfg])["value"]
     assert [f["pubkey"] for f in found] == [str(seed.WALLET_USDC_ATA)]
     info = found[0]["account"]["data"]["parsed"]["info"]
     assert info["delegate"] == str(delegate)
@@ -482,4 +484,8 @@ async def test_slots_updates_subscribe(chain: LocalChain, url: str) -> None:
             "timestamp": created["timestamp"],
         }
         assert confirmed["type"] == "optimisticConfirmation"
-        assert confirmed["slot"] == produced
+        assert confirmed["slot"] == chain.ledger.blocks[produced].parent_slot  # a block behind
+        chain.advance(1)
+        updates = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(3)]
+        assert updates[2]["params"]["result"]["type"] == "optimisticConfirmation"
+        assert updates[2]["params"]["result"]["slot"] == produced

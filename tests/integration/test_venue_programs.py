@@ -179,7 +179,7 @@ def late_pools(chain: LocalChain) -> dict[str, Pubkey]:
     """A SOL/USDC pool of each venue opening an hour after the chain's clock."""
     now = chain.ledger.clock().unix_timestamp
     factory = PoolFactory(chain.ledger)
-    return {
+    pools = {
         "raydium_cpmm": factory.cpmm(
             WSOL_MINT, USDC_MINT, 10**12, 2 * 10**11, open_time=now + 3_600
         ),
@@ -188,6 +188,8 @@ def late_pools(chain: LocalChain) -> dict[str, Pubkey]:
             WSOL_MINT, USDC_MINT, 10**12, 2 * 10**11, config=0, activation_point=now + 3_600
         ),
     }
+    chain.confirm()  # the engine reads at `confirmed`
+    return pools
 
 
 async def test_a_swap_before_open_time_or_activation_is_refused_until_then(
@@ -380,6 +382,7 @@ async def test_a_pool_not_open_yet_is_listed_skipped_and_not_chosen(
     early = PoolFactory(running.ledger).cpmm(
         WSOL_MINT, USDC_MINT, 10**12, 2 * 10**11, open_time=now + 7_200
     )
+    running.confirm()  # the engine reads at `confirmed`
     cfg = dataclasses.replace(
         cfg, pools=(*cfg.pools, config.PoolConfig("raydium_cpmm", str(early)))
     )
@@ -398,6 +401,7 @@ async def test_an_order_only_closed_pools_could_fill_fails_no_route(
     early = PoolFactory(running.ledger).damm(
         WSOL_MINT, T22_MINT, 10**12, 10**12, config=0, activation_point=now + 7_200
     )
+    running.confirm()  # the engine reads at `confirmed`
     cfg = dataclasses.replace(cfg, pools=(config.PoolConfig("meteora_damm_v2", str(early)),))
     order, _ = store.create_order(
         parse_order_request({"tokenIn": "SOL", "tokenOut": str(T22_MINT), "amountIn": "0.01"})
@@ -535,8 +539,10 @@ def test_the_local_chain_pays_the_engines_quote(
         refused = exc
     # A dust trade buys nothing: refused, not sent.
     assert refused is None or refused.code == "amount_too_small"
-    # A second trade at a later point sees the state the first one wrote.
-    chain.advance(blocks + 1)
+    # A second trade at a later point sees the state the first one wrote (once confirmed: the
+    # engine reads at `confirmed`).
+    chain.confirm()
+    chain.advance(blocks)
     with contextlib.suppress(PermanentChainError):
         asyncio.run(
             _trade(

@@ -139,10 +139,11 @@ def sniper_order(
     return order.id
 
 
-def price_sol(chain: LocalChain, usdc_per_sol: int) -> None:
-    """Both SOL/USDC pools at `usdc_per_sol` (1,000 SOL deep)."""
+def price_sol(chain: LocalChain, usdc_per_sol: int, *, confirm: bool = True) -> None:
+    """Both SOL/USDC pools at `usdc_per_sol` (1,000 SOL deep), confirmed (what the watcher and
+    the router read) unless `confirm` is False."""
     for pool in POOLS.values():
-        chain.set_pool_price(pool, WSOL, usdc_per_sol)
+        chain.set_pool_price(pool, WSOL, usdc_per_sol, confirm=confirm)
 
 
 async def best_out(chain: LocalChain, amount: Decimal) -> int:
@@ -303,7 +304,7 @@ async def test_the_chain_refuses_a_fill_below_the_limit_and_the_order_watches_ag
 
     async def send_then_move_price(raw: bytes) -> None:
         await send(raw)
-        price_sol(chain, 140)
+        price_sol(chain, 140, confirm=False)  # no blocks: it must land after both moves
 
     runner.client.send = send_then_move_price  # type: ignore[method-assign,assignment]
     outcome = await runner.run(oid)
