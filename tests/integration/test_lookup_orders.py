@@ -4,10 +4,7 @@ over two pools (the wallet has no lookup table yet) and the executor then create
 the wallet's table with the third leg's accounts; once the chain's slot has passed the
 extension, the same order goes over three pools in one v0 transaction through the table, each
 leg's fill read from the landed transaction's token balances (the vaults are loaded addresses),
-summing to what the wallet received.
-
-Needs the local chain to answer lookup-table transactions (issue 27: SlotHashes written, v0
-lookups accepted, `loadedAddresses` in getTransaction): skipped on a chain without it."""
+summing to what the wallet received."""
 
 from __future__ import annotations
 
@@ -19,14 +16,8 @@ import pytest
 from engine import config
 from engine.store import Store
 from local.chain import POOLS, USDC_MINT, WALLET, LocalChain
-from local.chain.ledger import Ledger
 from tests.integration.test_executor import WSOL, Runner, landed_swaps, new_order
 from tests.pool_factory import PoolFactory
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(Ledger, "_sync_slot_hashes"),
-    reason="needs the local chain's lookup-table support (issue 27)",
-)
 
 
 @pytest.fixture
