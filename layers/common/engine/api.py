@@ -688,7 +688,8 @@ def add_quote_operation(spec: dict[str, Any]) -> None:
                     "1.5",
                     "exact out, instead of amountIn: decimal units of tokenOut; each pool's"
                     " quote is then the input it needs, the least `chosen`, and `amountIn` the"
-                    " best pool's input (never split)",
+                    " best pool's input; `route` and `split` share the output over two pools"
+                    " when that needs less input",
                     required=False,
                 ),
             ],
