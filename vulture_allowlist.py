@@ -9,7 +9,7 @@ fixtures, http.server's do_*) are in pyproject.toml's [tool.vulture]."""
 (_.minAmountOut, _.txHash, _.explorerUrl, _.nextCursor, _.mintIn, _.mintOut, _.maxIn)
 (_.maxInPer24h, _.usedIn24h, _.remainingIn24h, _.inOpenOrders, _.maxSlippage)
 (_.limitPriceGuard, _.baseIn, _.feeAmount, _.priceImpactPct, _.otherAmountThreshold, _.gainBps)
-_.exactOut
+(_.exactOut, _.quotedAmountIn, _.maxAmountIn)
 _.lookupTable  # Route: the wallet lookup table a route of more than two legs uses
 # Decoded account fields and report fields, kept whole (dataclasses, the tick's report).
 (_.withheld_amount, _.sqrt_price_reference, _.volatility_reference, _.whitelisted_vault)

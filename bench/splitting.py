@@ -13,6 +13,11 @@ that share of its output reserve). The gain is the split's output over the best 
 in basis points, before the second swap's compute units (about 25k CU: at the engine's floor
 price of 1,000 micro-lamports per CU, 25 lamports); the cost is the wall time of
 `best_split` with its exact quotes, per order.
+
+Exact out, on the seeded SOL/USDC pools: an order for 0.1 %, 1 % and 5 % of the smaller pool's
+USDC reserve, paid in SOL; the gain is the input the best exact-out split
+(`best_split_exact_out` over the venues' exact-out quotes) saves against the cheapest single
+pool, in basis points, before the second swap's compute units.
 """
 
 from __future__ import annotations
@@ -60,6 +65,55 @@ def _ledger_quote(ledger: Any, pool: Pubkey, mint_in: Pubkey) -> QuoteFn:
             return None
 
     return fn
+
+
+def _ledger_input(ledger: Any, pool: Pubkey, mint_in: Pubkey) -> QuoteFn:
+    """The pool's exact-out quote (output -> input) from the ledger's accounts."""
+    from execution.venues import SYSVAR_CLOCK, VENUES, Clock, PoolNotTradable, VenueError
+    from local.chain import market
+
+    found = market.read_pool(ledger, pool)
+    keys = [*found.depends_on, *found.mints]
+    data = {k: bytes(a.data) for k in keys if (a := ledger.get_account(k)) is not None}
+    clock_account = ledger.get_account(SYSVAR_CLOCK)
+    clock = Clock.from_account_data(bytes(clock_account.data))
+    venue = VENUES[found.venue]
+
+    def fn(amount: int) -> int | None:
+        try:
+            return venue.quote_exact_out(found.state, data, mint_in, amount, clock).amount_in
+        except (PoolNotTradable, VenueError):
+            return None
+
+    return fn
+
+
+def _case_exact_out(
+    label: str, fns: list[QuoteFn], reserve_out: int, repeats: int
+) -> dict[str, Any]:
+    from execution import split
+
+    rows: dict[str, Any] = {}
+    for share in BUCKETS:
+        amount = max(1, int(reserve_out * share))
+        singles = [inp for fn in fns if (inp := fn(amount)) is not None]
+        times: list[float] = []
+        allocation = None
+        for _ in range(repeats):
+            started = time.perf_counter()
+            allocation = split.best_split_exact_out(fns, amount)
+            times.append((time.perf_counter() - started) * 1000)
+        best = min(singles) if singles else 0
+        total = allocation.total_in if allocation is not None else best
+        rows[f"{share * 100:g}%"] = {
+            "amountOut": amount,
+            "bestSingleIn": best,
+            "splitIn": total,
+            "legs": 2 if allocation is not None else 1,
+            "gainBps": round((best - total) * 10_000 / best, 2) if best else 0.0,
+            "ms": percentiles(times),
+        }
+    return {"pair": label, "exactOut": True, "buckets": rows}
 
 
 def _make_mint(ledger: Any, maker: Keypair, label: str) -> Pubkey:
@@ -169,6 +223,10 @@ def measure(repeats: int = 20) -> list[dict[str, Any]]:
     seeded = [_ledger_quote(ledger, seed.POOLS[v], wsol) for v in sorted(seed.POOLS)]
     sol_reserve = min(deposit[0] for deposit in seed.POOL_RESERVES.values())
     cases = [_case("seeded SOL/USDC (CPMM + DAMM v2)", seeded, sol_reserve, repeats)]
+    inputs = [_ledger_input(ledger, seed.POOLS[v], wsol) for v in sorted(seed.POOLS)]
+    usdc_reserve = min(deposit[1] for deposit in seed.POOL_RESERVES.values())
+    label = "exact out, seeded SOL/USDC (CPMM + DAMM v2)"
+    cases.append(_case_exact_out(label, inputs, usdc_reserve, repeats))
     for name in DAMM_FIXTURES:
         fn, reserve_a, reserve_b = _damm_fixture(name)
         scale = max(1, max(reserve_a, reserve_b) // MAX_RESERVE + 1)
@@ -192,8 +250,11 @@ def rows(cases: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         for bucket, row in case["buckets"].items():
             out.append(
                 (
-                    f"  order {bucket} of the smaller pool",
-                    f"best split +{row['gainBps']} bps over the best pool"
+                    f"  order {bucket} of the smaller pool"
+                    + (" (output)" if case.get("exactOut") else ""),
+                    f"best split +{row['gainBps']} bps"
+                    + (" less input than" if case.get("exactOut") else " over")
+                    + " the best pool"
                     f" ({'split' if row['gainBps'] > MIN_SPLIT_GAIN_BPS else 'one pool'});"
                     f" allocation p50 {row['ms']['p50']:.2f} ms, p99 {row['ms']['p99']:.2f} ms",
                     "",

@@ -243,6 +243,7 @@ def test_an_exact_out_order_confirms_with_exactly_the_amount_asked(stack: Runnin
     ]
     routing = frames[1]
     assert Decimal(routing["quotedAmountIn"]) <= Decimal(routing["maxAmountIn"])
+    assert len(routing["route"]["legs"]) == 1  # a small order stays on one pool
     order = get_order(stack, frames[0]["orderId"])
     filled = order["filled"]
     assert filled["amountOut"] == "1.5"
@@ -276,3 +277,68 @@ def test_an_exact_out_order_confirms_with_exactly_the_amount_asked(stack: Runnin
         )
 
     assert usdc(meta["postTokenBalances"]) - usdc(meta["preTokenBalances"]) == 1_500_000
+
+
+def test_a_large_exact_out_order_splits_and_receives_exactly_the_amount(stack: Running) -> None:
+    """7,000 USDC out (about 47 SOL: enough to move both SOL/USDC pools) through the whole
+    stack: the quote endpoint's `split` shares the output between both venues and is the
+    route; the order over WebSocket routes on it (each leg an exact-out swap with its own
+    maxAmountIn, summing to the order's), lands in one transaction with exactly 7,000 USDC
+    more in the wallet (the landed transaction's own token balances), and GET /api/orders/{id}
+    shows the route and each leg's realized input and output."""
+    from local.chain import USDC_MINT, WALLET
+
+    status, quoted = http_json(
+        "GET", f"{stack.http}/api/quote?tokenIn=SOL&tokenOut=USDC&amountOut=7000"
+    )
+    assert status == 200, quoted
+    split = quoted["split"]
+    assert {leg["venue"] for leg in split["legs"]} == {"raydium_cpmm", "meteora_damm_v2"}
+    assert sum(int(leg["quotedAmountOutUnits"]) for leg in split["legs"]) == 7000 * 10**6
+    assert Decimal(split["quotedAmountIn"]) < Decimal(quoted["amountIn"])  # the best pool's
+    assert quoted["route"] == split
+    with open_ws(stack.ws) as ws:
+        ws.send(json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountOut": "7000"}))
+        frames = follow(ws)
+    assert [f["status"] for f in frames][-1] == "confirmed", frames
+    route = frames[1]["route"]
+    assert len(route["legs"]) == 2
+    assert sum(Decimal(leg["maxAmountIn"]) for leg in route["legs"]) == Decimal(
+        frames[1]["maxAmountIn"]
+    )
+    order = get_order(stack, frames[0]["orderId"])
+    assert order["route"]["legs"] == route["legs"]
+    filled = order["filled"]
+    assert filled["amountOut"] == "7000"
+    assert [leg["pool"] for leg in filled["legs"]] == [leg["pool"] for leg in route["legs"]]
+    assert sum(int(leg["amountOutUnits"]) for leg in filled["legs"]) == 7000 * 10**6
+    assert sum(Decimal(leg["amountIn"]) for leg in filled["legs"]) == Decimal(filled["amountIn"])
+    assert Decimal(filled["amountIn"]) <= Decimal(frames[1]["maxAmountIn"])
+    status, landed = http_json(
+        "POST",
+        stack.rpc,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "getTransaction",
+            "params": [
+                order["txHash"],
+                {
+                    "encoding": "json",
+                    "maxSupportedTransactionVersion": 0,
+                    "commitment": "confirmed",
+                },
+            ],
+        },
+    )
+    assert status == 200, landed
+    meta = landed["result"]["meta"]
+
+    def usdc(balances: list[dict[str, Any]]) -> int:
+        return sum(
+            int(b["uiTokenAmount"]["amount"])
+            for b in balances
+            if b["owner"] == str(WALLET) and b["mint"] == str(USDC_MINT)
+        )
+
+    assert usdc(meta["postTokenBalances"]) - usdc(meta["preTokenBalances"]) == 7000 * 10**6

@@ -264,6 +264,9 @@ def property_swap_base_output_receives_exactly_the_amount_and_spends_exactly_the
         assert outcome.err is not None, (label, amount_out, refused)
         event("refused by both")
         return
+    if quote.amount_in > held(ledger, mint_in):  # the token program would refuse the transfer
+        event("more input than the maker holds")
+        return
     # One unit less than the quote as the maximum: the program refuses (the quote is the least).
     short = exact_out_transaction(ledger, pool, mint_in, amount_out, quote.amount_in - 1)
     assert ledger.simulate(short).err is not None, (label, amount_out, quote)

@@ -152,3 +152,92 @@ async def test_the_keys_limits_apply_to_an_exact_out_orders_max_amount_in(
     body["slippage"] = Decimal("0.1")
     order, _ = store.create_order(parse_order_request(body), None, key.id)
     assert (await Runner(store, chain, cfg).run(order.id)).status == "confirmed"
+
+
+async def test_a_large_exact_out_order_splits_across_both_venues_in_one_transaction(
+    store: Store, chain: LocalChain, cfg: config.Settings
+) -> None:
+    """7,000 USDC out (about 47 SOL in: enough to move the SOL/USDC pools): the output is
+    shared between the CPMM and the DAMM v2 pool, each leg an exact-out swap with its own
+    maxAmountIn, in one transaction; the wallet receives exactly 7,000 USDC and spends exactly
+    the legs' quoted inputs, less than the cheapest single pool's quote for the same output."""
+    usdc_before, sol_before = chain.token_balance(WALLET, USDC_MINT), chain.sol_balance(WALLET)
+    oid = exact_out_order(store, amountOut="7000")
+    assert (await Runner(store, chain, cfg).run(oid)).status == "confirmed"
+    events = store.events(oid)
+    routing = events[1].detail
+    route = routing["route"]
+    legs = route["legs"]
+    assert {leg["venue"] for leg in legs} == {"raydium_cpmm", "meteora_damm_v2"}
+    assert len({leg["pool"] for leg in legs}) == 2  # never two legs on one pool
+    assert sum(int(leg["quotedAmountOutUnits"]) for leg in legs) == 7000 * USDC
+    assert route["exactOut"] is True
+    assert route["gainBps"] > cfg.min_split_gain_bps
+    quoted = [int(leg["quotedAmountInUnits"]) for leg in legs]
+    best_single = min(int(q["amountInUnits"]) for q in routing["quotes"] if "skipped" not in q)
+    assert sum(quoted) < best_single
+    # Each leg: exactly its share out, at most its quote plus 1 %; the order's maximum is theirs.
+    maxima = [int(leg["maxAmountInUnits"]) for leg in legs]
+    assert maxima == [int(q * Decimal("1.01")) for q in quoted]
+    assert [int(leg["minAmountOutUnits"]) for leg in legs] == [
+        int(leg["quotedAmountOutUnits"]) for leg in legs
+    ]
+    assert Decimal(routing["maxAmountIn"]) == Decimal(sum(maxima)).scaleb(-9)
+    assert Decimal(routing["quotedAmountIn"]) == Decimal(sum(quoted)).scaleb(-9)
+    [swap] = landed_swaps(chain)
+    assert len(swap["dexInstructions"]) == 2
+    assert chain.token_balance(WALLET, USDC_MINT) - usdc_before == 7000 * USDC
+    spent = sol_before - chain.sol_balance(WALLET) - swap["fee"]
+    assert spent == sum(quoted) < best_single
+    assert chain.token_balance(WALLET, WSOL) == 0  # the unspent maxima came back
+    order = store.get_order(oid)
+    assert order is not None
+    assert order.amount_in == Decimal(routing["maxAmountIn"])  # what the key's limits counted
+    assert order.filled is not None
+    assert order.filled["amountOut"] == "7000"
+    assert Decimal(order.filled["amountIn"]) == Decimal(spent).scaleb(-9)
+    assert order.filled["slippageBps"] == 0
+    # The fill per leg, from the pools' vaults: each paid its share and took its quote.
+    filled = order.filled["legs"]
+    assert [leg["pool"] for leg in filled] == [leg["pool"] for leg in legs]
+    assert [int(leg["amountOutUnits"]) for leg in filled] == [
+        int(leg["quotedAmountOutUnits"]) for leg in legs
+    ]
+    assert [int(leg["amountInUnits"]) for leg in filled] == quoted
+    assert sum(int(leg["amountInUnits"]) for leg in filled) == spent
+
+
+async def test_an_exact_out_limit_orders_split_maxima_sum_to_its_limit(
+    store: Store,
+    chain: LocalChain,
+    cfg: config.Settings,
+    key: keys.ApiKey,
+    queue: OrdersQueue,
+) -> None:
+    """7,000 USDC for at most 7,000 / 120 SOL: triggered (a single pool's input is within it)
+    and routed on a split, whose legs' maxAmountIn share that limit (rounded down), so the
+    chain still enforces it; exactly 7,000 USDC received, within the limit."""
+    request = {
+        "orderType": "limit",
+        "tokenIn": "SOL",
+        "tokenOut": "USDC",
+        "amountOut": "7000",
+        "limitPrice": "120",
+        "expiresAt": test_watcher.expires(),
+    }
+    order, _ = store.create_order(parse_order_request(request), None, key.id)
+    cap = int((Decimal(7000) / 120).scaleb(9).to_integral_value(rounding="ROUND_FLOOR"))
+    watching = test_watcher.Watching(store, chain, queue, cfg)
+    assert (await watching.tick()).triggered == 1
+    usdc_before, sol_before = chain.token_balance(WALLET, USDC_MINT), chain.sol_balance(WALLET)
+    assert (await Runner(store, chain, cfg).run(order.id)).status == "confirmed"
+    legs = store.events(order.id)[-4].detail["route"]["legs"]
+    assert len(legs) == 2
+    quoted = [int(leg["quotedAmountInUnits"]) for leg in legs]
+    maxima = [int(leg["maxAmountInUnits"]) for leg in legs]
+    assert maxima == [cap * q // sum(quoted) for q in quoted]
+    assert sum(maxima) <= cap
+    assert all(m >= q for m, q in zip(maxima, quoted, strict=True))
+    [swap] = landed_swaps(chain)
+    assert chain.token_balance(WALLET, USDC_MINT) - usdc_before == 7000 * USDC
+    assert sol_before - chain.sol_balance(WALLET) - swap["fee"] == sum(quoted) <= cap

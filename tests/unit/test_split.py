@@ -161,3 +161,76 @@ def test_two_legs_through_best_split_legs_are_best_split() -> None:
     assert legs is not None
     assert legs.amounts == (pair.amount_first, pair.amount_second)
     assert legs.total_out == pair.total_out
+
+
+def inverse(reserve_in: int, reserve_out: int, fee_ppm: int) -> split.InputFn:
+    """A CPMM-style exact-out quote: the input before fee rounded up, grossed up for the fee
+    rounded up; None past the reserve."""
+
+    def fn(amount: int) -> int | None:
+        if amount >= reserve_out:
+            return None
+        less = -(-reserve_in * amount // (reserve_out - amount))
+        return -(-less * 1_000_000 // (1_000_000 - fee_ppm))
+
+    return fn
+
+
+inverses = st.builds(
+    inverse,
+    st.integers(1_000, 10**6),
+    st.integers(1_000, 10**6),
+    st.sampled_from([0, 100, 2_500, 10_000]),
+)
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(f=inverses, g=inverses, total=st.integers(1, 3_000))
+def test_the_exact_out_allocation_is_a_local_optimum_never_above_one_pool_alone(
+    f: split.InputFn, g: split.InputFn, total: int
+) -> None:
+    def cost(x: int) -> int | None:
+        a = f(x) if x else 0
+        b = g(total - x) if total - x else 0
+        return None if a is None or b is None else a + b
+
+    alone = [v for v in (cost(0), cost(total)) if v is not None]
+    feasible = [v for x in range(total + 1) if (v := cost(x)) is not None]
+    if not feasible:
+        return
+    x, found = split.allocate_pair_exact_out(f, g, total, steps=8)
+    assert cost(x) == found
+    assert found <= min(alone, default=found)
+    for neighbour in (x - 1, x + 1):  # no one-unit move costs less
+        if 0 <= neighbour <= total and (other := cost(neighbour)) is not None:
+            assert other >= found
+    gap = found - min(feasible)
+    event(f"above brute force by {gap} units" if gap <= 5 else "above by more than 5 units")
+
+
+def test_an_exact_out_split_shares_the_output_of_two_equal_pools_evenly() -> None:
+    pool = inverse(10**6, 10**6, 2_500)
+    found = split.best_split_exact_out([pool, pool], 100_000)
+    assert found is not None
+    assert abs(found.out_first - found.out_second) <= 1
+    assert found.out_first + found.out_second == 100_000
+    assert found.total_in < (pool(100_000) or 0)
+
+
+def test_no_exact_out_split_when_one_pool_costs_less_for_everything() -> None:
+    deep, thin = inverse(10**9, 10**9, 0), inverse(10**3, 10**3, 10_000)
+    assert split.best_split_exact_out([deep, thin], 10) is None
+    assert split.best_split_exact_out([deep], 10**6) is None
+
+
+@given(
+    quoted=st.lists(st.integers(1, 10**12), min_size=2, max_size=2),
+    extra=st.integers(0, 10**6),
+)
+def test_limit_maximums_sum_within_the_cap_and_cover_each_quote(
+    quoted: list[int], extra: int
+) -> None:
+    cap = sum(quoted) + extra
+    maxima = split.leg_maximums(quoted, cap)
+    assert sum(maxima) <= cap
+    assert all(m >= q for m, q in zip(maxima, quoted, strict=True))

@@ -325,8 +325,14 @@ class FailureDetail(BaseModel):
 class FilledLeg(BaseModel):
     venue: str
     pool: str
-    amountIn: str
+    amountIn: str = Field(
+        description="the leg's input: its quote; for exact out, what its pool's input vault"
+        " received (less an input Token-2022 transfer fee)"
+    )
     amountOut: str = Field(description="what the leg's pool paid out")
+    quotedAmountIn: str | None = Field(
+        default=None, description="exact out: the input the leg was quoted to take"
+    )
 
 
 class Filled(BaseModel):
@@ -364,6 +370,14 @@ class RouteLeg(BaseModel):
     )
     feeAmount: str = Field(description="the pool's trade fee on the leg, in tokenIn")
     priceImpactPct: float
+    quotedAmountIn: str | None = Field(
+        default=None, description="exact out: the input the leg's exact-out swap takes"
+    )
+    maxAmountIn: str | None = Field(
+        default=None,
+        description="exact out: the most the leg's swap may take (its quote plus slippage; a"
+        " limit order's legs share amountOut / limitPrice)",
+    )
 
 
 class Route(BaseModel):
@@ -377,7 +391,14 @@ class Route(BaseModel):
     priceImpactPct: float = Field(description="the legs' impacts weighted by their inputs")
     gainBps: float = Field(
         description="the split's output net of the transaction's cost over the best single"
-        " pool's, in basis points (0: one leg)"
+        " pool's, in basis points (0: one leg); for exact out, the input it saves"
+    )
+    exactOut: bool | None = Field(default=None, description="true for an exact-out route")
+    quotedAmountIn: str | None = Field(
+        default=None, description="exact out: the legs' quoted inputs, summed"
+    )
+    maxAmountIn: str | None = Field(
+        default=None, description="exact out: the legs' maximum inputs, summed"
     )
     lookupTable: str | None = Field(
         default=None,
@@ -694,7 +715,8 @@ def add_quote_operation(spec: dict[str, Any]) -> None:
                     "1.5",
                     "exact out, instead of amountIn: decimal units of tokenOut; each pool's"
                     " quote is then the input it needs, the least `chosen`, and `amountIn` the"
-                    " best pool's input (never split)",
+                    " best pool's input; `route` and `split` share the output over two pools"
+                    " when that needs less input",
                     required=False,
                 ),
             ],

@@ -333,7 +333,7 @@ class Executor:
             "decimals_out": main.decimals_out,
         }
         if order.amount_out_exact is not None:
-            detail |= self._exact_out_terms(order, main, route_json)
+            detail |= self._exact_out_terms(order, route, route_json)
         return self._moved(
             self.store.transition(
                 order.id,
@@ -345,31 +345,35 @@ class Executor:
         )
 
     def _exact_out_terms(
-        self, order: Order, leg: router.VenueQuote, route_json: dict[str, Any]
+        self, order: Order, route: router.Route, route_json: dict[str, Any]
     ) -> dict[str, str]:
         """An exact-out order's quoted input and the most it may spend (`maxAmountIn`: the
         quote plus the order's slippage, rounded down; a limit order's amountOut / limitPrice),
         checked against the key's limits (they apply to maxAmountIn), written into the route's
-        leg (the swap's maximum) and returned for the routing frame."""
-        max_units = exact_out_max_in(order, leg.amount_in_units, leg.decimals_in)
-        max_in = Decimal(max_units).scaleb(-leg.decimals_in).normalize()
+        legs (each swap's own maximum and its exact output; a split's maximums sum to the
+        order's) and returned for the routing frame."""
+        legs = route.legs
+        decimals_in = legs[0].decimals_in
+        maxima = exact_out_leg_maxima(order, [leg.amount_in_units for leg in legs], decimals_in)
+        max_units = sum(maxima)
+        max_in = Decimal(max_units).scaleb(-decimals_in).normalize()
         if order.order_type != "limit":  # a limit order's was its limit, from submit
             try:
                 self.store.reserve_input(order, max_in)
             except KeyLimitExceeded as exc:
                 raise PermanentChainError(exc.message, exc.code) from exc
+        quoted_units = sum(leg.amount_in_units for leg in legs)
         terms = {
-            "quotedAmountIn": format(
-                Decimal(leg.amount_in_units).scaleb(-leg.decimals_in).normalize(), "f"
-            ),
+            "quotedAmountIn": format(Decimal(quoted_units).scaleb(-decimals_in).normalize(), "f"),
             "maxAmountIn": format(max_in, "f"),
         }
-        route_json["legs"][0] |= {
-            "maxAmountIn": terms["maxAmountIn"],
-            "maxAmountInUnits": str(max_units),
-            "minAmountOut": route_json["amountOut"],
-            "minAmountOutUnits": str(leg.amount_out_units),
-        }
+        for item, leg, units in zip(route_json["legs"], legs, maxima, strict=True):
+            item |= {
+                "maxAmountIn": format(Decimal(units).scaleb(-decimals_in).normalize(), "f"),
+                "maxAmountInUnits": str(units),
+                "minAmountOut": item["quotedAmountOut"],
+                "minAmountOutUnits": str(leg.amount_out_units),
+            }
         route_json |= terms | {"otherAmountThreshold": terms["maxAmountIn"], "exactOut": True}
         return terms
 
@@ -393,6 +397,8 @@ class Executor:
                 amount_out=order.amount_out_exact,
                 priority_fee=self.fees,
                 min_liquidity=self.cfg.min_pool_liquidity,
+                max_split_legs=self.cfg.max_split_legs,
+                min_split_gain_bps=self.cfg.min_split_gain_bps,
             )
         if order.amount_in is None:
             raise PermanentChainError("the order has neither amountIn nor amountOut", "no_route")
@@ -618,6 +624,14 @@ class Executor:
                 }
                 for leg, units in zip(legs, paid, strict=True)
             ]
+            if all("vaultIn" in leg for leg in legs):  # exact out: the input each leg took
+                taken = fills.vault_outflows(found, [leg["vaultIn"] for leg in legs])
+                for item, leg, units in zip(filled["legs"], legs, taken, strict=True):
+                    item |= {
+                        "amountIn": fills.plain(-units, decimals_in),
+                        "amountInUnits": str(-units),
+                        "quotedAmountIn": leg["quotedAmountIn"],
+                    }
         return filled
 
     def _confirm(
@@ -923,23 +937,38 @@ def exact_out_max_in(order: Order, quoted_in_units: int, decimals_in: int) -> in
     return max(int(padded), quoted_in_units)
 
 
+def exact_out_leg_maxima(order: Order, quoted_in_units: list[int], decimals_in: int) -> list[int]:
+    """Each exact-out leg's most input (tokenIn base units). One leg: the order's
+    (`exact_out_max_in`). A split: each leg's quote plus the order's slippage; a limit order's
+    amountOut / limitPrice (rounded down) shared among the legs in proportion to their quoted
+    inputs, rounded down, so the maximums sum to at most the limit and the chain enforces it."""
+    if len(quoted_in_units) == 1:
+        return [exact_out_max_in(order, quoted_in_units[0], decimals_in)]
+    if order.order_type == "limit" and order.limit_price is not None and order.amount_out_exact:
+        cap = exact_out_max_in(order, sum(quoted_in_units), decimals_in)
+        return split.leg_maximums(quoted_in_units, cap)
+    return [exact_out_max_in(order, q, decimals_in) for q in quoted_in_units]
+
+
 def check_input_within(route: dict[str, Any]) -> None:
-    """An exact-out route's quoted input must be within its maximum: a swap the program would
-    refuse (ExceededSlippage) is not sent (a limit order goes back to watching)."""
-    leg = route["legs"][0]
-    if int(leg["quotedAmountInUnits"]) > int(leg["maxAmountInUnits"]):
-        raise PermanentChainError(
-            f"the best quote takes {leg['quotedAmountIn']}, above the order's maximum input of"
-            f" {leg['maxAmountIn']}",
-            "slippage_exceeded",
-        )
+    """An exact-out route's quoted input must be within its maximum, on every leg: a swap the
+    program would refuse (ExceededSlippage) is not sent (a limit order goes back to watching)."""
+    for leg in route["legs"]:
+        if int(leg["quotedAmountInUnits"]) > int(leg["maxAmountInUnits"]):
+            quoted, most = leg["quotedAmountIn"], leg["maxAmountIn"]
+            if len(route["legs"]) > 1:
+                quoted, most = route["quotedAmountIn"], route["maxAmountIn"]
+            raise PermanentChainError(
+                f"the best quote takes {quoted}, above the order's maximum input of {most}",
+                "slippage_exceeded",
+            )
 
 
 def exact_out_fill(route: dict[str, Any], spent_units: int) -> dict[str, Any]:
     """What an exact-out fill adds: the quoted and maximum input beside the input actually
     spent (`amountIn`), and its slippage on the input side (positive = spent more than
     quoted)."""
-    quoted = int(route["legs"][0]["quotedAmountInUnits"])
+    quoted = sum(int(leg["quotedAmountInUnits"]) for leg in route["legs"])
     slippage = float(round(Decimal(spent_units - quoted) / quoted * 10_000, 2)) if quoted else None
     return {
         "exactOut": True,

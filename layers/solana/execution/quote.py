@@ -82,8 +82,9 @@ async def _exact_out(
     fees: PriorityFees | None,
 ) -> dict[str, Any]:
     """`amountOut` asked: every pool's input for exactly that (`router.quote_exact_out_all`),
-    the least `chosen`; `amountIn` is the best pool's input, `price` amountOut / amountIn.
-    Exact out is never split (`split` null)."""
+    the least `chosen`; `amountIn` is the best pool's input, `price` amountOut / amountIn;
+    `route` what a market order would execute now and `split` the best split of the output
+    over two pools (each leg its own exact-out swap) with the input it saves in bps."""
     assert request.amount_out is not None
     mint_in, mint_out = request.token_in.mint, request.token_out.mint
     decision = await router.quote_exact_out_all(
@@ -94,6 +95,8 @@ async def _exact_out(
         amount_out=request.amount_out,
         priority_fee=fees if fees is not None else cfg.priority_fee_min_micro_lamports,
         min_liquidity=cfg.min_pool_liquidity,
+        max_split_legs=cfg.max_split_legs,
+        min_split_gain_bps=cfg.min_split_gain_bps,
     )
     best = decision.best
     spent = Decimal(best.amount_in_units).scaleb(-best.decimals_in)
@@ -112,5 +115,5 @@ async def _exact_out(
         "slot": decision.clock.slot if decision.clock else 0,
         "exactOut": True,
         "route": decision.route.to_json(),
-        "split": None,
+        "split": decision.split.to_json() if decision.split is not None else None,
     }

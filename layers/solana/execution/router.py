@@ -143,6 +143,10 @@ class Route:
     net_out_units: int
     gain_bps: float = 0.0
     vaults_out: tuple[str, ...] = ()  # each leg's pool vault of the output token
+    # Exact out: each leg's pool vault of the input token (a leg's realized input is what
+    # entered it) and the total input net of the transaction's cost in input units.
+    vaults_in: tuple[str, ...] = ()
+    net_in_units: int = 0
     lookup_table: str | None = None  # the wallet's table a route of more than two legs uses
 
     @property
@@ -183,6 +187,8 @@ class Route:
                 item["quotedAmountInUnits"] = item["amountInUnits"]
             if index < len(self.vaults_out):
                 item["vaultOut"] = self.vaults_out[index]
+            if leg.exact_out and index < len(self.vaults_in):
+                item["vaultIn"] = self.vaults_in[index]
             if min_outs is not None:
                 item["minAmountOut"] = _units(min_outs[index], leg.decimals_out)
                 item["minAmountOutUnits"] = str(min_outs[index])
@@ -200,6 +206,11 @@ class Route:
             out["otherAmountThreshold"] = _units(sum(min_outs), first.decimals_out)
         if self.lookup_table is not None:
             out["lookupTable"] = self.lookup_table
+        if first.exact_out:
+            quoted_in = sum(leg.amount_in_units for leg in self.legs)
+            out["exactOut"] = True
+            out["quotedAmountIn"] = _units(quoted_in, first.decimals_in)
+            out["quotedAmountInUnits"] = str(quoted_in)
         return out
 
 
@@ -229,10 +240,20 @@ class Decision:
     def route(self) -> Route:
         if self.chosen_route is not None:
             return self.chosen_route
-        return Route((self.best,), self.best.net_out_units, 0.0, self._vaults((self.best,)))
+        return Route(
+            (self.best,),
+            self.best.net_out_units,
+            0.0,
+            self._vaults((self.best,)),
+            self._vaults((self.best,), inputs=True) if self.best.exact_out else (),
+            self.best.net_in_units,
+        )
 
-    def _vaults(self, legs: Sequence[VenueQuote]) -> tuple[str, ...]:
-        found = [vault_out(self.states.get(leg.pool), leg.mint_out) for leg in legs]
+    def _vaults(self, legs: Sequence[VenueQuote], inputs: bool = False) -> tuple[str, ...]:
+        found = [
+            vault_out(self.states.get(leg.pool), leg.mint_in if inputs else leg.mint_out)
+            for leg in legs
+        ]
         return tuple(v for v in found if v is not None)
 
     def quotes_json(self) -> list[dict[str, Any]]:
@@ -427,13 +448,16 @@ async def quote_exact_out_all(
     amount_out: Decimal,
     priority_fee: int | PriorityFees,
     min_liquidity: Decimal = Decimal(0),
+    max_split_legs: int = split.MAX_SPLIT_LEGS,
+    min_split_gain_bps: float = split.MIN_SPLIT_GAIN_BPS,
 ) -> Decision:
     """Exact out: the input each pool of `pools` takes for exactly `amount_out` of `mint_out`
     (the programs' inverse math: `swap_base_output`, `swap2` ExactOut), read as
     quote_all_venues reads, and the pool needing the least input net of the transaction's
-    cost. Always one pool: the split allocation runs over exact-in quotes (docs/routing.md).
-    Raises as quote_all_venues does; `invalid_amount` when amountOut has more decimal places
-    than the output mint."""
+    cost; the best split of the output over two pools (each leg its own exact-out swap), chosen
+    when it needs less input than that pool by more than `min_split_gain_bps` net of the
+    second swap's cost. Raises as quote_all_venues does; `invalid_amount` when amountOut has
+    more decimal places than the output mint."""
     mints = [Pubkey.from_string(mint_in), Pubkey.from_string(mint_out)]
     accounts = await _read(chain, pools, mints)
     pair = _Pair.read(accounts, mints, Decimal(0))
@@ -455,7 +479,11 @@ async def quote_exact_out_all(
 
     quotes, states, skipped = _quote_each(pools, accounts, data, pair, min_liquidity, quote)
     best = min(quotes, key=lambda q: q.net_in_units)
-    return Decision(quotes, best, skipped, pair.clock, states, price)
+    found = None
+    if max_split_legs >= 2 and len(quotes) >= 2:
+        found = _best_split_exact_out(pools, accounts, data, pair, price, quotes, best)
+    chosen = found if found is not None and found.gain_bps > min_split_gain_bps else None
+    return Decision(quotes, best, skipped, pair.clock, states, price, found, chosen)
 
 
 def _quote_pool_exact_out(
@@ -479,12 +507,7 @@ def _quote_pool_exact_out(
         impact = 0.0
     mint_in, mint_out = str(pair.mint_in), str(pair.mint_out)
     cost = tx_cost_lamports(venue.compute_units, priority_fee_micro_lamports)
-    if mint_in == WSOL_MINT:
-        cost_in = cost
-    elif mint_out == WSOL_MINT and units_out > 0:
-        cost_in = cost * q.amount_in // units_out
-    else:
-        cost_in = 0  # neither side is SOL: the cost only breaks ties
+    cost_in = _cost_in_in_token(cost, mint_in, mint_out, q.amount_in, units_out)
     quote = VenueQuote(
         cfg.venue,
         cfg.address,
@@ -509,7 +532,8 @@ def _quote_pool_exact_out(
 
 
 def vault_out(state: Any, mint_out: str) -> str | None:
-    """The pool's vault of `mint_out` (a leg's realized output is what left it)."""
+    """The pool's vault of `mint_out` (a leg's realized output is what left it; given the
+    input mint, an exact-out leg's realized input is what entered that vault)."""
     for mint_field, vault_field in (
         ("token_0_mint", "token_0_vault"),
         ("token_1_mint", "token_1_vault"),
@@ -582,6 +606,86 @@ def _best_split(
         v for leg in legs if (v := vault_out(by_address.get(leg.pool), leg.mint_out)) is not None
     )
     return Route(tuple(legs), net, split.gain_bps(net, best.net_out_units), vaults)
+
+
+def _best_split_exact_out(
+    pools: Sequence[PoolConfig],
+    accounts: dict[Pubkey, Account | None],
+    data: dict[Pubkey, bytes],
+    pair: _Pair,
+    price: int,
+    quotes: list[VenueQuote],
+    best: VenueQuote,
+) -> Route | None:
+    """The best two-leg exact-out route over the quoted pools: the output shared so the total
+    input, plus the one transaction's cost (both swaps' compute units at `price`) in input
+    units, is least; its gain is the input saved against `best` in bps. None when no split
+    with two non-empty legs is feasible."""
+    by_pool = {cfg.address: cfg for cfg in pools}
+    ranked = sorted(quotes, key=lambda q: q.net_in_units)
+    candidates = [q for q in ranked if q.pool in by_pool][: split.SPLIT_CANDIDATES]
+    units_out = best.amount_out_units
+
+    def input_fn(q: VenueQuote) -> split.InputFn:
+        cfg = by_pool[q.pool]
+        account = accounts[Pubkey.from_string(cfg.address)]
+        assert account is not None
+        venue = VENUES[cfg.venue]
+        state = venue.decode_pool(bytes(account.data), account.owner, Pubkey.from_string(q.pool))
+
+        def fn(amount: int) -> int | None:
+            try:
+                return venue.quote_exact_out(
+                    state, data, pair.mint_in, amount, pair.clock
+                ).amount_in
+            except (PoolNotTradable, VenueError):
+                return None
+
+        return fn
+
+    allocation = split.best_split_exact_out([input_fn(q) for q in candidates], units_out)
+    if allocation is None:
+        return None
+    legs: list[VenueQuote] = []
+    states: list[Any] = []
+    for index, amount in (
+        (allocation.first, allocation.out_first),
+        (allocation.second, allocation.out_second),
+    ):
+        cfg = by_pool[candidates[index].pool]
+        account = accounts[Pubkey.from_string(cfg.address)]
+        assert account is not None
+        quoted = _quote_pool_exact_out(cfg, account, data, pair, price, amount)
+        assert quoted is not None
+        legs.append(quoted[0])
+        states.append(quoted[1])
+    legs.sort(key=lambda leg: leg.amount_in_units, reverse=True)
+    units = sum(VENUES[leg.venue].compute_units for leg in legs)
+    cost = tx_cost_lamports(units, price)
+    total_in = sum(leg.amount_in_units for leg in legs)
+    net_in = total_in + _cost_in_in_token(
+        cost, str(pair.mint_in), str(pair.mint_out), total_in, units_out
+    )
+    by_address = {leg.pool: st for leg, st in zip(legs, states, strict=False)}
+    vaults_out = tuple(
+        v for leg in legs if (v := vault_out(by_address.get(leg.pool), leg.mint_out)) is not None
+    )
+    vaults_in = tuple(
+        v for leg in legs if (v := vault_out(by_address.get(leg.pool), leg.mint_in)) is not None
+    )
+    gain = split.saving_bps(net_in, best.net_in_units)
+    return Route(tuple(legs), units_out, gain, vaults_out, vaults_in, net_in)
+
+
+def _cost_in_in_token(
+    lamports: int, mint_in: str, mint_out: str, amount_in: int, amount_out: int
+) -> int:
+    """The transaction's cost in units of the input token (exact out: the least input wins)."""
+    if mint_in == WSOL_MINT:
+        return lamports
+    if mint_out == WSOL_MINT and amount_out > 0:
+        return lamports * amount_in // amount_out
+    return 0  # neither side is SOL: the cost is not in either token; it only breaks ties
 
 
 def fee_accounts(pools: Sequence[PoolConfig]) -> list[Pubkey]:

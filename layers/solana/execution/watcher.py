@@ -462,7 +462,89 @@ class Watcher:
                 "slot": book.clock.slot,
             }
             return Trigger(order, detail, {"triggers": order.triggers + 1, "enqueued_at": None})
-        return None
+        return self._exact_out_split_meets(book, order, pools, units_out, max_in)
+
+    def _exact_out_split_meets(
+        self,
+        book: PoolBook,
+        order: Order,
+        pools: Sequence[PoolConfig],
+        units_out: int,
+        max_in: int,
+    ) -> Trigger | None:
+        """No pool alone takes at most the exact-out order's maximum input: does a split of the
+        output over two of them (the executor splits it when that saves input)? Tried only when
+        some pool's spot rate less its fee rate, over the whole maximum input, reaches the
+        output: a leg taking x pays at most x at that rate, so a split within the maximum pays
+        at most the maximum at the best of those rates, and the orders it cannot reach cost no
+        allocation."""
+        if self.cfg.max_split_legs < 2 or len(pools) < 2 or order.amount_out_exact is None:
+            return None
+        mint_in = order.mint_in
+        bounds = [book.upper_bound(p, mint_in, max_in) for p in pools]
+        if all(b is not None and b < units_out for b in bounds):
+            return None  # the usual book: decided by the spot rates, no quote asked
+        for pool, bound in zip(pools, bounds, strict=True):
+            if bound is None:
+                break
+            if bound < units_out:
+                continue
+            quote = book.quote(pool, mint_in, max_in)
+            if quote is None or after_fee(bound, pool, book, quote) >= units_out:
+                break
+        else:
+            return None
+        singles = [(p, book.input_for(p, mint_in, units_out)) for p in pools]
+        ranked = sorted(singles, key=lambda pi: (pi[1] is None, pi[1] or 0))
+        candidates = [p for p, _ in ranked[: split.SPLIT_CANDIDATES]]
+
+        def input_fn(pool: PoolConfig) -> split.InputFn:
+            def fn(amount: int) -> int | None:
+                return book.input_for(pool, mint_in, amount)
+
+            return fn
+
+        allocation = split.best_split_exact_out([input_fn(p) for p in candidates], units_out)
+        best_single = ranked[0][1]
+        if (
+            allocation is None
+            or allocation.total_in > max_in
+            or (
+                best_single is not None
+                and split.saving_bps(allocation.total_in, best_single)
+                <= self.cfg.min_split_gain_bps
+            )
+        ):
+            return None
+        decimals_out = book.decimals(order.mint_out) or 0
+        decimals_in = book.decimals(mint_in) or 0
+        legs = [
+            (candidates[allocation.first], allocation.out_first, allocation.in_first),
+            (candidates[allocation.second], allocation.out_second, allocation.in_second),
+        ]
+        spent = Decimal(allocation.total_in).scaleb(-decimals_in)
+        detail = {
+            "reason": "limit_reached",
+            "trigger": order.triggers + 1,
+            "venue": legs[0][0].venue,
+            "pool": legs[0][0].address,
+            "split": [
+                {
+                    "venue": pool.venue,
+                    "pool": pool.address,
+                    "amountOut": _text(Decimal(paid).scaleb(-decimals_out)),
+                    "quotedAmountIn": _text(Decimal(taken).scaleb(-decimals_in)),
+                }
+                for pool, paid, taken in legs
+            ],
+            "amountOut": _text(order.amount_out_exact),
+            "quotedAmountIn": _text(spent),
+            "maxAmountIn": _text(order.amount_in or Decimal(0)),
+            "limitPrice": _text(order.limit_price or Decimal(0)),
+            "price": _text(_rounded(order.amount_out_exact / spent)),
+            "slot": book.clock.slot,
+        }
+        return Trigger(order, detail, {"triggers": order.triggers + 1, "enqueued_at": None})
 
     def _new_pool(
         self, book: PoolBook, order: Order, births: Sequence[PoolBirth]

@@ -224,7 +224,9 @@ function routeTable(route, request) {
     el("td", { class: "num", text: leg.quotedAmountOut ?? "" }),
     el("td", { class: "num", text: leg.minAmountOut ?? "" }),
     el("td", { class: "num", text: leg.priceImpactPct !== undefined ? `${leg.priceImpactPct} %` : "" })));
-  const caption = split
+  const caption = split && route.exactOut
+    ? `Split route: ${route.legs.length} legs in one transaction, exactly ${route.amountOut} ${token(request.tokenOut)} in total for ${route.quotedAmountIn} ${token(request.tokenIn)}, ${route.gainBps} bps less input than the best single pool`
+    : split
     ? `Split route: ${route.legs.length} legs in one transaction, ${route.amountOut} ${token(request.tokenOut)} in total, +${route.gainBps} bps over the best single pool`
     : `Route: one pool, ${route.amountOut} ${token(request.tokenOut)}`;
   return el("table", { class: "route" },
