@@ -38,6 +38,7 @@ import boto3
 import psycopg
 from psycopg import sql
 
+from local.db_roles import ensure_logins
 from local.handlers import ROOT
 from local.iam import AccessChecker, install_hooks
 
@@ -308,6 +309,7 @@ class Stack:
             workers = os.environ.get("LOCAL_LAMBDA_WORKERS", "0") == "1"
         self.workers = workers
         self.functions: Functions | None = None  # the worker pools, set by start()
+        self.database_urls: dict[str, str] = {}  # function -> its role's login (workers only)
         self.host = host
         self.database = database  # e.g. a separate one for benchmarks
         self.chain_tick_seconds = chain_tick_seconds  # None: the chain's default (400 ms)
@@ -440,11 +442,15 @@ class Stack:
                 account=env["ORDERS_DLQ_ARN"].split(":")[4],
             )
 
+        # With workers each function logs in to Postgres as its own role from the template
+        # (local/db_roles.py); in-process they share this process's pool, as the stack's user.
+        self.database_urls = ensure_logins(database_url) if self.workers else {}
+        self._save_function_environments()
         handler_of: Callable[[str], Any] | None = None
         if self.workers:
             from local.workers import Functions
 
-            self.functions = Functions(self.access)
+            self.functions = Functions(self.access, database_urls=self.database_urls)
             handler_of = self.functions.handler
         # The functions print their metrics as EMF lines on stdout, as in Lambda; read them the
         # way CloudWatch does, and serve them at /_local/metrics.
@@ -533,6 +539,20 @@ class Stack:
             "status_queue": status.status,
             "database": database_url.rsplit("@", 1)[-1],  # no credentials in the log
         }
+
+    def _save_function_environments(self) -> None:
+        """What each function gets here, for `make sam-env` (local/sam_env.py)."""
+        from local import sam_env
+        from local.workers import function_variables
+
+        path = sam_env.save(
+            self.database,
+            {
+                folder: function_variables(folder, database_url=self.database_urls.get(folder))
+                for folder in sam_env.functions().values()
+            },
+        )
+        self._on_stop("function environments file", lambda: path.unlink(missing_ok=True))
 
     def _save_management_endpoint(self, endpoint: str) -> None:
         path = management_file(self.database)

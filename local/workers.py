@@ -131,12 +131,13 @@ class _Invocation:
         self.error: dict[str, Any] | None = None
 
 
-def worker_environment(
-    function: str, source: Mapping[str, str] | None = None, runtime_api: str = ""
+def function_variables(
+    function: str, source: Mapping[str, str] | None = None, database_url: str | None = None
 ) -> dict[str, str]:
-    """The function's environment: its template variables (Globals' and its own), each with
-    the value the local stack gave it (`source`, os.environ by default) or the template's,
-    the local endpoints, and what Lambda itself sets. Nothing of other functions'."""
+    """The function's own variables: its template variables (Globals' and its own), each with
+    the value the local stack gave it (`source`, os.environ by default) or the template's, and
+    the local endpoints; `database_url` (its role's login, local/db_roles.py) when given.
+    Nothing of other functions'."""
     given = os.environ if source is None else source
     env: dict[str, str] = {}
     for key, value in function_environment(function).items():
@@ -147,6 +148,20 @@ def worker_environment(
     for key in LOCAL_VARIABLES:
         if key in given:
             env[key] = given[key]
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+def worker_environment(
+    function: str,
+    source: Mapping[str, str] | None = None,
+    runtime_api: str = "",
+    database_url: str | None = None,
+) -> dict[str, str]:
+    """The function's variables (`function_variables`) and what Lambda itself sets."""
+    given = os.environ if source is None else source
+    env = function_variables(function, source, database_url)
     logical = function_id(function)
     props = resource(logical).get("Properties", {})
     env.update(
@@ -513,10 +528,13 @@ class Functions:
         access: AccessChecker | None = None,
         account: AccountLimit | None = None,
         source: Mapping[str, str] | None = None,
+        database_urls: Mapping[str, str] | None = None,
     ) -> None:
         self.access = access
         self.account = account or AccountLimit()
         self.source = source  # the stack's environment (os.environ when None)
+        # function -> the DATABASE_URL of its own role (local/db_roles.py); else the stack's
+        self.database_urls = dict(database_urls or {})
         self._pools: dict[str, FunctionPool] = {}
         self._lock = threading.Lock()
 
@@ -527,7 +545,9 @@ class Functions:
                     function,
                     concurrency=reserved_concurrency(function) or self.account.limit,
                     account=self.account,
-                    env=worker_environment(function, self.source),
+                    env=worker_environment(
+                        function, self.source, database_url=self.database_urls.get(function)
+                    ),
                     access=self.access,
                 )
             return self._pools[function]
