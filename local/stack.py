@@ -296,6 +296,8 @@ class Stack:
         watch_tick_seconds: float | None = None,
         check_iam: bool = True,
         workers: bool | None = None,
+        function_code: dict[str, Path] | None = None,
+        function_env: dict[str, str] | None = None,
     ) -> None:
         self.port = port
         # Each function's AWS calls (and its event source mappings') judged against its role
@@ -308,6 +310,10 @@ class Stack:
         if workers is None:
             workers = os.environ.get("LOCAL_LAMBDA_WORKERS", "0") == "1"
         self.workers = workers
+        self.function_code = function_code  # function -> a folder standing in for its code
+        # Variables every worker gets beyond its template environment (a test's settings, e.g.
+        # DB_POOL_TIMEOUT); in-process, functions read this process's environment instead.
+        self.function_env = function_env or {}
         self.functions: Functions | None = None  # the worker pools, set by start()
         self.database_urls: dict[str, str] = {}  # function -> its role's login (workers only)
         self.host = host
@@ -450,7 +456,12 @@ class Stack:
         if self.workers:
             from local.workers import Functions
 
-            self.functions = Functions(self.access, database_urls=self.database_urls)
+            self.functions = Functions(
+                self.access,
+                database_urls=self.database_urls,
+                code=self.function_code,
+                extra_env=self.function_env,
+            )
             handler_of = self.functions.handler
         # The functions print their metrics as EMF lines on stdout, as in Lambda; read them the
         # way CloudWatch does, and serve them at /_local/metrics.

@@ -44,6 +44,11 @@ from local.template import function_environment, function_id, function_timeout, 
 log = logging.getLogger("local.workers")
 
 ACCOUNT_CONCURRENCY = int(os.environ.get("LOCAL_LAMBDA_CONCURRENCY", "24"))
+# Environments initializing at once. Lambda gives each its own CPU; here they share the
+# machine's cores: on 2 cores, 24 inits at once took 13-18 s each (measured), so a burst of
+# requests outlasted its clients' timeouts. At most this many start together; an invocation
+# waiting for its turn takes the function's first environment to come free instead.
+INIT_CONCURRENCY = int(os.environ.get("LOCAL_LAMBDA_INITS", str(os.cpu_count() or 2)))
 REGION = "us-east-1"
 INIT_LIMIT_SECONDS = 60.0
 ACCOUNT = "000000000000"
@@ -94,6 +99,9 @@ def _iam():
         return client
     botocore.client.ClientCreator.create_client = create_client
 _iam()
+if os.environ.get("LOCAL_LAMBDA_PRELOAD"):  # the bench's instruments (bench/worker_probe.py)
+    import runpy
+    runpy.run_path(os.environ["LOCAL_LAMBDA_PRELOAD"], run_name="local_lambda_preload")
 from awslambdaric.__main__ import main
 main([sys.argv[0], sys.argv[2]])
 """
@@ -195,9 +203,14 @@ class Environment:
         access: AccessChecker | None = None,
         output: IO[str] | None = None,
         code: Path | None = None,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
-        """`code`: the function's code folder (its CodeUri by default; a test's probe)."""
+        """`code`: the function's code folder (its CodeUri by default; a test's probe);
+        `on_exit`: told the exit status when the process ends other than by `kill()`."""
         self.function = function
+        self.on_exit = on_exit
+        self.killed = False  # by kill(): a timeout, a reclaim, the stack stopping
+        self.initialized = threading.Event()  # its runtime asked for a first invocation
         self.access = access
         self.output = output  # where the worker's stdout and stderr go (sys.stdout)
         code = code or function_dir(function)
@@ -210,6 +223,7 @@ class Environment:
         self.init_seconds: float | None = None
         self.invocations = 0
         self.dead = False
+        self.last_used = time.monotonic()  # when its last invocation ended
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         api = f"127.0.0.1:{self._server.server_address[1]}"
@@ -303,6 +317,7 @@ class Environment:
         with self._lock:
             if self.init_seconds is None:
                 self.init_seconds = time.monotonic() - self._started
+                self.initialized.set()
                 log.info(
                     "%s: cold start, init %.0f ms (pid %d)",
                     self.function,
@@ -355,6 +370,9 @@ class Environment:
             except ValueError:  # the stream was closed (a test's capture ended)
                 pass
         self.process.wait()
+        self.initialized.set()
+        if not self.killed and self.on_exit is not None:
+            self.on_exit(self.process.returncode)
         with self._lock:
             self.dead = True
             invocation = self._pending
@@ -370,8 +388,11 @@ class Environment:
 
     # -- invoking -------------------------------------------------------------------------------
 
-    def invoke(self, event: Any, timeout: float) -> Any:
-        """Run one invocation; its result, or InvokeError as Lambda reports the failure."""
+    def invoke(
+        self, event: Any, timeout: float, on_started: Callable[[], None] | None = None
+    ) -> Any:
+        """Run one invocation; its result, or InvokeError as Lambda reports the failure.
+        `on_started`: called once the runtime has taken it (its init, if any, is over)."""
         invocation = _Invocation(event, timeout)
         with self._lock:
             if self.dead:
@@ -384,7 +405,12 @@ class Environment:
             self._lock.notify_all()
         # Init (a cold start) has a limit of its own, as Lambda's 10 s (longer here: a loaded
         # machine); then the invocation has its Timeout.
-        if not (invocation.started.wait(INIT_LIMIT_SECONDS) or invocation.done.is_set()):
+        try:
+            started = invocation.started.wait(INIT_LIMIT_SECONDS) or invocation.done.is_set()
+        finally:
+            if on_started is not None:
+                on_started()
+        if not started:
             self.kill()
             raise InvokeError("Runtime.InitTimeout", f"init took over {INIT_LIMIT_SECONDS} s")
         if not invocation.done.wait(timeout):
@@ -400,6 +426,7 @@ class Environment:
     def kill(self) -> None:
         with self._lock:
             self.dead = True
+            self.killed = True
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
         self.process.wait()
@@ -408,12 +435,45 @@ class Environment:
 
 
 class AccountLimit:
-    """The account's concurrency: invocations in flight across every function."""
+    """The account's concurrency: invocations in flight across every function; and, since each
+    environment here is a process on this machine holding its own Postgres connections, at most
+    as many live environments: a new one reclaims the least recently used idle environment of
+    any function first (Lambda, too, reclaims idle environments when it needs room)."""
 
     def __init__(self, limit: int = ACCOUNT_CONCURRENCY) -> None:
         self.limit = limit
         self._in_flight = 0
         self._lock = threading.Lock()
+        self._pools: list[FunctionPool] = []
+        self._room = threading.Lock()  # one environment made room for at a time
+        self._inits = threading.BoundedSemaphore(INIT_CONCURRENCY)
+
+    def try_init(self) -> bool:
+        """A turn to start an environment (INIT_CONCURRENCY at once), or False."""
+        return self._inits.acquire(blocking=False)
+
+    def end_init(self) -> None:
+        self._inits.release()
+
+    def register(self, pool: FunctionPool) -> None:
+        with self._lock:
+            self._pools.append(pool)
+
+    def make_room(self) -> bool:
+        """Room for one more environment (reclaiming an idle one when the stack has `limit`);
+        False when every environment is busy. The caller has counted its new one (`starting`)."""
+        with self._room:
+            while True:
+                with self._lock:
+                    pools = list(self._pools)
+                if sum(p.live() for p in pools) <= self.limit:
+                    return True
+                idle = [(p.oldest_idle(), p) for p in pools]
+                candidates = [(used, p) for used, p in idle if used is not None]
+                if not candidates:
+                    return False
+                _, victim = min(candidates, key=lambda c: c[0] or 0.0)
+                victim.reclaim_oldest()
 
     def acquire(self) -> bool:
         with self._lock:
@@ -451,9 +511,31 @@ class FunctionPool:
         self.access = access
         self.output = output
         self._lock = threading.Lock()
-        self._idle: list[Environment] = []
+        self._freed = threading.Condition(self._lock)  # an environment became idle
+        self._idle: list[Environment] = []  # the most recently used last
         self._busy: set[Environment] = set()
+        self._starting = 0  # environments being made
         self.cold_starts = 0
+        self.exits: list[int] = []  # the exit status of each environment that ended itself
+        account.register(self)
+
+    def live(self) -> int:
+        with self._lock:
+            return len(self._idle) + len(self._busy) + self._starting
+
+    def oldest_idle(self) -> float | None:
+        """When the least recently used idle environment last finished (None: none idle)."""
+        with self._lock:
+            return self._idle[0].last_used if self._idle else None
+
+    def reclaim_oldest(self) -> bool:
+        with self._lock:
+            if not self._idle:
+                return False
+            env = self._idle.pop(0)
+        log.info("%s: idle environment reclaimed (pid %d)", self.function, env.pid)
+        env.kill()
+        return True
 
     def environments(self) -> list[Environment]:
         with self._lock:
@@ -463,35 +545,102 @@ class FunctionPool:
         if not self.account.acquire():
             raise Throttled(f"account concurrency {self.account.limit} reached")
         try:
-            env = self._take()
+            env, cold = self._take()
             try:
-                return env.invoke(event, self.timeout if timeout is None else timeout)
+                return env.invoke(
+                    event,
+                    self.timeout if timeout is None else timeout,
+                    self.account.end_init if cold else None,
+                )
             finally:
                 self._give_back(env)
         finally:
             self.account.release()
 
-    def _take(self) -> Environment:
+    def _take(self) -> tuple[Environment, bool]:
+        """An idle environment (warm), else a new one (cold: it holds an init turn, which the
+        caller gives back once the runtime has started)."""
+        deadline = time.monotonic() + INIT_LIMIT_SECONDS
+        with self._freed:
+            while True:
+                while self._idle:
+                    env = self._idle.pop()
+                    if not env.dead:
+                        self._busy.add(env)
+                        return env, False
+                if len(self._busy) + self._starting >= self.concurrency:
+                    raise Throttled(f"{self.function} concurrency {self.concurrency} reached")
+                if self.account.try_init():
+                    self._starting += 1
+                    break
+                if time.monotonic() > deadline:
+                    raise Throttled(f"no environment of {self.function} could start")
+                self._freed.wait(0.05)  # an environment of ours comes free, or a turn to start
+        try:
+            if not self.account.make_room():
+                raise Throttled(f"account environments {self.account.limit} all busy")
+            env = self._new_environment()
+        except BaseException:
+            self.account.end_init()
+            with self._lock:
+                self._starting -= 1
+            raise
         with self._lock:
-            while self._idle:
-                env = self._idle.pop()
-                if not env.dead:
-                    self._busy.add(env)
-                    return env
-            if len(self._busy) >= self.concurrency:
-                raise Throttled(f"{self.function} concurrency {self.concurrency} reached")
+            self._starting -= 1
             self.cold_starts += 1
-            env = Environment(
-                self.function, self.env, access=self.access, output=self.output, code=self.code
-            )
             self._busy.add(env)
-            return env
+        return env, True
+
+    def _new_environment(self) -> Environment:
+        return Environment(
+            self.function,
+            self.env,
+            access=self.access,
+            output=self.output,
+            code=self.code,
+            on_exit=self.exits.append,
+        )
+
+    def prewarm(self) -> None:
+        """One environment started and initialized now, idle for the first invocation (as
+        provisioned concurrency keeps one): tests start their stacks so, and a first request
+        does not wait for an init on a busy machine. Nothing when one exists already."""
+        deadline = time.monotonic() + INIT_LIMIT_SECONDS
+        with self._freed:
+            if self._idle or self._busy or self._starting:
+                return
+            while not self.account.try_init():
+                if time.monotonic() > deadline:
+                    return
+                self._freed.wait(0.05)
+            self._starting += 1
+        env: Environment | None = None
+        try:
+            if self.account.make_room():
+                env = self._new_environment()
+                env.initialized.wait(INIT_LIMIT_SECONDS)
+        finally:
+            self.account.end_init()
+            with self._lock:
+                self._starting -= 1
+        if env is None:
+            return
+        if env.dead or env.init_seconds is None:
+            env.kill()
+            return
+        with self._lock:
+            self.cold_starts += 1
+            env.last_used = time.monotonic()
+            self._idle.append(env)
+            self._freed.notify()
 
     def _give_back(self, env: Environment) -> None:
         with self._lock:
             self._busy.discard(env)
             if not env.dead:
+                env.last_used = time.monotonic()
                 self._idle.append(env)
+                self._freed.notify()
 
     def handler(self, event: Any, context: Any = None) -> Any:
         """The pool as a Lambda handler, for the services that invoke functions."""
@@ -529,7 +678,14 @@ class Functions:
         account: AccountLimit | None = None,
         source: Mapping[str, str] | None = None,
         database_urls: Mapping[str, str] | None = None,
+        code: Mapping[str, Path] | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
+        """`code`: function -> a folder that stands in for its code folder (a test's);
+        `extra_env`: variables every function gets beyond the template's (a test's settings,
+        as a deploy would set them)."""
+        self.code = dict(code or {})
+        self.extra_env = dict(extra_env or {})
         self.access = access
         self.account = account or AccountLimit()
         self.source = source  # the stack's environment (os.environ when None)
@@ -545,15 +701,31 @@ class Functions:
                     function,
                     concurrency=reserved_concurrency(function) or self.account.limit,
                     account=self.account,
-                    env=worker_environment(
-                        function, self.source, database_url=self.database_urls.get(function)
-                    ),
+                    env={
+                        **worker_environment(
+                            function, self.source, database_url=self.database_urls.get(function)
+                        ),
+                        **self.extra_env,
+                    },
                     access=self.access,
+                    code=self.code.get(function),
                 )
             return self._pools[function]
 
     def handler(self, function: str) -> Handler:
         return self.pool(function).handler
+
+    def prewarm(self, functions: list[str]) -> None:
+        """One initialized environment of each function (FunctionPool.prewarm), started
+        together (the init turns pace them)."""
+        threads = [
+            threading.Thread(target=self.pool(f).prewarm, name=f"prewarm-{f}", daemon=True)
+            for f in functions
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def pools(self) -> dict[str, FunctionPool]:
         with self._lock:
