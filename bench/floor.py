@@ -49,7 +49,13 @@ def _postgres(database_url: str) -> float:
 def _sqs(endpoint: str) -> dict[str, float]:
     import boto3
 
-    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    sqs = boto3.client(  # the emulator checks no signature; botocore wants one to sign with
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
     url = sqs.create_queue(QueueName=f"bench-floor-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     try:
         send = _p50(lambda: sqs.send_message(QueueUrl=url, MessageBody="x"))
