@@ -546,13 +546,16 @@ class FunctionPool:
             raise Throttled(f"account concurrency {self.account.limit} reached")
         try:
             env, cold = self._take()
+            turn = threading.Lock()  # a cold environment's init turn, given back once
+
+            def end_init() -> None:
+                if cold and turn.acquire(blocking=False):
+                    self.account.end_init()
+
             try:
-                return env.invoke(
-                    event,
-                    self.timeout if timeout is None else timeout,
-                    self.account.end_init if cold else None,
-                )
+                return env.invoke(event, self.timeout if timeout is None else timeout, end_init)
             finally:
+                end_init()  # also when the invocation failed before its runtime took it
                 self._give_back(env)
         finally:
             self.account.release()
