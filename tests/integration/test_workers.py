@@ -57,7 +57,7 @@ def handler(event, context):
 
 def probe(tmp_path: Path, source: str = PROBE) -> Path:
     code = tmp_path / "code"
-    code.mkdir(exist_ok=True)
+    code.mkdir(parents=True, exist_ok=True)
     (code / "app.py").write_text(textwrap.dedent(source))
     return code
 
@@ -212,3 +212,28 @@ def test_a_denied_aws_call_fails_as_access_denied_inside_the_worker(tmp_path: Pa
     finally:
         pool.stop()
     assert [(d.function, d.action) for d in checker.denials] == [("notify", "sqs:SendMessage")]
+
+
+def test_past_the_account_limit_an_idle_environment_is_reclaimed(tmp_path: Path) -> None:
+    """The stack keeps at most LOCAL_LAMBDA_CONCURRENCY environments (each a process holding
+    Postgres connections): a function's new one reclaims another function's idle one."""
+    account = AccountLimit(1)
+    pools = [
+        FunctionPool(name, concurrency=1, account=account, code=probe(tmp_path / name), timeout=5)
+        for name in ("notify", "ws_connect")
+    ]
+    try:
+        first = pools[0].invoke({})
+        [env] = pools[0].environments()
+        second = pools[1].invoke({})  # room made by reclaiming notify's idle environment
+        assert second["pid"] != first["pid"]
+        assert env.dead
+        assert env.process.returncode == -9
+        assert pools[0].environments() == []
+        assert pools[0].exits == []  # reclaimed by the stack: not a crash of its own
+        again = pools[0].invoke({})  # a cold start again, reclaiming ws_connect's
+        assert again["pid"] not in (first["pid"], second["pid"])
+        assert pools[0].cold_starts == 2
+    finally:
+        for pool in pools:
+            pool.stop()
