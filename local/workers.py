@@ -192,6 +192,15 @@ def worker_environment(
     return env
 
 
+class _RuntimeApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # its worker was killed mid-request (a timeout, a reclaim, the stack stopping)
+        super().handle_error(request, client_address)
+
+
 class Environment:
     """One execution environment: a worker process and its Runtime API."""
 
@@ -224,8 +233,7 @@ class Environment:
         self.invocations = 0
         self.dead = False
         self.last_used = time.monotonic()  # when its last invocation ended
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _RuntimeApiServer(("127.0.0.1", 0), self._handler_class())
         api = f"127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(
             target=self._server.serve_forever, name=f"runtime-api-{function}", daemon=True
