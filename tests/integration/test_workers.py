@@ -79,7 +79,7 @@ def notify_pool(tmp_path: Path) -> Iterator[FunctionPool]:
         concurrency=2,
         account=AccountLimit(4),
         code=probe(tmp_path),
-        timeout=5,
+        timeout=60,
         env=worker_environment("notify", STACK_ENV),
     )
     yield pool
@@ -110,7 +110,7 @@ def test_a_function_sees_only_its_layers_and_its_own_environment(
 
 def test_another_functions_code_cannot_be_imported(tmp_path: Path) -> None:
     pool = FunctionPool(
-        "execute", concurrency=1, account=AccountLimit(2), code=probe(tmp_path), timeout=5
+        "execute", concurrency=1, account=AccountLimit(2), code=probe(tmp_path), timeout=60
     )
     try:
         reply = pool.invoke({"imports": ["execution.executor", "functions", "app"]})
@@ -126,7 +126,7 @@ def test_a_warm_environment_is_reused_and_remaining_time_counts_down(
     second = notify_pool.invoke({})
     assert first["pid"] == second["pid"]
     assert notify_pool.cold_starts == 1
-    assert 0 < first["remaining_ms"] <= 5000
+    assert 0 < first["remaining_ms"] <= 60_000
 
 
 def test_a_handler_past_its_timeout_fails_and_its_worker_is_killed(
@@ -158,7 +158,7 @@ def test_a_frozen_worker_runs_nothing_between_invocations(
 
 def test_an_import_error_fails_the_invocation_as_lambdas_init_error(tmp_path: Path) -> None:
     code = probe(tmp_path, "import solders\n\ndef handler(event, context):\n    return 1\n")
-    pool = FunctionPool("submit", concurrency=1, account=AccountLimit(1), code=code, timeout=10)
+    pool = FunctionPool("submit", concurrency=1, account=AccountLimit(1), code=code, timeout=60)
     try:
         with pytest.raises(InvokeError) as failed:
             pool.invoke({})
@@ -170,7 +170,7 @@ def test_an_import_error_fails_the_invocation_as_lambdas_init_error(tmp_path: Pa
 
 def test_past_its_concurrency_an_invoke_is_throttled(tmp_path: Path) -> None:
     account = AccountLimit(1)
-    pool = FunctionPool("notify", concurrency=1, account=account, code=probe(tmp_path), timeout=5)
+    pool = FunctionPool("notify", concurrency=1, account=account, code=probe(tmp_path), timeout=60)
     try:
         pool.invoke({})
         account.acquire()  # another function's invocation holds the account's only slot
@@ -205,7 +205,7 @@ def test_a_denied_aws_call_fails_as_access_denied_inside_the_worker(tmp_path: Pa
         ''',
     )
     pool = FunctionPool(
-        "notify", concurrency=1, account=AccountLimit(1), code=code, timeout=10, access=checker
+        "notify", concurrency=1, account=AccountLimit(1), code=code, timeout=60, access=checker
     )
     try:
         assert pool.invoke({}) == "AccessDenied"
@@ -219,7 +219,7 @@ def test_past_the_account_limit_an_idle_environment_is_reclaimed(tmp_path: Path)
     Postgres connections): a function's new one reclaims another function's idle one."""
     account = AccountLimit(1)
     pools = [
-        FunctionPool(name, concurrency=1, account=account, code=probe(tmp_path / name), timeout=5)
+        FunctionPool(name, concurrency=1, account=account, code=probe(tmp_path / name), timeout=60)
         for name in ("notify", "ws_connect")
     ]
     try:
