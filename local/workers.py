@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -266,6 +267,13 @@ class Environment:
 
         class Api(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # A reply is two writes (headers, body): with Nagle's algorithm the body waited
+                # for the runtime's delayed ACK, 40 ms on every invocation (measured: an empty
+                # handler's invoke took 44-48 ms p50).
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
