@@ -97,6 +97,14 @@ programs: $(STAMP)
 run: $(STAMP) $(VENDORED) $(LOCALSTACK)
 	PORT=$(PORT) LOCAL_LAMBDA_WORKERS=$${LOCAL_LAMBDA_WORKERS:-1} $(BIN)/python -m local.stack
 
+## sam-env: env.json for `sam local` (invoke -n env.json, start-api, start-lambda) that points
+## every function at the running `make run` (its Postgres, LocalStack, chain; docs/local.md).
+## SAM_HOST=host.docker.internal where the containers do not share the host's network
+SAM_HOST ?=
+.PHONY: sam-env
+sam-env: $(STAMP)
+	$(BIN)/python -m local.sam_env $(if $(SAM_HOST),--host $(SAM_HOST))
+
 ## demo: submit an order to the running stack and print its live status stream
 demo: $(STAMP)
 	$(BIN)/python -m local.demo --url http://127.0.0.1:$(PORT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -50,19 +51,56 @@ def _wall(code: str) -> float:
     return time.perf_counter() - started
 
 
-def import_times(repeats: int = 5) -> dict[str, dict[str, float]]:
+# Prints the top-level third-party packages a function's module loaded (from outside the
+# repository and the standard library): what its import cannot do without.
+THIRD_PARTY = """
+import json, runpy, sys
+runpy.run_path(sys.argv[1])
+names = set()
+for name, module in list(sys.modules.items()):
+    path = getattr(module, "__file__", None) or ""
+    if "site-packages" in path and "." not in name and not name.startswith("_"):
+        names.add(name)
+print(json.dumps(sorted(names)))
+"""
+
+
+def third_party(name: str) -> list[str]:
+    env = {**os.environ, **IMPORT_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", THIRD_PARTY, f"functions/{name}/app.py"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    names: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return names
+
+
+def import_times(repeats: int = 5) -> dict[str, dict[str, Any]]:
     """Median wall time of a fresh interpreter that runs functions/<f>/app.py, minus the median
-    of a bare interpreter (`python -c pass`), in milliseconds."""
+    of a bare interpreter (`python -c pass`), in milliseconds; and the same for importing only
+    the third-party packages it loads (`third_party_ms`: the floor of its import). The module's
+    init does no I/O to wait for (its pool connects in the background; secrets are read on
+    first use), so nothing is to be timed apart."""
     bare = statistics.median(_wall("pass") for _ in range(repeats))
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for name in FUNCTIONS:
         code = f"import runpy; runpy.run_path('functions/{name}/app.py')"
         _wall(code)  # the first run compiles .pyc files; a deployed bundle ships them warm
         samples = [_wall(code) - bare for _ in range(repeats)]
+        libraries = third_party(name)
+        only = "import " + ", ".join(libraries) if libraries else "pass"
+        _wall(only)
+        floor = [_wall(only) - bare for _ in range(repeats)]
         out[name] = {
             "ms": statistics.median(samples) * 1000,
             "min_ms": min(samples) * 1000,
             "max_ms": max(samples) * 1000,
+            "third_party_ms": statistics.median(floor) * 1000,
+            "third_party": " ".join(libraries),
         }
     out["_bare_interpreter"] = {"ms": bare * 1000, "min_ms": bare * 1000, "max_ms": bare * 1000}
     return out

@@ -51,12 +51,15 @@ class StackProcess:
                 return reply.strip()[len(expect) :].strip()
 
     def cpu_seconds(self) -> dict[str, float]:
-        """User + system CPU each process has used so far (Linux /proc): the engine, then the
-        chain and moto when in processes of their own, and LocalStack."""
+        """User + system CPU each process has used so far (Linux /proc): the stack (gateway,
+        pollers, scheduler: the services), the functions' worker processes (its children, live
+        and ended), then the chain and moto when in processes of their own, and LocalStack."""
         pids = {"engine": self.proc.pid, **{n: p.pid for n, p in self.helpers.items()}}
         if self.aws is not None and self.aws.pid is not None:
             pids["localstack"] = self.aws.pid
-        return {name: _cpu(pid) for name, pid in pids.items()}
+        out = {name: _cpu(pid) for name, pid in pids.items()}
+        out["functions"] = _children_cpu(self.proc.pid)
+        return out
 
     def timings(self) -> dict[str, Any]:
         self.command("dump", "DUMPED")
@@ -79,12 +82,32 @@ class StackProcess:
         Path(self.timings_file).unlink(missing_ok=True)
 
 
-def _cpu(pid: int) -> float:
+def _stat(pid: int | str) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
+        return None
+
+
+def _cpu(pid: int) -> float:
+    fields = _stat(pid)
+    if fields is None:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu(pid: int) -> float:
+    """CPU of `pid`'s children: those it has reaped (its cutime + cstime) and the live ones."""
+    own = _stat(pid)
+    if own is None:
+        return float("nan")
+    ticks = int(own[13]) + int(own[14])
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(entry)
+            if fields is not None and int(fields[1]) == pid:  # field 4, ppid
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _ready(proc: subprocess.Popen[str], what: str) -> str:
@@ -163,6 +186,12 @@ def start_stack(
         stack.stop()
         raise
     return stack
+
+
+def psycopg_url(server: str, database: str) -> str:
+    import psycopg
+
+    return str(psycopg.conninfo.make_conninfo(server, dbname=database))
 
 
 def order_events(database: str, order_ids: list[str]) -> dict[str, dict[str, float]]:
@@ -365,12 +394,25 @@ def run_concurrency(
                 )
             )
             events = order_events(stack.database, list(seq.orders))
-            out["overhead"] = breakdown(seq, events, stack.timings())
+            alone_after = stack.timings()
+            out["overhead"] = breakdown(seq, events, alone_after)
             out["overhead_check"] = seq.check()
-            # Each invocation alone, as a Lambda container runs it: in a burst every handler
-            # shares this process's one interpreter, and its wall time is mostly waiting.
-            out["functions_alone"] = functions_per_order(
-                alone_before, stack.timings(), len(seq.orders)
+            # Each invocation alone, as a Lambda environment runs it (in a burst they share
+            # this machine's cores, and their wall time is partly waiting).
+            out["functions_alone"] = functions_per_order(alone_before, alone_after, len(seq.orders))
+            # The floor: the round trips one order cannot avoid, each timed bare now.
+            from bench import floor
+            from local import postgres
+
+            out["calls_alone"] = calls_per_order(
+                alone_before["calls"], alone_after["calls"], len(seq.orders)
+            )
+            database_url = psycopg_url(postgres.server_url(), stack.database)
+            out["bare_ms"] = floor.measure(
+                database_url, stack.urls["sqs"], stack.urls["solana_rpc"]
+            )
+            out["floor_ms"] = floor.floor(
+                out["bare_ms"], out["calls_alone"], out["functions_alone"]
             )
         cpu_before = stack.cpu_seconds()
         before = stack.timings()

@@ -49,6 +49,7 @@ class RunResult:
     finished: float
     error_frames: int
     submit_errors: int
+    throttled: int = 0  # submits answered 429 and retried
 
     def lost_orders(self) -> dict[str, str]:
         """Orders whose frames never reached a terminal status or skipped a seq, with the last
@@ -90,22 +91,47 @@ class Follower:
         self.ws = ws
         self.orders = orders
         self.error_frames = 0
+        self.throttled = 0  # subscriptions answered "Too Many Requests"
+        self.following: list[str] = []
+        self.resubscribed: set[str] = set()  # their replays may repeat a frame: not counted
+        self._again: asyncio.Task[None] | None = None
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         async for raw in self.ws:
             arrived = time.time()
             frame = json.loads(raw)
+            if frame.get("message") == "Too Many Requests":  # a subscribe was throttled
+                self.throttled += 1
+                if self._again is None or self._again.done():
+                    self._again = asyncio.create_task(self._subscribe_again())
+                continue
             tracked = self.orders.get(str(frame.get("orderId")))
             if "seq" not in frame or tracked is None:
                 self.error_frames += 1
                 continue
+            if tracked.order_id in self.resubscribed and any(
+                seq == frame["seq"] for seq, _, _ in tracked.frames
+            ):
+                continue  # the replay our second subscribe asked for, not a duplicate
             tracked.frames.append((int(frame["seq"]), str(frame["status"]), arrived))
             if frame["status"] in TERMINAL:
                 tracked.done.set()
 
     async def follow(self, order_id: str) -> None:
+        self.following.append(order_id)
         await self.ws.send(json.dumps({"action": "subscribe", "orderId": order_id, "fromSeq": 0}))
+
+    async def _subscribe_again(self) -> None:
+        """After a moment, subscribe again to every order of this socket with no frame yet
+        (a throttled subscribe says not which it was; one twice is answered once)."""
+        await asyncio.sleep(0.2)
+        for order_id in self.following:
+            if not self.orders[order_id].frames:
+                self.resubscribed.add(order_id)
+                await self.ws.send(
+                    json.dumps({"action": "subscribe", "orderId": order_id, "fromSeq": 0})
+                )
 
     async def close(self) -> None:
         await self.ws.close()
@@ -144,16 +170,25 @@ async def run(
     ]
     pick = itertools.cycle(followers)
     submit_errors = 0
+    throttled = 0  # 429s retried
     limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     headers = {"x-api-key": api_key}
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30, headers=headers) as http:
         todo = iter(range(orders))
 
         async def submit_one() -> Tracked | None:
-            nonlocal submit_errors
+            nonlocal submit_errors, throttled
             t0 = time.time()
+            delay = 0.05
             try:
                 reply = await http.post("/api/orders/execute", json=ORDER)
+                while reply.status_code == 429 and time.time() - t0 < timeout:
+                    # Throttled (the functions' or the account's concurrency): a client backs
+                    # off and retries, as AWS SDKs do; the order's time counts from the first.
+                    throttled += 1
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    reply = await http.post("/api/orders/execute", json=ORDER)
             except httpx.HTTPError:
                 submit_errors += 1
                 return None
@@ -183,7 +218,7 @@ async def run(
     errors = sum(f.error_frames for f in followers)
     for f in followers:
         await f.close()
-    return RunResult(tracked, started, finished, errors, submit_errors)
+    return RunResult(tracked, started, finished, errors, submit_errors, throttled)
 
 
 async def _wait_terminal(orders: list[Tracked], timeout: float) -> bool:
@@ -211,6 +246,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "seconds": span,
         "orders_per_second": confirmed / span if span > 0 else 0.0,
         "submit_errors": result.submit_errors,
+        "throttled": result.throttled,
         "error_frames": result.error_frames,
         **checked,
     }

@@ -26,12 +26,15 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 BENCH_DB = "orders_bench"
@@ -134,10 +137,10 @@ def time_invocations() -> None:
     poll_invoke = Poller._invoke
 
     @functools.wraps(poll_invoke)
-    def timed_poll_invoke(self: Poller, slot: int, messages: Any) -> None:
+    def timed_poll_invoke(self: Poller, slot: int, messages: Any, received: float) -> None:
         started = time.perf_counter()
         try:
-            poll_invoke(self, slot, messages)
+            poll_invoke(self, slot, messages, received)
         finally:
             _invoked(self.function_name, time.perf_counter() - started)
 
@@ -235,6 +238,36 @@ def fresh_database(name: str) -> None:
         )
 
 
+def _dump(path: str, stack: Any, events: str | None) -> None:
+    """Write the per-order timings, calls and invocations so far to `path`; `events`: the
+    workers' records (bench/worker_probe.py), merged with this process's own."""
+    with _calls_lock:
+        counted = dict(calls)
+        invoked = {k: list(v) for k, v in invocations.items()}
+    if events is not None:
+        from bench.worker_probe import read_events
+
+        marks_w, durations_w, calls_w = read_events(events)
+        for oid, seen in marks_w.items():
+            marks[oid].update(seen)
+        for oid, per in durations_w.items():
+            durations[oid].update(per)
+        for kind, n in calls_w.items():
+            counted[kind] = counted.get(kind, 0) + n
+    logged = stack.metrics.bytes_seen() if stack.metrics else {}
+    with open(path, "w") as f:
+        json.dump(
+            {
+                "marks": marks,
+                "durations": durations,
+                "calls": counted,
+                "invocations": invoked,
+                "log_bytes": logged,
+            },
+            f,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="an instrumented local stack for the bench")
     parser.add_argument("--port", type=int, required=True)
@@ -254,14 +287,22 @@ def main(argv: list[str] | None = None) -> int:
         help="what serves SQS and Secrets Manager: at --sqs, else started by the stack",
     )
     parser.add_argument("--chain", help="a local chain's RPC URL (else the chain in-process)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="every function in this process (before issue 24); default: in worker processes",
+    )
     args = parser.parse_args(argv)
+    workers = not args.in_process
+    # Account concurrency for the run: the executors, their notify, the API functions.
+    os.environ.setdefault("LOCAL_LAMBDA_CONCURRENCY", str(max(24, args.concurrency + 14)))
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
     os.environ["LOCAL_EXECUTE_CONCURRENCY"] = str(args.concurrency)
     os.environ["CONFIRM_POLL_SECONDS"] = str(args.poll)
-    # Every function shares the process's pool: size it for the executors plus submit/notify.
-    os.environ["DB_POOL_MAX"] = str(args.db_pool or args.concurrency + 10)
+    if not workers:  # every function shares the process's pool: the executors plus the rest
+        os.environ["DB_POOL_MAX"] = str(args.db_pool or args.concurrency + 10)
     # The bench's key may have every order of a run in flight at once.
     os.environ.setdefault("LOCAL_API_KEY_MAX_IN_FLIGHT", "1000000")
     # The functions log at the template's level (INFO), as in the cloud; their output is
@@ -285,7 +326,17 @@ def main(argv: list[str] | None = None) -> int:
     instrument()
     count_calls()
     time_invocations()
+    events = tempfile.mkdtemp(prefix="bench-events-")
+    function_env = {
+        # Each worker runs bench/worker_probe.py before awslambdaric (the same instruments,
+        # its records in `events`), and polls confirmations as this run asks.
+        "LOCAL_LAMBDA_PRELOAD": str(Path(__file__).with_name("worker_probe.py")),
+        "BENCH_EVENTS_DIR": events,
+        "CONFIRM_POLL_SECONDS": str(args.poll),
+    }
     stack = Stack(
+        workers=workers,
+        function_env=function_env,
         port=args.port,
         database=args.database,
         chain_tick_seconds=args.tick,
@@ -302,26 +353,13 @@ def main(argv: list[str] | None = None) -> int:
         for line in sys.stdin:
             command = line.strip()
             if command == "dump":
-                with open(args.timings, "w") as f:
-                    with _calls_lock:
-                        counted = dict(calls)
-                        invoked = {k: list(v) for k, v in invocations.items()}
-                    logged = stack.metrics.bytes_seen() if stack.metrics else {}
-                    json.dump(
-                        {
-                            "marks": marks,
-                            "durations": durations,
-                            "calls": counted,
-                            "invocations": invoked,
-                            "log_bytes": logged,
-                        },
-                        f,
-                    )
+                _dump(args.timings, stack, events if workers else None)
                 print("DUMPED", file=protocol, flush=True)
             elif command == "stop":
                 break
     finally:
         stack.stop()
+        shutil.rmtree(events, ignore_errors=True)
         fresh_database(args.database)  # nothing of the run is left on the server
     return 0
 

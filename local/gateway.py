@@ -308,6 +308,8 @@ class HttpApi:
                     http_authorizer_event(event),
                     "authorizer",
                 )
+            except Throttled:  # the authorizer's concurrency or the account's
+                return JSONResponse({"message": "Too Many Requests"}, status_code=429)
             except Exception:
                 log.exception("authorizer raised")
                 return JSONResponse({"message": "Internal Server Error"}, status_code=500)
@@ -415,6 +417,8 @@ class WebSocketApi:
             reply = await self.invoker.call(
                 self.invoker.authorizer(self.ws_authorizer), auth_event, "authorizer"
             )
+        except Throttled:
+            return {"statusCode": 429, "body": json.dumps({"message": "Too Many Requests"})}
         except Exception as exc:
             if str(exc) == "Unauthorized":  # a REQUEST authorizer's way to say 401
                 return {"statusCode": 401, "body": json.dumps({"message": "Unauthorized"})}
@@ -425,22 +429,24 @@ class WebSocketApi:
         authorize_ws(connect, str(reply.get("principalId", "")), reply.get("context"))
         return None
 
+    async def _connect(self, connect: dict[str, Any]) -> dict[str, Any]:
+        """The `$connect` function's reply (API Gateway's own when it could not give one)."""
+        try:
+            reply: dict[str, Any] = await self.invoker.call(self.ws_handler, connect, "ws_connect")
+            return reply
+        except Throttled:
+            return {"statusCode": 429, "body": json.dumps({"message": "Too Many Requests"})}
+        except Exception:
+            log.exception("$connect handler raised")
+            return {"statusCode": 500, "body": json.dumps({"message": "Internal server error"})}
+
     async def handle(self, ws: WebSocket) -> None:
         cid = new_connection_id()
         headers = dict(ws.headers.items())
         connect = self._ws_event(
             "CONNECT", "$connect", cid, ws, query=dict(ws.query_params), headers=headers
         )
-        reply = await self._authorize_ws(connect)
-        if reply is None:
-            try:
-                reply = await self.invoker.call(self.ws_handler, connect, "ws_connect")
-            except Exception:
-                log.exception("$connect handler raised")
-                reply = {
-                    "statusCode": 500,
-                    "body": json.dumps({"message": "Internal server error"}),
-                }
+        reply = await self._authorize_ws(connect) or await self._connect(connect)
         status = int(reply.get("statusCode", 200))
         if not 200 <= status < 300:
             # API Gateway refuses the upgrade with the authorizer's or the handler's status.
@@ -509,13 +515,17 @@ class WebSocketApi:
         # guarantee across concurrent invocations; one at a time keeps local runs predictable).
         try:
             await self.invoker.call(self.ws_handler, event, "ws_connect")
-        except Exception:
-            log.exception("%s handler raised", route)
+        except Exception as exc:
+            throttled = isinstance(exc, Throttled)
+            if not throttled:
+                log.exception("%s handler raised", route)
             if cid in self.sockets:
                 await sock.send(
                     json.dumps(
                         {
-                            "message": "Internal server error",
+                            "message": "Too Many Requests"
+                            if throttled
+                            else "Internal server error",
                             "connectionId": cid,
                             "requestId": event["requestContext"]["requestId"],
                         }

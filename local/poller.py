@@ -140,6 +140,7 @@ class Poller:
         self.invocations = 0
         self.errors = 0
         self.receives = 0
+        self.visibility_timeout = 30.0  # the queue's, read by start()
         self._deleter = _Deleter(sqs, queue_url, self.function_name, access)
 
     @classmethod
@@ -162,9 +163,11 @@ class Poller:
 
     def start(self) -> Poller:
         with acting_as(self.function_name, self.access):
-            self.queue_arn = self.sqs.get_queue_attributes(
-                QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
-            )["Attributes"]["QueueArn"]
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["QueueArn", "VisibilityTimeout"]
+            )["Attributes"]
+        self.queue_arn = attributes["QueueArn"]
+        self.visibility_timeout = float(attributes.get("VisibilityTimeout", 30))
         self._thread = threading.Thread(
             target=self._run, name=f"poller-{self.function_name}", daemon=True
         )
@@ -216,8 +219,9 @@ class Poller:
             batches = [
                 messages[i : i + self.batch_size] for i in range(0, len(messages), self.batch_size)
             ]
+            received = time.monotonic()
             for slot, batch in zip(slots, batches, strict=False):
-                self._start(slot, batch)
+                self._start(slot, batch, received)
             self._return(slots[len(batches) :])
 
     def _free_slots(self) -> list[int]:
@@ -236,10 +240,10 @@ class Poller:
         for slot in slots:
             self._slots.put(slot)
 
-    def _start(self, slot: int, messages: list[MessageTypeDef]) -> None:
+    def _start(self, slot: int, messages: list[MessageTypeDef], received: float) -> None:
         worker = threading.Thread(
             target=self._invoke,
-            args=(slot, messages),
+            args=(slot, messages, received),
             name=f"{self.function_name}-{slot}",
             daemon=True,
         )
@@ -247,7 +251,7 @@ class Poller:
             self._workers.add(worker)
         worker.start()
 
-    def _invoke(self, slot: int, messages: list[MessageTypeDef]) -> None:
+    def _invoke(self, slot: int, messages: list[MessageTypeDef], received: float) -> None:
         try:
             if slot not in self._containers:
                 try:
@@ -267,7 +271,7 @@ class Poller:
                 self.metrics.install()
             self.invocations += 1
             try:
-                reply = self._containers[slot](event, context)
+                reply = self._call(self._containers[slot], event, context, received)
             except Exception:
                 # A function error: the whole batch stays and reappears after visibility.
                 self.errors += 1
@@ -279,6 +283,25 @@ class Poller:
             with self._lock:
                 self._workers.discard(threading.current_thread())
             self._slots.put(slot)
+
+    def _call(self, handler: Handler, event: dict[str, Any], context: Any, received: float) -> Any:
+        """Invoke; when the function is throttled (its concurrency or the account's), invoke the
+        same batch again, backing off, as long as the batch's visibility timeout leaves room for
+        one whole run of the function (the mapping does so: the reason a queue's visibility
+        timeout is 6x its function's timeout). Past that the batch reappears on the queue."""
+        from local.workers import Throttled
+
+        give_up = received + self.visibility_timeout - self.function_timeout
+        delay = 0.05
+        while True:
+            try:
+                return handler(event, context)
+            except Throttled:
+                log.info("%s throttled; the batch is invoked again", self.function_name)
+                if self._stop.is_set() or time.monotonic() + delay > give_up:
+                    raise
+                self._stop.wait(delay)
+                delay = min(delay * 2, 1.0)
 
     def _delete(self, messages: list[MessageTypeDef], failed: set[str]) -> None:
         """Hand the batch's successes to the deleter (failures stay, to reappear)."""

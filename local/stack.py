@@ -38,6 +38,7 @@ import boto3
 import psycopg
 from psycopg import sql
 
+from local.db_roles import ensure_logins
 from local.handlers import ROOT
 from local.iam import AccessChecker, install_hooks
 
@@ -295,6 +296,8 @@ class Stack:
         watch_tick_seconds: float | None = None,
         check_iam: bool = True,
         workers: bool | None = None,
+        function_code: dict[str, Path] | None = None,
+        function_env: dict[str, str] | None = None,
     ) -> None:
         self.port = port
         # Each function's AWS calls (and its event source mappings') judged against its role
@@ -307,7 +310,12 @@ class Stack:
         if workers is None:
             workers = os.environ.get("LOCAL_LAMBDA_WORKERS", "0") == "1"
         self.workers = workers
+        self.function_code = function_code  # function -> a folder standing in for its code
+        # Variables every worker gets beyond its template environment (a test's settings, e.g.
+        # DB_POOL_TIMEOUT); in-process, functions read this process's environment instead.
+        self.function_env = function_env or {}
         self.functions: Functions | None = None  # the worker pools, set by start()
+        self.database_urls: dict[str, str] = {}  # function -> its role's login (workers only)
         self.host = host
         self.database = database  # e.g. a separate one for benchmarks
         self.chain_tick_seconds = chain_tick_seconds  # None: the chain's default (400 ms)
@@ -440,11 +448,20 @@ class Stack:
                 account=env["ORDERS_DLQ_ARN"].split(":")[4],
             )
 
+        # With workers each function logs in to Postgres as its own role from the template
+        # (local/db_roles.py); in-process they share this process's pool, as the stack's user.
+        self.database_urls = ensure_logins(database_url) if self.workers else {}
+        self._save_function_environments()
         handler_of: Callable[[str], Any] | None = None
         if self.workers:
             from local.workers import Functions
 
-            self.functions = Functions(self.access)
+            self.functions = Functions(
+                self.access,
+                database_urls=self.database_urls,
+                code=self.function_code,
+                extra_env=self.function_env,
+            )
             handler_of = self.functions.handler
         # The functions print their metrics as EMF lines on stdout, as in Lambda; read them the
         # way CloudWatch does, and serve them at /_local/metrics.
@@ -533,6 +550,20 @@ class Stack:
             "status_queue": status.status,
             "database": database_url.rsplit("@", 1)[-1],  # no credentials in the log
         }
+
+    def _save_function_environments(self) -> None:
+        """What each function gets here, for `make sam-env` (local/sam_env.py)."""
+        from local import sam_env
+        from local.workers import function_variables
+
+        path = sam_env.save(
+            self.database,
+            {
+                folder: function_variables(folder, database_url=self.database_urls.get(folder))
+                for folder in sam_env.functions().values()
+            },
+        )
+        self._on_stop("function environments file", lambda: path.unlink(missing_ok=True))
 
     def _save_management_endpoint(self, endpoint: str) -> None:
         path = management_file(self.database)

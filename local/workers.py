@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -44,6 +45,11 @@ from local.template import function_environment, function_id, function_timeout, 
 log = logging.getLogger("local.workers")
 
 ACCOUNT_CONCURRENCY = int(os.environ.get("LOCAL_LAMBDA_CONCURRENCY", "24"))
+# Environments initializing at once. Lambda gives each its own CPU; here they share the
+# machine's cores: on 2 cores, 24 inits at once took 13-18 s each (measured), so a burst of
+# requests outlasted its clients' timeouts. At most this many start together; an invocation
+# waiting for its turn takes the function's first environment to come free instead.
+INIT_CONCURRENCY = int(os.environ.get("LOCAL_LAMBDA_INITS", str(os.cpu_count() or 2)))
 REGION = "us-east-1"
 INIT_LIMIT_SECONDS = 60.0
 ACCOUNT = "000000000000"
@@ -94,6 +100,9 @@ def _iam():
         return client
     botocore.client.ClientCreator.create_client = create_client
 _iam()
+if os.environ.get("LOCAL_LAMBDA_PRELOAD"):  # the bench's instruments (bench/worker_probe.py)
+    import runpy
+    runpy.run_path(os.environ["LOCAL_LAMBDA_PRELOAD"], run_name="local_lambda_preload")
 from awslambdaric.__main__ import main
 main([sys.argv[0], sys.argv[2]])
 """
@@ -131,12 +140,13 @@ class _Invocation:
         self.error: dict[str, Any] | None = None
 
 
-def worker_environment(
-    function: str, source: Mapping[str, str] | None = None, runtime_api: str = ""
+def function_variables(
+    function: str, source: Mapping[str, str] | None = None, database_url: str | None = None
 ) -> dict[str, str]:
-    """The function's environment: its template variables (Globals' and its own), each with
-    the value the local stack gave it (`source`, os.environ by default) or the template's,
-    the local endpoints, and what Lambda itself sets. Nothing of other functions'."""
+    """The function's own variables: its template variables (Globals' and its own), each with
+    the value the local stack gave it (`source`, os.environ by default) or the template's, and
+    the local endpoints; `database_url` (its role's login, local/db_roles.py) when given.
+    Nothing of other functions'."""
     given = os.environ if source is None else source
     env: dict[str, str] = {}
     for key, value in function_environment(function).items():
@@ -147,6 +157,20 @@ def worker_environment(
     for key in LOCAL_VARIABLES:
         if key in given:
             env[key] = given[key]
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+def worker_environment(
+    function: str,
+    source: Mapping[str, str] | None = None,
+    runtime_api: str = "",
+    database_url: str | None = None,
+) -> dict[str, str]:
+    """The function's variables (`function_variables`) and what Lambda itself sets."""
+    given = os.environ if source is None else source
+    env = function_variables(function, source, database_url)
     logical = function_id(function)
     props = resource(logical).get("Properties", {})
     env.update(
@@ -169,6 +193,15 @@ def worker_environment(
     return env
 
 
+class _RuntimeApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # its worker was killed mid-request (a timeout, a reclaim, the stack stopping)
+        super().handle_error(request, client_address)
+
+
 class Environment:
     """One execution environment: a worker process and its Runtime API."""
 
@@ -180,9 +213,14 @@ class Environment:
         access: AccessChecker | None = None,
         output: IO[str] | None = None,
         code: Path | None = None,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
-        """`code`: the function's code folder (its CodeUri by default; a test's probe)."""
+        """`code`: the function's code folder (its CodeUri by default; a test's probe);
+        `on_exit`: told the exit status when the process ends other than by `kill()`."""
         self.function = function
+        self.on_exit = on_exit
+        self.killed = False  # by kill(): a timeout, a reclaim, the stack stopping
+        self.initialized = threading.Event()  # its runtime asked for a first invocation
         self.access = access
         self.output = output  # where the worker's stdout and stderr go (sys.stdout)
         code = code or function_dir(function)
@@ -195,8 +233,8 @@ class Environment:
         self.init_seconds: float | None = None
         self.invocations = 0
         self.dead = False
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self.last_used = time.monotonic()  # when its last invocation ended
+        self._server = _RuntimeApiServer(("127.0.0.1", 0), self._handler_class())
         api = f"127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(
             target=self._server.serve_forever, name=f"runtime-api-{function}", daemon=True
@@ -229,6 +267,13 @@ class Environment:
 
         class Api(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # A reply is two writes (headers, body): with Nagle's algorithm the body waited
+                # for the runtime's delayed ACK, 40 ms on every invocation (measured: an empty
+                # handler's invoke took 44-48 ms p50).
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -288,6 +333,7 @@ class Environment:
         with self._lock:
             if self.init_seconds is None:
                 self.init_seconds = time.monotonic() - self._started
+                self.initialized.set()
                 log.info(
                     "%s: cold start, init %.0f ms (pid %d)",
                     self.function,
@@ -340,6 +386,9 @@ class Environment:
             except ValueError:  # the stream was closed (a test's capture ended)
                 pass
         self.process.wait()
+        self.initialized.set()
+        if not self.killed and self.on_exit is not None:
+            self.on_exit(self.process.returncode)
         with self._lock:
             self.dead = True
             invocation = self._pending
@@ -355,8 +404,11 @@ class Environment:
 
     # -- invoking -------------------------------------------------------------------------------
 
-    def invoke(self, event: Any, timeout: float) -> Any:
-        """Run one invocation; its result, or InvokeError as Lambda reports the failure."""
+    def invoke(
+        self, event: Any, timeout: float, on_started: Callable[[], None] | None = None
+    ) -> Any:
+        """Run one invocation; its result, or InvokeError as Lambda reports the failure.
+        `on_started`: called once the runtime has taken it (its init, if any, is over)."""
         invocation = _Invocation(event, timeout)
         with self._lock:
             if self.dead:
@@ -369,7 +421,12 @@ class Environment:
             self._lock.notify_all()
         # Init (a cold start) has a limit of its own, as Lambda's 10 s (longer here: a loaded
         # machine); then the invocation has its Timeout.
-        if not (invocation.started.wait(INIT_LIMIT_SECONDS) or invocation.done.is_set()):
+        try:
+            started = invocation.started.wait(INIT_LIMIT_SECONDS) or invocation.done.is_set()
+        finally:
+            if on_started is not None:
+                on_started()
+        if not started:
             self.kill()
             raise InvokeError("Runtime.InitTimeout", f"init took over {INIT_LIMIT_SECONDS} s")
         if not invocation.done.wait(timeout):
@@ -385,6 +442,7 @@ class Environment:
     def kill(self) -> None:
         with self._lock:
             self.dead = True
+            self.killed = True
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
         self.process.wait()
@@ -393,12 +451,45 @@ class Environment:
 
 
 class AccountLimit:
-    """The account's concurrency: invocations in flight across every function."""
+    """The account's concurrency: invocations in flight across every function; and, since each
+    environment here is a process on this machine holding its own Postgres connections, at most
+    as many live environments: a new one reclaims the least recently used idle environment of
+    any function first (Lambda, too, reclaims idle environments when it needs room)."""
 
     def __init__(self, limit: int = ACCOUNT_CONCURRENCY) -> None:
         self.limit = limit
         self._in_flight = 0
         self._lock = threading.Lock()
+        self._pools: list[FunctionPool] = []
+        self._room = threading.Lock()  # one environment made room for at a time
+        self._inits = threading.BoundedSemaphore(INIT_CONCURRENCY)
+
+    def try_init(self) -> bool:
+        """A turn to start an environment (INIT_CONCURRENCY at once), or False."""
+        return self._inits.acquire(blocking=False)
+
+    def end_init(self) -> None:
+        self._inits.release()
+
+    def register(self, pool: FunctionPool) -> None:
+        with self._lock:
+            self._pools.append(pool)
+
+    def make_room(self) -> bool:
+        """Room for one more environment (reclaiming an idle one when the stack has `limit`);
+        False when every environment is busy. The caller has counted its new one (`starting`)."""
+        with self._room:
+            while True:
+                with self._lock:
+                    pools = list(self._pools)
+                if sum(p.live() for p in pools) <= self.limit:
+                    return True
+                idle = [(p.oldest_idle(), p) for p in pools]
+                candidates = [(used, p) for used, p in idle if used is not None]
+                if not candidates:
+                    return False
+                _, victim = min(candidates, key=lambda c: c[0] or 0.0)
+                victim.reclaim_oldest()
 
     def acquire(self) -> bool:
         with self._lock:
@@ -436,9 +527,31 @@ class FunctionPool:
         self.access = access
         self.output = output
         self._lock = threading.Lock()
-        self._idle: list[Environment] = []
+        self._freed = threading.Condition(self._lock)  # an environment became idle
+        self._idle: list[Environment] = []  # the most recently used last
         self._busy: set[Environment] = set()
+        self._starting = 0  # environments being made
         self.cold_starts = 0
+        self.exits: list[int] = []  # the exit status of each environment that ended itself
+        account.register(self)
+
+    def live(self) -> int:
+        with self._lock:
+            return len(self._idle) + len(self._busy) + self._starting
+
+    def oldest_idle(self) -> float | None:
+        """When the least recently used idle environment last finished (None: none idle)."""
+        with self._lock:
+            return self._idle[0].last_used if self._idle else None
+
+    def reclaim_oldest(self) -> bool:
+        with self._lock:
+            if not self._idle:
+                return False
+            env = self._idle.pop(0)
+        log.info("%s: idle environment reclaimed (pid %d)", self.function, env.pid)
+        env.kill()
+        return True
 
     def environments(self) -> list[Environment]:
         with self._lock:
@@ -448,35 +561,105 @@ class FunctionPool:
         if not self.account.acquire():
             raise Throttled(f"account concurrency {self.account.limit} reached")
         try:
-            env = self._take()
+            env, cold = self._take()
+            turn = threading.Lock()  # a cold environment's init turn, given back once
+
+            def end_init() -> None:
+                if cold and turn.acquire(blocking=False):
+                    self.account.end_init()
+
             try:
-                return env.invoke(event, self.timeout if timeout is None else timeout)
+                return env.invoke(event, self.timeout if timeout is None else timeout, end_init)
             finally:
+                end_init()  # also when the invocation failed before its runtime took it
                 self._give_back(env)
         finally:
             self.account.release()
 
-    def _take(self) -> Environment:
+    def _take(self) -> tuple[Environment, bool]:
+        """An idle environment (warm), else a new one (cold: it holds an init turn, which the
+        caller gives back once the runtime has started)."""
+        deadline = time.monotonic() + INIT_LIMIT_SECONDS
+        with self._freed:
+            while True:
+                while self._idle:
+                    env = self._idle.pop()
+                    if not env.dead:
+                        self._busy.add(env)
+                        return env, False
+                if len(self._busy) + self._starting >= self.concurrency:
+                    raise Throttled(f"{self.function} concurrency {self.concurrency} reached")
+                if self.account.try_init():
+                    self._starting += 1
+                    break
+                if time.monotonic() > deadline:
+                    raise Throttled(f"no environment of {self.function} could start")
+                self._freed.wait(0.05)  # an environment of ours comes free, or a turn to start
+        try:
+            if not self.account.make_room():
+                raise Throttled(f"account environments {self.account.limit} all busy")
+            env = self._new_environment()
+        except BaseException:
+            self.account.end_init()
+            with self._lock:
+                self._starting -= 1
+            raise
         with self._lock:
-            while self._idle:
-                env = self._idle.pop()
-                if not env.dead:
-                    self._busy.add(env)
-                    return env
-            if len(self._busy) >= self.concurrency:
-                raise Throttled(f"{self.function} concurrency {self.concurrency} reached")
+            self._starting -= 1
             self.cold_starts += 1
-            env = Environment(
-                self.function, self.env, access=self.access, output=self.output, code=self.code
-            )
             self._busy.add(env)
-            return env
+        return env, True
+
+    def _new_environment(self) -> Environment:
+        return Environment(
+            self.function,
+            self.env,
+            access=self.access,
+            output=self.output,
+            code=self.code,
+            on_exit=self.exits.append,
+        )
+
+    def prewarm(self) -> None:
+        """One environment started and initialized now, idle for the first invocation (as
+        provisioned concurrency keeps one): tests start their stacks so, and a first request
+        does not wait for an init on a busy machine. Nothing when one exists already."""
+        deadline = time.monotonic() + INIT_LIMIT_SECONDS
+        with self._freed:
+            if self._idle or self._busy or self._starting:
+                return
+            while not self.account.try_init():
+                if time.monotonic() > deadline:
+                    return
+                self._freed.wait(0.05)
+            self._starting += 1
+        env: Environment | None = None
+        try:
+            if self.account.make_room():
+                env = self._new_environment()
+                env.initialized.wait(INIT_LIMIT_SECONDS)
+        finally:
+            self.account.end_init()
+            with self._lock:
+                self._starting -= 1
+        if env is None:
+            return
+        if env.dead or env.init_seconds is None:
+            env.kill()
+            return
+        with self._lock:
+            self.cold_starts += 1
+            env.last_used = time.monotonic()
+            self._idle.append(env)
+            self._freed.notify()
 
     def _give_back(self, env: Environment) -> None:
         with self._lock:
             self._busy.discard(env)
             if not env.dead:
+                env.last_used = time.monotonic()
                 self._idle.append(env)
+                self._freed.notify()
 
     def handler(self, event: Any, context: Any = None) -> Any:
         """The pool as a Lambda handler, for the services that invoke functions."""
@@ -513,10 +696,20 @@ class Functions:
         access: AccessChecker | None = None,
         account: AccountLimit | None = None,
         source: Mapping[str, str] | None = None,
+        database_urls: Mapping[str, str] | None = None,
+        code: Mapping[str, Path] | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
+        """`code`: function -> a folder that stands in for its code folder (a test's);
+        `extra_env`: variables every function gets beyond the template's (a test's settings,
+        as a deploy would set them)."""
+        self.code = dict(code or {})
+        self.extra_env = dict(extra_env or {})
         self.access = access
         self.account = account or AccountLimit()
         self.source = source  # the stack's environment (os.environ when None)
+        # function -> the DATABASE_URL of its own role (local/db_roles.py); else the stack's
+        self.database_urls = dict(database_urls or {})
         self._pools: dict[str, FunctionPool] = {}
         self._lock = threading.Lock()
 
@@ -527,13 +720,31 @@ class Functions:
                     function,
                     concurrency=reserved_concurrency(function) or self.account.limit,
                     account=self.account,
-                    env=worker_environment(function, self.source),
+                    env={
+                        **worker_environment(
+                            function, self.source, database_url=self.database_urls.get(function)
+                        ),
+                        **self.extra_env,
+                    },
                     access=self.access,
+                    code=self.code.get(function),
                 )
             return self._pools[function]
 
     def handler(self, function: str) -> Handler:
         return self.pool(function).handler
+
+    def prewarm(self, functions: list[str]) -> None:
+        """One initialized environment of each function (FunctionPool.prewarm), started
+        together (the init turns pace them)."""
+        threads = [
+            threading.Thread(target=self.pool(f).prewarm, name=f"prewarm-{f}", daemon=True)
+            for f in functions
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def pools(self) -> dict[str, FunctionPool]:
         with self._lock:

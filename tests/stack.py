@@ -10,13 +10,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from engine.orders import TERMINAL
@@ -27,6 +28,8 @@ from local.ports import free_port
 from local.stack import Stack
 from local.workers import Functions
 
+T = TypeVar("T")
+PREWARMED = ["authorizer", "submit", "ws_connect", "execute", "notify", "quote"]
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01", "slippage": 0.5}
 STATUSES = ["pending", "routing", "building", "submitted", "confirmed"]
 VENUES = {"raydium_cpmm", "meteora_damm_v2"}
@@ -98,9 +101,16 @@ def isolated_stack(
     database_url = str(psycopg.conninfo.make_conninfo(base_url, dbname=name))
     options.setdefault("chain_tick_seconds", BLOCK_SECONDS)
     options.setdefault("chain_port", 0)  # never the fixed 8899: stacks run side by side
+    # The functions in worker processes, as Lambda runs them (local/workers.py), as `make run`
+    # does; LOCAL_LAMBDA_WORKERS=0 runs the handlers in this process instead.
+    options.setdefault("workers", os.environ.get("LOCAL_LAMBDA_WORKERS", "1") == "1")
     stack = Stack(free_port(), database=name, api_key_file=None, aws_endpoint_url=aws, **options)
     try:
         urls = stack.start()
+        if stack.functions is not None:
+            # One environment of each function up before the test speaks (provisioned
+            # concurrency): an init is seconds of CPU, and a loaded machine stretches it.
+            stack.functions.prewarm(PREWARMED)
         yield Running(
             urls["http"],
             urls["ws"],
@@ -141,8 +151,28 @@ def http_json(
         return exc.code, json.loads(exc.read() or b"null")
 
 
+# A client's patience with throttling (429: the functions' or the account's concurrency, as
+# Lambda's; a burst of orders beyond it on two cores): it retries, backing off, as AWS SDKs do.
+THROTTLED_RETRY_SECONDS = 120.0
+
+
+def retry_throttled(call: Callable[[], T], throttled: Callable[[T], bool]) -> T:
+    """`call()` again while its answer is a throttle, backing off up to 2 s between tries."""
+    deadline = time.monotonic() + THROTTLED_RETRY_SECONDS
+    delay = 0.1
+    while True:
+        answer = call()
+        if not throttled(answer) or time.monotonic() + delay > deadline:
+            return answer
+        time.sleep(delay)  # a client's backoff, not a wait for a condition
+        delay = min(delay * 2, 2.0)
+
+
 def submit_http(stack: Running, order: dict[str, Any] | None = None) -> dict[str, Any]:
-    status, accepted = http_json("POST", f"{stack.http}/api/orders/execute", order or ORDER)
+    status, accepted = retry_throttled(
+        lambda: http_json("POST", f"{stack.http}/api/orders/execute", order or ORDER),
+        lambda reply: reply[0] == 429,
+    )
     assert status == 202, accepted
     assert accepted["status"] == "pending"
     assert accepted["wsUrl"] == f"{stack.ws}?orderId={accepted['orderId']}"
@@ -170,7 +200,20 @@ def set_faults(stack: Running, **faults: int) -> None:
 
 
 def open_ws(url: str) -> ClientConnection:
-    return connect(url, open_timeout=30, close_timeout=2, additional_headers=KEY)
+    """A socket to `url` with the stack's key (retried while the handshake is throttled)."""
+
+    def attempt() -> ClientConnection | None:
+        try:
+            return connect(url, open_timeout=30, close_timeout=2, additional_headers=KEY)
+        except InvalidStatus as exc:
+            if exc.response.status_code == 429:
+                return None
+            raise
+
+    ws = retry_throttled(attempt, lambda answer: answer is None)
+    if ws is None:
+        raise AssertionError(f"{url}: still throttled after {THROTTLED_RETRY_SECONDS} s")
+    return ws
 
 
 def follow(ws: ClientConnection, timeout: float = 60.0) -> list[dict[str, Any]]:

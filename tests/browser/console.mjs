@@ -257,7 +257,13 @@ async function run(page) {
   // A key revoked while in use: the HTTP authorizer's cached answer still lets it read for a
   // while, but the WebSocket upgrade is refused at once and no order can be created.
   if (REVOKE_LATER) {
+    // The status still says "Key accepted." for the key before: wait for this key's own answer
+    // (with the functions in worker processes it can come after a moment).
+    const answered = page.waitForResponse(
+      (r) => r.url().includes("/api/orders") && r.request().headers()["x-api-key"] === REVOKE_LATER,
+    );
     await useKey(page, REVOKE_LATER);
+    expect((await answered).status() === 200, "the key to revoke is accepted before it is revoked");
     await keyStatus(page, /Key accepted/);
     await page.waitForFunction(() => document.querySelector("#stream-state").dataset.state === "live");
     log("revoke now");

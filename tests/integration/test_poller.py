@@ -117,3 +117,31 @@ def test_at_most_max_concurrency_invocations_in_flight(localstack: str) -> None:
         poller.stop()
     assert peak == 3
     assert count(sqs, url) == 0
+
+
+def test_a_throttled_batch_is_invoked_again_within_its_visibility_timeout(
+    localstack: str,
+) -> None:
+    """As the mapping does when Lambda throttles the function: the same batch again, backing
+    off, while its visibility timeout leaves room for a run of the function (the reason for the
+    6x rule); one receive, never a second, and the message is gone once it succeeded."""
+    from local.workers import Throttled
+
+    sqs, url, dlq = queues(localstack, visibility=600, max_receive=2)
+    seen: list[str] = []
+
+    def handler(event: dict[str, Any], _ctx: Any) -> None:
+        seen.append(event["Records"][0]["messageId"])
+        if len(seen) < 3:
+            raise Throttled("account concurrency 1 reached")
+
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    poller = Poller(sqs, url, lambda _i: handler, max_concurrency=1, function_timeout=30).start()
+    try:
+        # Long before the 600 s visibility timeout would have given the message back.
+        assert wait_until(lambda: count(sqs, url) == 0, 60), seen
+    finally:
+        poller.stop()
+    assert len(seen) == 3
+    assert len(set(seen)) == 1  # the same message, the same receive
+    assert count(sqs, dlq) == 0

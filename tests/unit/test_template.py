@@ -257,6 +257,7 @@ def test_authorizer_reads_only_its_own_database_login(tpl: dict[str, Any]) -> No
         "DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_POOL_MAX",
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
+        "DATABASE_URL", "SQS_ENDPOINT_URL", "SECRETS_ENDPOINT_URL",  # empty: for sam local
     }  # fmt: skip
 
 
@@ -409,6 +410,7 @@ def test_environment_names_are_ones_the_code_reads(tpl: dict[str, Any]) -> None:
         "MAX_TRIGGERS", "WATCH_TICK_SECONDS", "WATCH_STOP_WHEN_IDLE",
         "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
+        "DATABASE_URL", "SQS_ENDPOINT_URL", "SECRETS_ENDPOINT_URL",  # empty: for sam local
     }  # fmt: skip
     for name in (*FUNCTIONS, "migrate"):
         assert set(function_environment(name, tpl)) <= known, name
