@@ -316,65 +316,25 @@ class ExactOutAllocation:
         return self.in_first + self.in_second
 
 
-def _input_total(f: _Memo, g: _Memo, x: int, total: int) -> int | None:
-    a, b = f(x), g(total - x)
-    if a is None or b is None:
-        return None
-    return a + b
-
-
 def allocate_pair_exact_out(
     f: InputFn, g: InputFn, total: int, steps: int = GREEDY_STEPS
 ) -> tuple[int, int]:
     """The output for `f` (the rest from `g`) that minimises f(x) + g(total - x), and that
     total input; (0, g(total)) or (total, f(total)) when one pool alone costs least. Raises
-    ValueError when neither pool can pay the whole amount alone nor any split is feasible."""
-    fm, gm = _Memo(f), _Memo(g)
-    chunk = max(1, total // steps)
-    best_x = _greedy_exact_out(fm, gm, total, chunk)
-    best = _input_total(fm, gm, best_x, total)
-    for edge in (0, total):  # one pool alone is always a candidate
-        alone = _input_total(fm, gm, edge, total)
-        if alone is not None and (best is None or alone < best):
-            best_x, best = edge, alone
-    best_x, best = _refine_exact_out(fm, gm, total, best_x, best, max(1, chunk // 2))
-    if best is None:
-        raise ValueError("no allocation of the output is feasible on these pools")
-    return best_x, best
+    ValueError when neither pool can pay the whole amount alone nor any split is feasible.
+
+    Least input is most negated input: `allocate_pair` on the negated quotes makes the same
+    greedy choices and the same refining moves, each comparison mirrored."""
+    x, best = allocate_pair(_negated(f), _negated(g), total, steps)
+    return x, -best
 
 
-def _greedy_exact_out(fm: _Memo, gm: _Memo, total: int, chunk: int) -> int:
-    """Greedy marginal allocation: each chunk of output from the pool whose next chunk costs
-    less input (a pool that cannot pay it is never given it while the other can)."""
-    x, y = 0, 0
-    while x + y < total:
-        size = min(chunk, total - x - y)
-        here, there = fm(x + size), gm(y + size)
-        cost_f = None if here is None else here - (fm(x) or 0)
-        cost_g = None if there is None else there - (gm(y) or 0)
-        if cost_g is None or (cost_f is not None and cost_f <= cost_g):
-            x += size
-        else:
-            y += size
-    return x
+def _negated(fn: InputFn) -> QuoteFn:
+    def negated(amount: int) -> int | None:
+        value = fn(amount)
+        return None if value is None else -value
 
-
-def _refine_exact_out(
-    fm: _Memo, gm: _Memo, total: int, x: int, value: int | None, step: int
-) -> tuple[int, int | None]:
-    """Move `step` units of output either way while the exact quotes cost less; halve it to 1."""
-    while True:
-        moved = False
-        for candidate in (x + step, x - step):
-            if 0 <= candidate <= total:
-                found = _input_total(fm, gm, candidate, total)
-                if found is not None and (value is None or found < value):
-                    x, value, moved = candidate, found, True
-                    break
-        if not moved:
-            if step == 1:
-                return x, value
-            step //= 2
+    return negated
 
 
 def best_split_exact_out(
