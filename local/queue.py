@@ -17,9 +17,12 @@ class QueueUrls:
     dlq: str
 
 
-def create_queue_with_dlq(sqs: SQSClient, queue: str, name: str) -> tuple[str, str]:
+def create_queue_with_dlq(
+    sqs: SQSClient, queue: str, name: str, visibility_timeout: int | None = None
+) -> tuple[str, str]:
     """Queue `name` and `name`-dlq with the settings template.yaml gives `queue` (a logical id)
-    and its dead-letter queue: visibility, retention, redrive. Returns (queue url, dlq url)."""
+    and its dead-letter queue: visibility, retention, redrive; `visibility_timeout` (a test's)
+    in place of the template's. Returns (queue url, dlq url)."""
     from local.template import LOCAL_PARAMETERS, load_template, queue_settings, resource
 
     template = load_template()
@@ -37,7 +40,7 @@ def create_queue_with_dlq(sqs: SQSClient, queue: str, name: str) -> tuple[str, s
     url = sqs.create_queue(
         QueueName=name,
         Attributes={
-            "VisibilityTimeout": str(qs.visibility_timeout),
+            "VisibilityTimeout": str(visibility_timeout or qs.visibility_timeout),
             "MessageRetentionPeriod": str(qs.message_retention),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": qs.max_receive_count}
@@ -47,7 +50,10 @@ def create_queue_with_dlq(sqs: SQSClient, queue: str, name: str) -> tuple[str, s
     return url, dlq
 
 
-def create_queues(sqs: SQSClient, prefix: str = "local") -> QueueUrls:
-    """Create the orders queue and its DLQ as template.yaml declares them."""
-    orders, dlq = create_queue_with_dlq(sqs, "OrdersQueue", f"{prefix}-orders")
+def create_queues(
+    sqs: SQSClient, prefix: str = "local", visibility_timeout: int | None = None
+) -> QueueUrls:
+    """Create the orders queue and its DLQ as template.yaml declares them (`visibility_timeout`:
+    the orders queue's, a test's, in place of the template's)."""
+    orders, dlq = create_queue_with_dlq(sqs, "OrdersQueue", f"{prefix}-orders", visibility_timeout)
     return QueueUrls(orders=orders, dlq=dlq)

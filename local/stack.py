@@ -289,7 +289,6 @@ class Stack:
         aws_endpoint_url: str | None = None,
         emulator: Emulator = "localstack",
         localstack_log: Path | None = None,
-        run_executor: bool = True,
         api_key_file: Path | None = DEV_KEY_FILE,
         chain_port: int | None = None,
         run_watcher: bool = True,
@@ -298,6 +297,7 @@ class Stack:
         workers: bool | None = None,
         function_code: dict[str, Path] | None = None,
         function_env: dict[str, str] | None = None,
+        orders_visibility_timeout: int | None = None,
     ) -> None:
         self.port = port
         # Each function's AWS calls (and its event source mappings') judged against its role
@@ -314,6 +314,11 @@ class Stack:
         # Variables every worker gets beyond its template environment (a test's settings, e.g.
         # DB_POOL_TIMEOUT); in-process, functions read this process's environment instead.
         self.function_env = function_env or {}
+        # The orders queue's visibility timeout in place of the template's 720 s (the chaos
+        # suite's, so a killed executor's batch comes back within a test). Set at creation: a
+        # change made once the poller runs reaches only receives begun after it (a long poll in
+        # progress keeps the visibility it started with; AWS takes up to 60 s to apply one).
+        self.orders_visibility_timeout = orders_visibility_timeout
         self.functions: Functions | None = None  # the worker pools, set by start()
         self.database_urls: dict[str, str] = {}  # function -> its role's login (workers only)
         self.host = host
@@ -327,7 +332,6 @@ class Stack:
         self.localstack_log = localstack_log  # where a LocalStack started here logs (tmp: None)
         self.api_key_file = api_key_file  # where the key is saved for clients (None: nowhere)
         self.api_key = ""  # the key clients send (x-api-key, ?apiKey=), set by start()
-        self.run_executor = run_executor  # False: the execute poller runs elsewhere (chaos)
         self.metrics: EmfCollector | None = None  # the functions' EMF metrics, once started
         # The local chain's RPC port (PubSub on the next one): None = LOCAL_CHAIN_PORT or 8899,
         # 0 = a free pair (tests run several stacks in one session).
@@ -416,7 +420,9 @@ class Stack:
 
         sqs = boto3.client("sqs", endpoint_url=aws.sqs)
         prefix = self._queue_prefix()
-        orders = create_queues(sqs, prefix=prefix)
+        orders = create_queues(
+            sqs, prefix=prefix, visibility_timeout=self.orders_visibility_timeout
+        )
         status = create_status_queues(sqs, prefix=prefix)
 
         base = f"http://{self.host}:{self.port}"
@@ -490,9 +496,7 @@ class Stack:
             access=self.access,
         )
         self._on_stop("notify poller", notify_poller.start().stop)
-        if not self.run_executor:
-            log.info("execute poller not started here (run_executor=False)")
-        elif (ROOT / "functions" / "execute" / "app.py").exists():
+        if (ROOT / "functions" / "execute" / "app.py").exists():
             override = os.environ.get("LOCAL_EXECUTE_CONCURRENCY")
             kw: dict[str, Any] = {"max_concurrency": int(override)} if override else {}
             kw["access"] = self.access

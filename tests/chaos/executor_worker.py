@@ -1,34 +1,38 @@
-"""An execute "container" in a process of its own, for the chaos suite: the execute function's
-SQS poller, which SIGKILLs its own process the first time an order reaches CHAOS_KILL_AT.
+"""The execute function as the chaos suite runs it: the real `functions/execute/app.py`, in the
+stack's own worker process for it (awslambdaric, the function's layers and environment), with
+its status publish and its chain send wrapped so that the worker SIGKILLs its own process the
+first time an order reaches the kill point the test names.
 
-Kill points: a status (`routing`, `building`, `submitted`, `confirmed`: the status is committed,
-its publish has not happened) or `after_send` (the signed bytes reached the RPC). A marker file
-in CHAOS_MARK_DIR makes each point kill once, so the restarted worker finishes the job.
-
-    python tests/chaos/executor_worker.py    # env: the stack's, plus CHAOS_KILL_AT, CHAOS_MARK_DIR
+Copied as `app.py` into a folder that stands in for the function's code folder (the first entry
+of its import path, as /var/task), beside `chaos.json` ({"app": the real app.py}) and `kill_at`
+(the point: a status, `routing` `building` `submitted` `confirmed`, when it is committed and not
+yet published; or `after_send`, once the signed bytes reached the RPC). A marker file
+`killed-<point>` makes each point kill once, so the next environment finishes the job.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import signal
-import sys
-import threading
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from typing import Any
 
 from engine.notify import StatusQueue
 from engine.store import Event
 from execution import chain
 
-KILL_AT = os.environ.get("CHAOS_KILL_AT", "")
-MARKS = Path(os.environ.get("CHAOS_MARK_DIR", "."))
+HERE = Path(__file__).resolve().parent
 
 
 def die_once(point: str) -> None:
-    mark = MARKS / f"killed-{point}"
-    if point == KILL_AT and not mark.exists():
+    try:
+        kill_at = (HERE / "kill_at").read_text().strip()
+    except FileNotFoundError:
+        return
+    mark = HERE / f"killed-{point}"
+    if point == kill_at and not mark.exists():
         mark.touch()
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -49,23 +53,17 @@ async def send(self: chain.Chain, raw_tx: bytes) -> None:
     die_once("after_send")
 
 
-def main() -> None:
-    import boto3
+StatusQueue.publish = publish  # type: ignore[method-assign]
+chain.Chain.send = send  # type: ignore[method-assign]
 
-    from local.poller import Poller
-
-    StatusQueue.publish = publish  # type: ignore[method-assign]
-    chain.Chain.send = send  # type: ignore[method-assign]
-    sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
-    poller = Poller.from_template(
-        sqs, os.environ["ORDERS_QUEUE_URL"], "OrdersQueue", "execute", wait_seconds=1
-    ).start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print("worker ready", flush=True)
-    stop.wait()
-    poller.stop()
+_spec = importlib.util.spec_from_file_location(
+    "execute_app", json.loads((HERE / "chaos.json").read_text())["app"]
+)
+assert _spec is not None
+assert _spec.loader is not None
+_real = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_real)
 
 
-if __name__ == "__main__":
-    main()
+def handler(event: dict[str, Any], context: Any) -> Any:
+    return _real.handler(event, context)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from local.handlers import ROOT, fresh_handler
 from local.localstack import PortTaken
 from local.poller import sqs_event, wait_until
 from local.ports import free_port
-from local.queue import create_queue_with_dlq
+from local.queue import create_queue_with_dlq, create_queues
 from local.template import LOCAL_PARAMETERS, queue_settings
 from tests.auth import as_key
 
@@ -95,6 +96,25 @@ def test_the_templates_redrive_moves_a_message_to_the_dlq_after_its_receives(
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
     [dead] = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=2)["Messages"]
     assert dead["Body"] == body
+
+
+def test_a_tests_visibility_timeout_is_the_queues_from_its_creation(localstack: str) -> None:
+    """The chaos suite's 15 s redelivery: a message received at once, then left unfinished (its
+    executor killed), is delivered again after 15 s, not the template's 720. Given at creation:
+    a change made later does not reach a long poll already waiting."""
+    sqs = boto3.client("sqs", endpoint_url=localstack)
+    urls = create_queues(sqs, prefix=f"vis-{uuid.uuid4().hex[:8]}", visibility_timeout=2)
+    attributes = sqs.get_queue_attributes(QueueUrl=urls.orders, AttributeNames=["All"])
+    assert attributes["Attributes"]["VisibilityTimeout"] == "2"
+    sqs.send_message(QueueUrl=urls.orders, MessageBody="unfinished")
+    [first] = sqs.receive_message(QueueUrl=urls.orders, WaitTimeSeconds=2)["Messages"]
+    received = time.monotonic()
+    # Redelivered after its 2 s (the queue's update pass runs each second), long before 720 s.
+    again: list[str] = []
+    while not again and time.monotonic() - received < 60:
+        reply = sqs.receive_message(QueueUrl=urls.orders, WaitTimeSeconds=1)
+        again = [m["MessageId"] for m in reply.get("Messages", [])]
+    assert again == [first["MessageId"]]
 
 
 # -- Secrets Manager: the wallet key, as in the cloud ---------------------------------------------
