@@ -42,26 +42,41 @@ IMPORT_ENV = {
 }
 
 
-def _wall(code: str) -> float:
+def _wall(code: str, *args: str) -> float:
     env = {**os.environ, **IMPORT_ENV}
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, stderr=subprocess.DEVNULL
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stderr=subprocess.DEVNULL,
     )
     return time.perf_counter() - started
 
 
-# Prints the top-level third-party packages a function's module loaded (from outside the
-# repository and the standard library): what its import cannot do without.
+# Prints the third-party modules a function's module loaded (from outside the repository and
+# the standard library), in the order they were loaded: what its import cannot do without.
+# Every module, not only each package's top: `import botocore` alone loads a fraction of what
+# a function using botocore's client needs, and would put the rest of the library's import on
+# the function's side of the ratio.
 THIRD_PARTY = """
 import json, runpy, sys
 runpy.run_path(sys.argv[1])
-names = set()
-for name, module in list(sys.modules.items()):
-    path = getattr(module, "__file__", None) or ""
-    if "site-packages" in path and "." not in name and not name.startswith("_"):
-        names.add(name)
-print(json.dumps(sorted(names)))
+print(json.dumps([
+    name for name, module in list(sys.modules.items())
+    if "site-packages" in (getattr(module, "__file__", None) or "")
+]))
+"""
+# Imports those modules in that order (a module that cannot be imported alone, e.g. a shim the
+# package replaced in sys.modules, is skipped: its package's import already ran it).
+IMPORT_ALL = """
+import importlib, json, sys
+for name in json.loads(sys.argv[1]):
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
 """
 
 
@@ -79,28 +94,36 @@ def third_party(name: str) -> list[str]:
     return names
 
 
-def import_times(repeats: int = 5) -> dict[str, dict[str, Any]]:
+def _packages(modules: list[str]) -> str:
+    return " ".join(sorted({m.split(".")[0] for m in modules if not m.startswith("_")}))
+
+
+def import_times(repeats: int = 7) -> dict[str, dict[str, Any]]:
     """Median wall time of a fresh interpreter that runs functions/<f>/app.py, minus the median
     of a bare interpreter (`python -c pass`), in milliseconds; and the same for importing only
-    the third-party packages it loads (`third_party_ms`: the floor of its import). The module's
-    init does no I/O to wait for (its pool connects in the background; secrets are read on
-    first use), so nothing is to be timed apart."""
+    the third-party modules it loads (`third_party_ms`: the floor of its import), the two run
+    alternately so that a busy moment of the machine falls on both. The module's init does no
+    I/O to wait for (its pool connects in the background; secrets are read on first use), so
+    nothing is to be timed apart."""
     bare = statistics.median(_wall("pass") for _ in range(repeats))
     out: dict[str, dict[str, Any]] = {}
     for name in FUNCTIONS:
         code = f"import runpy; runpy.run_path('functions/{name}/app.py')"
+        modules = third_party(name)
+        only = IMPORT_ALL
         _wall(code)  # the first run compiles .pyc files; a deployed bundle ships them warm
-        samples = [_wall(code) - bare for _ in range(repeats)]
-        libraries = third_party(name)
-        only = "import " + ", ".join(libraries) if libraries else "pass"
-        _wall(only)
-        floor = [_wall(only) - bare for _ in range(repeats)]
+        samples: list[float] = []
+        floor: list[float] = []
+        for _ in range(repeats):
+            samples.append(_wall(code) - bare)
+            floor.append(_wall(only, json.dumps(modules)) - bare)
         out[name] = {
             "ms": statistics.median(samples) * 1000,
             "min_ms": min(samples) * 1000,
             "max_ms": max(samples) * 1000,
             "third_party_ms": statistics.median(floor) * 1000,
-            "third_party": " ".join(libraries),
+            "third_party_modules": len(modules),
+            "third_party": _packages(modules),
         }
     out["_bare_interpreter"] = {"ms": bare * 1000, "min_ms": bare * 1000, "max_ms": bare * 1000}
     return out

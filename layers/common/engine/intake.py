@@ -28,6 +28,10 @@ from engine.queue import OrdersQueue
 from engine.store import Store
 from engine.tokens import BY_MINT
 
+# The functions that take orders validate them from their first request: build the model at
+# their init (it is deferred for the functions that only import engine.orders).
+OrderBody.model_rebuild(force=True)
+
 logger = Logger(child=True)
 
 
