@@ -137,8 +137,9 @@ def _import(name: str) -> tuple[float, float]:
 
 
 def import_times(repeats: int = 9) -> dict[str, dict[str, Any]]:
-    """Median wall time of a fresh interpreter that runs functions/<f>/app.py, minus the median
-    of a bare interpreter (`python -c pass`), in milliseconds; and the same for importing only
+    """The least wall time of fresh interpreters that run functions/<f>/app.py, minus the least
+    of a bare interpreter (`python -c pass`), in milliseconds (medians too); and the same for
+    importing only
     the third-party modules it loads (`third_party_ms`: the floor of its import), the two run
     alternately so that a busy moment of the machine falls on both. The module's init I/O (the
     CA bundle its HTTPS client reads, `APP`) is timed apart: `init_io_ms`, not in `ms`."""
@@ -157,8 +158,8 @@ def import_times(repeats: int = 9) -> dict[str, dict[str, Any]]:
             floor.append(_wall(IMPORT_ALL, json.dumps(modules)) - bare)
         out[name] = {
             # The least of the runs: a fresh interpreter's start has one cost, and a busy moment
-            # of the machine only adds to it (medians of 7 moved the ratios by 0.1-0.2 between
-            # two runs minutes apart on a quiet machine; the least moved them by 0.0x).
+            # of the machine only adds to it. A ratio still moves by up to 0.1 between two quiet
+            # runs minutes apart (by the median as by the least).
             "ms": min(samples) * 1000,
             "median_ms": statistics.median(samples) * 1000,
             "init_io_ms": statistics.median(io) * 1000,
