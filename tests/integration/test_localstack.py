@@ -99,9 +99,10 @@ def test_the_templates_redrive_moves_a_message_to_the_dlq_after_its_receives(
 
 
 def test_a_tests_visibility_timeout_is_the_queues_from_its_creation(localstack: str) -> None:
-    """The chaos suite's 15 s redelivery: a message received at once, then left unfinished (its
-    executor killed), is delivered again after 15 s, not the template's 720. Given at creation:
-    a change made later does not reach a long poll already waiting."""
+    """A test's short redelivery (the chaos suite's 15 s; 2 s here): a message received, then
+    left unfinished (its executor killed), is delivered again after it, not after the
+    template's 720 s. Given at creation: a change made later does not reach a long poll already
+    waiting."""
     sqs = boto3.client("sqs", endpoint_url=localstack)
     urls = create_queues(sqs, prefix=f"vis-{uuid.uuid4().hex[:8]}", visibility_timeout=2)
     attributes = sqs.get_queue_attributes(QueueUrl=urls.orders, AttributeNames=["All"])
