@@ -47,7 +47,9 @@ MAX_RESERVE = 10**16  # the maker holds 10^17 of every mint it makes here
 QuoteFn = Any
 
 
-def _ledger_quote(ledger: Any, pool: Pubkey, mint_in: Pubkey) -> QuoteFn:
+def _ledger_quote(ledger: Any, pool: Pubkey, mint_in: Pubkey, exact_out: bool = False) -> QuoteFn:
+    """The pool's quote from the ledger's accounts: input -> output, or with `exact_out` its
+    exact-out quote, output -> input."""
     from execution.venues import SYSVAR_CLOCK, VENUES, Clock, PoolNotTradable, VenueError
     from local.chain import market
 
@@ -60,28 +62,9 @@ def _ledger_quote(ledger: Any, pool: Pubkey, mint_in: Pubkey) -> QuoteFn:
 
     def fn(amount: int) -> int | None:
         try:
+            if exact_out:
+                return venue.quote_exact_out(found.state, data, mint_in, amount, clock).amount_in
             return venue.quote(found.state, data, mint_in, amount, clock).amount_out
-        except (PoolNotTradable, VenueError):
-            return None
-
-    return fn
-
-
-def _ledger_input(ledger: Any, pool: Pubkey, mint_in: Pubkey) -> QuoteFn:
-    """The pool's exact-out quote (output -> input) from the ledger's accounts."""
-    from execution.venues import SYSVAR_CLOCK, VENUES, Clock, PoolNotTradable, VenueError
-    from local.chain import market
-
-    found = market.read_pool(ledger, pool)
-    keys = [*found.depends_on, *found.mints]
-    data = {k: bytes(a.data) for k in keys if (a := ledger.get_account(k)) is not None}
-    clock_account = ledger.get_account(SYSVAR_CLOCK)
-    clock = Clock.from_account_data(bytes(clock_account.data))
-    venue = VENUES[found.venue]
-
-    def fn(amount: int) -> int | None:
-        try:
-            return venue.quote_exact_out(found.state, data, mint_in, amount, clock).amount_in
         except (PoolNotTradable, VenueError):
             return None
 
@@ -223,7 +206,9 @@ def measure(repeats: int = 20) -> list[dict[str, Any]]:
     seeded = [_ledger_quote(ledger, seed.POOLS[v], wsol) for v in sorted(seed.POOLS)]
     sol_reserve = min(deposit[0] for deposit in seed.POOL_RESERVES.values())
     cases = [_case("seeded SOL/USDC (CPMM + DAMM v2)", seeded, sol_reserve, repeats)]
-    inputs = [_ledger_input(ledger, seed.POOLS[v], wsol) for v in sorted(seed.POOLS)]
+    inputs = [
+        _ledger_quote(ledger, seed.POOLS[v], wsol, exact_out=True) for v in sorted(seed.POOLS)
+    ]
     usdc_reserve = min(deposit[1] for deposit in seed.POOL_RESERVES.values())
     label = "exact out, seeded SOL/USDC (CPMM + DAMM v2)"
     cases.append(_case_exact_out(label, inputs, usdc_reserve, repeats))
