@@ -155,10 +155,7 @@ def property_an_exact_out_split_receives_exactly_the_amount_and_spends_its_legs_
     if seconds:
         ledger.shift_time(seconds)
     pair = pairs[which % len(pairs)]
-    i = first % len(pair.pools)
-    j = second % (len(pair.pools) - 1)
-    j = j + 1 if j >= i else j  # two distinct pools: never two legs on one pool
-    (label_a, pool_a), (label_b, pool_b) = pair.pools[i], pair.pools[j]
+    (label_a, pool_a), (label_b, pool_b) = pair.two_pools(first, second)
     pools = (pool_a, pool_b)
     found = [market.read_pool(ledger, p) for p in pools]
     mints = found[0].mints

@@ -41,6 +41,12 @@ class Pair:
     label: str
     pools: list[tuple[str, Pubkey]]  # (what it is, address), all of one pair of mints
 
+    def two_pools(self, first: int, second: int) -> tuple[tuple[str, Pubkey], tuple[str, Pubkey]]:
+        """Two distinct pools, picked by two draws: never two legs on one pool."""
+        i = first % len(self.pools)
+        j = second % (len(self.pools) - 1)
+        return self.pools[i], self.pools[j + 1 if j >= i else j]
+
 
 def build_pairs() -> tuple[PoolFactory, list[Pair]]:
     factory = PoolFactory()
@@ -224,10 +230,7 @@ def property_a_split_pays_the_sum_of_its_legs_quotes_and_beats_the_best_pool(
     if seconds:
         ledger.shift_time(seconds)
     pair = pairs[which % len(pairs)]
-    i = first % len(pair.pools)
-    j = second % (len(pair.pools) - 1)
-    j = j + 1 if j >= i else j  # two distinct pools: never two legs on one pool
-    (label_a, pool_a), (label_b, pool_b) = pair.pools[i], pair.pools[j]
+    (label_a, pool_a), (label_b, pool_b) = pair.two_pools(first, second)
     mints = market.read_pool(ledger, pool_a).mints
     mint_in = mints[0] if a_to_b else mints[1]
     mint_out = mints[1] if a_to_b else mints[0]
