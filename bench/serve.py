@@ -20,7 +20,6 @@ two per wrapped call; it does not change what the engine does.
 from __future__ import annotations
 
 import argparse
-import contextvars
 import functools
 import io
 import json
@@ -31,17 +30,17 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench import worker_probe
+
 BENCH_DB = "orders_bench"
 
-_current: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_order", default=None)
-marks: dict[str, dict[str, float]] = defaultdict(dict)
-durations: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+# Every function in this process (--in-process): their steps' marks and durations, as the
+# workers record theirs (bench/worker_probe.py).
+records = worker_probe.Records()
 # Calls the engine made, by kind (`sqs:SendMessage`, `postgres`, `rpc:reading pools`, ...):
 # totals since start; the client takes differences around a run.
 calls: dict[str, int] = defaultdict(int)
@@ -147,82 +146,6 @@ def time_invocations() -> None:
     Poller._invoke = timed_poll_invoke  # type: ignore[method-assign]
 
 
-def _add(oid: str | None, phase: str, seconds: float) -> None:
-    if oid is not None:
-        durations[oid][phase] += seconds
-
-
-def instrument() -> None:
-    """Wrap the engine's steps so each order's time can be split by where it went. The handlers
-    build their objects from these classes, so wrapping the class methods reaches every
-    container."""
-    from engine.notify import StatusQueue
-    from engine.queue import OrdersQueue
-    from engine.store import Store
-    from execution import builder, router
-    from execution.executor import Executor
-
-    enqueue = OrdersQueue.enqueue
-
-    @functools.wraps(enqueue)
-    def enqueue_order(self: OrdersQueue, order_id: uuid.UUID, *, requeued: int = 0) -> str:
-        reply = enqueue(self, order_id, requeued=requeued)
-        marks[str(order_id)].setdefault("enqueued", time.time())
-        return reply
-
-    OrdersQueue.enqueue = enqueue_order  # type: ignore[method-assign]
-
-    def execution(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        # Whatever else the handler passes goes through untouched: the bench follows the
-        # engine's signature instead of pinning it.
-        @functools.wraps(fn)
-        async def wrapper(self: Executor, order_id: uuid.UUID, *args: Any, **kwargs: Any) -> Any:
-            oid = str(order_id)
-            marks[oid].setdefault("exec_start", time.time())
-            token = _current.set(oid)
-            try:
-                return await fn(self, order_id, *args, **kwargs)
-            finally:
-                _current.reset(token)
-                marks[oid]["exec_end"] = time.time()
-
-        return wrapper
-
-    Executor.run = execution(Executor.run)  # type: ignore[method-assign,assignment]
-    Executor.settle_dead_letter = execution(  # type: ignore[method-assign,assignment]
-        Executor.settle_dead_letter
-    )
-
-    def timed_async(fn: Callable[..., Awaitable[Any]], phase: str) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                _add(_current.get(), phase, time.perf_counter() - started)
-
-        return wrapper
-
-    def timed(fn: Callable[..., Any], phase: str) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _add(_current.get(), phase, time.perf_counter() - started)
-
-        return wrapper
-
-    router.quote_all_venues = timed_async(router.quote_all_venues, "routing")
-    builder.build_swap = timed_async(builder.build_swap, "building")
-    Store.transition = timed(Store.transition, "db_write")  # type: ignore[method-assign]
-    Store.get_order = timed(Store.get_order, "db_read")  # type: ignore[method-assign]
-    StatusQueue.publish = timed(StatusQueue.publish, "publish")  # type: ignore[method-assign]
-    Executor._send = timed_async(Executor._send, "send")  # type: ignore[method-assign]
-
-
 def fresh_database(name: str) -> None:
     """Drop `name`: before a run (the stack creates it empty) and after it."""
     import psycopg
@@ -244,15 +167,15 @@ def _dump(path: str, stack: Any, events: str | None) -> None:
     with _calls_lock:
         counted = dict(calls)
         invoked = {k: list(v) for k, v in invocations.items()}
+    marks = {oid: dict(seen) for oid, seen in records.marks.items()}
+    durations = {oid: dict(per) for oid, per in records.durations.items()}
     if events is not None:
-        from bench.worker_probe import read_events
-
-        marks_w, durations_w, calls_w = read_events(events)
-        for oid, seen in marks_w.items():
-            marks[oid].update(seen)
-        for oid, per in durations_w.items():
-            durations[oid].update(per)
-        for kind, n in calls_w.items():
+        workers = worker_probe.read_events(events)
+        for oid, seen in workers.marks.items():
+            marks.setdefault(oid, {}).update(seen)
+        for oid, per in workers.durations.items():
+            durations.setdefault(oid, {}).update(per)
+        for kind, n in workers.calls.items():
             counted[kind] = counted.get(kind, 0) + n
     logged = stack.metrics.bytes_seen() if stack.metrics else {}
     with open(path, "w") as f:
@@ -323,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
         keep_blockhash_lifetime(args.tick)
     fresh_database(args.database)
-    instrument()
+    worker_probe.instrument_into(records)
     count_calls()
     time_invocations()
     events = tempfile.mkdtemp(prefix="bench-events-")

@@ -1,10 +1,11 @@
 """The bench's instruments inside each function's worker process (run by the worker before
 awslambdaric starts: LOCAL_LAMBDA_PRELOAD, local/workers.py).
 
-The same wrappers as bench/serve.py's (engine steps timed per order, SQS, Postgres and RPC calls
-counted), writing each record as a JSON line to BENCH_EVENTS_DIR/<pid>.jsonl as it happens: a
-worker is frozen between invocations, so it cannot be asked for them later; the stack process
-reads every file when the bench asks for its timings (bench/serve.py).
+Engine steps timed per order, SQS, Postgres and RPC calls counted, each record written as a
+JSON line to BENCH_EVENTS_DIR/<pid>.jsonl as it happens: a worker is frozen between invocations,
+so it cannot be asked for them later; the stack process reads every file when the bench asks for
+its timings (bench/serve.py). With every function in the stack's process (`bench.serve
+--in-process`), the same wrappers record into that process's memory instead (`instrument_into`).
 """
 
 from __future__ import annotations
@@ -19,14 +20,36 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-_lock = threading.Lock()
-_files: list[Any] = []  # the worker's record file, once started
+_sinks: list[Callable[[list[Any]], None]] = []  # where records go, once started
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_order", default=None)
 
 
 def _write(record: list[Any]) -> None:
-    with _lock:
-        _files[0].write(json.dumps(record) + "\n")
+    _sinks[0](record)
+
+
+class Records:
+    """Records gathered: marks (the first of each, the last exec_end), summed durations and
+    call counts, per order id."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, dict[str, float]] = {}
+        self.durations: dict[str, dict[str, float]] = {}
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, record: list[Any]) -> None:
+        with self._lock:
+            if record[0] == "mark":
+                _, oid, what, at, first = record
+                seen = self.marks.setdefault(oid, {})
+                seen[what] = (min if first else max)(at, seen.get(what, at))
+            elif record[0] == "dur":
+                _, oid, phase, seconds = record
+                per = self.durations.setdefault(oid, {})
+                per[phase] = per.get(phase, 0.0) + seconds
+            elif record[0] == "call":
+                self.calls[record[1]] = self.calls.get(record[1], 0) + 1
 
 
 def mark(oid: str, name: str, first: bool = True) -> None:
@@ -156,8 +179,22 @@ def _instrument() -> None:
 def start() -> None:
     """In a worker: open its record file, then wrap what the bench measures."""
     path = os.path.join(os.environ["BENCH_EVENTS_DIR"], f"{os.getpid()}.jsonl")
-    _files.append(open(path, "a", buffering=1))  # noqa: SIM115 - for the worker's life
+    sink = open(path, "a", buffering=1)  # noqa: SIM115 - for the worker's life
+    lock = threading.Lock()
+
+    def write(record: list[Any]) -> None:
+        with lock:
+            sink.write(json.dumps(record) + "\n")
+
+    _sinks.append(write)
     _count_calls()
+    _instrument()
+
+
+def instrument_into(records: Records) -> None:
+    """In the stack's process (every function in it): the engine's steps timed into `records`.
+    Its calls are counted by bench/serve.py, for the stack's own clients too."""
+    _sinks.append(records.add)
     _instrument()
 
 
@@ -165,12 +202,9 @@ if __name__ == "local_lambda_preload":
     start()
 
 
-def read_events(folder: str) -> tuple[dict[str, dict[str, float]], dict[str, Any], dict[str, int]]:
-    """Every worker's records in `folder`: marks (the first, or the last for exec_end), summed
-    durations and call counts, as bench/serve.py keeps its own."""
-    marks: dict[str, dict[str, float]] = {}
-    durations: dict[str, dict[str, float]] = {}
-    calls: dict[str, int] = {}
+def read_events(folder: str) -> Records:
+    """Every worker's records in `folder`."""
+    records = Records()
     for name in sorted(os.listdir(folder)):
         with open(os.path.join(folder, name)) as fh:
             for line in fh:
@@ -178,14 +212,5 @@ def read_events(folder: str) -> tuple[dict[str, dict[str, float]], dict[str, Any
                     record = json.loads(line)
                 except ValueError:  # a line a killed worker left half-written
                     continue
-                if record[0] == "mark":  # the first of each mark; the last exec_end
-                    _, oid, what, at, first = record
-                    seen = marks.setdefault(oid, {})
-                    seen[what] = (min if first else max)(at, seen.get(what, at))
-                elif record[0] == "dur":
-                    _, oid, phase, seconds = record
-                    per = durations.setdefault(oid, {})
-                    per[phase] = per.get(phase, 0.0) + seconds
-                elif record[0] == "call":
-                    calls[record[1]] = calls.get(record[1], 0) + 1
-    return marks, durations, calls
+                records.add(record)
+    return records
