@@ -22,9 +22,11 @@ pool, in basis points, before the second swap's compute units.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from solders.account import Account
 from solders.keypair import Keypair
@@ -45,6 +47,7 @@ SDK_TIMESTAMP, SDK_SLOT = 1_753_751_761, 356_410_171  # rust-sdk test_quote_exac
 MAX_RESERVE = 10**16  # the maker holds 10^17 of every mint it makes here
 
 QuoteFn = Any
+T = TypeVar("T")
 
 
 def _ledger_quote(ledger: Any, pool: Pubkey, mint_in: Pubkey, exact_out: bool = False) -> QuoteFn:
@@ -71,6 +74,16 @@ def _ledger_quote(ledger: Any, pool: Pubkey, mint_in: Pubkey, exact_out: bool = 
     return fn
 
 
+def _timed(allocate: Callable[[], T], repeats: int) -> tuple[T, list[float]]:
+    """`allocate()` run `repeats` times: its last answer and each run's milliseconds."""
+    times: list[float] = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        answer = allocate()
+        times.append((time.perf_counter() - started) * 1000)
+    return answer, times
+
+
 def _case_exact_out(
     label: str, fns: list[QuoteFn], reserve_out: int, repeats: int
 ) -> dict[str, Any]:
@@ -80,12 +93,9 @@ def _case_exact_out(
     for share in BUCKETS:
         amount = max(1, int(reserve_out * share))
         singles = [inp for fn in fns if (inp := fn(amount)) is not None]
-        times: list[float] = []
-        allocation = None
-        for _ in range(repeats):
-            started = time.perf_counter()
-            allocation = split.best_split_exact_out(fns, amount)
-            times.append((time.perf_counter() - started) * 1000)
+        allocation, times = _timed(
+            functools.partial(split.best_split_exact_out, fns, amount), repeats
+        )
         best = min(singles) if singles else 0
         total = allocation.total_in if allocation is not None else best
         rows[f"{share * 100:g}%"] = {
@@ -174,12 +184,7 @@ def _case(label: str, fns: list[QuoteFn], reserve_in: int, repeats: int) -> dict
     for share in BUCKETS:
         amount = max(1, int(reserve_in * share))
         singles = [out for fn in fns if (out := fn(amount)) is not None]
-        times: list[float] = []
-        allocation = None
-        for _ in range(repeats):
-            started = time.perf_counter()
-            allocation = split.best_split(fns, amount)
-            times.append((time.perf_counter() - started) * 1000)
+        allocation, times = _timed(functools.partial(split.best_split, fns, amount), repeats)
         best = max(singles) if singles else 0
         total = allocation.total_out if allocation is not None else best
         rows[f"{share * 100:g}%"] = {
