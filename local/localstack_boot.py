@@ -58,11 +58,14 @@ def kill_everything() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def stop_at_end_of_input() -> None:
+def stop_at_end_of_input(workdir: str, parent: int) -> None:
     sys.stdin.buffer.read()  # returns at EOF only: stop() or the parent's death
     os.kill(os.getpid(), signal.SIGTERM)  # LocalStack's handler shuts its services down
     time.sleep(GRACE_SECONDS)
-    kill_everything()  # still here: the shutdown hung
+    # Still here: the shutdown hung (on a loaded machine it can outlast the grace). A SIGKILL
+    # runs no atexit handler, so an orphan removes its directory first.
+    remove_workdir_if_orphaned(workdir, parent)
+    kill_everything()
 
 
 def bind_only_to(host: str) -> None:
@@ -78,11 +81,12 @@ def bind_only_to(host: str) -> None:
 
 def main() -> None:
     parent = int(os.environ.get("LOCALSTACK_BOOT_PARENT", "0"))
-    atexit.register(
-        remove_workdir_if_orphaned, os.environ.get("LOCALSTACK_BOOT_WORKDIR", ""), parent
-    )
+    workdir = os.environ.get("LOCALSTACK_BOOT_WORKDIR", "")
+    atexit.register(remove_workdir_if_orphaned, workdir, parent)
     die_with_parent(parent)
-    threading.Thread(target=stop_at_end_of_input, name="stdin-watch", daemon=True).start()
+    threading.Thread(
+        target=stop_at_end_of_input, args=(workdir, parent), name="stdin-watch", daemon=True
+    ).start()
     host = os.environ.get("GATEWAY_LISTEN", "127.0.0.1:4566").rsplit(":", 1)[0]
     if host and host not in ("0.0.0.0", "::"):
         bind_only_to(host)
